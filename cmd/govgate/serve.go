@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/govgate/govgate/gateway"
+)
+
+// logFlags are the logging flags every long-running command shares.
+type logFlags struct {
+	level  string
+	format string
+}
+
+func (l *logFlags) register(fs interface {
+	StringVar(p *string, name, value, usage string)
+}) {
+	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
+}
+
+func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", l.level, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch l.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", l.format)
+	}
+}
+
+func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlagSet("serve", "serve -c govgate.yaml [flags]", stderr)
+	path := fs.String("c", "govgate.yaml", "path of the YAML config file (see examples/govgate.yaml)")
+	var lf logFlags
+	lf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := gateway.LoadConfig(*path)
+	if err != nil {
+		return err
+	}
+	g, err := gateway.New(cfg, gateway.Options{
+		Logger: log,
+		Source: func() (*gateway.Config, error) { return gateway.LoadConfig(*path) },
+	})
+	if err != nil {
+		return err
+	}
+	if err := g.Start(); err != nil {
+		return err
+	}
+	return runUntilSignal(ctx, g, log)
+}
+
+// runUntilSignal runs a started gateway until SIGTERM or SIGINT (or ctx ends), reloading on
+// SIGHUP. Shutdown waits up to limits.shutdown_timeout for in-flight exchanges.
+func runUntilSignal(ctx context.Context, g *gateway.Gateway, log *slog.Logger) error {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case <-ctx.Done():
+			return shutdown(g, log, ctx.Err().Error())
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				if err := g.ReloadFromSource(); err != nil {
+					log.Error("reload refused; the running config stays", "error", err)
+				}
+				continue
+			}
+			return shutdown(g, log, s.String())
+		}
+	}
+}
+
+func shutdown(g *gateway.Gateway, log *slog.Logger, why string) error {
+	timeout := g.Config().Limits.ShutdownTimeout
+	log.Info("shutting down", "reason", why, "deadline", timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("config", "config -c govgate.yaml", stderr)
+	path := fs.String("c", "govgate.yaml", "path of the YAML config file to validate")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := gateway.LoadConfig(*path)
+	if err != nil {
+		return err
+	}
+	out, err := cfg.Redacted().YAML()
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(out)
+	return err
+}

@@ -1,0 +1,207 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+
+	"github.com/valyala/fasthttp"
+)
+
+// ReadyChecker is implemented by stages that load something (a policy revision, an audit
+// log, keys) and can say whether it is loaded. /readyz asks each present stage.
+type ReadyChecker interface {
+	Ready() error
+}
+
+// AdminHandler is an extra admin endpoint another package contributes (policy reload,
+// audit proofs). Handlers are matched on exact path.
+type AdminHandler struct {
+	Method  string
+	Path    string
+	Handler fasthttp.RequestHandler
+}
+
+func (g *Gateway) startAdmin(cfg *Config) (*runningListener, error) {
+	ln, err := net.Listen("tcp", cfg.Admin.Address)
+	if err != nil {
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+	rl := &runningListener{
+		cfg:    Listener{Name: "admin", Address: cfg.Admin.Address, Transport: TransportPlain},
+		limits: cfg.Limits,
+		ln:     ln,
+		served: make(chan error, 1),
+	}
+	rl.srv = &fasthttp.Server{
+		Handler:               g.serveAdmin,
+		Name:                  "govgate-admin",
+		ReadTimeout:           cfg.Limits.ReadTimeout,
+		WriteTimeout:          cfg.Limits.WriteTimeout,
+		IdleTimeout:           cfg.Limits.IdleTimeout,
+		MaxRequestBodySize:    1 << 20,
+		NoDefaultServerHeader: true,
+		CloseOnShutdown:       true,
+		Logger:                fasthttpLogger{g.log.With("listener", "admin")},
+	}
+	go func() { rl.served <- rl.srv.Serve(ln) }()
+	g.log.Info("admin API listening", "address", ln.Addr().String())
+	return rl, nil
+}
+
+func (g *Gateway) serveAdmin(ctx *fasthttp.RequestCtx) {
+	path := string(ctx.Path())
+	method := string(ctx.Method())
+	for _, h := range g.stages.Admin {
+		if h.Path == path {
+			if method != h.Method {
+				adminError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", h.Method+" only")
+				return
+			}
+			h.Handler(ctx)
+			return
+		}
+	}
+	want := fasthttp.MethodGet
+	if path == "/reload" {
+		want = fasthttp.MethodPost
+	}
+	switch path {
+	case "/healthz", "/readyz", "/metrics", "/config", "/reload":
+		if method != want {
+			adminError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", want+" only")
+			return
+		}
+	default:
+		adminError(ctx, fasthttp.StatusNotFound, "not_found", "no admin endpoint "+path)
+		return
+	}
+	switch path {
+	case "/healthz":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("ok\n")
+	case "/readyz":
+		g.serveReady(ctx)
+	case "/metrics":
+		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+		g.metrics.Write(ctx, g.writePoolMetrics)
+	case "/config":
+		out, err := g.Config().Redacted().YAML()
+		if err != nil {
+			adminError(ctx, fasthttp.StatusInternalServerError, "internal", "config could not be rendered")
+			return
+		}
+		ctx.SetContentType("application/yaml")
+		ctx.SetBody(out)
+	case "/reload":
+		if err := g.ReloadFromSource(); err != nil {
+			g.log.Error("reload refused; the running config stays", "error", err)
+			adminError(ctx, fasthttp.StatusUnprocessableEntity, "reload_failed", err.Error())
+			return
+		}
+		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"reloaded": true})
+	}
+}
+
+// Readiness is the body of /readyz.
+type Readiness struct {
+	Ready        bool                 `json:"ready"`
+	AbsentStages []string             `json:"absent_stages"`
+	Stages       map[string]string    `json:"stages"`
+	Pools        map[string]PoolState `json:"pools"`
+}
+
+// PoolState is a pool's health as /readyz reports it.
+type PoolState struct {
+	Healthy int `json:"healthy"`
+	Members int `json:"members"`
+}
+
+// Readiness reports whether every pool has a healthy member and every present stage has
+// what it needs loaded. Absent stages are listed, so that a gateway running without
+// policy or audit says so wherever an operator looks, but they do not hold readiness back:
+// running without them was the operator's explicit choice at start.
+func (g *Gateway) Readiness() Readiness {
+	r := Readiness{Ready: true, AbsentStages: g.stages.Absent(), Stages: map[string]string{}, Pools: map[string]PoolState{}}
+	if r.AbsentStages == nil {
+		r.AbsentStages = []string{}
+	}
+	for name, s := range map[string]any{
+		StageAuthenticate: g.stages.Authenticate, StageDecide: g.stages.Decide,
+		StageRelease: g.stages.Release, StageAudit: g.stages.Audit,
+	} {
+		if s == nil {
+			r.Stages[name] = "absent"
+			continue
+		}
+		r.Stages[name] = "ok"
+		if rc, ok := s.(ReadyChecker); ok {
+			if err := rc.Ready(); err != nil {
+				r.Stages[name] = err.Error()
+				r.Ready = false
+			}
+		}
+	}
+	for id, p := range g.rt.Load().pools {
+		ps := PoolState{Healthy: p.healthyMembers(), Members: len(p.members)}
+		r.Pools[id] = ps
+		if ps.Healthy == 0 {
+			r.Ready = false
+		}
+	}
+	return r
+}
+
+func (g *Gateway) serveReady(ctx *fasthttp.RequestCtx) {
+	r := g.Readiness()
+	status := fasthttp.StatusOK
+	if !r.Ready {
+		status = fasthttp.StatusServiceUnavailable
+	}
+	writeJSON(ctx, status, r)
+}
+
+func (g *Gateway) writePoolMetrics(w io.Writer) {
+	rt := g.rt.Load()
+	ids := make([]string, 0, len(rt.pools))
+	for id := range rt.pools {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	fmt.Fprintln(w, "# HELP govgate_upstream_healthy Whether a pool member takes traffic (1) or not (0).")
+	fmt.Fprintln(w, "# TYPE govgate_upstream_healthy gauge")
+	now := nowNanos()
+	for _, id := range ids {
+		for _, m := range rt.pools[id].members {
+			v := 0
+			if m.available(now) {
+				v = 1
+			}
+			fmt.Fprintf(w, "govgate_upstream_healthy{pool=%q,member=%q} %d\n", id, m.addr, v)
+		}
+	}
+	fmt.Fprintln(w, "# HELP govgate_upstream_in_flight Requests in flight to a pool member.")
+	fmt.Fprintln(w, "# TYPE govgate_upstream_in_flight gauge")
+	for _, id := range ids {
+		for _, m := range rt.pools[id].members {
+			fmt.Fprintf(w, "govgate_upstream_in_flight{pool=%q,member=%q} %d\n", id, m.addr, m.inFlight.Load())
+		}
+	}
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		adminError(ctx, fasthttp.StatusInternalServerError, "internal", "response could not be encoded")
+		return
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(data, '\n'))
+}
+
+func adminError(ctx *fasthttp.RequestCtx, status int, code, msg string) {
+	writeError(&ctx.Response, Errorf(status, code, "%s", msg), nil)
+}

@@ -1,0 +1,281 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Zone names a network a listener faces or a provider lives in.
+type Zone string
+
+// The three zones of DESIGN.md: 政务内网, 政务外网 and the internet.
+const (
+	ZoneInternal Zone = "internal"
+	ZoneExternal Zone = "external"
+	ZoneInternet Zone = "internet"
+)
+
+// Transport is how a listener speaks to its peers.
+type Transport string
+
+// Listener transports. Plain HTTP is for development on loopback only.
+const (
+	TransportPlain Transport = "plain"
+	TransportTLS   Transport = "tls"
+	TransportTLCP  Transport = "tlcp"
+)
+
+// Mode is the sharing mode of a route (查询, 交换, 发布).
+type Mode string
+
+// Sharing modes.
+const (
+	ModeQuery    Mode = "query"
+	ModeExchange Mode = "exchange"
+	ModePublish  Mode = "publish"
+)
+
+// Balance selects the member of a pool that gets the next request.
+type Balance string
+
+// Balancing strategies.
+const (
+	BalanceRoundRobin Balance = "round_robin"
+	BalanceLeastConn  Balance = "least_conn"
+)
+
+// Config is the whole of govgate's configuration: one YAML file. Zero values are replaced
+// by the documented defaults in applyDefaults; examples/govgate.yaml documents every field.
+type Config struct {
+	GatewayID string     `yaml:"gateway_id"`
+	Admin     Admin      `yaml:"admin"`
+	Limits    Limits     `yaml:"limits"`
+	Listeners []Listener `yaml:"listeners"`
+	Routes    []Route    `yaml:"routes"`
+	Pools     []Pool     `yaml:"pools"`
+}
+
+// Admin is the admin API's listener.
+type Admin struct {
+	Address string `yaml:"address"`
+	// AllowNonLoopback lets the admin API listen beyond loopback. It has no authentication
+	// of its own yet, so this is a deliberate, named risk.
+	AllowNonLoopback bool `yaml:"allow_non_loopback"`
+}
+
+// Limits bound what one client can make the gateway hold.
+type Limits struct {
+	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
+	MaxConnsPerClient int           `yaml:"max_conns_per_client"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Listener is one address facing one zone.
+type Listener struct {
+	Name      string    `yaml:"name"`
+	Address   string    `yaml:"address"`
+	Zone      Zone      `yaml:"zone"`
+	Transport Transport `yaml:"transport"`
+	// AllowPlainNonLoopback accepts plain HTTP on a non-loopback address: identities and
+	// data would cross the network in clear text.
+	AllowPlainNonLoopback bool `yaml:"allow_plain_non_loopback"`
+}
+
+// Route maps host and path prefix to a shared resource served by a pool.
+type Route struct {
+	ID           string        `yaml:"id"`
+	Host         string        `yaml:"host"`
+	PathPrefix   string        `yaml:"path_prefix"`
+	Resource     string        `yaml:"resource"`
+	Mode         Mode          `yaml:"mode"`
+	Pool         string        `yaml:"pool"`
+	TargetZone   Zone          `yaml:"target_zone"`
+	Timeout      time.Duration `yaml:"timeout"`
+	MaxBodyBytes int           `yaml:"max_body_bytes"`
+}
+
+// Pool is a set of interchangeable upstream addresses of one provider.
+type Pool struct {
+	ID             string        `yaml:"id"`
+	Addresses      []string      `yaml:"addresses"`
+	Balance        Balance       `yaml:"balance"`
+	MaxConns       int           `yaml:"max_conns"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	Timeout        time.Duration `yaml:"timeout"`
+	// Headers are added to every forwarded request, typically the provider's credential for
+	// the gateway. Their values are secrets: /config shows them redacted.
+	Headers     map[string]string `yaml:"headers,omitempty"`
+	HealthCheck HealthCheck       `yaml:"health_check"`
+	Passive     PassiveCheck      `yaml:"passive"`
+}
+
+// HealthCheck is the active probe of every pool member.
+type HealthCheck struct {
+	Path               string        `yaml:"path"`
+	Interval           time.Duration `yaml:"interval"`
+	Timeout            time.Duration `yaml:"timeout"`
+	HealthyThreshold   int           `yaml:"healthy_threshold"`
+	UnhealthyThreshold int           `yaml:"unhealthy_threshold"`
+}
+
+// PassiveCheck ejects a member after consecutive failed exchanges.
+type PassiveCheck struct {
+	MaxFails      int           `yaml:"max_fails"`
+	EjectDuration time.Duration `yaml:"eject_duration"`
+}
+
+// Defaults, documented in examples/govgate.yaml.
+const (
+	DefaultAdminAddress      = "127.0.0.1:9090"
+	DefaultMaxHeaderBytes    = 16 << 10
+	DefaultMaxConnsPerClient = 256
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultShutdownTimeout   = 15 * time.Second
+	DefaultMaxBodyBytes      = 4 << 20
+	DefaultMaxConns          = 512
+	DefaultConnectTimeout    = 2 * time.Second
+	DefaultUpstreamTimeout   = 10 * time.Second
+	DefaultHealthInterval    = 5 * time.Second
+	DefaultHealthTimeout     = 2 * time.Second
+	DefaultHealthyThreshold  = 2
+	DefaultUnhealthyThresh   = 3
+	DefaultMaxFails          = 5
+	DefaultEjectDuration     = 30 * time.Second
+)
+
+// LoadConfig reads, decodes, defaults and validates the YAML file at path.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config %s: %w", path, err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("load config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig decodes YAML strictly (an unknown field is an error), applies defaults and
+// validates the result.
+func ParseConfig(data []byte) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var cfg Config
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("config is empty")
+		}
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("config holds more than one YAML document")
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func (c *Config) applyDefaults() {
+	setDefault(&c.Admin.Address, DefaultAdminAddress)
+	setDefault(&c.Limits.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setDefault(&c.Limits.MaxConnsPerClient, DefaultMaxConnsPerClient)
+	setDefault(&c.Limits.ReadTimeout, DefaultReadTimeout)
+	setDefault(&c.Limits.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.Limits.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&c.Limits.ShutdownTimeout, DefaultShutdownTimeout)
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		setDefault(&l.Name, l.Address)
+	}
+	for i := range c.Pools {
+		p := &c.Pools[i]
+		setDefault(&p.Balance, BalanceRoundRobin)
+		setDefault(&p.MaxConns, DefaultMaxConns)
+		setDefault(&p.ConnectTimeout, DefaultConnectTimeout)
+		setDefault(&p.Timeout, DefaultUpstreamTimeout)
+		setDefault(&p.HealthCheck.Interval, DefaultHealthInterval)
+		setDefault(&p.HealthCheck.Timeout, DefaultHealthTimeout)
+		setDefault(&p.HealthCheck.HealthyThreshold, DefaultHealthyThreshold)
+		setDefault(&p.HealthCheck.UnhealthyThreshold, DefaultUnhealthyThresh)
+		setDefault(&p.Passive.MaxFails, DefaultMaxFails)
+		setDefault(&p.Passive.EjectDuration, DefaultEjectDuration)
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		setDefault(&r.MaxBodyBytes, DefaultMaxBodyBytes)
+		r.PathPrefix = cleanPrefix(r.PathPrefix)
+		if r.Timeout == 0 {
+			if p := c.pool(r.Pool); p != nil {
+				r.Timeout = p.Timeout
+			}
+		}
+	}
+}
+
+func setDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
+}
+
+func (c *Config) pool(id string) *Pool {
+	for i := range c.Pools {
+		if c.Pools[i].ID == id {
+			return &c.Pools[i]
+		}
+	}
+	return nil
+}
+
+// MaxBodyBytes is the largest body any route accepts: the listener's read limit, which each
+// route narrows for itself.
+func (c *Config) MaxBodyBytes() int {
+	max := 0
+	for _, r := range c.Routes {
+		if r.MaxBodyBytes > max {
+			max = r.MaxBodyBytes
+		}
+	}
+	if max == 0 {
+		max = DefaultMaxBodyBytes
+	}
+	return max
+}
+
+// Redacted returns a copy of the config that is safe to show: secret values replaced.
+func (c *Config) Redacted() *Config {
+	out := *c
+	out.Pools = make([]Pool, len(c.Pools))
+	for i, p := range c.Pools {
+		if len(p.Headers) > 0 {
+			h := make(map[string]string, len(p.Headers))
+			for k := range p.Headers {
+				h[k] = "REDACTED"
+			}
+			p.Headers = h
+		}
+		out.Pools[i] = p
+	}
+	return &out
+}
+
+// YAML renders the config; callers that show it to people use Redacted first.
+func (c *Config) YAML() ([]byte, error) {
+	return yaml.Marshal(c)
+}

@@ -1,0 +1,78 @@
+package gateway
+
+import (
+	"sync"
+	"time"
+)
+
+// Identity is the authenticated caller, as the authenticate stage established it.
+type Identity struct {
+	Dept       string // department code from urn:govgate:dept:<code>
+	System     string // calling system, the certificate's CN
+	CertSerial string // hex serial of the signing certificate
+	Issuer     string
+	Auth       string // "tlcp", "tls"
+	Signed     bool   // the request carried a valid SM2 request signature
+}
+
+// Reason is one reason code of a decision, with a message a department can act on.
+type Reason struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Decision is the decide stage's verdict for one exchange.
+type Decision struct {
+	Evaluated        bool
+	Allow            bool
+	Reasons          []Reason
+	Fields           []string
+	RequireSignature bool
+	Agreement        string
+	Revision         string
+}
+
+// Exchange is the state of one request as it crosses the pipeline. Exchanges are pooled:
+// a stage must not keep a pointer to one after its call returns.
+type Exchange struct {
+	ID        []byte
+	Start     time.Time
+	Listener  *Listener
+	Route     *Route
+	Identity  Identity
+	Decision  Decision
+	Upstream  string // address of the member that served it, if any
+	Agreement []byte // declared by the consumer in X-Govgate-Agreement
+	Purpose   []byte // declared by the consumer in X-Govgate-Purpose
+	Err       *Error // why the exchange was refused or failed; nil when it succeeded
+
+	entry   *routeEntry
+
+	scratch []byte // reused per request: header names to delete, the client address
+	marks   []int
+}
+
+// exchangePool recycles Exchanges so that the hot path does not allocate one per request.
+type exchangePool struct{ p sync.Pool }
+
+func (ep *exchangePool) get() *Exchange {
+	if x, ok := ep.p.Get().(*Exchange); ok {
+		return x
+	}
+	return &Exchange{ID: make([]byte, 0, 32)}
+}
+
+func (ep *exchangePool) put(x *Exchange) {
+	*x = Exchange{
+		ID:        x.ID[:0],
+		scratch:   x.scratch[:0],
+		marks:     x.marks[:0],
+		Agreement: x.Agreement[:0],
+		Purpose:   x.Purpose[:0],
+		Decision:  Decision{Reasons: x.Decision.Reasons[:0], Fields: x.Decision.Fields[:0]},
+	}
+	ep.p.Put(x)
+}
+
+// Allowed reports whether the exchange has not been refused so far.
+func (x *Exchange) Allowed() bool { return x.Err == nil }

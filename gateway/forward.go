@@ -1,0 +1,179 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// maxResponseBytes bounds what one provider response can make the gateway buffer.
+const maxResponseBytes = 64 << 20
+
+// hopByHop are the connection-specific fields of RFC 9110 §7.6.1 plus the legacy ones that
+// proxies still meet; they describe one connection and never cross the gateway.
+var hopByHop = [...]string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+func isHopByHop(name string) bool {
+	for _, h := range hopByHop {
+		if len(h) == len(name) && bytes.EqualFold([]byte(h), []byte(name)) {
+			return true
+		}
+	}
+	return false
+}
+
+var govgatePrefix = []byte("x-govgate-")
+
+func hasGovgatePrefix[S ~string | ~[]byte](name S) bool {
+	return len(name) >= len(govgatePrefix) && bytes.EqualFold([]byte(name[:len(govgatePrefix)]), govgatePrefix)
+}
+
+// headerDeleter is a request or a response header.
+type headerDeleter interface {
+	Del(key string)
+	DelBytes(key []byte)
+}
+
+// stripRequestHeaders deletes hop-by-hop fields, the fields the Connection header names,
+// and every X-Govgate-* field, which would let a client assert what only the gateway may
+// (identity, decisions).
+func stripRequestHeaders(h *fasthttp.RequestHeader, x *Exchange) {
+	x.resetMarks()
+	x.markConnectionTokens(h.Peek("Connection"))
+	h.VisitAll(func(k, _ []byte) {
+		if hasGovgatePrefix(k) {
+			x.mark(k)
+		}
+	})
+	x.deleteMarked(h)
+}
+
+// stripResponseHeaders does the same to a provider's response, where an X-Govgate-* field
+// would let the provider forge a receipt.
+func stripResponseHeaders(h *fasthttp.ResponseHeader, x *Exchange) {
+	x.resetMarks()
+	x.markConnectionTokens(h.Peek("Connection"))
+	h.VisitAll(func(k, _ []byte) {
+		if hasGovgatePrefix(k) {
+			x.mark(k)
+		}
+	})
+	x.deleteMarked(h)
+}
+
+// The names to delete are collected into the exchange's scratch space first, since fasthttp
+// cannot delete while visiting, and the space is reused so that this does not allocate.
+func (x *Exchange) resetMarks() {
+	x.scratch = x.scratch[:0]
+	x.marks = x.marks[:0]
+}
+
+func (x *Exchange) markConnectionTokens(v []byte) {
+	for len(v) > 0 {
+		var t []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			t, v = v[:i], v[i+1:]
+		} else {
+			t, v = v, nil
+		}
+		if t = bytes.TrimSpace(t); len(t) > 0 {
+			x.mark(t)
+		}
+	}
+}
+
+func (x *Exchange) deleteMarked(h headerDeleter) {
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+	start := 0
+	for _, end := range x.marks {
+		h.DelBytes(x.scratch[start:end])
+		start = end
+	}
+}
+
+func (x *Exchange) mark(name []byte) {
+	x.scratch = append(x.scratch, name...)
+	x.marks = append(x.marks, len(x.scratch))
+}
+
+// captureDeclared keeps what the consumer declares about the exchange (the agreement it
+// acts under and its purpose) before the X-Govgate-* fields are stripped: they are inputs
+// to policy and audit, never forwarded as the client wrote them.
+func captureDeclared(h *fasthttp.RequestHeader, x *Exchange) {
+	x.Agreement = append(x.Agreement[:0], h.Peek(HeaderAgreement)...)
+	x.Purpose = append(x.Purpose[:0], h.Peek(HeaderPurpose)...)
+}
+
+// Headers the consumer sets to declare its agreement and purpose (covered by its signature).
+const (
+	HeaderAgreement = "X-Govgate-Agreement"
+	HeaderPurpose   = "X-Govgate-Purpose"
+	HeaderReceipt   = "X-Govgate-Receipt"
+)
+
+// setForwardedHeaders replaces, never appends to, the forwarding fields: at a network
+// boundary a client's own X-Forwarded-For is a claim nobody can check.
+func setForwardedHeaders(ctx *fasthttp.RequestCtx, x *Exchange, tlsLike bool) {
+	h := &ctx.Request.Header
+	x.scratch = appendRemoteIP(x.scratch[:0], ctx.RemoteAddr())
+	h.SetBytesV("X-Forwarded-For", x.scratch)
+	if tlsLike {
+		h.Set("X-Forwarded-Proto", "https")
+	} else {
+		h.Set("X-Forwarded-Proto", "http")
+	}
+	h.SetBytesV("X-Request-Id", x.ID)
+}
+
+func appendRemoteIP(dst []byte, addr net.Addr) []byte {
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(tcp.IP); ok {
+			return ip.Unmap().AppendTo(dst)
+		}
+	}
+	return append(dst, addr.String()...)
+}
+
+// forward sends the request to a member of the route's pool, in place: ctx.Request goes
+// out as it is and the upstream's answer lands in ctx.Response.
+func (g *Gateway) forward(ctx *fasthttp.RequestCtx, x *Exchange, e *routeEntry) *Error {
+	m := e.pool.pick(time.Now().UnixNano())
+	if m == nil {
+		return Errorf(fasthttp.StatusServiceUnavailable, "no_healthy_upstream", "no member of pool %s is healthy", e.Pool)
+	}
+	x.Upstream = m.addr
+	for _, kv := range e.pool.headers {
+		ctx.Request.Header.SetBytesKV(kv[0], kv[1])
+	}
+	m.inFlight.Add(1)
+	err := m.client.DoTimeout(&ctx.Request, &ctx.Response, e.Timeout)
+	m.inFlight.Add(-1)
+	e.pool.observe(m, err != nil)
+	if err != nil {
+		return upstreamError(err, e)
+	}
+	stripResponseHeaders(&ctx.Response.Header, x)
+	return nil
+}
+
+func upstreamError(err error, e *routeEntry) *Error {
+	switch {
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return Errorf(fasthttp.StatusServiceUnavailable, "upstream_busy", "pool %s has no free connection", e.Pool).withCause(err)
+	case errors.Is(err, fasthttp.ErrTimeout):
+		return Errorf(fasthttp.StatusGatewayTimeout, "upstream_timeout", "the provider did not answer within %s", e.Timeout).withCause(err)
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return Errorf(fasthttp.StatusBadGateway, "upstream_response_too_large", "the provider's response exceeds %d bytes", maxResponseBytes).withCause(err)
+	default:
+		return Errorf(fasthttp.StatusBadGateway, "upstream_unreachable", "the provider could not be reached").withCause(err)
+	}
+}

@@ -1,0 +1,194 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// runningListener is one bound address with its own fasthttp server, so that a reload can
+// replace one listener without touching the connections of the others.
+type runningListener struct {
+	cfg    Listener
+	limits Limits
+	ln     net.Listener
+	srv    *fasthttp.Server
+	served chan error
+	open   *atomic.Int64
+}
+
+// Addr is the bound address; with port 0 in the config, the port the kernel chose.
+func (rl *runningListener) Addr() net.Addr { return rl.ln.Addr() }
+
+func (g *Gateway) startListener(lc Listener, limits Limits) (*runningListener, error) {
+	ln, err := net.Listen("tcp", lc.Address)
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
+	}
+	if lc.Transport != TransportPlain {
+		provider := g.stages.Transports[lc.Transport]
+		if provider == nil {
+			ln.Close()
+			return nil, fmt.Errorf("listener %s: transport %s is not available in this gateway", lc.Name, lc.Transport)
+		}
+		wrapped, err := provider.Wrap(ln, lc)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("listener %s: %s: %w", lc.Name, lc.Transport, err)
+		}
+		ln = wrapped
+	}
+	rl := &runningListener{cfg: lc, limits: limits, ln: ln, served: make(chan error, 1), open: g.metrics.openConns(lc.Name)}
+	rl.srv = g.newServer(rl)
+	go func() { rl.served <- rl.srv.Serve(ln) }()
+	g.log.Info("listening", "listener", lc.Name, "address", ln.Addr().String(), "zone", lc.Zone, "transport", lc.Transport)
+	return rl, nil
+}
+
+func (g *Gateway) newServer(rl *runningListener) *fasthttp.Server {
+	lim := rl.limits
+	return &fasthttp.Server{
+		Handler:                      func(ctx *fasthttp.RequestCtx) { g.handle(rl, ctx) },
+		ErrorHandler:                 func(ctx *fasthttp.RequestCtx, err error) { g.handleReadError(rl, ctx, err) },
+		HeaderReceived:               g.requestConfig,
+		ConnState:                    rl.connState,
+		Name:                         "govgate",
+		ReadBufferSize:               lim.MaxHeaderBytes,
+		ReadTimeout:                  lim.ReadTimeout,
+		WriteTimeout:                 lim.WriteTimeout,
+		IdleTimeout:                  lim.IdleTimeout,
+		MaxConnsPerIP:                lim.MaxConnsPerClient,
+		MaxRequestBodySize:           DefaultMaxBodyBytes,
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		DisablePreParseMultipartForm: true,
+		SecureErrorLogMessage:        true,
+		CloseOnShutdown:              true,
+		Logger:                       fasthttpLogger{g.log.With("listener", rl.cfg.Name)},
+	}
+}
+
+// requestConfig narrows the body limit to the route's, once the headers are in and before
+// the body is read, so that a small-limit route never buffers a large body.
+func (g *Gateway) requestConfig(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	p := rawPath(h.RequestURI())
+	if e := g.rt.Load().router.match(h.Host(), p); e != nil && e.MaxBodyBytes > 0 {
+		return fasthttp.RequestConfig{MaxRequestBodySize: e.MaxBodyBytes}
+	}
+	return fasthttp.RequestConfig{}
+}
+
+func (rl *runningListener) connState(_ net.Conn, st fasthttp.ConnState) {
+	switch st {
+	case fasthttp.StateNew:
+		rl.open.Add(1)
+	case fasthttp.StateClosed, fasthttp.StateHijacked:
+		rl.open.Add(-1)
+	}
+}
+
+// shutdown stops accepting and waits for open connections to finish their request.
+func (rl *runningListener) shutdown(ctx context.Context) error {
+	err := rl.srv.ShutdownWithContext(ctx)
+	if serr := <-rl.served; serr != nil && !errors.Is(serr, net.ErrClosed) {
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		return fmt.Errorf("listener %s: %w", rl.cfg.Name, err)
+	}
+	return nil
+}
+
+// reloadListenersLocked starts, restarts and stops listeners to match cfg. Listeners whose
+// settings (and the limits they serve with) are unchanged are left alone with their open
+// connections. New addresses are bound before anything is stopped, so that a reload that
+// cannot bind leaves the running set as it was.
+func (g *Gateway) reloadListenersLocked(cfg *Config) error {
+	keep := map[string]bool{}
+	var fresh []*runningListener
+	var changed []Listener
+	for _, lc := range cfg.Listeners {
+		old := g.listeners[lc.Name]
+		switch {
+		case old != nil && old.cfg == lc && old.limits == cfg.Limits:
+			keep[lc.Name] = true
+		case old != nil && old.cfg.Address == lc.Address:
+			changed = append(changed, lc) // must free the address before binding it again
+		default:
+			rl, err := g.startListener(lc, cfg.Limits)
+			if err != nil {
+				for _, f := range fresh {
+					f.shutdown(context.Background())
+				}
+				return err
+			}
+			fresh = append(fresh, rl)
+		}
+	}
+	var stopping []*runningListener
+	for name, rl := range g.listeners {
+		if !keep[name] {
+			delete(g.listeners, name)
+			rl.ln.Close() // frees the address now; open connections drain below
+			stopping = append(stopping, rl)
+		}
+	}
+	go g.drain(stopping, cfg.Limits.ShutdownTimeout)
+	for _, rl := range fresh {
+		g.listeners[rl.cfg.Name] = rl
+	}
+	var errs []error
+	for _, lc := range changed {
+		rl, err := g.startListener(lc, cfg.Limits)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		g.listeners[lc.Name] = rl
+	}
+	return errors.Join(errs...)
+}
+
+// drain waits for the connections of stopped listeners to finish, up to timeout.
+func (g *Gateway) drain(stopping []*runningListener, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for _, rl := range stopping {
+		if err := rl.shutdown(ctx); err != nil {
+			g.log.Warn("listener drained with error", "error", err)
+		}
+	}
+}
+
+// ListenerAddr returns the bound address of the named listener, or nil.
+func (g *Gateway) ListenerAddr(name string) net.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if rl := g.listeners[name]; rl != nil {
+		return rl.Addr()
+	}
+	return nil
+}
+
+// AdminAddr returns the bound address of the admin API, or nil.
+func (g *Gateway) AdminAddr() net.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.admin != nil {
+		return g.admin.Addr()
+	}
+	return nil
+}
+
+// fasthttpLogger sends fasthttp's own complaints (malformed requests, accept errors) to slog.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Warn(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,164 @@
+package gateway
+
+import (
+	"errors"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// handle runs one exchange through the pipeline: authenticate, route, decide, forward,
+// release, then audit — the last whether or not an earlier stage refused, since a refused
+// exchange is on the record too.
+func (g *Gateway) handle(rl *runningListener, ctx *fasthttp.RequestCtx) {
+	rt := g.rt.Load()
+	x := g.exchanges.get()
+	defer g.exchanges.put(x)
+	x.Start = time.Now()
+	x.Listener = &rl.cfg
+	g.nextRequestID(x)
+
+	if err := g.run(ctx, x, rt, rl.cfg.Transport != TransportPlain); err != nil {
+		x.Err = err
+		if err.cause != nil {
+			g.log.Warn("exchange failed", "request_id", string(x.ID), "code", err.Code, "error", err.cause)
+		}
+		writeError(&ctx.Response, err, x.ID)
+	}
+	g.finish(ctx, x, rt)
+}
+
+func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLike bool) *Error {
+	h := &ctx.Request.Header
+	clientClose := h.ConnectionClose()
+	captureDeclared(h, x)
+	stripRequestHeaders(h, x)
+	if clientClose {
+		// Stripping Connection must not turn the client's "close" into keep-alive.
+		ctx.SetConnectionClose()
+	}
+	if ambiguousPath(rawPath(h.RequestURI())) {
+		return errAmbiguousPath()
+	}
+
+	t := x.Start
+	if g.stages.Authenticate != nil {
+		err := g.stages.Authenticate.Authenticate(ctx, x)
+		t = g.stageDone(stageAuthenticate, t)
+		if err != nil {
+			return stageError(StageAuthenticate, err)
+		}
+	}
+
+	e := rt.router.match(ctx.Host(), ctx.Path())
+	t = g.stageDone(stageRoute, t)
+	if e == nil {
+		return errNoRoute()
+	}
+	x.Route, x.entry = &e.Route, e
+
+	if g.stages.Decide != nil {
+		err := g.stages.Decide.Decide(ctx, x)
+		t = g.stageDone(stageDecide, t)
+		if err != nil {
+			return stageError(StageDecide, err)
+		}
+	}
+
+	setForwardedHeaders(ctx, x, tlsLike)
+	err := g.forward(ctx, x, e)
+	t = g.stageDone(stageForward, t)
+	if err != nil {
+		return err
+	}
+
+	if g.stages.Release != nil {
+		err := g.stages.Release.Release(ctx, x)
+		g.stageDone(stageRelease, t)
+		if err != nil {
+			return stageError(StageRelease, err)
+		}
+	}
+	return nil
+}
+
+// stageError keeps a stage's own refusal and turns any other failure into a 503: a stage
+// that could not do its work refuses the exchange rather than wave it through.
+func stageError(stage string, err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Errorf(fasthttp.StatusServiceUnavailable, stage+"_unavailable", "the %s stage failed; the exchange was refused", stage).withCause(err)
+}
+
+// finish audits the exchange, attaches the receipt and counts it. If the record cannot be
+// made durable, the response is replaced by a 503: nothing leaves without its record.
+func (g *Gateway) finish(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime) {
+	if g.stages.Audit != nil {
+		t := time.Now()
+		receipt, err := g.stages.Audit.Audit(ctx, x)
+		g.stageDone(stageAudit, t)
+		if err != nil {
+			g.log.Error("audit record not written; exchange refused", "request_id", string(x.ID), "error", err)
+			x.Err = Errorf(fasthttp.StatusServiceUnavailable, "audit_unavailable", "the audit record could not be written; the exchange was refused").withCause(err)
+			writeError(&ctx.Response, x.Err, x.ID)
+		} else if len(receipt) > 0 {
+			ctx.Response.Header.SetBytesV(HeaderReceipt, receipt)
+		}
+	}
+	ctx.Response.Header.SetBytesV("X-Request-Id", x.ID)
+	m := rt.unrouted
+	if x.entry != nil {
+		m = x.entry.metrics
+	}
+	m.inc(ctx.Response.StatusCode(), decisionIndex(x))
+}
+
+func decisionIndex(x *Exchange) int {
+	switch {
+	case !x.Decision.Evaluated:
+		return decisionNone
+	case x.Decision.Allow:
+		return decisionAllow
+	default:
+		return decisionDeny
+	}
+}
+
+// handleReadError answers requests fasthttp could not read (too large, malformed) with the
+// same JSON errors as the pipeline, and audits them like any other refusal.
+func (g *Gateway) handleReadError(rl *runningListener, ctx *fasthttp.RequestCtx, err error) {
+	var e *Error
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		e = Errorf(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "the request body exceeds this route's limit")
+	case errors.As(err, &small):
+		e = Errorf(fasthttp.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "the request headers exceed %d bytes", rl.limits.MaxHeaderBytes)
+	case isTimeout(err):
+		e = Errorf(fasthttp.StatusRequestTimeout, "request_timeout", "the request was not received in time")
+	default:
+		e = Errorf(fasthttp.StatusBadRequest, "bad_request", "the request could not be parsed")
+	}
+	rt := g.rt.Load()
+	x := g.exchanges.get()
+	defer g.exchanges.put(x)
+	x.Start = time.Now()
+	x.Listener = &rl.cfg
+	g.nextRequestID(x)
+	if p := rawPath(ctx.Request.Header.RequestURI()); p != nil {
+		if en := rt.router.match(ctx.Request.Header.Host(), p); en != nil {
+			x.Route, x.entry = &en.Route, en
+		}
+	}
+	x.Err = e.withCause(err)
+	writeError(&ctx.Response, e, x.ID)
+	ctx.SetConnectionClose()
+	g.finish(ctx, x, rt)
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}

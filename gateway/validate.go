@@ -1,0 +1,239 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Validate reports every problem in the config, each naming the field it is about, so an
+// operator fixes them in one pass rather than one per restart.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+
+	if c.GatewayID == "" {
+		add("gateway_id", "required")
+	} else if strings.ContainsAny(c.GatewayID, " \t\r\n/") {
+		add("gateway_id", "%q must not contain spaces or slashes", c.GatewayID)
+	}
+	if err := checkAddress(c.Admin.Address); err != nil {
+		add("admin.address", "%v", err)
+	} else if !c.Admin.AllowNonLoopback && !isLoopback(c.Admin.Address) {
+		add("admin.address", "%q is not a loopback address; set admin.allow_non_loopback to expose the admin API", c.Admin.Address)
+	}
+	c.validateLimits(add)
+	c.validateListeners(add)
+	pools := c.validatePools(add)
+	c.validateRoutes(add, pools)
+	return errors.Join(errs...)
+}
+
+type addFunc func(field, format string, args ...any)
+
+func (c *Config) validateLimits(add addFunc) {
+	l := c.Limits
+	if l.MaxHeaderBytes < 1024 {
+		add("limits.max_header_bytes", "%d is below 1024", l.MaxHeaderBytes)
+	}
+	if l.MaxConnsPerClient < 0 {
+		add("limits.max_conns_per_client", "must not be negative")
+	}
+	for _, t := range []struct {
+		field string
+		d     time.Duration
+	}{
+		{"limits.read_timeout", l.ReadTimeout}, {"limits.write_timeout", l.WriteTimeout},
+		{"limits.idle_timeout", l.IdleTimeout}, {"limits.shutdown_timeout", l.ShutdownTimeout},
+	} {
+		if t.d < 0 {
+			add(t.field, "must not be negative")
+		}
+	}
+}
+
+func (c *Config) validateListeners(add addFunc) {
+	if len(c.Listeners) == 0 {
+		add("listeners", "at least one listener is required")
+	}
+	names := map[string]bool{}
+	addrs := map[string]bool{}
+	for i, l := range c.Listeners {
+		f := fmt.Sprintf("listeners[%d]", i)
+		if names[l.Name] {
+			add(f+".name", "duplicate listener name %q", l.Name)
+		}
+		names[l.Name] = true
+		if err := checkAddress(l.Address); err != nil {
+			add(f+".address", "%v", err)
+		} else if addrs[l.Address] || l.Address == c.Admin.Address {
+			add(f+".address", "%q is used twice", l.Address)
+		}
+		addrs[l.Address] = true
+		if !validZone(l.Zone) {
+			add(f+".zone", "%q is not one of internal, external, internet", l.Zone)
+		}
+		switch l.Transport {
+		case TransportPlain:
+			if !l.AllowPlainNonLoopback && !isLoopback(l.Address) {
+				add(f+".transport", "plain HTTP on non-loopback %q sends identities and data in clear; use tls or tlcp, or set allow_plain_non_loopback", l.Address)
+			}
+		case TransportTLS, TransportTLCP:
+		default:
+			add(f+".transport", "%q is not one of plain, tls, tlcp", l.Transport)
+		}
+	}
+}
+
+func (c *Config) validatePools(add addFunc) map[string]bool {
+	ids := map[string]bool{}
+	for i, p := range c.Pools {
+		f := fmt.Sprintf("pools[%d]", i)
+		if p.ID == "" {
+			add(f+".id", "required")
+		} else if ids[p.ID] {
+			add(f+".id", "duplicate pool id %q", p.ID)
+		}
+		ids[p.ID] = true
+		if len(p.Addresses) == 0 {
+			add(f+".addresses", "at least one address is required")
+		}
+		seen := map[string]bool{}
+		for j, a := range p.Addresses {
+			if err := checkAddress(a); err != nil {
+				add(fmt.Sprintf("%s.addresses[%d]", f, j), "%v", err)
+			} else if seen[a] {
+				add(fmt.Sprintf("%s.addresses[%d]", f, j), "%q is listed twice", a)
+			}
+			seen[a] = true
+		}
+		if p.Balance != BalanceRoundRobin && p.Balance != BalanceLeastConn {
+			add(f+".balance", "%q is not one of round_robin, least_conn", p.Balance)
+		}
+		if p.MaxConns < 1 {
+			add(f+".max_conns", "must be at least 1")
+		}
+		for k := range p.Headers {
+			if !validHeaderName(k) || isHopByHop(k) || hasGovgatePrefix(k) {
+				add(f+".headers", "%q cannot be set on forwarded requests", k)
+			}
+		}
+		hc := p.HealthCheck
+		if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
+			add(f+".health_check.path", "%q must start with /", hc.Path)
+		}
+		if hc.Interval < 0 || hc.Timeout < 0 || hc.HealthyThreshold < 1 || hc.UnhealthyThreshold < 1 {
+			add(f+".health_check", "interval and timeout must be positive, thresholds at least 1")
+		}
+		if p.Passive.MaxFails < 0 || p.Passive.EjectDuration < 0 {
+			add(f+".passive", "max_fails and eject_duration must not be negative")
+		}
+	}
+	return ids
+}
+
+func (c *Config) validateRoutes(add addFunc, pools map[string]bool) {
+	ids := map[string]bool{}
+	for i, r := range c.Routes {
+		f := fmt.Sprintf("routes[%d]", i)
+		if r.ID == "" {
+			add(f+".id", "required")
+		} else if ids[r.ID] {
+			add(f+".id", "duplicate route id %q", r.ID)
+		}
+		ids[r.ID] = true
+		if !strings.HasPrefix(r.PathPrefix, "/") {
+			add(f+".path_prefix", "%q must start with /", r.PathPrefix)
+		} else if ambiguousPath([]byte(r.PathPrefix)) {
+			add(f+".path_prefix", "%q is not a normalised path", r.PathPrefix)
+		}
+		if strings.ContainsAny(r.Host, "/ ") {
+			add(f+".host", "%q is not a host name", r.Host)
+		}
+		if r.Resource == "" {
+			add(f+".resource", "required")
+		}
+		switch r.Mode {
+		case ModeQuery, ModeExchange, ModePublish:
+		default:
+			add(f+".mode", "%q is not one of query, exchange, publish", r.Mode)
+		}
+		if r.Pool == "" {
+			add(f+".pool", "required")
+		} else if !pools[r.Pool] {
+			add(f+".pool", "no pool has id %q", r.Pool)
+		}
+		if !validZone(r.TargetZone) {
+			add(f+".target_zone", "%q is not one of internal, external, internet", r.TargetZone)
+		}
+		if r.Timeout <= 0 {
+			add(f+".timeout", "must be positive")
+		}
+		if r.MaxBodyBytes < 0 {
+			add(f+".max_body_bytes", "must not be negative")
+		}
+		for j := 0; j < i; j++ {
+			if routesOverlap(c.Routes[j], r) {
+				add(f+".path_prefix", "overlaps routes[%d] (%q %s): a request could match both", j, c.Routes[j].ID, c.Routes[j].PathPrefix)
+			}
+		}
+	}
+}
+
+// routesOverlap is true when some request could match both routes. Two routes overlap when
+// their hosts can coincide (equal, or either is the wildcard "") and one prefix covers the
+// other on a segment boundary; refusing this keeps routing independent of rule order.
+func routesOverlap(a, b Route) bool {
+	if a.Host != "" && b.Host != "" && !strings.EqualFold(a.Host, b.Host) {
+		return false
+	}
+	return prefixMatches(a.PathPrefix, b.PathPrefix) || prefixMatches(b.PathPrefix, a.PathPrefix)
+}
+
+func validZone(z Zone) bool {
+	return z == ZoneInternal || z == ZoneExternal || z == ZoneInternet
+}
+
+func checkAddress(addr string) error {
+	if addr == "" {
+		return errors.New("required")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if port == "" {
+		return fmt.Errorf("%q has no port", addr)
+	}
+	return nil
+}
+
+// isLoopback is true only for addresses that cannot be reached from another machine.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if r > 126 || r <= 32 || strings.ContainsRune("\"(),/:;<=>?@[\\]{}", r) {
+			return false
+		}
+	}
+	return http.CanonicalHeaderKey(name) != ""
+}
