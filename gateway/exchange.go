@@ -46,7 +46,7 @@ type Exchange struct {
 	Purpose   []byte // declared by the consumer in X-Govgate-Purpose
 	Err       *Error // why the exchange was refused or failed; nil when it succeeded
 
-	entry   *routeEntry
+	entry *routeEntry
 
 	scratch []byte // reused per request: header names to delete, the client address
 	marks   []int

@@ -192,6 +192,9 @@ func (g *Gateway) ReloadFromSource() error {
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.stopped {
+		return nil
+	}
 	g.stopped = true
 	return g.closeAllLocked(ctx)
 }

@@ -93,9 +93,15 @@ func (rl *runningListener) connState(_ net.Conn, st fasthttp.ConnState) {
 	}
 }
 
-// shutdown stops accepting and waits for open connections to finish their request.
+// shutdown stops accepting and waits for open connections to finish their request. The
+// listener is closed here as well as by fasthttp: if Serve has not started yet, fasthttp
+// does not know the listener, and Serve would otherwise start afterwards and never return.
 func (rl *runningListener) shutdown(ctx context.Context) error {
 	err := rl.srv.ShutdownWithContext(ctx)
+	rl.ln.Close()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
 	if serr := <-rl.served; serr != nil && !errors.Is(serr, net.ErrClosed) {
 		err = errors.Join(err, serr)
 	}

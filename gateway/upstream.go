@@ -22,8 +22,9 @@ type pool struct {
 	headers [][2][]byte   // cfg.Headers, resolved once
 	log     *slog.Logger
 
-	stop chan struct{}
-	done sync.WaitGroup
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     sync.WaitGroup
 }
 
 // member is one upstream address.
@@ -213,7 +214,7 @@ func (p *pool) record(m *member, err error) {
 // close stops the health checker and closes idle connections. In-flight requests finish
 // on their own connections.
 func (p *pool) close(ctx context.Context) {
-	close(p.stop)
+	p.stopOnce.Do(func() { close(p.stop) })
 	done := make(chan struct{})
 	go func() { p.done.Wait(); close(done) }()
 	select {

@@ -71,7 +71,7 @@ func (c *Config) validateListeners(add addFunc) {
 		names[l.Name] = true
 		if err := checkAddress(l.Address); err != nil {
 			add(f+".address", "%v", err)
-		} else if addrs[l.Address] || l.Address == c.Admin.Address {
+		} else if !ephemeralPort(l.Address) && (addrs[l.Address] || l.Address == c.Admin.Address) {
 			add(f+".address", "%q is used twice", l.Address)
 		}
 		addrs[l.Address] = true
@@ -236,4 +236,10 @@ func validHeaderName(name string) bool {
 		}
 	}
 	return http.CanonicalHeaderKey(name) != ""
+}
+
+// ephemeralPort is true for ":0" addresses, where every bind gets a port of its own.
+func ephemeralPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port == "0"
 }
