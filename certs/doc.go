@@ -1,5 +1,6 @@
-// Package certs is the SM2 CA (issuance, revocation, CRLs), the certificate store with hot
-// reload, and certmagic for standard TLS on the internet-facing side.
+// Package certs is the SM2 CA: it issues department and gateway certificate pairs
+// (signing and encryption) to the profile of DESIGN.md, and SM2-signed CRLs.
 //
-// Not built yet: see the keys and certificates issue.
+// Revocation lists, the certificate store with hot reload and certmagic for standard TLS
+// are the keys and certificates issue's; what is here is what TLCP and the demo need.
 package certs

@@ -1,0 +1,178 @@
+package certs
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/govgate/govgate/crypto"
+)
+
+// DeptURIPrefix starts the SAN URI that names a certificate's department.
+const DeptURIPrefix = "urn:govgate:dept:"
+
+// CA is an SM2 certificate authority whose key is in memory.
+type CA struct {
+	Cert *smx509.Certificate
+	Key  *sm2.PrivateKey
+}
+
+// NewRootCA creates a self-signed SM2 root valid for the given duration.
+func NewRootCA(commonName, org string, validFor time.Duration) (*CA, error) {
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &smx509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{org}, Country: []string{"CN"}},
+		NotBefore:             now.Add(-5 * time.Minute),
+		NotAfter:              now.Add(validFor),
+		KeyUsage:              smx509.KeyUsageCertSign | smx509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := smx509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("create root CA: %w", err)
+	}
+	cert, err := smx509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("create root CA: %w", err)
+	}
+	return &CA{Cert: cert, Key: key}, nil
+}
+
+// randomSerial is a positive serial of 16 random bytes (the profile asks for at least 8).
+func randomSerial() (*big.Int, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("serial: %w", err)
+	}
+	b[0] &= 0x7f
+	b[0] |= 0x40 // keep 16 bytes: no leading zero byte to drop
+	return new(big.Int).SetBytes(b), nil
+}
+
+// PairRequest describes the holder of a signing and encryption certificate pair.
+type PairRequest struct {
+	Dept     string   // department code, into the SAN URI; empty for a gateway
+	System   string   // the subject CN
+	DNSNames []string // for servers: the names clients dial
+	Server   bool     // serverAuth rather than clientAuth
+	ValidFor time.Duration
+	// NotBefore, when set, backdates or postdates the pair (tests of expiry).
+	NotBefore time.Time
+}
+
+// Pair is a signing and an encryption certificate with their keys.
+type Pair struct {
+	SignCert *smx509.Certificate
+	SignKey  *sm2.PrivateKey
+	EncCert  *smx509.Certificate
+	EncKey   *sm2.PrivateKey
+}
+
+// IssuePair issues a certificate pair to the profile of DESIGN.md: the two certificates
+// share subject, SAN and issuer; the signing one has digitalSignature, the encryption one
+// keyEncipherment, dataEncipherment and keyAgreement; serials are 16 random bytes.
+func (ca *CA) IssuePair(req PairRequest) (*Pair, error) {
+	if req.System == "" {
+		return nil, errors.New("issue pair: system name (CN) is required")
+	}
+	if req.Dept != "" && strings.ContainsAny(req.Dept, " :/") {
+		return nil, fmt.Errorf("issue pair: department code %q must not contain spaces, colons or slashes", req.Dept)
+	}
+	if req.ValidFor <= 0 {
+		req.ValidFor = 365 * 24 * time.Hour
+	}
+	p := &Pair{}
+	var err error
+	if p.SignCert, p.SignKey, err = ca.issue(req, smx509.KeyUsageDigitalSignature); err != nil {
+		return nil, err
+	}
+	if p.EncCert, p.EncKey, err = ca.issue(req, smx509.KeyUsageKeyEncipherment|smx509.KeyUsageDataEncipherment|smx509.KeyUsageKeyAgreement); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (ca *CA) issue(req PairRequest, usage smx509.KeyUsage) (*smx509.Certificate, *sm2.PrivateKey, error) {
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, nil, err
+	}
+	nb := req.NotBefore
+	if nb.IsZero() {
+		nb = time.Now().Add(-5 * time.Minute)
+	}
+	eku := smx509.ExtKeyUsageClientAuth
+	if req.Server {
+		eku = smx509.ExtKeyUsageServerAuth
+	}
+	tmpl := &smx509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: req.System, Country: []string{"CN"}},
+		NotBefore:    nb,
+		NotAfter:     nb.Add(req.ValidFor),
+		KeyUsage:     usage,
+		ExtKeyUsage:  []smx509.ExtKeyUsage{eku},
+		DNSNames:     req.DNSNames,
+	}
+	if req.Dept != "" {
+		u, err := url.Parse(DeptURIPrefix + req.Dept)
+		if err != nil {
+			return nil, nil, fmt.Errorf("issue pair: %w", err)
+		}
+		tmpl.URIs = []*url.URL{u}
+	}
+	der, err := smx509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("issue certificate for %s: %w", req.System, err)
+	}
+	cert, err := smx509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("issue certificate for %s: %w", req.System, err)
+	}
+	return cert, key, nil
+}
+
+// CRL issues an SM2-signed certificate revocation list naming the given serials.
+func (ca *CA) CRL(number int64, revoked []*big.Int, validFor time.Duration) (*smx509.RevocationList, error) {
+	now := time.Now()
+	tmpl := &x509.RevocationList{
+		Number:     big.NewInt(number),
+		ThisUpdate: now.Add(-time.Minute),
+		NextUpdate: now.Add(validFor),
+	}
+	for _, s := range revoked {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: now})
+	}
+	der, err := smx509.CreateRevocationList(rand.Reader, tmpl, ca.Cert, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("issue CRL: %w", err)
+	}
+	crl, err := smx509.ParseRevocationList(der)
+	if err != nil {
+		return nil, fmt.Errorf("issue CRL: %w", err)
+	}
+	return crl, nil
+}

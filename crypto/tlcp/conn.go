@@ -1,0 +1,267 @@
+package tlcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+	"github.com/tjfoc/gmsm/gmtls"
+	"github.com/tjfoc/gmsm/x509"
+)
+
+// ServerConfig is a TLCP listener's configuration. Identity and Trust are read at every
+// handshake, so storing new values rotates certificates and CRLs without a restart.
+type ServerConfig struct {
+	Identity         *IdentitySource
+	Trust            *TrustSource
+	HandshakeTimeout time.Duration // DefaultHandshakeTimeout when zero
+	Logger           *slog.Logger
+}
+
+// Listener accepts TLCP connections. The handshake runs on the connection's first read
+// or write, in the goroutine that serves it, never in Accept.
+type Listener struct {
+	net.Listener
+	cfg     ServerConfig
+	gm      *gmtls.Config
+	current atomic.Pointer[identityConfig]
+	panics  atomic.Int64
+}
+
+// RecoveredPanics counts the gmtls panics recovered on this listener's connections: each
+// is a peer that would have crashed an unhardened server.
+func (l *Listener) RecoveredPanics() int64 { return l.panics.Load() }
+
+// NewListener wraps inner. Every connection requires a client certificate pair chained to
+// the trust store and not revoked.
+func NewListener(inner net.Listener, cfg ServerConfig) (*Listener, error) {
+	if cfg.Identity == nil || cfg.Identity.Load() == nil {
+		return nil, errors.New("tlcp listener: no server identity")
+	}
+	if cfg.Trust == nil || cfg.Trust.Load() == nil {
+		return nil, errors.New("tlcp listener: no trust store for client certificates")
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	l := &Listener{Listener: inner, cfg: cfg}
+	l.gm = &gmtls.Config{
+		GMSupport: &gmtls.GMSupport{},
+		// gmtls's GM server reads Certificates only (it ignores GetCertificate), so each
+		// handshake gets a config for the identity current at its ClientHello.
+		GetConfigForClient: func(*gmtls.ClientHelloInfo) (*gmtls.Config, error) {
+			return l.configFor(cfg.Identity.Load()), nil
+		},
+	}
+	return l, nil
+}
+
+// identityConfig is the gmtls config built for one identity, kept until it rotates.
+type identityConfig struct {
+	id  *Identity
+	cfg *gmtls.Config
+}
+
+func (l *Listener) configFor(id *Identity) *gmtls.Config {
+	if c := l.current.Load(); c != nil && c.id == id {
+		return c.cfg
+	}
+	sign, enc := id.gmCertificates()
+	cfg := &gmtls.Config{
+		GMSupport:              &gmtls.GMSupport{},
+		Certificates:           []gmtls.Certificate{sign, enc},
+		CipherSuites:           []uint16{CipherSuite},
+		SessionTicketsDisabled: true,
+		// tjfoc's own chain check uses its slow SM2 and knows nothing of CRLs: it is
+		// replaced by verifyPeer, which runs on every handshake.
+		ClientAuth:            gmtls.RequireAnyClientCert,
+		VerifyPeerCertificate: l.verifyClient,
+	}
+	l.current.Store(&identityConfig{id: id, cfg: cfg})
+	return cfg
+}
+
+func (l *Listener) verifyClient(raw [][]byte, _ [][]*x509.Certificate) error {
+	_, err := verifyPeer(raw, l.cfg.Trust.Load(), smx509.ExtKeyUsageClientAuth, time.Now(), "")
+	return err
+}
+
+// Accept returns the next connection as a *Conn whose handshake has not run yet.
+func (l *Listener) Accept() (net.Conn, error) {
+	raw, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{raw: raw, tls: gmtls.Server(raw, l.gm), timeout: l.cfg.HandshakeTimeout, log: l.cfg.Logger, usage: smx509.ExtKeyUsageClientAuth, trust: l.cfg.Trust, panics: &l.panics}, nil
+}
+
+// Conn is a TLCP connection that cannot take the process down: every call into gmtls
+// recovers a panic and turns it into an error that closes this connection only.
+type Conn struct {
+	raw     net.Conn
+	tls     *gmtls.Conn
+	timeout time.Duration
+	log     *slog.Logger
+	usage   smx509.ExtKeyUsage
+	trust   *TrustSource
+	server  string // for a client: the name the server's certificate must carry
+	panics  *atomic.Int64
+
+	once sync.Once
+	err  error
+	peer *PeerCertificates
+}
+
+// Handshake runs the TLCP handshake once, within the handshake timeout.
+func (c *Conn) Handshake() error {
+	c.once.Do(func() {
+		c.raw.SetDeadline(time.Now().Add(c.timeout))
+		err := c.guard("handshake", c.tls.Handshake)
+		if err == nil {
+			err = c.readPeer()
+		}
+		c.raw.SetDeadline(time.Time{})
+		if err != nil {
+			c.err = fmt.Errorf("tlcp handshake with %s: %w", c.raw.RemoteAddr(), err)
+			c.raw.Close()
+		}
+	})
+	return c.err
+}
+
+func (c *Conn) readPeer() error {
+	var raw [][]byte
+	err := c.guard("connection state", func() error {
+		for _, pc := range c.tls.ConnectionState().PeerCertificates {
+			raw = append(raw, pc.Raw)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	peer, err := verifyPeer(raw, c.trust.Load(), c.usage, time.Now(), c.server)
+	if err != nil {
+		return err
+	}
+	c.peer = peer
+	return nil
+}
+
+// guard calls f, turning a panic inside gmtls into an error.
+func (c *Conn) guard(op string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if c.panics != nil {
+				c.panics.Add(1)
+			}
+			c.log.Warn("tlcp: recovered a panic in gmtls; the connection is closed", "op", op, "peer", c.raw.RemoteAddr().String(), "panic", fmt.Sprint(r))
+			err = fmt.Errorf("tlcp %s: peer sent input gmtls could not handle", op)
+		}
+	}()
+	return f()
+}
+
+// Peer returns the verified peer certificates, after a successful handshake.
+func (c *Conn) Peer() *PeerCertificates {
+	if c.Handshake() != nil {
+		return nil
+	}
+	return c.peer
+}
+
+func (c *Conn) Read(b []byte) (int, error) {
+	if err := c.Handshake(); err != nil {
+		return 0, err
+	}
+	var n int
+	err := c.guard("read", func() (err error) { n, err = c.tls.Read(b); return err })
+	return n, err
+}
+
+func (c *Conn) Write(b []byte) (int, error) {
+	if err := c.Handshake(); err != nil {
+		return 0, err
+	}
+	var n int
+	err := c.guard("write", func() (err error) { n, err = c.tls.Write(b); return err })
+	return n, err
+}
+
+// Close closes the connection; a close_notify is sent only after a completed handshake.
+func (c *Conn) Close() error {
+	if c.err == nil && c.peer != nil {
+		c.guard("close", c.tls.Close)
+	}
+	return c.raw.Close()
+}
+
+func (c *Conn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
+func (c *Conn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
+func (c *Conn) SetDeadline(t time.Time) error      { return c.raw.SetDeadline(t) }
+func (c *Conn) SetReadDeadline(t time.Time) error  { return c.raw.SetReadDeadline(t) }
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }
+
+// ClientConfig is a TLCP client's configuration.
+type ClientConfig struct {
+	Identity         *Identity    // the client's signing and encryption pair
+	Trust            *TrustSource // CAs the server's certificate must chain to
+	ServerName       string       // the DNS name the server's signing certificate must carry
+	HandshakeTimeout time.Duration
+	Logger           *slog.Logger
+}
+
+// Dial connects to addr and completes a TLCP handshake, verifying the server's chain
+// itself (tjfoc's client checks the name on every certificate and cannot use intermediates).
+func Dial(ctx context.Context, network, addr string, cfg ClientConfig) (*Conn, error) {
+	if err := cfg.Identity.Check(); err != nil {
+		return nil, err
+	}
+	return dial(ctx, network, addr, cfg)
+}
+
+// dial is Dial without the check of the client's own identity, which tests bypass to see
+// what the server refuses; a nil Identity sends no certificate.
+func dial(ctx context.Context, network, addr string, cfg ClientConfig) (*Conn, error) {
+	if cfg.Trust == nil || cfg.Trust.Load() == nil {
+		return nil, errors.New("tlcp dial: no trust store for the server certificate")
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("tlcp dial %s: %w", addr, err)
+	}
+	gm := &gmtls.Config{
+		GMSupport:              &gmtls.GMSupport{},
+		CipherSuites:           []uint16{CipherSuite},
+		SessionTicketsDisabled: true,
+		InsecureSkipVerify:     true, // verified by verifyPeer in Handshake, with emmansun
+	}
+	if cfg.Identity != nil {
+		gm.Certificates = []gmtls.Certificate{cfg.Identity.clientCertificate()}
+	}
+	c := &Conn{raw: raw, tls: gmtls.Client(raw, gm), timeout: cfg.HandshakeTimeout, log: cfg.Logger,
+		usage: smx509.ExtKeyUsageServerAuth, trust: cfg.Trust, server: cfg.ServerName}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < c.timeout {
+		c.timeout = time.Until(dl)
+	}
+	if err := c.Handshake(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

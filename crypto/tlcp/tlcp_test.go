@@ -1,0 +1,152 @@
+package tlcp
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/govgate/govgate/certs"
+)
+
+func TestHandshakeAndRequest(t *testing.T) {
+	p := newTestPKI(t)
+	addr, _, _ := startServer(t, p)
+	body, err := get(t, addr, p.client, p.trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "hello hukou-sync" {
+		t.Errorf("body %q", body)
+	}
+}
+
+func TestClientCertificatesRefused(t *testing.T) {
+	p := newTestPKI(t)
+	addr, _, _ := startServer(t, p)
+
+	other, _ := certs.NewRootCA("another root", "elsewhere", time.Hour)
+	foreign, _ := other.IssuePair(certs.PairRequest{Dept: "110000-gongan", System: "impostor"})
+	expired, _ := p.ca.IssuePair(certs.PairRequest{Dept: "110000-gongan", System: "old", NotBefore: time.Now().Add(-48 * time.Hour), ValidFor: 24 * time.Hour})
+	revoked, _ := p.ca.IssuePair(certs.PairRequest{Dept: "110000-gongan", System: "revoked"})
+	crl, err := p.ca.CRL(1, []*big.Int{serial(revoked.SignCert)}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := NewTrustStore([]*smx509.Certificate{p.ca.Cert}, []*smx509.RevocationList{crl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.trust.Store(ts)
+
+	swapped := identity(&certs.Pair{SignCert: p.client.EncCert, SignKey: p.client.EncKey, EncCert: p.client.SignCert, EncKey: p.client.SignKey})
+	cases := map[string]*Identity{
+		"another CA":                 identity(foreign),
+		"expired":                    identity(expired),
+		"revoked":                    identity(revoked),
+		"encryption cert as signing": swapped,
+	}
+	clientTrust := &TrustSource{}
+	clientTrust.Store(ts)
+	for name, id := range cases {
+		if _, err := dialUnchecked(t, addr, id, clientTrust); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// No client certificate at all.
+	if err := helloWithoutCertificate(t, addr); err == nil {
+		t.Error("a client without a certificate completed a request")
+	}
+	// The good client is still served after all of that.
+	if _, err := get(t, addr, p.client, clientTrust); err != nil {
+		t.Fatalf("good client after refusals: %v", err)
+	}
+}
+
+// Hostile inputs that crash gmtls at its defaults. After each, the next good client
+// must be served: the process is still up and the listener still accepts.
+func TestHostileHellosDoNotStopTheServer(t *testing.T) {
+	p := newTestPKI(t)
+	addr, _, ln := startServer(t, p)
+	attacks := map[string][]byte{
+		"ECDHE-only ClientHello":  clientHello(0x0101, []uint16{0xe011}, nil, nil),
+		"session resumption":      clientHello(0x0101, []uint16{0xe013}, randomBytes(32), ticketExtension()),
+		"TLS 1.0 ClientHello":     clientHello(0x0301, []uint16{0x002f, 0x0035}, nil, nil),
+		"TLS 1.2 ClientHello":     clientHello(0x0303, []uint16{0xc02f}, nil, nil),
+		"truncated hello":         clientHello(0x0101, []uint16{0xe013}, nil, nil)[:20],
+		"random bytes":            randomBytes(512),
+		"oversized record length": {0x16, 0x01, 0x01, 0xff, 0xff, 0x01},
+		"handshake length lies":   lyingHello(),
+	}
+	for name, raw := range attacks {
+		sendRaw(t, addr, raw)
+		if _, err := get(t, addr, p.client, p.trust); err != nil {
+			t.Fatalf("after %s the server does not serve: %v", name, err)
+		}
+	}
+	t.Logf("gmtls panics recovered: %d", ln.RecoveredPanics())
+}
+
+func sendRaw(t testing.TB, addr string, raw []byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	c.Write(raw)
+	buf := make([]byte, 4096)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// clientHello builds one handshake record: a ClientHello of the given version, suites,
+// session id and extensions.
+func clientHello(version uint16, suites []uint16, sessionID, extensions []byte) []byte {
+	var h []byte
+	h = binary.BigEndian.AppendUint16(h, version)
+	h = append(h, randomBytes(32)...)
+	h = append(h, byte(len(sessionID)))
+	h = append(h, sessionID...)
+	h = binary.BigEndian.AppendUint16(h, uint16(2*len(suites)))
+	for _, s := range suites {
+		h = binary.BigEndian.AppendUint16(h, s)
+	}
+	h = append(h, 1, 0) // null compression
+	if extensions != nil {
+		h = binary.BigEndian.AppendUint16(h, uint16(len(extensions)))
+		h = append(h, extensions...)
+	}
+	msg := append([]byte{1, byte(len(h) >> 16), byte(len(h) >> 8), byte(len(h))}, h...)
+	rec := []byte{0x16}
+	rec = binary.BigEndian.AppendUint16(rec, version)
+	rec = binary.BigEndian.AppendUint16(rec, uint16(len(msg)))
+	return append(rec, msg...)
+}
+
+func ticketExtension() []byte {
+	ticket := randomBytes(96)
+	e := binary.BigEndian.AppendUint16(nil, 0x0023)
+	e = binary.BigEndian.AppendUint16(e, uint16(len(ticket)))
+	return append(e, ticket...)
+}
+
+func lyingHello() []byte {
+	h := clientHello(0x0101, []uint16{0xe013}, nil, nil)
+	h[6], h[7], h[8] = 0x00, 0xff, 0xff // handshake body claims 64 KiB
+	return h
+}

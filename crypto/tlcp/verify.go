@@ -1,0 +1,114 @@
+package tlcp
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"sync/atomic"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+)
+
+// TrustStore is the set of CAs a peer's certificate must chain to and the serials they
+// have revoked. It is swapped whole when the CA set or a CRL changes, so a handshake sees
+// one consistent view.
+type TrustStore struct {
+	Roots   *smx509.CertPool
+	Revoked map[string]bool // hex serial, lower case → revoked
+}
+
+// NewTrustStore builds a store from CA certificates and the CRLs they signed. A CRL that
+// no given CA signed is refused.
+func NewTrustStore(cas []*smx509.Certificate, crls []*smx509.RevocationList) (*TrustStore, error) {
+	if len(cas) == 0 {
+		return nil, errors.New("trust store: no CA certificate")
+	}
+	ts := &TrustStore{Roots: smx509.NewCertPool(), Revoked: map[string]bool{}}
+	for _, c := range cas {
+		ts.Roots.AddCert(c)
+	}
+	for i, crl := range crls {
+		signed := false
+		for _, ca := range cas {
+			if crl.CheckSignatureFrom(ca) == nil {
+				signed = true
+				break
+			}
+		}
+		if !signed {
+			return nil, fmt.Errorf("trust store: CRL %d is not signed by a configured CA", i+1)
+		}
+		for _, e := range crl.RevokedCertificateEntries {
+			ts.Revoked[serialHex(e.SerialNumber)] = true
+		}
+	}
+	return ts, nil
+}
+
+func serialHex(n *big.Int) string { return fmt.Sprintf("%x", n) }
+
+// TrustSource holds the current trust store.
+type TrustSource struct{ v atomic.Pointer[TrustStore] }
+
+// Store installs ts for every later handshake.
+func (s *TrustSource) Store(ts *TrustStore) { s.v.Store(ts) }
+
+// Load returns the current trust store.
+func (s *TrustSource) Load() *TrustStore { return s.v.Load() }
+
+// PeerCertificates are a verified TLCP peer's signing and encryption certificates.
+type PeerCertificates struct {
+	Sign *smx509.Certificate
+	Enc  *smx509.Certificate // nil when the peer sent only a signing certificate
+}
+
+// verifyPeer checks a peer's Certificate message (signing, encryption, chain) with
+// emmansun: both certificates chain to the trust store for usage, neither is revoked, the
+// signing one can sign, the encryption one can encipher and they share a subject.
+func verifyPeer(raw [][]byte, ts *TrustStore, usage smx509.ExtKeyUsage, now time.Time, serverName string) (*PeerCertificates, error) {
+	if ts == nil {
+		return nil, errors.New("tlcp: no trust store loaded")
+	}
+	if len(raw) == 0 {
+		return nil, errors.New("tlcp: the peer sent no certificate")
+	}
+	certs := make([]*smx509.Certificate, len(raw))
+	for i, der := range raw {
+		c, err := smx509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("tlcp: peer certificate %d: %w", i+1, err)
+		}
+		certs[i] = c
+	}
+	inter := smx509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	opts := smx509.VerifyOptions{Roots: ts.Roots, Intermediates: inter, CurrentTime: now, KeyUsages: []smx509.ExtKeyUsage{usage}, DNSName: serverName}
+	peer := &PeerCertificates{Sign: certs[0]}
+	if len(certs) > 1 && certs[1].KeyUsage&smx509.KeyUsageDigitalSignature == 0 && certs[1].KeyUsage&smx509.KeyUsageKeyEncipherment != 0 {
+		peer.Enc = certs[1]
+	}
+	if certs[0].KeyUsage&smx509.KeyUsageDigitalSignature == 0 {
+		return nil, errors.New("tlcp: the first certificate is not a signing certificate (no digitalSignature key usage)")
+	}
+	if _, err := certs[0].Verify(opts); err != nil {
+		return nil, fmt.Errorf("tlcp: signing certificate: %w", err)
+	}
+	if peer.Enc != nil {
+		opts.DNSName = ""
+		if _, err := peer.Enc.Verify(opts); err != nil {
+			return nil, fmt.Errorf("tlcp: encryption certificate: %w", err)
+		}
+		if string(peer.Enc.RawSubject) != string(peer.Sign.RawSubject) {
+			return nil, errors.New("tlcp: the signing and encryption certificates name different subjects")
+		}
+	}
+	for _, c := range []*smx509.Certificate{peer.Sign, peer.Enc} {
+		if c != nil && ts.Revoked[serialHex(c.SerialNumber)] {
+			return nil, fmt.Errorf("tlcp: certificate %x is revoked", c.SerialNumber)
+		}
+	}
+	return peer, nil
+}
