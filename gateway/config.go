@@ -101,6 +101,9 @@ type Route struct {
 	TargetZone   Zone          `yaml:"target_zone"`
 	Timeout      time.Duration `yaml:"timeout"`
 	MaxBodyBytes int           `yaml:"max_body_bytes"`
+	// RequireSignature refuses requests without a valid SM2 request signature. Until the
+	// policy decides this per agreement (require_signature), the route says it.
+	RequireSignature bool `yaml:"require_signature"`
 }
 
 // Pool is a set of interchangeable upstream addresses of one provider.

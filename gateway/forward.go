@@ -132,6 +132,15 @@ func setForwardedHeaders(ctx *fasthttp.RequestCtx, x *Exchange, tlsLike bool) {
 		h.Set("X-Forwarded-Proto", "http")
 	}
 	h.SetBytesV("X-Request-Id", x.ID)
+	if id := &x.Identity; id.Dept != "" {
+		// Asserted by the gateway; the client's own X-Govgate-* fields are gone by now.
+		h.Set("X-Govgate-Consumer-Dept", id.Dept)
+		h.Set("X-Govgate-Consumer-System", id.System)
+		h.Set("X-Govgate-Consumer-Cert", id.CertSerial)
+		if id.Signed {
+			h.Set("X-Govgate-Signed", "sm2-sm3")
+		}
+	}
 }
 
 func appendRemoteIP(dst []byte, addr net.Addr) []byte {

@@ -31,6 +31,7 @@ func (g *Gateway) startListener(lc Listener, limits Limits) (*runningListener, e
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
 	}
+	ln = limitClients(ln, limits.MaxConnsPerClient)
 	if lc.Transport != TransportPlain {
 		provider := g.stages.Transports[lc.Transport]
 		if provider == nil {
@@ -63,7 +64,6 @@ func (g *Gateway) newServer(rl *runningListener) *fasthttp.Server {
 		ReadTimeout:                  lim.ReadTimeout,
 		WriteTimeout:                 lim.WriteTimeout,
 		IdleTimeout:                  lim.IdleTimeout,
-		MaxConnsPerIP:                lim.MaxConnsPerClient,
 		MaxRequestBodySize:           DefaultMaxBodyBytes,
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,

@@ -56,6 +56,9 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 		return errNoRoute()
 	}
 	x.Route, x.entry = &e.Route, e
+	if e.RequireSignature && !x.Identity.Signed {
+		return Errorf(fasthttp.StatusUnauthorized, "signature_required", "route %s requires an SM2 request signature (Signature-Input, Signature, Content-Digest)", e.ID)
+	}
 
 	if g.stages.Decide != nil {
 		err := g.stages.Decide.Decide(ctx, x)

@@ -5,6 +5,9 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"net"
+
+	"github.com/govgate/govgate/crypto/tlcp"
 
 	"github.com/govgate/govgate/gateway"
 )
@@ -14,7 +17,8 @@ var demoConfig []byte
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", "demo [flags]", stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "address of the demo's external-zone listener (loopback only)")
+	listen := fs.String("listen", "127.0.0.1:8443", "address of the demo's external-zone TLCP listener")
+	dataDir := fs.String("data-dir", "govgate-demo-data", "directory for the demo's CA, certificates and keys (created on first start)")
 	admin := fs.String("admin", "127.0.0.1:9090", "address of the admin API (loopback only)")
 	var lf logFlags
 	lf.register(fs)
@@ -26,6 +30,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 
+	pki, err := ensureDemoPKI(*dataDir)
+	if err != nil {
+		return err
+	}
+	ids := &tlcp.IdentitySource{}
+	if err := ids.Store(pki.gateway); err != nil {
+		return err
+	}
 	providers, err := startDemoProviders()
 	if err != nil {
 		return err
@@ -37,14 +49,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: log, Source: build})
+	stages := gateway.Stages{
+		Authenticate: gateway.NewPeerAuthenticator(0, 0),
+		Transports:   map[gateway.Transport]gateway.ListenerProvider{gateway.TransportTLCP: &gateway.TLCPTransport{Identity: ids, Trust: pki.trust}},
+	}
+	g, err := gateway.New(cfg, gateway.Options{Logger: log, Source: build, Stages: stages})
 	if err != nil {
 		return err
 	}
 	if err := g.Start(); err != nil {
 		return err
 	}
-	printDemoHelp(stdout, g)
+	printDemoHelp(stdout, g, pki)
 	return runUntilSignal(ctx, g, log)
 }
 
@@ -71,28 +87,33 @@ func demoGatewayConfig(listen, admin string, p *demoProviders) (*gateway.Config,
 	return cfg, nil
 }
 
-func printDemoHelp(w io.Writer, g *gateway.Gateway) {
-	gw := g.ListenerAddr("external").String()
+func printDemoHelp(w io.Writer, g *gateway.Gateway, pki *demoPKI) {
+	_, port, _ := net.SplitHostPort(g.ListenerAddr("external").String())
+	gw := "https://localhost:" + port
 	adm := g.AdminAddr().String()
+	d := demoDepartments()[0]
+	call := fmt.Sprintf("go run ./cmd/govgate call --ca %s \\\n      --cert %s,%s \\\n      --key %s,%s \\\n     ",
+		pki.path("ca.pem"), pki.path(d.file+"-sign.pem"), pki.path(d.file+"-enc.pem"), pki.path(d.file+"-sign.key"), pki.path(d.file+"-enc.key"))
 	fmt.Fprintf(w, `
 govgate demo is running.
 
-  gateway (external zone, plain HTTP on loopback): http://%[1]s
-  admin API:                                       http://%[2]s
+  gateway (external zone, TLCP with SM2 certificates): %[1]s
+  admin API:                                           http://%[2]s
+  demo CA, certificates and keys:                      %[4]s
 
-Try:
-  # population base information (人口基础信息) through the gateway
-  curl -si 'http://%[1]s/population/v1/persons?id=110101199003077777'
+Try, as department %[5]s (system %[6]s):
+  # population base information (人口基础信息), signed with SM2 over TLCP
+  %[3]s --purpose social-insurance-check '%[1]s/population/v1/persons?id=110101199003077777'
   # enterprise registration business information (企业登记信息)
-  curl -si 'http://%[1]s/enterprise/v1/companies?uscc=91110108MA01A2B3C4'
-  # refused: no route (404), ambiguous path (400)
-  curl -si 'http://%[1]s/tax/v1/records'
-  curl -si --path-as-is 'http://%[1]s/population/v1/../admin'
+  %[3]s --agreement AGR-2026-0042 --purpose social-insurance-check '%[1]s/enterprise/v1/companies?uscc=91110108MA01A2B3C4'
+  # refused: no route (404)
+  %[3]s '%[1]s/tax/v1/records'
+  # refused: no client certificate (the handshake fails)
+  curl -sk %[1]s/population/v1/persons
   # the admin API
   curl -s http://%[2]s/readyz
   curl -s http://%[2]s/metrics | grep govgate_requests_total
-  curl -s http://%[2]s/config
 
 Stop with Ctrl-C.
-`, gw, adm)
+`, gw, adm, call, pki.dir, d.dept, d.system)
 }

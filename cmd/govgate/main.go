@@ -24,6 +24,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the gateway from a YAML config file", runServe},
 		{"demo", "run gateway and sample providers on loopback with embedded defaults", runDemo},
+		{"call", "call the gateway as a department: TLCP, SM2-signed request, receipt", runCall},
 		{"config", "validate a config file and print it with defaults applied", runConfig},
 		{"version", "print the version", runVersion},
 	}

@@ -59,18 +59,20 @@ func TestConfigCommandPrintsDefaults(t *testing.T) {
 	}
 }
 
-// TestDemoAnswersThroughTheGateway runs `govgate demo` as the README says (on free ports),
-// sends a request through the gateway to the sample population registry, and stops it.
+// TestDemoAnswersThroughTheGateway runs `govgate demo` as the README says (on free ports,
+// with a fresh data directory), calls the gateway over TLCP with a demo department's
+// certificates and an SM2-signed request, as `govgate call` does, and stops it.
 func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	dir := t.TempDir()
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, &out, &errOut)
+		done <- run(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--data-dir", dir}, &out, &errOut)
 	}()
-	gwRe := regexp.MustCompile(`curl -si '(http://127\.0\.0\.1:\d+)/population`)
-	deadline := time.Now().Add(10 * time.Second)
+	gwRe := regexp.MustCompile(`(https://localhost:\d+)/population`)
+	deadline := time.Now().Add(20 * time.Second)
 	var base string
 	for base == "" {
 		if m := gwRe.FindStringSubmatch(out.String()); m != nil {
@@ -81,14 +83,22 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	resp, err := http.Get(base + "/population/v1/persons?id=110101199003077777")
-	if err != nil {
-		t.Fatal(err)
+	var callOut, callErr bytes.Buffer
+	args := []string{"call", "-i", "--ca", dir + "/ca.pem",
+		"--cert", dir + "/rensheju-sign.pem," + dir + "/rensheju-enc.pem",
+		"--key", dir + "/rensheju-sign.key," + dir + "/rensheju-enc.key",
+		"--purpose", "social-insurance-check", base + "/population/v1/persons?id=110101199003077777"}
+	if code := run(ctx, args, &callOut, &callErr); code != 0 {
+		t.Fatalf("govgate call exit %d: %s %s", code, callOut.String(), callErr.String())
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "张伟") {
-		t.Fatalf("demo answered %d: %s", resp.StatusCode, body)
+	if !strings.Contains(callOut.String(), "张伟") || !strings.HasPrefix(callOut.String(), "200") {
+		t.Fatalf("demo answered: %s", callOut.String())
+	}
+	// Without a client certificate nothing is served: a plain HTTP request gets no answer.
+	if resp, err := http.Get(strings.Replace(base, "https://localhost", "http://127.0.0.1", 1) + "/population/v1/persons"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("plain HTTP was answered: %d %s", resp.StatusCode, body)
 	}
 	cancel()
 	select {

@@ -1,0 +1,215 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/crypto/tlcp"
+)
+
+// Config is how a department calls the gateway.
+type Config struct {
+	// Identity is the department's TLCP pair; its signing key also signs requests.
+	Identity *tlcp.Identity
+	// Trust holds the CAs the gateway's certificate must chain to.
+	Trust *tlcp.TrustSource
+	// ServerName is the name the gateway's certificate must carry; default: the URL host.
+	ServerName string
+	// Unsigned sends requests without an SM2 request signature.
+	Unsigned bool
+	// Timeout bounds one request, handshake included; default 30 s.
+	Timeout time.Duration
+}
+
+// Client calls the gateway over TLCP with keep-alive connections, signing every request.
+type Client struct {
+	cfg    Config
+	signer *crypto.Signer
+	keyID  string
+
+	mu    sync.Mutex
+	hosts map[string]*fasthttp.HostClient
+}
+
+// New returns a client; it refuses an identity whose certificates and keys do not match.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Identity.Check(); err != nil {
+		return nil, err
+	}
+	if cfg.Trust == nil || cfg.Trust.Load() == nil {
+		return nil, errors.New("client: no CA to verify the gateway with")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	return &Client{
+		cfg:    cfg,
+		signer: crypto.NewSigner(cfg.Identity.SignKey),
+		keyID:  fmt.Sprintf("%x", cfg.Identity.SignCert.SerialNumber),
+		hosts:  map[string]*fasthttp.HostClient{},
+	}, nil
+}
+
+// Request is one call.
+type Request struct {
+	Method    string
+	URL       string // https://host:port/path?query (TLCP) or http:// for a loopback plain listener
+	Body      []byte
+	Header    map[string]string
+	Agreement string // X-Govgate-Agreement: the sharing agreement the call is made under
+	Purpose   string // X-Govgate-Purpose: what the data is for
+}
+
+// Response is the gateway's answer.
+type Response struct {
+	Status    int
+	Header    map[string][]string
+	Body      []byte
+	Receipt   string // X-Govgate-Receipt
+	RequestID string
+}
+
+// Do sends req and returns the response.
+func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
+	u, err := url.Parse(req.URL)
+	if err != nil {
+		return nil, fmt.Errorf("call %s: %w", req.URL, err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return nil, fmt.Errorf("call %s: scheme must be https (TLCP) or http", req.URL)
+	}
+	method := req.Method
+	if method == "" {
+		method = fasthttp.MethodGet
+	}
+	hreq := fasthttp.AcquireRequest()
+	hresp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(hreq)
+	defer fasthttp.ReleaseResponse(hresp)
+	hreq.Header.SetMethod(method)
+	hreq.SetRequestURI(u.RequestURI())
+	hreq.Header.SetHost(u.Host)
+	hreq.SetBody(req.Body)
+	for k, v := range req.Header {
+		hreq.Header.Set(k, v)
+	}
+	if req.Agreement != "" {
+		hreq.Header.Set("X-Govgate-Agreement", req.Agreement)
+	}
+	if req.Purpose != "" {
+		hreq.Header.Set("X-Govgate-Purpose", req.Purpose)
+	}
+	if !c.cfg.Unsigned {
+		if err := c.sign(hreq, u, req); err != nil {
+			return nil, err
+		}
+	}
+	deadline := time.Now().Add(c.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := c.host(u).DoDeadline(hreq, hresp, deadline); err != nil {
+		return nil, fmt.Errorf("call %s: %w", req.URL, err)
+	}
+	resp := &Response{
+		Status:    hresp.StatusCode(),
+		Header:    map[string][]string{},
+		Body:      append([]byte(nil), hresp.Body()...),
+		Receipt:   string(hresp.Header.Peek("X-Govgate-Receipt")),
+		RequestID: string(hresp.Header.Peek("X-Request-Id")),
+	}
+	hresp.Header.VisitAll(func(k, v []byte) {
+		resp.Header[string(k)] = append(resp.Header[string(k)], string(v))
+	})
+	return resp, nil
+}
+
+func (c *Client) sign(hreq *fasthttp.Request, u *url.URL, req Request) error {
+	msg := &crypto.Message{
+		Method:    string(hreq.Header.Method()),
+		Scheme:    "https",
+		Authority: u.Host,
+		Path:      u.EscapedPath(),
+		Query:     u.RawQuery,
+		Header: func(name string) []string {
+			switch name {
+			case "x-govgate-agreement":
+				return nonEmpty(req.Agreement)
+			case "x-govgate-purpose":
+				return nonEmpty(req.Purpose)
+			}
+			return nil
+		},
+	}
+	if msg.Path == "" {
+		msg.Path = "/"
+	}
+	sh, err := crypto.SignRequest(c.signer, c.keyID, msg, req.Body, time.Now())
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Digest", sh.ContentDigest)
+	hreq.Header.Set("Signature-Input", sh.SignatureInput)
+	hreq.Header.Set("Signature", sh.Signature)
+	return nil
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// host returns the keep-alive pool for u's host.
+func (c *Client) host(u *url.URL) *fasthttp.HostClient {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := u.Scheme + "://" + u.Host
+	if hc := c.hosts[key]; hc != nil {
+		return hc
+	}
+	hc := &fasthttp.HostClient{Addr: u.Host, Name: "govgate-client", ReadTimeout: c.cfg.Timeout, WriteTimeout: c.cfg.Timeout}
+	if u.Scheme == "https" {
+		serverName := c.cfg.ServerName
+		if serverName == "" {
+			serverName = u.Hostname()
+		}
+		hc.Dial = func(addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+			defer cancel()
+			return tlcp.Dial(ctx, "tcp", addr, tlcp.ClientConfig{Identity: c.cfg.Identity, Trust: c.cfg.Trust, ServerName: serverName})
+		}
+	}
+	c.hosts[key] = hc
+	return hc
+}
+
+// Close drops idle connections.
+func (c *Client) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, hc := range c.hosts {
+		hc.CloseIdleConnections()
+	}
+}
+
+// ParseReceipt splits an X-Govgate-Receipt value into its parameters (log, index, leaf).
+func ParseReceipt(v string) map[string]string {
+	out := map[string]string{}
+	for _, part := range strings.Split(v, ";") {
+		if k, val, ok := strings.Cut(strings.TrimSpace(part), "="); ok {
+			out[k] = val
+		}
+	}
+	return out
+}

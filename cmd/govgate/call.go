@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/govgate/govgate/client"
+)
+
+// headerFlags collects repeated -H "Name: value" flags.
+type headerFlags map[string]string
+
+func (h headerFlags) String() string { return fmt.Sprint(map[string]string(h)) }
+
+func (h headerFlags) Set(v string) error {
+	name, value, ok := strings.Cut(v, ":")
+	if !ok || strings.TrimSpace(name) == "" {
+		return fmt.Errorf("header %q is not Name: value", v)
+	}
+	h[strings.TrimSpace(name)] = strings.TrimSpace(value)
+	return nil
+}
+
+func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("call", "call [flags] URL", stderr)
+	method := fs.String("X", "GET", "HTTP method")
+	data := fs.String("d", "", "request body; @FILE reads it from FILE")
+	headers := headerFlags{}
+	fs.Var(headers, "H", "extra request header \"Name: value\" (repeatable)")
+	certFiles := fs.String("cert", "", "signing and encryption certificates, comma-separated: SIGN.pem,ENC.pem (each may carry its chain)")
+	keyFiles := fs.String("key", "", "signing and encryption keys, comma-separated: SIGN.key,ENC.key (files must be mode 0600)")
+	keyPassEnv := fs.String("key-pass-env", "", "name of an environment variable holding the keys' password, when they are encrypted")
+	ca := fs.String("ca", "", "PEM file of the CA(s) the gateway's certificate must chain to")
+	serverName := fs.String("server-name", "", "name the gateway's certificate must carry (default: the URL's host)")
+	agreement := fs.String("agreement", "", "sharing agreement this call is made under (X-Govgate-Agreement)")
+	purpose := fs.String("purpose", "", "purpose of the call (X-Govgate-Purpose)")
+	unsigned := fs.Bool("no-sign", false, "send without an SM2 request signature")
+	include := fs.Bool("i", false, "print the response status line and headers before the body")
+	timeout := fs.Duration("timeout", 30*time.Second, "time limit for the call, handshake included")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "govgate call: exactly one URL is required")
+		fs.Usage()
+		return errUsage
+	}
+	certs := strings.Split(*certFiles, ",")
+	keys := strings.Split(*keyFiles, ",")
+	if len(certs) != 2 || len(keys) != 2 || *ca == "" {
+		fmt.Fprintln(stderr, "govgate call: --cert SIGN,ENC, --key SIGN,ENC and --ca are required")
+		return errUsage
+	}
+	var password []byte
+	if *keyPassEnv != "" {
+		password = []byte(os.Getenv(*keyPassEnv))
+	}
+	id, err := client.LoadIdentity(certs[0], keys[0], certs[1], keys[1], password)
+	if err != nil {
+		return err
+	}
+	trust, err := client.LoadTrust(*ca)
+	if err != nil {
+		return err
+	}
+	body := []byte(*data)
+	if strings.HasPrefix(*data, "@") {
+		if body, err = os.ReadFile((*data)[1:]); err != nil {
+			return fmt.Errorf("read body: %w", err)
+		}
+	}
+	c, err := client.New(client.Config{Identity: id, Trust: trust, ServerName: *serverName, Unsigned: *unsigned, Timeout: *timeout})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	resp, err := c.Do(ctx, client.Request{Method: *method, URL: fs.Arg(0), Body: body, Header: headers, Agreement: *agreement, Purpose: *purpose})
+	if err != nil {
+		return err
+	}
+	if *include {
+		fmt.Fprintf(stdout, "%d\n", resp.Status)
+		names := make([]string, 0, len(resp.Header))
+		for k := range resp.Header {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			for _, v := range resp.Header[k] {
+				fmt.Fprintf(stdout, "%s: %s\n", k, v)
+			}
+		}
+		fmt.Fprintln(stdout)
+	}
+	stdout.Write(resp.Body)
+	if len(resp.Body) > 0 && resp.Body[len(resp.Body)-1] != '\n' {
+		fmt.Fprintln(stdout)
+	}
+	fmt.Fprintf(stderr, "status: %d  request-id: %s\n", resp.Status, resp.RequestID)
+	if resp.Receipt != "" {
+		fmt.Fprintf(stderr, "receipt: %s\n", resp.Receipt)
+	} else {
+		fmt.Fprintln(stderr, "receipt: none (this gateway runs without its audit stage)")
+	}
+	if resp.Status >= 400 {
+		return fmt.Errorf("the gateway answered %d", resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package gateway
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/crypto/tlcp"
+)
+
+// DeptURIPrefix is the SAN URI prefix that carries a department code.
+const DeptURIPrefix = "urn:govgate:dept:"
+
+// TLCPTransport makes tlcp listeners for the gateway from the current identity and trust
+// store; storing new ones into the sources rotates them for later handshakes.
+type TLCPTransport struct {
+	Identity         *tlcp.IdentitySource
+	Trust            *tlcp.TrustSource
+	HandshakeTimeout time.Duration
+}
+
+// Wrap implements ListenerProvider.
+func (t *TLCPTransport) Wrap(ln net.Listener, _ Listener) (net.Listener, error) {
+	return tlcp.NewListener(ln, tlcp.ServerConfig{Identity: t.Identity, Trust: t.Trust, HandshakeTimeout: t.HandshakeTimeout})
+}
+
+// PeerAuthenticator is the authenticate stage for tlcp listeners: the department comes
+// from the verified signing certificate, and a request signature, when present, must
+// verify with that certificate's key. A connection without a verified certificate never
+// reaches routing.
+type PeerAuthenticator struct {
+	Signatures *crypto.RequestVerifier
+	Now        func() time.Time
+}
+
+// NewPeerAuthenticator returns the stage with the given clock skew and replay cache bound.
+func NewPeerAuthenticator(skew time.Duration, maxNonces int) *PeerAuthenticator {
+	return &PeerAuthenticator{Signatures: crypto.NewRequestVerifier(skew, maxNonces), Now: time.Now}
+}
+
+// Authenticate implements Authenticator.
+func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *Exchange) error {
+	conn, ok := ctx.Conn().(*tlcp.Conn)
+	if !ok {
+		return Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "this listener requires a TLCP client certificate")
+	}
+	peer := conn.Peer()
+	if peer == nil {
+		return Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "the TLCP handshake did not verify a client certificate")
+	}
+	dept := deptOf(peer.Sign)
+	if dept == "" {
+		return Errorf(fasthttp.StatusForbidden, "no_department", "the certificate carries no %s<code> URI", DeptURIPrefix)
+	}
+	x.Identity = Identity{
+		Dept:       dept,
+		System:     peer.Sign.Subject.CommonName,
+		CertSerial: fmt.Sprintf("%x", peer.Sign.SerialNumber),
+		Issuer:     peer.Sign.Issuer.CommonName,
+		Auth:       "tlcp",
+	}
+	h := &ctx.Request.Header
+	if len(h.Peek("Signature")) == 0 && len(h.Peek("Signature-Input")) == 0 {
+		return nil
+	}
+	return a.verifySignature(ctx, x, peer.Sign)
+}
+
+func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *Exchange, cert *smx509.Certificate) error {
+	msg := signatureMessage(ctx, x)
+	keys := func(keyID string) (*crypto.PublicKey, error) {
+		if keyID != x.Identity.CertSerial {
+			return nil, fmt.Errorf("keyid %s is not the serial of the presented signing certificate", keyID)
+		}
+		return crypto.SM2PublicKey(cert)
+	}
+	if _, err := a.Signatures.Verify(msg, ctx.Request.Body(), a.Now(), keys); err != nil {
+		if se, ok := err.(*crypto.SignatureError); ok {
+			status := fasthttp.StatusUnauthorized
+			if se.Code == crypto.SigReplayFull {
+				status = fasthttp.StatusServiceUnavailable
+			}
+			return Errorf(status, se.Code, "%s", se.Reason)
+		}
+		return err
+	}
+	x.Identity.Signed = true
+	return nil
+}
+
+// signatureMessage presents the request to the signature verifier. The declared
+// agreement and purpose come from the exchange: the X-Govgate-* fields are stripped before
+// any stage runs.
+func signatureMessage(ctx *fasthttp.RequestCtx, x *Exchange) *crypto.Message {
+	uri := ctx.Request.Header.RequestURI()
+	path, query := uri, []byte(nil)
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		path, query = uri[:i], uri[i+1:]
+	}
+	h := &ctx.Request.Header
+	return &crypto.Message{
+		Method:    string(h.Method()),
+		Scheme:    "https",
+		Authority: string(h.Host()),
+		Path:      string(path),
+		Query:     string(query),
+		Header: func(name string) []string {
+			switch name {
+			case "x-govgate-agreement":
+				return nonEmpty(x.Agreement)
+			case "x-govgate-purpose":
+				return nonEmpty(x.Purpose)
+			}
+			var out []string
+			for _, v := range h.PeekAll(name) {
+				out = append(out, string(v))
+			}
+			return out
+		},
+	}
+}
+
+func nonEmpty(v []byte) []string {
+	if len(v) == 0 {
+		return nil
+	}
+	return []string{string(v)}
+}
+
+func deptOf(c *smx509.Certificate) string {
+	for _, u := range c.URIs {
+		if s := u.String(); strings.HasPrefix(s, DeptURIPrefix) {
+			return strings.TrimPrefix(s, DeptURIPrefix)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,105 @@
+package gateway
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/govgate/govgate/certs"
+	"github.com/govgate/govgate/client"
+	"github.com/govgate/govgate/crypto/tlcp"
+)
+
+func tlcpIdentity(p *certs.Pair) *tlcp.Identity {
+	return &tlcp.Identity{SignCert: p.SignCert, SignKey: p.SignKey, EncCert: p.EncCert, EncKey: p.EncKey}
+}
+
+// startTLCPGateway runs a gateway whose "ext" listener speaks TLCP, and returns a client
+// for department 110000-rensheju.
+func startTLCPGateway(t *testing.T, cfg *Config, unsigned bool) (*testGateway, *client.Client) {
+	t.Helper()
+	ca, err := certs.NewRootCA("test root", "govgate", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwPair, _ := ca.IssuePair(certs.PairRequest{System: "gw-test", DNSNames: []string{"localhost"}, Server: true})
+	deptPair, _ := ca.IssuePair(certs.PairRequest{Dept: "110000-rensheju", System: "social-insurance-check"})
+	trust := &tlcp.TrustSource{}
+	ts, err := tlcp.NewTrustStore([]*smx509.Certificate{ca.Cert}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust.Store(ts)
+	ids := &tlcp.IdentitySource{}
+	if err := ids.Store(tlcpIdentity(gwPair)); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listeners[0].Transport = TransportTLCP
+	gw := startGateway(t, cfg, Options{Stages: Stages{
+		Authenticate: NewPeerAuthenticator(0, 1000),
+		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: ids, Trust: trust}},
+	}})
+	c, err := client.New(client.Config{Identity: tlcpIdentity(deptPair), Trust: trust, ServerName: "localhost", Unsigned: unsigned})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	gw.base = "https://" + gw.ListenerAddr("ext").String()
+	return gw, c
+}
+
+func TestTLCPIdentityAndSignatureReachTheProvider(t *testing.T) {
+	up := startUpstream(t, nil)
+	gw, c := startTLCPGateway(t, testConfig(up.addr), false)
+	resp, err := c.Do(context.Background(), client.Request{Method: "POST", URL: gw.base + "/population/v1/persons?id=1", Body: []byte(`{"q":1}`), Agreement: "AGR-2026-0042", Purpose: "social-insurance-check"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 200 {
+		t.Fatalf("status %d: %s", resp.Status, resp.Body)
+	}
+	e := decodeEcho(t, resp.Body)
+	if e.Headers["x-govgate-consumer-dept"] != "110000-rensheju" || e.Headers["x-govgate-consumer-system"] != "social-insurance-check" || e.Headers["x-govgate-signed"] != "sm2-sm3" {
+		t.Errorf("provider saw %v", e.Headers)
+	}
+	if e.Headers["x-forwarded-proto"] != "https" {
+		t.Errorf("X-Forwarded-Proto %q", e.Headers["x-forwarded-proto"])
+	}
+	// Keep-alive: a second request on the pooled connection.
+	if resp, err := c.Do(context.Background(), client.Request{URL: gw.base + "/population/v1/persons"}); err != nil || resp.Status != 200 {
+		t.Fatalf("second request: %v %v", err, resp)
+	}
+}
+
+func TestTLCPSignatureRequiredAndChecked(t *testing.T) {
+	up := startUpstream(t, nil)
+	cfg := testConfig(up.addr)
+	cfg.Routes[0].RequireSignature = true
+	gw, unsigned := startTLCPGateway(t, cfg, true)
+
+	resp, err := unsigned.Do(context.Background(), client.Request{URL: gw.base + "/population/v1/persons"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 401 || errorCode(t, resp.Body) != "signature_required" {
+		t.Fatalf("unsigned: %d %s", resp.Status, resp.Body)
+	}
+	forged := map[string]string{
+		"Signature-Input": `govgate=("@method" "@authority" "@path" "@query" "content-digest" "x-govgate-agreement" "x-govgate-purpose");created=` + strconv.FormatInt(time.Now().Unix(), 10) + `;nonce="n1";keyid="01";alg="sm2-sm3"`,
+		"Signature":       "govgate=:MEUCIQDdZXbX0HNo0N7lhBqWcKuvqT8jGpwNAAAAAAAAAAAAAAIgQ2pRz6lF4PkX9nCmp6vjVzcxP5pFEcN2GvDKl3EoYqI=:",
+		"Content-Digest":  "sm3=:AAAA:",
+	}
+	resp, err = unsigned.Do(context.Background(), client.Request{URL: gw.base + "/population/v1/persons", Header: forged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 401 {
+		t.Fatalf("forged signature: %d %s", resp.Status, resp.Body)
+	}
+	if up.hits.Load() != 0 {
+		t.Error("an unsigned or forged request reached the provider")
+	}
+}
