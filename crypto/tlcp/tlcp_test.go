@@ -108,6 +108,17 @@ func sendRaw(t testing.TB, addr string, raw []byte) {
 	}
 }
 
+// sendRawQuick writes raw and closes without waiting for the server's answer.
+func sendRawQuick(t testing.TB, addr string, raw []byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(raw)
+	c.Close()
+}
+
 func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
