@@ -59,6 +59,33 @@ type Config struct {
 	Listeners []Listener `yaml:"listeners"`
 	Routes    []Route    `yaml:"routes"`
 	Pools     []Pool     `yaml:"pools"`
+	TLCP      TLCP       `yaml:"tlcp"`
+}
+
+// TLCP is the gateway's own TLCP identity and the CAs its clients' certificates must chain
+// to; required when a listener's transport is tlcp.
+type TLCP struct {
+	SignCert string `yaml:"sign_cert"`
+	SignKey  string `yaml:"sign_key"`
+	EncCert  string `yaml:"enc_cert"`
+	EncKey   string `yaml:"enc_key"`
+	ClientCA string `yaml:"client_ca"`
+	// KeyPasswordEnv names the environment variable holding the keys' password when they
+	// are encrypted PKCS#8; the password itself never appears in the config.
+	KeyPasswordEnv   string        `yaml:"key_password_env,omitempty"`
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	SignatureSkew    time.Duration `yaml:"signature_skew"`
+	MaxNonces        int           `yaml:"max_nonces"`
+}
+
+// UsesTransport reports whether some listener speaks t.
+func (c *Config) UsesTransport(t Transport) bool {
+	for _, l := range c.Listeners {
+		if l.Transport == t {
+			return true
+		}
+	}
+	return false
 }
 
 // Admin is the admin API's listener.
@@ -201,6 +228,9 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Limits.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&c.Limits.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&c.Limits.ShutdownTimeout, DefaultShutdownTimeout)
+	setDefault(&c.TLCP.HandshakeTimeout, 10*time.Second)
+	setDefault(&c.TLCP.SignatureSkew, 300*time.Second)
+	setDefault(&c.TLCP.MaxNonces, 1_000_000)
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		setDefault(&l.Name, l.Address)

@@ -38,6 +38,9 @@ func startTLCPGateway(t *testing.T, cfg *Config, unsigned bool) (*testGateway, *
 		t.Fatal(err)
 	}
 	cfg.Listeners[0].Transport = TransportTLCP
+	// The files are the command's to load; this test hands the loaded identity over directly.
+	cfg.TLCP = TLCP{SignCert: "s.pem", SignKey: "s.key", EncCert: "e.pem", EncKey: "e.key", ClientCA: "ca.pem"}
+	cfg.applyDefaults()
 	gw := startGateway(t, cfg, Options{Stages: Stages{
 		Authenticate: NewPeerAuthenticator(0, 1000),
 		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: ids, Trust: trust}},

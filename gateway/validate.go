@@ -27,6 +27,17 @@ func (c *Config) Validate() error {
 	} else if !c.Admin.AllowNonLoopback && !isLoopback(c.Admin.Address) {
 		add("admin.address", "%q is not a loopback address; set admin.allow_non_loopback to expose the admin API", c.Admin.Address)
 	}
+	if c.UsesTransport(TransportTLCP) {
+		t := c.TLCP
+		for _, f := range []struct{ field, v string }{
+			{"tlcp.sign_cert", t.SignCert}, {"tlcp.sign_key", t.SignKey},
+			{"tlcp.enc_cert", t.EncCert}, {"tlcp.enc_key", t.EncKey}, {"tlcp.client_ca", t.ClientCA},
+		} {
+			if f.v == "" {
+				add(f.field, "required by the tlcp listeners")
+			}
+		}
+	}
 	c.validateLimits(add)
 	c.validateListeners(add)
 	pools := c.validatePools(add)

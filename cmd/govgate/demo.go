@@ -7,8 +7,6 @@ import (
 	"io"
 	"net"
 
-	"github.com/govgate/govgate/crypto/tlcp"
-
 	"github.com/govgate/govgate/gateway"
 )
 
@@ -34,24 +32,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	ids := &tlcp.IdentitySource{}
-	if err := ids.Store(pki.gateway); err != nil {
-		return err
-	}
 	providers, err := startDemoProviders()
 	if err != nil {
 		return err
 	}
 	defer providers.close()
 
-	build := func() (*gateway.Config, error) { return demoGatewayConfig(*listen, *admin, providers) }
+	build := func() (*gateway.Config, error) { return demoGatewayConfig(*listen, *admin, providers, pki) }
 	cfg, err := build()
 	if err != nil {
 		return err
 	}
-	stages := gateway.Stages{
-		Authenticate: gateway.NewPeerAuthenticator(0, 0),
-		Transports:   map[gateway.Transport]gateway.ListenerProvider{gateway.TransportTLCP: &gateway.TLCPTransport{Identity: ids, Trust: pki.trust}},
+	stages, err := tlcpStages(cfg)
+	if err != nil {
+		return err
 	}
 	g, err := gateway.New(cfg, gateway.Options{Logger: log, Source: build, Stages: stages})
 	if err != nil {
@@ -66,13 +60,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // demoGatewayConfig is the embedded demo config with the listener, admin and provider
 // addresses of this run.
-func demoGatewayConfig(listen, admin string, p *demoProviders) (*gateway.Config, error) {
+func demoGatewayConfig(listen, admin string, p *demoProviders, pki *demoPKI) (*gateway.Config, error) {
 	cfg, err := gateway.ParseConfig(demoConfig)
 	if err != nil {
 		return nil, fmt.Errorf("embedded demo config: %w", err)
 	}
 	cfg.Listeners[0].Address = listen
 	cfg.Admin.Address = admin
+	t := &cfg.TLCP
+	for _, f := range []*string{&t.SignCert, &t.SignKey, &t.EncCert, &t.EncKey, &t.ClientCA} {
+		*f = pki.path(*f)
+	}
 	for i := range cfg.Pools {
 		switch cfg.Pools[i].ID {
 		case "population-registry":

@@ -11,9 +11,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/govgate/govgate/certs"
-	"github.com/govgate/govgate/client"
 	"github.com/govgate/govgate/crypto"
-	"github.com/govgate/govgate/crypto/tlcp"
 )
 
 // demoDepartment is a consumer the demo issues a certificate pair to.
@@ -31,9 +29,7 @@ func demoDepartments() []demoDepartment {
 // demoPKI is the demo's SM2 CA, the gateway's TLCP pair and the departments' pairs, kept
 // under the data directory so that the printed `govgate call` commands work across runs.
 type demoPKI struct {
-	dir     string
-	gateway *tlcp.Identity
-	trust   *tlcp.TrustSource
+	dir string
 }
 
 func (p *demoPKI) path(name string) string { return filepath.Join(p.dir, name) }
@@ -46,15 +42,6 @@ func ensureDemoPKI(dir string) (*demoPKI, error) {
 			return nil, fmt.Errorf("demo PKI in %s: %w", dir, err)
 		}
 	}
-	id, err := client.LoadIdentity(p.path("gateway-sign.pem"), p.path("gateway-sign.key"), p.path("gateway-enc.pem"), p.path("gateway-enc.key"), nil)
-	if err != nil {
-		return nil, fmt.Errorf("demo PKI: %w", err)
-	}
-	trust, err := client.LoadTrust(p.path("ca.pem"))
-	if err != nil {
-		return nil, fmt.Errorf("demo PKI: %w", err)
-	}
-	p.gateway, p.trust = id, trust
 	return p, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/govgate/govgate/client"
+	"github.com/govgate/govgate/crypto/tlcp"
 	"github.com/govgate/govgate/gateway"
 )
 
@@ -57,9 +59,14 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stages, err := tlcpStages(cfg)
+	if err != nil {
+		return err
+	}
 	g, err := gateway.New(cfg, gateway.Options{
 		Logger: log,
 		Source: func() (*gateway.Config, error) { return gateway.LoadConfig(*path) },
+		Stages: stages,
 	})
 	if err != nil {
 		return err
@@ -120,4 +127,35 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	_, err = stdout.Write(out)
 	return err
+}
+
+// tlcpStages loads the gateway's TLCP identity and client CAs when a listener speaks TLCP,
+// and plugs in the transport and the authenticate stage that reads its certificates.
+func tlcpStages(cfg *gateway.Config) (gateway.Stages, error) {
+	if !cfg.UsesTransport(gateway.TransportTLCP) {
+		return gateway.Stages{}, nil
+	}
+	t := cfg.TLCP
+	var password []byte
+	if t.KeyPasswordEnv != "" {
+		password = []byte(os.Getenv(t.KeyPasswordEnv))
+	}
+	id, err := client.LoadIdentity(t.SignCert, t.SignKey, t.EncCert, t.EncKey, password)
+	if err != nil {
+		return gateway.Stages{}, fmt.Errorf("tlcp identity: %w", err)
+	}
+	trust, err := client.LoadTrust(t.ClientCA)
+	if err != nil {
+		return gateway.Stages{}, fmt.Errorf("tlcp client CA: %w", err)
+	}
+	ids := &tlcp.IdentitySource{}
+	if err := ids.Store(id); err != nil {
+		return gateway.Stages{}, err
+	}
+	return gateway.Stages{
+		Authenticate: gateway.NewPeerAuthenticator(t.SignatureSkew, t.MaxNonces),
+		Transports: map[gateway.Transport]gateway.ListenerProvider{
+			gateway.TransportTLCP: &gateway.TLCPTransport{Identity: ids, Trust: trust, HandshakeTimeout: t.HandshakeTimeout},
+		},
+	}, nil
 }
