@@ -12,11 +12,8 @@ import (
 // exchange is on the record too.
 func (g *Gateway) handle(rl *runningListener, ctx *fasthttp.RequestCtx) {
 	rt := g.rt.Load()
-	x := g.exchanges.get()
+	x := g.startExchange(rl)
 	defer g.exchanges.put(x)
-	x.Start = time.Now()
-	x.Listener = &rl.cfg
-	g.nextRequestID(x)
 
 	if err := g.run(ctx, x, rt, rl.cfg.Transport != TransportPlain); err != nil {
 		x.Err = err
@@ -26,6 +23,15 @@ func (g *Gateway) handle(rl *runningListener, ctx *fasthttp.RequestCtx) {
 		writeError(&ctx.Response, err, x.ID)
 	}
 	g.finish(ctx, x, rt)
+}
+
+// startExchange takes a pooled exchange for a request arriving on rl.
+func (g *Gateway) startExchange(rl *runningListener) *Exchange {
+	x := g.exchanges.get()
+	x.Start = time.Now()
+	x.Listener = &rl.cfg
+	g.nextRequestID(x)
+	return x
 }
 
 func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLike bool) *Error {
@@ -145,11 +151,8 @@ func (g *Gateway) handleReadError(rl *runningListener, ctx *fasthttp.RequestCtx,
 		e = Errorf(fasthttp.StatusBadRequest, "bad_request", "the request could not be parsed")
 	}
 	rt := g.rt.Load()
-	x := g.exchanges.get()
+	x := g.startExchange(rl)
 	defer g.exchanges.put(x)
-	x.Start = time.Now()
-	x.Listener = &rl.cfg
-	g.nextRequestID(x)
 	if p := rawPath(ctx.Request.Header.RequestURI()); p != nil {
 		if en := rt.router.match(ctx.Request.Header.Host(), p); en != nil {
 			x.Route, x.entry = &en.Route, en
