@@ -61,7 +61,7 @@ func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *Exchange) 
 	x.Identity = Identity{
 		Dept:       dept,
 		System:     peer.Sign.Subject.CommonName,
-		CertSerial: fmt.Sprintf("%x", peer.Sign.SerialNumber),
+		CertSerial: peer.SerialHex,
 		Issuer:     peer.Sign.Issuer.CommonName,
 		Auth:       "tlcp",
 	}

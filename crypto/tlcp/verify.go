@@ -61,6 +61,9 @@ func (s *TrustSource) Load() *TrustStore { return s.v.Load() }
 type PeerCertificates struct {
 	Sign *smx509.Certificate
 	Enc  *smx509.Certificate // nil when the peer sent only a signing certificate
+	// SerialHex is the signing certificate's serial in lower-case hex, computed once per
+	// connection rather than once per request.
+	SerialHex string
 }
 
 // verifyPeer checks a peer's Certificate message (signing, encryption, chain) with
@@ -86,7 +89,7 @@ func verifyPeer(raw [][]byte, ts *TrustStore, usage smx509.ExtKeyUsage, now time
 		inter.AddCert(c)
 	}
 	opts := smx509.VerifyOptions{Roots: ts.Roots, Intermediates: inter, CurrentTime: now, KeyUsages: []smx509.ExtKeyUsage{usage}, DNSName: serverName}
-	peer := &PeerCertificates{Sign: certs[0]}
+	peer := &PeerCertificates{Sign: certs[0], SerialHex: serialHex(certs[0].SerialNumber)}
 	if len(certs) > 1 && certs[1].KeyUsage&smx509.KeyUsageDigitalSignature == 0 && certs[1].KeyUsage&smx509.KeyUsageKeyEncipherment != 0 {
 		peer.Enc = certs[1]
 	}
