@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -201,15 +200,4 @@ func (c *Client) Close() {
 	for _, hc := range c.hosts {
 		hc.CloseIdleConnections()
 	}
-}
-
-// ParseReceipt splits an X-Govgate-Receipt value into its parameters (log, index, leaf).
-func ParseReceipt(v string) map[string]string {
-	out := map[string]string{}
-	for _, part := range strings.Split(v, ";") {
-		if k, val, ok := strings.Cut(strings.TrimSpace(part), "="); ok {
-			out[k] = val
-		}
-	}
-	return out
 }

@@ -73,6 +73,3 @@ func (ep *exchangePool) put(x *Exchange) {
 	}
 	ep.p.Put(x)
 }
-
-// Allowed reports whether the exchange has not been refused so far.
-func (x *Exchange) Allowed() bool { return x.Err == nil }
