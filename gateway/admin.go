@@ -86,7 +86,12 @@ func (g *Gateway) serveAdmin(ctx *fasthttp.RequestCtx) {
 		g.serveReady(ctx)
 	case "/metrics":
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-		g.metrics.Write(ctx, g.writePoolMetrics)
+		g.metrics.Write(ctx, func(w io.Writer) {
+			g.writePoolMetrics(w)
+			for _, m := range g.stages.Metrics {
+				m.WriteMetrics(w)
+			}
+		})
 	case "/config":
 		out, err := g.Config().Redacted().YAML()
 		if err != nil {

@@ -60,6 +60,21 @@ type Config struct {
 	Routes    []Route    `yaml:"routes"`
 	Pools     []Pool     `yaml:"pools"`
 	TLCP      TLCP       `yaml:"tlcp"`
+	Policy    Policy     `yaml:"policy"`
+}
+
+// Policy configures the OPA engine that decides every exchange.
+type Policy struct {
+	// Dir is the policy directory (Rego and data); empty runs the shipped, embedded policy
+	// and its example data.
+	Dir string `yaml:"dir"`
+	// Watch reloads the policy when a file under Dir changes (default true). POST
+	// /policy/reload reloads on demand either way.
+	Watch *bool `yaml:"watch"`
+	// CacheSize bounds the decision cache, in decisions; -1 disables it.
+	CacheSize int `yaml:"cache_size"`
+	// SkipTests lets a revision go live without running its Rego tests.
+	SkipTests bool `yaml:"skip_tests"`
 }
 
 // TLCP is the gateway's own TLCP identity and the CAs its clients' certificates must chain
@@ -182,6 +197,7 @@ const (
 	DefaultUnhealthyThresh   = 3
 	DefaultMaxFails          = 5
 	DefaultEjectDuration     = 30 * time.Second
+	DefaultPolicyCacheSize   = 10000
 )
 
 // LoadConfig reads, decodes, defaults and validates the YAML file at path.
@@ -231,6 +247,11 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.TLCP.HandshakeTimeout, 10*time.Second)
 	setDefault(&c.TLCP.SignatureSkew, 300*time.Second)
 	setDefault(&c.TLCP.MaxNonces, 1_000_000)
+	setDefault(&c.Policy.CacheSize, DefaultPolicyCacheSize)
+	if c.Policy.Watch == nil {
+		watch := true
+		c.Policy.Watch = &watch
+	}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		setDefault(&l.Name, l.Address)

@@ -105,6 +105,13 @@ func TestConfigDuplicatesAndOverlaps(t *testing.T) {
 			c.Routes = append(c.Routes, r)
 		}, `overlaps routes[0]`},
 		{"dot segment prefix", func(c *Config) { c.Routes[0].PathPrefix = "/a/../b" }, `routes[0].path_prefix`},
+		{"one resource, two sources (一数一源)", func(c *Config) {
+			c.Pools = append(c.Pools, Pool{ID: "mirror", Addresses: []string{"127.0.0.1:9002"}})
+			r := c.Routes[0]
+			r.ID, r.PathPrefix, r.Pool = "mirror", "/mirror", "mirror"
+			c.Routes = append(c.Routes, r)
+		}, `routes[1].pool: resource "population.basic" is already served by pool "population"`},
+		{"negative cache size", func(c *Config) { c.Policy.CacheSize = -2 }, `policy.cache_size`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -124,6 +131,9 @@ func TestConfigDuplicatesAndOverlaps(t *testing.T) {
 	r.ID, r.Host, r.PathPrefix = "host-a", "a.gov.cn", "/enterprise"
 	cfg.Routes = append(cfg.Routes, r)
 	r.ID, r.Host = "host-b", "b.gov.cn"
+	cfg.Routes = append(cfg.Routes, r)
+	// One resource behind two routes of the same pool is one source.
+	r.ID, r.Host, r.PathPrefix = "population-v2", "", "/population/v2"
 	cfg.Routes = append(cfg.Routes, r)
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("disjoint routes refused: %v", err)

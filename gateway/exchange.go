@@ -3,6 +3,8 @@ package gateway
 import (
 	"sync"
 	"time"
+
+	"github.com/govgate/govgate/policy"
 )
 
 // Identity is the authenticated caller, as the authenticate stage established it.
@@ -16,20 +18,15 @@ type Identity struct {
 }
 
 // Reason is one reason code of a decision, with a message a department can act on.
-type Reason struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+type Reason = policy.Reason
 
 // Decision is the decide stage's verdict for one exchange.
 type Decision struct {
-	Evaluated        bool
-	Allow            bool
-	Reasons          []Reason
-	Fields           []string
-	RequireSignature bool
-	Agreement        string
-	Revision         string
+	Evaluated bool
+	Allow     bool
+	// Policy is the whole decision when the policy engine made it: fields, obligations,
+	// agreement, revision. Decisions are shared by the decision cache: never change one.
+	Policy *policy.Decision
 }
 
 // Exchange is the state of one request as it crosses the pipeline. Exchanges are pooled:
@@ -69,7 +66,6 @@ func (ep *exchangePool) put(x *Exchange) {
 		marks:     x.marks[:0],
 		Agreement: x.Agreement[:0],
 		Purpose:   x.Purpose[:0],
-		Decision:  Decision{Reasons: x.Decision.Reasons[:0], Fields: x.Decision.Fields[:0]},
 	}
 	ep.p.Put(x)
 }

@@ -56,6 +56,10 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 		}
 	}
 
+	if g.stages.Catalog != nil && string(ctx.Path()) == CatalogPath {
+		return g.serveCatalog(ctx, x)
+	}
+
 	e := rt.router.match(ctx.Host(), ctx.Path())
 	t = g.stageDone(stageRoute, t)
 	if e == nil {
@@ -87,6 +91,18 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 		if err != nil {
 			return stageError(StageRelease, err)
 		}
+	}
+	return nil
+}
+
+// serveCatalog answers the catalog request itself: it is not routed to any provider, but it
+// is authenticated and audited like every exchange.
+func (g *Gateway) serveCatalog(ctx *fasthttp.RequestCtx, x *Exchange) *Error {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		return Errorf(fasthttp.StatusMethodNotAllowed, "method_not_allowed", "the catalog is read with GET")
+	}
+	if err := g.stages.Catalog.ServeCatalog(ctx, x); err != nil {
+		return stageError(StageDecide, err)
 	}
 	return nil
 }

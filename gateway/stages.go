@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"io"
 	"net"
 
 	"github.com/valyala/fasthttp"
@@ -52,15 +53,32 @@ type ListenerProvider interface {
 	Wrap(ln net.Listener, l Listener) (net.Listener, error)
 }
 
+// CatalogServer answers CatalogPath for an authenticated caller: the shared resources it
+// may see, the 共享信息目录 in machine-readable form.
+type CatalogServer interface {
+	ServeCatalog(ctx *fasthttp.RequestCtx, x *Exchange) error
+}
+
+// CatalogPath is where every listener serves the catalog.
+const CatalogPath = "/.well-known/govgate/catalog"
+
+// MetricsWriter adds a stage's own metrics to /metrics, in Prometheus text format.
+type MetricsWriter interface {
+	WriteMetrics(w io.Writer)
+}
+
 // Stages is what plugs into the pipeline. A nil field is an absent stage.
 type Stages struct {
 	Authenticate Authenticator
 	Decide       Decider
 	Release      Releaser
 	Audit        Auditor
+	Catalog      CatalogServer
 	Transports   map[Transport]ListenerProvider
 	// Admin adds endpoints to the admin API.
 	Admin []AdminHandler
+	// Metrics add to /metrics.
+	Metrics []MetricsWriter
 }
 
 // Absent lists the pluggable stages that are not supplied, in pipeline order.

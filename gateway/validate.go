@@ -38,6 +38,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if c.Policy.CacheSize < -1 {
+		add("policy.cache_size", "%d: want a positive size, or -1 to disable the cache", c.Policy.CacheSize)
+	}
 	c.validateLimits(add)
 	c.validateListeners(add)
 	pools := c.validatePools(add)
@@ -191,6 +194,10 @@ func (c *Config) validateRoutes(add addFunc, pools map[string]bool) {
 		for j := 0; j < i; j++ {
 			if routesOverlap(c.Routes[j], r) {
 				add(f+".path_prefix", "overlaps routes[%d] (%q %s): a request could match both", j, c.Routes[j].ID, c.Routes[j].PathPrefix)
+			}
+			// 一数一源: one resource has one authoritative source.
+			if r.Resource != "" && c.Routes[j].Resource == r.Resource && c.Routes[j].Pool != r.Pool {
+				add(f+".pool", "resource %q is already served by pool %q (routes[%d] %q): one resource has one source", r.Resource, c.Routes[j].Pool, j, c.Routes[j].ID)
 			}
 		}
 	}

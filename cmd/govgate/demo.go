@@ -43,7 +43,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	stages, err := tlcpStages(cfg)
+	stages, err := buildStages(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -100,17 +100,25 @@ govgate demo is running.
   demo CA, certificates and keys:                      %[4]s
 
 Try, as department %[5]s (system %[6]s):
-  # population base information (人口基础信息), signed with SM2 over TLCP
-  %[3]s --purpose social-insurance-check '%[1]s/population/v1/persons?id=110101199003077777'
-  # enterprise registration business information (企业登记信息)
-  %[3]s --agreement AGR-2026-0042 --purpose social-insurance-check '%[1]s/enterprise/v1/companies?uscc=91110108MA01A2B3C4'
-  # refused: no route (404)
-  %[3]s '%[1]s/tax/v1/records'
+  # population base information (人口基础信息), shared with every department; signed
+  # with SM2 over TLCP because the catalog grades it important
+  %[3]s '%[1]s/population/v1/persons?id=110101199003077777'
+  # enterprise registration (企业登记信息), business information: only under an agreement,
+  # cut down to the fields it grants, legal_representative masked
+  %[3]s --agreement AGR-2026-0107 --purpose social-insurance-check '%[1]s/enterprise/v1/companies?uscc=91110108MA01A2B3C4'
+  # denied (403): the agreement named expired on 2026-06-30 (AGREEMENT_EXPIRED)
+  %[3]s --agreement AGR-2024-0311 --purpose social-insurance-check '%[1]s/enterprise/v1/companies'
+  # blocked (403): the registry labels this record secret, above the zone's ceiling
+  %[3]s '%[1]s/population/v1/persons?id=110108196505050011'
+  # the sharing catalog (共享信息目录) this department may see
+  %[3]s '%[1]s/.well-known/govgate/catalog'
   # refused: no client certificate (the handshake fails)
   curl -sk %[1]s/population/v1/persons
-  # the admin API
+  # the admin API: readiness, metrics, the policy and a dry run of a decision
   curl -s http://%[2]s/readyz
-  curl -s http://%[2]s/metrics | grep govgate_requests_total
+  curl -s http://%[2]s/metrics | grep -E 'govgate_requests_total|govgate_policy'
+  curl -s http://%[2]s/policy
+  go run ./cmd/govgate policy eval --explain --input examples/policy-input.json
 
 Stop with Ctrl-C.
 `, gw, adm, call, pki.dir, d.dept, d.system)

@@ -42,12 +42,16 @@ type company struct {
 	RegistrationAuth    string `json:"registration_authority"`
 }
 
+// protectedPersonID is the demo record its registry labels secret.
+const protectedPersonID = "110108196505050011"
+
 func demoPersons() []person {
 	return []person{
 		{"张伟", "110101199003077777", "男", "1990-03-07", "汉族", "北京市东城区和平里街道青年湖社区12号楼3单元502", "北京市东城区", "2026-10-12"},
 		{"李娜", "110105198811230026", "女", "1988-11-23", "汉族", "北京市朝阳区望京街道花家地北里6号院", "北京市朝阳区", "2026-09-30"},
 		{"王芳", "110108199512184524", "女", "1995-12-18", "满族", "北京市海淀区中关村街道科学院南路2号", "北京市海淀区", "2026-11-02"},
 		{"阿依古丽·买买提", "650102199207011225", "女", "1992-07-01", "维吾尔族", "新疆维吾尔自治区乌鲁木齐市天山区解放南路88号", "乌鲁木齐市天山区", "2026-08-21"},
+		{"赵建国", protectedPersonID, "男", "1965-05-05", "汉族", "(protected)", "北京市海淀区", "2026-11-20"},
 	}
 }
 
@@ -71,6 +75,11 @@ func startDemoProviders() (*demoProviders, error) {
 	}
 	persons, companies := demoPersons(), demoCompanies()
 	p.serve(p.population, func(ctx *fasthttp.RequestCtx) {
+		// The registry labels the record of a protected person secret (秘密): the gateway
+		// must not let it leave the internal network, whatever the policy allowed.
+		if string(ctx.QueryArgs().Peek("id")) == protectedPersonID {
+			ctx.Response.Header.Set("X-Classification", "secret")
+		}
 		lookup(ctx, "/population/v1/persons", "id", persons, func(x person) string { return x.IDNumber })
 	})
 	p.serve(p.enterprise, func(ctx *fasthttp.RequestCtx) {
@@ -101,24 +110,28 @@ func (p *demoProviders) close() {
 	}
 }
 
-// lookup serves a collection: the record whose key matches the query parameter, or all
-// records without one.
+// lookup serves a collection: the record whose key matches the query parameter as a JSON
+// object, or every record as a JSON array — the shapes the gateway's field filter cuts.
 func lookup[T any](ctx *fasthttp.RequestCtx, path, param string, records []T, key func(T) string) {
+	ctx.SetContentType("application/json; charset=utf-8")
 	if string(ctx.Path()) != path {
-		ctx.Error(`{"error":"not found"}`, fasthttp.StatusNotFound)
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		ctx.SetBodyString(`{}`)
 		return
 	}
 	want := string(ctx.QueryArgs().Peek(param))
-	var out []T
+	if want == "" {
+		body, _ := json.Marshal(records)
+		ctx.SetBody(body)
+		return
+	}
 	for _, r := range records {
-		if want == "" || key(r) == want {
-			out = append(out, r)
+		if key(r) == want {
+			body, _ := json.Marshal(r)
+			ctx.SetBody(body)
+			return
 		}
 	}
-	if want != "" && len(out) == 0 {
-		ctx.SetStatusCode(fasthttp.StatusNotFound)
-	}
-	body, _ := json.Marshal(map[string]any{"data": out, "count": len(out)})
-	ctx.SetContentType("application/json; charset=utf-8")
-	ctx.SetBody(body)
+	ctx.SetStatusCode(fasthttp.StatusNotFound)
+	ctx.SetBodyString(`{}`)
 }

@@ -26,6 +26,7 @@ func commands() []command {
 		{"demo", "run gateway and sample providers on loopback with embedded defaults", runDemo},
 		{"call", "call the gateway as a department: TLCP, SM2-signed request, receipt", runCall},
 		{"config", "validate a config file and print it with defaults applied", runConfig},
+		{"policy", "test, check, format and evaluate the Rego policy (security officers)", runPolicy},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -83,16 +83,40 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	var callOut, callErr bytes.Buffer
-	args := []string{"call", "-i", "--ca", dir + "/ca.pem",
-		"--cert", dir + "/rensheju-sign.pem," + dir + "/rensheju-enc.pem",
-		"--key", dir + "/rensheju-sign.key," + dir + "/rensheju-enc.key",
-		"--purpose", "social-insurance-check", base + "/population/v1/persons?id=110101199003077777"}
-	if code := run(ctx, args, &callOut, &callErr); code != 0 {
-		t.Fatalf("govgate call exit %d: %s %s", code, callOut.String(), callErr.String())
+	// call runs govgate call as the social insurance bureau; it exits 1 when the gateway
+	// refuses, 0 when it answers 2xx.
+	call := func(extra ...string) string {
+		t.Helper()
+		var callOut, callErr bytes.Buffer
+		args := append([]string{"call", "-i", "--ca", dir + "/ca.pem",
+			"--cert", dir + "/rensheju-sign.pem," + dir + "/rensheju-enc.pem",
+			"--key", dir + "/rensheju-sign.key," + dir + "/rensheju-enc.key"}, extra...)
+		code := run(ctx, args, &callOut, &callErr)
+		if refused := !strings.HasPrefix(callOut.String(), "2"); code != map[bool]int{false: 0, true: 1}[refused] {
+			t.Fatalf("govgate call %v: exit %d: %s %s", extra, code, callOut.String(), callErr.String())
+		}
+		return callOut.String()
 	}
-	if !strings.Contains(callOut.String(), "张伟") || !strings.HasPrefix(callOut.String(), "200") {
-		t.Fatalf("demo answered: %s", callOut.String())
+	// Basic information, shared with every department.
+	if out := call(base + "/population/v1/persons?id=110101199003077777"); !strings.Contains(out, "张伟") || !strings.HasPrefix(out, "200") {
+		t.Fatalf("population: %s", out)
+	}
+	// Business information under an agreement: cut down to its fields, masked.
+	enterprise := call("--agreement", "AGR-2026-0107", "--purpose", "social-insurance-check", base+"/enterprise/v1/companies?uscc=91110108MA01A2B3C4")
+	if !strings.HasPrefix(enterprise, "200") || !strings.Contains(enterprise, `"legal_representative":"陈*"`) || strings.Contains(enterprise, "business_scope") || strings.Contains(enterprise, "registered_capital") {
+		t.Errorf("enterprise under agreement: %s", enterprise)
+	}
+	// Denied with its reason.
+	if out := call("--agreement", "AGR-2024-0311", "--purpose", "social-insurance-check", base+"/enterprise/v1/companies"); !strings.HasPrefix(out, "403") || !strings.Contains(out, "AGREEMENT_EXPIRED") {
+		t.Errorf("expired agreement: %s", out)
+	}
+	// Blocked by the label the provider put on the response.
+	if out := call(base + "/population/v1/persons?id=110108196505050011"); !strings.HasPrefix(out, "403") || !strings.Contains(out, "LABEL_ABOVE_CEILING") || strings.Contains(out, "赵建国") {
+		t.Errorf("secret record: %s", out)
+	}
+	// The catalog this department may see.
+	if out := call(base + "/.well-known/govgate/catalog"); !strings.HasPrefix(out, "200") || !strings.Contains(out, "enterprise.registration") || strings.Contains(out, "case_records") {
+		t.Errorf("catalog: %s", out)
 	}
 	// Without a client certificate nothing is served: a plain HTTP request gets no answer.
 	if resp, err := http.Get(strings.Replace(base, "https://localhost", "http://127.0.0.1", 1) + "/population/v1/persons"); err == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/govgate/govgate/client"
 	"github.com/govgate/govgate/crypto/tlcp"
 	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/policy"
 )
 
 // logFlags are the logging flags every long-running command shares.
@@ -59,7 +60,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stages, err := tlcpStages(cfg)
+	stages, err := buildStages(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -127,6 +128,34 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	_, err = stdout.Write(out)
 	return err
+}
+
+// buildStages assembles every stage the config asks for: the TLCP transport and identity,
+// and the policy engine's decide and release stages.
+func buildStages(ctx context.Context, cfg *gateway.Config, log *slog.Logger) (gateway.Stages, error) {
+	stages, err := tlcpStages(cfg)
+	if err != nil {
+		return stages, err
+	}
+	engine, err := policy.New(ctx, policy.Options{
+		Dir:       cfg.Policy.Dir,
+		SkipTests: cfg.Policy.SkipTests,
+		CacheSize: cfg.Policy.CacheSize,
+		Logger:    log.With("component", "policy"),
+	})
+	if err != nil {
+		return stages, err
+	}
+	if cfg.Policy.Dir != "" && *cfg.Policy.Watch {
+		if err := engine.Watch(ctx); err != nil {
+			return stages, err
+		}
+	}
+	ps := gateway.NewPolicyStage(engine)
+	stages.Decide, stages.Release, stages.Catalog = ps, ps, ps
+	stages.Admin = append(stages.Admin, ps.AdminHandlers()...)
+	stages.Metrics = append(stages.Metrics, ps)
+	return stages, nil
 }
 
 // tlcpStages loads the gateway's TLCP identity and client CAs when a listener speaks TLCP,

@@ -1,0 +1,76 @@
+package gateway
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/valyala/fasthttp"
+)
+
+// AdminHandlers are the policy endpoints of the admin API: the status of the live
+// revision, a reload on demand, and dry-run evaluation for security officers.
+func (p *PolicyStage) AdminHandlers() []AdminHandler {
+	return []AdminHandler{
+		{Method: fasthttp.MethodGet, Path: "/policy", Handler: p.serveStatus},
+		{Method: fasthttp.MethodPost, Path: "/policy/reload", Handler: p.serveReload},
+		{Method: fasthttp.MethodPost, Path: "/policy/eval", Handler: p.serveEval},
+	}
+}
+
+func (p *PolicyStage) serveStatus(ctx *fasthttp.RequestCtx) {
+	writeJSON(ctx, fasthttp.StatusOK, p.Engine.Status())
+}
+
+// serveReload reloads now. A revision that does not compile or whose tests fail is refused
+// with 422 and the reason; the running revision stays and is named in the answer.
+func (p *PolicyStage) serveReload(ctx *fasthttp.RequestCtx) {
+	rev, changed, err := p.Engine.Reload(ctx)
+	if err != nil {
+		body := map[string]any{"error": map[string]string{"code": "policy_reload_failed", "message": err.Error()}}
+		if rev != nil {
+			body["running_revision"] = rev.ID
+		}
+		writeJSON(ctx, fasthttp.StatusUnprocessableEntity, body)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"revision": rev.ID, "changed": changed})
+}
+
+// serveEval evaluates the posted input (DESIGN.md's input document) on the live revision
+// without deciding anything: nothing is forwarded, counted against a quota or cached.
+// ?explain=true adds the rules that fired.
+func (p *PolicyStage) serveEval(ctx *fasthttp.RequestCtx) {
+	explain := string(ctx.QueryArgs().Peek("explain")) == "true"
+	out, err := p.Engine.Eval(ctx, ctx.PostBody(), explain)
+	if err != nil {
+		adminError(ctx, fasthttp.StatusBadRequest, "bad_input", err.Error())
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, out)
+}
+
+// WriteMetrics adds the policy's metrics: reloads, the live revision, the decision cache.
+func (p *PolicyStage) WriteMetrics(w io.Writer) {
+	s := p.Engine.Status()
+	failing := 0
+	if s.LastError != "" {
+		failing = 1
+	}
+	fmt.Fprintln(w, "# HELP govgate_policy_reloads_total Policy revisions made live (ok) or refused (error).")
+	fmt.Fprintln(w, "# TYPE govgate_policy_reloads_total counter")
+	fmt.Fprintf(w, "govgate_policy_reloads_total{result=\"ok\"} %d\n", s.Reloads)
+	fmt.Fprintf(w, "govgate_policy_reloads_total{result=\"error\"} %d\n", s.Failures)
+	fmt.Fprintln(w, "# HELP govgate_policy_reload_failing Whether the latest policy reload was refused (1): the running revision is older than the files.")
+	fmt.Fprintln(w, "# TYPE govgate_policy_reload_failing gauge")
+	fmt.Fprintf(w, "govgate_policy_reload_failing %d\n", failing)
+	fmt.Fprintln(w, "# HELP govgate_policy_revision_info The live policy revision.")
+	fmt.Fprintln(w, "# TYPE govgate_policy_revision_info gauge")
+	fmt.Fprintf(w, "govgate_policy_revision_info{revision=%q} 1\n", s.Revision)
+	fmt.Fprintln(w, "# HELP govgate_policy_decision_cache_total Decision cache lookups by result.")
+	fmt.Fprintln(w, "# TYPE govgate_policy_decision_cache_total counter")
+	fmt.Fprintf(w, "govgate_policy_decision_cache_total{result=\"hit\"} %d\n", s.CacheHits)
+	fmt.Fprintf(w, "govgate_policy_decision_cache_total{result=\"miss\"} %d\n", s.CacheMisses)
+	fmt.Fprintln(w, "# HELP govgate_policy_decision_cache_entries Decisions held in the cache.")
+	fmt.Fprintln(w, "# TYPE govgate_policy_decision_cache_entries gauge")
+	fmt.Fprintf(w, "govgate_policy_decision_cache_entries %d\n", s.CacheEntries)
+}

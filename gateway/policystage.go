@@ -1,0 +1,153 @@
+package gateway
+
+import (
+	"errors"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/policy"
+)
+
+// HeaderClassification is the security label of a response, set by the provider or, when
+// it sets none, by the gateway from the catalog.
+const HeaderClassification = "X-Classification"
+
+// maxReleasedBody bounds a decompressed response the release stage reads, so that a small
+// compressed body cannot expand without limit inside the gateway.
+const maxReleasedBody = 64 << 20
+
+// PolicyStage is the decide and release stages on the policy engine: one evaluation per
+// exchange, the agreement's quota, then the label check and field filtering of the
+// response. It also serves the catalog a department may see.
+type PolicyStage struct {
+	Engine *policy.Engine
+	Quotas *policy.Quotas
+}
+
+// NewPolicyStage returns the stages over engine, with fresh quota counters.
+func NewPolicyStage(engine *policy.Engine) *PolicyStage {
+	return &PolicyStage{Engine: engine, Quotas: policy.NewQuotas()}
+}
+
+// Decide evaluates data.govgate.authz.decision for the exchange. A deny is a 403 with the
+// decision's reasons; an evaluation error refuses the exchange through stageError (503).
+func (p *PolicyStage) Decide(ctx *fasthttp.RequestCtx, x *Exchange) error {
+	live := p.Engine.Current()
+	in := policyInput(ctx, x, live.Revision().ReadsQuery())
+	d, err := live.Decide(ctx, &in)
+	if err != nil {
+		return err
+	}
+	x.Decision = Decision{Evaluated: true, Allow: d.Allow, Policy: d}
+	if !d.Allow {
+		return &Error{Status: fasthttp.StatusForbidden, Code: "denied", Message: "the sharing policy refused this exchange", Reasons: d.Reasons}
+	}
+	// The shipped policy denies this itself; checking again here keeps a policy that forgot
+	// to from waving an unsigned request through.
+	if d.RequireSignature && !x.Identity.Signed {
+		return Errorf(fasthttp.StatusUnauthorized, "signature_required", "this exchange requires an SM2 request signature (Signature-Input, Signature, Content-Digest)")
+	}
+	if d.Agreement != "" {
+		if r, ok := p.Quotas.Take(x.Identity.Dept, d.Agreement, d.Quota, x.Start); !ok {
+			return &Error{Status: fasthttp.StatusTooManyRequests, Code: "quota_exceeded", Message: "the agreement's quota is used up", Reasons: []Reason{r}}
+		}
+	}
+	return nil
+}
+
+func policyInput(ctx *fasthttp.RequestCtx, x *Exchange, withQuery bool) policy.Input {
+	in := policy.Input{
+		Subject: policy.Subject{
+			Dept: x.Identity.Dept, System: x.Identity.System, CertSerial: x.Identity.CertSerial,
+			Auth: x.Identity.Auth, Signed: x.Identity.Signed,
+		},
+		Request: policy.Request{
+			Method: string(ctx.Method()), Path: string(ctx.Path()),
+			Purpose: string(x.Purpose), Agreement: string(x.Agreement),
+		},
+		Route: policy.Route{
+			ID: x.Route.ID, Mode: string(x.Route.Mode),
+			SourceZone: string(x.Listener.Zone), TargetZone: string(x.Route.TargetZone),
+		},
+		Resource: x.Route.Resource,
+		Time:     x.Start,
+	}
+	if withQuery {
+		args := ctx.QueryArgs()
+		in.Request.Query = make(map[string]string, args.Len())
+		for k, v := range args.All() {
+			if _, seen := in.Request.Query[string(k)]; !seen {
+				in.Request.Query[string(k)] = string(v)
+			}
+		}
+	}
+	return in
+}
+
+// Release checks the response's label and cuts a JSON body down to the decision's fields,
+// masked as its obligations say. A response it cannot release is withheld: 403 when the
+// consumer may not have it, 502 when the provider sent what cannot be released.
+func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *Exchange) error {
+	d := x.Decision.Policy
+	if d == nil {
+		return errors.New("release: no policy decision for this exchange")
+	}
+	resp := &ctx.Response
+	label := string(resp.Header.Peek(HeaderClassification))
+	if err := d.CheckLabel(label); err != nil {
+		return releaseError(err)
+	}
+	if label == "" {
+		resp.Header.Set(HeaderClassification, d.Label())
+	}
+	if d.Opaque() || len(resp.Body()) == 0 {
+		return nil
+	}
+	if !policy.IsJSON(string(resp.Header.ContentType())) {
+		return releaseError(&policy.ReleaseError{Reason: Reason{Code: "RESPONSE_NOT_JSON", Message: "the provider's response is not JSON, and this resource is released only field by field"}})
+	}
+	body, err := resp.BodyUncompressedWithLimit(maxReleasedBody)
+	if err != nil {
+		return releaseError(&policy.ReleaseError{Reason: Reason{Code: "RESPONSE_NOT_JSON", Message: "the provider's response could not be decompressed"}})
+	}
+	out, err := d.FilterJSON(body)
+	if err != nil {
+		return releaseError(err)
+	}
+	resp.Header.Del(fasthttp.HeaderContentEncoding)
+	resp.SetBody(out)
+	return nil
+}
+
+func releaseError(err error) *Error {
+	var re *policy.ReleaseError
+	if !errors.As(err, &re) {
+		return Errorf(fasthttp.StatusBadGateway, "release_refused", "the response could not be released").withCause(err)
+	}
+	if re.Denied {
+		return &Error{Status: fasthttp.StatusForbidden, Code: "release_denied", Message: "the response may not be released to this consumer", Reasons: []Reason{re.Reason}}
+	}
+	return &Error{Status: fasthttp.StatusBadGateway, Code: "release_refused", Message: "the provider's response cannot be released", Reasons: []Reason{re.Reason}}
+}
+
+// ServeCatalog answers GET /.well-known/govgate/catalog with the catalog entries the
+// authenticated caller may see from this listener's zone.
+func (p *PolicyStage) ServeCatalog(ctx *fasthttp.RequestCtx, x *Exchange) error {
+	body, err := p.Engine.CatalogEntries(ctx, x.Identity.Dept, string(x.Listener.Zone))
+	if err != nil {
+		return err
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/json; charset=utf-8")
+	ctx.SetBody(body)
+	return nil
+}
+
+// Ready reports whether a revision is loaded; New refuses to start without one, so this
+// only fails for a stage built by hand without an engine.
+func (p *PolicyStage) Ready() error {
+	if p.Engine == nil || p.Engine.Current() == nil {
+		return errors.New("no policy revision loaded")
+	}
+	return nil
+}

@@ -1,0 +1,117 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+func TestDataValidation(t *testing.T) {
+	base := map[string]string{
+		"labels.yaml":      "labels: [public, internal]\n",
+		"zones.yaml":       "zones: {external: {ceiling: internal}}\n",
+		"departments.yaml": "departments: {d1: {clearance: internal}}\n",
+		"catalog.yaml":     "catalog: {r1: {owner: d1, category: business, sharing: conditional, grade: general, classification: internal, modes: [query], fields: {a: {label: internal}}}}\n",
+		"agreements.yaml":  "agreements: {d1: {r1: [{id: A1, provider: d1, modes: [query], purposes: [p], fields: [a], valid_from: '2026-01-01T00:00:00Z', valid_to: '2027-01-01T00:00:00Z'}]}}\n",
+		"p.rego":           "package govgate.authz\n\ndecision := {\"allow\": false}\n",
+	}
+	build := func(change map[string]string) fstest.MapFS {
+		fsys := fstest.MapFS{}
+		for k, v := range base {
+			fsys[k] = &fstest.MapFile{Data: []byte(v)}
+		}
+		for k, v := range change {
+			fsys[k] = &fstest.MapFile{Data: []byte(v)}
+		}
+		return fsys
+	}
+	compile := func(change map[string]string) error {
+		files, err := ReadFiles(build(change))
+		if err != nil {
+			return err
+		}
+		_, err = Compile(context.Background(), files)
+		return err
+	}
+	if err := compile(nil); err != nil {
+		t.Fatalf("valid data refused: %v", err)
+	}
+	for want, change := range map[string]map[string]string{
+		"data.zones.external.ceiling: unknown label":      {"zones.yaml": "zones: {external: {ceiling: top}}\n"},
+		"data.labels: \"public\" appears twice":           {"labels.yaml": "labels: [public, public]\n"},
+		"data.departments.d1.clearance":                   {"departments.yaml": "departments: {d1: {clearance: x}}\n"},
+		"data.catalog.r1.sharing":                         {"catalog.yaml": strings.Replace(base["catalog.yaml"], "conditional", "sometimes", 1)},
+		"data.catalog.r1.owner":                           {"catalog.yaml": strings.Replace(base["catalog.yaml"], "owner: d1", "owner: d9", 1)},
+		"data.agreements.d2: department not registered":   {"agreements.yaml": strings.Replace(base["agreements.yaml"], "{d1:", "{d2:", 1)},
+		"resource not in the catalog":                     {"agreements.yaml": strings.Replace(base["agreements.yaml"], "{r1:", "{r2:", 1)},
+		"\"b\" is not a field of the resource":            {"agreements.yaml": strings.Replace(base["agreements.yaml"], "fields: [a]", "fields: [a, b]", 1)},
+		"is not before valid_to":                          {"agreements.yaml": strings.Replace(base["agreements.yaml"], "2027-01-01", "2025-01-01", 1)},
+		"unknown field \"purpose\"":                       {"agreements.yaml": strings.Replace(base["agreements.yaml"], "purposes: [p]", "purposes: [p], purpose: p", 1)},
+		"defined twice":                                   {"more.yaml": "labels: [public]\n"},
+		"no rule defines data.govgate.authz.decision":     {"p.rego": "package govgate.other\n\nx := 1\n"},
+		"top of the policy directory must hold an object": {"list.json": "[1, 2]"},
+	} {
+		err := compile(change)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want an error mentioning %q, got %v", want, err)
+		}
+	}
+}
+
+func TestReadFiles(t *testing.T) {
+	fsys := fstest.MapFS{
+		"a.rego":               {Data: []byte("package x")},
+		".hidden.rego":         {Data: []byte("not read")},
+		".git/config.yaml":     {Data: []byte("not read")},
+		"README.md":            {Data: []byte("ignored")},
+		"sub/data.json":        {Data: []byte(`{"k": 1}`)},
+		"sub/more.yml":         {Data: []byte(`j: 2`)},
+		"sub/deep/x_test.rego": {Data: []byte("package x_test")},
+	}
+	f, err := ReadFiles(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Modules) != 2 || len(f.Data) != 2 {
+		t.Errorf("modules %v data %v", keys(f.Modules), keys(f.Data))
+	}
+	id := f.ID()
+	f.Data["sub/data.json"] = []byte(`{"k": 2}`)
+	if f.ID() == id {
+		t.Error("revision id does not cover the data")
+	}
+	root, err := mergeData(f.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := root["sub"].(map[string]any)
+	if sub == nil || sub["k"] == nil || sub["j"] == nil {
+		t.Errorf("data placed at %v, want both under sub", root)
+	}
+	if _, err := ReadFiles(fstest.MapFS{"x.json": {Data: []byte("{}")}}); err == nil {
+		t.Error("a directory without Rego was read")
+	}
+}
+
+func keys[V any](m map[string]V) []string { return sortedKeys(m) }
+
+func TestFormat(t *testing.T) {
+	files := &Files{Modules: map[string][]byte{
+		"good.rego": []byte("package x\n\nallow if input.a == 1\n"),
+		"bad.rego":  []byte("package   y\nallow   if {input.a==1}\n"),
+	}}
+	changed, err := Format(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changed) != 1 || changed["bad.rego"] == nil {
+		t.Fatalf("changed %v", keys(changed))
+	}
+	if got := string(changed["bad.rego"]); !strings.Contains(got, "package y\n") || !strings.Contains(got, "input.a == 1") {
+		t.Errorf("formatted:\n%s", got)
+	}
+	if _, err := Format(&Files{Modules: map[string][]byte{"broken.rego": []byte("package")}}); err == nil {
+		t.Error("a broken module was formatted")
+	}
+}

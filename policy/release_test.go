@@ -1,0 +1,171 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func allowedTaxDecision(t testing.TB) *Decision {
+	t.Helper()
+	d, err := newEngine(t, Options{CacheSize: -1}).Decide(context.Background(), taxQuery())
+	if err != nil || !d.Allow {
+		t.Fatalf("%+v %v", d, err)
+	}
+	return d
+}
+
+func TestFilterJSON(t *testing.T) {
+	d := allowedTaxDecision(t)
+	cases := []struct{ in, want string }{
+		{`{"taxpayer_id":"91110108MA01A2B3C4","name":"北京数联科技有限公司","credit_rating":"A","bank_account":"6222"}`,
+			`{"name":"北京数联科技有限公司","taxpayer_id":"**************B3C4"}`},
+		{`[{"name":"甲","tax_status":"正常","secret":1},{"registered_on":"2018-05-16"}]`,
+			`[{"name":"甲","tax_status":"正常"},{"registered_on":"2018-05-16"}]`},
+		{`[]`, `[]`},
+		{` {"\u0063redit_rating":"A","name":"x"} `, `{"name":"x"}`},
+		{`{"taxpayer_id":12345678,"name":null}`, `{"name":null,"taxpayer_id":"****5678"}`},
+		{`{"name":{"nested":"kept whole: the field is granted"}}`, `{"name":{"nested":"kept whole: the field is granted"}}`},
+	}
+	for _, c := range cases {
+		out, err := d.FilterJSON([]byte(c.in))
+		if err != nil {
+			t.Errorf("%s: %v", c.in, err)
+			continue
+		}
+		if string(out) != c.want {
+			t.Errorf("%s\n got %s\nwant %s", c.in, out, c.want)
+		}
+	}
+	for _, bad := range []string{`"a string"`, `42`, `[1,2]`, `[{"name":"x"}, null]`, `{"name":`, `{"name":"x"} trailing`, `nul`} {
+		_, err := d.FilterJSON([]byte(bad))
+		var re *ReleaseError
+		if !errors.As(err, &re) || re.Denied {
+			t.Errorf("%s: %v, want a refusal of the provider's body", bad, err)
+		}
+	}
+}
+
+func TestCheckLabel(t *testing.T) {
+	d := allowedTaxDecision(t)
+	for label, code := range map[string]string{"": "", "public": "", "internal": "", "secret": "LABEL_ABOVE_CEILING", "top-secret": "LABEL_ABOVE_CEILING", "Internal": "LABEL_UNKNOWN", "classified": "LABEL_UNKNOWN"} {
+		err := d.CheckLabel(label)
+		var re *ReleaseError
+		switch {
+		case code == "" && err != nil:
+			t.Errorf("label %q refused: %v", label, err)
+		case code != "" && (!errors.As(err, &re) || re.Reason.Code != code || !re.Denied):
+			t.Errorf("label %q: %v, want %s", label, err, code)
+		}
+	}
+	if d.Label() != "internal" {
+		t.Errorf("catalog label %q", d.Label())
+	}
+}
+
+func TestMasks(t *testing.T) {
+	for rule, cases := range map[string][][2]string{
+		"keep-last-4":  {{"110101199003077777", "**************7777"}, {"123", "**3"}, {"", ""}},
+		"keep-first-1": {{"张伟", "张*"}, {"阿依古丽·买买提", "阿*******"}, {"李", "*"}},
+		"keep-first-0": {{"abc", "***"}},
+		"redact":       {{"anything", "***"}},
+	} {
+		m, err := parseMask(rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cases {
+			if got := m.apply(c[0]); got != c[1] {
+				t.Errorf("%s(%q) = %q, want %q", rule, c[0], got, c[1])
+			}
+		}
+	}
+	m, _ := parseMask("sm3")
+	if a, b := m.apply("110101199003077777"), m.apply("110101199003077777"); a != b || !strings.HasPrefix(a, "sm3:") || len(a) != 68 || strings.Contains(a, "7777") {
+		t.Errorf("sm3 pseudonym %q %q", a, b)
+	}
+	for _, bad := range []string{"keep-last-", "keep-last-x", "keep-last--1", "keep-last-65", "hash", ""} {
+		if _, err := parseMask(bad); err == nil {
+			t.Errorf("mask %q accepted", bad)
+		}
+	}
+}
+
+func TestIsJSON(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/json": true, "application/json; charset=utf-8": true, "application/problem+json": true,
+		"text/plain": false, "": false, "application/jsonx": false, "text/json+html": false, "application/octet-stream": false,
+	} {
+		if IsJSON(ct) != want {
+			t.Errorf("IsJSON(%q) = %v", ct, !want)
+		}
+	}
+}
+
+func TestQuotas(t *testing.T) {
+	q := NewQuotas()
+	quota := Quota{PerMinute: 2, PerDay: 3}
+	t0 := time.Date(2026, 11, 29, 23, 58, 10, 0, beijing)
+	take := func(at time.Time) bool { _, ok := q.Take("110000-rensheju", "AGR-1", quota, at); return ok }
+	if !take(t0) || !take(t0.Add(time.Second)) {
+		t.Fatal("within quota refused")
+	}
+	if r, ok := q.Take("110000-rensheju", "AGR-1", quota, t0.Add(2*time.Second)); ok || r.Code != "QUOTA_EXCEEDED" || !strings.Contains(r.Message, "minute") {
+		t.Fatalf("third in a minute: %v %+v", ok, r)
+	}
+	if _, ok := q.Take("110000-shuiwu", "AGR-1", quota, t0); !ok {
+		t.Error("another consumer shares the count")
+	}
+	if !take(t0.Add(time.Minute)) {
+		t.Error("next minute refused")
+	}
+	if r, ok := q.Take("110000-rensheju", "AGR-1", quota, t0.Add(time.Minute+time.Second)); ok || !strings.Contains(r.Message, "a day") {
+		t.Errorf("fourth in a day: %v %+v", ok, r)
+	}
+	// The day turns at midnight in Beijing, 16:00 UTC.
+	if !take(time.Date(2026, 11, 30, 0, 0, 0, 0, beijing)) {
+		t.Error("a new day refused")
+	}
+	if _, ok := q.Take("x", "y", Quota{}, t0); !ok {
+		t.Error("no quota refused")
+	}
+}
+
+func FuzzFilterJSON(f *testing.F) {
+	d := allowedTaxDecision(f)
+	for _, s := range []string{`{"name":"x","taxpayer_id":"123456"}`, `[{"name":1}]`, `[]`, `{}`, `"x"`, `{"a":[1,{"b":2}]}`, "{\"name\":\"\xff\"}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		out, err := d.FilterJSON(body)
+		if err != nil {
+			var re *ReleaseError
+			if !errors.As(err, &re) {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			return
+		}
+		if len(out) == 0 {
+			return
+		}
+		// Whatever passes is valid JSON holding only granted fields.
+		var v any
+		if err := json.Unmarshal(out, &v); err != nil {
+			t.Fatalf("released invalid JSON %q: %v", out, err)
+		}
+		objs := []any{v}
+		if arr, ok := v.([]any); ok {
+			objs = arr
+		}
+		for _, o := range objs {
+			for k := range o.(map[string]any) {
+				if k != "name" && k != "registered_on" && k != "tax_status" && k != "taxpayer_id" {
+					t.Fatalf("released field %q", k)
+				}
+			}
+		}
+	})
+}
