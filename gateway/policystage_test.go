@@ -81,10 +81,14 @@ type policyGateway struct {
 
 // startPolicyGateway runs a gateway with the real policy engine in front of a provider
 // that answers with respond.
-func startPolicyGateway(t *testing.T, quota int, respond func(ctx *fasthttp.RequestCtx) bool) *policyGateway {
+func startPolicyGateway(t *testing.T, quota int, respond func(ctx *fasthttp.RequestCtx) bool, tune ...func(dir string, o *policy.Options)) *policyGateway {
 	t.Helper()
 	dir := policyDir(t, quota)
-	engine, err := policy.New(context.Background(), policy.Options{Dir: dir})
+	opts := policy.Options{Dir: dir}
+	for _, f := range tune {
+		f(dir, &opts)
+	}
+	engine, err := policy.New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +389,9 @@ func TestPolicyAdminAPI(t *testing.T) {
 // while clients keep asking: every answer is one revision's decision — 200, or 403 with
 // the reason that revision gives — and never an error.
 func TestReloadUnderLoad(t *testing.T) {
-	g := startPolicyGateway(t, 0, taxpayer)
+	// The Rego tests are run by the other reload tests; here they would only slow the
+	// reloads down, and the point is how many swaps happen under traffic.
+	g := startPolicyGateway(t, 0, taxpayer, func(_ string, o *policy.Options) { o.SkipTests = true })
 	allow := strings.Replace(testAgreements, "QUOTA", "0", 1)
 	deny := strings.Replace(allow, "[social-insurance-check]\n        fields: [taxpayer_id", "[pension-eligibility]\n        fields: [taxpayer_id", 1)
 	stop := make(chan struct{})
@@ -450,17 +456,14 @@ func TestReloadUnderLoad(t *testing.T) {
 }
 
 func TestPolicyEvaluationErrorFailsClosed(t *testing.T) {
-	g := startPolicyGateway(t, 0, taxpayer)
 	// A revision whose decision is not the contract's shape goes live only without tests;
 	// the gateway then refuses every exchange rather than guess.
-	p := filepath.Join(g.dir, "authz", "authz.rego")
-	src, _ := os.ReadFile(p)
-	os.WriteFile(p, bytes.Replace(src, []byte(`"allow": allow,`), []byte(`"allow": "yes",`), 1), 0o644)
-	engine, err := policy.New(context.Background(), policy.Options{Dir: g.dir, SkipTests: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.stage.Engine = engine
+	g := startPolicyGateway(t, 0, taxpayer, func(dir string, o *policy.Options) {
+		p := filepath.Join(dir, "authz", "authz.rego")
+		src, _ := os.ReadFile(p)
+		os.WriteFile(p, bytes.Replace(src, []byte(`"allow": allow,`), []byte(`"allow": "yes",`), 1), 0o644)
+		o.SkipTests = true
+	})
 	hits := g.up.hits.Load()
 	status, _, body := do(t, "GET", g.base+"/tax/v1/x", "", rensheju)
 	if status != 503 || errorCode(t, body) != "decide_unavailable" || g.up.hits.Load() != hits {
