@@ -1,7 +1,18 @@
-// Package audit is the non-repudiable record of every exchange: an SM3 Merkle log with
-// group-committed segments, SM2-signed checkpoints, receipts, proofs and offline
-// verification.
+// Package audit is govgate's non-repudiable record of every exchange: an append-only log
+// of canonical JSON records (RFC 8785), hashed into an RFC 6962 Merkle tree with SM3,
+// made durable by group commit before a response leaves, with SM2-signed checkpoints in
+// the C2SP tlog-checkpoint and signed-note formats, inclusion and consistency proofs from
+// github.com/transparency-dev/merkle, and an offline verifier that needs nothing but the
+// files and the audit public keys.
 //
-// Not built yet: see the audit issue. Until it lands the gateway runs without its audit
-// stage and says so.
+// On disk, a log directory holds:
+//
+//	segments/<first index, 20 digits>.seg    records: 16-byte header, then frames of
+//	                                          [u32 length][u32 CRC-32C][record]
+//	segments/<first index>.start             the compact range at the segment's start
+//	tree.hashes                              every perfect-subtree hash, 32 bytes each,
+//	                                          in the order the tree completes them
+//	tree.size                                how much of tree.hashes is durable
+//	checkpoints                              signed checkpoints, framed like records
+//	keys.json                                the audit public keys and their periods
 package audit

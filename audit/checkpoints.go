@@ -1,0 +1,100 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// openCheckpoints opens the checkpoints file, cuts a torn tail, and keeps the last
+// checkpoint as the current one. Their signatures are checked by Verify, not here: the
+// gateway trusts its own files on start, an auditor does not.
+func (l *Log) openCheckpoints() (int, error) {
+	path := filepath.Join(l.dir, "checkpoints")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	l.ckptFile = f
+	info, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	end, err := scanFrames(f, 0, info.Size(), func(_ int64, note []byte) error {
+		c, err := parseNoteBody(note)
+		if err != nil {
+			return fmt.Errorf("checkpoint %d: %w", n, err)
+		}
+		l.ckpt.Store(&SignedCheckpoint{Checkpoint: c, Note: append([]byte(nil), note...)})
+		n++
+		return nil
+	})
+	var torn *errTorn
+	if errors.As(err, &torn) {
+		l.log.Warn("audit log: cutting off a torn checkpoint", "offset", end, "why", torn.why)
+		if err := f.Truncate(end); err != nil {
+			return 0, err
+		}
+	} else if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return n, nil
+}
+
+func parseNoteBody(note []byte) (Checkpoint, error) {
+	for i := 0; i+1 < len(note); i++ {
+		if note[i] == '\n' && note[i+1] == '\n' {
+			return parseCheckpointBody(note[:i+1])
+		}
+	}
+	return Checkpoint{}, errors.New("no signature block")
+}
+
+// checkpointIfGrown signs a checkpoint of the current size if records arrived since the
+// last one, makes the tree durable through it, and appends it to the checkpoints file.
+func (l *Log) checkpointIfGrown() {
+	if l.Failing() != "" {
+		return
+	}
+	size := l.rng.End()
+	if c := l.ckpt.Load(); c != nil && c.Size == size {
+		return
+	}
+	if err := l.syncTree(); err != nil {
+		l.log.Error("audit log: tree not made durable; checkpoint postponed", "error", err)
+		return
+	}
+	root, err := l.rng.GetRootHash(nil)
+	if err != nil {
+		l.log.Error("audit log: root", "error", err)
+		return
+	}
+	if size == 0 {
+		root = Hasher{}.EmptyRoot()
+	}
+	sc, err := l.opts.Signer.Sign(Checkpoint{Origin: l.opts.Origin, Size: size, Root: root})
+	if err != nil {
+		l.log.Error("audit log: checkpoint not signed", "error", err)
+		return
+	}
+	info, err := l.ckptFile.Stat()
+	if err == nil {
+		_, err = l.ckptFile.WriteAt(appendFrame(nil, sc.Note), info.Size())
+	}
+	if err == nil {
+		err = l.ckptFile.Sync()
+	}
+	if err != nil {
+		l.log.Error("audit log: checkpoint not written", "size", size, "error", err)
+		if info != nil {
+			_ = l.ckptFile.Truncate(info.Size())
+		}
+		return
+	}
+	l.ckpt.Store(sc)
+}
+
+// Checkpoint returns the latest signed checkpoint, or nil before the first.
+func (l *Log) Checkpoint() *SignedCheckpoint { return l.ckpt.Load() }

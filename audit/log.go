@@ -1,0 +1,453 @@
+package audit
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+)
+
+// Defaults of Options.
+const (
+	DefaultSegmentBytes       = 64 << 20
+	DefaultCheckpointInterval = time.Second
+	DefaultMaxBatch           = 4096
+)
+
+// Options configure a Log.
+type Options struct {
+	Dir    string
+	Origin string // the checkpoint origin line, e.g. "govgate.example.gov.cn/gw-01"
+	// Signer signs checkpoints; nil opens the log read-only for proofs and verification.
+	Signer *NoteSigner
+	// SegmentBytes is the size at which a segment is sealed and a new one begun.
+	SegmentBytes       int64
+	CheckpointInterval time.Duration
+	MaxBatch           int // records per group commit at most
+	Logger             *slog.Logger
+}
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("audit log closed")
+
+// Log is an append-only audit log. Append is safe for concurrent use and returns only
+// once its record is durable; proofs and records may be read concurrently with appends.
+type Log struct {
+	opts Options
+	log  *slog.Logger
+	dir  string
+
+	reqs    chan *appendReq
+	stop    chan struct{}
+	stopped chan struct{}
+	closeMu sync.RWMutex
+	closed  bool
+
+	// Owned by the writer goroutine, read under mu.
+	mu       sync.RWMutex
+	segments []*segment // in order; the last is active
+	size     uint64     // durable records
+	rng      *compact.Range
+	tree        nodeStore
+	treeWritten uint64 // records whose tree nodes are written to tree.hashes
+	pending     []byte // nodes not yet written, after a failed write
+
+	ckpt     atomic.Pointer[SignedCheckpoint]
+	ckptFile *os.File
+	failing  atomic.Pointer[string] // the last write error while appends are refused
+	failures atomic.Uint64
+	appended atomic.Uint64
+}
+
+type segment struct {
+	first   uint64
+	path    string
+	f       *os.File // open for reading (and writing, when active)
+	end     int64    // durable end offset
+	offsets []int64  // offset of each record
+}
+
+func (s *segment) count() uint64 { return uint64(len(s.offsets)) }
+
+type appendReq struct {
+	head, tail []byte
+	done       chan appendResult
+}
+
+type appendResult struct {
+	index uint64
+	leaf  []byte
+	err   error
+}
+
+// Receipt names a durable record: its index and leaf hash in the log with this origin.
+type Receipt struct {
+	Origin string
+	Index  uint64
+	Leaf   []byte
+}
+
+// Open opens (creating if needed) the log in opts.Dir and recovers it: a torn tail that
+// was never acknowledged is cut off, and tree nodes that were not yet durable are rebuilt
+// from the records. With a signer, the writer starts and appends are accepted.
+func Open(opts Options) (*Log, error) {
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = DefaultSegmentBytes
+	}
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Origin == "" {
+		return nil, errors.New("open audit log: no origin")
+	}
+	l := &Log{opts: opts, log: opts.Logger, dir: opts.Dir}
+	if err := l.recover(); err != nil {
+		l.closeFiles()
+		return nil, fmt.Errorf("open audit log %s: %w", opts.Dir, err)
+	}
+	if opts.Signer != nil {
+		l.reqs = make(chan *appendReq, opts.MaxBatch)
+		l.stop = make(chan struct{})
+		l.stopped = make(chan struct{})
+		go l.writer()
+	}
+	return l, nil
+}
+
+func (l *Log) segDir() string { return filepath.Join(l.dir, "segments") }
+
+// Size is the number of durable records.
+func (l *Log) Size() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.size
+}
+
+// Origin is the log's origin line.
+func (l *Log) Origin() string { return l.opts.Origin }
+
+// Append writes rec (its Seq is assigned here) and returns when it is durable. If the
+// record cannot be made durable the error says so, and nothing about it was acknowledged.
+func (l *Log) Append(ctx context.Context, rec *Record) (Receipt, error) {
+	head, tail := rec.encode()
+	req := &appendReq{head: head, tail: tail, done: make(chan appendResult, 1)}
+	l.closeMu.RLock()
+	if l.closed || l.reqs == nil {
+		l.closeMu.RUnlock()
+		return Receipt{}, ErrClosed
+	}
+	select {
+	case l.reqs <- req:
+	case <-ctx.Done():
+		l.closeMu.RUnlock()
+		return Receipt{}, ctx.Err()
+	}
+	l.closeMu.RUnlock()
+	// Once queued, the record may become durable whatever the caller does, so wait for
+	// the answer rather than ctx: an exchange must not be reported unrecorded when it was
+	// recorded.
+	res := <-req.done
+	if res.err != nil {
+		return Receipt{}, res.err
+	}
+	return Receipt{Origin: l.opts.Origin, Index: res.index, Leaf: res.leaf}, nil
+}
+
+// writer is the single goroutine that writes: it takes every record waiting, writes them
+// with one fsync, and answers each (group commit). A checkpoint is signed every interval
+// while records arrive.
+func (l *Log) writer() {
+	defer close(l.stopped)
+	tick := time.NewTicker(l.opts.CheckpointInterval)
+	defer tick.Stop()
+	batch := make([]*appendReq, 0, l.opts.MaxBatch)
+	for {
+		select {
+		case req := <-l.reqs:
+			batch = append(batch[:0], req)
+		drain:
+			for len(batch) < l.opts.MaxBatch {
+				select {
+				case r := <-l.reqs:
+					batch = append(batch, r)
+				default:
+					break drain
+				}
+			}
+			l.commit(batch)
+			clear(batch)
+		case <-tick.C:
+			l.checkpointIfGrown()
+		case <-l.stop:
+			// Answer what is queued, then a last checkpoint.
+			for {
+				select {
+				case r := <-l.reqs:
+					l.commit([]*appendReq{r})
+					continue
+				default:
+				}
+				break
+			}
+			l.checkpointIfGrown()
+			return
+		}
+	}
+}
+
+// commit makes a batch durable and answers it. On a write or sync error the segment is cut
+// back to its last durable end and every record of the batch is refused.
+func (l *Log) commit(batch []*appendReq) {
+	results, err := l.write(batch)
+	if err != nil {
+		msg := err.Error()
+		if l.failing.Swap(&msg) == nil {
+			l.log.Error("audit records cannot be made durable; exchanges are refused until writes succeed", "error", err)
+		}
+		l.failures.Add(uint64(len(batch)))
+		for _, r := range batch {
+			r.done <- appendResult{err: fmt.Errorf("audit log: %w", err)}
+		}
+		return
+	}
+	if l.failing.Swap(nil) != nil {
+		l.log.Info("audit log writes succeed again")
+	}
+	l.appended.Add(uint64(len(batch)))
+	for i, r := range batch {
+		r.done <- results[i]
+	}
+}
+
+func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
+	seg := l.segments[len(l.segments)-1]
+	if seg.end >= l.opts.SegmentBytes && seg.count() > 0 {
+		next, err := l.rotate()
+		if err != nil {
+			return nil, err
+		}
+		seg = next
+	}
+	start := l.size
+	var buf []byte
+	offsets := make([]int64, len(batch))
+	leaves := make([][]byte, len(batch))
+	results := make([]appendResult, len(batch))
+	var rec []byte
+	for i, r := range batch {
+		index := start + uint64(i)
+		rec = joinSeq(rec[:0], r.head, index, r.tail)
+		offsets[i] = seg.end + int64(len(buf))
+		buf = appendFrame(buf, rec)
+		leaves[i] = Hasher{}.HashLeaf(rec)
+		results[i] = appendResult{index: index, leaf: leaves[i]}
+	}
+	if _, err := seg.f.WriteAt(buf, seg.end); err != nil {
+		return nil, l.undo(seg, err)
+	}
+	if err := seg.f.Sync(); err != nil {
+		return nil, l.undo(seg, err)
+	}
+	var nodes nodeBatch
+	rng := l.rng
+	for _, leaf := range leaves {
+		if err := rng.Append(leaf, nodes.visit); err != nil {
+			return nil, err
+		}
+	}
+	// Tree nodes are derived data: written now, made durable at the next checkpoint, and
+	// rebuilt from the records after a crash. A failure here does not lose a record; the
+	// nodes wait in memory and go out with the next batch.
+	l.pending = append(l.pending, nodes.buf...)
+	if _, err := l.tree.f.WriteAt(l.pending, int64(nodesFor(l.treeWritten))*HashSize); err != nil {
+		l.log.Warn("audit tree nodes not written yet; kept in memory", "error", err)
+	} else {
+		l.pending = l.pending[:0]
+		l.treeWritten = start + uint64(len(batch))
+	}
+	l.mu.Lock()
+	seg.end += int64(len(buf))
+	seg.offsets = append(seg.offsets, offsets...)
+	l.size = start + uint64(len(batch))
+	l.mu.Unlock()
+	return results, nil
+}
+
+// undo cuts the segment back to its durable end after a failed write, so that no partial
+// frame stays behind a record that will be acknowledged later.
+func (l *Log) undo(seg *segment, cause error) error {
+	if err := seg.f.Truncate(seg.end); err != nil {
+		return errors.Join(cause, fmt.Errorf("cut back segment %s: %w", seg.path, err))
+	}
+	if err := seg.f.Sync(); err != nil {
+		return errors.Join(cause, fmt.Errorf("sync segment %s: %w", seg.path, err))
+	}
+	return cause
+}
+
+// rotate seals the active segment and begins the next, with its start state beside it.
+func (l *Log) rotate() (*segment, error) {
+	next, err := l.createSegment(l.size, l.rng)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.segments = append(l.segments, next)
+	l.mu.Unlock()
+	return next, nil
+}
+
+func (l *Log) createSegment(first uint64, rng *compact.Range) (*segment, error) {
+	path := filepath.Join(l.segDir(), segmentName(first))
+	if err := writeStartState(path, rng); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(segmentHeader(first)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := syncDir(l.segDir()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &segment{first: first, path: path, f: f, end: headerSize}, nil
+}
+
+// Failing returns the reason appends are being refused, or "" when they succeed.
+func (l *Log) Failing() string {
+	if p := l.failing.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Stats are counters for metrics.
+type Stats struct {
+	Size, Appended, Failed uint64
+	Failing                string
+	CheckpointSize         uint64
+}
+
+// Stats reports the log's counters.
+func (l *Log) Stats() Stats {
+	s := Stats{Size: l.Size(), Appended: l.appended.Load(), Failed: l.failures.Load(), Failing: l.Failing()}
+	if c := l.ckpt.Load(); c != nil {
+		s.CheckpointSize = c.Size
+	}
+	return s
+}
+
+// Close stops accepting appends, answers those queued, writes a last checkpoint and
+// closes the files.
+func (l *Log) Close() error {
+	l.closeMu.Lock()
+	if l.closed {
+		l.closeMu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.closeMu.Unlock()
+	if l.stop != nil {
+		close(l.stop)
+		<-l.stopped
+	}
+	return l.closeFiles()
+}
+
+func (l *Log) closeFiles() error {
+	var errs []error
+	for _, s := range l.segments {
+		if s.f != nil {
+			errs = append(errs, s.f.Close())
+		}
+	}
+	if l.tree.f != nil {
+		errs = append(errs, l.tree.f.Sync(), l.tree.f.Close())
+	}
+	if l.ckptFile != nil {
+		errs = append(errs, l.ckptFile.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// segmentOf returns the segment holding record index, under mu.
+func (l *Log) segmentOf(index uint64) *segment {
+	i := sort.Search(len(l.segments), func(i int) bool { return l.segments[i].first > index }) - 1
+	if i < 0 {
+		return nil
+	}
+	return l.segments[i]
+}
+
+// Record returns the stored bytes of record index.
+func (l *Log) Record(index uint64) ([]byte, error) {
+	l.mu.RLock()
+	if index >= l.size {
+		l.mu.RUnlock()
+		return nil, fmt.Errorf("record %d: the log has %d records", index, l.size)
+	}
+	seg := l.segmentOf(index)
+	if seg == nil || index-seg.first >= seg.count() {
+		l.mu.RUnlock()
+		return nil, fmt.Errorf("record %d: no longer kept (retention)", index)
+	}
+	off := seg.offsets[index-seg.first]
+	f := seg.f
+	l.mu.RUnlock()
+	var hdr [frameOverhead]byte
+	if _, err := f.ReadAt(hdr[:], off); err != nil {
+		return nil, fmt.Errorf("record %d: %w", index, err)
+	}
+	rec := make([]byte, binary.BigEndian.Uint32(hdr[:4]))
+	if _, err := f.ReadAt(rec, off+frameOverhead); err != nil {
+		return nil, fmt.Errorf("record %d: %w", index, err)
+	}
+	return rec, nil
+}
+
+// Root returns the tree head of the first size records.
+func (l *Log) Root(size uint64) ([]byte, error) {
+	if size > l.Size() {
+		return nil, fmt.Errorf("root of %d records: the log has %d", size, l.Size())
+	}
+	return l.tree.root(size)
+}
+
+// InclusionProof proves record index in the tree of size records.
+func (l *Log) InclusionProof(index, size uint64) ([][]byte, error) {
+	if size > l.Size() {
+		return nil, fmt.Errorf("inclusion proof in %d records: the log has %d", size, l.Size())
+	}
+	return l.tree.inclusion(index, size)
+}
+
+// ConsistencyProof proves that the tree of size2 records extends that of size1.
+func (l *Log) ConsistencyProof(size1, size2 uint64) ([][]byte, error) {
+	if size2 > l.Size() {
+		return nil, fmt.Errorf("consistency proof to %d records: the log has %d", size2, l.Size())
+	}
+	return l.tree.consistency(size1, size2)
+}

@@ -1,0 +1,120 @@
+package audit
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+)
+
+func TestNodePositionsAreTheAppendOrder(t *testing.T) {
+	rng := treeFactory.NewEmptyRange(0)
+	var pos uint64
+	for i := range uint64(300) {
+		err := rng.Append(Hasher{}.HashLeaf([]byte{byte(i)}), func(id compact.NodeID, _ []byte) {
+			if got := nodePos(id); got != pos {
+				t.Fatalf("node %d/%d emitted %dth, nodePos says %d", id.Level, id.Index, pos, got)
+			}
+			pos++
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nodesFor(i+1) != pos {
+			t.Fatalf("nodesFor(%d) = %d, emitted %d", i+1, nodesFor(i+1), pos)
+		}
+	}
+}
+
+func TestAppendReopenProveVerify(t *testing.T) {
+	dir := t.TempDir()
+	s := testSigner(t, "gw-1-audit")
+	l := openTestLog(t, dir, s, Options{SegmentBytes: 16 << 10})
+	receipts := appendN(t, l, 500, 16)
+	if len(receipts) != 500 || l.Size() != 500 {
+		t.Fatalf("%d receipts, size %d", len(receipts), l.Size())
+	}
+	for i := range uint64(500) {
+		rec, err := l.Record(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(Hasher{}.HashLeaf(rec), receipts[i].Leaf) {
+			t.Fatalf("record %d does not hash to its receipt's leaf", i)
+		}
+		r, err := ParseRecord(rec)
+		if err != nil || r.Seq != i {
+			t.Fatalf("record %d: %v seq %d", i, err, r.Seq)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := l.Checkpoint()
+	if c == nil || c.Size != 500 {
+		t.Fatalf("no checkpoint at close: %+v", c)
+	}
+	segs, _ := listSegments(dir + "/segments")
+	if len(segs) < 3 {
+		t.Errorf("%d segments at 16 KiB each", len(segs))
+	}
+
+	l = openTestLog(t, dir, s, Options{SegmentBytes: 16 << 10})
+	defer l.Close()
+	if l.Size() != 500 {
+		t.Fatalf("reopened with %d records", l.Size())
+	}
+	root, err := l.Root(500)
+	if err != nil || !bytes.Equal(root, c.Root) {
+		t.Fatalf("root after reopen differs from the checkpoint: %v", err)
+	}
+	keys := loadKeys(t, dir)
+	if _, err := OpenCheckpoint(c.Note, keys); err != nil {
+		t.Fatalf("checkpoint does not verify: %v\n%s", err, c.Note)
+	}
+	// Inclusion and consistency proofs for random indexes and sizes verify; a proof for
+	// another leaf does not.
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		size := 1 + rnd.Uint64N(500)
+		index := rnd.Uint64N(size)
+		p, err := l.InclusionProof(index, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rootN, _ := l.Root(size)
+		if err := proof.VerifyInclusion(Hasher{}, index, size, receipts[index].Leaf, p, rootN); err != nil {
+			t.Fatalf("inclusion %d in %d: %v", index, size, err)
+		}
+		other := (index + 1) % size
+		if other != index {
+			if err := proof.VerifyInclusion(Hasher{}, index, size, receipts[other].Leaf, p, rootN); err == nil {
+				t.Fatalf("proof for %d verified leaf %d", index, other)
+			}
+		}
+		size1 := rnd.Uint64N(size + 1)
+		cp, err := l.ConsistencyProof(size1, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		root1, _ := l.Root(size1)
+		if err := proof.VerifyConsistency(Hasher{}, size1, size, cp, root1, rootN); err != nil {
+			t.Fatalf("consistency %d→%d: %v", size1, size, err)
+		}
+	}
+	// More appends continue the same tree.
+	appendN(t, l, 10, 2)
+	if l.Size() != 510 {
+		t.Fatalf("size %d", l.Size())
+	}
+	l.Close()
+	rep, err := Verify(dir, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records != 510 || rep.Checkpoints != 2 || rep.LastCheckpoint != 510 || rep.UncoveredRecord != 0 {
+		t.Errorf("verify report %+v", rep)
+	}
+}

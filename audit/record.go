@@ -1,0 +1,207 @@
+package audit
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// RecordVersion is the version of the record format, the "v" member of every record.
+const RecordVersion = 1
+
+// Record is what the log holds for one exchange, allowed or refused. Its bytes in the log
+// are its canonical JSON (RFC 8785): the encoder below writes the members in canonical
+// order directly, so a record never needs re-encoding to be hashed, and Canonicalize on
+// the stored bytes returns them unchanged.
+type Record struct {
+	Seq            uint64     `json:"seq"`
+	Time           time.Time  `json:"time"`
+	Gateway        string     `json:"gateway"`
+	RequestID      string     `json:"request_id"`
+	Client         string     `json:"client"`
+	Consumer       Consumer   `json:"consumer"`
+	Provider       string     `json:"provider"` // the pool of the route
+	Upstream       string     `json:"upstream"` // the member that answered
+	Route          string     `json:"route"`
+	Resource       string     `json:"resource"`
+	Mode           string     `json:"mode"`
+	Method         string     `json:"method"`
+	Path           string     `json:"path"`
+	Agreement      string     `json:"agreement"`
+	Purpose        string     `json:"purpose"`
+	Decision       *Decision  `json:"decision"` // nil when no policy decision was made
+	Error          string     `json:"error"`    // the refusal's code; empty when served
+	ContentDigest  string     `json:"content_digest"`
+	Signature      *Signature `json:"signature"` // nil when the request was not signed
+	Status         int        `json:"status"`
+	ResponseDigest string     `json:"response_digest"` // hex SM3 of the body sent
+	Fields         []string   `json:"fields"`
+	Bytes          Bytes      `json:"bytes"`
+	LatencyMicros  int64      `json:"latency_us"`
+	Version        int        `json:"v"`
+}
+
+// Consumer is who asked.
+type Consumer struct {
+	Dept       string `json:"dept"`
+	System     string `json:"system"`
+	CertSerial string `json:"cert_serial"`
+	// PublicKey is the SM2 public key of the signing certificate (uncompressed point, hex),
+	// present when the request was signed so that the signature verifies offline.
+	PublicKey string `json:"public_key"`
+}
+
+// Decision is the policy's verdict as recorded.
+type Decision struct {
+	Allow    bool     `json:"allow"`
+	Reasons  []string `json:"reasons"`
+	Revision string   `json:"revision"`
+}
+
+// Signature is the consumer's SM2 request signature: the two fields as sent and the
+// signature base they sign, from which an auditor verifies it without the request.
+type Signature struct {
+	Base      string `json:"base"`
+	Input     string `json:"input"`
+	Signature string `json:"signature"`
+}
+
+// Bytes counts the bodies of the exchange.
+type Bytes struct {
+	Request  int64 `json:"request"`
+	Response int64 `json:"response"`
+}
+
+// encode returns the record's canonical JSON split around its sequence number, so that
+// the log's single writer only splices the number in: head ends with `"seq":`.
+func (r *Record) encode() (head, tail []byte) {
+	b := make([]byte, 0, 768)
+	b = append(b, `{"agreement":`...)
+	b = appendString(b, r.Agreement)
+	b = append(b, `,"bytes":{"request":`...)
+	b = strconv.AppendInt(b, r.Bytes.Request, 10)
+	b = append(b, `,"response":`...)
+	b = strconv.AppendInt(b, r.Bytes.Response, 10)
+	b = append(b, `},"client":`...)
+	b = appendString(b, r.Client)
+	b = append(b, `,"consumer":{"cert_serial":`...)
+	b = appendString(b, r.Consumer.CertSerial)
+	b = append(b, `,"dept":`...)
+	b = appendString(b, r.Consumer.Dept)
+	b = append(b, `,"public_key":`...)
+	b = appendString(b, r.Consumer.PublicKey)
+	b = append(b, `,"system":`...)
+	b = appendString(b, r.Consumer.System)
+	b = append(b, `},"content_digest":`...)
+	b = appendString(b, r.ContentDigest)
+	b = append(b, `,"decision":`...)
+	if r.Decision == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, `{"allow":`...)
+		b = strconv.AppendBool(b, r.Decision.Allow)
+		b = append(b, `,"reasons":`...)
+		b = appendStrings(b, r.Decision.Reasons)
+		b = append(b, `,"revision":`...)
+		b = appendString(b, r.Decision.Revision)
+		b = append(b, '}')
+	}
+	b = append(b, `,"error":`...)
+	b = appendString(b, r.Error)
+	b = append(b, `,"fields":`...)
+	b = appendStrings(b, r.Fields)
+	b = append(b, `,"gateway":`...)
+	b = appendString(b, r.Gateway)
+	b = append(b, `,"latency_us":`...)
+	b = strconv.AppendInt(b, r.LatencyMicros, 10)
+	b = append(b, `,"method":`...)
+	b = appendString(b, r.Method)
+	b = append(b, `,"mode":`...)
+	b = appendString(b, r.Mode)
+	b = append(b, `,"path":`...)
+	b = appendString(b, r.Path)
+	b = append(b, `,"provider":`...)
+	b = appendString(b, r.Provider)
+	b = append(b, `,"purpose":`...)
+	b = appendString(b, r.Purpose)
+	b = append(b, `,"request_id":`...)
+	b = appendString(b, r.RequestID)
+	b = append(b, `,"resource":`...)
+	b = appendString(b, r.Resource)
+	b = append(b, `,"response_digest":`...)
+	b = appendString(b, r.ResponseDigest)
+	b = append(b, `,"route":`...)
+	b = appendString(b, r.Route)
+	b = append(b, `,"seq":`...)
+	split := len(b)
+	b = append(b, `,"signature":`...)
+	if r.Signature == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, `{"base":`...)
+		b = appendString(b, r.Signature.Base)
+		b = append(b, `,"input":`...)
+		b = appendString(b, r.Signature.Input)
+		b = append(b, `,"signature":`...)
+		b = appendString(b, r.Signature.Signature)
+		b = append(b, '}')
+	}
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, `,"time":`...)
+	b = appendString(b, r.Time.UTC().Format(time.RFC3339Nano))
+	b = append(b, `,"upstream":`...)
+	b = appendString(b, r.Upstream)
+	b = append(b, `,"v":`...)
+	b = strconv.AppendInt(b, RecordVersion, 10)
+	b = append(b, '}')
+	return b[:split], b[split:]
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
+}
+
+// Encode returns the record's canonical JSON with its sequence number.
+func (r *Record) Encode() []byte {
+	head, tail := r.encode()
+	return joinSeq(nil, head, r.Seq, tail)
+}
+
+func joinSeq(dst, head []byte, seq uint64, tail []byte) []byte {
+	dst = append(dst, head...)
+	dst = strconv.AppendUint(dst, seq, 10)
+	return append(dst, tail...)
+}
+
+// ParseRecord decodes a stored record and checks that its bytes are canonical: a record
+// changed by hand (reformatted, a member added or reordered) is refused even when its
+// content would parse.
+func ParseRecord(b []byte) (*Record, error) {
+	canon, err := Canonicalize(b)
+	if err != nil {
+		return nil, err
+	}
+	if string(canon) != string(b) {
+		return nil, fmt.Errorf("record is not in canonical form")
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	if r.Version != RecordVersion {
+		return nil, fmt.Errorf("record version %d, want %d", r.Version, RecordVersion)
+	}
+	if got := r.Encode(); string(got) != string(b) {
+		return nil, fmt.Errorf("record has members the format does not define")
+	}
+	return &r, nil
+}

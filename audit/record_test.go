@@ -1,0 +1,97 @@
+package audit
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func sampleRecord() *Record {
+	return &Record{
+		Seq: 42, Time: time.Date(2026, 11, 29, 2, 0, 0, 123000000, time.UTC), Gateway: "gw-1", RequestID: "abc-1",
+		Client: "10.1.2.3:5555", Consumer: Consumer{Dept: "110000-rensheju", System: "养老审核", CertSerial: "1a2b"},
+		Provider: "tax", Upstream: "10.0.0.9:8080", Route: "tax-query", Resource: "tax.registration", Mode: "query",
+		Method: "GET", Path: "/tax/v1/x?id=1", Agreement: "AGR-1", Purpose: "check",
+		Decision: &Decision{Allow: false, Reasons: []string{"AGREEMENT_EXPIRED"}, Revision: "r1"},
+		Error:    "denied", Status: 403, Fields: []string{}, Bytes: Bytes{Request: 0, Response: 120}, LatencyMicros: 812,
+		Signature: &Signature{Base: "\"@method\": GET\n", Input: `govgate=("@method")`, Signature: "govgate=:AAA=:"},
+		Version:   RecordVersion,
+	}
+}
+
+func TestRecordEncodingIsCanonical(t *testing.T) {
+	r := sampleRecord()
+	b := r.Encode()
+	canon, err := Canonicalize(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(canon) != string(b) {
+		t.Fatalf("encoding is not canonical:\n%s\n%s", b, canon)
+	}
+	back, err := ParseRecord(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(back.Encode()) != string(b) || back.Consumer.System != "养老审核" || back.Seq != 42 {
+		t.Errorf("round trip: %+v", back)
+	}
+	r.Decision, r.Signature, r.Fields = nil, nil, nil
+	if _, err := ParseRecord(r.Encode()); err != nil {
+		t.Errorf("record without decision and signature: %v", err)
+	}
+}
+
+func TestParseRecordRefusesNonCanonical(t *testing.T) {
+	b := string(sampleRecord().Encode())
+	for name, bad := range map[string]string{
+		"whitespace":       strings.Replace(b, `"seq":42`, `"seq": 42`, 1),
+		"reordered":        strings.Replace(b, `{"agreement":"AGR-1","bytes"`, `{"bytes"`, 1) + "",
+		"extra member":     strings.Replace(b, `"v":1}`, `"v":1,"w":2}`, 1),
+		"escaped ASCII":    strings.Replace(b, `"gw-1"`, `"gw\u002d1"`, 1),
+		"duplicate member": strings.Replace(b, `"v":1}`, `"v":1,"v":1}`, 1),
+		"float":            strings.Replace(b, `"status":403`, `"status":403.0`, 1),
+		"trailing data":    b + "{}",
+		"other version":    strings.Replace(b, `"v":1}`, `"v":2}`, 1),
+	} {
+		if _, err := ParseRecord([]byte(bad)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestCanonicalizeRFC8785(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"b":1, "a":[true,null,"x"]}`:  `{"a":[true,null,"x"],"b":1}`,
+		`"\u00e9\u0001\/"`:              `"é\u0001/"`,
+		`{"\ufb33":2,"\ud83d\ude00":1}`: "{\"\U0001F600\":1,\"\ufb33\":2}", // U+1F600 (D83D DE00) sorts before U+FB33 in UTF-16, after it in UTF-8
+		`{"": {}, "a\n": []}`:           `{"":{},"a\n":[]}`,
+		`-0`:                            `0`,
+	} {
+		got, err := Canonicalize([]byte(in))
+		if in == `-0` {
+			if err == nil {
+				t.Errorf("-0 accepted as %s", got)
+			}
+			continue
+		}
+		if err != nil || string(got) != want {
+			t.Errorf("%s: %s %v, want %s", in, got, err, want)
+		}
+	}
+}
+
+func FuzzParseRecord(f *testing.F) {
+	f.Add(sampleRecord().Encode())
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"seq":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseRecord(b)
+		if err != nil {
+			return
+		}
+		if string(r.Encode()) != string(b) {
+			t.Fatalf("accepted %q, which encodes back as %q", b, r.Encode())
+		}
+	})
+}
