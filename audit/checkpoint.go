@@ -280,4 +280,3 @@ func (ks *KeySet) Adopt(signer *NoteSigner, size uint64) (changed bool, err erro
 	ks.Keys = append(ks.Keys, KeyEntry{Name: signer.Name, KeyID: signer.KeyID(), PublicKey: string(pemKey), FromSize: size, verifier: v})
 	return true, nil
 }
-

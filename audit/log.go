@@ -53,10 +53,10 @@ type Log struct {
 	closed  bool
 
 	// Owned by the writer goroutine, read under mu.
-	mu       sync.RWMutex
-	segments []*segment // in order; the last is active
-	size     uint64     // durable records
-	rng      *compact.Range
+	mu          sync.RWMutex
+	segments    []*segment // in order; the last is active
+	size        uint64     // durable records
+	rng         *compact.Range
 	tree        nodeStore
 	treeWritten uint64 // records whose tree nodes are written to tree.hashes
 	pending     []byte // nodes not yet written, after a failed write

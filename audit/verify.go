@@ -2,10 +2,12 @@ package audit
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/transparency-dev/merkle/compact"
 )
@@ -119,52 +121,108 @@ func (v *verifier) start(path string, first uint64) error {
 }
 
 func (v *verifier) segment(path string, first uint64) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
 	if first != v.next {
 		return &Fault{Index: int64(v.next), Checkpoint: -1, What: fmt.Sprintf("segment %s starts at record %d: records are missing", filepath.Base(path), first)}
 	}
-	if err := checkSegmentHeader(f, first); err != nil {
-		return &Fault{Index: int64(first), Checkpoint: -1, What: fmt.Sprintf("segment %s: %v", filepath.Base(path), err)}
-	}
-	info, err := f.Stat()
+	// A segment is read whole: frames are then sliced out of memory, not read one by one.
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	_, err = scanFrames(f, headerSize, info.Size(), func(_ int64, rec []byte) error { return v.record(rec) })
+	if len(data) < headerSize || string(data[:8]) != segmentMagic || binary.BigEndian.Uint64(data[8:headerSize]) != first {
+		return &Fault{Index: int64(first), Checkpoint: -1, What: fmt.Sprintf("segment %s: bad header", filepath.Base(path))}
+	}
+	var recs [][]byte
+	_, scanErr := scanFrames(bytes.NewReader(data), headerSize, int64(len(data)), func(off int64, rec []byte) error {
+		recs = append(recs, data[off+frameOverhead:off+frameOverhead+int64(len(rec))])
+		return nil
+	})
 	var torn *errTorn
-	if errors.As(err, &torn) {
+	if scanErr != nil && !errors.As(scanErr, &torn) {
+		return scanErr
+	}
+	if err := v.records(recs); err != nil {
+		return err
+	}
+	if torn != nil {
 		return &Fault{Index: int64(v.next), Checkpoint: -1, What: torn.why}
 	}
-	return err
+	return nil
 }
 
-func (v *verifier) record(rec []byte) error {
+// checked is one record as a worker saw it.
+type checked struct {
+	leaf []byte
+	seq  uint64
+	sig  bool
+	err  error
+}
+
+// records checks records in parallel — parsing, hashing and signature verification are
+// independent per record — and then in order, where the tree and the checkpoints need it.
+func (v *verifier) records(recs [][]byte) error {
+	const chunk = 1024
+	workers := runtime.GOMAXPROCS(0)
+	results := make([]checked, len(recs))
+	done := make([]chan struct{}, (len(recs)+chunk-1)/chunk)
+	sem := make(chan struct{}, workers)
+	for c := range done {
+		done[c] = make(chan struct{})
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem; close(done[c]) }()
+			for i := c * chunk; i < min(len(recs), (c+1)*chunk); i++ {
+				results[i] = checkRecord(recs[i])
+			}
+		}()
+	}
+	for c := range done {
+		<-done[c]
+		for i := c * chunk; i < min(len(recs), (c+1)*chunk); i++ {
+			if err := v.record(&results[i]); err != nil {
+				for _, d := range done[c+1:] {
+					<-d
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkRecord(rec []byte) checked {
+	r, err := ParseRecord(rec)
+	if err != nil {
+		return checked{err: err}
+	}
+	c := checked{seq: r.Seq, leaf: Hasher{}.HashLeaf(rec)}
+	if r.Signature != nil {
+		c.sig = true
+		if err := VerifyConsumerSignature(r); err != nil {
+			c.err = fmt.Errorf("consumer signature: %w", err)
+		}
+	}
+	return c
+}
+
+func (v *verifier) record(c *checked) error {
 	i := v.next
 	if err := v.checkpointsUpTo(i); err != nil {
 		return err
 	}
-	r, err := ParseRecord(rec)
-	if err != nil {
-		return &Fault{Index: int64(i), Checkpoint: -1, What: err.Error()}
+	if c.err != nil {
+		return &Fault{Index: int64(i), Checkpoint: -1, What: c.err.Error()}
 	}
-	if r.Seq != i {
-		return &Fault{Index: int64(i), Checkpoint: -1, What: fmt.Sprintf("holds sequence number %d: records were removed, inserted or reordered", r.Seq)}
+	if c.seq != i {
+		return &Fault{Index: int64(i), Checkpoint: -1, What: fmt.Sprintf("holds sequence number %d: records were removed, inserted or reordered", c.seq)}
 	}
-	if r.Signature != nil {
-		if err := VerifyConsumerSignature(r); err != nil {
-			return &Fault{Index: int64(i), Checkpoint: -1, What: "consumer signature: " + err.Error()}
-		}
+	if c.sig {
 		v.signed++
 	}
-	leaf := Hasher{}.HashLeaf(rec)
-	if stored, ok := v.tree.leaf(i); ok && !bytes.Equal(stored, leaf) {
+	if stored, ok := v.tree.leaf(i); ok && !bytes.Equal(stored, c.leaf) {
 		return &Fault{Index: int64(i), Checkpoint: -1, What: "its hash is not the one the tree was built with: the record was changed"}
 	}
-	if err := v.rng.Append(leaf, nil); err != nil {
+	if err := v.rng.Append(c.leaf, nil); err != nil {
 		return err
 	}
 	v.next++
@@ -225,8 +283,13 @@ func readCheckpoints(path string) ([][]byte, error) {
 	return out, err
 }
 
-// verifyTree reads stored leaf hashes when the directory has them (an export may not).
-type verifyTree struct{ f *os.File }
+// verifyTree reads stored leaf hashes when the directory has them (an export may not),
+// through a window of the file: leaves are read in order, so the window moves forward.
+type verifyTree struct {
+	f      *os.File
+	window []byte
+	at     int64 // file offset of window[0]
+}
 
 func openTreeForVerify(dir string) *verifyTree {
 	f, err := os.Open(filepath.Join(dir, "tree.hashes"))
@@ -240,11 +303,19 @@ func (t *verifyTree) leaf(i uint64) ([]byte, bool) {
 	if t.f == nil {
 		return nil, false
 	}
-	h := make([]byte, HashSize)
-	if _, err := t.f.ReadAt(h, int64(nodePos(compact.NewNodeID(0, i)))*HashSize); err != nil {
-		return nil, false
+	off := int64(nodePos(compact.NewNodeID(0, i))) * HashSize
+	if off < t.at || off+HashSize > t.at+int64(len(t.window)) {
+		if t.window == nil {
+			t.window = make([]byte, 1<<20)
+		}
+		// A short read at the end of the file is expected; fewer bytes than a hash is not.
+		n, _ := t.f.ReadAt(t.window[:cap(t.window)], off)
+		if n < HashSize {
+			return nil, false
+		}
+		t.window, t.at = t.window[:n], off
 	}
-	return h, true
+	return t.window[off-t.at : off-t.at+HashSize], true
 }
 
 func (t *verifyTree) close() {
