@@ -33,7 +33,10 @@ type Options struct {
 	SegmentBytes       int64
 	CheckpointInterval time.Duration
 	MaxBatch           int // records per group commit at most
-	Logger             *slog.Logger
+	// Retention removes sealed segments whose newest record is older than this; 0 keeps
+	// everything. Tree nodes and checkpoints are kept, so proofs still work.
+	Retention time.Duration
+	Logger    *slog.Logger
 }
 
 // ErrClosed is returned by Append after Close.
@@ -175,6 +178,9 @@ func (l *Log) writer() {
 	defer close(l.stopped)
 	tick := time.NewTicker(l.opts.CheckpointInterval)
 	defer tick.Stop()
+	prune := time.NewTicker(pruneEvery)
+	defer prune.Stop()
+	l.prune(time.Now())
 	batch := make([]*appendReq, 0, l.opts.MaxBatch)
 	for {
 		select {
@@ -193,6 +199,8 @@ func (l *Log) writer() {
 			clear(batch)
 		case <-tick.C:
 			l.checkpointIfGrown()
+		case now := <-prune.C:
+			l.prune(now)
 		case <-l.stop:
 			// Answer what is queued, then a last checkpoint.
 			for {

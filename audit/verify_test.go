@@ -184,3 +184,18 @@ func FuzzOpenCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseReceipt(f *testing.F) {
+	f.Add("log=govgate/gw-1; index=12; leaf=" + strings.Repeat("ab", 32))
+	f.Add("log=a;index=1;leaf=00")
+	f.Fuzz(func(t *testing.T, v string) {
+		r, err := ParseReceipt(v)
+		if err != nil {
+			return
+		}
+		back, err := ParseReceipt(r.String())
+		if err != nil || back.Index != r.Index || back.Origin != r.Origin {
+			t.Fatalf("%q parsed as %+v, which does not round-trip: %v", v, r, err)
+		}
+	})
+}

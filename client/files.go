@@ -22,11 +22,11 @@ func LoadIdentity(signCert, signKey, encCert, encKey string, password []byte) (*
 	if err != nil {
 		return nil, err
 	}
-	sk, err := loadKey(signKey, password)
+	sk, err := LoadKey(signKey, password)
 	if err != nil {
 		return nil, err
 	}
-	ek, err := loadKey(encKey, password)
+	ek, err := LoadKey(encKey, password)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,8 @@ func loadCert(path string) (*smx509.Certificate, []*smx509.Certificate, error) {
 	return certs[0], certs[1:], nil
 }
 
-func loadKey(path string, password []byte) (*crypto.PrivateKey, error) {
+// LoadKey reads an SM2 private key from a PEM file, refusing one that others can read.
+func LoadKey(path string, password []byte) (*crypto.PrivateKey, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("load key %s: %w", path, err)

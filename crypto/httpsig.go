@@ -213,6 +213,9 @@ type ParsedSignature struct {
 	Nonce     string
 	KeyID     string
 	Signature []byte
+	// Base is the signature base the signature verified over, set by Verify; the audit
+	// record keeps it so that the signature can be checked again without the request.
+	Base string
 }
 
 // Limits on what a peer can make the gateway parse and remember.
@@ -393,6 +396,7 @@ func (v *RequestVerifier) Verify(m *Message, body []byte, now time.Time, key fun
 	if err := ver.Verify([]byte(base), p.Signature); err != nil {
 		return nil, sigErr(SigInvalid, "the SM2 signature does not verify over the request")
 	}
+	p.Base = base
 	// Only a verified signature may claim a nonce, so that forgeries cannot fill the cache.
 	if err := v.Nonces.Claim(p.KeyID, p.Nonce, p.Created.Add(v.Skew), now); err != nil {
 		return nil, err

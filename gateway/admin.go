@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sort"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 )
@@ -19,8 +20,10 @@ type ReadyChecker interface {
 // AdminHandler is an extra admin endpoint another package contributes (policy reload,
 // audit proofs). Handlers are matched on exact path.
 type AdminHandler struct {
-	Method  string
-	Path    string
+	Method string
+	Path   string
+	// Prefix matches every path under Path (which then ends in "/").
+	Prefix  bool
 	Handler fasthttp.RequestHandler
 }
 
@@ -55,7 +58,7 @@ func (g *Gateway) serveAdmin(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.Path())
 	method := string(ctx.Method())
 	for _, h := range g.stages.Admin {
-		if h.Path == path {
+		if h.Path == path || (h.Prefix && strings.HasPrefix(path, h.Path)) {
 			if method != h.Method {
 				adminError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", h.Method+" only")
 				return

@@ -61,6 +61,28 @@ type Config struct {
 	Pools     []Pool     `yaml:"pools"`
 	TLCP      TLCP       `yaml:"tlcp"`
 	Policy    Policy     `yaml:"policy"`
+	Audit     Audit      `yaml:"audit"`
+}
+
+// Audit configures the audit log every exchange is recorded in.
+type Audit struct {
+	// Dir holds the log; empty runs without the audit stage (said at start and on /readyz).
+	Dir string `yaml:"dir"`
+	// Origin names the log in checkpoints and receipts; default "govgate/<gateway_id>".
+	Origin string `yaml:"origin"`
+	// Key is the SM2 private key (PKCS#8 PEM, mode 0600) that signs checkpoints; default
+	// <dir>/audit-key.pem, generated on first start. A new key signs from the log size at
+	// which it is first used; <dir>/keys.json keeps every key and its range.
+	Key            string `yaml:"key"`
+	KeyPasswordEnv string `yaml:"key_password_env,omitempty"`
+	// SegmentBytes is the size at which a segment is sealed and the next begun.
+	SegmentBytes int64 `yaml:"segment_bytes"`
+	// CheckpointInterval is how often a checkpoint is signed while records arrive; at
+	// most one second.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// Retention is how long sealed segments are kept; older ones are removed (export them
+	// first with govgate audit export). 0 keeps everything.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // Policy configures the OPA engine that decides every exchange.
@@ -198,6 +220,8 @@ const (
 	DefaultMaxFails          = 5
 	DefaultEjectDuration     = 30 * time.Second
 	DefaultPolicyCacheSize   = 10000
+	DefaultAuditSegmentBytes = 64 << 20
+	DefaultAuditRetention    = 180 * 24 * time.Hour
 )
 
 // LoadConfig reads, decodes, defaults and validates the YAML file at path.
@@ -248,6 +272,12 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.TLCP.SignatureSkew, 300*time.Second)
 	setDefault(&c.TLCP.MaxNonces, 1_000_000)
 	setDefault(&c.Policy.CacheSize, DefaultPolicyCacheSize)
+	if c.Audit.Dir != "" {
+		setDefault(&c.Audit.Origin, "govgate/"+c.GatewayID)
+		setDefault(&c.Audit.SegmentBytes, int64(DefaultAuditSegmentBytes))
+		setDefault(&c.Audit.CheckpointInterval, time.Second)
+		setDefault(&c.Audit.Retention, DefaultAuditRetention)
+	}
 	if c.Policy.Watch == nil {
 		watch := true
 		c.Policy.Watch = &watch

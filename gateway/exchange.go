@@ -29,6 +29,13 @@ type Decision struct {
 	Policy *policy.Decision
 }
 
+// SignatureEvidence is what the authenticate stage keeps of a verified request signature,
+// so that the audit record proves the consumer's request offline.
+type SignatureEvidence struct {
+	Input, Signature, Base string
+	PublicKey              string // hex of the uncompressed SM2 point
+}
+
 // Exchange is the state of one request as it crosses the pipeline. Exchanges are pooled:
 // a stage must not keep a pointer to one after its call returns.
 type Exchange struct {
@@ -37,6 +44,7 @@ type Exchange struct {
 	Listener  *Listener
 	Route     *Route
 	Identity  Identity
+	Signature SignatureEvidence // set when Identity.Signed
 	Decision  Decision
 	Upstream  string // address of the member that served it, if any
 	Agreement []byte // declared by the consumer in X-Govgate-Agreement

@@ -10,6 +10,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/valyala/fasthttp"
 
+	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/crypto/tlcp"
 )
@@ -74,13 +75,17 @@ func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *Exchange) 
 
 func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *Exchange, cert *smx509.Certificate) error {
 	msg := signatureMessage(ctx, x)
+	var pub *crypto.PublicKey
 	keys := func(keyID string) (*crypto.PublicKey, error) {
 		if keyID != x.Identity.CertSerial {
 			return nil, fmt.Errorf("keyid %s is not the serial of the presented signing certificate", keyID)
 		}
-		return crypto.SM2PublicKey(cert)
+		var err error
+		pub, err = crypto.SM2PublicKey(cert)
+		return pub, err
 	}
-	if _, err := a.Signatures.Verify(msg, ctx.Request.Body(), a.Now(), keys); err != nil {
+	p, err := a.Signatures.Verify(msg, ctx.Request.Body(), a.Now(), keys)
+	if err != nil {
 		if se, ok := err.(*crypto.SignatureError); ok {
 			status := fasthttp.StatusUnauthorized
 			if se.Code == crypto.SigReplayFull {
@@ -91,6 +96,13 @@ func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *Exchang
 		return err
 	}
 	x.Identity.Signed = true
+	h := &ctx.Request.Header
+	x.Signature = SignatureEvidence{
+		Input:     string(h.Peek("Signature-Input")),
+		Signature: string(h.Peek("Signature")),
+		Base:      p.Base,
+		PublicKey: audit.PublicKeyHex(pub),
+	}
 	return nil
 }
 

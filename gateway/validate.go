@@ -41,6 +41,20 @@ func (c *Config) Validate() error {
 	if c.Policy.CacheSize < -1 {
 		add("policy.cache_size", "%d: want a positive size, or -1 to disable the cache", c.Policy.CacheSize)
 	}
+	if a := c.Audit; a.Dir != "" {
+		if a.CheckpointInterval <= 0 || a.CheckpointInterval > time.Second {
+			add("audit.checkpoint_interval", "%s: must be positive and at most 1s", a.CheckpointInterval)
+		}
+		if a.SegmentBytes < 64<<10 {
+			add("audit.segment_bytes", "%d: at least 65536", a.SegmentBytes)
+		}
+		if a.Retention < 0 {
+			add("audit.retention", "must not be negative")
+		}
+		if strings.ContainsAny(a.Origin, "\n; ") || a.Origin == "" {
+			add("audit.origin", "%q: one non-empty line without spaces or ';' (it is quoted in receipts)", a.Origin)
+		}
+	}
 	c.validateLimits(add)
 	c.validateListeners(add)
 	pools := c.validatePools(add)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/client"
 )
 
@@ -44,6 +45,9 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	unsigned := fs.Bool("no-sign", false, "send without an SM2 request signature")
 	include := fs.Bool("i", false, "print the response status line and headers before the body")
 	timeout := fs.Duration("timeout", 30*time.Second, "time limit for the call, handshake included")
+	verifyReceipt := fs.Bool("verify-receipt", false, "check the receipt: wait for a signed checkpoint covering it and verify its inclusion proof (needs --audit-url and --audit-keys)")
+	auditURL := fs.String("audit-url", "http://127.0.0.1:9090", "where the gateway serves /audit/checkpoint and /audit/proof/inclusion")
+	auditKeys := fs.String("audit-keys", "", "the gateway's audit public keys (keys.json) you trust")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -112,8 +116,33 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else {
 		fmt.Fprintln(stderr, "receipt: none (this gateway runs without its audit stage)")
 	}
+	if *verifyReceipt {
+		if err := checkReceipt(ctx, resp.Receipt, *auditURL, *auditKeys, stderr); err != nil {
+			return fmt.Errorf("receipt: %w", err)
+		}
+	}
 	if resp.Status >= 400 {
 		return fmt.Errorf("the gateway answered %d", resp.Status)
 	}
+	return nil
+}
+
+func checkReceipt(ctx context.Context, receipt, auditURL, keysPath string, stderr io.Writer) error {
+	if receipt == "" {
+		return errors.New("the response carries no receipt")
+	}
+	if keysPath == "" {
+		return errors.New("--verify-receipt needs --audit-keys")
+	}
+	keys, err := audit.LoadKeySet(keysPath)
+	if err != nil {
+		return err
+	}
+	rc := &client.ReceiptCheck{BaseURL: auditURL, Keys: keys, Wait: 5 * time.Second}
+	c, err := rc.Verify(ctx, receipt)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "receipt verified: the record is in log %s of size %d, checkpoint signed by %s (key %s)\n", c.Origin, c.Size, c.KeyName, c.KeyID)
 	return nil
 }

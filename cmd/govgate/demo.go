@@ -47,7 +47,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	g, err := gateway.New(cfg, gateway.Options{Logger: log, Source: build, Stages: stages})
+	defer stages.close()
+	g, err := gateway.New(cfg, gateway.Options{Logger: log, Source: build, Stages: stages.Stages})
 	if err != nil {
 		return err
 	}
@@ -68,7 +69,7 @@ func demoGatewayConfig(listen, admin string, p *demoProviders, pki *demoPKI) (*g
 	cfg.Listeners[0].Address = listen
 	cfg.Admin.Address = admin
 	t := &cfg.TLCP
-	for _, f := range []*string{&t.SignCert, &t.SignKey, &t.EncCert, &t.EncKey, &t.ClientCA} {
+	for _, f := range []*string{&t.SignCert, &t.SignKey, &t.EncCert, &t.EncKey, &t.ClientCA, &cfg.Audit.Dir} {
 		*f = pki.path(*f)
 	}
 	for i := range cfg.Pools {
@@ -112,6 +113,12 @@ Try, as department %[5]s (system %[6]s):
   %[3]s '%[1]s/population/v1/persons?id=110108196505050011'
   # the sharing catalog (共享信息目录) this department may see
   %[3]s '%[1]s/.well-known/govgate/catalog'
+  # the receipt of an exchange, checked against a signed checkpoint of the audit log
+  %[3]s --verify-receipt --audit-url http://%[2]s --audit-keys %[4]s/audit/keys.json \
+      '%[1]s/population/v1/persons?id=110101199003077777'
+  # the audit log, verified offline, and the sharing report supervision asks for
+  go run ./cmd/govgate audit verify %[4]s/audit --keys %[4]s/audit/keys.json
+  go run ./cmd/govgate audit report %[4]s/audit
   # refused: no client certificate (the handshake fails)
   curl -sk %[1]s/population/v1/persons
   # the admin API: readiness, metrics, the policy and a dry run of a decision

@@ -27,6 +27,7 @@ func commands() []command {
 		{"call", "call the gateway as a department: TLCP, SM2-signed request, receipt", runCall},
 		{"config", "validate a config file and print it with defaults applied", runConfig},
 		{"policy", "test, check, format and evaluate the Rego policy (security officers)", runPolicy},
+		{"audit", "verify the audit log offline, prove records, report sharing (auditors)", runAudit},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return 0
 			case errors.Is(err, errUsage):
 				return 2
+			case errors.Is(err, errFaultExit):
+				return 1
 			default:
 				fmt.Fprintf(stderr, "govgate %s: %v\n", c.name, err)
 				return 1

@@ -118,6 +118,14 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	if out := call(base + "/.well-known/govgate/catalog"); !strings.HasPrefix(out, "200") || !strings.Contains(out, "enterprise.registration") || strings.Contains(out, "case_records") {
 		t.Errorf("catalog: %s", out)
 	}
+	// The receipt of an exchange verifies against a signed checkpoint and an inclusion proof.
+	adminRe := regexp.MustCompile(`admin API:\s+(http://\S+)`)
+	m := adminRe.FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no admin address in %s", out.String())
+	}
+	keys := dir + "/audit/keys.json"
+	call("--verify-receipt", "--audit-url", m[1], "--audit-keys", keys, base+"/population/v1/persons?id=110101199003077777")
 	// Without a client certificate nothing is served: a plain HTTP request gets no answer.
 	if resp, err := http.Get(strings.Replace(base, "https://localhost", "http://127.0.0.1", 1) + "/population/v1/persons"); err == nil {
 		body, _ := io.ReadAll(resp.Body)
@@ -132,5 +140,18 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("demo did not stop")
+	}
+	// Offline, an auditor verifies the log the demo wrote and reports on it.
+	code, vout, verr := runCmd(t, "audit", "verify", dir+"/audit", "--keys", keys)
+	if code != 0 || !strings.Contains(vout, "ok: records 0–") || !strings.Contains(vout, "consumer signatures") {
+		t.Errorf("audit verify: %d %s %s", code, vout, verr)
+	}
+	code, rout, rerr := runCmd(t, "audit", "report", dir+"/audit", "--csv")
+	if code != 0 || !strings.Contains(rout, "110000-rensheju,enterprise-registry,enterprise.registration,AGR-2026-0107,1,0,0,") {
+		t.Errorf("audit report: %d %s %s", code, rout, rerr)
+	}
+	code, pout, perr := runCmd(t, "audit", "proof", dir+"/audit", "--index", "0", "--keys", keys)
+	if code != 0 || !strings.Contains(pout, "record 0 is in log govgate/gw-demo-01") {
+		t.Errorf("audit proof: %d %s %s", code, pout, perr)
 	}
 }

@@ -9,10 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/govgate/govgate/client"
-	"github.com/govgate/govgate/crypto/tlcp"
 	"github.com/govgate/govgate/gateway"
-	"github.com/govgate/govgate/policy"
 )
 
 // logFlags are the logging flags every long-running command shares.
@@ -64,10 +61,11 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer stages.close()
 	g, err := gateway.New(cfg, gateway.Options{
 		Logger: log,
 		Source: func() (*gateway.Config, error) { return gateway.LoadConfig(*path) },
-		Stages: stages,
+		Stages: stages.Stages,
 	})
 	if err != nil {
 		return err
@@ -130,61 +128,3 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 	return err
 }
 
-// buildStages assembles every stage the config asks for: the TLCP transport and identity,
-// and the policy engine's decide and release stages.
-func buildStages(ctx context.Context, cfg *gateway.Config, log *slog.Logger) (gateway.Stages, error) {
-	stages, err := tlcpStages(cfg)
-	if err != nil {
-		return stages, err
-	}
-	engine, err := policy.New(ctx, policy.Options{
-		Dir:       cfg.Policy.Dir,
-		SkipTests: cfg.Policy.SkipTests,
-		CacheSize: cfg.Policy.CacheSize,
-		Logger:    log.With("component", "policy"),
-	})
-	if err != nil {
-		return stages, err
-	}
-	if cfg.Policy.Dir != "" && *cfg.Policy.Watch {
-		if err := engine.Watch(ctx); err != nil {
-			return stages, err
-		}
-	}
-	ps := gateway.NewPolicyStage(engine)
-	stages.Decide, stages.Release, stages.Catalog = ps, ps, ps
-	stages.Admin = append(stages.Admin, ps.AdminHandlers()...)
-	stages.Metrics = append(stages.Metrics, ps)
-	return stages, nil
-}
-
-// tlcpStages loads the gateway's TLCP identity and client CAs when a listener speaks TLCP,
-// and plugs in the transport and the authenticate stage that reads its certificates.
-func tlcpStages(cfg *gateway.Config) (gateway.Stages, error) {
-	if !cfg.UsesTransport(gateway.TransportTLCP) {
-		return gateway.Stages{}, nil
-	}
-	t := cfg.TLCP
-	var password []byte
-	if t.KeyPasswordEnv != "" {
-		password = []byte(os.Getenv(t.KeyPasswordEnv))
-	}
-	id, err := client.LoadIdentity(t.SignCert, t.SignKey, t.EncCert, t.EncKey, password)
-	if err != nil {
-		return gateway.Stages{}, fmt.Errorf("tlcp identity: %w", err)
-	}
-	trust, err := client.LoadTrust(t.ClientCA)
-	if err != nil {
-		return gateway.Stages{}, fmt.Errorf("tlcp client CA: %w", err)
-	}
-	ids := &tlcp.IdentitySource{}
-	if err := ids.Store(id); err != nil {
-		return gateway.Stages{}, err
-	}
-	return gateway.Stages{
-		Authenticate: gateway.NewPeerAuthenticator(t.SignatureSkew, t.MaxNonces),
-		Transports: map[gateway.Transport]gateway.ListenerProvider{
-			gateway.TransportTLCP: &gateway.TLCPTransport{Identity: ids, Trust: trust, HandshakeTimeout: t.HandshakeTimeout},
-		},
-	}, nil
-}

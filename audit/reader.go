@@ -1,0 +1,85 @@
+package audit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// The functions here read a log directory without changing it, so that auditors' tools
+// can run against a copy, an export, or the directory of a running gateway.
+
+// Scan calls fn for every whole record of the log in dir, in order. A torn tail (a batch
+// being written) ends the scan without error.
+func Scan(dir string, fn func(index uint64, rec []byte) error) error {
+	segDir := filepath.Join(dir, "segments")
+	firsts, err := listSegments(segDir)
+	if err != nil {
+		return err
+	}
+	for _, first := range firsts {
+		data, err := os.ReadFile(filepath.Join(segDir, segmentName(first)))
+		if err != nil {
+			return err
+		}
+		i := first
+		_, err = scanFrames(bytes.NewReader(data), headerSize, int64(len(data)), func(_ int64, rec []byte) error {
+			err := fn(i, rec)
+			i++
+			return err
+		})
+		var torn *errTorn
+		if err != nil && !errors.As(err, &torn) {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadRecord returns record index of the log in dir.
+func ReadRecord(dir string, index uint64) ([]byte, error) {
+	var out []byte
+	errFound := errors.New("found")
+	err := Scan(dir, func(i uint64, rec []byte) error {
+		if i == index {
+			out = bytes.Clone(rec)
+			return errFound
+		}
+		return nil
+	})
+	if errors.Is(err, errFound) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("record %d is not in %s", index, dir)
+}
+
+// LatestCheckpoint returns the newest checkpoint in dir that verifies with keys.
+func LatestCheckpoint(dir string, keys *KeySet) (*SignedCheckpoint, error) {
+	notes, err := readCheckpoints(filepath.Join(dir, "checkpoints"))
+	var fault *Fault
+	if err != nil && !errors.As(err, &fault) {
+		return nil, err
+	}
+	for i := len(notes) - 1; i >= 0; i-- {
+		if c, err := OpenCheckpoint(notes[i], keys); err == nil {
+			return c, nil
+		}
+	}
+	return nil, errors.New("no checkpoint verifies with the given keys")
+}
+
+// Prove returns the inclusion proof of record index in the tree of size records, from the
+// stored tree of dir.
+func Prove(dir string, index, size uint64) ([][]byte, error) {
+	f, err := os.Open(filepath.Join(dir, "tree.hashes"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return (&nodeStore{f: f}).inclusion(index, size)
+}

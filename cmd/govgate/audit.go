@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/govgate/govgate/audit"
+)
+
+func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	sub := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"verify": runAuditVerify,
+		"proof":  runAuditProof,
+		"report": runAuditReport,
+		"export": runAuditExport,
+	}
+	if len(args) == 0 || sub[args[0]] == nil {
+		fmt.Fprint(stderr, `Usage: govgate audit <command> DIR [flags]
+
+Commands, for auditors (审计管理员); they read the log without changing it:
+  verify  recompute every record hash, root and checkpoint signature; print the first fault
+  proof   the inclusion proof of one record, checked against the latest signed checkpoint
+  report  exchanges per consumer, provider, resource and agreement: allowed, denied, bytes
+  export  copy the sealed segments and their checkpoints into a directory that verifies alone
+`)
+		return errUsage
+	}
+	err := sub[args[0]](ctx, args[1:], stdout, stderr)
+	if errors.Is(err, errFound) {
+		return errFaultExit
+	}
+	return err
+}
+
+// errFaultExit makes the command exit 1 after it printed the fault itself.
+var errFaultExit = errors.New("the audit log does not verify")
+
+// splitDir takes the log directory from the front of args, so that flags may follow it.
+func splitDir(args []string) (string, []string) {
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		return args[0], args[1:]
+	}
+	return "", args
+}
+
+const keysHelp = "the audit public keys (keys.json) the auditor trusts — a copy kept apart from the log"
+
+func runAuditVerify(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	dir, args := splitDir(args)
+	fs := newFlagSet("audit verify", "audit verify DIR --keys FILE", stderr)
+	keysPath := fs.String("keys", "", keysHelp)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if dir == "" || *keysPath == "" {
+		fs.Usage()
+		return errUsage
+	}
+	keys, err := audit.LoadKeySet(*keysPath)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	rep, err := audit.Verify(dir, keys)
+	var fault *audit.Fault
+	if errors.As(err, &fault) {
+		fmt.Fprintf(stdout, "FAULT %v\n", fault)
+		return errFound
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ok: records %d–%d (%d), %d consumer signatures, %d checkpoints (latest covers %d), verified in %s\n",
+		rep.First, rep.First+rep.Records, rep.Records, rep.Signed, rep.Checkpoints, rep.LastCheckpoint, time.Since(start).Round(time.Millisecond))
+	if rep.UncoveredRecord > 0 {
+		fmt.Fprintf(stdout, "note: the last %d records are not yet covered by a checkpoint (one is signed every second while records arrive)\n", rep.UncoveredRecord)
+	}
+	return nil
+}
+
+func runAuditProof(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	dir, args := splitDir(args)
+	fs := newFlagSet("audit proof", "audit proof DIR --index N --keys FILE", stderr)
+	index := fs.Uint64("index", 0, "the record to prove")
+	keysPath := fs.String("keys", "", keysHelp)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if dir == "" || *keysPath == "" {
+		fs.Usage()
+		return errUsage
+	}
+	keys, err := audit.LoadKeySet(*keysPath)
+	if err != nil {
+		return err
+	}
+	c, err := audit.LatestCheckpoint(dir, keys)
+	if err != nil {
+		return err
+	}
+	rec, err := audit.ReadRecord(dir, *index)
+	if err != nil {
+		return err
+	}
+	hashes, err := audit.Prove(dir, *index, c.Size)
+	if err != nil {
+		return err
+	}
+	r := audit.Receipt{Origin: c.Origin, Index: *index, Leaf: audit.Hasher{}.HashLeaf(rec)}
+	if err := audit.VerifyReceipt(r, c, hashes); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "record %d is in log %s of size %d (checkpoint signed by %s, key %s)\n", *index, c.Origin, c.Size, c.KeyName, c.KeyID)
+	fmt.Fprintf(stdout, "receipt: %s\n", r)
+	fmt.Fprintln(stdout, "inclusion proof:")
+	for _, h := range hashes {
+		fmt.Fprintf(stdout, "  %s\n", base64.StdEncoding.EncodeToString(h))
+	}
+	fmt.Fprintf(stdout, "record: %s\ncheckpoint:\n%s", rec, c.Note)
+	return nil
+}
+
+// reportKey groups exchanges as supervision counts them.
+type reportKey struct{ consumer, provider, resource, agreement string }
+
+type reportRow struct {
+	allowed, denied, failed int
+	bytes                   int64
+}
+
+func runAuditReport(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	dir, args := splitDir(args)
+	fs := newFlagSet("audit report", "audit report DIR [--from T] [--to T] [--csv]", stderr)
+	from := fs.String("from", "", "first instant included, RFC 3339 or YYYY-MM-DD (default: the beginning)")
+	to := fs.String("to", "", "first instant excluded, RFC 3339 or YYYY-MM-DD (default: now)")
+	asCSV := fs.Bool("csv", false, "print CSV instead of a table")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if dir == "" {
+		fs.Usage()
+		return errUsage
+	}
+	lo, err := parseInstant(*from, time.Time{})
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	hi, err := parseInstant(*to, time.Now())
+	if err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	rows := map[reportKey]*reportRow{}
+	err = audit.Scan(dir, func(i uint64, b []byte) error {
+		r, err := audit.ParseRecord(b)
+		if err != nil {
+			return fmt.Errorf("record %d: %w (run govgate audit verify)", i, err)
+		}
+		if r.Time.Before(lo) || !r.Time.Before(hi) {
+			return nil
+		}
+		k := reportKey{r.Consumer.Dept, r.Provider, r.Resource, r.Agreement}
+		row := rows[k]
+		if row == nil {
+			row = &reportRow{}
+			rows[k] = row
+		}
+		switch {
+		case r.Error == "" && r.Status < 400:
+			row.allowed++
+			row.bytes += r.Bytes.Response
+		case r.Decision != nil && !r.Decision.Allow, r.Error == "denied" || r.Error == "release_denied":
+			row.denied++
+		default:
+			row.failed++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeReport(stdout, rows, *asCSV)
+}
+
+func writeReport(w io.Writer, rows map[reportKey]*reportRow, asCSV bool) error {
+	keys := make([]reportKey, 0, len(rows))
+	for k := range rows {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		return fmt.Sprint(a.consumer, a.provider, a.resource, a.agreement) < fmt.Sprint(b.consumer, b.provider, b.resource, b.agreement)
+	})
+	header := []string{"consumer", "provider", "resource", "agreement", "allowed", "denied", "failed", "bytes_released"}
+	line := func(k reportKey, r *reportRow) []string {
+		return []string{k.consumer, k.provider, k.resource, k.agreement, strconv.Itoa(r.allowed), strconv.Itoa(r.denied), strconv.Itoa(r.failed), strconv.FormatInt(r.bytes, 10)}
+	}
+	if asCSV {
+		cw := csv.NewWriter(w)
+		cw.Write(header)
+		for _, k := range keys {
+			cw.Write(line(k, rows[k]))
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, row := range append([][]string{header}, func() [][]string {
+		var out [][]string
+		for _, k := range keys {
+			out = append(out, line(k, rows[k]))
+		}
+		return out
+	}()...) {
+		for i, c := range row {
+			if c == "" {
+				c = "-"
+			}
+			if i > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			fmt.Fprint(tw, c)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+func parseInstant(s string, def time.Time) (time.Time, error) {
+	if s == "" {
+		return def, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.ParseInLocation("2006-01-02", s, time.FixedZone("CST", 8*3600))
+}
+
+func runAuditExport(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	dir, args := splitDir(args)
+	fs := newFlagSet("audit export", "audit export DIR --out DIR", stderr)
+	out := fs.String("out", "", "directory to create with the export")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if dir == "" || *out == "" {
+		fs.Usage()
+		return errUsage
+	}
+	first, end, err := audit.Export(dir, *out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "exported records %d–%d to %s; check it with: govgate audit verify %s --keys %s/keys.json\n", first, end, *out, *out, *out)
+	return nil
+}

@@ -1,0 +1,109 @@
+package gateway
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/crypto"
+)
+
+// AuditStage records every exchange in the audit log and returns its receipt. It returns
+// only once the record is durable; if it cannot be made durable, the exchange is refused.
+type AuditStage struct {
+	Log       *audit.Log
+	GatewayID string
+}
+
+// Audit implements Auditor.
+func (a *AuditStage) Audit(ctx *fasthttp.RequestCtx, x *Exchange) ([]byte, error) {
+	r, err := a.Log.Append(ctx, a.record(ctx, x))
+	if err != nil {
+		return nil, err
+	}
+	return []byte(r.String()), nil
+}
+
+func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *Exchange) *audit.Record {
+	resp := &ctx.Response
+	digest := crypto.SM3(resp.Body())
+	r := &audit.Record{
+		Time:      x.Start,
+		Gateway:   a.GatewayID,
+		RequestID: string(x.ID),
+		Client:    ctx.RemoteAddr().String(),
+		Consumer: audit.Consumer{
+			Dept: x.Identity.Dept, System: x.Identity.System, CertSerial: x.Identity.CertSerial,
+		},
+		Upstream:       x.Upstream,
+		Method:         string(ctx.Method()),
+		Path:           string(ctx.Request.Header.RequestURI()),
+		Agreement:      string(x.Agreement),
+		Purpose:        string(x.Purpose),
+		ContentDigest:  string(ctx.Request.Header.Peek("Content-Digest")),
+		Status:         resp.StatusCode(),
+		ResponseDigest: hex.EncodeToString(digest[:]),
+		Fields:         []string{},
+		Bytes:          audit.Bytes{Request: int64(len(ctx.Request.Body())), Response: int64(len(resp.Body()))},
+		LatencyMicros:  time.Since(x.Start).Microseconds(),
+	}
+	if x.Route != nil {
+		r.Provider, r.Route, r.Resource, r.Mode = x.Route.Pool, x.Route.ID, x.Route.Resource, string(x.Route.Mode)
+	}
+	if x.Err != nil {
+		r.Error = x.Err.Code
+	}
+	if d := x.Decision.Policy; d != nil {
+		r.Decision = &audit.Decision{Allow: d.Allow, Reasons: d.ReasonCodes(), Revision: d.Revision}
+		if d.Agreement != "" {
+			r.Agreement = d.Agreement // the agreement it happened under, named or chosen
+		}
+		if x.Err == nil {
+			r.Fields = d.Fields
+		}
+	} else if x.Decision.Evaluated {
+		r.Decision = &audit.Decision{Allow: x.Decision.Allow, Reasons: []string{}}
+	}
+	if x.Identity.Signed {
+		r.Consumer.PublicKey = x.Signature.PublicKey
+		r.Signature = &audit.Signature{Base: x.Signature.Base, Input: x.Signature.Input, Signature: x.Signature.Signature}
+	}
+	return r
+}
+
+// Ready reports the log as not ready while records cannot be made durable.
+func (a *AuditStage) Ready() error {
+	if f := a.Log.Failing(); f != "" {
+		return errors.New("audit records cannot be made durable: " + f)
+	}
+	return nil
+}
+
+// WriteMetrics adds the audit log's metrics.
+func (a *AuditStage) WriteMetrics(w io.Writer) {
+	s := a.Log.Stats()
+	failing := 0
+	if s.Failing != "" {
+		failing = 1
+	}
+	fmt.Fprintln(w, "# HELP govgate_audit_records_total Records made durable.")
+	fmt.Fprintln(w, "# TYPE govgate_audit_records_total counter")
+	fmt.Fprintf(w, "govgate_audit_records_total %d\n", s.Appended)
+	fmt.Fprintln(w, "# HELP govgate_audit_append_failures_total Records that could not be made durable; their exchanges were refused.")
+	fmt.Fprintln(w, "# TYPE govgate_audit_append_failures_total counter")
+	fmt.Fprintf(w, "govgate_audit_append_failures_total %d\n", s.Failed)
+	fmt.Fprintln(w, "# HELP govgate_audit_failing Whether the latest append failed (1): exchanges are being refused.")
+	fmt.Fprintln(w, "# TYPE govgate_audit_failing gauge")
+	fmt.Fprintf(w, "govgate_audit_failing %d\n", failing)
+	fmt.Fprintln(w, "# HELP govgate_audit_log_size Records in the audit log.")
+	fmt.Fprintln(w, "# TYPE govgate_audit_log_size gauge")
+	fmt.Fprintf(w, "govgate_audit_log_size %d\n", s.Size)
+	fmt.Fprintln(w, "# HELP govgate_audit_checkpoint_size Size of the latest signed checkpoint.")
+	fmt.Fprintln(w, "# TYPE govgate_audit_checkpoint_size gauge")
+	fmt.Fprintf(w, "govgate_audit_checkpoint_size %d\n", s.CheckpointSize)
+}
