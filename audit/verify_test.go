@@ -199,3 +199,28 @@ func FuzzParseReceipt(f *testing.F) {
 		}
 	})
 }
+
+// TestKeyRotation: a new key signs from the size at which it took over; the verifier
+// accepts each key for its range and refuses a retired key's later signature.
+func TestKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	old, next := testSigner(t, "gw-1-audit"), testSigner(t, "gw-1-audit")
+	l := openTestLog(t, dir, old, Options{})
+	appendN(t, l, 10, 2)
+	l.Close()
+	l = openTestLog(t, dir, next, Options{})
+	appendN(t, l, 10, 2)
+	l.Close()
+	keys := loadKeys(t, dir)
+	if len(keys.Keys) != 2 || keys.Keys[0].UntilSize == nil || *keys.Keys[0].UntilSize != 10 || keys.Keys[1].FromSize != 10 {
+		t.Fatalf("key set after rotation: %+v", keys.Keys)
+	}
+	rep, err := Verify(dir, keys)
+	if err != nil || rep.Checkpoints != 2 {
+		t.Fatalf("rotated log: %+v %v", rep, err)
+	}
+	root, _ := hex32(t, dir)
+	sc, _ := old.Sign(Checkpoint{Origin: testOrigin, Size: 20, Root: root})
+	appendCheckpoint(t, dir, sc.Note)
+	wantFault(t, "retired key", dir, keys, -1, 2, "retired at size 10")
+}

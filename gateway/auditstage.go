@@ -69,7 +69,7 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *Exchange) *audit.Record
 	} else if x.Decision.Evaluated {
 		r.Decision = &audit.Decision{Allow: x.Decision.Allow, Reasons: []string{}}
 	}
-	if x.Identity.Signed {
+	if x.Identity.Signed && x.Signature.Input != "" {
 		r.Consumer.PublicKey = x.Signature.PublicKey
 		r.Signature = &audit.Signature{Base: x.Signature.Base, Input: x.Signature.Input, Signature: x.Signature.Signature}
 	}

@@ -79,16 +79,24 @@ type policyGateway struct {
 	up    *upstream
 }
 
+// gatewaySetup is what a test may change before startPolicyGateway starts the gateway.
+type gatewaySetup struct {
+	policy  policy.Options
+	auditor Auditor
+	metrics []MetricsWriter
+	admin   []AdminHandler
+}
+
 // startPolicyGateway runs a gateway with the real policy engine in front of a provider
-// that answers with respond.
-func startPolicyGateway(t *testing.T, quota int, respond func(ctx *fasthttp.RequestCtx) bool, tune ...func(dir string, o *policy.Options)) *policyGateway {
+// that answers with respond. Without an auditor from setup, a recording one is used.
+func startPolicyGateway(t *testing.T, quota int, respond func(ctx *fasthttp.RequestCtx) bool, setup ...func(dir string, s *gatewaySetup)) *policyGateway {
 	t.Helper()
 	dir := policyDir(t, quota)
-	opts := policy.Options{Dir: dir}
-	for _, f := range tune {
-		f(dir, &opts)
+	gs := &gatewaySetup{policy: policy.Options{Dir: dir}}
+	for _, f := range setup {
+		f(dir, gs)
 	}
-	engine, err := policy.New(context.Background(), opts)
+	engine, err := policy.New(context.Background(), gs.policy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,12 +108,15 @@ func startPolicyGateway(t *testing.T, quota int, respond func(ctx *fasthttp.Requ
 		Route{ID: "cases", PathPrefix: "/cases", Resource: "population.case_records", Mode: ModeQuery, Pool: "population", TargetZone: ZoneInternal, Timeout: 2 * time.Second},
 	)
 	ps := NewPolicyStage(engine)
-	audit := &recordingAuditor{}
+	rec := &recordingAuditor{}
+	if gs.auditor == nil {
+		gs.auditor = rec
+	}
 	g := startGateway(t, cfg, Options{Stages: Stages{
-		Authenticate: headerAuthenticator{}, Decide: ps, Release: ps, Catalog: ps, Audit: audit,
-		Admin: ps.AdminHandlers(), Metrics: []MetricsWriter{ps},
+		Authenticate: headerAuthenticator{}, Decide: ps, Release: ps, Catalog: ps, Audit: gs.auditor,
+		Admin: append(ps.AdminHandlers(), gs.admin...), Metrics: append([]MetricsWriter{ps}, gs.metrics...),
 	}})
-	return &policyGateway{testGateway: g, stage: ps, audit: audit, dir: dir, up: up}
+	return &policyGateway{testGateway: g, stage: ps, audit: rec, dir: dir, up: up}
 }
 
 var rensheju = map[string]string{"X-Test-Dept": "110000-rensheju", "X-Test-Signed": "1", "X-Govgate-Purpose": "social-insurance-check"}
@@ -391,7 +402,7 @@ func TestPolicyAdminAPI(t *testing.T) {
 func TestReloadUnderLoad(t *testing.T) {
 	// The Rego tests are run by the other reload tests; here they would only slow the
 	// reloads down, and the point is how many swaps happen under traffic.
-	g := startPolicyGateway(t, 0, taxpayer, func(_ string, o *policy.Options) { o.SkipTests = true })
+	g := startPolicyGateway(t, 0, taxpayer, func(_ string, s *gatewaySetup) { s.policy.SkipTests = true })
 	allow := strings.Replace(testAgreements, "QUOTA", "0", 1)
 	deny := strings.Replace(allow, "[social-insurance-check]\n        fields: [taxpayer_id", "[pension-eligibility]\n        fields: [taxpayer_id", 1)
 	stop := make(chan struct{})
@@ -458,11 +469,11 @@ func TestReloadUnderLoad(t *testing.T) {
 func TestPolicyEvaluationErrorFailsClosed(t *testing.T) {
 	// A revision whose decision is not the contract's shape goes live only without tests;
 	// the gateway then refuses every exchange rather than guess.
-	g := startPolicyGateway(t, 0, taxpayer, func(dir string, o *policy.Options) {
+	g := startPolicyGateway(t, 0, taxpayer, func(dir string, s *gatewaySetup) {
 		p := filepath.Join(dir, "authz", "authz.rego")
 		src, _ := os.ReadFile(p)
 		os.WriteFile(p, bytes.Replace(src, []byte(`"allow": allow,`), []byte(`"allow": "yes",`), 1), 0o644)
-		o.SkipTests = true
+		s.policy.SkipTests = true
 	})
 	hits := g.up.hits.Load()
 	status, _, body := do(t, "GET", g.base+"/tax/v1/x", "", rensheju)
