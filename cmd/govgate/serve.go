@@ -127,4 +127,3 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 	_, err = stdout.Write(out)
 	return err
 }
-
