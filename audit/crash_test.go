@@ -39,12 +39,7 @@ func crashAppender(dir string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	ks := &KeySet{}
-	ks.Adopt(s, 0)
-	if err := ks.Save(dir + "/keys.json"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+
 	out := bufio.NewWriter(os.Stdout)
 	var mu sync.Mutex
 	var wg sync.WaitGroup

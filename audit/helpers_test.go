@@ -26,25 +26,13 @@ func testSigner(t testing.TB, name string) *NoteSigner {
 	return s
 }
 
-// openTestLog opens a log in dir signing with s, and records s in dir/keys.json.
+// openTestLog opens a log in dir signing with s; the log records s in dir/keys.json.
 func openTestLog(t testing.TB, dir string, s *NoteSigner, opts Options) *Log {
 	t.Helper()
 	opts.Dir, opts.Origin, opts.Signer = dir, testOrigin, s
 	l, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
-	}
-	keysPath := filepath.Join(dir, "keys.json")
-	ks, err := LoadKeySet(keysPath)
-	if err != nil {
-		ks = &KeySet{}
-	}
-	if changed, err := ks.Adopt(s, l.Size()); err != nil {
-		t.Fatal(err)
-	} else if changed {
-		if err := ks.Save(keysPath); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return l
 }

@@ -27,8 +27,10 @@ const (
 type Options struct {
 	Dir    string
 	Origin string // the checkpoint origin line, e.g. "govgate.example.gov.cn/gw-01"
-	// Signer signs checkpoints; nil opens the log read-only for proofs and verification.
+	// Signer signs checkpoints and is recorded in the key set from the log's size at open.
 	Signer *NoteSigner
+	// KeysPath is the key set the log keeps up to date; default <Dir>/keys.json.
+	KeysPath string
 	// SegmentBytes is the size at which a segment is sealed and a new one begun.
 	SegmentBytes       int64
 	CheckpointInterval time.Duration
@@ -50,6 +52,7 @@ type Log struct {
 	dir  string
 
 	reqs    chan *appendReq
+	signers chan signerSwap
 	stop    chan struct{}
 	stopped chan struct{}
 	closeMu sync.RWMutex
@@ -123,7 +126,20 @@ func Open(opts Options) (*Log, error) {
 		l.closeFiles()
 		return nil, fmt.Errorf("open audit log %s: %w", opts.Dir, err)
 	}
-	if opts.Signer != nil {
+	if opts.KeysPath == "" {
+		opts.KeysPath = filepath.Join(opts.Dir, "keys.json")
+		l.opts.KeysPath = opts.KeysPath
+	}
+	if opts.Signer == nil {
+		l.closeFiles()
+		return nil, errors.New("open audit log: no signer")
+	}
+	if err := l.adopt(opts.Signer); err != nil {
+		l.closeFiles()
+		return nil, fmt.Errorf("open audit log %s: %w", opts.Dir, err)
+	}
+	{
+		l.signers = make(chan signerSwap)
 		l.reqs = make(chan *appendReq, opts.MaxBatch)
 		l.stop = make(chan struct{})
 		l.stopped = make(chan struct{})
@@ -199,6 +215,8 @@ func (l *Log) writer() {
 			clear(batch)
 		case <-tick.C:
 			l.checkpointIfGrown()
+		case sw := <-l.signers:
+			sw.done <- l.swapSigner(sw.signer)
 		case now := <-prune.C:
 			l.prune(now)
 		case <-l.stop:

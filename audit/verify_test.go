@@ -224,3 +224,21 @@ func TestKeyRotation(t *testing.T) {
 	appendCheckpoint(t, dir, sc.Note)
 	wantFault(t, "retired key", dir, keys, -1, 2, "retired at size 10")
 }
+
+// TestLiveKeyRotation rotates the key of a running log: the old key signs up to the swap,
+// the new one after, and the log verifies with the key set it keeps.
+func TestLiveKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	l := openTestLog(t, dir, testSigner(t, "gw-1-audit"), Options{CheckpointInterval: time.Hour})
+	appendN(t, l, 30, 3)
+	if err := l.SetSigner(testSigner(t, "gw-1-audit")); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 30, 3)
+	l.Close()
+	keys := loadKeys(t, dir)
+	rep, err := Verify(dir, keys)
+	if err != nil || rep.Checkpoints != 2 || len(keys.Keys) != 2 || keys.Keys[1].FromSize != 30 {
+		t.Fatalf("after live rotation: %+v %v %+v", rep, err, keys.Keys)
+	}
+}

@@ -28,11 +28,6 @@ func withAuditLog(t *testing.T, dir string, l **audit.Log) func(string, *gateway
 		if err != nil {
 			t.Fatal(err)
 		}
-		ks := &audit.KeySet{}
-		ks.Adopt(signer, 0)
-		if err := ks.Save(filepath.Join(dir, "keys.json")); err != nil {
-			t.Fatal(err)
-		}
 		t.Cleanup(func() { log.Close() })
 		stage := &AuditStage{Log: log, GatewayID: "gw-test"}
 		s.auditor, s.admin, s.metrics = stage, stage.AdminHandlers(), []MetricsWriter{stage}

@@ -62,6 +62,19 @@ type Config struct {
 	TLCP      TLCP       `yaml:"tlcp"`
 	Policy    Policy     `yaml:"policy"`
 	Audit     Audit      `yaml:"audit"`
+	Keys      Keys       `yaml:"keys"`
+}
+
+// Keys is the key store: named keys with versions. New versions are picked up while the
+// gateway runs.
+type Keys struct {
+	// Dir is the file store: <dir>/<name>/<version>.pem, mode 0600, the directory 0700.
+	Dir string `yaml:"dir"`
+	// PollInterval is how often the store is asked for new versions.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// PasswordEnv names the environment variable holding the password of encrypted
+	// PKCS#8 keys in the store; the password itself never appears in the config.
+	PasswordEnv string `yaml:"password_env,omitempty"`
 }
 
 // Audit configures the audit log every exchange is recorded in.
@@ -70,11 +83,10 @@ type Audit struct {
 	Dir string `yaml:"dir"`
 	// Origin names the log in checkpoints and receipts; default "govgate/<gateway_id>".
 	Origin string `yaml:"origin"`
-	// Key is the SM2 private key (PKCS#8 PEM, mode 0600) that signs checkpoints; default
-	// <dir>/audit-key.pem, generated on first start. A new key signs from the log size at
-	// which it is first used; <dir>/keys.json keeps every key and its range.
-	Key            string `yaml:"key"`
-	KeyPasswordEnv string `yaml:"key_password_env,omitempty"`
+	// KeyName is the key store's name of the SM2 key that signs checkpoints; generated on
+	// first start when the store has none. A new version signs from the log size at which
+	// it is picked up; <dir>/keys.json keeps every key and its range.
+	KeyName string `yaml:"key_name"`
 	// SegmentBytes is the size at which a segment is sealed and the next begun.
 	SegmentBytes int64 `yaml:"segment_bytes"`
 	// CheckpointInterval is how often a checkpoint is signed while records arrive; at
@@ -277,7 +289,9 @@ func (c *Config) applyDefaults() {
 		setDefault(&c.Audit.SegmentBytes, int64(DefaultAuditSegmentBytes))
 		setDefault(&c.Audit.CheckpointInterval, time.Second)
 		setDefault(&c.Audit.Retention, DefaultAuditRetention)
+		setDefault(&c.Audit.KeyName, "audit-signing")
 	}
+	setDefault(&c.Keys.PollInterval, 10*time.Second)
 	if c.Policy.Watch == nil {
 		watch := true
 		c.Policy.Watch = &watch

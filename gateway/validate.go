@@ -51,6 +51,9 @@ func (c *Config) Validate() error {
 		if a.Retention < 0 {
 			add("audit.retention", "must not be negative")
 		}
+		if c.Keys.Dir == "" {
+			add("keys.dir", "required: the audit signing key lives in the key store")
+		}
 		if strings.ContainsAny(a.Origin, "\n; ") || a.Origin == "" {
 			add("audit.origin", "%q: one non-empty line without spaces or ';' (it is quoted in receipts)", a.Origin)
 		}

@@ -1,5 +1,7 @@
-// Package keys is where govgate's keys live: named, versioned keys in a file store (the
-// default) or in Vault KV v2, with rotation noticed and swapped in without a restart.
+// Package keys is where govgate's keys live: named keys with numbered versions, in a
+// file store (the default) and, later, Vault KV v2; a Watcher notices new versions and
+// hands them to whoever uses the key, which checks a version before it swaps it in.
 //
-// Not built yet: see the keys and certificates issue.
+// A version's data is PEM: a private key, or a certificate chain with its key. The store
+// does not interpret it; the user of a key does, and refuses a malformed version.
 package keys

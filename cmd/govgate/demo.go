@@ -69,7 +69,7 @@ func demoGatewayConfig(listen, admin string, p *demoProviders, pki *demoPKI) (*g
 	cfg.Listeners[0].Address = listen
 	cfg.Admin.Address = admin
 	t := &cfg.TLCP
-	for _, f := range []*string{&t.SignCert, &t.SignKey, &t.EncCert, &t.EncKey, &t.ClientCA, &cfg.Audit.Dir} {
+	for _, f := range []*string{&t.SignCert, &t.SignKey, &t.EncCert, &t.EncKey, &t.ClientCA, &cfg.Audit.Dir, &cfg.Keys.Dir} {
 		*f = pki.path(*f)
 	}
 	for i := range cfg.Pools {

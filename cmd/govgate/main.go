@@ -28,6 +28,7 @@ func commands() []command {
 		{"config", "validate a config file and print it with defaults applied", runConfig},
 		{"policy", "test, check, format and evaluate the Rego policy (security officers)", runPolicy},
 		{"audit", "verify the audit log offline, prove records, report sharing (auditors)", runAudit},
+		{"keys", "list and rotate keys in the key store (cryptography administrators)", runKeys},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/govgate/govgate/audit"
 	"io"
 	"net/http"
 	"regexp"
@@ -125,6 +126,23 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 		t.Fatalf("no admin address in %s", out.String())
 	}
 	keys := dir + "/audit/keys.json"
+	call("--verify-receipt", "--audit-url", m[1], "--audit-keys", keys, base+"/population/v1/persons?id=110101199003077777")
+	// The cryptography administrator rotates the audit key while the demo runs: the next
+	// checkpoints are signed with it, and the key set names both.
+	if code, rout, rerr := runCmd(t, "keys", "rotate", "audit-signing", "--dir", dir+"/keys"); code != 0 || !strings.Contains(rout, "version 2") {
+		t.Fatalf("keys rotate: %d %s %s", code, rout, rerr)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		ks, err := audit.LoadKeySet(keys)
+		if err == nil && len(ks.Keys) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rotated audit key was not picked up: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	call("--verify-receipt", "--audit-url", m[1], "--audit-keys", keys, base+"/population/v1/persons?id=110101199003077777")
 	// Without a client certificate nothing is served: a plain HTTP request gets no answer.
 	if resp, err := http.Get(strings.Replace(base, "https://localhost", "http://127.0.0.1", 1) + "/population/v1/persons"); err == nil {

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/client"
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/crypto/tlcp"
 	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/keys"
 	"github.com/govgate/govgate/policy"
 )
 
@@ -41,7 +41,7 @@ func buildStages(ctx context.Context, cfg *gateway.Config, log *slog.Logger) (*s
 	if err := addPolicy(ctx, set, cfg, log); err != nil {
 		return nil, err
 	}
-	if err := addAudit(set, cfg, log); err != nil {
+	if err := addAudit(ctx, set, cfg, log); err != nil {
 		return nil, err
 	}
 	return set, nil
@@ -69,31 +69,41 @@ func addPolicy(ctx context.Context, set *stageSet, cfg *gateway.Config, log *slo
 	return nil
 }
 
-// addAudit opens the audit log with its signing key (generated on first start) and makes
-// sure keys.json names the key from the current size on.
-func addAudit(set *stageSet, cfg *gateway.Config, log *slog.Logger) error {
+// addAudit opens the audit log with its signing key from the key store (generated on
+// first start) and rotates the key live when the store gets a new version.
+func addAudit(ctx context.Context, set *stageSet, cfg *gateway.Config, log *slog.Logger) error {
 	a := cfg.Audit
 	if a.Dir == "" {
 		return nil
 	}
-	if err := os.MkdirAll(a.Dir, 0o700); err != nil {
-		return fmt.Errorf("audit dir: %w", err)
-	}
-	keyPath := a.Key
-	if keyPath == "" {
-		keyPath = filepath.Join(a.Dir, "audit-key.pem")
-	}
-	var password []byte
-	if a.KeyPasswordEnv != "" {
-		password = []byte(os.Getenv(a.KeyPasswordEnv))
-	}
-	key, err := loadOrCreateKey(keyPath, password, log)
-	if err != nil {
-		return fmt.Errorf("audit key: %w", err)
-	}
-	signer, err := audit.NewNoteSigner(cfg.GatewayID+"-audit", key)
+	store, err := keys.NewFileStore(cfg.Keys.Dir)
 	if err != nil {
 		return err
+	}
+	var password []byte
+	if cfg.Keys.PasswordEnv != "" {
+		password = []byte(os.Getenv(cfg.Keys.PasswordEnv))
+	}
+	if err := ensureKey(ctx, store, a.KeyName, password, log); err != nil {
+		return err
+	}
+	signerOf := func(v *keys.Version) (*audit.NoteSigner, error) {
+		key, err := crypto.ParsePrivateKeyPEM(v.Data, password)
+		if err != nil {
+			return nil, fmt.Errorf("key %s version %d: %w", v.Name, v.Number, err)
+		}
+		return audit.NewNoteSigner(cfg.GatewayID+"-audit", key)
+	}
+	v, err := store.Latest(ctx, a.KeyName)
+	if err != nil {
+		return err
+	}
+	signer, err := signerOf(v)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(a.Dir, 0o700); err != nil {
+		return fmt.Errorf("audit dir: %w", err)
 	}
 	l, err := audit.Open(audit.Options{
 		Dir: a.Dir, Origin: a.Origin, Signer: signer, SegmentBytes: a.SegmentBytes,
@@ -103,57 +113,47 @@ func addAudit(set *stageSet, cfg *gateway.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := adoptKey(filepath.Join(a.Dir, "keys.json"), signer, l.Size(), log); err != nil {
-		l.Close()
+	set.closers = append(set.closers, l.Close)
+	watch := &keys.Watcher{
+		Store: store, Name: a.KeyName, Interval: cfg.Keys.PollInterval, Logger: log.With("component", "keys"),
+		Apply: func(v *keys.Version) error {
+			s, err := signerOf(v)
+			if err != nil {
+				return err
+			}
+			return l.SetSigner(s)
+		},
+	}
+	if err := watch.Start(ctx); err != nil {
 		return err
 	}
 	stage := &gateway.AuditStage{Log: l, GatewayID: cfg.GatewayID}
 	set.Audit = stage
 	set.Admin = append(set.Admin, stage.AdminHandlers()...)
 	set.Metrics = append(set.Metrics, stage)
-	set.closers = append(set.closers, l.Close)
 	return nil
 }
 
-// adoptKey records signer in the key set, retiring the key that signed before it.
-func adoptKey(path string, signer *audit.NoteSigner, size uint64, log *slog.Logger) error {
-	ks, err := audit.LoadKeySet(path)
-	if errors.Is(err, os.ErrNotExist) {
-		ks, err = &audit.KeySet{}, nil
+// ensureKey generates the first version of an SM2 key the store does not hold yet.
+func ensureKey(ctx context.Context, store keys.Store, name string, password []byte, log *slog.Logger) error {
+	_, err := store.Latest(ctx, name)
+	if !errors.Is(err, keys.ErrNotFound) {
+		return err
 	}
+	key, err := crypto.GenerateKey()
 	if err != nil {
 		return err
 	}
-	changed, err := ks.Adopt(signer, size)
-	if err != nil || !changed {
+	pemKey, err := crypto.MarshalPrivateKeyPEM(key, password)
+	if err != nil {
 		return err
 	}
-	log.Info("audit key signs checkpoints from this size on", "key", signer.Name, "key_id", signer.KeyID(), "from_size", size, "keys", path)
-	return ks.Save(path)
-}
-
-// loadOrCreateKey reads an SM2 key, or generates one (0600) where none exists yet.
-func loadOrCreateKey(path string, password []byte, log *slog.Logger) (*crypto.PrivateKey, error) {
-	_, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		key, err := crypto.GenerateKey()
-		if err != nil {
-			return nil, err
-		}
-		pemKey, err := crypto.MarshalPrivateKeyPEM(key, password)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(path, pemKey, 0o600); err != nil {
-			return nil, err
-		}
-		log.Info("generated an audit signing key", "path", path)
-		return key, nil
-	}
+	v, err := store.Put(ctx, name, pemKey)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return client.LoadKey(path, password)
+	log.Info("generated a key", "key", name, "version", v.Number)
+	return nil
 }
 
 // tlcpStages loads the gateway's TLCP identity and client CAs when a listener speaks TLCP,
