@@ -68,13 +68,28 @@ type Config struct {
 // Keys is the key store: named keys with versions. New versions are picked up while the
 // gateway runs.
 type Keys struct {
+	// Backend is "file" (the default) or "vault".
+	Backend string `yaml:"backend"`
 	// Dir is the file store: <dir>/<name>/<version>.pem, mode 0600, the directory 0700.
-	Dir string `yaml:"dir"`
+	Dir   string `yaml:"dir"`
+	Vault Vault  `yaml:"vault"`
 	// PollInterval is how often the store is asked for new versions.
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// PasswordEnv names the environment variable holding the password of encrypted
 	// PKCS#8 keys in the store; the password itself never appears in the config.
 	PasswordEnv string `yaml:"password_env,omitempty"`
+}
+
+// Vault is the Vault KV v2 backend of the key store. Secrets are named by environment
+// variables, never written in the config.
+type Vault struct {
+	Address     string `yaml:"address"`
+	TokenEnv    string `yaml:"token_env,omitempty"`     // token auth
+	RoleID      string `yaml:"role_id,omitempty"`       // AppRole auth…
+	SecretIDEnv string `yaml:"secret_id_env,omitempty"` // …with its secret_id here
+	CAFile      string `yaml:"ca_file,omitempty"`
+	Mount       string `yaml:"mount"`  // default "secret"
+	Prefix      string `yaml:"prefix"` // default "govgate/<gateway_id>"
 }
 
 // Audit configures the audit log every exchange is recorded in.
@@ -118,7 +133,15 @@ type TLCP struct {
 	SignKey  string `yaml:"sign_key"`
 	EncCert  string `yaml:"enc_cert"`
 	EncKey   string `yaml:"enc_key"`
-	ClientCA string `yaml:"client_ca"`
+	// SignKeyName and EncKeyName take the pair from the key store instead of the four
+	// files: each version a PEM bundle of certificate, chain and private key
+	// (govgate certs rotate writes them).
+	SignKeyName string `yaml:"sign_key_name,omitempty"`
+	EncKeyName  string `yaml:"enc_key_name,omitempty"`
+	ClientCA    string `yaml:"client_ca"`
+	// ClientCRL is the CA's current CRL (PEM); a certificate it lists is refused at its
+	// next handshake. Reloaded when it changes.
+	ClientCRL string `yaml:"client_crl,omitempty"`
 	// KeyPasswordEnv names the environment variable holding the keys' password when they
 	// are encrypted PKCS#8; the password itself never appears in the config.
 	KeyPasswordEnv   string        `yaml:"key_password_env,omitempty"`
@@ -292,6 +315,11 @@ func (c *Config) applyDefaults() {
 		setDefault(&c.Audit.KeyName, "audit-signing")
 	}
 	setDefault(&c.Keys.PollInterval, 10*time.Second)
+	setDefault(&c.Keys.Backend, "file")
+	if c.Keys.Backend == "vault" {
+		setDefault(&c.Keys.Vault.Mount, "secret")
+		setDefault(&c.Keys.Vault.Prefix, "govgate/"+c.GatewayID)
+	}
 	if c.Policy.Watch == nil {
 		watch := true
 		c.Policy.Watch = &watch

@@ -27,36 +27,25 @@ func (c *Config) Validate() error {
 	} else if !c.Admin.AllowNonLoopback && !isLoopback(c.Admin.Address) {
 		add("admin.address", "%q is not a loopback address; set admin.allow_non_loopback to expose the admin API", c.Admin.Address)
 	}
-	if c.UsesTransport(TransportTLCP) {
-		t := c.TLCP
-		for _, f := range []struct{ field, v string }{
-			{"tlcp.sign_cert", t.SignCert}, {"tlcp.sign_key", t.SignKey},
-			{"tlcp.enc_cert", t.EncCert}, {"tlcp.enc_key", t.EncKey}, {"tlcp.client_ca", t.ClientCA},
-		} {
-			if f.v == "" {
-				add(f.field, "required by the tlcp listeners")
-			}
-		}
-	}
+	c.validateTLCP(add)
 	if c.Policy.CacheSize < -1 {
 		add("policy.cache_size", "%d: want a positive size, or -1 to disable the cache", c.Policy.CacheSize)
 	}
-	if a := c.Audit; a.Dir != "" {
-		if a.CheckpointInterval <= 0 || a.CheckpointInterval > time.Second {
-			add("audit.checkpoint_interval", "%s: must be positive and at most 1s", a.CheckpointInterval)
+	c.validateAudit(add)
+	switch k := c.Keys; k.Backend {
+	case "file":
+	case "vault":
+		if k.Vault.Address == "" {
+			add("keys.vault.address", "required with backend vault")
 		}
-		if a.SegmentBytes < 64<<10 {
-			add("audit.segment_bytes", "%d: at least 65536", a.SegmentBytes)
+		if (k.Vault.TokenEnv == "") == (k.Vault.RoleID == "") {
+			add("keys.vault", "set either token_env or role_id (with secret_id_env)")
 		}
-		if a.Retention < 0 {
-			add("audit.retention", "must not be negative")
+		if k.Vault.RoleID != "" && k.Vault.SecretIDEnv == "" {
+			add("keys.vault.secret_id_env", "required with role_id")
 		}
-		if c.Keys.Dir == "" {
-			add("keys.dir", "required: the audit signing key lives in the key store")
-		}
-		if strings.ContainsAny(a.Origin, "\n; ") || a.Origin == "" {
-			add("audit.origin", "%q: one non-empty line without spaces or ';' (it is quoted in receipts)", a.Origin)
-		}
+	default:
+		add("keys.backend", "%q is not file or vault", k.Backend)
 	}
 	c.validateLimits(add)
 	c.validateListeners(add)
@@ -66,6 +55,56 @@ func (c *Config) Validate() error {
 }
 
 type addFunc func(field, format string, args ...any)
+
+// named is a config value with the name of its field, for "required" checks.
+type named struct{ field, v string }
+
+func requireAll(add addFunc, why string, fields ...named) {
+	for _, f := range fields {
+		if f.v == "" {
+			add(f.field, "required %s", why)
+		}
+	}
+}
+
+func (c *Config) validateTLCP(add addFunc) {
+	t := c.TLCP
+	if c.UsesTransport(TransportTLCP) {
+		const why = "by the tlcp listeners"
+		requireAll(add, why, named{"tlcp.client_ca", t.ClientCA})
+		if t.SignKeyName != "" || t.EncKeyName != "" {
+			requireAll(add, why, named{"tlcp.sign_key_name", t.SignKeyName}, named{"tlcp.enc_key_name", t.EncKeyName})
+		} else {
+			requireAll(add, why, named{"tlcp.sign_cert", t.SignCert}, named{"tlcp.sign_key", t.SignKey},
+				named{"tlcp.enc_cert", t.EncCert}, named{"tlcp.enc_key", t.EncKey})
+		}
+	}
+	if t.SignKeyName != "" && c.Keys.Backend == "file" && c.Keys.Dir == "" {
+		add("keys.dir", "required: the TLCP pair lives in the key store")
+	}
+}
+
+func (c *Config) validateAudit(add addFunc) {
+	a := c.Audit
+	if a.Dir == "" {
+		return
+	}
+	if a.CheckpointInterval <= 0 || a.CheckpointInterval > time.Second {
+		add("audit.checkpoint_interval", "%s: must be positive and at most 1s", a.CheckpointInterval)
+	}
+	if a.SegmentBytes < 64<<10 {
+		add("audit.segment_bytes", "%d: at least 65536", a.SegmentBytes)
+	}
+	if a.Retention < 0 {
+		add("audit.retention", "must not be negative")
+	}
+	if strings.ContainsAny(a.Origin, "\n; ") || a.Origin == "" {
+		add("audit.origin", "%q: one non-empty line without spaces or ';' (it is quoted in receipts)", a.Origin)
+	}
+	if c.Keys.Backend == "file" && c.Keys.Dir == "" {
+		add("keys.dir", "required: the audit signing key lives in the key store")
+	}
+}
 
 func (c *Config) validateLimits(add addFunc) {
 	l := c.Limits

@@ -13,6 +13,7 @@ import (
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/client"
+	"github.com/govgate/govgate/crypto/tlcp"
 )
 
 // headerFlags collects repeated -H "Name: value" flags.
@@ -69,14 +70,16 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *keyPassEnv != "" {
 		password = []byte(os.Getenv(*keyPassEnv))
 	}
-	id, err := client.LoadIdentity(certs[0], keys[0], certs[1], keys[1], password)
+	id, err := tlcp.LoadIdentity(certs[0], keys[0], certs[1], keys[1], password)
 	if err != nil {
 		return err
 	}
-	trust, err := client.LoadTrust(*ca)
+	ts, err := tlcp.LoadTrust([]string{*ca}, nil)
 	if err != nil {
 		return err
 	}
+	trust := &tlcp.TrustSource{}
+	trust.Store(ts)
 	body := []byte(*data)
 	if strings.HasPrefix(*data, "@") {
 		if body, err = os.ReadFile((*data)[1:]); err != nil {

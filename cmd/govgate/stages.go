@@ -8,9 +8,7 @@ import (
 	"os"
 
 	"github.com/govgate/govgate/audit"
-	"github.com/govgate/govgate/client"
 	"github.com/govgate/govgate/crypto"
-	"github.com/govgate/govgate/crypto/tlcp"
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/keys"
 	"github.com/govgate/govgate/policy"
@@ -33,15 +31,22 @@ func (s *stageSet) close() error {
 // buildStages assembles every stage the config asks for: the TLCP transport and identity,
 // the policy engine's decide and release stages, and the audit log.
 func buildStages(ctx context.Context, cfg *gateway.Config, log *slog.Logger) (*stageSet, error) {
-	st, err := tlcpStages(cfg)
-	if err != nil {
+	set := &stageSet{}
+	var store keys.Store
+	if cfg.Audit.Dir != "" || cfg.TLCP.SignKeyName != "" {
+		var err error
+		if store, err = openKeyStore(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := addTLCP(ctx, set, cfg, store, log); err != nil {
 		return nil, err
 	}
-	set := &stageSet{Stages: st}
 	if err := addPolicy(ctx, set, cfg, log); err != nil {
 		return nil, err
 	}
-	if err := addAudit(ctx, set, cfg, log); err != nil {
+	if err := addAudit(ctx, set, cfg, store, log); err != nil {
+		set.close()
 		return nil, err
 	}
 	return set, nil
@@ -71,14 +76,10 @@ func addPolicy(ctx context.Context, set *stageSet, cfg *gateway.Config, log *slo
 
 // addAudit opens the audit log with its signing key from the key store (generated on
 // first start) and rotates the key live when the store gets a new version.
-func addAudit(ctx context.Context, set *stageSet, cfg *gateway.Config, log *slog.Logger) error {
+func addAudit(ctx context.Context, set *stageSet, cfg *gateway.Config, store keys.Store, log *slog.Logger) error {
 	a := cfg.Audit
 	if a.Dir == "" {
 		return nil
-	}
-	store, err := keys.NewFileStore(cfg.Keys.Dir)
-	if err != nil {
-		return err
 	}
 	var password []byte
 	if cfg.Keys.PasswordEnv != "" {
@@ -134,6 +135,24 @@ func addAudit(ctx context.Context, set *stageSet, cfg *gateway.Config, log *slog
 	return nil
 }
 
+// openKeyStore opens the configured key store backend.
+func openKeyStore(ctx context.Context, cfg *gateway.Config) (keys.Store, error) {
+	if cfg.Keys.Backend != "vault" {
+		return keys.NewFileStore(cfg.Keys.Dir)
+	}
+	v := cfg.Keys.Vault
+	vc := keys.VaultConfig{Address: v.Address, RoleID: v.RoleID, CAFile: v.CAFile, Mount: v.Mount, Prefix: v.Prefix}
+	if v.TokenEnv != "" {
+		if vc.Token = os.Getenv(v.TokenEnv); vc.Token == "" {
+			return nil, fmt.Errorf("keys.vault.token_env: $%s is empty", v.TokenEnv)
+		}
+	}
+	if v.SecretIDEnv != "" {
+		vc.SecretID = os.Getenv(v.SecretIDEnv)
+	}
+	return keys.NewVaultStore(ctx, vc)
+}
+
 // ensureKey generates the first version of an SM2 key the store does not hold yet.
 func ensureKey(ctx context.Context, store keys.Store, name string, password []byte, log *slog.Logger) error {
 	_, err := store.Latest(ctx, name)
@@ -156,33 +175,36 @@ func ensureKey(ctx context.Context, store keys.Store, name string, password []by
 	return nil
 }
 
-// tlcpStages loads the gateway's TLCP identity and client CAs when a listener speaks TLCP,
-// and plugs in the transport and the authenticate stage that reads its certificates.
-func tlcpStages(cfg *gateway.Config) (gateway.Stages, error) {
+// addTLCP loads the gateway's TLCP identity, its clients' CAs and CRL when a listener
+// speaks TLCP, keeps them current (files, CRL and key-store versions are polled), and plugs
+// in the transport, the authenticate stage that reads the peer's certificates, and GET
+// /certs with the expiry metrics.
+func addTLCP(ctx context.Context, set *stageSet, cfg *gateway.Config, store keys.Store, log *slog.Logger) error {
 	if !cfg.UsesTransport(gateway.TransportTLCP) {
-		return gateway.Stages{}, nil
+		return nil
 	}
 	t := cfg.TLCP
-	var password []byte
+	files := gateway.TLCPFiles{
+		SignCert: t.SignCert, SignKey: t.SignKey, EncCert: t.EncCert, EncKey: t.EncKey,
+		SignKeyName: t.SignKeyName, EncKeyName: t.EncKeyName, ClientCA: []string{t.ClientCA},
+	}
+	if t.ClientCRL != "" {
+		files.ClientCRL = []string{t.ClientCRL}
+	}
 	if t.KeyPasswordEnv != "" {
-		password = []byte(os.Getenv(t.KeyPasswordEnv))
+		files.Password = []byte(os.Getenv(t.KeyPasswordEnv))
 	}
-	id, err := client.LoadIdentity(t.SignCert, t.SignKey, t.EncCert, t.EncKey, password)
+	src, err := gateway.NewTLCPSource(ctx, files, store, log.With("component", "certs"))
 	if err != nil {
-		return gateway.Stages{}, fmt.Errorf("tlcp identity: %w", err)
+		return err
 	}
-	trust, err := client.LoadTrust(t.ClientCA)
-	if err != nil {
-		return gateway.Stages{}, fmt.Errorf("tlcp client CA: %w", err)
+	src.Watch(ctx, cfg.Keys.PollInterval)
+	set.Authenticate = gateway.NewPeerAuthenticator(t.SignatureSkew, t.MaxNonces)
+	set.Transports = map[gateway.Transport]gateway.ListenerProvider{
+		gateway.TransportTLCP: &gateway.TLCPTransport{Identity: src.Identity, Trust: src.Trust, HandshakeTimeout: t.HandshakeTimeout},
 	}
-	ids := &tlcp.IdentitySource{}
-	if err := ids.Store(id); err != nil {
-		return gateway.Stages{}, err
-	}
-	return gateway.Stages{
-		Authenticate: gateway.NewPeerAuthenticator(t.SignatureSkew, t.MaxNonces),
-		Transports: map[gateway.Transport]gateway.ListenerProvider{
-			gateway.TransportTLCP: &gateway.TLCPTransport{Identity: ids, Trust: trust, HandshakeTimeout: t.HandshakeTimeout},
-		},
-	}, nil
+	cs := &gateway.CertsStage{Source: src}
+	set.Admin = append(set.Admin, cs.AdminHandlers()...)
+	set.Metrics = append(set.Metrics, cs)
+	return nil
 }

@@ -15,7 +15,8 @@ import (
 // one consistent view.
 type TrustStore struct {
 	Roots   *smx509.CertPool
-	Revoked map[string]bool // hex serial, lower case → revoked
+	CAs     []*smx509.Certificate // the certificates in Roots, for listing
+	Revoked map[string]bool       // hex serial, lower case → revoked
 }
 
 // NewTrustStore builds a store from CA certificates and the CRLs they signed. A CRL that
@@ -24,7 +25,7 @@ func NewTrustStore(cas []*smx509.Certificate, crls []*smx509.RevocationList) (*T
 	if len(cas) == 0 {
 		return nil, errors.New("trust store: no CA certificate")
 	}
-	ts := &TrustStore{Roots: smx509.NewCertPool(), Revoked: map[string]bool{}}
+	ts := &TrustStore{Roots: smx509.NewCertPool(), CAs: cas, Revoked: map[string]bool{}}
 	for _, c := range cas {
 		ts.Roots.AddCert(c)
 	}

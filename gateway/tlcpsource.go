@@ -1,0 +1,250 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/govgate/govgate/crypto/tlcp"
+	"github.com/govgate/govgate/keys"
+)
+
+// TLCPFiles names where the gateway's TLCP identity and its clients' trust come from.
+// With SignKeyName and EncKeyName the identity comes from the key store (each version a
+// PEM bundle: certificate, chain, private key); else from the four files.
+type TLCPFiles struct {
+	SignCert, SignKey, EncCert, EncKey string
+	SignKeyName, EncKeyName            string
+	ClientCA                           []string
+	ClientCRL                          []string
+	Password                           []byte
+}
+
+// TLCPSource keeps the gateway's TLCP identity and trust store current: when a file, the
+// CRL or a key-store version changes it loads the new one, checks it, and swaps it in for
+// the next handshakes; open connections go on with what they negotiated. Anything that
+// does not load is refused with a log line and the running one stays.
+type TLCPSource struct {
+	Identity *tlcp.IdentitySource
+	Trust    *tlcp.TrustSource
+
+	files  TLCPFiles
+	store  keys.Store
+	log    *slog.Logger
+	mu     sync.Mutex
+	mtimes map[string]time.Time
+	bundle [2]*keys.Version // sign, enc versions in use, with the key store
+	errs   int
+}
+
+// NewTLCPSource loads everything once; a gateway does not start on an identity or trust
+// store that does not load.
+func NewTLCPSource(ctx context.Context, files TLCPFiles, store keys.Store, log *slog.Logger) (*TLCPSource, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &TLCPSource{Identity: &tlcp.IdentitySource{}, Trust: &tlcp.TrustSource{}, files: files, store: store, log: log, mtimes: map[string]time.Time{}}
+	if err := s.reloadTrust(); err != nil {
+		return nil, err
+	}
+	if s.fromStore() {
+		if store == nil {
+			return nil, errors.New("tlcp: identity names key-store keys but there is no key store")
+		}
+		for i, name := range []string{files.SignKeyName, files.EncKeyName} {
+			v, err := store.Latest(ctx, name)
+			if err != nil {
+				return nil, fmt.Errorf("tlcp identity: %w", err)
+			}
+			s.bundle[i] = v
+		}
+		if err := s.applyBundles(s.bundle); err != nil {
+			return nil, err
+		}
+	} else if err := s.reloadIdentityFiles(); err != nil {
+		return nil, err
+	}
+	s.changed(s.watched()) // record the mtimes loaded
+	return s, nil
+}
+
+func (s *TLCPSource) fromStore() bool { return s.files.SignKeyName != "" }
+
+func (s *TLCPSource) watched() []string {
+	out := append(append([]string{}, s.files.ClientCA...), s.files.ClientCRL...)
+	if !s.fromStore() {
+		out = append(out, s.files.SignCert, s.files.SignKey, s.files.EncCert, s.files.EncKey)
+	}
+	return out
+}
+
+func (s *TLCPSource) reloadTrust() error {
+	ts, err := tlcp.LoadTrust(s.files.ClientCA, s.files.ClientCRL)
+	if err != nil {
+		return fmt.Errorf("tlcp trust: %w", err)
+	}
+	s.Trust.Store(ts)
+	return nil
+}
+
+func (s *TLCPSource) reloadIdentityFiles() error {
+	f := s.files
+	id, err := tlcp.LoadIdentity(f.SignCert, f.SignKey, f.EncCert, f.EncKey, f.Password)
+	if err != nil {
+		return fmt.Errorf("tlcp identity: %w", err)
+	}
+	return s.Identity.Store(id)
+}
+
+func (s *TLCPSource) applyBundles(b [2]*keys.Version) error {
+	id, err := tlcp.ParseIdentityBundles(b[0].Data, b[1].Data, s.files.Password)
+	if err != nil {
+		return fmt.Errorf("tlcp identity from %s v%d and %s v%d: %w", b[0].Name, b[0].Number, b[1].Name, b[1].Number, err)
+	}
+	return s.Identity.Store(id)
+}
+
+// changed reports whether any of paths has another modification time than last seen, and
+// remembers the new ones.
+func (s *TLCPSource) changed(paths []string) bool {
+	moved := false
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		if m := info.ModTime(); !m.Equal(s.mtimes[p]) {
+			s.mtimes[p] = m
+			moved = true
+		}
+	}
+	return moved
+}
+
+// Watch polls every interval until ctx ends, and warns of certificates near expiry at
+// start and once a day.
+func (s *TLCPSource) Watch(ctx context.Context, interval time.Duration) {
+	s.WarnExpiry(time.Now())
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		day := time.NewTicker(24 * time.Hour)
+		defer day.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.Poll(ctx)
+			case now := <-day.C:
+				s.WarnExpiry(now)
+			}
+		}
+	}()
+}
+
+// expiryWarnings are the days before expiry at which the log warns.
+var expiryWarnings = [...]int{1, 7, 30}
+
+// WarnExpiry logs a warning for every certificate within 30, 7 or 1 days of expiry.
+func (s *TLCPSource) WarnExpiry(now time.Time) {
+	for _, c := range s.Certificates(now) {
+		for _, days := range expiryWarnings {
+			if c.DaysLeft <= days {
+				s.log.Warn("certificate expires soon", "role", c.Role, "subject", c.Subject, "serial", c.Serial, "not_after", c.NotAfter, "within_days", days)
+				break
+			}
+		}
+	}
+}
+
+// Poll looks once for changes and applies them.
+func (s *TLCPSource) Poll(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	trustFiles := append(append([]string{}, s.files.ClientCA...), s.files.ClientCRL...)
+	if s.changed(trustFiles) {
+		if err := s.reloadTrust(); err != nil {
+			s.errs++
+			s.log.Error("new CA set or CRL refused; the running one stays", "error", err)
+		} else {
+			s.log.Info("CA set and CRL reloaded; new handshakes use them")
+		}
+	}
+	if !s.fromStore() {
+		f := s.files
+		if s.changed([]string{f.SignCert, f.SignKey, f.EncCert, f.EncKey}) {
+			if err := s.reloadIdentityFiles(); err != nil {
+				s.errs++
+				s.log.Error("new TLCP certificate pair refused; the running one stays", "error", err)
+			} else {
+				s.log.Info("TLCP certificate pair reloaded; new handshakes use it", "serial", s.Identity.Load().SignCert.SerialNumber.Text(16))
+			}
+		}
+		return
+	}
+	next := s.bundle
+	for i, name := range []string{s.files.SignKeyName, s.files.EncKeyName} {
+		v, err := s.store.Latest(ctx, name)
+		if err != nil {
+			s.log.Warn("key store unreachable; the TLCP pair in use stays", "key", name, "error", err)
+			return
+		}
+		next[i] = v
+	}
+	if next[0].Number == s.bundle[0].Number && next[1].Number == s.bundle[1].Number {
+		return
+	}
+	if err := s.applyBundles(next); err != nil {
+		s.errs++
+		s.log.Error("new TLCP certificate pair refused; the running one stays", "error", err)
+	} else {
+		s.log.Info("TLCP certificate pair rotated; new handshakes use it", "sign_version", next[0].Number, "enc_version", next[1].Number)
+	}
+	s.bundle = next // a refused pair is not retried until a newer version comes
+}
+
+// CertInfo is one certificate the gateway holds, for GET /certs and expiry metrics.
+type CertInfo struct {
+	Role     string    `json:"role"` // tlcp-sign, tlcp-enc, client-ca
+	Subject  string    `json:"subject"`
+	Serial   string    `json:"serial"`
+	NotAfter time.Time `json:"not_after"`
+	DaysLeft int       `json:"days_left"`
+}
+
+// Certificates lists the certificates in use now.
+func (s *TLCPSource) Certificates(now time.Time) []CertInfo {
+	var out []CertInfo
+	add := func(role string, c *smx509.Certificate) {
+		out = append(out, CertInfo{Role: role, Subject: c.Subject.String(), Serial: c.SerialNumber.Text(16), NotAfter: c.NotAfter, DaysLeft: int(c.NotAfter.Sub(now).Hours() / 24)})
+	}
+	if id := s.Identity.Load(); id != nil {
+		add("tlcp-sign", id.SignCert)
+		add("tlcp-enc", id.EncCert)
+		for _, c := range id.Chain {
+			add("tlcp-chain", c)
+		}
+	}
+	if ts := s.Trust.Load(); ts != nil {
+		for _, c := range ts.CAs {
+			add("client-ca", c)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Role < out[j].Role })
+	return out
+}
+
+// Refused counts new versions refused since start.
+func (s *TLCPSource) Refused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.errs
+}
