@@ -57,6 +57,42 @@ func NewRootCA(commonName, org string, validFor time.Duration) (*CA, error) {
 	return &CA{Cert: cert, Key: key}, nil
 }
 
+// NewIntermediateCA creates an SM2 CA signed by parent.
+func NewIntermediateCA(parent *CA, commonName, org string, validFor time.Duration) (*CA, error) {
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	notAfter := now.Add(validFor)
+	if notAfter.After(parent.Cert.NotAfter) {
+		notAfter = parent.Cert.NotAfter // a CA cannot outlive the one that signed it
+	}
+	tmpl := &smx509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{org}, Country: []string{"CN"}},
+		NotBefore:             now.Add(-5 * time.Minute),
+		NotAfter:              notAfter,
+		KeyUsage:              smx509.KeyUsageCertSign | smx509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := smx509.CreateCertificate(rand.Reader, tmpl, parent.Cert, &key.PublicKey, parent.Key)
+	if err != nil {
+		return nil, fmt.Errorf("create intermediate CA: %w", err)
+	}
+	cert, err := smx509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("create intermediate CA: %w", err)
+	}
+	return &CA{Cert: cert, Key: key}, nil
+}
+
 // randomSerial is a positive serial of 16 random bytes (the profile asks for at least 8).
 func randomSerial() (*big.Int, error) {
 	b := make([]byte, 16)
@@ -157,14 +193,21 @@ func (ca *CA) issue(req PairRequest, usage smx509.KeyUsage) (*smx509.Certificate
 
 // CRL issues an SM2-signed certificate revocation list naming the given serials.
 func (ca *CA) CRL(number int64, revoked []*big.Int, validFor time.Duration) (*smx509.RevocationList, error) {
+	entries := make([]x509.RevocationListEntry, len(revoked))
+	for i, s := range revoked {
+		entries[i] = x509.RevocationListEntry{SerialNumber: s, RevocationTime: time.Now()}
+	}
+	return ca.CRLEntries(number, entries, validFor)
+}
+
+// CRLEntries issues a CRL from full entries (revocation times and reasons).
+func (ca *CA) CRLEntries(number int64, entries []x509.RevocationListEntry, validFor time.Duration) (*smx509.RevocationList, error) {
 	now := time.Now()
 	tmpl := &x509.RevocationList{
-		Number:     big.NewInt(number),
-		ThisUpdate: now.Add(-time.Minute),
-		NextUpdate: now.Add(validFor),
-	}
-	for _, s := range revoked {
-		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: now})
+		Number:                    big.NewInt(number),
+		ThisUpdate:                now.Add(-time.Minute),
+		NextUpdate:                now.Add(validFor),
+		RevokedCertificateEntries: entries,
 	}
 	der, err := smx509.CreateRevocationList(rand.Reader, tmpl, ca.Cert, ca.Key)
 	if err != nil {

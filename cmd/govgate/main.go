@@ -29,6 +29,8 @@ func commands() []command {
 		{"policy", "test, check, format and evaluate the Rego policy (security officers)", runPolicy},
 		{"audit", "verify the audit log offline, prove records, report sharing (auditors)", runAudit},
 		{"keys", "list and rotate keys in the key store (cryptography administrators)", runKeys},
+		{"ca", "create the SM2 CA: a root, or an intermediate (cryptography administrators)", runCA},
+		{"certs", "issue, list, revoke certificates, publish the CRL, rotate the gateway's pair", runCerts},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/govgate/govgate/certs"
+	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/keys"
+)
+
+const caPassHelp = "environment variable holding the CA key's password (the key is written encrypted when set)"
+
+func envPassword(name string) []byte {
+	if name == "" {
+		return nil
+	}
+	return []byte(os.Getenv(name))
+}
+
+func runCA(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "init" {
+		fmt.Fprintln(stderr, "Usage: govgate ca init --dir DIR [--name CN] [--org O] [--valid DURATION] [--parent DIR]")
+		return errUsage
+	}
+	fs := newFlagSet("ca init", "ca init --dir DIR [flags]", stderr)
+	dir := fs.String("dir", "", "directory of the new CA (must be empty or absent)")
+	name := fs.String("name", "govgate SM2 CA", "the CA certificate's common name")
+	org := fs.String("org", "govgate", "the CA certificate's organisation")
+	valid := fs.Duration("valid", 10*365*24*time.Hour, "validity of the CA certificate")
+	parent := fs.String("parent", "", "directory of an existing CA that signs this one (an intermediate); empty makes a root")
+	parentPass := fs.String("parent-pass-env", "", "environment variable holding the parent CA key's password")
+	passEnv := fs.String("pass-env", "", caPassHelp)
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *dir == "" {
+		fs.Usage()
+		return errUsage
+	}
+	var p *certs.Dir
+	if *parent != "" {
+		var err error
+		if p, err = certs.OpenDir(*parent, envPassword(*parentPass)); err != nil {
+			return err
+		}
+	}
+	d, err := certs.InitDir(*dir, *name, *org, *valid, p, envPassword(*passEnv))
+	if err != nil {
+		return err
+	}
+	kind := "root"
+	if p != nil {
+		kind = "intermediate of " + p.CA.Cert.Subject.CommonName
+	}
+	fmt.Fprintf(stdout, "SM2 CA %q (%s) in %s; serial %s; valid until %s\n", *name, kind, *dir, d.CA.Cert.SerialNumber.Text(16), d.CA.Cert.NotAfter.UTC().Format(time.RFC3339))
+	return nil
+}
+
+func runCerts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	sub := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"issue": runCertsIssue, "list": runCertsList, "revoke": runCertsRevoke, "crl": runCertsCRL, "rotate": runCertsRotate,
+	}
+	if len(args) == 0 || sub[args[0]] == nil {
+		fmt.Fprint(stderr, `Usage: govgate certs <command> --ca DIR [flags]
+
+Commands, for cryptography administrators (密码管理员):
+  issue   a signing and an encryption certificate for a department's system (or the gateway)
+  list    the certificates the CA issued, with expiry and revocation
+  revoke  revoke a certificate by serial, with an RFC 5280 reason
+  crl     issue the SM2-signed CRL and write it where the gateway reads it (tlcp.client_crl)
+  rotate  a new pair for the gateway's own TLCP identity, written to the key store
+`)
+		return errUsage
+	}
+	return sub[args[0]](ctx, args[1:], stdout, stderr)
+}
+
+type caFlags struct{ dir, passEnv *string }
+
+func addCAFlags(fs interface {
+	String(name, value, usage string) *string
+}) caFlags {
+	return caFlags{dir: fs.String("ca", "", "the CA directory (govgate ca init)"), passEnv: fs.String("ca-pass-env", "", "environment variable holding the CA key's password")}
+}
+
+func (c caFlags) open() (*certs.Dir, error) { return certs.OpenDir(*c.dir, envPassword(*c.passEnv)) }
+
+func runCertsIssue(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("certs issue", "certs issue --ca DIR --dept CODE --system NAME --out DIR", stderr)
+	ca := addCAFlags(fs)
+	dept := fs.String("dept", "", "department code, into the SAN URI urn:govgate:dept:<code> (empty for a gateway)")
+	system := fs.String("system", "", "the calling system's name, the certificates' CN")
+	server := fs.Bool("server", false, "a server pair (serverAuth), e.g. for a gateway")
+	dns := fs.String("dns", "", "comma-separated DNS names, for a server pair")
+	valid := fs.Duration("valid", 365*24*time.Hour, "validity")
+	out := fs.String("out", "", "directory to write <name>-sign.pem, -sign.key, -enc.pem, -enc.key into")
+	name := fs.String("name", "", "file name prefix (default: the system name)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *ca.dir == "" || *system == "" || *out == "" {
+		fs.Usage()
+		return errUsage
+	}
+	d, err := ca.open()
+	if err != nil {
+		return err
+	}
+	req := certs.PairRequest{Dept: *dept, System: *system, Server: *server, ValidFor: *valid}
+	if *dns != "" {
+		req.DNSNames = strings.Split(*dns, ",")
+	}
+	p, err := d.Issue(req)
+	if err != nil {
+		return err
+	}
+	prefix := *name
+	if prefix == "" {
+		prefix = *system
+	}
+	if err := writePairFiles(*out, prefix, d, p); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "issued %s: sign %s, enc %s, valid until %s; files %s-{sign,enc}.{pem,key} in %s\n",
+		*system, p.SignCert.SerialNumber.Text(16), p.EncCert.SerialNumber.Text(16), p.SignCert.NotAfter.UTC().Format(time.RFC3339), prefix, *out)
+	return nil
+}
+
+// writePairFiles writes the certificates (with the chain) 0644 and the keys 0600.
+func writePairFiles(out, prefix string, d *certs.Dir, p *certs.Pair) error {
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return err
+	}
+	chain := crypto.MarshalCertificatePEM(d.CA.Cert)
+	for _, c := range d.Chain {
+		chain = append(chain, crypto.MarshalCertificatePEM(c)...)
+	}
+	for use, pair := range map[string]struct {
+		cert *smx509.Certificate
+		key  *crypto.PrivateKey
+	}{"sign": {p.SignCert, p.SignKey}, "enc": {p.EncCert, p.EncKey}} {
+		certPEM := append(crypto.MarshalCertificatePEM(pair.cert), chain...)
+		if err := os.WriteFile(filepath.Join(out, prefix+"-"+use+".pem"), certPEM, 0o644); err != nil {
+			return err
+		}
+		keyPEM, err := crypto.MarshalPrivateKeyPEM(pair.key, nil)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(out, prefix+"-"+use+".key"), keyPEM, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runCertsList(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("certs list", "certs list --ca DIR", stderr)
+	ca := addCAFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *ca.dir == "" {
+		fs.Usage()
+		return errUsage
+	}
+	d, err := ca.open()
+	if err != nil {
+		return err
+	}
+	issued, err := d.List()
+	if err != nil {
+		return err
+	}
+	revs, err := d.Revocations()
+	if err != nil {
+		return err
+	}
+	revoked := map[string]string{}
+	for _, r := range revs {
+		revoked[r.Serial] = r.Reason
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "serial\tdept\tsystem\tuse\tnot_after\tdays_left\trevoked")
+	for _, c := range issued {
+		dept := c.Dept
+		if dept == "" {
+			dept = "-"
+		}
+		rev := revoked[c.Serial]
+		if rev == "" {
+			rev = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.Serial, dept, c.System, c.Use, c.NotAfter.Format(time.RFC3339), int(time.Until(c.NotAfter).Hours()/24), rev)
+	}
+	return tw.Flush()
+}
+
+func runCertsRevoke(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	serial, args := splitDir(args)
+	fs := newFlagSet("certs revoke", "certs revoke SERIAL --ca DIR --reason REASON", stderr)
+	ca := addCAFlags(fs)
+	reason := fs.String("reason", "unspecified", "RFC 5280 reason: keyCompromise, superseded, cessationOfOperation, affiliationChanged, …")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *ca.dir == "" || serial == "" {
+		fs.Usage()
+		return errUsage
+	}
+	d, err := ca.open()
+	if err != nil {
+		return err
+	}
+	if err := d.Revoke(serial, *reason); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "revoked %s (%s); publish it with: govgate certs crl --ca %s --out <tlcp.client_crl>\n", serial, *reason, *ca.dir)
+	return nil
+}
+
+func runCertsCRL(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("certs crl", "certs crl --ca DIR --out FILE", stderr)
+	ca := addCAFlags(fs)
+	out := fs.String("out", "", "where to write the CRL (PEM): the gateway's tlcp.client_crl")
+	valid := fs.Duration("valid", 7*24*time.Hour, "time until the CRL's nextUpdate")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *ca.dir == "" || *out == "" {
+		fs.Usage()
+		return errUsage
+	}
+	d, err := ca.open()
+	if err != nil {
+		return err
+	}
+	pemCRL, crl, err := d.CRL(*valid)
+	if err != nil {
+		return err
+	}
+	// Written whole and renamed, so the gateway never reads half a CRL.
+	tmp := *out + ".tmp"
+	if err := os.WriteFile(tmp, pemCRL, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, *out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "CRL number %s with %d revoked certificates written to %s; gateways reading it refuse them at their next handshake\n", crl.Number, len(crl.RevokedCertificateEntries), *out)
+	return nil
+}
+
+func runCertsRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("certs rotate", "certs rotate --ca DIR --keys DIR --system NAME --dns NAMES", stderr)
+	ca := addCAFlags(fs)
+	keysDir := fs.String("keys", "", "the gateway's key store directory (keys.dir)")
+	system := fs.String("system", "", "the gateway's name, the certificates' CN")
+	dns := fs.String("dns", "", "comma-separated DNS names clients dial")
+	signName := fs.String("sign-key-name", "tlcp-sign", "key store name of the signing bundle (tlcp.sign_key_name)")
+	encName := fs.String("enc-key-name", "tlcp-enc", "key store name of the encryption bundle (tlcp.enc_key_name)")
+	valid := fs.Duration("valid", 365*24*time.Hour, "validity")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *ca.dir == "" || *keysDir == "" || *system == "" || *dns == "" {
+		fs.Usage()
+		return errUsage
+	}
+	d, err := ca.open()
+	if err != nil {
+		return err
+	}
+	store, err := keys.NewFileStore(*keysDir)
+	if err != nil {
+		return err
+	}
+	p, err := d.Issue(certs.PairRequest{System: *system, DNSNames: strings.Split(*dns, ","), Server: true, ValidFor: *valid})
+	if err != nil {
+		return err
+	}
+	sign, enc, err := d.Bundles(p)
+	if err != nil {
+		return err
+	}
+	// The encryption bundle first: a gateway polling between the two writes sees a new
+	// encryption certificate with the old signing one — a mismatched pair it refuses —
+	// and takes both at its next poll.
+	ev, err := store.Put(ctx, *encName, enc)
+	if err != nil {
+		return err
+	}
+	sv, err := store.Put(ctx, *signName, sign)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "new gateway pair %s (sign %s): %s version %d, %s version %d; gateways pick it up at their next poll\n",
+		*system, p.SignCert.SerialNumber.Text(16), *signName, sv.Number, *encName, ev.Number)
+	return nil
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/govgate/govgate/crypto/tlcp"
+)
+
+// TestCAWorkflow runs the cryptography administrator's commands in order: a root and an
+// intermediate, a department's pair, the listing, a revocation, the CRL, and the rotation
+// of the gateway's own pair into the key store.
+func TestCAWorkflow(t *testing.T) {
+	dir := t.TempDir()
+	root, inter, out, keysDir := filepath.Join(dir, "root"), filepath.Join(dir, "inter"), filepath.Join(dir, "out"), filepath.Join(dir, "keys")
+	must := func(args ...string) string {
+		t.Helper()
+		code, stdout, stderr := runCmd(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s %s", args, code, stdout, stderr)
+		}
+		return stdout
+	}
+	must("ca", "init", "--dir", root, "--name", "Beijing Government Root")
+	if o := must("ca", "init", "--dir", inter, "--parent", root, "--name", "Beijing Sharing CA"); !strings.Contains(o, "intermediate of Beijing Government Root") {
+		t.Errorf("intermediate: %s", o)
+	}
+	if code, _, stderr := runCmd(t, "ca", "init", "--dir", inter); code != 1 || !strings.Contains(stderr, "not empty") {
+		t.Errorf("init over an existing CA: %d %s", code, stderr)
+	}
+	if info, _ := os.Stat(filepath.Join(inter, "ca.key")); info.Mode().Perm() != 0o600 {
+		t.Errorf("ca.key mode %o", info.Mode().Perm())
+	}
+	must("certs", "issue", "--ca", inter, "--dept", "110000-rensheju", "--system", "pension-review", "--out", out, "--name", "rensheju")
+	// The issued pair, with its chain, loads as a TLCP identity and chains to the root.
+	id, err := tlcp.LoadIdentity(filepath.Join(out, "rensheju-sign.pem"), filepath.Join(out, "rensheju-sign.key"),
+		filepath.Join(out, "rensheju-enc.pem"), filepath.Join(out, "rensheju-enc.key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(id.Chain) != 2 || id.SignCert.URIs[0].String() != "urn:govgate:dept:110000-rensheju" {
+		t.Errorf("identity: chain %d, URIs %v", len(id.Chain), id.SignCert.URIs)
+	}
+	serial := id.SignCert.SerialNumber.Text(16)
+	list := must("certs", "list", "--ca", inter)
+	if strings.Count(list, "110000-rensheju") != 2 || !strings.Contains(list, serial) {
+		t.Errorf("list:\n%s", list)
+	}
+	if code, _, stderr := runCmd(t, "certs", "revoke", "0123", "--ca", inter); code != 1 || !strings.Contains(stderr, "issued no certificate") {
+		t.Errorf("revoke of an unknown serial: %d %s", code, stderr)
+	}
+	if code, _, stderr := runCmd(t, "certs", "revoke", serial, "--ca", inter, "--reason", "stolen"); code != 1 || !strings.Contains(stderr, "keyCompromise") {
+		t.Errorf("revoke with an unknown reason: %d %s", code, stderr)
+	}
+	must("certs", "revoke", serial, "--ca", inter, "--reason", "keyCompromise")
+	if list := must("certs", "list", "--ca", inter); !strings.Contains(list, "keyCompromise") {
+		t.Errorf("list after revoke:\n%s", list)
+	}
+	crlPath := filepath.Join(dir, "crl.pem")
+	must("certs", "crl", "--ca", inter, "--out", crlPath)
+	ts, err := tlcp.LoadTrust([]string{filepath.Join(inter, "ca.pem")}, []string{crlPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ts.Revoked[serial] {
+		t.Errorf("the CRL does not list %s", serial)
+	}
+	// A CRL signed by another CA is refused.
+	if _, err := tlcp.LoadTrust([]string{filepath.Join(root, "ca.pem")}, []string{crlPath}); err == nil {
+		t.Error("a CRL of another CA was accepted")
+	}
+
+	o := must("certs", "rotate", "--ca", inter, "--keys", keysDir, "--system", "gw-beijing", "--dns", "gw.example.gov.cn")
+	if !strings.Contains(o, "tlcp-sign version 1") {
+		t.Errorf("rotate: %s", o)
+	}
+	must("certs", "rotate", "--ca", inter, "--keys", keysDir, "--system", "gw-beijing", "--dns", "gw.example.gov.cn")
+	sign, _ := os.ReadFile(filepath.Join(keysDir, "tlcp-sign", "2.pem"))
+	enc, _ := os.ReadFile(filepath.Join(keysDir, "tlcp-enc", "2.pem"))
+	gw, err := tlcp.ParseIdentityBundles(sign, enc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gw.SignCert.DNSNames[0] != "gw.example.gov.cn" || len(gw.Chain) != 2 {
+		t.Errorf("rotated pair: %v chain %d", gw.SignCert.DNSNames, len(gw.Chain))
+	}
+}
