@@ -150,13 +150,10 @@ func (s *TLCPSource) Watch(ctx context.Context, interval time.Duration) {
 	}()
 }
 
-// expiryWarnings are the days before expiry at which the log warns.
-var expiryWarnings = [...]int{1, 7, 30}
-
 // WarnExpiry logs a warning for every certificate within 30, 7 or 1 days of expiry.
 func (s *TLCPSource) WarnExpiry(now time.Time) {
 	for _, c := range s.Certificates(now) {
-		for _, days := range expiryWarnings {
+		for _, days := range [...]int{1, 7, 30} {
 			if c.DaysLeft <= days {
 				s.log.Warn("certificate expires soon", "role", c.Role, "subject", c.Subject, "serial", c.Serial, "not_after", c.NotAfter, "within_days", days)
 				break

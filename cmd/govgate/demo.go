@@ -28,7 +28,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 
-	pki, err := ensureDemoPKI(*dataDir)
+	pki, err := ensureDemoPKI(ctx, *dataDir)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func demoGatewayConfig(listen, admin string, p *demoProviders, pki *demoPKI) (*g
 	cfg.Listeners[0].Address = listen
 	cfg.Admin.Address = admin
 	t := &cfg.TLCP
-	for _, f := range []*string{&t.SignCert, &t.SignKey, &t.EncCert, &t.EncKey, &t.ClientCA, &cfg.Audit.Dir, &cfg.Keys.Dir} {
+	for _, f := range []*string{&t.ClientCA, &t.ClientCRL, &cfg.Audit.Dir, &cfg.Keys.Dir} {
 		*f = pki.path(*f)
 	}
 	for i := range cfg.Pools {
@@ -92,7 +92,7 @@ func printDemoHelp(w io.Writer, g *gateway.Gateway, pki *demoPKI) {
 	adm := g.AdminAddr().String()
 	d := demoDepartments()[0]
 	call := fmt.Sprintf("go run ./cmd/govgate call --ca %s \\\n      --cert %s,%s \\\n      --key %s,%s \\\n     ",
-		pki.path("ca.pem"), pki.path(d.file+"-sign.pem"), pki.path(d.file+"-enc.pem"), pki.path(d.file+"-sign.key"), pki.path(d.file+"-enc.key"))
+		pki.path("ca/ca.pem"), pki.path(d.file+"-sign.pem"), pki.path(d.file+"-enc.pem"), pki.path(d.file+"-sign.key"), pki.path(d.file+"-enc.key"))
 	fmt.Fprintf(w, `
 govgate demo is running.
 
@@ -119,6 +119,11 @@ Try, as department %[5]s (system %[6]s):
   # the audit log, verified offline, and the sharing report supervision asks for
   go run ./cmd/govgate audit verify %[4]s/audit --keys %[4]s/audit/keys.json
   go run ./cmd/govgate audit report %[4]s/audit
+  # rotate the gateway's TLCP certificate while it runs: new handshakes get the new one
+  go run ./cmd/govgate certs rotate --ca %[4]s/ca --keys %[4]s/keys --system gw-demo-01 --dns localhost
+  # revoke the tax bureau's certificate (110000-shuiwu): its next handshake is refused
+  go run ./cmd/govgate certs revoke %[7]s --ca %[4]s/ca --reason keyCompromise
+  go run ./cmd/govgate certs crl --ca %[4]s/ca --out %[4]s/crl.pem
   # refused: no client certificate (the handshake fails)
   curl -sk %[1]s/population/v1/persons
   # the admin API: readiness, metrics, the policy and a dry run of a decision
@@ -128,5 +133,5 @@ Try, as department %[5]s (system %[6]s):
   go run ./cmd/govgate policy eval --explain --input examples/policy-input.json
 
 Stop with Ctrl-C.
-`, gw, adm, call, pki.dir, d.dept, d.system)
+`, gw, adm, call, pki.dir, d.dept, d.system, pki.serialOf("shuiwu-sign.pem"))
 }

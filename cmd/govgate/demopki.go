@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,10 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/emmansun/gmsm/smx509"
-
 	"github.com/govgate/govgate/certs"
 	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/keys"
 )
 
 // demoDepartment is a consumer the demo issues a certificate pair to.
@@ -26,8 +26,10 @@ func demoDepartments() []demoDepartment {
 	}
 }
 
-// demoPKI is the demo's SM2 CA, the gateway's TLCP pair and the departments' pairs, kept
-// under the data directory so that the printed `govgate call` commands work across runs.
+// demoPKI is the demo's SM2 CA (a CA directory, as `govgate ca init` makes), the gateway's
+// TLCP pair in the key store, the departments' pairs as files, and the CRL — kept under
+// the data directory so that the printed commands work across runs, and so that the
+// certs commands rotate and revoke while the demo runs.
 type demoPKI struct {
 	dir string
 }
@@ -35,73 +37,76 @@ type demoPKI struct {
 func (p *demoPKI) path(name string) string { return filepath.Join(p.dir, name) }
 
 // ensureDemoPKI loads the demo PKI from dir, creating it on first start.
-func ensureDemoPKI(dir string) (*demoPKI, error) {
+func ensureDemoPKI(ctx context.Context, dir string) (*demoPKI, error) {
 	p := &demoPKI{dir: dir}
-	if _, err := os.Stat(p.path("ca.pem")); errors.Is(err, fs.ErrNotExist) {
-		if err := p.create(); err != nil {
-			return nil, fmt.Errorf("demo PKI in %s: %w", dir, err)
-		}
+	_, err := os.Stat(p.path("ca/ca.pem"))
+	if err == nil {
+		return p, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if _, err := os.Stat(p.path("ca.pem")); err == nil {
+		return nil, fmt.Errorf("%s holds demo data of an older govgate; remove it (or pass another --data-dir) and start again", dir)
+	}
+	if err := p.create(ctx); err != nil {
+		return nil, fmt.Errorf("demo PKI in %s: %w", dir, err)
 	}
 	return p, nil
 }
 
-func (p *demoPKI) create() error {
+func (p *demoPKI) create(ctx context.Context) error {
 	if err := os.MkdirAll(p.dir, 0o700); err != nil {
 		return err
 	}
-	ca, err := certs.NewRootCA("govgate demo SM2 root", "govgate demo", 10*365*24*time.Hour)
+	ca, err := certs.InitDir(p.path("ca"), "govgate demo SM2 root", "govgate demo", 10*365*24*time.Hour, nil, nil)
 	if err != nil {
 		return err
 	}
-	if err := writeCert(p.path("ca.pem"), ca.Cert); err != nil {
-		return err
-	}
-	if err := writeKey(p.path("ca.key"), ca.Key); err != nil {
-		return err
-	}
-	gw, err := ca.IssuePair(certs.PairRequest{System: "gw-demo-01", DNSNames: []string{"localhost"}, Server: true})
+	store, err := keys.NewFileStore(p.path("keys"))
 	if err != nil {
 		return err
 	}
-	if err := writePair(p, "gateway", gw); err != nil {
+	gw, err := ca.Issue(certs.PairRequest{System: "gw-demo-01", DNSNames: []string{"localhost"}, Server: true})
+	if err != nil {
+		return err
+	}
+	sign, enc, err := ca.Bundles(gw)
+	if err != nil {
+		return err
+	}
+	if _, err := store.Put(ctx, "tlcp-sign", sign); err != nil {
+		return err
+	}
+	if _, err := store.Put(ctx, "tlcp-enc", enc); err != nil {
 		return err
 	}
 	for _, d := range demoDepartments() {
-		pair, err := ca.IssuePair(certs.PairRequest{Dept: d.dept, System: d.system})
+		pair, err := ca.Issue(certs.PairRequest{Dept: d.dept, System: d.system})
 		if err != nil {
 			return err
 		}
-		if err := writePair(p, d.file, pair); err != nil {
+		if err := writePairFiles(p.dir, d.file, ca, pair); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-func writePair(p *demoPKI, name string, pair *certs.Pair) error {
-	for _, f := range []struct {
-		suffix string
-		cert   *smx509.Certificate
-		key    *crypto.PrivateKey
-	}{{"sign", pair.SignCert, pair.SignKey}, {"enc", pair.EncCert, pair.EncKey}} {
-		if err := writeCert(p.path(name+"-"+f.suffix+".pem"), f.cert); err != nil {
-			return err
-		}
-		if err := writeKey(p.path(name+"-"+f.suffix+".key"), f.key); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func writeCert(path string, c *smx509.Certificate) error {
-	return os.WriteFile(path, crypto.MarshalCertificatePEM(c), 0o644)
-}
-
-func writeKey(path string, k *crypto.PrivateKey) error {
-	data, err := crypto.MarshalPrivateKeyPEM(k, nil)
+	crl, _, err := ca.CRL(7 * 24 * time.Hour)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, data, 0o600)
+	return os.WriteFile(p.path("crl.pem"), crl, 0o644)
+}
+
+// serialOf is the hex serial of a certificate file under the data directory, or a
+// placeholder when it cannot be read.
+func (p *demoPKI) serialOf(name string) string {
+	b, err := os.ReadFile(p.path(name))
+	if err != nil {
+		return "SERIAL"
+	}
+	certs, err := crypto.ParseCertificatesPEM(b)
+	if err != nil {
+		return "SERIAL"
+	}
+	return certs[0].SerialNumber.Text(16)
 }

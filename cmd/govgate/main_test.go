@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/crypto/tlcp"
 	"io"
 	"net/http"
 	"regexp"
@@ -89,7 +90,7 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	call := func(extra ...string) string {
 		t.Helper()
 		var callOut, callErr bytes.Buffer
-		args := append([]string{"call", "-i", "--ca", dir + "/ca.pem",
+		args := append([]string{"call", "-i", "--ca", dir + "/ca/ca.pem",
 			"--cert", dir + "/rensheju-sign.pem," + dir + "/rensheju-enc.pem",
 			"--key", dir + "/rensheju-sign.key," + dir + "/rensheju-enc.key"}, extra...)
 		code := run(ctx, args, &callOut, &callErr)
@@ -144,6 +145,60 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	call("--verify-receipt", "--audit-url", m[1], "--audit-keys", keys, base+"/population/v1/persons?id=110101199003077777")
+	// The cryptography administrator rotates the gateway's pair and revokes the tax
+	// bureau's certificate while the demo runs; no restart.
+	dial := func(dept string) (string, error) {
+		id, err := tlcp.LoadIdentity(dir+"/"+dept+"-sign.pem", dir+"/"+dept+"-sign.key", dir+"/"+dept+"-enc.pem", dir+"/"+dept+"-enc.key", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := tlcp.LoadTrust([]string{dir + "/ca/ca.pem"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trust := &tlcp.TrustSource{}
+		trust.Store(ts)
+		conn, err := tlcp.Dial(ctx, "tcp", strings.TrimPrefix(base, "https://localhost"), tlcp.ClientConfig{Identity: id, Trust: trust, ServerName: "localhost"})
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		return conn.Peer().SerialHex, nil
+	}
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	before, err := dial("rensheju")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, o, e := runCmd(t, "certs", "rotate", "--ca", dir+"/ca", "--keys", dir+"/keys", "--system", "gw-demo-01", "--dns", "localhost"); code != 0 {
+		t.Fatalf("certs rotate: %s %s", o, e)
+	}
+	eventually("the rotated gateway certificate", func() bool { s, err := dial("rensheju"); return err == nil && s != before })
+	shuiwu := regexp.MustCompile(`certs revoke ([0-9a-f]+) `).FindStringSubmatch(out.String())
+	if shuiwu == nil {
+		t.Fatalf("the demo prints no revoke command:\n%s", out.String())
+	}
+	if _, err := dial("shuiwu"); err != nil {
+		t.Fatalf("before revocation: %v", err)
+	}
+	for _, args := range [][]string{{"certs", "revoke", shuiwu[1], "--ca", dir + "/ca", "--reason", "keyCompromise"}, {"certs", "crl", "--ca", dir + "/ca", "--out", dir + "/crl.pem"}} {
+		if code, o, e := runCmd(t, args...); code != 0 {
+			t.Fatalf("%v: %s %s", args, o, e)
+		}
+	}
+	eventually("the revoked department to be refused", func() bool { _, err := dial("shuiwu"); return err != nil })
+	if _, err := dial("rensheju"); err != nil {
+		t.Errorf("after revoking another department: %v", err)
+	}
 	// Without a client certificate nothing is served: a plain HTTP request gets no answer.
 	if resp, err := http.Get(strings.Replace(base, "https://localhost", "http://127.0.0.1", 1) + "/population/v1/persons"); err == nil {
 		body, _ := io.ReadAll(resp.Body)

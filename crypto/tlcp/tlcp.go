@@ -66,7 +66,11 @@ func (id *Identity) gmCertificates() (sign, enc gmtls.Certificate) {
 	for _, c := range id.Chain {
 		chain = append(chain, c.Raw)
 	}
-	sign = gmtls.Certificate{Certificate: append([][]byte{id.SignCert.Raw}, chain...), PrivateKey: signer{id.SignKey}}
+	// gmtls sends the two certificates' lists one after the other, so the chain goes after
+	// the encryption certificate only: signing, encryption, chain, as GB/T 38636 peers
+	// expect (a chain after the signing certificate would put a CA where the encryption
+	// certificate belongs).
+	sign = gmtls.Certificate{Certificate: [][]byte{id.SignCert.Raw}, PrivateKey: signer{id.SignKey}}
 	enc = gmtls.Certificate{Certificate: append([][]byte{id.EncCert.Raw}, chain...), PrivateKey: decrypter{id.EncKey}}
 	return sign, enc
 }
