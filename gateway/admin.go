@@ -119,6 +119,7 @@ type Readiness struct {
 	AbsentStages []string             `json:"absent_stages"`
 	Stages       map[string]string    `json:"stages"`
 	Pools        map[string]PoolState `json:"pools"`
+	Warnings     map[string]string    `json:"warnings,omitempty"`
 }
 
 // PoolState is a pool's health as /readyz reports it.
@@ -150,6 +151,14 @@ func (g *Gateway) Readiness() Readiness {
 				r.Stages[name] = err.Error()
 				r.Ready = false
 			}
+		}
+	}
+	for name, d := range g.stages.Degraded {
+		if w := d.Warning(); w != "" {
+			if r.Warnings == nil {
+				r.Warnings = map[string]string{}
+			}
+			r.Warnings[name] = w
 		}
 	}
 	for id, p := range g.rt.Load().pools {

@@ -31,4 +31,11 @@ func (c *CertsStage) WriteMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# HELP govgate_cert_reloads_refused_total New certificates, keys or CRLs refused; the running ones stayed.")
 	fmt.Fprintln(w, "# TYPE govgate_cert_reloads_refused_total counter")
 	fmt.Fprintf(w, "govgate_cert_reloads_refused_total %d\n", c.Source.Refused())
+	stale := 0
+	if c.Source.Warning() != "" {
+		stale = 1
+	}
+	fmt.Fprintln(w, "# HELP govgate_key_store_unreachable Whether the key store could not be read at the last poll (1): cached keys are in use.")
+	fmt.Fprintln(w, "# TYPE govgate_key_store_unreachable gauge")
+	fmt.Fprintf(w, "govgate_key_store_unreachable{component=\"tlcp\"} %d\n", stale)
 }

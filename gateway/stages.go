@@ -67,6 +67,13 @@ type MetricsWriter interface {
 	WriteMetrics(w io.Writer)
 }
 
+// WarningReporter is a part that can run degraded: it still serves, but an operator should
+// know — a key store that cannot be reached while cached keys are in use. /readyz lists
+// warnings without failing readiness: taking the gateway out would not bring the store back.
+type WarningReporter interface {
+	Warning() string
+}
+
 // Stages is what plugs into the pipeline. A nil field is an absent stage.
 type Stages struct {
 	Authenticate Authenticator
@@ -79,6 +86,8 @@ type Stages struct {
 	Admin []AdminHandler
 	// Metrics add to /metrics.
 	Metrics []MetricsWriter
+	// Degraded names the parts /readyz asks for warnings.
+	Degraded map[string]WarningReporter
 }
 
 // Absent lists the pluggable stages that are not supplied, in pipeline order.

@@ -40,8 +40,9 @@ type TLCPSource struct {
 	log    *slog.Logger
 	mu     sync.Mutex
 	mtimes map[string]time.Time
-	bundle [2]*keys.Version // sign, enc versions in use, with the key store
-	errs   int
+	bundle   [2]*keys.Version // sign, enc versions in use, with the key store
+	errs     int
+	storeErr error // why the key store could not be read at the last poll
 }
 
 // NewTLCPSource loads everything once; a gateway does not start on an identity or trust
@@ -191,11 +192,15 @@ func (s *TLCPSource) Poll(ctx context.Context) {
 	for i, name := range []string{s.files.SignKeyName, s.files.EncKeyName} {
 		v, err := s.store.Latest(ctx, name)
 		if err != nil {
-			s.log.Warn("key store unreachable; the TLCP pair in use stays", "key", name, "error", err)
+			if s.storeErr == nil {
+				s.log.Warn("key store unreachable; the TLCP pair in use stays", "key", name, "error", err)
+			}
+			s.storeErr = err
 			return
 		}
 		next[i] = v
 	}
+	s.storeErr = nil
 	if next[0].Number == s.bundle[0].Number && next[1].Number == s.bundle[1].Number {
 		return
 	}
@@ -244,4 +249,14 @@ func (s *TLCPSource) Refused() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.errs
+}
+
+// Warning says why the pair in use may be stale: the key store could not be read.
+func (s *TLCPSource) Warning() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.storeErr == nil {
+		return ""
+	}
+	return "key store unreachable; the TLCP pair in use is the last good one: " + s.storeErr.Error()
 }

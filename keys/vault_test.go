@@ -4,68 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/govgate/govgate/internal/vaulttest"
 )
 
-// vaultServer is a real `vault server -dev` on 127.0.0.1, started for one test from the
-// binary scripts/vault.sh builds (GOVGATE_VAULT_BIN).
+// vaultServer is a real Vault dev server for one test.
 type vaultServer struct {
+	*vaulttest.Server
 	addr, token string
-	cmd         *exec.Cmd
 }
 
 func startVault(t *testing.T) *vaultServer {
 	t.Helper()
-	bin := os.Getenv("GOVGATE_VAULT_BIN")
-	if bin == "" {
-		t.Skip("SKIPPED LOUDLY: no Vault here. Run `export GOVGATE_VAULT_BIN=$(scripts/vault.sh)` (builds it from the module proxy; .ci/run does this)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	v := &vaultServer{addr: "http://" + addr, token: fmt.Sprintf("govgate-test-%d", time.Now().UnixNano())}
-	v.cmd = exec.Command(bin, "server", "-dev", "-dev-listen-address="+addr, "-dev-root-token-id="+v.token, "-dev-no-store-token")
-	v.cmd.Env = append(os.Environ(), "VAULT_LOG_LEVEL=warn")
-	if err := v.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.stop)
-	// /v1/sys/health answers before the KV v2 mount exists: wait for the mount.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		req, _ := http.NewRequest("GET", v.addr+"/v1/sys/mounts/secret", nil)
-		req.Header.Set("X-Vault-Token", v.token)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return v
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("vault did not mount secret/ in 30 s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	s := vaulttest.Start(t)
+	return &vaultServer{Server: s, addr: s.Addr, token: s.Token}
 }
 
-func (v *vaultServer) stop() {
-	if v.cmd.Process != nil {
-		v.cmd.Process.Kill()
-		v.cmd.Wait()
-	}
-}
+func (v *vaultServer) stop() { v.Stop() }
 
 func (v *vaultServer) root(t *testing.T) *vault.Client {
 	t.Helper()

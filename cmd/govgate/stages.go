@@ -20,6 +20,23 @@ type stageSet struct {
 	closers []func() error
 }
 
+func (s *stageSet) degrade(name string, w gateway.WarningReporter) {
+	if s.Degraded == nil {
+		s.Degraded = map[string]gateway.WarningReporter{}
+	}
+	s.Degraded[name] = w
+}
+
+// keyWarning reports a key watcher whose store cannot be read.
+type keyWarning struct{ w *keys.Watcher }
+
+func (k keyWarning) Warning() string {
+	if err := k.w.Err(); err != nil {
+		return "key store unreachable; the key in use is the last good one: " + err.Error()
+	}
+	return ""
+}
+
 func (s *stageSet) close() error {
 	var errs []error
 	for i := len(s.closers) - 1; i >= 0; i-- {
@@ -128,6 +145,7 @@ func addAudit(ctx context.Context, set *stageSet, cfg *gateway.Config, store key
 	if err := watch.Start(ctx); err != nil {
 		return err
 	}
+	set.degrade("audit-key", keyWarning{watch})
 	stage := &gateway.AuditStage{Log: l, GatewayID: cfg.GatewayID}
 	set.Audit = stage
 	set.Admin = append(set.Admin, stage.AdminHandlers()...)
@@ -206,5 +224,6 @@ func addTLCP(ctx context.Context, set *stageSet, cfg *gateway.Config, store keys
 	cs := &gateway.CertsStage{Source: src}
 	set.Admin = append(set.Admin, cs.AdminHandlers()...)
 	set.Metrics = append(set.Metrics, cs)
+	set.degrade("tlcp-keys", src)
 	return nil
 }
