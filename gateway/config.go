@@ -60,6 +60,7 @@ type Config struct {
 	Routes    []Route    `yaml:"routes"`
 	Pools     []Pool     `yaml:"pools"`
 	TLCP      TLCP       `yaml:"tlcp"`
+	TLS       TLSConfig  `yaml:"tls"`
 	Policy    Policy     `yaml:"policy"`
 	Audit     Audit      `yaml:"audit"`
 	Keys      Keys       `yaml:"keys"`
@@ -148,6 +149,16 @@ type TLCP struct {
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 	SignatureSkew    time.Duration `yaml:"signature_skew"`
 	MaxNonces        int           `yaml:"max_nonces"`
+}
+
+// TLSConfig is the standard mutual-TLS identity of tls listeners and the CAs and CRL their
+// clients' (ECDSA or RSA) certificates are checked against; required when a listener's
+// transport is tls. The files are reloaded when they change.
+type TLSConfig struct {
+	Cert      string `yaml:"cert"`
+	Key       string `yaml:"key"`
+	ClientCA  string `yaml:"client_ca"`
+	ClientCRL string `yaml:"client_crl,omitempty"`
 }
 
 // UsesTransport reports whether some listener speaks t.

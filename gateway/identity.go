@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -47,6 +48,9 @@ func NewPeerAuthenticator(skew time.Duration, maxNonces int) *PeerAuthenticator 
 
 // Authenticate implements Authenticator.
 func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *Exchange) error {
+	if tc, ok := ctx.Conn().(*tls.Conn); ok {
+		return a.authenticateTLS(ctx, x, tc)
+	}
 	conn, ok := ctx.Conn().(*tlcp.Conn)
 	if !ok {
 		return Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "this listener requires a TLCP client certificate")
@@ -71,6 +75,33 @@ func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *Exchange) 
 		return nil
 	}
 	return a.verifySignature(ctx, x, peer.Sign)
+}
+
+// authenticateTLS reads the identity of a standard mutual-TLS peer: its certificate was
+// verified in the handshake (CAs, CRL); the department and system come from it as from an
+// SM2 certificate. SM2 request signatures cannot verify with an ECDSA or RSA key, so a
+// signed request on a tls listener is refused rather than half-checked.
+func (a *PeerAuthenticator) authenticateTLS(ctx *fasthttp.RequestCtx, x *Exchange, tc *tls.Conn) error {
+	st := tc.ConnectionState()
+	if len(st.PeerCertificates) == 0 {
+		return Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "the TLS handshake did not verify a client certificate")
+	}
+	c := st.PeerCertificates[0]
+	dept := ""
+	for _, u := range c.URIs {
+		if s := u.String(); strings.HasPrefix(s, DeptURIPrefix) {
+			dept = strings.TrimPrefix(s, DeptURIPrefix)
+		}
+	}
+	if dept == "" {
+		return Errorf(fasthttp.StatusForbidden, "no_department", "the certificate carries no %s<code> URI", DeptURIPrefix)
+	}
+	x.Identity = Identity{Dept: dept, System: c.Subject.CommonName, CertSerial: c.SerialNumber.Text(16), Issuer: c.Issuer.CommonName, Auth: "tls"}
+	h := &ctx.Request.Header
+	if len(h.Peek("Signature")) > 0 || len(h.Peek("Signature-Input")) > 0 {
+		return Errorf(fasthttp.StatusUnauthorized, "signature_unsupported", "SM2 request signatures need an SM2 certificate: call over TLCP to sign")
+	}
+	return nil
 }
 
 func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *Exchange, cert *smx509.Certificate) error {

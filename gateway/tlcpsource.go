@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sort"
 	"sync"
 	"time"
@@ -35,11 +34,11 @@ type TLCPSource struct {
 	Identity *tlcp.IdentitySource
 	Trust    *tlcp.TrustSource
 
-	files  TLCPFiles
-	store  keys.Store
-	log    *slog.Logger
-	mu     sync.Mutex
-	mtimes map[string]time.Time
+	files    TLCPFiles
+	store    keys.Store
+	log      *slog.Logger
+	mu       sync.Mutex
+	mtimes   fileStamps
 	bundle   [2]*keys.Version // sign, enc versions in use, with the key store
 	errs     int
 	storeErr error // why the key store could not be read at the last poll
@@ -51,7 +50,7 @@ func NewTLCPSource(ctx context.Context, files TLCPFiles, store keys.Store, log *
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &TLCPSource{Identity: &tlcp.IdentitySource{}, Trust: &tlcp.TrustSource{}, files: files, store: store, log: log, mtimes: map[string]time.Time{}}
+	s := &TLCPSource{Identity: &tlcp.IdentitySource{}, Trust: &tlcp.TrustSource{}, files: files, store: store, log: log, mtimes: fileStamps{}}
 	if err := s.reloadTrust(); err != nil {
 		return nil, err
 	}
@@ -72,7 +71,7 @@ func NewTLCPSource(ctx context.Context, files TLCPFiles, store keys.Store, log *
 	} else if err := s.reloadIdentityFiles(); err != nil {
 		return nil, err
 	}
-	s.changed(s.watched()) // record the mtimes loaded
+	s.mtimes.changed(s.watched()...) // record the mtimes loaded
 	return s, nil
 }
 
@@ -110,23 +109,6 @@ func (s *TLCPSource) applyBundles(b [2]*keys.Version) error {
 		return fmt.Errorf("tlcp identity from %s v%d and %s v%d: %w", b[0].Name, b[0].Number, b[1].Name, b[1].Number, err)
 	}
 	return s.Identity.Store(id)
-}
-
-// changed reports whether any of paths has another modification time than last seen, and
-// remembers the new ones.
-func (s *TLCPSource) changed(paths []string) bool {
-	moved := false
-	for _, p := range paths {
-		info, err := os.Stat(p)
-		if err != nil {
-			continue
-		}
-		if m := info.ModTime(); !m.Equal(s.mtimes[p]) {
-			s.mtimes[p] = m
-			moved = true
-		}
-	}
-	return moved
 }
 
 // Watch polls every interval until ctx ends, and warns of certificates near expiry at
@@ -168,7 +150,7 @@ func (s *TLCPSource) Poll(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	trustFiles := append(append([]string{}, s.files.ClientCA...), s.files.ClientCRL...)
-	if s.changed(trustFiles) {
+	if s.mtimes.changed(trustFiles...) {
 		if err := s.reloadTrust(); err != nil {
 			s.errs++
 			s.log.Error("new CA set or CRL refused; the running one stays", "error", err)
@@ -178,7 +160,7 @@ func (s *TLCPSource) Poll(ctx context.Context) {
 	}
 	if !s.fromStore() {
 		f := s.files
-		if s.changed([]string{f.SignCert, f.SignKey, f.EncCert, f.EncKey}) {
+		if s.mtimes.changed(f.SignCert, f.SignKey, f.EncCert, f.EncKey) {
 			if err := s.reloadIdentityFiles(); err != nil {
 				s.errs++
 				s.log.Error("new TLCP certificate pair refused; the running one stays", "error", err)

@@ -79,6 +79,9 @@ func (c *Config) validateTLCP(add addFunc) {
 				named{"tlcp.enc_cert", t.EncCert}, named{"tlcp.enc_key", t.EncKey})
 		}
 	}
+	if c.UsesTransport(TransportTLS) {
+		requireAll(add, "by the tls listeners", named{"tls.cert", c.TLS.Cert}, named{"tls.key", c.TLS.Key}, named{"tls.client_ca", c.TLS.ClientCA})
+	}
 	if t.SignKeyName != "" && c.Keys.Backend == "file" && c.Keys.Dir == "" {
 		add("keys.dir", "required: the TLCP pair lives in the key store")
 	}

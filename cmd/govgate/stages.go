@@ -59,6 +59,9 @@ func buildStages(ctx context.Context, cfg *gateway.Config, log *slog.Logger) (*s
 	if err := addTLCP(ctx, set, cfg, store, log); err != nil {
 		return nil, err
 	}
+	if err := addTLS(ctx, set, cfg, log); err != nil {
+		return nil, err
+	}
 	if err := addPolicy(ctx, set, cfg, log); err != nil {
 		return nil, err
 	}
@@ -190,6 +193,30 @@ func ensureKey(ctx context.Context, store keys.Store, name string, password []by
 		return err
 	}
 	log.Info("generated a key", "key", name, "version", v.Number)
+	return nil
+}
+
+// addTLS sets up the standard mutual-TLS transport when a listener speaks tls.
+func addTLS(ctx context.Context, set *stageSet, cfg *gateway.Config, log *slog.Logger) error {
+	if !cfg.UsesTransport(gateway.TransportTLS) {
+		return nil
+	}
+	files := gateway.TLSFiles{Cert: cfg.TLS.Cert, Key: cfg.TLS.Key, ClientCA: []string{cfg.TLS.ClientCA}}
+	if cfg.TLS.ClientCRL != "" {
+		files.ClientCRL = []string{cfg.TLS.ClientCRL}
+	}
+	tr, err := gateway.NewTLSTransport(files)
+	if err != nil {
+		return err
+	}
+	tr.Watch(ctx, cfg.Keys.PollInterval, log.With("component", "tls"))
+	if set.Authenticate == nil {
+		set.Authenticate = gateway.NewPeerAuthenticator(cfg.TLCP.SignatureSkew, cfg.TLCP.MaxNonces)
+	}
+	if set.Transports == nil {
+		set.Transports = map[gateway.Transport]gateway.ListenerProvider{}
+	}
+	set.Transports[gateway.TransportTLS] = tr
 	return nil
 }
 
