@@ -20,6 +20,9 @@ import (
 // DeptURIPrefix starts the SAN URI that names a certificate's department.
 const DeptURIPrefix = "urn:govgate:dept:"
 
+// RoleURIPrefix starts the SAN URI that names an administrator role.
+const RoleURIPrefix = "urn:govgate:role:"
+
 // CA is an SM2 certificate authority whose key is in memory.
 type CA struct {
 	Cert *smx509.Certificate
@@ -110,6 +113,8 @@ type PairRequest struct {
 	System   string   // the subject CN
 	DNSNames []string // for servers: the names clients dial
 	Server   bool     // serverAuth rather than clientAuth
+	// Roles are administrator roles, into SAN URIs urn:govgate:role:<role>.
+	Roles    []string
 	ValidFor time.Duration
 	// NotBefore, when set, backdates or postdates the pair (tests of expiry).
 	NotBefore time.Time
@@ -173,12 +178,19 @@ func (ca *CA) issue(req PairRequest, usage smx509.KeyUsage) (*smx509.Certificate
 		ExtKeyUsage:  []smx509.ExtKeyUsage{eku},
 		DNSNames:     req.DNSNames,
 	}
+	var uris []string
 	if req.Dept != "" {
-		u, err := url.Parse(DeptURIPrefix + req.Dept)
+		uris = append(uris, DeptURIPrefix+req.Dept)
+	}
+	for _, r := range req.Roles {
+		uris = append(uris, RoleURIPrefix+r)
+	}
+	for _, s := range uris {
+		u, err := url.Parse(s)
 		if err != nil {
 			return nil, nil, fmt.Errorf("issue pair: %w", err)
 		}
-		tmpl.URIs = []*url.URL{u}
+		tmpl.URIs = append(tmpl.URIs, u)
 	}
 	der, err := smx509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -23,7 +24,9 @@ type AdminHandler struct {
 	Method string
 	Path   string
 	// Prefix matches every path under Path (which then ends in "/").
-	Prefix  bool
+	Prefix bool
+	// Role may use the endpoint when the admin API speaks TLCP; default operator.
+	Role    Role
 	Handler fasthttp.RequestHandler
 }
 
@@ -32,8 +35,23 @@ func (g *Gateway) startAdmin(cfg *Config) (*runningListener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
+	transport := TransportPlain
+	if cfg.Admin.TLCP {
+		provider := g.stages.Transports[TransportTLCP]
+		if provider == nil {
+			ln.Close()
+			return nil, fmt.Errorf("admin listener: admin.tlcp needs the TLCP transport")
+		}
+		if ln, err = provider.Wrap(ln, Listener{Name: "admin", Address: cfg.Admin.Address, Transport: TransportTLCP}); err != nil {
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+		transport = TransportTLCP
+		g.adminRoles = true
+	} else {
+		g.log.Warn("admin API without administrator roles: plain HTTP on loopback; set admin.tlcp to require role certificates")
+	}
 	rl := &runningListener{
-		cfg:    Listener{Name: "admin", Address: cfg.Admin.Address, Transport: TransportPlain},
+		cfg:    Listener{Name: "admin", Address: cfg.Admin.Address, Transport: transport},
 		limits: cfg.Limits,
 		ln:     ln,
 		served: make(chan error, 1),
@@ -54,19 +72,45 @@ func (g *Gateway) startAdmin(cfg *Config) (*runningListener, error) {
 	return rl, nil
 }
 
+// serveAdmin answers the admin API: each endpoint belongs to a role, the caller's
+// certificate must carry it (when the API speaks TLCP), and every action is audited.
 func (g *Gateway) serveAdmin(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
 	path := string(ctx.Path())
-	method := string(ctx.Method())
+	need, handler := g.adminEndpoint(path)
+	caller, refusal := g.authorizeAdmin(ctx, need)
+	if refusal != nil {
+		writeError(&ctx.Response, refusal, nil)
+	} else {
+		handler(ctx)
+	}
+	g.auditAdmin(ctx, caller, need, start, refusal)
+}
+
+// adminEndpoint finds the handler of a path and the role it needs.
+func (g *Gateway) adminEndpoint(path string) (Role, fasthttp.RequestHandler) {
 	for _, h := range g.stages.Admin {
 		if h.Path == path || (h.Prefix && strings.HasPrefix(path, h.Path)) {
-			if method != h.Method {
-				adminError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", h.Method+" only")
-				return
+			role := h.Role
+			if role == "" {
+				role = RoleOperator
 			}
-			h.Handler(ctx)
-			return
+			return role, func(ctx *fasthttp.RequestCtx) {
+				if string(ctx.Method()) != h.Method {
+					adminError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", h.Method+" only")
+					return
+				}
+				h.Handler(ctx)
+			}
 		}
 	}
+	return RoleOperator, g.serveBuiltinAdmin
+}
+
+// serveBuiltinAdmin serves the operator's endpoints.
+func (g *Gateway) serveBuiltinAdmin(ctx *fasthttp.RequestCtx) {
+	path := string(ctx.Path())
+	method := string(ctx.Method())
 	want := fasthttp.MethodGet
 	if path == "/reload" {
 		want = fasthttp.MethodPost

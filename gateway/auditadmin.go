@@ -12,10 +12,10 @@ import (
 // inclusion and consistency proofs, and single records.
 func (a *AuditStage) AdminHandlers() []AdminHandler {
 	return []AdminHandler{
-		{Method: fasthttp.MethodGet, Path: "/audit/checkpoint", Handler: a.serveCheckpoint},
-		{Method: fasthttp.MethodGet, Path: "/audit/proof/inclusion", Handler: a.serveInclusion},
-		{Method: fasthttp.MethodGet, Path: "/audit/proof/consistency", Handler: a.serveConsistency},
-		{Method: fasthttp.MethodGet, Path: "/audit/records/", Prefix: true, Handler: a.serveRecord},
+		{Role: RoleAuditor, Method: fasthttp.MethodGet, Path: "/audit/checkpoint", Handler: a.serveCheckpoint},
+		{Role: RoleAuditor, Method: fasthttp.MethodGet, Path: "/audit/proof/inclusion", Handler: a.serveInclusion},
+		{Role: RoleAuditor, Method: fasthttp.MethodGet, Path: "/audit/proof/consistency", Handler: a.serveConsistency},
+		{Role: RoleAuditor, Method: fasthttp.MethodGet, Path: "/audit/records/", Prefix: true, Handler: a.serveRecord},
 	}
 }
 

@@ -16,7 +16,7 @@ type CertsStage struct {
 
 // AdminHandlers serves GET /certs.
 func (c *CertsStage) AdminHandlers() []AdminHandler {
-	return []AdminHandler{{Method: fasthttp.MethodGet, Path: "/certs", Handler: func(ctx *fasthttp.RequestCtx) {
+	return []AdminHandler{{Role: RoleCryptoAdmin, Method: fasthttp.MethodGet, Path: "/certs", Handler: func(ctx *fasthttp.RequestCtx) {
 		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"certificates": c.Source.Certificates(time.Now())})
 	}}}
 }

@@ -174,9 +174,14 @@ func (c *Config) UsesTransport(t Transport) bool {
 // Admin is the admin API's listener.
 type Admin struct {
 	Address string `yaml:"address"`
-	// AllowNonLoopback lets the admin API listen beyond loopback. It has no authentication
-	// of its own yet, so this is a deliberate, named risk.
+	// AllowNonLoopback lets the admin API listen beyond loopback; it needs TLCP.
 	AllowNonLoopback bool `yaml:"allow_non_loopback"`
+	// TLCP makes the admin API speak TLCP with the gateway's pair and client CAs, and
+	// require a certificate carrying the role of each endpoint (urn:govgate:role:…):
+	// policy for security-officer, keys and certificates for crypto-admin, audit for
+	// auditor, health, metrics and config for operator. Without it the API is plain HTTP
+	// on loopback with no roles, for development.
+	TLCP bool `yaml:"tlcp"`
 }
 
 // Limits bound what one client can make the gateway hold.

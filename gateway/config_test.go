@@ -114,7 +114,9 @@ func TestConfigDuplicatesAndOverlaps(t *testing.T) {
 		{"negative cache size", func(c *Config) { c.Policy.CacheSize = -2 }, `policy.cache_size`},
 		{"tls listener without its files", func(c *Config) { c.Listeners[0].Transport = TransportTLS }, `tls.cert: required by the tls listeners`},
 		{"vault without credentials", func(c *Config) { c.Keys.Backend = "vault"; c.Keys.Vault.Address = "https://v" }, `keys.vault: set either token_env or role_id`},
-		{"audit without a key store", func(c *Config) { c.Audit = Audit{Dir: "/a", Origin: "o", SegmentBytes: 1 << 20, CheckpointInterval: 1e9} }, `keys.dir: required`},
+		{"audit without a key store", func(c *Config) {
+			c.Audit = Audit{Dir: "/a", Origin: "o", SegmentBytes: 1 << 20, CheckpointInterval: 1e9}
+		}, `keys.dir: required`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -37,7 +37,9 @@ type Gateway struct {
 	mu        sync.Mutex // serialises Start, Reload and Shutdown
 	listeners map[string]*runningListener
 	admin     *runningListener
-	stopped   bool
+	// adminRoles is set when the admin API speaks TLCP and checks roles; fixed at Start.
+	adminRoles bool
+	stopped    bool
 
 	idPrefix  string
 	seq       atomic.Uint64

@@ -11,9 +11,9 @@ import (
 // revision, a reload on demand, and dry-run evaluation for security officers.
 func (p *PolicyStage) AdminHandlers() []AdminHandler {
 	return []AdminHandler{
-		{Method: fasthttp.MethodGet, Path: "/policy", Handler: p.serveStatus},
-		{Method: fasthttp.MethodPost, Path: "/policy/reload", Handler: p.serveReload},
-		{Method: fasthttp.MethodPost, Path: "/policy/eval", Handler: p.serveEval},
+		{Role: RoleSecurityOfficer, Method: fasthttp.MethodGet, Path: "/policy", Handler: p.serveStatus},
+		{Role: RoleSecurityOfficer, Method: fasthttp.MethodPost, Path: "/policy/reload", Handler: p.serveReload},
+		{Role: RoleSecurityOfficer, Method: fasthttp.MethodPost, Path: "/policy/eval", Handler: p.serveEval},
 	}
 }
 

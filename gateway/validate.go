@@ -24,8 +24,11 @@ func (c *Config) Validate() error {
 	}
 	if err := checkAddress(c.Admin.Address); err != nil {
 		add("admin.address", "%v", err)
-	} else if !c.Admin.AllowNonLoopback && !isLoopback(c.Admin.Address) {
-		add("admin.address", "%q is not a loopback address; set admin.allow_non_loopback to expose the admin API", c.Admin.Address)
+	} else if !isLoopback(c.Admin.Address) && (!c.Admin.AllowNonLoopback || !c.Admin.TLCP) {
+		add("admin.address", "%q is not a loopback address; the admin API goes beyond loopback only with admin.tlcp (role certificates) and admin.allow_non_loopback", c.Admin.Address)
+	}
+	if c.Admin.TLCP && c.TLCP.ClientCA == "" {
+		add("admin.tlcp", "needs the tlcp section: the admin API uses the gateway's pair and client CAs")
 	}
 	c.validateTLCP(add)
 	if c.Policy.CacheSize < -1 {

@@ -101,6 +101,7 @@ func runCertsIssue(_ context.Context, args []string, stdout, stderr io.Writer) e
 	system := fs.String("system", "", "the calling system's name, the certificates' CN")
 	server := fs.Bool("server", false, "a server pair (serverAuth), e.g. for a gateway")
 	dns := fs.String("dns", "", "comma-separated DNS names, for a server pair")
+	roles := fs.String("role", "", "comma-separated administrator roles for the admin API (security-officer, crypto-admin, auditor, operator), into SAN URIs urn:govgate:role:<role>")
 	valid := fs.Duration("valid", 365*24*time.Hour, "validity")
 	out := fs.String("out", "", "directory to write <name>-sign.pem, -sign.key, -enc.pem, -enc.key into")
 	name := fs.String("name", "", "file name prefix (default: the system name)")
@@ -118,6 +119,16 @@ func runCertsIssue(_ context.Context, args []string, stdout, stderr io.Writer) e
 	req := certs.PairRequest{Dept: *dept, System: *system, Server: *server, ValidFor: *valid}
 	if *dns != "" {
 		req.DNSNames = strings.Split(*dns, ",")
+	}
+	if *roles != "" {
+		for _, r := range strings.Split(*roles, ",") {
+			switch r {
+			case "security-officer", "crypto-admin", "auditor", "operator":
+			default:
+				return fmt.Errorf("--role %q: want security-officer, crypto-admin, auditor or operator", r)
+			}
+			req.Roles = append(req.Roles, r)
+		}
 	}
 	p, err := d.Issue(req)
 	if err != nil {

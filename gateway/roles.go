@@ -1,0 +1,95 @@
+package gateway
+
+import (
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/crypto/tlcp"
+)
+
+// Role is an administrator role (三员分立: security officer, cryptography administrator,
+// auditor — and the operator who runs the machine). A certificate carries its role as the
+// SAN URI urn:govgate:role:<role>.
+type Role string
+
+// The roles of the admin API.
+const (
+	RoleSecurityOfficer Role = "security-officer"
+	RoleCryptoAdmin     Role = "crypto-admin"
+	RoleAuditor         Role = "auditor"
+	RoleOperator        Role = "operator"
+)
+
+// RoleURIPrefix starts the SAN URI that names a certificate's administrator role.
+const RoleURIPrefix = "urn:govgate:role:"
+
+// rolesOf returns the roles a verified certificate carries.
+func rolesOf(p *tlcp.PeerCertificates) []Role {
+	var out []Role
+	for _, u := range p.Sign.URIs {
+		if r, ok := strings.CutPrefix(u.String(), RoleURIPrefix); ok {
+			out = append(out, Role(r))
+		}
+	}
+	return out
+}
+
+// adminCaller is who is calling the admin API, when it speaks TLCP.
+type adminCaller struct {
+	peer  *tlcp.PeerCertificates
+	roles []Role
+}
+
+func (c *adminCaller) has(r Role) bool {
+	for _, have := range c.roles {
+		if have == r {
+			return true
+		}
+	}
+	return false
+}
+
+// authorizeAdmin checks that the caller holds the role an endpoint needs. Without TLCP on
+// the admin listener there is no caller to check: the API is then loopback-only, for
+// development, and the gateway said so at start.
+func (g *Gateway) authorizeAdmin(ctx *fasthttp.RequestCtx, need Role) (*adminCaller, *Error) {
+	if !g.adminRoles {
+		return nil, nil
+	}
+	conn, ok := ctx.Conn().(*tlcp.Conn)
+	if !ok || conn.Peer() == nil {
+		return nil, Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "the admin API requires an administrator certificate")
+	}
+	c := &adminCaller{peer: conn.Peer(), roles: rolesOf(conn.Peer())}
+	if !c.has(need) {
+		return c, Errorf(fasthttp.StatusForbidden, "role_required", "this endpoint is for the %s role; the certificate carries %v", need, c.roles)
+	}
+	return c, nil
+}
+
+// auditAdmin records an admin action in the audit log, as an exchange on the route
+// "admin" whose resource names the role the endpoint needs: every refusal, and every
+// action but the operator's reads (health, readiness, metrics, config), which monitoring
+// repeats every few seconds and which must keep answering while the log cannot be
+// written. The action has already happened when it is recorded, so a record that cannot
+// be written is logged as an error rather than turned into a refusal.
+func (g *Gateway) auditAdmin(ctx *fasthttp.RequestCtx, c *adminCaller, need Role, start time.Time, refusal *Error) {
+	if g.stages.Audit == nil || (refusal == nil && need == RoleOperator && ctx.IsGet()) {
+		return
+	}
+	x := g.exchanges.get()
+	defer g.exchanges.put(x)
+	x.Start = start
+	g.nextRequestID(x)
+	x.Route = &Route{ID: "admin", Resource: "admin/" + string(need), Pool: "admin"}
+	x.Err = refusal
+	if c != nil {
+		x.Identity = Identity{System: c.peer.Sign.Subject.CommonName, CertSerial: c.peer.SerialHex, Issuer: c.peer.Sign.Issuer.CommonName, Auth: "tlcp"}
+		x.Identity.Dept = deptOf(c.peer.Sign)
+	}
+	if _, err := g.stages.Audit.Audit(ctx, x); err != nil {
+		g.log.Error("admin action done but not recorded in the audit log", "path", string(ctx.Path()), "status", ctx.Response.StatusCode(), "error", err)
+	}
+}
