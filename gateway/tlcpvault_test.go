@@ -58,6 +58,7 @@ func TestTLCPPairFromVault(t *testing.T) {
 	cfg := testConfig(up.addr)
 	cfg.Listeners[0].Transport = TransportTLCP
 	cfg.TLCP = TLCP{SignKeyName: "tlcp-sign", EncKeyName: "tlcp-enc", ClientCA: "x"}
+	cfg.Keys = Keys{Backend: "vault", Vault: Vault{Address: v.Addr, TokenEnv: "VAULT_TOKEN"}}
 	cfg.applyDefaults()
 	cs := &CertsStage{Source: src}
 	gw := startGateway(t, cfg, Options{Stages: Stages{
