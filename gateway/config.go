@@ -159,6 +159,21 @@ type TLSConfig struct {
 	Key       string `yaml:"key"`
 	ClientCA  string `yaml:"client_ca"`
 	ClientCRL string `yaml:"client_crl,omitempty"`
+	// ACME obtains the server certificate instead of cert and key.
+	ACME ACME `yaml:"acme"`
+}
+
+// ACME obtains and renews the tls listeners' certificate with certmagic: the tls-alpn-01
+// challenge is answered on the tls listener itself (its port must be where the CA's
+// validator connects), http-01 optionally on http01_port.
+type ACME struct {
+	DirectoryURL string   `yaml:"directory_url"`
+	Email        string   `yaml:"email"`
+	StorageDir   string   `yaml:"storage_dir"`
+	Profile      string   `yaml:"profile,omitempty"`
+	Domains      []string `yaml:"domains"`
+	CAFile       string   `yaml:"ca_file,omitempty"` // roots that verify the ACME server
+	HTTP01Port   int      `yaml:"http01_port,omitempty"`
 }
 
 // UsesTransport reports whether some listener speaks t.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -19,9 +20,18 @@ import (
 // ECDSA or RSA certificates carrying the same identity profile: the department in the SAN
 // URI urn:govgate:dept:<code>, the system as CN.
 type TLSFiles struct {
-	Cert, Key string
+	Cert, Key string // empty when Certificates supplies the server certificate
 	ClientCA  []string
 	ClientCRL []string
+}
+
+// CertificateSource supplies the server certificate of tls listeners instead of files —
+// certmagic with ACME (certs.ACME) — and answers the tls-alpn-01 challenge on the listener
+// itself: a handshake offering acme-tls/1 gets ChallengeConfig, and no client certificate
+// is asked of the CA's validator.
+type CertificateSource interface {
+	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	ChallengeConfig() *tls.Config
 }
 
 // tlsState is one loaded configuration, swapped whole.
@@ -35,13 +45,16 @@ type tlsState struct {
 // certificates required and verified against the configured CAs and CRL. Reload swaps in
 // new files for the handshakes after it.
 type TLSTransport struct {
-	files TLSFiles
-	state atomic.Pointer[tlsState]
+	files  TLSFiles
+	source CertificateSource
+	state  atomic.Pointer[tlsState]
 }
 
 // NewTLSTransport loads files; nothing is served with a configuration that does not load.
-func NewTLSTransport(files TLSFiles) (*TLSTransport, error) {
-	t := &TLSTransport{files: files}
+// With source, the server certificate comes from it and files name only the client CAs
+// and CRL.
+func NewTLSTransport(files TLSFiles, source CertificateSource) (*TLSTransport, error) {
+	t := &TLSTransport{files: files, source: source}
 	if err := t.Reload(); err != nil {
 		return nil, err
 	}
@@ -50,14 +63,17 @@ func NewTLSTransport(files TLSFiles) (*TLSTransport, error) {
 
 // Reload reads the files again; on error the running configuration stays.
 func (t *TLSTransport) Reload() error {
-	if err := checkKeyMode(t.files.Key); err != nil {
-		return err
+	st := &tlsState{roots: x509.NewCertPool(), revoked: map[string]bool{}}
+	if t.source == nil {
+		if err := checkKeyMode(t.files.Key); err != nil {
+			return err
+		}
+		cert, err := tls.LoadX509KeyPair(t.files.Cert, t.files.Key)
+		if err != nil {
+			return fmt.Errorf("tls certificate: %w", err)
+		}
+		st.cert = cert
 	}
-	cert, err := tls.LoadX509KeyPair(t.files.Cert, t.files.Key)
-	if err != nil {
-		return fmt.Errorf("tls certificate: %w", err)
-	}
-	st := &tlsState{cert: cert, roots: x509.NewCertPool(), revoked: map[string]bool{}}
 	var cas []*x509.Certificate
 	for _, f := range t.files.ClientCA {
 		b, err := os.ReadFile(f)
@@ -131,7 +147,11 @@ func checkKeyMode(path string) error {
 func (t *TLSTransport) Watch(ctx context.Context, interval time.Duration, log *slog.Logger) {
 	stamps := fileStamps{}
 	all := func() []string {
-		return append(append([]string{t.files.Cert, t.files.Key}, t.files.ClientCA...), t.files.ClientCRL...)
+		files := append(append([]string{}, t.files.ClientCA...), t.files.ClientCRL...)
+		if t.source == nil {
+			files = append(files, t.files.Cert, t.files.Key)
+		}
+		return files
 	}
 	stamps.changed(all()...)
 	go func() {
@@ -155,15 +175,29 @@ func (t *TLSTransport) Watch(ctx context.Context, interval time.Duration, log *s
 	}()
 }
 
+// acmeTLS1 is the ALPN protocol of the tls-alpn-01 challenge (RFC 8737).
+const acmeTLS1 = "acme-tls/1"
+
 // Wrap implements ListenerProvider.
 func (t *TLSTransport) Wrap(ln net.Listener, _ Listener) (net.Listener, error) {
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if t.source != nil && slices.Contains(hello.SupportedProtos, acmeTLS1) {
+				return t.source.ChallengeConfig(), nil
+			}
 			st := t.state.Load()
+			var certs []tls.Certificate
+			var getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+			if t.source != nil {
+				getCert = t.source.GetCertificate
+			} else {
+				certs = []tls.Certificate{st.cert}
+			}
 			return &tls.Config{
 				MinVersion:             tls.VersionTLS12,
-				Certificates:           []tls.Certificate{st.cert},
+				Certificates:           certs,
+				GetCertificate:         getCert,
 				ClientAuth:             tls.RequireAndVerifyClientCert,
 				ClientCAs:              st.roots,
 				SessionTicketsDisabled: true,
@@ -180,5 +214,6 @@ func (t *TLSTransport) Wrap(ln net.Listener, _ Listener) (net.Listener, error) {
 			}, nil
 		},
 	}
+	cfg.NextProtos = []string{"http/1.1", acmeTLS1}
 	return tls.NewListener(ln, cfg), nil
 }

@@ -84,7 +84,7 @@ func TestMutualTLSListener(t *testing.T) {
 		Cert: p.write(t, "gw.pem", "CERTIFICATE", srv.Certificate[0], 0o644), Key: p.write(t, "gw.key", "PRIVATE KEY", keyDER, 0o600),
 		ClientCA: []string{filepath.Join(p.dir, "ca.pem")},
 	}
-	tr, err := NewTLSTransport(files)
+	tr, err := NewTLSTransport(files, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,15 @@ func (c *Config) validateTLCP(add addFunc) {
 		}
 	}
 	if c.UsesTransport(TransportTLS) {
-		requireAll(add, "by the tls listeners", named{"tls.cert", c.TLS.Cert}, named{"tls.key", c.TLS.Key}, named{"tls.client_ca", c.TLS.ClientCA})
+		requireAll(add, "by the tls listeners", named{"tls.client_ca", c.TLS.ClientCA})
+		if a := c.TLS.ACME; a.DirectoryURL != "" {
+			requireAll(add, "with tls.acme", named{"tls.acme.storage_dir", a.StorageDir})
+			if len(a.Domains) == 0 {
+				add("tls.acme.domains", "required with tls.acme")
+			}
+		} else {
+			requireAll(add, "by the tls listeners (or tls.acme)", named{"tls.cert", c.TLS.Cert}, named{"tls.key", c.TLS.Key})
+		}
 	}
 	if t.SignKeyName != "" && c.Keys.Backend == "file" && c.Keys.Dir == "" {
 		add("keys.dir", "required: the TLCP pair lives in the key store")

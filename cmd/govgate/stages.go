@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 
 	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/certs"
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/keys"
@@ -205,7 +209,19 @@ func addTLS(ctx context.Context, set *stageSet, cfg *gateway.Config, log *slog.L
 	if cfg.TLS.ClientCRL != "" {
 		files.ClientCRL = []string{cfg.TLS.ClientCRL}
 	}
-	tr, err := gateway.NewTLSTransport(files)
+	var source gateway.CertificateSource
+	if a := cfg.TLS.ACME; a.DirectoryURL != "" {
+		acme, err := newACME(cfg)
+		if err != nil {
+			return err
+		}
+		if err := acme.ManageAsync(ctx); err != nil {
+			return err
+		}
+		set.closers = append(set.closers, func() error { acme.Stop(); return nil })
+		source = acme
+	}
+	tr, err := gateway.NewTLSTransport(files, source)
 	if err != nil {
 		return err
 	}
@@ -218,6 +234,33 @@ func addTLS(ctx context.Context, set *stageSet, cfg *gateway.Config, log *slog.L
 	}
 	set.Transports[gateway.TransportTLS] = tr
 	return nil
+}
+
+// newACME prepares certmagic for the tls listeners from tls.acme.
+func newACME(cfg *gateway.Config) (*certs.ACME, error) {
+	a := cfg.TLS.ACME
+	opts := certs.ACMEOptions{
+		DirectoryURL: a.DirectoryURL, Email: a.Email, StorageDir: a.StorageDir, Profile: a.Profile,
+		Domains: a.Domains, HTTP01: a.HTTP01Port != 0, HTTPPort: a.HTTP01Port,
+	}
+	for _, l := range cfg.Listeners {
+		if l.Transport == gateway.TransportTLS {
+			if _, port, err := net.SplitHostPort(l.Address); err == nil {
+				opts.TLSALPNPort, _ = strconv.Atoi(port)
+			}
+		}
+	}
+	if a.CAFile != "" {
+		b, err := os.ReadFile(a.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.acme.ca_file: %w", err)
+		}
+		opts.TrustedRoots = x509.NewCertPool()
+		if !opts.TrustedRoots.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("tls.acme.ca_file %s: no certificate", a.CAFile)
+		}
+	}
+	return certs.NewACME(opts)
 }
 
 // addTLCP loads the gateway's TLCP identity, its clients' CAs and CRL when a listener
