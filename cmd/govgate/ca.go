@@ -14,7 +14,6 @@ import (
 
 	"github.com/govgate/govgate/certs"
 	"github.com/govgate/govgate/crypto"
-	"github.com/govgate/govgate/keys"
 )
 
 const caPassHelp = "environment variable holding the CA key's password (the key is written encrypted when set)"
@@ -272,9 +271,9 @@ func runCertsCRL(_ context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func runCertsRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("certs rotate", "certs rotate --ca DIR --keys DIR --system NAME --dns NAMES", stderr)
+	fs := newFlagSet("certs rotate", "certs rotate --ca DIR (--keys DIR | --vault-addr URL) --system NAME --dns NAMES", stderr)
 	ca := addCAFlags(fs)
-	keysDir := fs.String("keys", "", "the gateway's key store directory (keys.dir)")
+	sf := addStoreFlags(fs, "keys")
 	system := fs.String("system", "", "the gateway's name, the certificates' CN")
 	dns := fs.String("dns", "", "comma-separated DNS names clients dial")
 	signName := fs.String("sign-key-name", "tlcp-sign", "key store name of the signing bundle (tlcp.sign_key_name)")
@@ -283,7 +282,7 @@ func runCertsRotate(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *ca.dir == "" || *keysDir == "" || *system == "" || *dns == "" {
+	if *ca.dir == "" || !sf.given() || *system == "" || *dns == "" {
 		fs.Usage()
 		return errUsage
 	}
@@ -291,7 +290,7 @@ func runCertsRotate(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	store, err := keys.NewFileStore(*keysDir)
+	store, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 
 	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/keys"
 )
 
 //go:embed demo.yaml
@@ -18,6 +20,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	listen := fs.String("listen", "127.0.0.1:8443", "address of the demo's external-zone TLCP listener")
 	dataDir := fs.String("data-dir", "govgate-demo-data", "directory for the demo's CA, certificates and keys (created on first start)")
 	admin := fs.String("admin", "127.0.0.1:9090", "address of the admin API (loopback only)")
+	vaultAddr := fs.String("vault-addr", "", "keep the keys in Vault KV v2 at this address instead of the data directory's file store")
+	vaultTokenEnv := fs.String("vault-token-env", "VAULT_TOKEN", "environment variable holding the Vault token, with --vault-addr")
 	var lf logFlags
 	lf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -38,10 +42,23 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer providers.close()
 
-	build := func() (*gateway.Config, error) { return demoGatewayConfig(*listen, *admin, providers, pki) }
+	build := func() (*gateway.Config, error) {
+		cfg, err := demoGatewayConfig(*listen, *admin, providers, pki)
+		if err == nil && *vaultAddr != "" {
+			cfg.Keys.Backend = "vault"
+			cfg.Keys.Vault = gateway.Vault{Address: *vaultAddr, TokenEnv: *vaultTokenEnv, Mount: "secret", Prefix: "govgate/" + cfg.GatewayID}
+			err = cfg.Validate()
+		}
+		return cfg, err
+	}
 	cfg, err := build()
 	if err != nil {
 		return err
+	}
+	if *vaultAddr != "" {
+		if err := seedVault(ctx, cfg, pki); err != nil {
+			return err
+		}
 	}
 	stages, err := buildStages(ctx, cfg, log)
 	if err != nil {
@@ -55,7 +72,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := g.Start(); err != nil {
 		return err
 	}
-	printDemoHelp(stdout, g, pki)
+	printDemoHelp(stdout, g, pki, *vaultAddr)
 	return runUntilSignal(ctx, g, log)
 }
 
@@ -86,7 +103,40 @@ func demoGatewayConfig(listen, admin string, p *demoProviders, pki *demoPKI) (*g
 	return cfg, nil
 }
 
-func printDemoHelp(w io.Writer, g *gateway.Gateway, pki *demoPKI) {
+// seedVault copies the demo's gateway pair from the data directory's file store into
+// Vault, where the gateway then reads it, the first time the demo runs against that Vault.
+func seedVault(ctx context.Context, cfg *gateway.Config, pki *demoPKI) error {
+	vault, err := openKeyStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	files, err := keys.NewFileStore(pki.path("keys"))
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{"tlcp-enc", "tlcp-sign"} {
+		if _, err := vault.Latest(ctx, name); !errors.Is(err, keys.ErrNotFound) {
+			if err != nil {
+				return fmt.Errorf("vault: %w", err)
+			}
+			continue
+		}
+		v, err := files.Latest(ctx, name)
+		if err != nil {
+			return err
+		}
+		if _, err := vault.Put(ctx, name, v.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printDemoHelp(w io.Writer, g *gateway.Gateway, pki *demoPKI, vaultAddr string) {
+	store := "--keys " + pki.path("keys")
+	if vaultAddr != "" {
+		store = "--vault-addr " + vaultAddr
+	}
 	_, port, _ := net.SplitHostPort(g.ListenerAddr("external").String())
 	gw := "https://localhost:" + port
 	adm := g.AdminAddr().String()
@@ -120,7 +170,7 @@ Try, as department %[5]s (system %[6]s):
   go run ./cmd/govgate audit verify %[4]s/audit --keys %[4]s/audit/keys.json
   go run ./cmd/govgate audit report %[4]s/audit
   # rotate the gateway's TLCP certificate while it runs: new handshakes get the new one
-  go run ./cmd/govgate certs rotate --ca %[4]s/ca --keys %[4]s/keys --system gw-demo-01 --dns localhost
+  go run ./cmd/govgate certs rotate --ca %[4]s/ca %[8]s --system gw-demo-01 --dns localhost
   # revoke the tax bureau's certificate (110000-shuiwu): its next handshake is refused
   go run ./cmd/govgate certs revoke %[7]s --ca %[4]s/ca --reason keyCompromise
   go run ./cmd/govgate certs crl --ca %[4]s/ca --out %[4]s/crl.pem
@@ -133,5 +183,5 @@ Try, as department %[5]s (system %[6]s):
   go run ./cmd/govgate policy eval --explain --input examples/policy-input.json
 
 Stop with Ctrl-C.
-`, gw, adm, call, pki.dir, d.dept, d.system, pki.serialOf("shuiwu-sign.pem"))
+`, gw, adm, call, pki.dir, d.dept, d.system, pki.serialOf("shuiwu-sign.pem"), store)
 }

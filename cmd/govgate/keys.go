@@ -30,16 +30,16 @@ Commands, for cryptography administrators (密码管理员):
 }
 
 func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("keys list", "keys list --dir DIR", stderr)
-	dir := fs.String("dir", "", "the key store directory (keys.dir of the config)")
+	fs := newFlagSet("keys list", "keys list --dir DIR | --vault-addr URL", stderr)
+	sf := addStoreFlags(fs, "dir")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *dir == "" {
+	if !sf.given() {
 		fs.Usage()
 		return errUsage
 	}
-	store, err := keys.NewFileStore(*dir)
+	store, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -57,20 +57,20 @@ func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	name, args := splitDir(args)
-	fs := newFlagSet("keys rotate", "keys rotate NAME --dir DIR [--password-env VAR]", stderr)
-	dir := fs.String("dir", "", "the key store directory (keys.dir of the config)")
+	fs := newFlagSet("keys rotate", "keys rotate NAME --dir DIR | --vault-addr URL [--password-env VAR]", stderr)
+	sf := addStoreFlags(fs, "dir")
 	passEnv := fs.String("password-env", "", "environment variable holding the password to encrypt the new key with")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *dir == "" || name == "" {
+	if !sf.given() || name == "" {
 		fs.Usage()
 		return errUsage
 	}
 	if err := keys.CheckName(name); err != nil {
 		return err
 	}
-	store, err := keys.NewFileStore(*dir)
+	store, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}
