@@ -202,11 +202,17 @@ func TestAuditFailsClosedWhenDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := audit.Verify(logDir, keys)
-	if err != nil {
+	if _, err := audit.Verify(logDir, keys); err != nil {
 		t.Fatalf("the log does not verify after the disk was full: %v", err)
 	}
-	if rep.Records != uint64(len(receipts)) {
-		t.Errorf("%d records, %d acknowledged", rep.Records, len(receipts))
+	exchanges := 0
+	audit.Scan(logDir, func(_ uint64, b []byte) error {
+		if r, err := audit.ParseRecord(b); err == nil && r.Route != "admin" {
+			exchanges++
+		}
+		return nil
+	})
+	if exchanges != len(receipts) {
+		t.Errorf("%d exchange records, %d acknowledged", exchanges, len(receipts))
 	}
 }

@@ -69,14 +69,14 @@ func (g *Gateway) authorizeAdmin(ctx *fasthttp.RequestCtx, need Role) (*adminCal
 	return c, nil
 }
 
-// auditAdmin records an admin action in the audit log, as an exchange on the route
-// "admin" whose resource names the role the endpoint needs: every refusal, and every
-// action but the operator's reads (health, readiness, metrics, config), which monitoring
-// repeats every few seconds and which must keep answering while the log cannot be
-// written. The action has already happened when it is recorded, so a record that cannot
-// be written is logged as an error rather than turned into a refusal.
+// auditAdmin records an admin action — every one, allowed or refused — in the audit log,
+// as an exchange on the route "admin" whose resource names the role the endpoint needs.
+// The action has already happened when it is recorded, and the operator's health and
+// metrics must keep answering while the log cannot be written (that is when they are
+// needed), so a record that cannot be written is logged as an error, not turned into a
+// refusal.
 func (g *Gateway) auditAdmin(ctx *fasthttp.RequestCtx, c *adminCaller, need Role, start time.Time, refusal *Error) {
-	if g.stages.Audit == nil || (refusal == nil && need == RoleOperator && ctx.IsGet()) {
+	if g.stages.Audit == nil {
 		return
 	}
 	x := g.exchanges.get()

@@ -167,3 +167,24 @@ func TestVaultOutageKeepsLastGoodVersion(t *testing.T) {
 		t.Errorf("in use during the outage: %q (version %d)", inUse, w.Current())
 	}
 }
+
+// TestVaultOverTLS: the store verifies Vault's certificate with the configured CA file and
+// refuses a Vault it cannot verify.
+func TestVaultOverTLS(t *testing.T) {
+	v := vaulttest.StartTLS(t)
+	ctx := context.Background()
+	s, err := NewVaultStore(ctx, VaultConfig{Address: v.Addr, Token: v.Token, CAFile: v.CAFile, Prefix: "govgate/gw-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, "audit-signing", []byte("pem")); err != nil {
+		t.Fatalf("over TLS with the CA file: %v", err)
+	}
+	unverified, err := NewVaultStore(ctx, VaultConfig{Address: v.Addr, Token: v.Token, Prefix: "govgate/gw-test"})
+	if err == nil {
+		_, err = unverified.Latest(ctx, "audit-signing")
+	}
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("without the CA file: %v", err)
+	}
+}

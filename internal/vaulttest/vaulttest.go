@@ -4,11 +4,13 @@
 package vaulttest
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -17,13 +19,19 @@ import (
 // Server is one running dev server.
 type Server struct {
 	Addr, Token string
+	CAFile      string // with StartTLS: the CA of the server's certificate
 	cmd         *exec.Cmd
 	once        sync.Once
 }
 
 // Start starts a dev server for t and stops it when t ends. Without GOVGATE_VAULT_BIN
 // the test is skipped, loudly; .ci/run always sets it.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return start(t, false) }
+
+// StartTLS starts a dev server that speaks TLS with a CA of its own; CAFile verifies it.
+func StartTLS(t testing.TB) *Server { return start(t, true) }
+
+func start(t testing.TB, useTLS bool) *Server {
 	t.Helper()
 	bin := os.Getenv("GOVGATE_VAULT_BIN")
 	if bin == "" {
@@ -36,7 +44,15 @@ func Start(t testing.TB) *Server {
 	addr := ln.Addr().String()
 	ln.Close()
 	s := &Server{Addr: "http://" + addr, Token: fmt.Sprintf("govgate-test-%d", time.Now().UnixNano())}
-	s.cmd = exec.Command(bin, "server", "-dev", "-dev-listen-address="+addr, "-dev-root-token-id="+s.Token, "-dev-no-store-token")
+	args := []string{"server", "-dev", "-dev-listen-address=" + addr, "-dev-root-token-id=" + s.Token, "-dev-no-store-token"}
+	client := http.DefaultClient
+	if useTLS {
+		certDir := t.TempDir()
+		args = append(args, "-dev-tls", "-dev-tls-cert-dir="+certDir)
+		s.Addr, s.CAFile = "https://"+addr, filepath.Join(certDir, "vault-ca.pem")
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // readiness only; the test verifies
+	}
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = append(os.Environ(), "VAULT_LOG_LEVEL=warn")
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -47,7 +63,7 @@ func Start(t testing.TB) *Server {
 	for {
 		req, _ := http.NewRequest("GET", s.Addr+"/v1/sys/mounts/secret", nil)
 		req.Header.Set("X-Vault-Token", s.Token)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return s
