@@ -108,6 +108,10 @@ func TestACMECertificateFromPebble(t *testing.T) {
 		return resp.TLS.PeerCertificates[0].SerialNumber.Text(16)
 	}
 	first := served()
+	listed := tr.Certificates(time.Now())
+	if len(listed) != 2 || listed[0].Role != "tls-server" || listed[0].Serial != first {
+		t.Errorf("GET /certs would list %+v", listed)
+	}
 	deadline := time.Now().Add(40 * time.Second)
 	for served() == first {
 		if time.Now().After(deadline) {

@@ -96,7 +96,7 @@ func TestRotationAndRevocationWithoutRestart(t *testing.T) {
 	cfg.Listeners[0].Transport = TransportTLCP
 	cfg.TLCP = TLCP{SignCert: "x", SignKey: "x", EncCert: "x", EncKey: "x", ClientCA: "x"}
 	cfg.applyDefaults()
-	cs := &CertsStage{Source: src}
+	cs := &CertsStage{Sources: []CertificateLister{src}}
 	gw := startGateway(t, cfg, Options{Stages: Stages{
 		Authenticate: NewPeerAuthenticator(0, 1000),
 		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: src.Identity, Trust: src.Trust}},

@@ -60,7 +60,7 @@ func TestTLCPPairFromVault(t *testing.T) {
 	cfg.TLCP = TLCP{SignKeyName: "tlcp-sign", EncKeyName: "tlcp-enc", ClientCA: "x"}
 	cfg.Keys = Keys{Backend: "vault", Vault: Vault{Address: v.Addr, TokenEnv: "VAULT_TOKEN"}}
 	cfg.applyDefaults()
-	cs := &CertsStage{Source: src}
+	cs := &CertsStage{Sources: []CertificateLister{src}}
 	gw := startGateway(t, cfg, Options{Stages: Stages{
 		Authenticate: NewPeerAuthenticator(0, 1000),
 		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: src.Identity, Trust: src.Trust}},
@@ -119,7 +119,7 @@ func TestTLCPPairFromVault(t *testing.T) {
 	if status != 200 || !strings.Contains(string(body), "key store unreachable") {
 		t.Errorf("/readyz with Vault stopped: %d %s", status, body)
 	}
-	if _, _, m := do(t, "GET", admin+"/metrics", "", nil); !strings.Contains(string(m), `govgate_key_store_unreachable{component="tlcp"} 1`) {
+	if _, _, m := do(t, "GET", admin+"/metrics", "", nil); !strings.Contains(string(m), `govgate_key_store_unreachable{component="certs"} 1`) {
 		t.Error("the metric does not say the key store is unreachable")
 	}
 

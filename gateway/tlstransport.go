@@ -38,6 +38,7 @@ type CertificateSource interface {
 type tlsState struct {
 	cert    tls.Certificate
 	roots   *x509.CertPool
+	cas     []*x509.Certificate
 	revoked map[string]bool
 }
 
@@ -45,16 +46,18 @@ type tlsState struct {
 // certificates required and verified against the configured CAs and CRL. Reload swaps in
 // new files for the handshakes after it.
 type TLSTransport struct {
-	files  TLSFiles
-	source CertificateSource
-	state  atomic.Pointer[tlsState]
+	files   TLSFiles
+	source  CertificateSource
+	domains []string // the names ACME certificates are for, to list them
+	state   atomic.Pointer[tlsState]
+	refused atomic.Int64
 }
 
 // NewTLSTransport loads files; nothing is served with a configuration that does not load.
 // With source, the server certificate comes from it and files name only the client CAs
 // and CRL.
-func NewTLSTransport(files TLSFiles, source CertificateSource) (*TLSTransport, error) {
-	t := &TLSTransport{files: files, source: source}
+func NewTLSTransport(files TLSFiles, source CertificateSource, domains ...string) (*TLSTransport, error) {
+	t := &TLSTransport{files: files, source: source, domains: domains}
 	if err := t.Reload(); err != nil {
 		return nil, err
 	}
@@ -91,6 +94,7 @@ func (t *TLSTransport) Reload() error {
 			}
 			cas = append(cas, c)
 			st.roots.AddCert(c)
+			st.cas = append(st.cas, c)
 		}
 	}
 	if len(cas) == 0 {
@@ -166,6 +170,7 @@ func (t *TLSTransport) Watch(ctx context.Context, interval time.Duration, log *s
 					continue
 				}
 				if err := t.Reload(); err != nil {
+					t.refused.Add(1)
 					log.Error("new TLS certificate, CA set or CRL refused; the running one stays", "error", err)
 				} else {
 					log.Info("TLS certificate, CA set and CRL reloaded; new handshakes use them")
@@ -217,3 +222,37 @@ func (t *TLSTransport) Wrap(ln net.Listener, _ Listener) (net.Listener, error) {
 	cfg.NextProtos = []string{"http/1.1", acmeTLS1}
 	return tls.NewListener(ln, cfg), nil
 }
+
+// Certificates lists the server certificate in use and the client CAs.
+func (t *TLSTransport) Certificates(now time.Time) []CertInfo {
+	var out []CertInfo
+	add := func(role string, c *x509.Certificate) {
+		out = append(out, CertInfo{Role: role, Subject: c.Subject.String(), Serial: c.SerialNumber.Text(16), NotAfter: c.NotAfter, DaysLeft: int(c.NotAfter.Sub(now).Hours() / 24)})
+	}
+	st := t.state.Load()
+	var leaves [][]byte
+	if t.source == nil {
+		leaves = append(leaves, st.cert.Certificate[0])
+	} else {
+		for _, d := range t.domains {
+			if c, err := t.source.GetCertificate(&tls.ClientHelloInfo{ServerName: d}); err == nil && len(c.Certificate) > 0 {
+				leaves = append(leaves, c.Certificate[0])
+			}
+		}
+	}
+	for _, der := range leaves {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			add("tls-server", c)
+		}
+	}
+	for _, c := range st.cas {
+		add("tls-client-ca", c)
+	}
+	return out
+}
+
+// Refused counts reloads refused since start.
+func (t *TLSTransport) Refused() int { return int(t.refused.Load()) }
+
+// Warning is empty: files on disk cannot be unreachable the way a key store can.
+func (t *TLSTransport) Warning() string { return "" }

@@ -22,6 +22,18 @@ import (
 type stageSet struct {
 	gateway.Stages
 	closers []func() error
+	certs   *gateway.CertsStage
+}
+
+// addCerts lists a part's certificates on GET /certs and in the expiry metric; the
+// endpoint and the metric are added once, with the first part.
+func (s *stageSet) addCerts(l gateway.CertificateLister) {
+	if s.certs == nil {
+		s.certs = &gateway.CertsStage{}
+		s.Admin = append(s.Admin, s.certs.AdminHandlers()...)
+		s.Metrics = append(s.Metrics, s.certs)
+	}
+	s.certs.Sources = append(s.certs.Sources, l)
 }
 
 func (s *stageSet) degrade(name string, w gateway.WarningReporter) {
@@ -221,10 +233,11 @@ func addTLS(ctx context.Context, set *stageSet, cfg *gateway.Config, log *slog.L
 		set.closers = append(set.closers, func() error { acme.Stop(); return nil })
 		source = acme
 	}
-	tr, err := gateway.NewTLSTransport(files, source)
+	tr, err := gateway.NewTLSTransport(files, source, cfg.TLS.ACME.Domains...)
 	if err != nil {
 		return err
 	}
+	set.addCerts(tr)
 	tr.Watch(ctx, cfg.Keys.PollInterval, log.With("component", "tls"))
 	if set.Authenticate == nil {
 		set.Authenticate = gateway.NewPeerAuthenticator(cfg.TLCP.SignatureSkew, cfg.TLCP.MaxNonces)
@@ -291,9 +304,7 @@ func addTLCP(ctx context.Context, set *stageSet, cfg *gateway.Config, store keys
 	set.Transports = map[gateway.Transport]gateway.ListenerProvider{
 		gateway.TransportTLCP: &gateway.TLCPTransport{Identity: src.Identity, Trust: src.Trust, HandshakeTimeout: t.HandshakeTimeout},
 	}
-	cs := &gateway.CertsStage{Source: src}
-	set.Admin = append(set.Admin, cs.AdminHandlers()...)
-	set.Metrics = append(set.Metrics, cs)
+	set.addCerts(src)
 	set.degrade("tlcp-keys", src)
 	return nil
 }
