@@ -69,7 +69,7 @@ func TestACMECertificateFromPebble(t *testing.T) {
 	}
 	t.Cleanup(acme.Stop)
 	clients := newECPKI(t)
-	tr, err := NewTLSTransport(TLSFiles{ClientCA: []string{filepath.Join(clients.dir, "ca.pem")}}, acme)
+	tr, err := NewTLSTransport(TLSFiles{ClientCA: []string{filepath.Join(clients.dir, "ca.pem")}}, acme, "localhost")
 	if err != nil {
 		t.Fatal(err)
 	}
