@@ -30,22 +30,71 @@ func (h headerFlags) Set(v string) error {
 	return nil
 }
 
+// deptFlags are the flags of a command that calls the gateway as a department.
+type deptFlags struct {
+	method, data, certFiles, keyFiles, keyPassEnv, ca, serverName, agreement, purpose *string
+	unsigned                                                                          *bool
+	timeout                                                                           *time.Duration
+	headers                                                                           headerFlags
+}
+
+func addDeptFlags(fs *flag.FlagSet) *deptFlags {
+	d := &deptFlags{headers: headerFlags{}}
+	d.method = fs.String("X", "GET", "HTTP method")
+	d.data = fs.String("d", "", "request body; @FILE reads it from FILE")
+	fs.Var(d.headers, "H", "extra request header \"Name: value\" (repeatable)")
+	d.certFiles = fs.String("cert", "", "signing and encryption certificates, comma-separated: SIGN.pem,ENC.pem (each may carry its chain)")
+	d.keyFiles = fs.String("key", "", "signing and encryption keys, comma-separated: SIGN.key,ENC.key (files must be mode 0600)")
+	d.keyPassEnv = fs.String("key-pass-env", "", "name of an environment variable holding the keys' password, when they are encrypted")
+	d.ca = fs.String("ca", "", "PEM file of the CA(s) the gateway's certificate must chain to")
+	d.serverName = fs.String("server-name", "", "name the gateway's certificate must carry (default: the URL's host)")
+	d.agreement = fs.String("agreement", "", "sharing agreement the call is made under (X-Govgate-Agreement)")
+	d.purpose = fs.String("purpose", "", "purpose of the call (X-Govgate-Purpose)")
+	d.unsigned = fs.Bool("no-sign", false, "send without an SM2 request signature")
+	d.timeout = fs.Duration("timeout", 30*time.Second, "time limit for one request, handshake included")
+	return d
+}
+
+// client loads the department's TLCP pair and the gateway's CA.
+func (d *deptFlags) client() (*client.Client, error) {
+	certs := strings.Split(*d.certFiles, ",")
+	keys := strings.Split(*d.keyFiles, ",")
+	if len(certs) != 2 || len(keys) != 2 || *d.ca == "" {
+		return nil, fmt.Errorf("%w: --cert SIGN,ENC, --key SIGN,ENC and --ca are required", errUsage)
+	}
+	var password []byte
+	if *d.keyPassEnv != "" {
+		password = []byte(os.Getenv(*d.keyPassEnv))
+	}
+	id, err := tlcp.LoadIdentity(certs[0], keys[0], certs[1], keys[1], password)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := tlcp.LoadTrust([]string{*d.ca}, nil)
+	if err != nil {
+		return nil, err
+	}
+	trust := &tlcp.TrustSource{}
+	trust.Store(ts)
+	return client.New(client.Config{Identity: id, Trust: trust, ServerName: *d.serverName, Unsigned: *d.unsigned, Timeout: *d.timeout})
+}
+
+// body reads -d.
+func (d *deptFlags) body() ([]byte, error) {
+	if strings.HasPrefix(*d.data, "@") {
+		b, err := os.ReadFile((*d.data)[1:])
+		if err != nil {
+			return nil, fmt.Errorf("read body: %w", err)
+		}
+		return b, nil
+	}
+	return []byte(*d.data), nil
+}
+
 func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("call", "call [flags] URL", stderr)
-	method := fs.String("X", "GET", "HTTP method")
-	data := fs.String("d", "", "request body; @FILE reads it from FILE")
-	headers := headerFlags{}
-	fs.Var(headers, "H", "extra request header \"Name: value\" (repeatable)")
-	certFiles := fs.String("cert", "", "signing and encryption certificates, comma-separated: SIGN.pem,ENC.pem (each may carry its chain)")
-	keyFiles := fs.String("key", "", "signing and encryption keys, comma-separated: SIGN.key,ENC.key (files must be mode 0600)")
-	keyPassEnv := fs.String("key-pass-env", "", "name of an environment variable holding the keys' password, when they are encrypted")
-	ca := fs.String("ca", "", "PEM file of the CA(s) the gateway's certificate must chain to")
-	serverName := fs.String("server-name", "", "name the gateway's certificate must carry (default: the URL's host)")
-	agreement := fs.String("agreement", "", "sharing agreement this call is made under (X-Govgate-Agreement)")
-	purpose := fs.String("purpose", "", "purpose of the call (X-Govgate-Purpose)")
-	unsigned := fs.Bool("no-sign", false, "send without an SM2 request signature")
+	d := addDeptFlags(fs)
 	include := fs.Bool("i", false, "print the response status line and headers before the body")
-	timeout := fs.Duration("timeout", 30*time.Second, "time limit for the call, handshake included")
 	verifyReceipt := fs.Bool("verify-receipt", false, "check the receipt: wait for a signed checkpoint covering it and verify its inclusion proof (needs --audit-url and --audit-keys)")
 	auditURL := fs.String("audit-url", "http://127.0.0.1:9090", "where the gateway serves /audit/checkpoint and /audit/proof/inclusion")
 	auditKeys := fs.String("audit-keys", "", "the gateway's audit public keys (keys.json) you trust")
@@ -60,38 +109,20 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Usage()
 		return errUsage
 	}
-	certs := strings.Split(*certFiles, ",")
-	keys := strings.Split(*keyFiles, ",")
-	if len(certs) != 2 || len(keys) != 2 || *ca == "" {
-		fmt.Fprintln(stderr, "govgate call: --cert SIGN,ENC, --key SIGN,ENC and --ca are required")
+	c, err := d.client()
+	if errors.Is(err, errUsage) {
+		fmt.Fprintln(stderr, "govgate call:", err)
 		return errUsage
 	}
-	var password []byte
-	if *keyPassEnv != "" {
-		password = []byte(os.Getenv(*keyPassEnv))
-	}
-	id, err := tlcp.LoadIdentity(certs[0], keys[0], certs[1], keys[1], password)
-	if err != nil {
-		return err
-	}
-	ts, err := tlcp.LoadTrust([]string{*ca}, nil)
-	if err != nil {
-		return err
-	}
-	trust := &tlcp.TrustSource{}
-	trust.Store(ts)
-	body := []byte(*data)
-	if strings.HasPrefix(*data, "@") {
-		if body, err = os.ReadFile((*data)[1:]); err != nil {
-			return fmt.Errorf("read body: %w", err)
-		}
-	}
-	c, err := client.New(client.Config{Identity: id, Trust: trust, ServerName: *serverName, Unsigned: *unsigned, Timeout: *timeout})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	resp, err := c.Do(ctx, client.Request{Method: *method, URL: fs.Arg(0), Body: body, Header: headers, Agreement: *agreement, Purpose: *purpose})
+	body, err := d.body()
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(ctx, client.Request{Method: *d.method, URL: fs.Arg(0), Body: body, Header: d.headers, Agreement: *d.agreement, Purpose: *d.purpose})
 	if err != nil {
 		return err
 	}

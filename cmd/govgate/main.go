@@ -31,6 +31,7 @@ func commands() []command {
 		{"keys", "list and rotate keys in the key store (cryptography administrators)", runKeys},
 		{"ca", "create the SM2 CA: a root, or an intermediate (cryptography administrators)", runCA},
 		{"certs", "issue, list, revoke certificates, publish the CRL, rotate the gateway's pair", runCerts},
+		{"loadtest", "load the gateway: closed or open loop, plain, TLS or TLCP, HDR latency", runLoadtest},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -1,0 +1,97 @@
+package loadtest
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/client"
+)
+
+// Request is what every load request sends.
+type Request struct {
+	Method    string
+	URL       string
+	Body      []byte
+	Header    map[string]string
+	Agreement string
+	Purpose   string
+}
+
+// HTTPTarget sends over plain HTTP, or standard TLS when the URL is https and tlsConfig
+// is given, with up to conns keep-alive connections.
+type HTTPTarget struct {
+	hc      *fasthttp.HostClient
+	req     Request
+	path    string
+	timeout time.Duration
+}
+
+// NewHTTPTarget prepares the connection pool.
+func NewHTTPTarget(req Request, tlsConfig *tls.Config, conns int, timeout time.Duration) (*HTTPTarget, error) {
+	u, err := url.Parse(req.URL)
+	if err != nil {
+		return nil, err
+	}
+	hc := &fasthttp.HostClient{Addr: u.Host, MaxConns: conns, ReadTimeout: timeout, WriteTimeout: timeout, Name: "govgate-loadtest"}
+	if u.Scheme == "https" {
+		if tlsConfig == nil {
+			return nil, fmt.Errorf("%s: https needs a TLS configuration (or use TLCP)", req.URL)
+		}
+		hc.IsTLS, hc.TLSConfig = true, tlsConfig
+	}
+	if req.Method == "" {
+		req.Method = fasthttp.MethodGet
+	}
+	return &HTTPTarget{hc: hc, req: req, path: u.RequestURI(), timeout: timeout}, nil
+}
+
+// Do implements Target.
+func (h *HTTPTarget) Do(context.Context) (int, error) {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(h.req.Method)
+	req.SetRequestURI(h.path)
+	req.Header.SetHost(h.hc.Addr)
+	req.SetBody(h.req.Body)
+	for k, v := range h.req.Header {
+		req.Header.Set(k, v)
+	}
+	if h.req.Agreement != "" {
+		req.Header.Set("X-Govgate-Agreement", h.req.Agreement)
+	}
+	if h.req.Purpose != "" {
+		req.Header.Set("X-Govgate-Purpose", h.req.Purpose)
+	}
+	if err := h.hc.DoTimeout(req, resp, h.timeout); err != nil {
+		return 0, err
+	}
+	return resp.StatusCode(), nil
+}
+
+// TLCPTarget sends as a department: TLCP with its SM2 pair, each request SM2-signed unless
+// the client was made unsigned.
+type TLCPTarget struct {
+	c   *client.Client
+	req client.Request
+}
+
+// NewTLCPTarget wraps a department client.
+func NewTLCPTarget(c *client.Client, req Request) *TLCPTarget {
+	return &TLCPTarget{c: c, req: client.Request{Method: req.Method, URL: req.URL, Body: req.Body, Header: req.Header, Agreement: req.Agreement, Purpose: req.Purpose}}
+}
+
+// Do implements Target.
+func (t *TLCPTarget) Do(ctx context.Context) (int, error) {
+	resp, err := t.c.Do(ctx, t.req)
+	if err != nil {
+		return 0, err
+	}
+	return resp.Status, nil
+}
