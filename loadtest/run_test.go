@@ -110,3 +110,16 @@ func TestHistogramPercentiles(t *testing.T) {
 		t.Errorf("percentiles %+v", r.Latency)
 	}
 }
+
+// TestEndOfRunIsNotAnError: requests in flight when the duration ends finish and count;
+// none is reported as a timeout.
+func TestEndOfRunIsNotAnError(t *testing.T) {
+	url, hits := server(t, 50*time.Millisecond, 200)
+	r, err := Run(context.Background(), target(t, url, 8), Options{Conns: 8, Duration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Errors) != 0 || r.OK != r.Requests || r.Requests != hits.Load() || r.Requests == 0 {
+		t.Fatalf("requests %d ok %d server %d errors %v", r.Requests, r.OK, hits.Load(), r.Errors)
+	}
+}
