@@ -79,6 +79,27 @@ type Response struct {
 
 // Do sends req and returns the response.
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
+	p, err := c.Prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Release()
+	return c.Send(ctx, p)
+}
+
+// Prepared is a request built and signed ahead of sending — what a load generator uses so
+// that its own SM2 signing does not limit what it measures. It is sent once: the gateway
+// refuses a signature it has seen.
+type Prepared struct {
+	req *fasthttp.Request
+	u   *url.URL
+}
+
+// Release returns the request's memory; the prepared request must not be used after.
+func (p *Prepared) Release() { fasthttp.ReleaseRequest(p.req) }
+
+// Prepare builds and, unless the client is unsigned, signs req.
+func (c *Client) Prepare(req Request) (*Prepared, error) {
 	u, err := url.Parse(req.URL)
 	if err != nil {
 		return nil, fmt.Errorf("call %s: %w", req.URL, err)
@@ -91,9 +112,6 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		method = fasthttp.MethodGet
 	}
 	hreq := fasthttp.AcquireRequest()
-	hresp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(hreq)
-	defer fasthttp.ReleaseResponse(hresp)
 	hreq.Header.SetMethod(method)
 	hreq.SetRequestURI(u.RequestURI())
 	hreq.Header.SetHost(u.Host)
@@ -109,15 +127,23 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	}
 	if !c.cfg.Unsigned {
 		if err := c.sign(hreq, u, req); err != nil {
+			fasthttp.ReleaseRequest(hreq)
 			return nil, err
 		}
 	}
+	return &Prepared{req: hreq, u: u}, nil
+}
+
+// Send sends a prepared request and returns the response.
+func (c *Client) Send(ctx context.Context, p *Prepared) (*Response, error) {
+	hresp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(hresp)
 	deadline := time.Now().Add(c.cfg.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	if err := c.host(u).DoDeadline(hreq, hresp, deadline); err != nil {
-		return nil, fmt.Errorf("call %s: %w", req.URL, err)
+	if err := c.host(p.u).DoDeadline(p.req, hresp, deadline); err != nil {
+		return nil, fmt.Errorf("call %s: %w", p.u, err)
 	}
 	resp := &Response{
 		Status:    hresp.StatusCode(),

@@ -27,6 +27,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	tlsCA := fs.String("tls-ca", "", "for --transport tls: PEM roots that verify the server")
 	tlsCert := fs.String("tls-cert", "", "for --transport tls: the client certificate (PEM), for mutual TLS")
 	tlsKey := fs.String("tls-key", "", "for --transport tls: its key")
+	preSign := fs.Int("presign", 0, "for tlcp: sign this many requests before the run, so that the generator's own SM2 signing does not limit it; each is sent once, and a signature is valid for the gateway's clock skew (default 300 s) from when it was made")
 	asJSON := fs.Bool("json", false, "print the result as JSON, for scripts")
 	quiet := fs.Bool("q", false, "no progress line")
 	if err := fs.Parse(args); err != nil {
@@ -75,7 +76,11 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return cerr
 		}
 		defer c.Close()
-		target = loadtest.NewTLCPTarget(c, req)
+		tt := loadtest.NewTLCPTarget(c, req)
+		if err := tt.PreSign(*preSign); err != nil {
+			return err
+		}
+		target = tt
 	default:
 		return fmt.Errorf("--transport %q: want plain, tls or tlcp", mode)
 	}

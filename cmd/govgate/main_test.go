@@ -121,7 +121,7 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 		t.Errorf("catalog: %s", out)
 	}
 	// The load generator, as a department: TLCP, every request SM2-signed.
-	lcode, lout, lerr := runCmd(t, "loadtest", "-q", "--requests", "200", "--conns", "4", "--ca", dir+"/ca/ca.pem",
+	lcode, lout, lerr := runCmd(t, "loadtest", "-q", "--requests", "200", "--presign", "150", "--conns", "4", "--ca", dir+"/ca/ca.pem",
 		"--cert", dir+"/rensheju-sign.pem,"+dir+"/rensheju-enc.pem", "--key", dir+"/rensheju-sign.key,"+dir+"/rensheju-enc.key",
 		base+"/population/v1/persons?id=110101199003077777")
 	if lcode != 0 || !strings.Contains(lout, "over tlcp: closed loop, 4 connections") || !strings.Contains(lout, "200 requests") || !strings.Contains(lout, ", 200 ok") {
