@@ -347,17 +347,21 @@ func (l *Log) createSegment(first uint64, rng *compact.Range) (*segment, error) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.Write(segmentHeader(first)); err != nil {
+	// A segment that could not be begun is removed, so that the next attempt (after the
+	// disk has room again) does not find it in the way.
+	fail := func(err error) (*segment, error) {
 		f.Close()
+		os.Remove(path)
 		return nil, err
+	}
+	if _, err := f.Write(segmentHeader(first)); err != nil {
+		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, err
+		return fail(err)
 	}
 	if err := syncDir(l.segDir()); err != nil {
-		f.Close()
-		return nil, err
+		return fail(err)
 	}
 	return &segment{first: first, path: path, f: f, end: headerSize}, nil
 }

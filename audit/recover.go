@@ -139,6 +139,12 @@ func (l *Log) openSegment(first uint64, active bool, acked uint64) (*segment, er
 		return nil, err
 	}
 	seg := &segment{first: first, path: path, f: f}
+	if active {
+		if err := repairHeader(f, first); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	if err := checkSegmentHeader(f, first); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -174,6 +180,22 @@ func (l *Log) openSegment(first uint64, active bool, acked uint64) (*segment, er
 		return nil, err
 	}
 	return seg, nil
+}
+
+// repairHeader finishes the header of an active segment whose creation a crash cut short:
+// it holds no record, and its name says which record it begins with.
+func repairHeader(f *os.File, first uint64) error {
+	info, err := f.Stat()
+	if err != nil || info.Size() >= headerSize {
+		return err
+	}
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(segmentHeader(first), 0); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // openTree opens tree.hashes and returns how many records its durable part covers.
