@@ -2,8 +2,8 @@ package audit
 
 import (
 	"bytes"
-	"os"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/transparency-dev/merkle/compact"
