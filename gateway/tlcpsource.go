@@ -37,7 +37,8 @@ type TLCPSource struct {
 	files    TLCPFiles
 	store    keys.Store
 	log      *slog.Logger
-	mu       sync.Mutex
+	pollMu   sync.Mutex // one poll at a time
+	mu       sync.Mutex // the state below
 	mtimes   fileStamps
 	bundle   [2]*keys.Version // sign, enc versions in use, with the key store
 	errs     int
@@ -145,42 +146,34 @@ func (s *TLCPSource) WarnExpiry(now time.Time) {
 	}
 }
 
-// Poll looks once for changes and applies them.
+// Poll looks once for changes and applies them. Polls are serialised by pollMu; the
+// key store is read without holding mu, so that /metrics and /readyz, which read the
+// state, never wait on a slow store.
 func (s *TLCPSource) Poll(ctx context.Context) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	trustFiles := append(append([]string{}, s.files.ClientCA...), s.files.ClientCRL...)
-	if s.mtimes.changed(trustFiles...) {
-		if err := s.reloadTrust(); err != nil {
-			s.errs++
-			s.log.Error("new CA set or CRL refused; the running one stays", "error", err)
-		} else {
-			s.log.Info("CA set and CRL reloaded; new handshakes use them")
-		}
-	}
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
+	s.pollFiles()
 	if !s.fromStore() {
-		f := s.files
-		if s.mtimes.changed(f.SignCert, f.SignKey, f.EncCert, f.EncKey) {
-			if err := s.reloadIdentityFiles(); err != nil {
-				s.errs++
-				s.log.Error("new TLCP certificate pair refused; the running one stays", "error", err)
-			} else {
-				s.log.Info("TLCP certificate pair reloaded; new handshakes use it", "serial", s.Identity.Load().SignCert.SerialNumber.Text(16))
-			}
-		}
 		return
 	}
-	next := s.bundle
+	var next [2]*keys.Version
+	var storeErr error
 	for i, name := range []string{s.files.SignKeyName, s.files.EncKeyName} {
 		v, err := s.store.Latest(ctx, name)
 		if err != nil {
-			if s.storeErr == nil {
-				s.log.Warn("key store unreachable; the TLCP pair in use stays", "key", name, "error", err)
-			}
-			s.storeErr = err
-			return
+			storeErr = fmt.Errorf("%s: %w", name, err)
+			break
 		}
 		next[i] = v
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if storeErr != nil {
+		if s.storeErr == nil {
+			s.log.Warn("key store unreachable; the TLCP pair in use stays", "error", storeErr)
+		}
+		s.storeErr = storeErr
+		return
 	}
 	s.storeErr = nil
 	if next[0].Number == s.bundle[0].Number && next[1].Number == s.bundle[1].Number {
@@ -193,6 +186,33 @@ func (s *TLCPSource) Poll(ctx context.Context) {
 		s.log.Info("TLCP certificate pair rotated; new handshakes use it", "sign_version", next[0].Number, "enc_version", next[1].Number)
 	}
 	s.bundle = next // a refused pair is not retried until a newer version comes
+}
+
+// pollFiles reloads the CA set, the CRL and a pair kept in files when they changed.
+func (s *TLCPSource) pollFiles() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	trustFiles := append(append([]string{}, s.files.ClientCA...), s.files.ClientCRL...)
+	if s.mtimes.changed(trustFiles...) {
+		if err := s.reloadTrust(); err != nil {
+			s.errs++
+			s.log.Error("new CA set or CRL refused; the running one stays", "error", err)
+		} else {
+			s.log.Info("CA set and CRL reloaded; new handshakes use them")
+		}
+	}
+	if s.fromStore() {
+		return
+	}
+	f := s.files
+	if s.mtimes.changed(f.SignCert, f.SignKey, f.EncCert, f.EncKey) {
+		if err := s.reloadIdentityFiles(); err != nil {
+			s.errs++
+			s.log.Error("new TLCP certificate pair refused; the running one stays", "error", err)
+		} else {
+			s.log.Info("TLCP certificate pair reloaded; new handshakes use it", "serial", s.Identity.Load().SignCert.SerialNumber.Text(16))
+		}
+	}
 }
 
 // CertInfo is one certificate the gateway holds, for GET /certs and expiry metrics.
