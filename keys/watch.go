@@ -62,7 +62,9 @@ func (w *Watcher) loop(ctx context.Context) {
 	}
 }
 
-// poll looks once for a newer version.
+// poll looks once for a newer version. The store is read without holding mu, so that
+// Err and Current (read by /readyz) never wait on a slow store; polls come from one
+// goroutine, so they do not overlap.
 func (w *Watcher) poll(ctx context.Context) error {
 	v, err := w.Store.Latest(ctx, w.Name)
 	w.mu.Lock()
