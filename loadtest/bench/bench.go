@@ -1,0 +1,314 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/govgate/govgate/certs"
+	"github.com/govgate/govgate/client"
+	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/crypto/tlcp"
+	"github.com/govgate/govgate/loadtest"
+)
+
+// proc is a server process under test.
+type proc struct {
+	cmd *exec.Cmd
+}
+
+// bench holds what all scenarios share: the upstream, the PKI, a work directory.
+type bench struct {
+	dir      string
+	upstream string
+	up       *proc
+	ca       *certs.Dir
+	dept     *tlcp.Identity
+	trust    *tlcp.TrustSource
+}
+
+func newBench() (*bench, error) {
+	dir, err := os.MkdirTemp("", "govgate-bench-")
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{dir: dir, upstream: freeAddr()}
+	if b.up, err = b.start("upstream", b.upstream, "", ""); err != nil {
+		return nil, err
+	}
+	if err := b.pki(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// pki makes the CA, the gateway's pair (files the govgate role reads) and a department's.
+func (b *bench) pki() error {
+	ca, err := certs.InitDir(filepath.Join(b.dir, "ca"), "bench root", "govgate", 24*time.Hour, nil, nil)
+	if err != nil {
+		return err
+	}
+	b.ca = ca
+	gw, err := ca.Issue(certs.PairRequest{System: "gw-bench", DNSNames: []string{"localhost"}, Server: true})
+	if err != nil {
+		return err
+	}
+	for name, pair := range map[string]*certs.Pair{"gw": gw} {
+		for _, f := range []struct {
+			suffix string
+			cert   *smx509.Certificate
+			key    *crypto.PrivateKey
+		}{{"sign", pair.SignCert, pair.SignKey}, {"enc", pair.EncCert, pair.EncKey}} {
+			if err := os.WriteFile(filepath.Join(b.dir, name+"-"+f.suffix+".pem"), crypto.MarshalCertificatePEM(f.cert), 0o644); err != nil {
+				return err
+			}
+			k, _ := crypto.MarshalPrivateKeyPEM(f.key, nil)
+			if err := os.WriteFile(filepath.Join(b.dir, name+"-"+f.suffix+".key"), k, 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	dept, err := ca.Issue(certs.PairRequest{Dept: "110000-rensheju", System: "bench-client"})
+	if err != nil {
+		return err
+	}
+	b.dept = &tlcp.Identity{SignCert: dept.SignCert, SignKey: dept.SignKey, EncCert: dept.EncCert, EncKey: dept.EncKey}
+	ts, err := tlcp.NewTrustStore([]*smx509.Certificate{ca.CA.Cert}, nil)
+	if err != nil {
+		return err
+	}
+	b.trust = &tlcp.TrustSource{}
+	b.trust.Store(ts)
+	return nil
+}
+
+// start runs this program in a server role, pinned to CPU 0.
+func (b *bench) start(role, addr, upstream, stages string) (*proc, error) {
+	args := []string{os.Args[0], "-role", role, "-addr", addr, "-upstream", upstream, "-stages", stages, "-dir", b.dir}
+	return b.run(args, addr)
+}
+
+func (b *bench) run(args []string, addr string) (*proc, error) {
+	if haveTaskset() {
+		args = append([]string{"taskset", "-c", "0"}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if err := waitListening(addr); err != nil {
+		cmd.Process.Kill()
+		return nil, err
+	}
+	return &proc{cmd: cmd}, nil
+}
+
+func (p *proc) stop() {
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+func (b *bench) close() {
+	b.up.stop()
+	os.RemoveAll(b.dir)
+}
+
+// self starts a server role of this program in front of the upstream.
+func (b *bench) self(role, stages string) ([]*proc, string, error) {
+	addr := freeAddr()
+	p, err := b.start(role, addr, b.upstream, stages)
+	if err != nil {
+		return nil, "", err
+	}
+	scheme := "http"
+	if strings.Contains(stages, "tlcp") {
+		scheme = "https"
+		addr = "localhost:" + addr[strings.LastIndex(addr, ":")+1:]
+	}
+	return []*proc{p}, scheme + "://" + addr + "/enterprise/v1/companies?uscc=91110108MA01A2B3C4", nil
+}
+
+// nginx writes a config and starts nginx — one worker, since the servers are pinned to one
+// core — as a keep-alive reverse proxy, with auth_request to the OPA service if asked.
+func (b *bench) nginx(auth bool) ([]*proc, string, error) {
+	addr := freeAddr()
+	var procs []*proc
+	authUpstream, authLocation, authRequest := "", "", ""
+	if auth {
+		authAddr := freeAddr()
+		p, err := b.start("authz", authAddr, "", "")
+		if err != nil {
+			return nil, "", err
+		}
+		procs = append(procs, p)
+		authUpstream = "upstream authz { server " + authAddr + "; keepalive 64; }"
+		authLocation = `location = /_authz {
+      internal;
+      proxy_pass http://authz;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URI $request_uri;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }`
+		authRequest = "auth_request /_authz;"
+	}
+	conf := fmt.Sprintf(`daemon off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream up { server %[2]s; keepalive 64; }
+  %[3]s
+  server {
+    listen %[4]s;
+    %[5]s
+    location / {
+      %[6]s
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`, b.dir, b.upstream, authUpstream, addr, authLocation, authRequest)
+	path := filepath.Join(b.dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, "", err
+	}
+	p, err := b.run([]string{"nginx", "-c", path, "-p", b.dir}, addr)
+	if err != nil {
+		for _, q := range procs {
+			q.stop()
+		}
+		return nil, "", fmt.Errorf("nginx (apt-get install nginx-light): %w", err)
+	}
+	return append(procs, p), "http://" + addr + "/enterprise/v1/companies?uscc=91110108MA01A2B3C4", nil
+}
+
+// measure runs one scenario once.
+func (b *bench) measure(sc scenario, duration time.Duration, conns int) (row, error) {
+	procs, url, err := sc.servers(b)
+	if err != nil {
+		return row{}, err
+	}
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	req := loadtest.Request{Method: "GET", URL: url, Agreement: "AGR-2026-0107", Purpose: "social-insurance-check",
+		Header: map[string]string{"X-Bench-Dept": "110000-rensheju"}}
+	var target loadtest.Target
+	if sc.tlcp {
+		c, err := client.New(client.Config{Identity: b.dept, Trust: b.trust, ServerName: "localhost", Unsigned: !sc.sign, Timeout: 10 * time.Second})
+		if err != nil {
+			return row{}, err
+		}
+		defer c.Close()
+		t := loadtest.NewTLCPTarget(c, req)
+		if sc.sign {
+			// Enough for the run at the unsigned rate; the rest are signed as they go.
+			if err := t.PreSign(int(duration.Seconds()) * 4000); err != nil {
+				return row{}, err
+			}
+		}
+		target = t
+	} else {
+		if target, err = loadtest.NewHTTPTarget(req, nil, conns, 10*time.Second); err != nil {
+			return row{}, err
+		}
+	}
+	// A short warm-up: connections, handshakes, caches.
+	if _, err := loadtest.Run(context.Background(), target, loadtest.Options{Conns: conns, Duration: time.Second}); err != nil {
+		return row{}, err
+	}
+	before := cpuOf(procs)
+	r, err := loadtest.Run(context.Background(), target, loadtest.Options{Conns: conns, Duration: duration})
+	if err != nil {
+		return row{}, err
+	}
+	used := cpuOf(procs) - before
+	var errs int64
+	for _, n := range r.Errors {
+		errs += n
+	}
+	out := row{name: sc.name, rps: r.Throughput, p50: float64(r.Latency.P50), p99: float64(r.Latency.P99), errors: errs, rssMB: rssOf(procs)}
+	if r.Requests > 0 {
+		out.cpuPer1k = used / float64(r.Requests) * 1000
+	}
+	return out, nil
+}
+
+// cpuOf is the user+system CPU seconds of the processes and their children (nginx workers).
+func cpuOf(procs []*proc) float64 {
+	var total float64
+	for _, p := range procs {
+		for _, pid := range family(p.cmd.Process.Pid) {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil {
+				continue
+			}
+			f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+			ut, _ := strconv.ParseFloat(f[11], 64)
+			st, _ := strconv.ParseFloat(f[12], 64)
+			total += (ut + st) / 100 // clock ticks (USER_HZ = 100 on Linux)
+		}
+	}
+	return total
+}
+
+// rssOf is the summed peak resident memory of the processes and their children, in MB.
+func rssOf(procs []*proc) float64 {
+	var kb float64
+	for _, p := range procs {
+		for _, pid := range family(p.cmd.Process.Pid) {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					n, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
+					kb += n
+				}
+			}
+		}
+	}
+	return kb / 1024
+}
+
+// family is pid and its descendants (taskset execs into the server; nginx forks workers).
+func family(pid int) []int {
+	out := []int{pid}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return out
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if c, err := strconv.Atoi(f); err == nil {
+			out = append(out, family(c)...)
+		}
+	}
+	return out
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/policy"
+)
+
+// record is what the upstream answers: an enterprise registration, as the demo's registry.
+const record = `{"uscc":"91110108MA01A2B3C4","name":"北京数联科技有限公司","legal_representative":"陈明","type":"有限责任公司(自然人投资或控股)","registered_capital":"1000万元人民币","established_on":"2018-05-16","status":"存续(在营、开业、在册)","address":"北京市海淀区知春路56号8层801","business_scope":"技术开发、技术咨询、技术服务；数据处理","registration_authority":"北京市海淀区市场监督管理局"}`
+
+// serve runs one server role until SIGTERM.
+func serve(role, addr, upstream, stages, dir string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	switch role {
+	case "upstream":
+		return serveUntil(ctx, addr, func(c *fasthttp.RequestCtx) {
+			c.SetContentType("application/json; charset=utf-8")
+			c.SetBodyString(record)
+		})
+	case "bareproxy":
+		hc := &fasthttp.HostClient{Addr: upstream, MaxConns: 4096}
+		return serveUntil(ctx, addr, func(c *fasthttp.RequestCtx) {
+			if err := hc.Do(&c.Request, &c.Response); err != nil {
+				c.Error("upstream", fasthttp.StatusBadGateway)
+			}
+		})
+	case "authz":
+		return serveAuthz(ctx, addr)
+	case "govgate":
+		return serveGovgate(ctx, addr, upstream, stages, dir)
+	}
+	return fmt.Errorf("unknown role %q", role)
+}
+
+func serveUntil(ctx context.Context, addr string, h fasthttp.RequestHandler) error {
+	srv := &fasthttp.Server{Handler: h, Name: "bench"}
+	go func() { <-ctx.Done(); srv.Shutdown() }()
+	return srv.ListenAndServe(addr)
+}
+
+// serveAuthz is what a department would put behind nginx's auth_request without govgate:
+// OPA with govgate's shipped policy and data, deciding from the headers nginx forwards.
+func serveAuthz(ctx context.Context, addr string) error {
+	engine, err := policy.New(ctx, policy.Options{})
+	if err != nil {
+		return err
+	}
+	return serveUntil(ctx, addr, func(c *fasthttp.RequestCtx) {
+		h := &c.Request.Header
+		in := policy.Input{
+			Subject:  policy.Subject{Dept: string(h.Peek("X-Bench-Dept")), Auth: "tls"},
+			Request:  policy.Request{Method: "GET", Path: string(h.Peek("X-Original-URI")), Purpose: string(h.Peek("X-Govgate-Purpose")), Agreement: string(h.Peek("X-Govgate-Agreement"))},
+			Route:    policy.Route{ID: "enterprise-query", Mode: "query", SourceZone: "external", TargetZone: "internal"},
+			Resource: "enterprise.registration",
+			Time:     time.Now(),
+		}
+		d, err := engine.Decide(c, &in)
+		switch {
+		case err != nil:
+			c.SetStatusCode(fasthttp.StatusInternalServerError)
+		case d.Allow:
+			c.SetStatusCode(fasthttp.StatusOK)
+		default:
+			c.SetStatusCode(fasthttp.StatusForbidden)
+		}
+	})
+}
+
+// benchIdentity names the consumer from a header, for the rows without TLCP: a bench
+// fixture, not a stage govgate ships.
+type benchIdentity struct{}
+
+func (benchIdentity) Authenticate(c *fasthttp.RequestCtx, x *gateway.Exchange) error {
+	x.Identity = gateway.Identity{Dept: string(c.Request.Header.Peek("X-Bench-Dept")), System: "bench", Auth: "tls"}
+	return nil
+}
+
+func serveGovgate(ctx context.Context, addr, upstream, stages, dir string) error {
+	on := func(s string) bool { return strings.Contains(stages, s) }
+	yaml := fmt.Sprintf(`gateway_id: gw-bench
+admin: {address: "127.0.0.1:0"}
+listeners: [{name: ext, address: %q, zone: external, transport: %s}]
+routes: [{id: enterprise-query, path_prefix: /enterprise/v1, resource: enterprise.registration, mode: query, pool: registry, target_zone: internal, timeout: 10s}]
+pools: [{id: registry, addresses: [%q], max_conns: 4096}]
+`, addr, map[bool]string{true: "tlcp", false: "plain"}[on("tlcp")], upstream)
+	if on("tlcp") {
+		yaml += fmt.Sprintf("tlcp: {sign_cert: %q, sign_key: %q, enc_cert: %q, enc_key: %q, client_ca: %q}\n",
+			filepath.Join(dir, "gw-sign.pem"), filepath.Join(dir, "gw-sign.key"), filepath.Join(dir, "gw-enc.pem"), filepath.Join(dir, "gw-enc.key"), filepath.Join(dir, "ca", "ca.pem"))
+	}
+	cfg, err := gateway.ParseConfig([]byte(yaml))
+	if err != nil {
+		return err
+	}
+	var st gateway.Stages
+	if on("tlcp") {
+		src, err := gateway.NewTLCPSource(ctx, gateway.TLCPFiles{SignCert: cfg.TLCP.SignCert, SignKey: cfg.TLCP.SignKey, EncCert: cfg.TLCP.EncCert,
+			EncKey: cfg.TLCP.EncKey, ClientCA: []string{cfg.TLCP.ClientCA}}, nil, nil)
+		if err != nil {
+			return err
+		}
+		st.Authenticate = gateway.NewPeerAuthenticator(0, 1_000_000)
+		st.Transports = map[gateway.Transport]gateway.ListenerProvider{gateway.TransportTLCP: &gateway.TLCPTransport{Identity: src.Identity, Trust: src.Trust}}
+	} else if on("policy") {
+		st.Authenticate = benchIdentity{}
+	}
+	if on("policy") {
+		engine, err := policy.New(ctx, policy.Options{})
+		if err != nil {
+			return err
+		}
+		ps := gateway.NewPolicyStage(engine)
+		st.Decide, st.Release = ps, ps
+	}
+	if on("audit") {
+		key, err := crypto.GenerateKey()
+		if err != nil {
+			return err
+		}
+		signer, err := audit.NewNoteSigner("gw-bench-audit", key)
+		if err != nil {
+			return err
+		}
+		logDir, err := os.MkdirTemp(dir, "audit-")
+		if err != nil {
+			return err
+		}
+		l, err := audit.Open(audit.Options{Dir: logDir, Origin: "govgate/gw-bench", Signer: signer})
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		st.Audit = &gateway.AuditStage{Log: l, GatewayID: "gw-bench"}
+	}
+	g, err := gateway.New(cfg, gateway.Options{Stages: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	if err := g.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return g.Shutdown(sctx)
+}
