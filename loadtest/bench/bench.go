@@ -77,7 +77,7 @@ func (b *bench) pki() error {
 			}
 		}
 	}
-	dept, err := ca.Issue(certs.PairRequest{Dept: "110000-rensheju", System: "bench-client"})
+	dept, err := ca.Issue(certs.PairRequest{Dept: "110000-shuiwu", System: "bench-client"})
 	if err != nil {
 		return err
 	}
@@ -217,8 +217,10 @@ func (b *bench) measure(sc scenario, duration time.Duration, conns int) (row, er
 			p.stop()
 		}
 	}()
-	req := loadtest.Request{Method: "GET", URL: url, Agreement: "AGR-2026-0107", Purpose: "social-insurance-check",
-		Header: map[string]string{"X-Bench-Dept": "110000-rensheju"}}
+	// The tax bureau's agreement AGR-2025-0219 has no quota: a quota running out mid-run
+	// would turn the measurement into one of 429s.
+	req := loadtest.Request{Method: "GET", URL: url, Agreement: "AGR-2025-0219", Purpose: "tax-registration",
+		Header: map[string]string{"X-Bench-Dept": "110000-shuiwu"}}
 	var target loadtest.Target
 	if sc.tlcp {
 		c, err := client.New(client.Config{Identity: b.dept, Trust: b.trust, ServerName: "localhost", Unsigned: !sc.sign, Timeout: 10 * time.Second})
