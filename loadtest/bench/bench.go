@@ -34,6 +34,7 @@ type bench struct {
 	ca       *certs.Dir
 	dept     *tlcp.Identity
 	trust    *tlcp.TrustSource
+	profile  string // -cpuprofile, passed to the govgate servers
 }
 
 func newBench() (*bench, error) {
@@ -94,6 +95,9 @@ func (b *bench) pki() error {
 // start runs this program in a server role, pinned to CPU 0.
 func (b *bench) start(role, addr, upstream, stages string) (*proc, error) {
 	args := []string{os.Args[0], "-role", role, "-addr", addr, "-upstream", upstream, "-stages", stages, "-dir", b.dir}
+	if b.profile != "" && role == "govgate" {
+		args = append(args, "-cpuprofile", b.profile+"."+strings.ReplaceAll(stages, ",", "-"))
+	}
 	return b.run(args, addr)
 }
 

@@ -34,14 +34,16 @@ func main() {
 	runs := flag.Int("runs", 3, "measurements per row; the row is their median by throughput")
 	conns := flag.Int("conns", 32, "client connections")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
+	only := flag.String("only", "", "run only the scenarios whose name contains this (e.g. e3); no table is written")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of each govgate server to FILE.<stages>")
 	flag.Parse()
 	if *role != "" {
-		if err := serve(*role, *addr, *upstream, *stages, *dir); err != nil {
+		if err := serve(*role, *addr, *upstream, *stages, *dir, *profile); err != nil {
 			log.Fatal(err)
 		}
 		return
 	}
-	if err := orchestrate(*duration, *runs, *conns, *out); err != nil {
+	if err := orchestrate(*duration, *runs, *conns, *out, *only, *profile); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -62,7 +64,7 @@ type row struct {
 	ratioBare, ratioNgx float64
 }
 
-func orchestrate(duration time.Duration, runs, conns int, out string) error {
+func orchestrate(duration time.Duration, runs, conns int, out, only, profile string) error {
 	if os.Getenv("GOVGATE_BENCH_PINNED") == "" && haveTaskset() && runtime.NumCPU() > 1 {
 		// Re-run pinned to CPU 1; the servers go to CPU 0.
 		cmd := exec.Command("taskset", append([]string{"-c", "1", os.Args[0]}, os.Args[1:]...)...)
@@ -74,9 +76,13 @@ func orchestrate(duration time.Duration, runs, conns int, out string) error {
 	if err != nil {
 		return err
 	}
+	b.profile = profile
 	defer b.close()
 	var rows []row
 	for _, sc := range scenarios() {
+		if only != "" && !strings.Contains(sc.name, only) {
+			continue
+		}
 		var samples []row
 		for i := range runs {
 			r, err := b.measure(sc, duration, conns)
@@ -92,6 +98,9 @@ func orchestrate(duration time.Duration, runs, conns int, out string) error {
 		}
 		sort.Slice(samples, func(i, j int) bool { return samples[i].rps < samples[j].rps })
 		rows = append(rows, samples[len(samples)/2])
+	}
+	if only != "" {
+		return nil
 	}
 	bare, ngxAuth := rows[1].rps, rows[3].rps
 	for i := range rows {

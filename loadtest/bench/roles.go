@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -24,9 +25,19 @@ import (
 const record = `{"uscc":"91110108MA01A2B3C4","name":"北京数联科技有限公司","legal_representative":"陈明","type":"有限责任公司(自然人投资或控股)","registered_capital":"1000万元人民币","established_on":"2018-05-16","status":"存续(在营、开业、在册)","address":"北京市海淀区知春路56号8层801","business_scope":"技术开发、技术咨询、技术服务；数据处理","registration_authority":"北京市海淀区市场监督管理局"}`
 
 // serve runs one server role until SIGTERM.
-func serve(role, addr, upstream, stages, dir string) error {
+func serve(role, addr, upstream, stages, dir, profile string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	switch role {
 	case "upstream":
 		return serveUntil(ctx, addr, func(c *fasthttp.RequestCtx) {
