@@ -67,58 +67,135 @@ func IsJSON(contentType string) bool {
 // FilterJSON cuts a JSON body down to the decision's fields and applies its masks: a
 // top-level object keeps only allowed members, an array keeps only allowed members of each
 // object in it. Any other shape is refused, because there is nothing to cut it down by.
-// Members come out in name order.
+// Members keep their order and their bytes: the body is validated once and then scanned,
+// not decoded into maps and encoded again — this runs on every response.
 func (d *Decision) FilterJSON(body []byte) ([]byte, error) {
-	masks := d.masks
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return body, nil
 	}
+	if !json.Valid(body) {
+		return nil, refused("RESPONSE_NOT_JSON", "the provider's response is not valid JSON")
+	}
+	out := make([]byte, 0, len(body))
 	switch body[0] {
 	case '{':
-		obj, err := d.filterObject(body, masks)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(obj)
+		return d.filterObject(out, body), nil
 	case '[':
-		var items []json.RawMessage
-		if err := json.Unmarshal(body, &items); err != nil {
-			return nil, refused("RESPONSE_NOT_JSON", "the provider's response is not valid JSON: %v", err)
-		}
-		out := make([]map[string]json.RawMessage, 0, len(items))
-		for i, it := range items {
-			it = bytes.TrimSpace(it)
-			if len(it) == 0 || it[0] != '{' {
-				return nil, refused("RESPONSE_SHAPE", "element %d of the provider's JSON array is not an object, so it cannot be cut down to the released fields", i)
+		out = append(out, '[')
+		i, n := skipSpace(body, 1), 0
+		for body[i] != ']' {
+			end := valueEnd(body, i)
+			if body[i] != '{' {
+				return nil, refused("RESPONSE_SHAPE", "element %d of the provider's JSON array is not an object, so it cannot be cut down to the released fields", n)
 			}
-			obj, err := d.filterObject(it, masks)
-			if err != nil {
-				return nil, err
+			if n > 0 {
+				out = append(out, ',')
 			}
-			out = append(out, obj)
+			out = d.filterObject(out, body[i:end])
+			n++
+			i = skipSpace(body, end)
+			if body[i] == ',' {
+				i = skipSpace(body, i+1)
+			}
 		}
-		return json.Marshal(out)
+		return append(out, ']'), nil
 	default:
 		return nil, refused("RESPONSE_SHAPE", "the provider's JSON is neither an object nor an array of objects, so it cannot be cut down to the released fields")
 	}
 }
 
-func (d *Decision) filterObject(raw []byte, masks map[string]maskRule) (map[string]json.RawMessage, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, refused("RESPONSE_NOT_JSON", "the provider's response is not valid JSON: %v", err)
-	}
-	for name, v := range obj {
-		if _, ok := slices.BinarySearch(d.Fields, name); !ok {
-			delete(obj, name)
-			continue
+// filterObject appends the allowed members of a valid JSON object, masked where the
+// decision says.
+func (d *Decision) filterObject(out, obj []byte) []byte {
+	out = append(out, '{')
+	first := true
+	i := skipSpace(obj, 1)
+	for obj[i] != '}' {
+		keyEnd := valueEnd(obj, i)
+		key := obj[i:keyEnd]
+		i = skipSpace(obj, keyEnd)
+		i = skipSpace(obj, i+1) // the colon
+		valEnd := valueEnd(obj, i)
+		name := memberName(key)
+		if _, ok := slices.BinarySearch(d.Fields, name); ok {
+			if !first {
+				out = append(out, ',')
+			}
+			first = false
+			out = append(out, key...)
+			out = append(out, ':')
+			if m, ok := d.masks[name]; ok {
+				out = append(out, maskValue(obj[i:valEnd], m)...)
+			} else {
+				out = append(out, obj[i:valEnd]...)
+			}
 		}
-		if m, ok := masks[name]; ok {
-			obj[name] = maskValue(v, m)
+		i = skipSpace(obj, valEnd)
+		if obj[i] == ',' {
+			i = skipSpace(obj, i+1)
 		}
 	}
-	return obj, nil
+	return append(out, '}')
+}
+
+// memberName decodes a member name, escapes and all, so that "\u0063redit_rating" is
+// compared as credit_rating.
+func memberName(quoted []byte) string {
+	if bytes.IndexByte(quoted, '\\') < 0 {
+		return string(quoted[1 : len(quoted)-1])
+	}
+	var s string
+	if json.Unmarshal(quoted, &s) != nil {
+		return "" // unreachable for a body json.Valid accepted; an empty name is never allowed
+	}
+	return s
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// valueEnd returns the index just after the JSON value starting at i, in a body that is
+// valid JSON: strings are skipped with their escapes, objects and arrays by depth.
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for j := i + 1; j < len(b); j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1
+			}
+		}
+		return len(b)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = valueEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	default: // number, true, false, null
+		j := i
+		for j < len(b) && !strings.ContainsRune(",}] \t\n\r", rune(b[j])) {
+			j++
+		}
+		return j
+	}
 }
 
 // maskValue masks a string value; any other value is masked as its JSON text, so that a

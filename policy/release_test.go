@@ -22,12 +22,14 @@ func TestFilterJSON(t *testing.T) {
 	d := allowedTaxDecision(t)
 	cases := []struct{ in, want string }{
 		{`{"taxpayer_id":"91110108MA01A2B3C4","name":"北京数联科技有限公司","credit_rating":"A","bank_account":"6222"}`,
-			`{"name":"北京数联科技有限公司","taxpayer_id":"**************B3C4"}`},
+			`{"taxpayer_id":"**************B3C4","name":"北京数联科技有限公司"}`},
 		{`[{"name":"甲","tax_status":"正常","secret":1},{"registered_on":"2018-05-16"}]`,
 			`[{"name":"甲","tax_status":"正常"},{"registered_on":"2018-05-16"}]`},
 		{`[]`, `[]`},
 		{` {"\u0063redit_rating":"A","name":"x"} `, `{"name":"x"}`},
-		{`{"taxpayer_id":12345678,"name":null}`, `{"name":null,"taxpayer_id":"****5678"}`},
+		{`{"taxpayer_id":12345678,"name":null}`, `{"taxpayer_id":"****5678","name":null}`},
+		{`{"name":"a\"}],[{","bank":{"n":["}"]},"tax_status":true}`, `{"name":"a\"}],[{","tax_status":true}`},
+		{` [ { "name" : "x" } , { } ] `, `[{"name":"x"},{}]`},
 		{`{"name":{"nested":"kept whole: the field is granted"}}`, `{"name":{"nested":"kept whole: the field is granted"}}`},
 	}
 	for _, c := range cases {
