@@ -31,6 +31,25 @@ type CA struct {
 
 // NewRootCA creates a self-signed SM2 root valid for the given duration.
 func NewRootCA(commonName, org string, validFor time.Duration) (*CA, error) {
+	ca, err := newCA(nil, commonName, org, validFor)
+	if err != nil {
+		return nil, fmt.Errorf("create root CA: %w", err)
+	}
+	return ca, nil
+}
+
+// NewIntermediateCA creates an SM2 CA signed by parent.
+func NewIntermediateCA(parent *CA, commonName, org string, validFor time.Duration) (*CA, error) {
+	ca, err := newCA(parent, commonName, org, validFor)
+	if err != nil {
+		return nil, fmt.Errorf("create intermediate CA: %w", err)
+	}
+	return ca, nil
+}
+
+// newCA issues a CA certificate under parent, or a self-signed root when
+// parent is nil. An intermediate may sign only end-entity certificates.
+func newCA(parent *CA, commonName, org string, validFor time.Duration) (*CA, error) {
 	key, err := crypto.GenerateKey()
 	if err != nil {
 		return nil, err
@@ -49,49 +68,21 @@ func NewRootCA(commonName, org string, validFor time.Duration) (*CA, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	der, err := smx509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, fmt.Errorf("create root CA: %w", err)
+	issuer, signer := tmpl, key
+	if parent != nil {
+		if tmpl.NotAfter.After(parent.Cert.NotAfter) {
+			tmpl.NotAfter = parent.Cert.NotAfter // a CA cannot outlive the one that signed it
+		}
+		tmpl.MaxPathLenZero = true
+		issuer, signer = parent.Cert, parent.Key
 	}
-	cert, err := smx509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("create root CA: %w", err)
-	}
-	return &CA{Cert: cert, Key: key}, nil
-}
-
-// NewIntermediateCA creates an SM2 CA signed by parent.
-func NewIntermediateCA(parent *CA, commonName, org string, validFor time.Duration) (*CA, error) {
-	key, err := crypto.GenerateKey()
+	der, err := smx509.CreateCertificate(rand.Reader, tmpl, issuer, &key.PublicKey, signer)
 	if err != nil {
 		return nil, err
 	}
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	notAfter := now.Add(validFor)
-	if notAfter.After(parent.Cert.NotAfter) {
-		notAfter = parent.Cert.NotAfter // a CA cannot outlive the one that signed it
-	}
-	tmpl := &smx509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: commonName, Organization: []string{org}, Country: []string{"CN"}},
-		NotBefore:             now.Add(-5 * time.Minute),
-		NotAfter:              notAfter,
-		KeyUsage:              smx509.KeyUsageCertSign | smx509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := smx509.CreateCertificate(rand.Reader, tmpl, parent.Cert, &key.PublicKey, parent.Key)
-	if err != nil {
-		return nil, fmt.Errorf("create intermediate CA: %w", err)
-	}
 	cert, err := smx509.ParseCertificate(der)
 	if err != nil {
-		return nil, fmt.Errorf("create intermediate CA: %w", err)
+		return nil, err
 	}
 	return &CA{Cert: cert, Key: key}, nil
 }

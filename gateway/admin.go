@@ -231,8 +231,7 @@ func (g *Gateway) writePoolMetrics(w io.Writer) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	fmt.Fprintln(w, "# HELP govgate_upstream_healthy Whether a pool member takes traffic (1) or not (0).")
-	fmt.Fprintln(w, "# TYPE govgate_upstream_healthy gauge")
+	writeMetricHeader(w, "govgate_upstream_healthy", "gauge", "Whether a pool member takes traffic (1) or not (0).")
 	now := nowNanos()
 	for _, id := range ids {
 		for _, m := range rt.pools[id].members {
@@ -243,8 +242,7 @@ func (g *Gateway) writePoolMetrics(w io.Writer) {
 			fmt.Fprintf(w, "govgate_upstream_healthy{pool=%q,member=%q} %d\n", id, m.addr, v)
 		}
 	}
-	fmt.Fprintln(w, "# HELP govgate_upstream_in_flight Requests in flight to a pool member.")
-	fmt.Fprintln(w, "# TYPE govgate_upstream_in_flight gauge")
+	writeMetricHeader(w, "govgate_upstream_in_flight", "gauge", "Requests in flight to a pool member.")
 	for _, id := range ids {
 		for _, m := range rt.pools[id].members {
 			fmt.Fprintf(w, "govgate_upstream_in_flight{pool=%q,member=%q} %d\n", id, m.addr, m.inFlight.Load())

@@ -91,19 +91,14 @@ func (a *AuditStage) WriteMetrics(w io.Writer) {
 	if s.Failing != "" {
 		failing = 1
 	}
-	fmt.Fprintln(w, "# HELP govgate_audit_records_total Records made durable.")
-	fmt.Fprintln(w, "# TYPE govgate_audit_records_total counter")
+	writeMetricHeader(w, "govgate_audit_records_total", "counter", "Records made durable.")
 	fmt.Fprintf(w, "govgate_audit_records_total %d\n", s.Appended)
-	fmt.Fprintln(w, "# HELP govgate_audit_append_failures_total Records that could not be made durable; their exchanges were refused.")
-	fmt.Fprintln(w, "# TYPE govgate_audit_append_failures_total counter")
+	writeMetricHeader(w, "govgate_audit_append_failures_total", "counter", "Records that could not be made durable; their exchanges were refused.")
 	fmt.Fprintf(w, "govgate_audit_append_failures_total %d\n", s.Failed)
-	fmt.Fprintln(w, "# HELP govgate_audit_failing Whether the latest append failed (1): exchanges are being refused.")
-	fmt.Fprintln(w, "# TYPE govgate_audit_failing gauge")
+	writeMetricHeader(w, "govgate_audit_failing", "gauge", "Whether the latest append failed (1): exchanges are being refused.")
 	fmt.Fprintf(w, "govgate_audit_failing %d\n", failing)
-	fmt.Fprintln(w, "# HELP govgate_audit_log_size Records in the audit log.")
-	fmt.Fprintln(w, "# TYPE govgate_audit_log_size gauge")
+	writeMetricHeader(w, "govgate_audit_log_size", "gauge", "Records in the audit log.")
 	fmt.Fprintf(w, "govgate_audit_log_size %d\n", s.Size)
-	fmt.Fprintln(w, "# HELP govgate_audit_checkpoint_size Size of the latest signed checkpoint.")
-	fmt.Fprintln(w, "# TYPE govgate_audit_checkpoint_size gauge")
+	writeMetricHeader(w, "govgate_audit_checkpoint_size", "gauge", "Size of the latest signed checkpoint.")
 	fmt.Fprintf(w, "govgate_audit_checkpoint_size %d\n", s.CheckpointSize)
 }

@@ -38,13 +38,11 @@ func (c *CertsStage) AdminHandlers() []AdminHandler {
 
 // WriteMetrics adds days to expiry per certificate and the count of refused reloads.
 func (c *CertsStage) WriteMetrics(w io.Writer) {
-	fmt.Fprintln(w, "# HELP govgate_cert_days_to_expiry Days until a certificate the gateway holds expires.")
-	fmt.Fprintln(w, "# TYPE govgate_cert_days_to_expiry gauge")
+	writeMetricHeader(w, "govgate_cert_days_to_expiry", "gauge", "Days until a certificate the gateway holds expires.")
 	for _, ci := range c.all(time.Now()) {
 		fmt.Fprintf(w, "govgate_cert_days_to_expiry{role=%q,serial=%q} %d\n", ci.Role, ci.Serial, ci.DaysLeft)
 	}
-	fmt.Fprintln(w, "# HELP govgate_cert_reloads_refused_total New certificates, keys or CRLs refused; the running ones stayed.")
-	fmt.Fprintln(w, "# TYPE govgate_cert_reloads_refused_total counter")
+	writeMetricHeader(w, "govgate_cert_reloads_refused_total", "counter", "New certificates, keys or CRLs refused; the running ones stayed.")
 	refused, stale := 0, 0
 	for _, s := range c.Sources {
 		refused += s.Refused()
@@ -53,7 +51,6 @@ func (c *CertsStage) WriteMetrics(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "govgate_cert_reloads_refused_total %d\n", refused)
-	fmt.Fprintln(w, "# HELP govgate_key_store_unreachable Whether the key store could not be read at the last poll (1): cached keys are in use.")
-	fmt.Fprintln(w, "# TYPE govgate_key_store_unreachable gauge")
+	writeMetricHeader(w, "govgate_key_store_unreachable", "gauge", "Whether the key store could not be read at the last poll (1): cached keys are in use.")
 	fmt.Fprintf(w, "govgate_key_store_unreachable{component=\"certs\"} %d\n", stale)
 }

@@ -115,8 +115,7 @@ func (m *Metrics) Write(w io.Writer, extra func(io.Writer)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
-	fmt.Fprintln(w, "# HELP govgate_requests_total Exchanges by route, status and policy decision.")
-	fmt.Fprintln(w, "# TYPE govgate_requests_total counter")
+	writeMetricHeader(w, "govgate_requests_total", "counter", "Exchanges by route, status and policy decision.")
 	for _, id := range sortedKeys(m.routes) {
 		r := m.routes[id]
 		for status := range r.counts {
@@ -128,26 +127,28 @@ func (m *Metrics) Write(w io.Writer, extra func(io.Writer)) {
 		}
 	}
 
-	fmt.Fprintln(w, "# HELP govgate_stage_duration_seconds Time spent in each pipeline stage.")
-	fmt.Fprintln(w, "# TYPE govgate_stage_duration_seconds histogram")
+	writeMetricHeader(w, "govgate_stage_duration_seconds", "histogram", "Time spent in each pipeline stage.")
 	for i := range m.stages {
 		m.stages[i].write(w, stageNames[i])
 	}
 
-	fmt.Fprintln(w, "# HELP govgate_open_connections Client connections open, by listener.")
-	fmt.Fprintln(w, "# TYPE govgate_open_connections gauge")
+	writeMetricHeader(w, "govgate_open_connections", "gauge", "Client connections open, by listener.")
 	for _, name := range sortedKeys(m.listeners) {
 		fmt.Fprintf(w, "govgate_open_connections{listener=%q} %d\n", name, m.listeners[name].Load())
 	}
 
-	fmt.Fprintln(w, "# HELP govgate_config_reloads_total Configuration reloads by result.")
-	fmt.Fprintln(w, "# TYPE govgate_config_reloads_total counter")
+	writeMetricHeader(w, "govgate_config_reloads_total", "counter", "Configuration reloads by result.")
 	fmt.Fprintf(w, "govgate_config_reloads_total{result=\"ok\"} %d\n", m.reloadOK.Load())
 	fmt.Fprintf(w, "govgate_config_reloads_total{result=\"error\"} %d\n", m.reloadErr.Load())
 
 	if extra != nil {
 		extra(w)
 	}
+}
+
+// writeMetricHeader starts a metric family in the Prometheus text format.
+func writeMetricHeader(w io.Writer, name, kind, help string) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
 }
 
 func (h *histogram) write(w io.Writer, stage string) {

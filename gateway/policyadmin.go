@@ -56,21 +56,16 @@ func (p *PolicyStage) WriteMetrics(w io.Writer) {
 	if s.LastError != "" {
 		failing = 1
 	}
-	fmt.Fprintln(w, "# HELP govgate_policy_reloads_total Policy revisions made live (ok) or refused (error).")
-	fmt.Fprintln(w, "# TYPE govgate_policy_reloads_total counter")
+	writeMetricHeader(w, "govgate_policy_reloads_total", "counter", "Policy revisions made live (ok) or refused (error).")
 	fmt.Fprintf(w, "govgate_policy_reloads_total{result=\"ok\"} %d\n", s.Reloads)
 	fmt.Fprintf(w, "govgate_policy_reloads_total{result=\"error\"} %d\n", s.Failures)
-	fmt.Fprintln(w, "# HELP govgate_policy_reload_failing Whether the latest policy reload was refused (1): the running revision is older than the files.")
-	fmt.Fprintln(w, "# TYPE govgate_policy_reload_failing gauge")
+	writeMetricHeader(w, "govgate_policy_reload_failing", "gauge", "Whether the latest policy reload was refused (1): the running revision is older than the files.")
 	fmt.Fprintf(w, "govgate_policy_reload_failing %d\n", failing)
-	fmt.Fprintln(w, "# HELP govgate_policy_revision_info The live policy revision.")
-	fmt.Fprintln(w, "# TYPE govgate_policy_revision_info gauge")
+	writeMetricHeader(w, "govgate_policy_revision_info", "gauge", "The live policy revision.")
 	fmt.Fprintf(w, "govgate_policy_revision_info{revision=%q} 1\n", s.Revision)
-	fmt.Fprintln(w, "# HELP govgate_policy_decision_cache_total Decision cache lookups by result.")
-	fmt.Fprintln(w, "# TYPE govgate_policy_decision_cache_total counter")
+	writeMetricHeader(w, "govgate_policy_decision_cache_total", "counter", "Decision cache lookups by result.")
 	fmt.Fprintf(w, "govgate_policy_decision_cache_total{result=\"hit\"} %d\n", s.CacheHits)
 	fmt.Fprintf(w, "govgate_policy_decision_cache_total{result=\"miss\"} %d\n", s.CacheMisses)
-	fmt.Fprintln(w, "# HELP govgate_policy_decision_cache_entries Decisions held in the cache.")
-	fmt.Fprintln(w, "# TYPE govgate_policy_decision_cache_entries gauge")
+	writeMetricHeader(w, "govgate_policy_decision_cache_entries", "gauge", "Decisions held in the cache.")
 	fmt.Fprintf(w, "govgate_policy_decision_cache_entries %d\n", s.CacheEntries)
 }

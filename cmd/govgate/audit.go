@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/csv"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -57,14 +58,7 @@ func runAuditVerify(_ context.Context, args []string, stdout, stderr io.Writer) 
 	dir, args := splitDir(args)
 	fs := newFlagSet("audit verify", "audit verify DIR --keys FILE", stderr)
 	keysPath := fs.String("keys", "", keysHelp)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if dir == "" || *keysPath == "" {
-		fs.Usage()
-		return errUsage
-	}
-	keys, err := audit.LoadKeySet(*keysPath)
+	keys, err := parseDirAndKeys(fs, args, dir, keysPath)
 	if err != nil {
 		return err
 	}
@@ -86,19 +80,25 @@ func runAuditVerify(_ context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
+// parseDirAndKeys parses the flags of a command that reads log DIR against
+// the trusted keys named by --keys; both are required.
+func parseDirAndKeys(fs *flag.FlagSet, args []string, dir string, keysPath *string) (*audit.KeySet, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if dir == "" || *keysPath == "" {
+		fs.Usage()
+		return nil, errUsage
+	}
+	return audit.LoadKeySet(*keysPath)
+}
+
 func runAuditProof(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	dir, args := splitDir(args)
 	fs := newFlagSet("audit proof", "audit proof DIR --index N --keys FILE", stderr)
 	index := fs.Uint64("index", 0, "the record to prove")
 	keysPath := fs.String("keys", "", keysHelp)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if dir == "" || *keysPath == "" {
-		fs.Usage()
-		return errUsage
-	}
-	keys, err := audit.LoadKeySet(*keysPath)
+	keys, err := parseDirAndKeys(fs, args, dir, keysPath)
 	if err != nil {
 		return err
 	}

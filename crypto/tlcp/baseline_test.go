@@ -1,13 +1,11 @@
 package tlcp
 
 import (
-	"bufio"
 	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/tjfoc/gmsm/gmtls"
 	tjx509 "github.com/tjfoc/gmsm/x509"
@@ -98,18 +96,5 @@ func BenchmarkTJFocKeepAliveRequest(b *testing.B) {
 	addr := startTJFocServer(b, p)
 	c := dialTJFoc(b, p, addr)
 	defer c.Close()
-	r := bufio.NewReader(c)
-	b.ResetTimer()
-	for range b.N {
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-			b.Fatal(err)
-		}
-		resp, err := http.ReadResponse(r, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
+	benchKeepAlive(b, c)
 }
