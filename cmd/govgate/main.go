@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/govgate/govgate/gateway"
 )
 
 // command is one subcommand: a name, one line of help, and its run function, which gets
@@ -40,6 +42,9 @@ func commands() []command {
 var version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && (os.Args[1] == "serve" || os.Args[1] == "demo") {
+		gateway.ReserveSyscallProc()
+	}
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -103,6 +103,7 @@ func (benchIdentity) Authenticate(c *fasthttp.RequestCtx, x *gateway.Exchange) e
 }
 
 func serveGovgate(ctx context.Context, addr, upstream, stages, dir string) error {
+	gateway.ReserveSyscallProc() // as govgate serve does
 	on := func(s string) bool { return strings.Contains(stages, s) }
 	yaml := fmt.Sprintf(`gateway_id: gw-bench
 admin: {address: "127.0.0.1:0"}
