@@ -69,6 +69,7 @@ type Log struct {
 	pending     []byte // nodes not yet written, after a failed write
 
 	ckpt     atomic.Pointer[SignedCheckpoint]
+	ckptMu   sync.Mutex // one checkpoint written at a time; held by its goroutine
 	ckptFile *os.File
 	failing  atomic.Pointer[string] // the last write error while appends are refused
 	failures atomic.Uint64
@@ -206,7 +207,7 @@ func (l *Log) writer() {
 			l.commit(batch)
 			clear(batch)
 		case <-tick.C:
-			l.checkpointIfGrown()
+			l.checkpointInBackground()
 		case sw := <-l.signers:
 			sw.done <- l.swapSigner(sw.signer)
 		case now := <-prune.C:

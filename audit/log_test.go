@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -145,5 +146,44 @@ func TestRecoversACutSegmentHeader(t *testing.T) {
 	l3.Close()
 	if _, err := Verify(dir, loadKeys(t, dir)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Periodic checkpoints are written beside the appends, not between them: while appends go
+// on, checkpoints keep appearing, each names a size whose root is the log's, and the log
+// verifies with all of them.
+func TestCheckpointsInBackgroundWhileAppending(t *testing.T) {
+	dir := t.TempDir()
+	l := openTestLog(t, dir, testSigner(t, "gw-1-audit"), Options{CheckpointInterval: 10 * time.Millisecond})
+	seen := map[uint64]bool{}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(seen) < 5 && time.Now().Before(deadline) {
+		appendN(t, l, 50, 8)
+		if c := l.Checkpoint(); c != nil && !seen[c.Size] {
+			seen[c.Size] = true
+			root, err := l.Root(c.Size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(root, c.Root) {
+				t.Fatalf("checkpoint of %d records has root %x, the log %x", c.Size, c.Root, root)
+			}
+		}
+	}
+	if len(seen) < 5 {
+		t.Fatalf("only %d distinct checkpoints while appending for 10 s", len(seen))
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c := l.Checkpoint(); c == nil || c.Size != l.Size() {
+		t.Fatalf("the last checkpoint does not cover the log at close: %+v, size %d", c, l.Size())
+	}
+	res, err := Verify(dir, loadKeys(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Checkpoints < 5 {
+		t.Errorf("verify saw %d checkpoints, want at least 5", res.Checkpoints)
 	}
 }

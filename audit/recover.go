@@ -248,13 +248,14 @@ func (l *Log) rebuildTree(durable uint64) error {
 	}
 	l.rng = rng
 	l.treeWritten = l.size
-	return l.syncTree()
+	return l.syncTree(l.treeWritten)
 }
 
-// syncTree makes the written tree durable and records how many records it covers.
-func (l *Log) syncTree() error {
+// syncTree makes the written tree durable and records that it covers the first written
+// records; the nodes of those were written before the call.
+func (l *Log) syncTree(written uint64) error {
 	if err := l.tree.f.Sync(); err != nil {
 		return err
 	}
-	return writeFileSync(filepath.Join(l.dir, "tree.size"), putUint64(l.treeWritten))
+	return writeFileSync(filepath.Join(l.dir, "tree.size"), putUint64(written))
 }

@@ -27,6 +27,9 @@ type Config struct {
 	Unsigned bool
 	// Timeout bounds one request, handshake included; default 30 s.
 	Timeout time.Duration
+	// MaxConns bounds the keep-alive connections to one gateway; default 512. A request
+	// that finds them all busy waits for one, up to Timeout.
+	MaxConns int
 }
 
 // Client calls the gateway over TLCP with keep-alive connections, signing every request.
@@ -203,7 +206,8 @@ func (c *Client) host(u *url.URL) *fasthttp.HostClient {
 	if hc := c.hosts[key]; hc != nil {
 		return hc
 	}
-	hc := &fasthttp.HostClient{Addr: u.Host, Name: "govgate-client", ReadTimeout: c.cfg.Timeout, WriteTimeout: c.cfg.Timeout}
+	hc := &fasthttp.HostClient{Addr: u.Host, Name: "govgate-client", ReadTimeout: c.cfg.Timeout, WriteTimeout: c.cfg.Timeout,
+		MaxConns: c.cfg.MaxConns, MaxConnWaitTimeout: c.cfg.Timeout}
 	if u.Scheme == "https" {
 		serverName := c.cfg.ServerName
 		if serverName == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -121,5 +122,43 @@ func TestEndOfRunIsNotAnError(t *testing.T) {
 	}
 	if len(r.Errors) != 0 || r.OK != r.Requests || r.Requests != hits.Load() || r.Requests == 0 {
 		t.Fatalf("requests %d ok %d server %d errors %v", r.Requests, r.OK, hits.Load(), r.Errors)
+	}
+}
+
+// In open loop every connection carries requests, not the few a pool would keep reusing:
+// --conns N measures N connections in use. (The bench's 2,000-connection rows rely on it;
+// a pool that hands out the most recently used connection fails it.)
+func TestOpenLoopUsesEveryConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	peers := map[string]int{}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		mu.Lock()
+		peers[ctx.RemoteAddr().String()]++
+		mu.Unlock()
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	const conns = 16
+	tg := target(t, "http://"+ln.Addr().String()+"/x", conns)
+	// Closed loop opens the connections...
+	if _, err := Run(context.Background(), tg, Options{Conns: conns, Requests: 2000, Duration: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	opened := len(peers)
+	clear(peers)
+	mu.Unlock()
+	// ...then a slow open loop, one request in flight at a time, must still use them all.
+	if _, err := Run(context.Background(), tg, Options{Conns: conns, Rate: 200, Requests: 160, Duration: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if opened != conns || len(peers) != conns {
+		t.Errorf("closed loop opened %d connections, open loop used %d; want %d each", opened, len(peers), conns)
 	}
 }

@@ -38,7 +38,10 @@ func NewHTTPTarget(req Request, tlsConfig *tls.Config, conns int, timeout time.D
 	if err != nil {
 		return nil, err
 	}
-	hc := &fasthttp.HostClient{Addr: u.Host, MaxConns: conns, ReadTimeout: timeout, WriteTimeout: timeout, Name: "govgate-loadtest"}
+	// fasthttp's pool hands out the connection idle longest (FIFO, its default), so that in
+	// open loop N connections are N connections in use, not the few most recently used.
+	hc := &fasthttp.HostClient{Addr: u.Host, MaxConns: conns, ReadTimeout: timeout, WriteTimeout: timeout, Name: "govgate-loadtest",
+		MaxConnWaitTimeout: timeout}
 	if u.Scheme == "https" {
 		if tlsConfig == nil {
 			return nil, fmt.Errorf("%s: https needs a TLS configuration (or use TLCP)", req.URL)

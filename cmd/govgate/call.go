@@ -55,8 +55,9 @@ func addDeptFlags(fs *flag.FlagSet) *deptFlags {
 	return d
 }
 
-// client loads the department's TLCP pair and the gateway's CA.
-func (d *deptFlags) client() (*client.Client, error) {
+// client loads the department's TLCP pair and the gateway's CA, for at most maxConns
+// connections (0: the client's default).
+func (d *deptFlags) client(maxConns int) (*client.Client, error) {
 	certs := strings.Split(*d.certFiles, ",")
 	keys := strings.Split(*d.keyFiles, ",")
 	if len(certs) != 2 || len(keys) != 2 || *d.ca == "" {
@@ -76,7 +77,7 @@ func (d *deptFlags) client() (*client.Client, error) {
 	}
 	trust := &tlcp.TrustSource{}
 	trust.Store(ts)
-	return client.New(client.Config{Identity: id, Trust: trust, ServerName: *d.serverName, Unsigned: *d.unsigned, Timeout: *d.timeout})
+	return client.New(client.Config{Identity: id, Trust: trust, ServerName: *d.serverName, Unsigned: *d.unsigned, Timeout: *d.timeout, MaxConns: maxConns})
 }
 
 // body reads -d.
@@ -109,7 +110,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Usage()
 		return errUsage
 	}
-	c, err := d.client()
+	c, err := d.client(0)
 	if errors.Is(err, errUsage) {
 		fmt.Fprintln(stderr, "govgate call:", err)
 		return errUsage

@@ -71,7 +71,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			target, err = loadtest.NewHTTPTarget(req, cfg, *conns, *d.timeout)
 		}
 	case "tlcp":
-		c, cerr := d.client()
+		c, cerr := d.client(*conns)
 		if cerr != nil {
 			return cerr
 		}

@@ -31,6 +31,7 @@ type Listener struct {
 	cfg     ServerConfig
 	gm      *gmtls.Config
 	current atomic.Pointer[identityConfig]
+	peers   *peerCache
 	panics  atomic.Int64
 }
 
@@ -53,7 +54,7 @@ func NewListener(inner net.Listener, cfg ServerConfig) (*Listener, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	l := &Listener{Listener: inner, cfg: cfg}
+	l := &Listener{Listener: inner, cfg: cfg, peers: newPeerCache()}
 	l.gm = &gmtls.Config{
 		GMSupport: &gmtls.GMSupport{},
 		// gmtls's GM server reads Certificates only (it ignores GetCertificate), so each
@@ -91,7 +92,7 @@ func (l *Listener) configFor(id *Identity) *gmtls.Config {
 }
 
 func (l *Listener) verifyClient(raw [][]byte, _ [][]*x509.Certificate) error {
-	_, err := verifyPeer(raw, l.cfg.Trust.Load(), smx509.ExtKeyUsageClientAuth, time.Now(), "")
+	_, err := l.peers.verify(raw, l.cfg.Trust.Load(), smx509.ExtKeyUsageClientAuth, time.Now(), "")
 	return err
 }
 
@@ -101,7 +102,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{raw: raw, tls: gmtls.Server(raw, l.gm), timeout: l.cfg.HandshakeTimeout, log: l.cfg.Logger, usage: smx509.ExtKeyUsageClientAuth, trust: l.cfg.Trust, panics: &l.panics}, nil
+	return &Conn{raw: raw, tls: gmtls.Server(raw, l.gm), timeout: l.cfg.HandshakeTimeout, log: l.cfg.Logger, usage: smx509.ExtKeyUsageClientAuth, trust: l.cfg.Trust, peers: l.peers, panics: &l.panics}, nil
 }
 
 // Conn is a TLCP connection that cannot take the process down: every call into gmtls
@@ -113,7 +114,8 @@ type Conn struct {
 	log     *slog.Logger
 	usage   smx509.ExtKeyUsage
 	trust   *TrustSource
-	server  string // for a client: the name the server's certificate must carry
+	peers   *peerCache // the listener's; nil for a client
+	server  string     // for a client: the name the server's certificate must carry
 	panics  *atomic.Int64
 
 	once sync.Once
@@ -149,7 +151,9 @@ func (c *Conn) readPeer() error {
 	if err != nil {
 		return err
 	}
-	peer, err := verifyPeer(raw, c.trust.Load(), c.usage, time.Now(), c.server)
+	// On a server, the same chain was verified moments ago in VerifyPeerCertificate: this
+	// finds it in the cache.
+	peer, err := c.peers.verify(raw, c.trust.Load(), c.usage, time.Now(), c.server)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,27 @@ type PeerCertificates struct {
 	// SerialHex is the signing certificate's serial in lower-case hex, computed once per
 	// connection rather than once per request.
 	SerialHex string
+	// validFrom and validUntil bound the validity of every certificate in the verified
+	// chains: outside them the verification no longer holds.
+	validFrom, validUntil time.Time
+}
+
+func (p *PeerCertificates) validAt(now time.Time) bool {
+	return !now.Before(p.validFrom) && !now.After(p.validUntil)
+}
+
+// narrow shrinks p's validity to the certificates of chains.
+func (p *PeerCertificates) narrow(chains [][]*smx509.Certificate) {
+	for _, chain := range chains {
+		for _, c := range chain {
+			if p.validFrom.IsZero() || c.NotBefore.After(p.validFrom) {
+				p.validFrom = c.NotBefore
+			}
+			if p.validUntil.IsZero() || c.NotAfter.Before(p.validUntil) {
+				p.validUntil = c.NotAfter
+			}
+		}
+	}
 }
 
 // verifyPeer checks a peer's Certificate message (signing, encryption, chain) with
@@ -97,14 +118,18 @@ func verifyPeer(raw [][]byte, ts *TrustStore, usage smx509.ExtKeyUsage, now time
 	if certs[0].KeyUsage&smx509.KeyUsageDigitalSignature == 0 {
 		return nil, errors.New("tlcp: the first certificate is not a signing certificate (no digitalSignature key usage)")
 	}
-	if _, err := certs[0].Verify(opts); err != nil {
+	chains, err := certs[0].Verify(opts)
+	if err != nil {
 		return nil, fmt.Errorf("tlcp: signing certificate: %w", err)
 	}
+	peer.narrow(chains)
 	if peer.Enc != nil {
 		opts.DNSName = ""
-		if _, err := peer.Enc.Verify(opts); err != nil {
+		chains, err := peer.Enc.Verify(opts)
+		if err != nil {
 			return nil, fmt.Errorf("tlcp: encryption certificate: %w", err)
 		}
+		peer.narrow(chains)
 		if string(peer.Enc.RawSubject) != string(peer.Sign.RawSubject) {
 			return nil, errors.New("tlcp: the signing and encryption certificates name different subjects")
 		}

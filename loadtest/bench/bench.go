@@ -211,7 +211,7 @@ http {
 }
 
 // measure runs one scenario once.
-func (b *bench) measure(sc scenario, duration time.Duration, conns int) (row, error) {
+func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, error) {
 	procs, url, err := sc.servers(b)
 	if err != nil {
 		return row{}, err
@@ -221,36 +221,36 @@ func (b *bench) measure(sc scenario, duration time.Duration, conns int) (row, er
 			p.stop()
 		}
 	}()
-	// The tax bureau's agreement AGR-2025-0219 has no quota: a quota running out mid-run
-	// would turn the measurement into one of 429s.
-	req := loadtest.Request{Method: "GET", URL: url, Agreement: "AGR-2025-0219", Purpose: "tax-registration",
-		Header: map[string]string{"X-Bench-Dept": "110000-shuiwu"}}
-	var target loadtest.Target
-	if sc.tlcp {
-		c, err := client.New(client.Config{Identity: b.dept, Trust: b.trust, ServerName: "localhost", Unsigned: !sc.sign, Timeout: 10 * time.Second})
-		if err != nil {
-			return row{}, err
-		}
-		defer c.Close()
-		t := loadtest.NewTLCPTarget(c, req)
-		if sc.sign {
-			// Enough for the run at the unsigned rate; the rest are signed as they go.
-			if err := t.PreSign(int(duration.Seconds()) * 4000); err != nil {
+	target, closeTarget, err := b.target(sc, url, duration, ld.conns)
+	if err != nil {
+		return row{}, err
+	}
+	defer closeTarget()
+	if ld.ramp {
+		// Opened all at once, thousands of TLCP handshakes would share the server's core
+		// and each would run past its deadline; a hundred at a time, each completes.
+		for n := 100; n < ld.conns; n += 100 {
+			if _, err := loadtest.Run(context.Background(), target, loadtest.Options{Conns: n, Duration: 500 * time.Millisecond}); err != nil {
 				return row{}, err
 			}
 		}
-		target = t
-	} else {
-		if target, err = loadtest.NewHTTPTarget(req, nil, conns, 10*time.Second); err != nil {
+	}
+	// A short warm-up: connections, handshakes, caches.
+	if _, err := loadtest.Run(context.Background(), target, loadtest.Options{Conns: ld.conns, Duration: time.Second}); err != nil {
+		return row{}, err
+	}
+	if ld.ramp {
+		// After the ramp's burst, the measured load for as long again as the measurement,
+		// so that what the burst left (upstream connections, heap the runtime has not yet
+		// returned) settles before the peak is taken.
+		if _, err := loadtest.Run(context.Background(), target, loadtest.Options{Conns: ld.conns, Rate: ld.rate, Duration: duration}); err != nil {
 			return row{}, err
 		}
 	}
-	// A short warm-up: connections, handshakes, caches.
-	if _, err := loadtest.Run(context.Background(), target, loadtest.Options{Conns: conns, Duration: time.Second}); err != nil {
-		return row{}, err
-	}
+	opening := rssOf(procs)
+	resetPeakRSS(procs)
 	before := cpuOf(procs)
-	r, err := loadtest.Run(context.Background(), target, loadtest.Options{Conns: conns, Duration: duration})
+	r, err := loadtest.Run(context.Background(), target, loadtest.Options{Conns: ld.conns, Rate: ld.rate, Duration: duration})
 	if err != nil {
 		return row{}, err
 	}
@@ -259,11 +259,38 @@ func (b *bench) measure(sc scenario, duration time.Duration, conns int) (row, er
 	for _, n := range r.Errors {
 		errs += n
 	}
-	out := row{name: sc.name, rps: r.Throughput, p50: float64(r.Latency.P50), p99: float64(r.Latency.P99), errors: errs, rssMB: rssOf(procs)}
+	out := row{name: sc.name, offered: ld.rate, rps: r.Throughput, p50: float64(r.Latency.P50), p99: float64(r.Latency.P99),
+		p999: float64(r.Latency.P999), errors: errs, rssMB: rssOf(procs), openingRSSMB: opening}
 	if r.Requests > 0 {
 		out.cpuPer1k = used / float64(r.Requests) * 1000
 	}
 	return out, nil
+}
+
+// target is the client side of a scenario, for conns connections.
+func (b *bench) target(sc scenario, url string, duration time.Duration, conns int) (loadtest.Target, func(), error) {
+	// The tax bureau's agreement AGR-2025-0219 has no quota: a quota running out mid-run
+	// would turn the measurement into one of 429s.
+	req := loadtest.Request{Method: "GET", URL: url, Agreement: "AGR-2025-0219", Purpose: "tax-registration",
+		Header: map[string]string{"X-Bench-Dept": "110000-shuiwu"}}
+	if !sc.tlcp {
+		t, err := loadtest.NewHTTPTarget(req, nil, conns, 10*time.Second)
+		return t, func() {}, err
+	}
+	c, err := client.New(client.Config{Identity: b.dept, Trust: b.trust, ServerName: "localhost", Unsigned: !sc.sign,
+		Timeout: 10 * time.Second, MaxConns: conns})
+	if err != nil {
+		return nil, nil, err
+	}
+	t := loadtest.NewTLCPTarget(c, req)
+	if sc.sign {
+		// Enough for the run at the unsigned rate; the rest are signed as they go.
+		if err := t.PreSign(int(duration.Seconds()) * 4000); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+	}
+	return t, c.Close, nil
 }
 
 // cpuOf is the user+system CPU seconds of the processes and their children (nginx workers).
@@ -302,6 +329,17 @@ func rssOf(procs []*proc) float64 {
 		}
 	}
 	return kb / 1024
+}
+
+// resetPeakRSS starts the processes' peak resident memory again from their current
+// resident memory (Linux clear_refs), so that the peak is the measured run's, not the
+// ramp's or the warm-up's.
+func resetPeakRSS(procs []*proc) {
+	for _, p := range procs {
+		for _, pid := range family(p.cmd.Process.Pid) {
+			os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+		}
+	}
 }
 
 // family is pid and its descendants (taskset execs into the server; nginx forks workers).

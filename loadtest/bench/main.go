@@ -34,8 +34,8 @@ func main() {
 	runs := flag.Int("runs", 3, "measurements per row; the row is their median by throughput")
 	conns := flag.Int("conns", 32, "client connections")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
-	only := flag.String("only", "", "run only the scenarios whose name contains this (e.g. e3); no table is written")
-	profile := flag.String("cpuprofile", "", "write a CPU profile of each govgate server to FILE.<stages>")
+	only := flag.String("only", "", "run only the scenarios whose label starts with this (e: e1–e5, e3: just e3, f, g); no report is written")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of each govgate server to FILE.<stages>, and its heap as it stops to FILE.<stages>.heap")
 	flag.Parse()
 	if *role != "" {
 		if err := serve(*role, *addr, *upstream, *stages, *dir, *profile); err != nil {
@@ -48,18 +48,37 @@ func main() {
 	}
 }
 
-// scenario is one row of the table.
+// scenario is one row of a table.
 type scenario struct {
 	name    string
 	servers func(b *bench) ([]*proc, string, error) // the processes under test, and the URL to load
 	tlcp    bool
 	sign    bool
+	load    loadKind
+}
+
+// loadKind is how a scenario is driven.
+type loadKind int
+
+const (
+	closedLoop loadKind = iota // -conns connections, each sending as soon as answered
+	halfOfE4                   // open loop at half of (e4)'s throughput, 32 connections
+	manyConns                  // 2,000 connections opened a hundred at a time, then as halfOfE4
+)
+
+// load is how a scenario is driven.
+type load struct {
+	conns int
+	rate  float64 // requests per second, open loop; 0 runs closed loop
+	ramp  bool    // open the connections a hundred at a time before measuring
 }
 
 type row struct {
 	name                string
-	rps, p50, p99       float64 // req/s, µs
-	cpuPer1k, rssMB     float64
+	offered             float64 // open loop: the rate asked for
+	rps, p50, p99, p999 float64 // req/s, µs
+	cpuPer1k, rssMB     float64 // rssMB: the peak during the measured run
+	openingRSSMB        float64 // the peak before it: warm-up, and the ramp if any
 	errors              int64
 	ratioBare, ratioNgx float64
 }
@@ -80,24 +99,29 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile str
 	defer b.close()
 	var rows []row
 	for _, sc := range scenarios() {
-		if only != "" && !strings.Contains(sc.name, only) {
+		if only != "" && !strings.HasPrefix(sc.name, "("+only) {
 			continue
 		}
-		var samples []row
-		for i := range runs {
-			r, err := b.measure(sc, duration, conns)
-			if err != nil {
-				return fmt.Errorf("%s: %w", sc.name, err)
+		ld := load{conns: conns}
+		switch sc.load {
+		case halfOfE4, manyConns:
+			if findRow(rows, "(e4)") == nil { // -only f or g
+				e4, err := b.median(scenarioNamed("(e4)"), duration, 1, ld)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, e4)
 			}
-			log.Printf("%-44s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k  rss %.0f MB  errors %d",
-				sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.rssMB, r.errors)
-			if r.errors > 0 {
-				return fmt.Errorf("%s: %d requests failed; a run with errors measures the errors", sc.name, r.errors)
+			ld = load{conns: 32, rate: findRow(rows, "(e4)").rps / 2}
+			if sc.load == manyConns {
+				ld.conns, ld.ramp = manyConnCount, true
 			}
-			samples = append(samples, r)
 		}
-		sort.Slice(samples, func(i, j int) bool { return samples[i].rps < samples[j].rps })
-		rows = append(rows, samples[len(samples)/2])
+		r, err := b.median(sc, duration, runs, ld)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
 	}
 	if only != "" {
 		return nil
@@ -106,40 +130,73 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile str
 	for i := range rows {
 		rows[i].ratioBare, rows[i].ratioNgx = rows[i].rps/bare, rows[i].rps/ngxAuth
 	}
-	return writeTable(out, rows, duration, runs, conns)
+	return writeReport(out, rows, duration, runs, conns)
+}
+
+// median measures a scenario runs times and returns the run of median throughput.
+func (b *bench) median(sc scenario, duration time.Duration, runs int, ld load) (row, error) {
+	var samples []row
+	for i := range runs {
+		r, err := b.measure(sc, duration, ld)
+		if err != nil {
+			return row{}, fmt.Errorf("%s: %w", sc.name, err)
+		}
+		log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k  rss %.0f MB  errors %d",
+			sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.rssMB, r.errors)
+		if r.errors > 0 {
+			return row{}, fmt.Errorf("%s: %d requests failed; a run with errors measures the errors", sc.name, r.errors)
+		}
+		samples = append(samples, r)
+	}
+	sort.Slice(samples, func(i, j int) bool { return samples[i].rps < samples[j].rps })
+	return samples[len(samples)/2], nil
+}
+
+func scenarioNamed(prefix string) scenario {
+	for _, sc := range scenarios() {
+		if strings.HasPrefix(sc.name, prefix) {
+			return sc
+		}
+	}
+	panic("no scenario " + prefix)
+}
+
+func findRow(rows []row, prefix string) *row {
+	for i := range rows {
+		if strings.HasPrefix(rows[i].name, prefix) {
+			return &rows[i]
+		}
+	}
+	return nil
 }
 
 func haveTaskset() bool { _, err := exec.LookPath("taskset"); return err == nil }
 
+// manyConnCount is the connection count of the memory rows (g).
+const manyConnCount = 2000
+
 func scenarios() []scenario {
+	bareproxy := func(b *bench) ([]*proc, string, error) { return b.self("bareproxy", "") }
+	full := func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy,audit,tlcp") }
 	return []scenario{
 		{name: "(a) upstream directly", servers: func(b *bench) ([]*proc, string, error) {
 			return nil, "http://" + b.upstream + "/enterprise/v1/companies", nil
 		}},
-		{name: "(b) bare fasthttp reverse proxy", servers: func(b *bench) ([]*proc, string, error) { return b.self("bareproxy", "") }},
+		{name: "(b) bare fasthttp reverse proxy", servers: bareproxy},
 		{name: "(c) nginx keep-alive reverse proxy", servers: func(b *bench) ([]*proc, string, error) { return b.nginx(false) }},
 		{name: "(d) nginx + auth_request to OPA", servers: func(b *bench) ([]*proc, string, error) { return b.nginx(true) }},
 		{name: "(e1) govgate: proxy only", servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "proxy") }},
 		{name: "(e2) govgate: + policy", servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy") }},
 		{name: "(e3) govgate: + durable audit", servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy,audit") }},
-		{name: "(e4) govgate: + TLCP", tlcp: true, servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy,audit,tlcp") }},
+		{name: "(e4) govgate: + TLCP", tlcp: true, servers: full},
 		{name: "(e5) govgate: + SM2 request signatures", tlcp: true, sign: true, servers: func(b *bench) ([]*proc, string, error) {
 			return b.self("govgate", "policy,audit,tlcp,sign")
 		}},
+		{name: "(f1) bare fasthttp proxy, open loop at ½ (e4)", servers: bareproxy, load: halfOfE4},
+		{name: "(f2) govgate as (e4), open loop at ½ (e4)", tlcp: true, servers: full, load: halfOfE4},
+		{name: "(g1) bare fasthttp proxy, 2,000 connections", servers: bareproxy, load: manyConns},
+		{name: "(g2) govgate as (e4), 2,000 connections", tlcp: true, servers: full, load: manyConns},
 	}
-}
-
-func writeTable(out string, rows []row, duration time.Duration, runs, conns int) error {
-	var s strings.Builder
-	fmt.Fprintf(&s, "# Benchmarks\n\nProduced by `go run ./loadtest/bench -duration %s -runs %d -conns %d` on %s.\n\n", duration, runs, conns, time.Now().UTC().Format("2006-01-02"))
-	fmt.Fprintf(&s, "Machine: %s, %d CPUs, %s. Servers pinned to CPU 0, the load generator (closed loop, %d connections, `loadtest` package) to CPU 1. Each row is the median of %d runs of %s. CPU is the server processes' user+system time (for (d): nginx and the authorisation service), RSS their peak resident memory.\n\n",
-		cpuModel(), cpuCount(), runtime.Version(), conns, runs, duration)
-	s.WriteString("| scenario | req/s | p50 µs | p99 µs | CPU s / 1k req | peak RSS MB | × (b) | × (d) | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, r := range rows {
-		fmt.Fprintf(&s, "| %s | %.0f | %.0f | %.0f | %.3f | %.0f | %.2f | %.2f | %d |\n", r.name, r.rps, r.p50, r.p99, r.cpuPer1k, r.rssMB, r.ratioBare, r.ratioNgx, r.errors)
-	}
-	s.WriteString("\nEvery request is the same query for an enterprise registration record by the tax bureau under agreement AGR-2025-0219 (business information: the policy decides and the fields are cut to the agreement's; no quota, so that none runs out mid-run). Rows (e1)–(e3) use plain HTTP with the consumer named by a header (a bench-only authenticate stage); (e4)–(e5) use TLCP with the department's SM2 pair, (e5) with every request SM2-signed (pre-signed before the run, so that the generator's signing does not limit it).\n")
-	return os.WriteFile(out, []byte(s.String()), 0o644)
 }
 
 // cpuCount is the machine's CPUs; runtime.NumCPU would say 1 in this pinned process.

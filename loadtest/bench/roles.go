@@ -54,7 +54,7 @@ func serve(role, addr, upstream, stages, dir, profile string) error {
 	case "authz":
 		return serveAuthz(ctx, addr)
 	case "govgate":
-		return serveGovgate(ctx, addr, upstream, stages, dir)
+		return serveGovgate(ctx, addr, upstream, stages, dir, profile)
 	}
 	return fmt.Errorf("unknown role %q", role)
 }
@@ -102,14 +102,15 @@ func (benchIdentity) Authenticate(c *fasthttp.RequestCtx, x *gateway.Exchange) e
 	return nil
 }
 
-func serveGovgate(ctx context.Context, addr, upstream, stages, dir string) error {
+func serveGovgate(ctx context.Context, addr, upstream, stages, dir, profile string) error {
 	gateway.ReserveSyscallProc() // as govgate serve does
 	on := func(s string) bool { return strings.Contains(stages, s) }
 	yaml := fmt.Sprintf(`gateway_id: gw-bench
 admin: {address: "127.0.0.1:0"}
 listeners: [{name: ext, address: %q, zone: external, transport: %s}]
 routes: [{id: enterprise-query, path_prefix: /enterprise/v1, resource: enterprise.registration, mode: query, pool: registry, target_zone: internal, timeout: 10s}]
-pools: [{id: registry, addresses: [%q], max_conns: 4096}]
+pools: [{id: registry, addresses: [%q]}]
+limits: {max_conns_per_client: 4096} # every bench connection comes from 127.0.0.1
 `, addr, map[bool]string{true: "tlcp", false: "plain"}[on("tlcp")], upstream)
 	if on("tlcp") {
 		yaml += fmt.Sprintf("tlcp: {sign_cert: %q, sign_key: %q, enc_cert: %q, enc_key: %q, client_ca: %q}\n",
@@ -167,7 +168,22 @@ pools: [{id: registry, addresses: [%q], max_conns: 4096}]
 		return err
 	}
 	<-ctx.Done()
+	if profile != "" {
+		if err := writeHeapProfile(profile + ".heap"); err != nil {
+			return err
+		}
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return g.Shutdown(sctx)
+}
+
+// writeHeapProfile records the live heap while the connections are still open.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("heap").WriteTo(f, 0)
 }
