@@ -133,7 +133,8 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile str
 	return writeReport(out, rows, duration, runs, conns)
 }
 
-// median measures a scenario runs times and returns the run of median throughput.
+// median measures a scenario runs times and returns the median run: by throughput in
+// closed loop, by p99 in open loop (where every run has the offered rate).
 func (b *bench) median(sc scenario, duration time.Duration, runs int, ld load) (row, error) {
 	var samples []row
 	for i := range runs {
@@ -148,7 +149,12 @@ func (b *bench) median(sc scenario, duration time.Duration, runs int, ld load) (
 		}
 		samples = append(samples, r)
 	}
-	sort.Slice(samples, func(i, j int) bool { return samples[i].rps < samples[j].rps })
+	sort.Slice(samples, func(i, j int) bool {
+		if ld.rate > 0 {
+			return samples[i].p99 < samples[j].p99
+		}
+		return samples[i].rps < samples[j].rps
+	})
 	return samples[len(samples)/2], nil
 }
 
