@@ -93,9 +93,9 @@ func (l *Log) checkpointIfGrown() {
 }
 
 // checkpointInBackground starts the periodic checkpoint on its own goroutine, so that
-// appends never wait for its fsyncs (tree, tree.size, checkpoints: a few milliseconds on
-// a slow disk, once a second, were most of the gateway's p99 at half load). If the last
-// one is still being written, this tick is skipped.
+// appends never wait for its fsyncs (tree, tree.size, checkpoints: a few milliseconds,
+// once a second, on the bench machine's disk). If the last one is still being written,
+// this tick is skipped.
 func (l *Log) checkpointInBackground() {
 	if !l.ckptMu.TryLock() {
 		return

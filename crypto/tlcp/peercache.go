@@ -12,7 +12,7 @@ import (
 const peerCacheEntries = 1024
 
 // peerCache remembers verified peer certificates, so that the thousands of connections a
-// department keeps open share one parsed copy of its certificates (18 KB each otherwise),
+// department keeps open share one parsed copy of its certificates (about 6 KB each otherwise),
 // and a handshake pays for chain verification — SM2 signature checks of each certificate
 // — only the first time a chain is seen. An entry serves only the trust store it was
 // verified against (a new CA set or CRL is a new store, and empties the cache), the same
