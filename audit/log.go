@@ -22,6 +22,8 @@ const (
 	DefaultSegmentBytes       = 64 << 20
 	DefaultCheckpointInterval = time.Second
 	DefaultMaxBatch           = 4096
+
+	maxKeptBatchBuffer = 1 << 20
 )
 
 // Options configure a Log.
@@ -67,6 +69,7 @@ type Log struct {
 	tree        nodeStore
 	treeWritten uint64 // records whose tree nodes are written to tree.hashes
 	pending     []byte // nodes not yet written, after a failed write
+	wbuf        []byte // the frames of the batch being written, reused
 
 	ckpt     atomic.Pointer[SignedCheckpoint]
 	ckptMu   sync.Mutex // one checkpoint written at a time; held by its goroutine
@@ -285,18 +288,24 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 		seg = next
 	}
 	start := l.size
-	var buf []byte
+	buf := l.wbuf[:0]
 	offsets := make([]int64, len(batch))
 	leaves := make([][]byte, len(batch))
 	results := make([]appendResult, len(batch))
-	var rec []byte
 	for i, r := range batch {
 		index := start + uint64(i)
-		rec = joinSeq(rec[:0], r.head, index, r.tail)
 		offsets[i] = seg.end + int64(len(buf))
-		buf = appendFrame(buf, rec)
+		var rec []byte
+		buf, rec = appendRecordFrame(buf, r.head, index, r.tail)
 		leaves[i] = Hasher{}.HashLeaf(rec)
 		results[i] = appendResult{index: index, leaf: leaves[i]}
+	}
+	// The batch buffer is kept for the next batch (it was a fifth of the gateway's
+	// allocated bytes), unless a burst made it large.
+	if cap(buf) <= maxKeptBatchBuffer {
+		l.wbuf = buf
+	} else {
+		l.wbuf = nil
 	}
 	if _, err := seg.f.WriteAt(buf, seg.end); err != nil {
 		return nil, l.undo(seg, err)

@@ -74,7 +74,13 @@ type Bytes struct {
 // encode returns the record's canonical JSON split around its sequence number, so that
 // the log's single writer only splices the number in: head ends with `"seq":`.
 func (r *Record) encode() (head, tail []byte) {
-	b := make([]byte, 0, 768)
+	// Room for the fixed members and the usual values, plus the long ones, so that the
+	// record is built without growing (growing was 5 % of the gateway's allocated bytes).
+	n := 768 + len(r.Path) + len(r.Consumer.PublicKey) + len(r.Fields)*24
+	if r.Signature != nil {
+		n += len(r.Signature.Base) + len(r.Signature.Input) + len(r.Signature.Signature)
+	}
+	b := make([]byte, 0, n)
 	b = append(b, `{"agreement":`...)
 	b = appendString(b, r.Agreement)
 	b = append(b, `,"bytes":{"request":`...)

@@ -32,6 +32,18 @@ func appendFrame(dst, rec []byte) []byte {
 	return append(dst, rec...)
 }
 
+// appendRecordFrame frames the record head‖seq‖tail in place, without building the
+// record apart first, and returns the record's bytes inside dst.
+func appendRecordFrame(dst, head []byte, seq uint64, tail []byte) (out, rec []byte) {
+	at := len(dst)
+	dst = append(dst, make([]byte, frameOverhead)...)
+	dst = joinSeq(dst, head, seq, tail)
+	rec = dst[at+frameOverhead:]
+	binary.BigEndian.PutUint32(dst[at:], uint32(len(rec)))
+	binary.BigEndian.PutUint32(dst[at+4:], crc32.Checksum(rec, castagnoli))
+	return dst, rec
+}
+
 // errTorn is a frame that is cut short or does not match its checksum.
 type errTorn struct {
 	offset int64

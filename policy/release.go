@@ -57,6 +57,10 @@ func (d *Decision) Opaque() bool { return d.rev.data.Catalog[d.Resource].Opaque 
 
 // IsJSON reports whether a Content-Type names JSON (application/json or any +json type).
 func IsJSON(contentType string) bool {
+	switch contentType {
+	case "application/json", "application/json; charset=utf-8", "application/json;charset=utf-8":
+		return true // what providers send, without parsing it on every response
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return false

@@ -98,7 +98,8 @@ func TestMasks(t *testing.T) {
 
 func TestIsJSON(t *testing.T) {
 	for ct, want := range map[string]bool{
-		"application/json": true, "application/json; charset=utf-8": true, "application/problem+json": true,
+		"application/json": true, "application/json; charset=utf-8": true, "application/json;charset=utf-8": true, "application/problem+json": true,
+		"Application/JSON; Charset=UTF-8": true, "application/json; charset": false,
 		"text/plain": false, "": false, "application/jsonx": false, "text/json+html": false, "application/octet-stream": false,
 	} {
 		if IsJSON(ct) != want {
