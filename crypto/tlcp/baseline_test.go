@@ -49,7 +49,7 @@ func tjfocPool(b testing.TB, p *testPKI) *tjx509.CertPool {
 	return pool
 }
 
-func startTJFocServer(b *testing.B, p *testPKI) string {
+func startTJFocServer(b testing.TB, p *testPKI) string {
 	b.Helper()
 	cfg := &gmtls.Config{
 		GMSupport:    &gmtls.GMSupport{},
@@ -68,7 +68,7 @@ func startTJFocServer(b *testing.B, p *testPKI) string {
 	return ln.Addr().String()
 }
 
-func dialTJFoc(b *testing.B, p *testPKI, addr string) net.Conn {
+func dialTJFoc(b testing.TB, p *testPKI, addr string) net.Conn {
 	b.Helper()
 	c, err := gmtls.Dial("tcp", addr, &gmtls.Config{
 		GMSupport:    &gmtls.GMSupport{},

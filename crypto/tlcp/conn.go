@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/emmansun/gmsm/smx509"
-	"github.com/tjfoc/gmsm/gmtls"
 	"github.com/tjfoc/gmsm/x509"
+
+	"github.com/govgate/govgate/crypto/tlcp/internal/gmtls"
 )
 
 // ServerConfig is a TLCP listener's configuration. Identity and Trust are read at every
@@ -158,7 +159,9 @@ func (c *Conn) readPeer() error {
 		return err
 	}
 	c.peer = peer
-	return nil
+	// gmtls's own parse of the certificates and its handshake buffer are not needed
+	// from here on; c.peer (shared through the listener's cache) is what stays.
+	return c.guard("release handshake state", func() error { c.tls.ReleaseHandshakeState(); return nil })
 }
 
 // guard calls f, turning a panic inside gmtls into an error.

@@ -10,9 +10,9 @@ import (
 
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
-	"github.com/tjfoc/gmsm/gmtls"
 
 	gcrypto "github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/crypto/tlcp/internal/gmtls"
 )
 
 // CipherSuite is the only suite govgate speaks on the GM side: ECC_SM4_CBC_SM3 (0xE013).

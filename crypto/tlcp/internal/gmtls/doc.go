@@ -1,0 +1,21 @@
+// Package gmtls is govgate's fork of the TLCP (GB/T 38636, GM/T 0024) and TLS stack in
+// github.com/tjfoc/gmsm v1.4.1's gmtls, the only TLCP implementation the module proxy
+// serves. It is used only through crypto/tlcp, which hardens it (one cipher suite, no
+// tickets, panics recovered, handshake deadlines, chains verified with emmansun/gmsm).
+//
+// Changes from upstream, each marked "govgate:" where it is not obvious:
+//   - the record layer's SM4-CBC and HMAC-SM3, and the handshake's SM3, are
+//     emmansun/gmsm's: tjfoc's are 2–4× slower on 1 KiB records and its SM3 keeps a copy
+//     of each write (loadtest/bench: TLCP row CPU per request −15 %);
+//   - ClientKeyExchange and ServerKeyExchange length checks: upstream shifted a byte by 8
+//     (so lengths were compared mod 256) and indexed a one-byte message (a panic);
+//   - ReleaseHandshakeState drops the parsed peer certificates and the handshake buffer
+//     once crypto/tlcp has verified the peer (about 5 KB a connection);
+//   - handshake errors are no longer printed to standard output;
+//   - the CA certificates built into the library (disabled upstream) are gone;
+//   - the single_cert build variant is gone (govgate always sends two certificates);
+//   - gofmt.
+//
+// Licences: tjfoc's code is Apache-2.0 (LICENSE); files derived from Go's crypto/tls carry
+// Go's BSD licence (LICENSE.golang).
+package gmtls
