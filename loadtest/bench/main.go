@@ -57,7 +57,7 @@ type scenario struct {
 	load    loadKind
 }
 
-// loadKind is how a scenario is driven.
+// loadKind is which of the bench's loads drives a scenario.
 type loadKind int
 
 const (
@@ -66,7 +66,7 @@ const (
 	manyConns                  // 2,000 connections opened a hundred at a time, then as halfOfE4
 )
 
-// load is how a scenario is driven.
+// load is a scenario's load resolved to numbers for one measurement.
 type load struct {
 	conns int
 	rate  float64 // requests per second, open loop; 0 runs closed loop
@@ -126,7 +126,7 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile str
 	if only != "" {
 		return nil
 	}
-	bare, ngxAuth := rows[1].rps, rows[3].rps
+	bare, ngxAuth := findRow(rows, "(b)").rps, findRow(rows, "(d)").rps
 	for i := range rows {
 		rows[i].ratioBare, rows[i].ratioNgx = rows[i].rps/bare, rows[i].rps/ngxAuth
 	}
