@@ -149,12 +149,25 @@ func TestRecoversACutSegmentHeader(t *testing.T) {
 	}
 }
 
-// Periodic checkpoints are written beside the appends, not between them: while appends go
-// on, checkpoints keep appearing, each names a size whose root is the log's, and the log
-// verifies with all of them.
+// Periodic checkpoints are written beside the appends, not between them: while one is
+// being written appends still complete; while appends go on, checkpoints keep appearing,
+// each names a size whose root is the log's; and the log verifies with all of them.
 func TestCheckpointsInBackgroundWhileAppending(t *testing.T) {
 	dir := t.TempDir()
 	l := openTestLog(t, dir, testSigner(t, "gw-1-audit"), Options{CheckpointInterval: 10 * time.Millisecond})
+
+	// A checkpoint that never finishes (its lock held) must not hold up appends, across
+	// many ticks.
+	l.ckptMu.Lock()
+	appended := make(chan struct{})
+	go func() { appendN(t, l, 200, 8); close(appended) }()
+	select {
+	case <-appended:
+	case <-time.After(30 * time.Second):
+		t.Fatal("appends waited for a checkpoint being written")
+	}
+	l.ckptMu.Unlock()
+
 	seen := map[uint64]bool{}
 	deadline := time.Now().Add(10 * time.Second)
 	for len(seen) < 5 && time.Now().Before(deadline) {

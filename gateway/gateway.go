@@ -106,9 +106,6 @@ func (g *Gateway) buildRuntime(cfg *Config, old *runtime) *runtime {
 // Config returns the configuration in force.
 func (g *Gateway) Config() *Config { return g.rt.Load().cfg }
 
-// Metrics returns the gateway's metrics.
-func (g *Gateway) Metrics() *Metrics { return g.metrics }
-
 // Start binds the admin API and every listener and starts the health checks. It logs the
 // stages the pipeline runs without.
 func (g *Gateway) Start() error {

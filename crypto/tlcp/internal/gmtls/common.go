@@ -15,7 +15,6 @@ limitations under the License.
 package gmtls
 
 import (
-	"container/list"
 	"crypto"
 	"crypto/rand"
 	"crypto/sha512"
@@ -740,23 +739,6 @@ func (c *Config) mutualVersion(vers uint16) (uint16, bool) {
 	return vers, true
 }
 
-// getCertificate 返回密钥交换使用的证书及密钥
-// 该方法只有GMSSL会调用
-// 如果 Certificates 长度大于等于2时，默认返回第2个证书密钥
-// 如果 Certificates 为空或不足2时，调用 GetEKCertificate 方法获取。
-func (c *Config) getEKCertificate(clientHello *ClientHelloInfo) (*Certificate, error) {
-	if c.GetKECertificate != nil && (len(c.Certificates) < 2) {
-		cert, err := c.GetKECertificate(clientHello)
-		if cert != nil || err != nil {
-			return cert, err
-		}
-	}
-	if len(c.Certificates) >= 2 {
-		return &c.Certificates[1], nil
-	}
-	return nil, errors.New("tls: no key exchange (encrypt) certificate configured")
-}
-
 // getCertificate returns the best certificate for the given ClientHelloInfo,
 // defaulting to the first element of c.Certificates.
 func (c *Config) getCertificate(clientHello *ClientHelloInfo) (*Certificate, error) {
@@ -866,77 +848,6 @@ type Certificate struct {
 type handshakeMessage interface {
 	marshal() []byte
 	unmarshal([]byte) bool
-}
-
-// lruSessionCache is a ClientSessionCache implementation that uses an LRU
-// caching strategy.
-type lruSessionCache struct {
-	sync.Mutex
-
-	m        map[string]*list.Element
-	q        *list.List
-	capacity int
-}
-
-type lruSessionCacheEntry struct {
-	sessionKey string
-	state      *ClientSessionState
-}
-
-// NewLRUClientSessionCache returns a ClientSessionCache with the given
-// capacity that uses an LRU strategy. If capacity is < 1, a default capacity
-// is used instead.
-func NewLRUClientSessionCache(capacity int) ClientSessionCache {
-	const defaultSessionCacheCapacity = 64
-
-	if capacity < 1 {
-		capacity = defaultSessionCacheCapacity
-	}
-	return &lruSessionCache{
-		m:        make(map[string]*list.Element),
-		q:        list.New(),
-		capacity: capacity,
-	}
-}
-
-// Put adds the provided (sessionKey, cs) pair to the cache.
-func (c *lruSessionCache) Put(sessionKey string, cs *ClientSessionState) {
-	c.Lock()
-	defer c.Unlock()
-
-	if elem, ok := c.m[sessionKey]; ok {
-		entry := elem.Value.(*lruSessionCacheEntry)
-		entry.state = cs
-		c.q.MoveToFront(elem)
-		return
-	}
-
-	if c.q.Len() < c.capacity {
-		entry := &lruSessionCacheEntry{sessionKey, cs}
-		c.m[sessionKey] = c.q.PushFront(entry)
-		return
-	}
-
-	elem := c.q.Back()
-	entry := elem.Value.(*lruSessionCacheEntry)
-	delete(c.m, entry.sessionKey)
-	entry.sessionKey = sessionKey
-	entry.state = cs
-	c.q.MoveToFront(elem)
-	c.m[sessionKey] = elem
-}
-
-// Get returns the ClientSessionState value associated with a given key. It
-// returns (nil, false) if no value is found.
-func (c *lruSessionCache) Get(sessionKey string) (*ClientSessionState, bool) {
-	c.Lock()
-	defer c.Unlock()
-
-	if elem, ok := c.m[sessionKey]; ok {
-		c.q.MoveToFront(elem)
-		return elem.Value.(*lruSessionCacheEntry).state, true
-	}
-	return nil, false
 }
 
 // TODO(jsing): Make these available to both crypto/x509 and crypto/tls.

@@ -1079,8 +1079,12 @@ func (c *Conn) Write(b []byte) (int, error) {
 	// https://bugzilla.mozilla.org/show_bug.cgi?id=665814
 	// https://www.imperialviolet.org/2012/01/15/beastfollowup.html
 
+	// govgate: not for TLCP. Its version (0x0101) compares below TLS 1.0, so upstream
+	// split every write into a 1-byte record and the rest — two MACs, two encryptions and
+	// two writes to the socket per response — yet TLCP records carry an explicit IV (see
+	// writeRecordLocked), which is what the split stands in for.
 	var m int
-	if len(b) > 1 && c.vers <= VersionTLS10 {
+	if len(b) > 1 && c.vers <= VersionTLS10 && c.vers != VersionGMSSL {
 		if _, ok := c.out.cipher.(cipher.BlockMode); ok {
 			n, err := c.writeRecordLocked(recordTypeApplicationData, b[:1])
 			if err != nil {

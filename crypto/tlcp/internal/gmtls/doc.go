@@ -7,13 +7,18 @@
 //   - the record layer's SM4-CBC and HMAC-SM3, and the handshake's SM3, are
 //     emmansun/gmsm's: tjfoc's are 2–4× slower on 1 KiB records and its SM3 keeps a copy
 //     of each write (loadtest/bench: TLCP row CPU per request −15 %);
+//   - application data is no longer split into a 1-byte record and the rest (the TLS 1.0
+//     CBC countermeasure, applied upstream because 0x0101 compares below TLS 1.0): TLCP
+//     records carry an explicit IV; one record and one socket write per response, not two;
 //   - ClientKeyExchange and ServerKeyExchange length checks: upstream shifted a byte by 8
 //     (so lengths were compared mod 256) and indexed a one-byte message (a panic);
 //   - ReleaseHandshakeState drops the parsed peer certificates and the handshake buffer
 //     once crypto/tlcp has verified the peer (about 5 KB a connection);
 //   - handshake errors are no longer printed to standard output;
 //   - the CA certificates built into the library (disabled upstream) are gone;
-//   - the single_cert build variant is gone (govgate always sends two certificates);
+//   - the single_cert build variant is gone (govgate always sends two certificates), and
+//     so is what nothing here calls: the key-pair loaders, Dial/Listen, the LRU session
+//     cache, the message equality helpers of upstream's tests;
 //   - gofmt.
 //
 // Licences: tjfoc's code is Apache-2.0 (LICENSE); files derived from Go's crypto/tls carry

@@ -5,18 +5,11 @@
 package gmtls
 
 import (
-	"crypto"
 	"crypto/cipher"
 	"crypto/hmac"
-	"encoding/pem"
-	"errors"
-	"fmt"
-	"io/ioutil"
-	"strings"
 
 	"github.com/emmansun/gmsm/sm3"
 	"github.com/emmansun/gmsm/sm4"
-	"github.com/tjfoc/gmsm/sm2"
 	"github.com/tjfoc/gmsm/x509"
 )
 
@@ -134,10 +127,6 @@ type GMSupport struct {
 	WorkMode string // 工作模式
 }
 
-func NewGMSupport() *GMSupport {
-	return &GMSupport{WorkMode: ModeGMSSLOnly}
-}
-
 func (support *GMSupport) GetVersion() uint16 {
 	return VersionGMSSL
 }
@@ -161,46 +150,6 @@ func (support *GMSupport) IsAutoSwitchMode() bool {
 	return support.WorkMode == ModeAutoSwitch
 }
 
-// LoadGMX509KeyPairs reads and parses two public/private key pairs from pairs
-// of files. The files must contain PEM encoded data. The certificate file
-// may contain intermediate certificates following the leaf certificate to
-// form a certificate chain. On successful return, Certificate.Leaf will
-// be nil because the parsed form of the certificate is not retained.
-func LoadGMX509KeyPairs(certFile, keyFile, encCertFile, encKeyFile string) (Certificate, error) {
-	certPEMBlock, err := ioutil.ReadFile(certFile)
-	if err != nil {
-		return Certificate{}, err
-	}
-	keyPEMBlock, err := ioutil.ReadFile(keyFile)
-	if err != nil {
-		return Certificate{}, err
-	}
-	encCertPEMBlock, err := ioutil.ReadFile(encCertFile)
-	if err != nil {
-		return Certificate{}, err
-	}
-	encKeyPEMBlock, err := ioutil.ReadFile(encKeyFile)
-	if err != nil {
-		return Certificate{}, err
-	}
-
-	return GMX509KeyPairs(certPEMBlock, keyPEMBlock, encCertPEMBlock, encKeyPEMBlock)
-}
-
-// add by syl add sigle key pair sitiation
-func LoadGMX509KeyPair(certFile, keyFile string) (Certificate, error) {
-	certPEMBlock, err := ioutil.ReadFile(certFile)
-	if err != nil {
-		return Certificate{}, err
-	}
-	keyPEMBlock, err := ioutil.ReadFile(keyFile)
-	if err != nil {
-		return Certificate{}, err
-	}
-
-	return GMX509KeyPairsSingle(certPEMBlock, keyPEMBlock)
-}
-
 ////load sign/enc certs and sign/enc privatekey from one single file respectively
 //func LoadGMX509KeyPairs2(certFile, keyFile string) (Certificate, error) {
 //	certPEMBlock, err := ioutil.ReadFile(certFile)
@@ -222,159 +171,3 @@ func LoadGMX509KeyPair(certFile, keyFile string) (Certificate, error) {
 //
 //	return GMX509KeyPairs(certPEMBlock, keyPEMBlock, encCertPEMBlock, encKeyPEMBlock)
 //}
-
-func getCert(certPEMBlock []byte) ([][]byte, error) {
-
-	var certs [][]byte
-	var skippedBlockTypes []string
-	for {
-		var certDERBlock *pem.Block
-		certDERBlock, certPEMBlock = pem.Decode(certPEMBlock)
-		if certDERBlock == nil {
-			break
-		}
-		if certDERBlock.Type == "CERTIFICATE" {
-			certs = append(certs, certDERBlock.Bytes)
-		} else {
-			skippedBlockTypes = append(skippedBlockTypes, certDERBlock.Type)
-		}
-	}
-
-	if len(certs) == 0 {
-		if len(skippedBlockTypes) == 0 {
-			return nil, errors.New("tls: failed to find any PEM data in certificate input")
-		}
-		if len(skippedBlockTypes) == 1 && strings.HasSuffix(skippedBlockTypes[0], "PRIVATE KEY") {
-			return nil, errors.New("tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched")
-		}
-		return nil, fmt.Errorf("tls: failed to find \"CERTIFICATE\" PEM block in certificate input after skipping PEM blocks of the following types: %v", skippedBlockTypes)
-	}
-	return certs, nil
-}
-
-func getKey(keyPEMBlock []byte) (*pem.Block, error) {
-	var skippedBlockTypes []string
-	var keyDERBlock *pem.Block
-	for {
-		keyDERBlock, keyPEMBlock = pem.Decode(keyPEMBlock)
-		if keyDERBlock == nil {
-			if len(skippedBlockTypes) == 0 {
-				return nil, errors.New("tls: failed to find any PEM data in key input")
-			}
-			if len(skippedBlockTypes) == 1 && skippedBlockTypes[0] == "CERTIFICATE" {
-				return nil, errors.New("tls: found a certificate rather than a key in the PEM for the private key")
-			}
-			return nil, fmt.Errorf("tls: failed to find PEM block with type ending in \"PRIVATE KEY\" in key input after skipping PEM blocks of the following types: %v", skippedBlockTypes)
-		}
-		if keyDERBlock.Type == "PRIVATE KEY" || strings.HasSuffix(keyDERBlock.Type, " PRIVATE KEY") {
-			break
-		}
-		skippedBlockTypes = append(skippedBlockTypes, keyDERBlock.Type)
-	}
-	return keyDERBlock, nil
-}
-
-func matchKeyCert(keyDERBlock *pem.Block, certDERBlock []byte) (crypto.PrivateKey, error) {
-	// We don't need to parse the public key for TLS, but we so do anyway
-	// to check that it looks sane and matches the private key.
-	x509Cert, err := x509.ParseCertificate(certDERBlock)
-	if err != nil {
-		return nil, err
-	}
-
-	privateKey, err := parsePrivateKey(keyDERBlock.Bytes)
-	if err != nil {
-		return nil, err
-	}
-
-	switch pub := x509Cert.PublicKey.(type) {
-	case *sm2.PublicKey:
-		priv, ok := privateKey.(*sm2.PrivateKey)
-		if !ok {
-			return nil, errors.New("tls: private key type does not match public key type")
-		}
-		if pub.X.Cmp(priv.X) != 0 || pub.Y.Cmp(priv.Y) != 0 {
-			return nil, errors.New("tls: private key does not match public key")
-		}
-	default:
-		return nil, errors.New("tls: unknown public key algorithm")
-	}
-	return privateKey, nil
-}
-
-// X509KeyPair parses a public/private key pair from a pair of
-// PEM encoded data. On successful return, Certificate.Leaf will be nil because
-// the parsed form of the certificate is not retained.
-func GMX509KeyPairs(certPEMBlock, keyPEMBlock, encCertPEMBlock, encKeyPEMBlock []byte) (Certificate, error) {
-	fail := func(err error) (Certificate, error) { return Certificate{}, err }
-
-	var certificate Certificate
-
-	signCerts, err := getCert(certPEMBlock)
-	if err != nil {
-		return certificate, err
-	}
-	if len(signCerts) == 0 {
-		return certificate, errors.New("tls: failed to find any sign cert PEM data in cert input")
-	}
-	certificate.Certificate = append(certificate.Certificate, signCerts[0])
-
-	encCerts, err := getCert(encCertPEMBlock)
-	if err != nil {
-		return certificate, err
-	}
-	if len(encCerts) == 0 {
-		return certificate, errors.New("tls: failed to find any enc cert PEM data in cert input")
-	}
-	certificate.Certificate = append(certificate.Certificate, encCerts[0])
-
-	keyDERBlock, err := getKey(keyPEMBlock)
-	if err != nil {
-		return certificate, err
-	}
-
-	certificate.PrivateKey, err = matchKeyCert(keyDERBlock, certificate.Certificate[0])
-	if err != nil {
-		return fail(err)
-	}
-
-	return certificate, nil
-}
-
-// one cert for enc and sign
-func GMX509KeyPairsSingle(certPEMBlock, keyPEMBlock []byte) (Certificate, error) {
-	fail := func(err error) (Certificate, error) { return Certificate{}, err }
-
-	var certificate Certificate
-
-	certs, err := getCert(certPEMBlock)
-	if err != nil {
-		return certificate, err
-	}
-	if len(certs) == 0 {
-		return certificate, errors.New("tls: failed to find any sign cert PEM data in cert input")
-	}
-	checkCert, err := x509.ParseCertificate(certs[0])
-	if err != nil {
-		return certificate, errors.New("tls: failed to parse certificate")
-	}
-
-	//if cert is not for GM, use default X509KeyPair
-	if checkCert.PublicKeyAlgorithm != x509.SM2 {
-		return X509KeyPair(certPEMBlock, keyPEMBlock)
-	}
-
-	certificate.Certificate = append(certificate.Certificate, certs[0]) //this is for sign and env
-
-	keyDERBlock, err := getKey(keyPEMBlock)
-	if err != nil {
-		return certificate, err
-	}
-
-	certificate.PrivateKey, err = matchKeyCert(keyDERBlock, certificate.Certificate[0])
-	if err != nil {
-		return fail(err)
-	}
-
-	return certificate, nil
-}
