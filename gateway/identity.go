@@ -59,7 +59,7 @@ func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *Exchange) 
 	if peer == nil {
 		return Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "the TLCP handshake did not verify a client certificate")
 	}
-	dept := deptOf(peer.Sign)
+	dept := deptOf(peer.SignURIs)
 	if dept == "" {
 		return Errorf(fasthttp.StatusForbidden, "no_department", "the certificate carries no %s<code> URI", DeptURIPrefix)
 	}
@@ -87,12 +87,11 @@ func (a *PeerAuthenticator) authenticateTLS(ctx *fasthttp.RequestCtx, x *Exchang
 		return Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "the TLS handshake did not verify a client certificate")
 	}
 	c := st.PeerCertificates[0]
-	dept := ""
-	for _, u := range c.URIs {
-		if s := u.String(); strings.HasPrefix(s, DeptURIPrefix) {
-			dept = strings.TrimPrefix(s, DeptURIPrefix)
-		}
+	uris := make([]string, len(c.URIs))
+	for i, u := range c.URIs {
+		uris[i] = u.String()
 	}
+	dept := deptOf(uris)
 	if dept == "" {
 		return Errorf(fasthttp.StatusForbidden, "no_department", "the certificate carries no %s<code> URI", DeptURIPrefix)
 	}
@@ -176,10 +175,11 @@ func nonEmpty(v []byte) []string {
 	return []string{string(v)}
 }
 
-func deptOf(c *smx509.Certificate) string {
-	for _, u := range c.URIs {
-		if s := u.String(); strings.HasPrefix(s, DeptURIPrefix) {
-			return strings.TrimPrefix(s, DeptURIPrefix)
+// deptOf is the department a certificate's URI SANs name (the first urn:govgate:dept:).
+func deptOf(uris []string) string {
+	for _, s := range uris {
+		if dept, ok := strings.CutPrefix(s, DeptURIPrefix); ok {
+			return dept
 		}
 	}
 	return ""

@@ -87,7 +87,7 @@ func (g *Gateway) auditAdmin(ctx *fasthttp.RequestCtx, c *adminCaller, need Role
 	x.Err = refusal
 	if c != nil {
 		x.Identity = Identity{System: c.peer.Sign.Subject.CommonName, CertSerial: c.peer.SerialHex, Issuer: c.peer.Sign.Issuer.CommonName, Auth: "tlcp"}
-		x.Identity.Dept = deptOf(c.peer.Sign)
+		x.Identity.Dept = deptOf(c.peer.SignURIs)
 	}
 	if _, err := g.stages.Audit.Audit(ctx, x); err != nil {
 		g.log.Error("admin action done but not recorded in the audit log", "path", string(ctx.Path()), "status", ctx.Response.StatusCode(), "error", err)

@@ -160,13 +160,8 @@ func stringsField(obj ast.Object, name string) ([]string, error) {
 		}
 		out = append(out, string(s))
 	}
-	switch c := t.Value.(type) {
-	case *ast.Array:
-		c.Foreach(each)
-	case ast.Set:
-		c.Foreach(each)
-	default:
-		return nil, fmt.Errorf("decision.%s is %s, not an array", name, ast.ValueName(t.Value))
+	if err := forEachElement(t, name, each); err != nil {
+		return nil, err
 	}
 	return out, err
 }
@@ -192,13 +187,22 @@ func reasonsField(obj ast.Object) ([]Reason, error) {
 		}
 		out = append(out, Reason{Code: code, Message: msg})
 	}
+	if err := forEachElement(t, "reasons", each); err != nil {
+		return nil, err
+	}
+	return out, err
+}
+
+// forEachElement calls each for every element of decision.<name>, an array or a set (a
+// Rego partial set rule gives a set).
+func forEachElement(t *ast.Term, name string, each func(*ast.Term)) error {
 	switch c := t.Value.(type) {
 	case *ast.Array:
 		c.Foreach(each)
 	case ast.Set:
 		c.Foreach(each)
 	default:
-		return nil, fmt.Errorf("decision.reasons is %s, not an array", ast.ValueName(t.Value))
+		return fmt.Errorf("decision.%s is %s, not an array", name, ast.ValueName(t.Value))
 	}
-	return out, err
+	return nil
 }

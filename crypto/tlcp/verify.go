@@ -65,6 +65,9 @@ type PeerCertificates struct {
 	// SerialHex is the signing certificate's serial in lower-case hex, computed once per
 	// connection rather than once per request.
 	SerialHex string
+	// SignURIs are the signing certificate's URI SANs as strings (where the department
+	// is named), also computed once rather than per request.
+	SignURIs []string
 	// validFrom and validUntil bound the validity of every certificate in the verified
 	// chains: outside them the verification no longer holds.
 	validFrom, validUntil time.Time
@@ -112,6 +115,9 @@ func verifyPeer(raw [][]byte, ts *TrustStore, usage smx509.ExtKeyUsage, now time
 	}
 	opts := smx509.VerifyOptions{Roots: ts.Roots, Intermediates: inter, CurrentTime: now, KeyUsages: []smx509.ExtKeyUsage{usage}, DNSName: serverName}
 	peer := &PeerCertificates{Sign: certs[0], SerialHex: serialHex(certs[0].SerialNumber)}
+	for _, u := range certs[0].URIs {
+		peer.SignURIs = append(peer.SignURIs, u.String())
+	}
 	if len(certs) > 1 && certs[1].KeyUsage&smx509.KeyUsageDigitalSignature == 0 && certs[1].KeyUsage&smx509.KeyUsageKeyEncipherment != 0 {
 		peer.Enc = certs[1]
 	}
