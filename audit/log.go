@@ -42,6 +42,11 @@ type Options struct {
 	// everything. Tree nodes and checkpoints are kept, so proofs still work.
 	Retention time.Duration
 	Logger    *slog.Logger
+	// OnCommit, if set, is called by the writer after each group commit that made records
+	// durable, with how many and how long framing, writing and fsync took: every appender
+	// of the batch waited that long, so it is the audit log's share of an exchange's
+	// latency and, in its tail, the disk's. It must return at once.
+	OnCommit func(records int, took time.Duration)
 }
 
 // ErrClosed is returned by Append after Close.
@@ -257,6 +262,7 @@ func (l *Log) gather(batch []*appendReq) []*appendReq {
 // commit makes a batch durable and answers it. On a write or sync error the segment is cut
 // back to its last durable end and every record of the batch is refused.
 func (l *Log) commit(batch []*appendReq) {
+	start := time.Now()
 	results, err := l.write(batch)
 	if err != nil {
 		msg := err.Error()
@@ -273,6 +279,9 @@ func (l *Log) commit(batch []*appendReq) {
 		l.log.Info("audit log writes succeed again")
 	}
 	l.appended.Add(uint64(len(batch)))
+	if l.opts.OnCommit != nil {
+		l.opts.OnCommit(len(batch), time.Since(start))
+	}
 	for i, r := range batch {
 		r.done <- results[i]
 	}

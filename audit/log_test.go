@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,5 +199,31 @@ func TestCheckpointsInBackgroundWhileAppending(t *testing.T) {
 	}
 	if res.Checkpoints < 5 {
 		t.Errorf("verify saw %d checkpoints, want at least 5", res.Checkpoints)
+	}
+}
+
+// TestOnCommitCountsEveryDurableRecord: the commit hook sees every record once, in batches
+// when appenders are concurrent, with the time each commit took.
+func TestOnCommitCountsEveryDurableRecord(t *testing.T) {
+	var mu sync.Mutex
+	var commits, records int
+	var took time.Duration
+	l := openTestLog(t, t.TempDir(), testSigner(t, "gw-1-audit"), Options{OnCommit: func(n int, d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		commits, records, took = commits+1, records+n, took+d
+	}})
+	defer l.Close()
+	appendN(t, l, 400, 16)
+	mu.Lock()
+	defer mu.Unlock()
+	if records != 400 {
+		t.Errorf("the hook saw %d records, 400 were appended", records)
+	}
+	if commits == 0 || commits >= 400 {
+		t.Errorf("%d commits for 400 records from 16 appenders: no group commit", commits)
+	}
+	if took <= 0 {
+		t.Errorf("%d commits took %v", commits, took)
 	}
 }

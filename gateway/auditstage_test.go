@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,12 +25,14 @@ func withAuditLog(t *testing.T, dir string, l **audit.Log) func(string, *gateway
 		if err != nil {
 			t.Fatal(err)
 		}
-		log, err := audit.Open(audit.Options{Dir: dir, Origin: "govgate/gw-test", Signer: signer, SegmentBytes: 64 << 10, CheckpointInterval: 100 * time.Millisecond})
+		stage := &AuditStage{GatewayID: "gw-test"}
+		log, err := audit.Open(audit.Options{Dir: dir, Origin: "govgate/gw-test", Signer: signer, SegmentBytes: 64 << 10,
+			CheckpointInterval: 100 * time.Millisecond, OnCommit: stage.ObserveCommit})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { log.Close() })
-		stage := &AuditStage{Log: log, GatewayID: "gw-test"}
+		stage.Log = log
 		s.auditor, s.admin, s.metrics = stage, stage.AdminHandlers(), []MetricsWriter{stage}
 		*l = log
 	}
@@ -110,6 +113,16 @@ func TestEveryExchangeIsRecorded(t *testing.T) {
 			t.Errorf("%s: %d", path, status)
 		}
 	}
+	// Every record — the exchanges' and the admin actions' — was sent one after another,
+	// so each waited for its own commit, and the commit histogram says so.
+	_, _, metrics := do(t, "GET", g.admin+"/metrics", "", nil)
+	records, commits := metricValue(t, metrics, "govgate_audit_records_total"), metricValue(t, metrics, "govgate_audit_commit_duration_seconds_count")
+	if records < 4 || commits != records || metricValue(t, metrics, `govgate_audit_commit_duration_seconds_bucket{le="+Inf"}`) != commits {
+		t.Errorf("%v records, %v commits:\n%s", records, commits, metrics)
+	}
+	if metricValue(t, metrics, "govgate_audit_commit_duration_seconds_sum") <= 0 {
+		t.Error("the commits took no time at all")
+	}
 }
 
 // mountTmpfs mounts a small tmpfs at dir, or skips loudly when this machine does not allow
@@ -185,6 +198,11 @@ func TestAuditFailsClosedWhenDiskFull(t *testing.T) {
 	if !strings.Contains(string(metrics), "govgate_audit_failing 1") {
 		t.Error("metrics do not say the audit log is failing")
 	}
+	// A commit that failed is not a commit: only durable records count, one commit each
+	// (they were sent one after another).
+	if commits, records := metricValue(t, metrics, "govgate_audit_commit_duration_seconds_count"), metricValue(t, metrics, "govgate_audit_records_total"); commits != records || commits < float64(len(receipts)) {
+		t.Errorf("%v commits, %v records durable, %d receipts", commits, records, len(receipts))
+	}
 	os.Remove(filepath.Join(dir, "filler"))
 	status, h, body := do(t, "GET", g.base+"/tax/v1/x", "", rensheju)
 	if status != 200 {
@@ -215,4 +233,20 @@ func TestAuditFailsClosedWhenDiskFull(t *testing.T) {
 	if exchanges != len(receipts) {
 		t.Errorf("%d exchange records, %d acknowledged", exchanges, len(receipts))
 	}
+}
+
+// metricValue reads the value of one series from a Prometheus text exposition.
+func metricValue(t *testing.T, metrics []byte, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(string(metrics), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no series %s in the metrics", series)
+	return 0
 }

@@ -129,7 +129,7 @@ func (m *Metrics) Write(w io.Writer, extra func(io.Writer)) {
 
 	writeMetricHeader(w, "govgate_stage_duration_seconds", "histogram", "Time spent in each pipeline stage.")
 	for i := range m.stages {
-		m.stages[i].write(w, stageNames[i])
+		m.stages[i].write(w, "govgate_stage_duration_seconds", fmt.Sprintf("stage=%q", stageNames[i]))
 	}
 
 	writeMetricHeader(w, "govgate_open_connections", "gauge", "Client connections open, by listener.")
@@ -151,16 +151,22 @@ func writeMetricHeader(w io.Writer, name, kind, help string) {
 	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
 }
 
-func (h *histogram) write(w io.Writer, stage string) {
+// write renders the histogram as metric name, its series told apart by label (`stage="x"`)
+// or, for a histogram of one series, by none.
+func (h *histogram) write(w io.Writer, name, label string) {
+	sep, braced := "", ""
+	if label != "" {
+		sep, braced = ",", "{"+label+"}"
+	}
 	var cum uint64
 	for i, b := range latencyBuckets {
 		cum += h.counts[i].Load()
-		fmt.Fprintf(w, "govgate_stage_duration_seconds_bucket{stage=%q,le=%q} %d\n", stage, strconv.FormatFloat(b, 'g', -1, 64), cum)
+		fmt.Fprintf(w, "%s_bucket{%s%sle=%q} %d\n", name, label, sep, strconv.FormatFloat(b, 'g', -1, 64), cum)
 	}
 	cum += h.counts[len(latencyBuckets)].Load()
-	fmt.Fprintf(w, "govgate_stage_duration_seconds_bucket{stage=%q,le=\"+Inf\"} %d\n", stage, cum)
-	fmt.Fprintf(w, "govgate_stage_duration_seconds_sum{stage=%q} %g\n", stage, float64(h.sumNs.Load())/1e9)
-	fmt.Fprintf(w, "govgate_stage_duration_seconds_count{stage=%q} %d\n", stage, cum)
+	fmt.Fprintf(w, "%s_bucket{%s%sle=\"+Inf\"} %d\n", name, label, sep, cum)
+	fmt.Fprintf(w, "%s_sum%s %g\n", name, braced, float64(h.sumNs.Load())/1e9)
+	fmt.Fprintf(w, "%s_count%s %d\n", name, braced, cum)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/crypto/tlcp"
 	"io"
@@ -135,6 +136,22 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	}
 	keys := dir + "/audit/keys.json"
 	call("--verify-receipt", "--audit-url", m[1], "--audit-keys", keys, base+"/population/v1/persons?id=110101199003077777")
+	// What the audit disk adds to each exchange is on /metrics: the exchanges above were
+	// committed, in as many group commits or fewer.
+	resp, err := http.Get(m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var commits, records float64
+	for _, line := range strings.Split(string(metrics), "\n") {
+		fmt.Sscanf(line, "govgate_audit_commit_duration_seconds_count %g", &commits)
+		fmt.Sscanf(line, "govgate_audit_records_total %g", &records)
+	}
+	if records < 200 || commits < 1 || commits > records {
+		t.Errorf("%v audit records in %v commits:\n%s", records, commits, metrics)
+	}
 	// The cryptography administrator rotates the audit key while the demo runs: the next
 	// checkpoints are signed with it, and the key set names both.
 	if code, rout, rerr := runCmd(t, "keys", "rotate", "audit-signing", "--dir", dir+"/keys"); code != 0 || !strings.Contains(rout, "version 2") {

@@ -142,14 +142,16 @@ func addAudit(ctx context.Context, set *stageSet, cfg *gateway.Config, store key
 	if err := os.MkdirAll(a.Dir, 0o700); err != nil {
 		return fmt.Errorf("audit dir: %w", err)
 	}
+	stage := &gateway.AuditStage{GatewayID: cfg.GatewayID}
 	l, err := audit.Open(audit.Options{
 		Dir: a.Dir, Origin: a.Origin, Signer: signer, SegmentBytes: a.SegmentBytes,
 		CheckpointInterval: a.CheckpointInterval, Retention: a.Retention,
-		Logger: log.With("component", "audit"),
+		Logger: log.With("component", "audit"), OnCommit: stage.ObserveCommit,
 	})
 	if err != nil {
 		return err
 	}
+	stage.Log = l
 	set.closers = append(set.closers, l.Close)
 	watch := &keys.Watcher{
 		Store: store, Name: a.KeyName, Interval: cfg.Keys.PollInterval, Logger: log.With("component", "keys"),
@@ -165,7 +167,6 @@ func addAudit(ctx context.Context, set *stageSet, cfg *gateway.Config, store key
 		return err
 	}
 	set.degrade("audit-key", keyWarning{watch})
-	stage := &gateway.AuditStage{Log: l, GatewayID: cfg.GatewayID}
 	set.Audit = stage
 	set.Admin = append(set.Admin, stage.AdminHandlers()...)
 	set.Metrics = append(set.Metrics, stage)

@@ -97,6 +97,12 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile str
 	}
 	b.profile = profile
 	defer b.close()
+	// The disk first, while nothing else runs.
+	disk, err := measureDiskSync(b.dir, 1000, 1024)
+	if err != nil {
+		return err
+	}
+	log.Printf("the audit disk alone: write 1 KB + fsync: p50 %.0f µs  p99 %.0f µs  p99.9 %.0f µs", disk.p50, disk.p99, disk.p999)
 	var rows []row
 	for _, sc := range scenarios() {
 		if only != "" && !strings.HasPrefix(sc.name, "("+only) {
@@ -130,7 +136,7 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile str
 	for i := range rows {
 		rows[i].ratioBare, rows[i].ratioNgx = rows[i].rps/bare, rows[i].rps/ngxAuth
 	}
-	return writeReport(out, rows, duration, runs, conns)
+	return writeReport(out, rows, disk, duration, runs, conns)
 }
 
 // median measures a scenario runs times and returns the median run: by throughput in
@@ -184,6 +190,9 @@ const manyConnCount = 2000
 func scenarios() []scenario {
 	bareproxy := func(b *bench) ([]*proc, string, error) { return b.self("bareproxy", "") }
 	full := func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy,audit,tlcp") }
+	// The diagnosis rows keep the audit log where fsync returns at once: what they gain
+	// over their durable twins is what the disk costs.
+	onTmpfs := func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy,audit,tlcp,tmpfs") }
 	return []scenario{
 		{name: "(a) upstream directly", servers: func(b *bench) ([]*proc, string, error) {
 			return nil, "http://" + b.upstream + "/enterprise/v1/companies", nil
@@ -198,8 +207,10 @@ func scenarios() []scenario {
 		{name: "(e5) govgate: + SM2 request signatures", tlcp: true, sign: true, servers: func(b *bench) ([]*proc, string, error) {
 			return b.self("govgate", "policy,audit,tlcp,sign")
 		}},
+		{name: "(e6) diagnosis: (e4) with the audit log on tmpfs — not durable", tlcp: true, servers: onTmpfs},
 		{name: "(f1) bare fasthttp proxy, open loop at ½ (e4)", servers: bareproxy, load: halfOfE4},
 		{name: "(f2) govgate as (e4), open loop at ½ (e4)", tlcp: true, servers: full, load: halfOfE4},
+		{name: "(f3) diagnosis: (f2) with the audit log on tmpfs — not durable", tlcp: true, servers: onTmpfs, load: halfOfE4},
 		{name: "(g1) bare fasthttp proxy, 2,000 connections", servers: bareproxy, load: manyConns},
 		{name: "(g2) govgate as (e4), 2,000 connections", tlcp: true, servers: full, load: manyConns},
 	}

@@ -149,10 +149,15 @@ limits: {max_conns_per_client: 4096} # every bench connection comes from 127.0.0
 		if err != nil {
 			return err
 		}
-		logDir, err := os.MkdirTemp(dir, "audit-")
+		parent := dir
+		if on("tmpfs") {
+			parent = "/dev/shm"
+		}
+		logDir, err := os.MkdirTemp(parent, "govgate-bench-audit-")
 		if err != nil {
 			return err
 		}
+		defer os.RemoveAll(logDir)
 		l, err := audit.Open(audit.Options{Dir: logDir, Origin: "govgate/gw-bench", Signer: signer})
 		if err != nil {
 			return err
