@@ -1,9 +1,12 @@
 package audit
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func sampleRecord() *Record {
@@ -92,6 +95,41 @@ func FuzzParseRecord(f *testing.F) {
 		}
 		if string(r.Encode()) != string(b) {
 			t.Fatalf("accepted %q, which encodes back as %q", b, r.Encode())
+		}
+	})
+}
+
+// FuzzAppendString holds appendString's run copying to the plain definition: every rune
+// as itself but ", \ and controls escaped, and each invalid byte as U+FFFD.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", `q"b\`, "tab\tnl\nnul\x00\x1f", "北京数联", "\xff\xfe", "a\xe2\x82", "\xef\xbf\xbd", "\xed\xa0\x80x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := []byte{'"'}
+		for _, r := range s {
+			switch {
+			case r == '"' || r == '\\':
+				want = append(want, '\\', byte(r))
+			case r == '\b':
+				want = append(want, `\b`...)
+			case r == '\f':
+				want = append(want, `\f`...)
+			case r == '\n':
+				want = append(want, `\n`...)
+			case r == '\r':
+				want = append(want, `\r`...)
+			case r == '\t':
+				want = append(want, `\t`...)
+			case r < 0x20:
+				want = fmt.Appendf(want, `\u%04x`, r)
+			default:
+				want = utf8.AppendRune(want, r)
+			}
+		}
+		want = append(want, '"')
+		if got := appendString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
 		}
 	})
 }
