@@ -242,3 +242,14 @@ func TestLiveKeyRotation(t *testing.T) {
 		t.Fatalf("after live rotation: %+v %v %+v", rep, err, keys.Keys)
 	}
 }
+
+func TestReceiptFormat(t *testing.T) {
+	r := Receipt{Origin: "govgate/gw-1", Index: 12, Leaf: bytes.Repeat([]byte{0xab}, HashSize)}
+	want := "log=govgate/gw-1; index=12; leaf=" + strings.Repeat("ab", HashSize)
+	if got := r.String(); got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if got := string(r.Append([]byte("x"))); got != "x"+want {
+		t.Errorf("Append = %q", got)
+	}
+}

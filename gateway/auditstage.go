@@ -31,7 +31,7 @@ func (a *AuditStage) Audit(ctx *fasthttp.RequestCtx, x *Exchange) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	return []byte(r.String()), nil
+	return r.Append(nil), nil
 }
 
 func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *Exchange) *audit.Record {
