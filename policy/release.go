@@ -122,14 +122,14 @@ func (d *Decision) filterObject(out, obj []byte) []byte {
 		i = skipSpace(obj, i+1) // the colon
 		valEnd := valueEnd(obj, i)
 		name := memberName(key)
-		if _, ok := slices.BinarySearch(d.Fields, name); ok {
+		if _, ok := slices.BinarySearchFunc(d.Fields, name, compareName); ok {
 			if !first {
 				out = append(out, ',')
 			}
 			first = false
 			out = append(out, key...)
 			out = append(out, ':')
-			if m, ok := d.masks[name]; ok {
+			if m, ok := d.masks[string(name)]; ok {
 				out = append(out, maskValue(obj[i:valEnd], m)...)
 			} else {
 				out = append(out, obj[i:valEnd]...)
@@ -144,16 +144,30 @@ func (d *Decision) filterObject(out, obj []byte) []byte {
 }
 
 // memberName decodes a member name, escapes and all, so that "\u0063redit_rating" is
-// compared as credit_rating.
-func memberName(quoted []byte) string {
+// compared as credit_rating. The usual name, without escapes, is the body's own bytes:
+// copying every member name of every response was a twentieth of the bytes the gateway
+// allocates.
+func memberName(quoted []byte) []byte {
 	if bytes.IndexByte(quoted, '\\') < 0 {
-		return string(quoted[1 : len(quoted)-1])
+		return quoted[1 : len(quoted)-1]
 	}
 	var s string
 	if json.Unmarshal(quoted, &s) != nil {
-		return "" // unreachable for a body json.Valid accepted; an empty name is never allowed
+		return nil // unreachable for a body json.Valid accepted; an empty name is never allowed
 	}
-	return s
+	return []byte(s)
+}
+
+// compareName orders a field name and a member name as strings; the conversion in a
+// comparison does not copy.
+func compareName(field string, name []byte) int {
+	switch {
+	case field < string(name):
+		return -1
+	case field > string(name):
+		return 1
+	}
+	return 0
 }
 
 func skipSpace(b []byte, i int) int {
