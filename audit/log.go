@@ -66,6 +66,9 @@ type Log struct {
 	closeMu sync.RWMutex
 	closed  bool
 
+	requests   sync.Pool // of *appendReq
+	recordBufs sync.Pool // of *[]byte
+
 	// Owned by the writer goroutine, read under mu.
 	mu          sync.RWMutex
 	segments    []*segment // in order; the last is active
@@ -94,10 +97,18 @@ type segment struct {
 
 func (s *segment) count() uint64 { return uint64(len(s.offsets)) }
 
+// appendReq is one Append waiting for the writer. Requests and their encoding buffers are
+// reused (they were a third of the bytes the gateway allocated): the writer hands the
+// buffer back once the record is framed, Append the request once it has its answer.
 type appendReq struct {
-	head, tail []byte
-	done       chan appendResult
+	buf   *[]byte // the record without its sequence number, which goes at split
+	split int
+	done  chan appendResult
 }
+
+// maxKeptRecordBuffer bounds the encoding buffers kept for reuse: a record with a long
+// signature base or path is encoded in a buffer of its own.
+const maxKeptRecordBuffer = 16 << 10
 
 type appendResult struct {
 	index uint64
@@ -173,8 +184,7 @@ func (l *Log) Origin() string { return l.opts.Origin }
 // Append writes rec (its Seq is assigned here) and returns when it is durable. If the
 // record cannot be made durable the error says so, and nothing about it was acknowledged.
 func (l *Log) Append(ctx context.Context, rec *Record) (Receipt, error) {
-	head, tail := rec.encode()
-	req := &appendReq{head: head, tail: tail, done: make(chan appendResult, 1)}
+	req := l.newRequest(rec)
 	l.closeMu.RLock()
 	if l.closed || l.reqs == nil {
 		l.closeMu.RUnlock()
@@ -191,10 +201,33 @@ func (l *Log) Append(ctx context.Context, rec *Record) (Receipt, error) {
 	// the answer rather than ctx: an exchange must not be reported unrecorded when it was
 	// recorded.
 	res := <-req.done
+	l.requests.Put(req)
 	if res.err != nil {
 		return Receipt{}, res.err
 	}
 	return Receipt{Origin: l.opts.Origin, Index: res.index, Leaf: res.leaf}, nil
+}
+
+// newRequest encodes rec into a reused request.
+func (l *Log) newRequest(rec *Record) *appendReq {
+	req, _ := l.requests.Get().(*appendReq)
+	if req == nil {
+		req = &appendReq{done: make(chan appendResult, 1)}
+	}
+	req.buf, _ = l.recordBufs.Get().(*[]byte)
+	if req.buf == nil {
+		req.buf = new([]byte)
+	}
+	*req.buf, req.split = rec.appendEncoded((*req.buf)[:0])
+	return req
+}
+
+// releaseBuffer keeps a framed request's encoding buffer for the next record.
+func (l *Log) releaseBuffer(req *appendReq) {
+	if cap(*req.buf) <= maxKeptRecordBuffer {
+		l.recordBufs.Put(req.buf)
+	}
+	req.buf = nil
 }
 
 // writer is the single goroutine that writes: it takes every record waiting, writes them
@@ -305,7 +338,9 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 		index := start + uint64(i)
 		offsets[i] = seg.end + int64(len(buf))
 		var rec []byte
-		buf, rec = appendRecordFrame(buf, r.head, index, r.tail)
+		b := *r.buf
+		buf, rec = appendRecordFrame(buf, b[:r.split], index, b[r.split:])
+		l.releaseBuffer(r)
 		leaves[i] = Hasher{}.HashLeaf(rec)
 		results[i] = appendResult{index: index, leaf: leaves[i]}
 	}
