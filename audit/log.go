@@ -181,8 +181,10 @@ func (l *Log) Size() uint64 {
 // Origin is the log's origin line.
 func (l *Log) Origin() string { return l.opts.Origin }
 
-// Append writes rec (its Seq is assigned here) and returns when it is durable. If the
-// record cannot be made durable the error says so, and nothing about it was acknowledged.
+// Append writes rec with the next index as its seq (rec.Seq is not read) and returns when
+// it is durable. If the record cannot be made durable the error says so, and nothing about
+// it was acknowledged. Append keeps nothing of rec: the caller may reuse it once Append
+// returns.
 func (l *Log) Append(ctx context.Context, rec *Record) (Receipt, error) {
 	req := l.newRequest(rec)
 	l.closeMu.RLock()

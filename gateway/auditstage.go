@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -19,6 +20,7 @@ type AuditStage struct {
 	Log       *audit.Log
 	GatewayID string
 	commits   histogram
+	records   sync.Pool // of *audit.Record: Append keeps nothing of a record
 }
 
 // ObserveCommit is the log's audit.Options.OnCommit: the time each group commit took, which
@@ -27,7 +29,10 @@ func (a *AuditStage) ObserveCommit(_ int, took time.Duration) { a.commits.observ
 
 // Audit implements Auditor.
 func (a *AuditStage) Audit(ctx *fasthttp.RequestCtx, x *Exchange) ([]byte, error) {
-	r, err := a.Log.Append(ctx, a.record(ctx, x))
+	rec := a.record(ctx, x)
+	r, err := a.Log.Append(ctx, rec)
+	*rec = audit.Record{}
+	a.records.Put(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +42,11 @@ func (a *AuditStage) Audit(ctx *fasthttp.RequestCtx, x *Exchange) ([]byte, error
 func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *Exchange) *audit.Record {
 	resp := &ctx.Response
 	digest := crypto.SM3(resp.Body())
-	r := &audit.Record{
+	r, _ := a.records.Get().(*audit.Record)
+	if r == nil {
+		r = new(audit.Record)
+	}
+	*r = audit.Record{
 		Time:      x.Start,
 		Gateway:   a.GatewayID,
 		RequestID: string(x.ID),
