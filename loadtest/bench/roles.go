@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -104,6 +105,9 @@ func (benchIdentity) Authenticate(c *fasthttp.RequestCtx, x *gateway.Exchange) e
 
 func serveGovgate(ctx context.Context, addr, upstream, stages, dir, profile string) error {
 	gateway.ReserveSyscallProc() // as govgate serve does
+	if strings.Contains(stages, "gogc200") {
+		debug.SetGCPercent(200)
+	}
 	on := func(s string) bool { return strings.Contains(stages, s) }
 	yaml := fmt.Sprintf(`gateway_id: gw-bench
 admin: {address: "127.0.0.1:0"}
