@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -226,4 +227,49 @@ func TestOnCommitCountsEveryDurableRecord(t *testing.T) {
 	if took <= 0 {
 		t.Errorf("%d commits took %v", commits, took)
 	}
+}
+
+// TestGrownSegmentEndsAtItsRecords: an open log's active segment is grown by zeros ahead
+// of its records; a crash leaves them, and the log opens, appends over them and verifies;
+// a clean close cuts them; anything but zeros after the records is not a grown tail.
+func TestGrownSegmentEndsAtItsRecords(t *testing.T) {
+	dir := t.TempDir()
+	s := testSigner(t, "gw-1-audit")
+	l := openTestLog(t, dir, s, Options{})
+	appendN(t, l, 100, 4)
+	seg := filepath.Join(dir, "segments", segmentName(0))
+	l.mu.RLock()
+	end := l.segments[0].end
+	l.mu.RUnlock()
+	if info, err := os.Stat(seg); err != nil || info.Size() <= end {
+		t.Fatalf("the active segment was not grown ahead of its records (end %d): %v %v", end, info.Size(), err)
+	}
+
+	crashed := copyDir(t, dir) // what a crash leaves
+	c := openTestLog(t, crashed, s, Options{})
+	if c.Size() != 100 {
+		t.Fatalf("after a crash with a grown segment the log holds %d records, want 100", c.Size())
+	}
+	appendN(t, c, 50, 4)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := Verify(crashed, loadKeys(t, crashed)); err != nil || res.Records != 150 {
+		t.Fatalf("verify after a crash and more appends: %+v %v", res, err)
+	}
+
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(seg)
+	if err != nil || info.Size() != end {
+		t.Fatalf("closed cleanly, the segment is %d bytes, its records end at %d", info.Size(), end)
+	}
+	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(append(make([]byte, 64), 'x'))
+	f.Close()
+	wantFault(t, "zeros then garbage", dir, loadKeys(t, dir), 100, -1, "a frame claims 0 bytes")
 }

@@ -158,10 +158,10 @@ func (l *Log) openSegment(first uint64, active bool, acked uint64) (*segment, er
 		seg.offsets = append(seg.offsets, off)
 		return nil
 	})
-	seg.end = end
+	seg.end, seg.alloc = end, info.Size()
 	var torn *errTorn
 	switch {
-	case err == nil:
+	case cleanEnd(err): // the zeros a crash left after the records stay, to be written over
 		return seg, nil
 	case !errors.As(err, &torn):
 		f.Close()
@@ -179,6 +179,7 @@ func (l *Log) openSegment(first uint64, active bool, acked uint64) (*segment, er
 		f.Close()
 		return nil, err
 	}
+	seg.alloc = end
 	return seg, nil
 }
 

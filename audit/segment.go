@@ -44,10 +44,13 @@ func appendRecordFrame(dst, head []byte, seq uint64, tail []byte) (out, rec []by
 	return dst, rec
 }
 
-// errTorn is a frame that is cut short or does not match its checksum.
+// errTorn is a frame that is cut short or does not match its checksum; or, with
+// zeroTail, the zeros an active segment is grown by ahead of its records, which end its
+// data cleanly.
 type errTorn struct {
-	offset int64
-	why    string
+	offset   int64
+	why      string
+	zeroTail bool
 }
 
 func (e *errTorn) Error() string { return fmt.Sprintf("offset %d: %s", e.offset, e.why) }
@@ -60,17 +63,26 @@ func scanFrames(r io.ReaderAt, offset, end int64, fn func(offset int64, rec []by
 	buf := make([]byte, 0, 4096)
 	for offset < end {
 		if end-offset < frameOverhead {
-			return offset, &errTorn{offset, "a frame header is cut short"}
+			return offset, &errTorn{offset, "a frame header is cut short", false}
 		}
 		if _, err := r.ReadAt(hdr[:], offset); err != nil {
 			return offset, err
 		}
 		n := int64(binary.BigEndian.Uint32(hdr[:4]))
-		if n == 0 || n > MaxRecordBytes {
-			return offset, &errTorn{offset, fmt.Sprintf("a frame claims %d bytes", n)}
+		if n == 0 {
+			// No record is empty: a zero length begins the grown, not yet written part
+			// of an active segment — if everything after it is zero too.
+			zeros, err := allZero(r, offset, end)
+			if err != nil {
+				return offset, err
+			}
+			return offset, &errTorn{offset, "a frame claims 0 bytes", zeros}
+		}
+		if n > MaxRecordBytes {
+			return offset, &errTorn{offset, fmt.Sprintf("a frame claims %d bytes", n), false}
 		}
 		if end-offset-frameOverhead < n {
-			return offset, &errTorn{offset, "a record is cut short"}
+			return offset, &errTorn{offset, "a record is cut short", false}
 		}
 		if int64(cap(buf)) < n {
 			buf = make([]byte, n)
@@ -80,7 +92,7 @@ func scanFrames(r io.ReaderAt, offset, end int64, fn func(offset int64, rec []by
 			return offset, err
 		}
 		if crc32.Checksum(rec, castagnoli) != binary.BigEndian.Uint32(hdr[4:]) {
-			return offset, &errTorn{offset, "a record does not match its checksum"}
+			return offset, &errTorn{offset, "a record does not match its checksum", false}
 		}
 		if err := fn(offset, rec); err != nil {
 			return offset, err
@@ -88,6 +100,30 @@ func scanFrames(r io.ReaderAt, offset, end int64, fn func(offset int64, rec []by
 		offset += frameOverhead + n
 	}
 	return offset, nil
+}
+
+// allZero reports whether r holds only zero bytes from offset to end.
+func allZero(r io.ReaderAt, offset, end int64) (bool, error) {
+	buf := make([]byte, 64<<10)
+	for offset < end {
+		n := min(int64(len(buf)), end-offset)
+		if _, err := r.ReadAt(buf[:n], offset); err != nil {
+			return false, err
+		}
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return false, nil
+			}
+		}
+		offset += n
+	}
+	return true, nil
+}
+
+// cleanEnd reports whether a scan's error is only the zero tail of a grown segment.
+func cleanEnd(err error) bool {
+	var torn *errTorn
+	return err == nil || errors.As(err, &torn) && torn.zeroTail
 }
 
 func segmentHeader(first uint64) []byte {

@@ -144,7 +144,7 @@ func (v *verifier) segment(path string, first uint64) error {
 	if err := v.records(recs); err != nil {
 		return err
 	}
-	if torn != nil {
+	if torn != nil && !torn.zeroTail {
 		return &Fault{Index: int64(v.next), Checkpoint: -1, What: torn.why}
 	}
 	return nil

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +26,9 @@ import (
 // proc is a server process under test.
 type proc struct {
 	cmd *exec.Cmd
+	// commits is where a govgate role with an audit log writes its commit times as it
+	// stops; empty for other processes.
+	commits string
 }
 
 // bench holds what all scenarios share: the upstream, the PKI, a work directory.
@@ -142,6 +147,9 @@ func (b *bench) self(role, stages string) ([]*proc, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if role == "govgate" && strings.Contains(stages, "audit") {
+		p.commits = commitsFile(b.dir, addr)
+	}
 	scheme := "http"
 	if strings.Contains(stages, "tlcp") {
 		scheme = "https"
@@ -216,15 +224,17 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 	if err != nil {
 		return row{}, err
 	}
-	defer func() {
+	stop := sync.OnceFunc(func() {
 		for _, p := range procs {
 			p.stop()
 		}
-	}()
-	target, closeTarget, err := b.target(sc, url, duration, ld.conns)
+	})
+	defer stop()
+	target, closeClient, err := b.target(sc, url, duration, ld.conns)
 	if err != nil {
 		return row{}, err
 	}
+	closeTarget := sync.OnceFunc(closeClient)
 	defer closeTarget()
 	if ld.ramp {
 		// Opened all at once, thousands of TLCP handshakes would share the server's core
@@ -249,6 +259,11 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 	}
 	opening := rssOf(procs)
 	resetPeakRSS(procs)
+	for _, p := range procs {
+		if p.commits != "" {
+			p.cmd.Process.Signal(syscall.SIGUSR1) // count the measured run's commits only
+		}
+	}
 	before := cpuOf(procs)
 	r, err := loadtest.Run(context.Background(), target, loadtest.Options{Conns: ld.conns, Rate: ld.rate, Duration: duration})
 	if err != nil {
@@ -263,6 +278,17 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 		p999: float64(r.Latency.P999), errors: errs, rssMB: rssOf(procs), openingRSSMB: opening}
 	if r.Requests > 0 {
 		out.cpuPer1k = used / float64(r.Requests) * 1000
+	}
+	// The role writes its commit times as it stops.
+	closeTarget()
+	stop()
+	for _, p := range procs {
+		if p.commits != "" {
+			if out.commits, err = readCommitStats(p.commits); err != nil {
+				log.Printf("%s: no audit commit times: %v", sc.name, err) // the row stands without them
+			}
+			os.Remove(p.commits)
+		}
 	}
 	return out, nil
 }

@@ -81,6 +81,7 @@ type row struct {
 	openingRSSMB        float64 // the peak before it: warm-up, and the ramp if any
 	errors              int64
 	ratioBare, ratioNgx float64
+	commits             *commitStats // govgate with an audit log: its group commits in the measured run
 }
 
 func orchestrate(duration time.Duration, runs, conns int, out, only, profile string) error {
@@ -148,8 +149,8 @@ func (b *bench) median(sc scenario, duration time.Duration, runs int, ld load) (
 		if err != nil {
 			return row{}, fmt.Errorf("%s: %w", sc.name, err)
 		}
-		log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k  rss %.0f MB  errors %d",
-			sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.rssMB, r.errors)
+		log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k  rss %.0f MB  errors %d  commits %s",
+			sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.rssMB, r.errors, r.commits)
 		if r.errors > 0 {
 			return row{}, fmt.Errorf("%s: %d requests failed; a run with errors measures the errors", sc.name, r.errors)
 		}

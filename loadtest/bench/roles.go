@@ -162,10 +162,12 @@ limits: {max_conns_per_client: 4096} # every bench connection comes from 127.0.0
 			return err
 		}
 		defer os.RemoveAll(logDir)
-		l, err := audit.Open(audit.Options{Dir: logDir, Origin: "govgate/gw-bench", Signer: signer})
+		commits := newCommitTimes()
+		l, err := audit.Open(audit.Options{Dir: logDir, Origin: "govgate/gw-bench", Signer: signer, OnCommit: commits.observe})
 		if err != nil {
 			return err
 		}
+		defer commits.write(commitsFile(dir, addr)) // after the last commit, at Close
 		defer l.Close()
 		st.Audit = &gateway.AuditStage{Log: l, GatewayID: "gw-bench"}
 	}
