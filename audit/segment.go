@@ -63,7 +63,11 @@ func scanFrames(r io.ReaderAt, offset, end int64, fn func(offset int64, rec []by
 	buf := make([]byte, 0, 4096)
 	for offset < end {
 		if end-offset < frameOverhead {
-			return offset, &errTorn{offset, "a frame header is cut short", false}
+			zeros, err := allZero(r, offset, end)
+			if err != nil {
+				return offset, err
+			}
+			return offset, &errTorn{offset, "a frame header is cut short", zeros}
 		}
 		if _, err := r.ReadAt(hdr[:], offset); err != nil {
 			return offset, err

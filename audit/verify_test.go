@@ -253,3 +253,38 @@ func TestReceiptFormat(t *testing.T) {
 		t.Errorf("Append = %q", got)
 	}
 }
+
+// FuzzScanFrames: whatever a segment holds, the scan stays inside it, returns whole frames
+// whose checksums match, and calls a tail clean only when nothing but zeros follows.
+func FuzzScanFrames(f *testing.F) {
+	f.Add(appendFrame(nil, []byte(`{"a":1}`)))
+	f.Add(append(appendFrame(nil, []byte(`{"a":1}`)), make([]byte, 40)...))
+	f.Add(append(append(appendFrame(nil, []byte(`{"a":1}`)), make([]byte, 8)...), 'x'))
+	f.Add([]byte{0, 0, 0, 3, 1, 2, 3, 4, 'a'})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		next := int64(0)
+		end, err := scanFrames(bytes.NewReader(data), 0, int64(len(data)), func(off int64, rec []byte) error {
+			if off != next || crc32.Checksum(rec, castagnoli) != binary.BigEndian.Uint32(data[off+4:]) {
+				t.Fatalf("frame at %d (expected %d) does not match its checksum", off, next)
+			}
+			next = off + frameOverhead + int64(len(rec))
+			return nil
+		})
+		if end != next || end > int64(len(data)) {
+			t.Fatalf("scan ended at %d, its last frame at %d, of %d bytes", end, next, len(data))
+		}
+		var torn *errTorn
+		switch {
+		case err == nil:
+			if end != int64(len(data)) {
+				t.Fatalf("clean scan stopped at %d of %d", end, len(data))
+			}
+		case !errors.As(err, &torn):
+			t.Fatalf("scan of bytes in memory: %v", err)
+		case torn.zeroTail && bytes.ContainsFunc(data[end:], func(r rune) bool { return r != 0 }):
+			t.Fatalf("a tail with data after zeros was called clean: %x", data[end:])
+		case !torn.zeroTail && !bytes.ContainsFunc(data[end:], func(r rune) bool { return r != 0 }):
+			t.Fatalf("a tail of zeros was called damage: %v", torn)
+		}
+	})
+}

@@ -17,7 +17,7 @@ func writeReport(out string, rows []row, disk diskSync, duration time.Duration, 
 	fmt.Fprintf(&s, "Machine: %s, %d CPUs, %s. Servers (the upstream included) pinned to CPU 0, the load generator (`loadtest` package) to CPU 1. Each row is the median of %d runs of %s (by throughput in closed loop, by p99 in open loop), after a one-second warm-up. CPU is the server processes' user+system time (for (d): nginx and the authorisation service), RSS their peak resident memory.\n\n",
 		cpuModel(), cpuCount(), runtime.Version(), runs, duration)
 	fmt.Fprintf(&s, "## Throughput: closed loop, %d connections\n\n", conns)
-	s.WriteString("| scenario | req/s | p50 µs | p99 µs | CPU s / 1k req | peak RSS MB | × (b) | × (d) | errors | audit commits: p50 / p99 µs, records each |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	s.WriteString("| scenario | req/s | p50 µs | p99 µs | CPU s / 1k req | peak RSS MB | × (b) | × (d) | errors | audit commit an exchange waited on: p50 / p99 µs; records per commit |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
 		if strings.HasPrefix(r.name, "(f") || strings.HasPrefix(r.name, "(g") {
 			continue
@@ -29,16 +29,16 @@ func writeReport(out string, rows []row, disk diskSync, duration time.Duration, 
 	e4 := findRow(rows, "(e4)")
 	s.WriteString("## Latency at half of (e4)'s throughput\n\n")
 	fmt.Fprintf(&s, "Open loop at %.0f req/s, 32 connections; each request's latency is measured from when it was due, so a stall is not hidden.\n\n", e4.rps/2)
-	s.WriteString("| scenario | offered req/s | req/s | p50 µs | p99 µs | p99.9 µs | errors | audit commits: p50 / p99 µs, records each |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	s.WriteString("| scenario | offered req/s | req/s | p50 µs | p99 µs | p99.9 µs | errors | audit commit an exchange waited on: p50 / p99 µs; records per commit |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
 		if strings.HasPrefix(r.name, "(f") {
 			fmt.Fprintf(&s, "| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %s |\n", r.name, r.offered, r.rps, r.p50, r.p99, r.p999, r.errors, r.commits)
 		}
 	}
-	fmt.Fprintf(&s, "\nThe audit disk alone, before the rows ran (%d times one after another: write %d bytes to a file on the audit log's file system, fsync): p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs. Each of govgate's audited exchanges waits for a group commit of this kind, and the last column gives the commits of the measured run itself (the time each took to frame, write and fsync its records, as `govgate_audit_commit_duration_seconds` has it): under load a commit also waits for the core, and an exchange that arrives during one waits for it and then for its own; (e6) and (f3) keep the audit log on tmpfs, where fsync returns at once (not durable: what they gain is what the disk costs); (f4) and (g3) run govgate with GOGC=200, the garbage collector half as often at twice the heap.\n", disk.n, disk.bytes, disk.p50, disk.p99, disk.p999)
+	fmt.Fprintf(&s, "\nThe audit disk alone, before the rows ran (%d times one after another: write %d bytes to a file on the audit log's file system, fsync): p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs. Each of govgate's audited exchanges waits for a group commit of this kind, and the last column gives the commits of the measured run itself — the time each took to frame, write and fsync its records (as `govgate_audit_commit_duration_seconds` has it), counted once for each exchange it held, so that a slow commit weighs as many exchanges as waited on it: under load a commit also waits for the core, and an exchange that arrives during one waits for it and then for its own; (e6) and (f3) keep the audit log on tmpfs, where fsync returns at once (not durable: what they gain is what the disk costs); (f4) and (g3) run govgate with GOGC=200, the garbage collector half as often at twice the heap.\n", disk.n, disk.bytes, disk.p50, disk.p99, disk.p999)
 	fmt.Fprintf(&s, "\n## %s keep-alive connections\n\nThe connections are opened a hundred at a time, each step a closed loop over all of them (TLCP handshakes all at once would share the server's core and run past their deadline); then open loop at %.0f req/s over all of them (each connection takes requests in turn), first for %s to settle, then measured. Peak RSS is the measured run's; the opening's peak — up to %s requests in flight at once while the connections open — is beside it.\n\n",
 		thousands(manyConnCount), e4.rps/2, duration, thousands(manyConnCount))
-	s.WriteString("| scenario | req/s | p50 µs | p99 µs | CPU s / 1k req | peak RSS MB | opening peak RSS MB | errors | audit commits: p50 / p99 µs, records each |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	s.WriteString("| scenario | req/s | p50 µs | p99 µs | CPU s / 1k req | peak RSS MB | opening peak RSS MB | errors | audit commit an exchange waited on: p50 / p99 µs; records per commit |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
 		if strings.HasPrefix(r.name, "(g") {
 			fmt.Fprintf(&s, "| %s | %.0f | %.0f | %.0f | %.3f | %.0f | %.0f | %d | %s |\n", r.name, r.rps, r.p50, r.p99, r.cpuPer1k, r.rssMB, r.openingRSSMB, r.errors, r.commits)
