@@ -104,31 +104,36 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile str
 		return err
 	}
 	log.Printf("the audit disk alone: write 1 KB + fsync: p50 %.0f µs  p99 %.0f µs  p99.9 %.0f µs", disk.p50, disk.p99, disk.p999)
-	var rows []row
+	// Each load's rows are measured in turn, round after round, so that a noisy minute on
+	// this shared machine costs every row one sample rather than one row all of its own.
+	byLoad := map[loadKind][]scenario{}
 	for _, sc := range scenarios() {
-		if only != "" && !strings.HasPrefix(sc.name, "("+only) {
-			continue
+		if only == "" || strings.HasPrefix(sc.name, "("+only) {
+			byLoad[sc.load] = append(byLoad[sc.load], sc)
 		}
-		ld := load{conns: conns}
-		switch sc.load {
-		case halfOfE4, manyConns:
-			if findRow(rows, "(e4)") == nil { // -only f or g
-				e4, err := b.median(scenarioNamed("(e4)"), duration, 1, ld)
-				if err != nil {
-					return err
-				}
-				rows = append(rows, e4)
+	}
+	rows, err := b.interleaved(byLoad[closedLoop], duration, runs, load{conns: conns})
+	if err != nil {
+		return err
+	}
+	if len(byLoad[halfOfE4])+len(byLoad[manyConns]) > 0 {
+		if findRow(rows, "(e4)") == nil { // -only f or g
+			e4, err := b.interleaved([]scenario{scenarioNamed("(e4)")}, duration, 1, load{conns: conns})
+			if err != nil {
+				return err
 			}
-			ld = load{conns: 32, rate: findRow(rows, "(e4)").rps / 2}
-			if sc.load == manyConns {
-				ld.conns, ld.ramp = manyConnCount, true
-			}
+			rows = append(rows, e4...)
 		}
-		r, err := b.median(sc, duration, runs, ld)
+		rate := findRow(rows, "(e4)").rps / 2
+		half, err := b.interleaved(byLoad[halfOfE4], duration, runs, load{conns: 32, rate: rate})
 		if err != nil {
 			return err
 		}
-		rows = append(rows, r)
+		many, err := b.interleaved(byLoad[manyConns], duration, runs, load{conns: manyConnCount, rate: rate, ramp: true})
+		if err != nil {
+			return err
+		}
+		rows = append(append(rows, half...), many...)
 	}
 	if only != "" {
 		return nil
@@ -140,29 +145,36 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile str
 	return writeReport(out, rows, disk, duration, runs, conns)
 }
 
-// median measures a scenario runs times and returns the median run: by throughput in
-// closed loop, by p99 in open loop (where every run has the offered rate).
-func (b *bench) median(sc scenario, duration time.Duration, runs int, ld load) (row, error) {
-	var samples []row
+// interleaved measures each scenario runs times, one round over all of them after
+// another, and returns each one's median run: by throughput in closed loop, by p99 in
+// open loop (where every run has the offered rate).
+func (b *bench) interleaved(scs []scenario, duration time.Duration, runs int, ld load) ([]row, error) {
+	samples := make([][]row, len(scs))
 	for i := range runs {
-		r, err := b.measure(sc, duration, ld)
-		if err != nil {
-			return row{}, fmt.Errorf("%s: %w", sc.name, err)
+		for j, sc := range scs {
+			r, err := b.measure(sc, duration, ld)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", sc.name, err)
+			}
+			log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k  rss %.0f MB  errors %d  commits %s",
+				sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.rssMB, r.errors, r.commits)
+			if r.errors > 0 {
+				return nil, fmt.Errorf("%s: %d requests failed; a run with errors measures the errors", sc.name, r.errors)
+			}
+			samples[j] = append(samples[j], r)
 		}
-		log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k  rss %.0f MB  errors %d  commits %s",
-			sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.rssMB, r.errors, r.commits)
-		if r.errors > 0 {
-			return row{}, fmt.Errorf("%s: %d requests failed; a run with errors measures the errors", sc.name, r.errors)
-		}
-		samples = append(samples, r)
 	}
-	sort.Slice(samples, func(i, j int) bool {
-		if ld.rate > 0 {
-			return samples[i].p99 < samples[j].p99
-		}
-		return samples[i].rps < samples[j].rps
-	})
-	return samples[len(samples)/2], nil
+	rows := make([]row, len(scs))
+	for j, ss := range samples {
+		sort.Slice(ss, func(a, b int) bool {
+			if ld.rate > 0 {
+				return ss[a].p99 < ss[b].p99
+			}
+			return ss[a].rps < ss[b].rps
+		})
+		rows[j] = ss[len(ss)/2]
+	}
+	return rows, nil
 }
 
 func scenarioNamed(prefix string) scenario {
