@@ -92,7 +92,7 @@ type segment struct {
 	path    string
 	f       *os.File // open for reading (and writing, when active)
 	end     int64    // durable end offset
-	alloc   int64    // the file's size: zeros from end to alloc, written ahead (growSegment)
+	alloc   int64    // the file's size: zeros from end to alloc, written ahead (Log.sync)
 	offsets []int64  // offset of each record
 }
 
@@ -295,8 +295,9 @@ func (l *Log) gather(batch []*appendReq) []*appendReq {
 	return batch
 }
 
-// commit makes a batch durable and answers it. On a write or sync error the segment is cut
-// back to its last durable end and every record of the batch is refused.
+// commit makes a batch durable and answers it. On a write or sync error the write is taken
+// back (undo), so the segment's records end where they durably ended, and every record of
+// the batch is refused.
 func (l *Log) commit(batch []*appendReq) {
 	start := time.Now()
 	results, err := l.write(batch)
