@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -160,37 +161,27 @@ func appendString(b []byte, s string) []byte {
 			}
 		}
 		b = append(b, s[run:i]...)
-		b, i = appendEscape(b, s, i)
+		b = appendEscape(b, s[i])
+		i++
 		run = i
 	}
 	b = append(b, s[run:]...)
 	return append(b, '"')
 }
 
-// appendEscape writes the escape of the byte at s[i] — a quote, a backslash, a control
-// character or the first byte of invalid UTF-8 — and returns where the next byte is.
-func appendEscape(b []byte, s string, i int) ([]byte, int) {
-	switch c := s[i]; c {
-	case '"':
-		return append(b, '\\', '"'), i + 1
-	case '\\':
-		return append(b, '\\', '\\'), i + 1
-	case '\b':
-		return append(b, '\\', 'b'), i + 1
-	case '\f':
-		return append(b, '\\', 'f'), i + 1
-	case '\n':
-		return append(b, '\\', 'n'), i + 1
-	case '\r':
-		return append(b, '\\', 'r'), i + 1
-	case '\t':
-		return append(b, '\\', 't'), i + 1
-	default:
-		if c < 0x20 {
-			return append(b, '\\', 'u', '0', '0', hexDigit[c>>4], hexDigit[c&0xf]), i + 1
-		}
-		return utf8.AppendRune(b, utf8.RuneError), i + 1
+// appendEscape writes the escape of c — a quote, a backslash, a control character or a
+// byte of invalid UTF-8 (as U+FFFD).
+func appendEscape(b []byte, c byte) []byte {
+	if c == '"' || c == '\\' {
+		return append(b, '\\', c)
 	}
+	if i := strings.IndexByte("\b\f\n\r\t", c); i >= 0 {
+		return append(b, '\\', "bfnrt"[i])
+	}
+	if c < 0x20 {
+		return append(b, '\\', 'u', '0', '0', hexDigit[c>>4], hexDigit[c&0xf])
+	}
+	return utf8.AppendRune(b, utf8.RuneError)
 }
 
 const hexDigit = "0123456789abcdef"
