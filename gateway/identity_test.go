@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -18,8 +19,8 @@ func tlcpIdentity(p *certs.Pair) *tlcp.Identity {
 }
 
 // startTLCPGateway runs a gateway whose "ext" listener speaks TLCP, and returns a client
-// for department 110000-rensheju.
-func startTLCPGateway(t *testing.T, cfg *Config, unsigned bool) (*testGateway, *client.Client) {
+// for department 110000-rensheju, its config changed by tune if given.
+func startTLCPGateway(t *testing.T, cfg *Config, unsigned bool, tune ...func(*client.Config)) (*testGateway, *client.Client) {
 	t.Helper()
 	ca, err := certs.NewRootCA("test root", "govgate", time.Hour)
 	if err != nil {
@@ -45,7 +46,11 @@ func startTLCPGateway(t *testing.T, cfg *Config, unsigned bool) (*testGateway, *
 		Authenticate: NewPeerAuthenticator(0, 1000),
 		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: ids, Trust: trust}},
 	}})
-	c, err := client.New(client.Config{Identity: tlcpIdentity(deptPair), Trust: trust, ServerName: "localhost", Unsigned: unsigned})
+	cc := client.Config{Identity: tlcpIdentity(deptPair), Trust: trust, ServerName: "localhost", Unsigned: unsigned}
+	for _, f := range tune {
+		f(&cc)
+	}
+	c, err := client.New(cc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,5 +109,44 @@ func TestTLCPSignatureRequiredAndChecked(t *testing.T) {
 	}
 	if up.hits.Load() != 0 {
 		t.Error("an unsigned or forged request reached the provider")
+	}
+}
+
+// TestClientMaxConnsBoundsItsConnections: a client allowed two connections sends sixteen
+// requests at once to a provider that takes 50 ms each; every one is answered, over no
+// more than two connections, so the last cannot be answered before eight rounds.
+func TestClientMaxConnsBoundsItsConnections(t *testing.T) {
+	up := startUpstream(t, nil)
+	up.delay.Store(int64(50 * time.Millisecond))
+	gw, c := startTLCPGateway(t, testConfig(up.addr), true, func(cc *client.Config) { cc.MaxConns = 2 })
+	start := time.Now()
+	errs := make(chan error, 16)
+	for range 16 {
+		go func() {
+			resp, err := c.Do(context.Background(), client.Request{Method: "GET", URL: gw.base + "/population/v1/persons?id=1"})
+			if err == nil && resp.Status != 200 {
+				err = fmt.Errorf("status %d", resp.Status)
+			}
+			errs <- err
+		}()
+	}
+	peak := 0
+	for done := 0; done < 16; {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Error(err)
+			}
+			done++
+		case <-time.After(5 * time.Millisecond):
+			_, _, metrics := do(t, "GET", gw.admin+"/metrics", "", nil)
+			peak = max(peak, int(metricValue(t, metrics, `govgate_open_connections{listener="ext"}`)))
+		}
+	}
+	if took := time.Since(start); peak > 2 || took < 8*50*time.Millisecond {
+		t.Errorf("16 requests of 50 ms with MaxConns 2: at most %d connections open, done in %v", peak, took)
+	}
+	if peak == 0 {
+		t.Error("no connection was seen open")
 	}
 }
