@@ -78,6 +78,7 @@ type Log struct {
 	treeWritten uint64 // records whose tree nodes are written to tree.hashes
 	pending     []byte // nodes not yet written, after a failed write
 	wbuf        []byte // the frames of the batch being written, reused
+	zeros       []byte // never written to: the source of Log.writeZeros
 
 	ckpt     atomic.Pointer[SignedCheckpoint]
 	ckptMu   sync.Mutex // one checkpoint written at a time; held by its goroutine
@@ -397,7 +398,7 @@ func (l *Log) sync(seg *segment, dataEnd int64) error {
 	}
 	from := max(dataEnd, seg.alloc)
 	grown := dataEnd + segmentGrowth
-	if _, err := seg.f.WriteAt(make([]byte, grown-from), from); err != nil {
+	if err := l.writeZeros(seg, from, grown-from); err != nil {
 		// No room to grow (a nearly full disk): the records alone, as an append, so
 		// that what fits is still accepted.
 		if err := seg.f.Truncate(from); err != nil {
@@ -415,6 +416,22 @@ func (l *Log) sync(seg *segment, dataEnd int64) error {
 // segmentGrowth is how far ahead of its records an active segment is grown.
 const segmentGrowth = 256 << 10
 
+// writeZeros writes n zero bytes into seg at off, from one buffer the writer keeps (a
+// growth step every few hundred records would otherwise allocate 256 KiB).
+func (l *Log) writeZeros(seg *segment, off, n int64) error {
+	if l.zeros == nil {
+		l.zeros = make([]byte, segmentGrowth)
+	}
+	for n > 0 {
+		k := min(n, int64(len(l.zeros)))
+		if _, err := seg.f.WriteAt(l.zeros[:k], off); err != nil {
+			return err
+		}
+		off, n = off+k, n-k
+	}
+	return nil
+}
+
 // undo takes back a failed write of n bytes at the segment's durable end, so that no
 // partial frame stays behind a record that will be acknowledged later: what it added past
 // the grown zeros is cut, what it wrote over them is zeroed again. The zeros stay: room
@@ -422,7 +439,7 @@ const segmentGrowth = 256 << 10
 func (l *Log) undo(seg *segment, n int, cause error) error {
 	err := seg.f.Truncate(seg.alloc)
 	if err == nil && seg.alloc > seg.end {
-		_, err = seg.f.WriteAt(make([]byte, min(int64(n), seg.alloc-seg.end)), seg.end)
+		err = l.writeZeros(seg, seg.end, min(int64(n), seg.alloc-seg.end))
 	}
 	if err == nil {
 		err = seg.f.Sync()

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // diskSync is the latency of the audit disk alone: what a group commit of one or two
@@ -25,8 +26,8 @@ func measureDiskSync(dir string, n, size int) (diskSync, error) {
 	defer os.Remove(f.Name())
 	defer f.Close()
 	buf := make([]byte, size)
-	lat := make([]time.Duration, n)
-	for i := range lat {
+	hist := hdrhistogram.New(1, 10_000_000, 3) // µs
+	for i := range n {
 		start := time.Now()
 		if _, err := f.WriteAt(buf, int64(i*size)); err != nil {
 			return diskSync{}, fmt.Errorf("fsync probe %s: %w", filepath.Base(f.Name()), err)
@@ -34,9 +35,8 @@ func measureDiskSync(dir string, n, size int) (diskSync, error) {
 		if err := f.Sync(); err != nil {
 			return diskSync{}, fmt.Errorf("fsync probe %s: %w", filepath.Base(f.Name()), err)
 		}
-		lat[i] = time.Since(start)
+		hist.RecordValue(time.Since(start).Microseconds())
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	at := func(q float64) float64 { return float64(lat[int(q*float64(n-1))].Microseconds()) }
-	return diskSync{n: n, bytes: size, p50: at(0.5), p99: at(0.99), p999: at(0.999)}, nil
+	return diskSync{n: n, bytes: size, p50: float64(hist.ValueAtQuantile(50)), p99: float64(hist.ValueAtQuantile(99)),
+		p999: float64(hist.ValueAtQuantile(99.9))}, nil
 }
