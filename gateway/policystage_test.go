@@ -85,6 +85,11 @@ type gatewaySetup struct {
 	auditor Auditor
 	metrics []MetricsWriter
 	admin   []AdminHandler
+	// provider, when set, is the pool's address instead of a fresh echo upstream: a
+	// rawProvider for the hostile-traffic tests.
+	provider string
+	// config, when set, changes the gateway's config before it starts.
+	config func(*Config)
 }
 
 // startPolicyGateway runs a gateway with the real policy engine in front of a provider
@@ -100,13 +105,21 @@ func startPolicyGateway(t *testing.T, quota int, respond func(ctx *fasthttp.Requ
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := startUpstream(t, respond)
-	cfg := testConfig(up.addr)
+	var up *upstream
+	addr := gs.provider
+	if addr == "" {
+		up = startUpstream(t, respond)
+		addr = up.addr
+	}
+	cfg := testConfig(addr)
 	cfg.Routes = append(cfg.Routes,
 		Route{ID: "tax-query", PathPrefix: "/tax/v1", Resource: "tax.registration", Mode: ModeQuery, Pool: "population", TargetZone: ZoneInternal, Timeout: 2 * time.Second},
 		Route{ID: "tiles", PathPrefix: "/tiles", Resource: "geographic.tiles", Mode: ModeQuery, Pool: "population", TargetZone: ZoneInternal, Timeout: 2 * time.Second},
 		Route{ID: "cases", PathPrefix: "/cases", Resource: "population.case_records", Mode: ModeQuery, Pool: "population", TargetZone: ZoneInternal, Timeout: 2 * time.Second},
 	)
+	if gs.config != nil {
+		gs.config(cfg)
+	}
 	ps := NewPolicyStage(engine)
 	rec := &recordingAuditor{}
 	if gs.auditor == nil {

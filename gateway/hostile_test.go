@@ -1,0 +1,39 @@
+package gateway
+
+import (
+	"strings"
+	"testing"
+)
+
+// The hostile-traffic suite: a running gateway with the real policy engine, a raw client
+// and a rawProvider that records the exact bytes it receives and answers what each test
+// scripts. Each test asserts the refusal and that nothing that should not have crossed did.
+
+const taxpayerJSON = `{"taxpayer_id":"91110108MA01A2B3C4","name":"北京数联科技有限公司","tax_status":"正常","credit_rating":"A","bank_account":"6222020200112233445"}`
+
+// startHostile runs the policy gateway in front of a raw provider answering with answer.
+func startHostile(t *testing.T, answer func(req []byte) string, setup ...func(dir string, s *gatewaySetup)) (*policyGateway, *rawProvider) {
+	t.Helper()
+	rp := startRawProvider(t, answer)
+	setup = append([]func(string, *gatewaySetup){func(_ string, s *gatewaySetup) { s.provider = rp.addr }}, setup...)
+	return startPolicyGateway(t, 0, nil, setup...), rp
+}
+
+// TestRawProviderHarness checks the harness itself: an allowed exchange reaches the raw
+// provider, which records it byte for byte, and its scripted answer is released.
+func TestRawProviderHarness(t *testing.T) {
+	g, rp := startHostile(t, func([]byte) string {
+		return rawResponse(200, []string{"Content-Type: application/json"}, taxpayerJSON)
+	})
+	status, _, body := do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", rensheju)
+	if status != 200 || !strings.Contains(string(body), "tax_status") || strings.Contains(string(body), "bank_account") {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	line, _, _ := rawHead(rp.last())
+	if line != "GET /tax/v1/taxpayers?id=1 HTTP/1.1" {
+		t.Errorf("provider received %q", line)
+	}
+	if v := rawHeaderValues(rp.last(), "x-govgate-consumer-dept"); len(v) != 1 || v[0] != "110000-rensheju" {
+		t.Errorf("consumer dept asserted as %q", v)
+	}
+}
