@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -226,6 +228,41 @@ func TestHostileTraceConnectRefused(t *testing.T) {
 	}
 	if n := rp.count(); n != 0 {
 		t.Errorf("%d requests reached the provider; last:\n%s", n, rp.last())
+	}
+}
+
+// TestHostileMethodNotAuthorised: a query agreement lets the consumer read, not change or
+// delete, the provider's data. The method is the policy's call, with its own reason code.
+func TestHostileMethodNotAuthorised(t *testing.T) {
+	g, rp := startHostile(t, func(req []byte) string {
+		if bytes.HasPrefix(req, []byte("HEAD ")) {
+			return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(taxpayerJSON))
+		}
+		return rawResponse(200, []string{"Content-Type: application/json"}, taxpayerJSON)
+	})
+	for _, method := range []string{"DELETE", "PUT", "PATCH", "OPTIONS", "PROPFIND", "get", "MKCOL"} {
+		c := dialRaw(t, g.base)
+		resp, body := c.roundTrip(t, method+" /tax/v1/taxpayers/1 HTTP/1.1\r\n"+renshejuHead+"Content-Length: 2\r\n\r\n{}")
+		if resp.StatusCode != 403 {
+			t.Errorf("%s: status %d %s", method, resp.StatusCode, body)
+			continue
+		}
+		if codes := strings.Join(reasonCodes(t, body), ","); !strings.Contains(codes, "METHOD_NOT_ALLOWED") {
+			t.Errorf("%s: reasons %s", method, codes)
+		}
+	}
+	if n := rp.count(); n != 0 {
+		t.Fatalf("%d requests reached the provider; last:\n%s", n, rp.last())
+	}
+	// The methods of a query are allowed: GET, HEAD, and POST for a lookup by body.
+	for _, method := range []string{"GET", "HEAD", "POST"} {
+		status, _, body := do(t, method, g.base+"/tax/v1/taxpayers", `{"id":"1"}`, rensheju)
+		if status != 200 {
+			t.Errorf("%s: status %d %s", method, status, body)
+		}
+		if line, _, _ := rawHead(rp.last()); !strings.HasPrefix(line, method+" /tax/v1/taxpayers ") {
+			t.Errorf("%s: provider received %q", method, line)
+		}
 	}
 }
 
