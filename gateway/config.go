@@ -238,8 +238,12 @@ type Route struct {
 
 // Pool is a set of interchangeable upstream addresses of one provider.
 type Pool struct {
-	ID             string        `yaml:"id"`
-	Addresses      []string      `yaml:"addresses"`
+	ID        string   `yaml:"id"`
+	Addresses []string `yaml:"addresses"`
+	// Host is the Host header every forwarded request carries, so that a provider which
+	// picks its resource by Host (a virtual host, nginx's server_name) serves the one the
+	// route names; the client's Host never reaches it. Default: each member's address.
+	Host           string        `yaml:"host,omitempty"`
 	Balance        Balance       `yaml:"balance"`
 	MaxConns       int           `yaml:"max_conns"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
@@ -249,6 +253,14 @@ type Pool struct {
 	Headers     map[string]string `yaml:"headers,omitempty"`
 	HealthCheck HealthCheck       `yaml:"health_check"`
 	Passive     PassiveCheck      `yaml:"passive"`
+}
+
+// upstreamHost is the Host header a member at addr receives.
+func (p *Pool) upstreamHost(addr string) string {
+	if p.Host != "" {
+		return p.Host
+	}
+	return addr
 }
 
 // HealthCheck is the active probe of every pool member.

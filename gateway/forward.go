@@ -165,9 +165,7 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, x *Exchange, e *routeEntry) 
 	for _, kv := range e.pool.headers {
 		ctx.Request.Header.SetBytesKV(kv[0], kv[1])
 	}
-	// fasthttp marks a request that came over crypto/tls as https; providers are reached
-	// over plain HTTP inside the zone, and the client refuses a scheme it does not speak.
-	ctx.Request.URI().SetScheme("http")
+	setUpstreamTarget(&ctx.Request, m)
 	m.inFlight.Add(1)
 	err := m.client.DoTimeout(&ctx.Request, &ctx.Response, e.Timeout)
 	m.inFlight.Add(-1)

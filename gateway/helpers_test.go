@@ -40,7 +40,7 @@ type echo struct {
 	Server  string            `json:"server"`
 }
 
-func startUpstream(t *testing.T, extra func(ctx *fasthttp.RequestCtx) bool) *upstream {
+func startUpstream(t testing.TB, extra func(ctx *fasthttp.RequestCtx) bool) *upstream {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -105,7 +105,7 @@ type testGateway struct {
 	admin string
 }
 
-func startGateway(t *testing.T, cfg *Config, opts Options) *testGateway {
+func startGateway(t testing.TB, cfg *Config, opts Options) *testGateway {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -30,7 +30,7 @@ type rawProvider struct {
 
 // startRawProvider serves on 127.0.0.1. answer gets the raw request and returns the raw
 // response; nil answers every request with an empty JSON object.
-func startRawProvider(t *testing.T, answer func(req []byte) string) *rawProvider {
+func startRawProvider(t testing.TB, answer func(req []byte) string) *rawProvider {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

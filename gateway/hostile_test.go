@@ -12,7 +12,7 @@ import (
 const taxpayerJSON = `{"taxpayer_id":"91110108MA01A2B3C4","name":"北京数联科技有限公司","tax_status":"正常","credit_rating":"A","bank_account":"6222020200112233445"}`
 
 // startHostile runs the policy gateway in front of a raw provider answering with answer.
-func startHostile(t *testing.T, answer func(req []byte) string, setup ...func(dir string, s *gatewaySetup)) (*policyGateway, *rawProvider) {
+func startHostile(t testing.TB, answer func(req []byte) string, setup ...func(dir string, s *gatewaySetup)) (*policyGateway, *rawProvider) {
 	t.Helper()
 	rp := startRawProvider(t, answer)
 	setup = append([]func(string, *gatewaySetup){func(_ string, s *gatewaySetup) { s.provider = rp.addr }}, setup...)

@@ -43,7 +43,11 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 		// Stripping Connection must not turn the client's "close" into keep-alive.
 		ctx.SetConnectionClose()
 	}
-	if ambiguousPath(rawPath(h.RequestURI())) {
+	if neverForwarded(h.Method()) {
+		return errMethodNeverForwarded(h.Method())
+	}
+	path := routedPath(h)
+	if path == nil {
 		return errAmbiguousPath()
 	}
 
@@ -60,7 +64,8 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 		return g.serveCatalog(ctx, x)
 	}
 
-	e := rt.router.match(ctx.Host(), ctx.Path())
+	// Routed on the raw path, which is what the provider receives.
+	e := rt.router.match(ctx.Host(), path)
 	t = g.stageDone(stageRoute, t)
 	if e == nil {
 		return errNoRoute()

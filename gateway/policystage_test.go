@@ -58,7 +58,7 @@ const testAgreements = `agreements:
 `
 
 // policyDir writes the shipped policy with the test agreements into a directory.
-func policyDir(t *testing.T, quota int) string {
+func policyDir(t testing.TB, quota int) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := shipped.WriteTo(dir); err != nil {
@@ -94,7 +94,7 @@ type gatewaySetup struct {
 
 // startPolicyGateway runs a gateway with the real policy engine in front of a provider
 // that answers with respond. Without an auditor from setup, a recording one is used.
-func startPolicyGateway(t *testing.T, quota int, respond func(ctx *fasthttp.RequestCtx) bool, setup ...func(dir string, s *gatewaySetup)) *policyGateway {
+func startPolicyGateway(t testing.TB, quota int, respond func(ctx *fasthttp.RequestCtx) bool, setup ...func(dir string, s *gatewaySetup)) *policyGateway {
 	t.Helper()
 	dir := policyDir(t, quota)
 	gs := &gatewaySetup{policy: policy.Options{Dir: dir}}

@@ -30,6 +30,7 @@ type pool struct {
 // member is one upstream address.
 type member struct {
 	addr   string
+	host   []byte // the Host header it receives: the pool's host, or else addr
 	client *fasthttp.HostClient
 
 	inFlight atomic.Int64
@@ -60,6 +61,7 @@ func newPool(cfg Pool, log *slog.Logger) *pool {
 			// exchange, and an audit record names one upstream.
 			MaxIdemponentCallAttempts: 1,
 		}}
+		m.host = []byte(cfg.upstreamHost(addr))
 		m.healthy.Store(true)
 		p.members = append(p.members, m)
 	}
@@ -180,7 +182,8 @@ func (p *pool) probe(m *member) error {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(p.cfg.HealthCheck.Path)
-	req.Header.SetHost(m.addr)
+	req.Header.SetHostBytes(m.host)
+	req.UseHostHeader = true
 	req.Header.Set("User-Agent", "govgate-health")
 	if err := m.client.DoTimeout(req, resp, p.cfg.HealthCheck.Timeout); err != nil {
 		return err

@@ -196,6 +196,9 @@ func (c *Config) validatePools(add addFunc) map[string]bool {
 			}
 			seen[a] = true
 		}
+		if p.Host != "" && !validUpstreamHost(p.Host) {
+			add(f+".host", "%q is not host or host:port", p.Host)
+		}
 		if p.Balance != BalanceRoundRobin && p.Balance != BalanceLeastConn {
 			add(f+".balance", "%q is not one of round_robin, least_conn", p.Balance)
 		}
@@ -233,8 +236,10 @@ func (c *Config) validateRoutes(add addFunc, pools map[string]bool) {
 		ids[r.ID] = true
 		if !strings.HasPrefix(r.PathPrefix, "/") {
 			add(f+".path_prefix", "%q must start with /", r.PathPrefix)
-		} else if ambiguousPath([]byte(r.PathPrefix)) {
-			add(f+".path_prefix", "%q is not a normalised path", r.PathPrefix)
+		} else if ambiguousPath([]byte(r.PathPrefix)) || strings.Contains(r.PathPrefix, "%") {
+			// Without escapes, the router's byte comparison is the comparison of the decoded
+			// path every provider makes.
+			add(f+".path_prefix", "%q is not a normalised path without percent escapes", r.PathPrefix)
 		}
 		if strings.ContainsAny(r.Host, "/ ") {
 			add(f+".host", "%q is not a host name", r.Host)
@@ -265,6 +270,9 @@ func (c *Config) validateRoutes(add addFunc, pools map[string]bool) {
 			if routesOverlap(c.Routes[j], r) {
 				add(f+".path_prefix", "overlaps routes[%d] (%q %s): a request could match both", j, c.Routes[j].ID, c.Routes[j].PathPrefix)
 			}
+			if c.indistinguishable(c.Routes[j], r) {
+				add(f+".pool", "routes[%d] (%q) reaches the same provider address with the same Host on an overlapping path for another resource: the provider cannot tell %q from %q; give one of the pools its own host", j, c.Routes[j].ID, c.Routes[j].Resource, r.Resource)
+			}
 			// 一数一源: one resource has one authoritative source.
 			if r.Resource != "" && c.Routes[j].Resource == r.Resource && c.Routes[j].Pool != r.Pool {
 				add(f+".pool", "resource %q is already served by pool %q (routes[%d] %q): one resource has one source", r.Resource, c.Routes[j].Pool, j, c.Routes[j].ID)
@@ -281,6 +289,59 @@ func routesOverlap(a, b Route) bool {
 		return false
 	}
 	return prefixMatches(a.PathPrefix, b.PathPrefix) || prefixMatches(b.PathPrefix, a.PathPrefix)
+}
+
+// indistinguishable is true when two routes of different resources send the provider
+// requests it cannot tell apart: a member address and Host in common, and paths that
+// overlap. Route hosts do not separate them, since the provider never sees the client's
+// Host. One address may serve several resources (one server for several systems, a
+// provider's own reverse proxy) as long as Host or path tells them apart.
+func (c *Config) indistinguishable(a, b Route) bool {
+	if a.Resource == b.Resource || !(prefixMatches(a.PathPrefix, b.PathPrefix) || prefixMatches(b.PathPrefix, a.PathPrefix)) {
+		return false
+	}
+	pa, pb := c.pool(a.Pool), c.pool(b.Pool)
+	if pa == nil || pb == nil {
+		return false
+	}
+	for _, x := range pa.Addresses {
+		for _, y := range pb.Addresses {
+			if x == y && strings.EqualFold(pa.upstreamHost(x), pb.upstreamHost(y)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// validUpstreamHost admits what a Host header may carry and no more: a DNS name or IPv4
+// address, or a bracketed IPv6 literal, with an optional numeric port.
+func validUpstreamHost(h string) bool {
+	host, port := h, ""
+	if strings.HasPrefix(h, "[") {
+		end := strings.IndexByte(h, ']')
+		if end < 0 || net.ParseIP(h[1:end]) == nil {
+			return false
+		}
+		host, port = "", h[end+1:]
+		if port != "" && port[0] != ':' {
+			return false
+		}
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		host, port = h[:i], h[i:]
+		if host == "" {
+			return false
+		}
+	}
+	if port != "" && (len(port) < 2 || strings.Trim(port[1:], "0123456789") != "") {
+		return false
+	}
+	for _, c := range host {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func validZone(z Zone) bool {

@@ -12,12 +12,13 @@ func TestCacheKeyIsWhatThePolicyReads(t *testing.T) {
 	e := newEngine(t, Options{})
 	ctx := context.Background()
 	reads := e.Revision().Reads()
-	for _, unread := range []string{"input.request.path", "input.request.method", "input.subject.system", "input.subject.cert_serial"} {
+	for _, unread := range []string{"input.request.path", "input.subject.system", "input.subject.cert_serial"} {
 		if slices.Contains(reads, unread) {
 			t.Errorf("the shipped policy is said to read %s: %v", unread, reads)
 		}
 	}
-	for _, read := range []string{"input.subject.dept", "input.request.purpose", "input.resource", "input.time"} {
+	// The method is read: each sharing mode allows a set of methods.
+	for _, read := range []string{"input.subject.dept", "input.request.method", "input.request.purpose", "input.resource", "input.time"} {
 		if !slices.Contains(reads, read) {
 			t.Errorf("the shipped policy is said not to read %s: %v", read, reads)
 		}
@@ -34,13 +35,18 @@ func TestCacheKeyIsWhatThePolicyReads(t *testing.T) {
 		t.Error("an input differing only in unread leaves missed the cache")
 	}
 	// …and what it reads does.
+	method := taxQuery()
+	method.Request.Method = "DELETE"
+	if d, _ := e.Decide(ctx, method); d == first || d.Allow {
+		t.Errorf("a DELETE was served the cached decision of a GET: %+v", d)
+	}
 	purpose := taxQuery()
 	purpose.Request.Purpose = "marketing"
 	if d, _ := e.Decide(ctx, purpose); d == first || d.Allow {
 		t.Errorf("a different purpose was served the cached decision: %+v", d)
 	}
-	if s := e.Status(); s.CacheHits != 1 || s.CacheMisses != 2 {
-		t.Errorf("hits %d misses %d, want 1 and 2", s.CacheHits, s.CacheMisses)
+	if s := e.Status(); s.CacheHits != 1 || s.CacheMisses != 3 {
+		t.Errorf("hits %d misses %d, want 1 and 3", s.CacheHits, s.CacheMisses)
 	}
 }
 

@@ -24,6 +24,12 @@ type Data struct {
 	Departments map[string]Department             `json:"departments"`
 	Catalog     map[string]Resource               `json:"catalog"`
 	Agreements  map[string]map[string][]Agreement `json:"agreements"`
+	Modes       map[string]ModeSpec               `json:"modes"`
+}
+
+// ModeSpec is what one sharing mode allows: the HTTP methods a request under it may use.
+type ModeSpec struct {
+	Methods []string `json:"methods"`
 }
 
 // Zone is a network zone and the highest label that may enter it.
@@ -208,7 +214,7 @@ func parseData(root map[string]any) (*Data, error) {
 func decodeContractDocs(top map[string]json.RawMessage, d *Data) error {
 	targets := map[string]any{
 		"labels": &d.Labels, "zones": &d.Zones, "departments": &d.Departments,
-		"catalog": &d.Catalog, "agreements": &d.Agreements,
+		"catalog": &d.Catalog, "agreements": &d.Agreements, "modes": &d.Modes,
 	}
 	for _, name := range sortedKeys(targets) {
 		raw, ok := top[name]
@@ -252,6 +258,7 @@ func (d *Data) validate() error {
 	for _, id := range sortedKeys(d.Catalog) {
 		d.Catalog[id].validate(id, known, d.Departments, bad)
 	}
+	d.validateModes(bad)
 	for _, consumer := range sortedKeys(d.Agreements) {
 		if _, ok := d.Departments[consumer]; !ok {
 			bad("data.agreements.%s: department not registered", consumer)
@@ -267,6 +274,44 @@ func (d *Data) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// neverForwarded are the methods the gateway refuses whatever the policy says; a mode that
+// lists one is a mistake in the data, not a permission.
+var neverForwarded = []string{"TRACE", "TRACK", "CONNECT"}
+
+// validateModes checks data.modes when the directory has it (a policy without it refuses
+// every method, METHOD_NOT_ALLOWED): known modes, methods as HTTP spells them, none the
+// gateway never forwards, and methods for every mode the catalog offers.
+func (d *Data) validateModes(bad func(string, ...any)) {
+	if d.Modes == nil {
+		return
+	}
+	for _, name := range sortedKeys(d.Modes) {
+		at := "data.modes." + name
+		oneOf(at, name, modes, bad)
+		ms := d.Modes[name].Methods
+		if len(ms) == 0 {
+			bad("%s.methods: none given", at)
+		}
+		for i, m := range ms {
+			switch {
+			case m == "" || strings.Trim(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "":
+				bad("%s.methods: %q is not a method in capitals (GET, POST, …)", at, m)
+			case slices.Contains(neverForwarded, m):
+				bad("%s.methods: %s is never forwarded by the gateway", at, m)
+			case slices.Contains(ms[:i], m):
+				bad("%s.methods: %s appears twice", at, m)
+			}
+		}
+	}
+	for _, id := range sortedKeys(d.Catalog) {
+		for _, m := range d.Catalog[id].Modes {
+			if _, ok := d.Modes[m]; !ok && slices.Contains(modes, m) {
+				bad("data.catalog.%s.modes: mode %s has no methods in data.modes", id, m)
+			}
+		}
+	}
 }
 
 func (r Resource) validate(id string, known func(string) bool, depts map[string]Department, bad func(string, ...any)) {

@@ -37,20 +37,30 @@ func TestDataValidation(t *testing.T) {
 	if err := compile(nil); err != nil {
 		t.Fatalf("valid data refused: %v", err)
 	}
+	if err := compile(map[string]string{"modes.yaml": "modes: {query: {methods: [GET, HEAD, POST]}, publish: {methods: [GET]}}\n"}); err != nil {
+		t.Fatalf("valid modes refused: %v", err)
+	}
 	for want, change := range map[string]map[string]string{
-		"data.zones.external.ceiling: unknown label":      {"zones.yaml": "zones: {external: {ceiling: top}}\n"},
-		"data.labels: \"public\" appears twice":           {"labels.yaml": "labels: [public, public]\n"},
-		"data.departments.d1.clearance":                   {"departments.yaml": "departments: {d1: {clearance: x}}\n"},
-		"data.catalog.r1.sharing":                         {"catalog.yaml": strings.Replace(base["catalog.yaml"], "conditional", "sometimes", 1)},
-		"data.catalog.r1.owner":                           {"catalog.yaml": strings.Replace(base["catalog.yaml"], "owner: d1", "owner: d9", 1)},
-		"data.agreements.d2: department not registered":   {"agreements.yaml": strings.Replace(base["agreements.yaml"], "{d1:", "{d2:", 1)},
-		"resource not in the catalog":                     {"agreements.yaml": strings.Replace(base["agreements.yaml"], "{r1:", "{r2:", 1)},
-		"\"b\" is not a field of the resource":            {"agreements.yaml": strings.Replace(base["agreements.yaml"], "fields: [a]", "fields: [a, b]", 1)},
-		"is not before valid_to":                          {"agreements.yaml": strings.Replace(base["agreements.yaml"], "2027-01-01", "2025-01-01", 1)},
-		"unknown field \"purpose\"":                       {"agreements.yaml": strings.Replace(base["agreements.yaml"], "purposes: [p]", "purposes: [p], purpose: p", 1)},
-		"defined twice":                                   {"more.yaml": "labels: [public]\n"},
-		"no rule defines data.govgate.authz.decision":     {"p.rego": "package govgate.other\n\nx := 1\n"},
-		"top of the policy directory must hold an object": {"list.json": "[1, 2]"},
+		"data.zones.external.ceiling: unknown label":         {"zones.yaml": "zones: {external: {ceiling: top}}\n"},
+		"data.labels: \"public\" appears twice":              {"labels.yaml": "labels: [public, public]\n"},
+		"data.departments.d1.clearance":                      {"departments.yaml": "departments: {d1: {clearance: x}}\n"},
+		"data.catalog.r1.sharing":                            {"catalog.yaml": strings.Replace(base["catalog.yaml"], "conditional", "sometimes", 1)},
+		"data.catalog.r1.owner":                              {"catalog.yaml": strings.Replace(base["catalog.yaml"], "owner: d1", "owner: d9", 1)},
+		"data.agreements.d2: department not registered":      {"agreements.yaml": strings.Replace(base["agreements.yaml"], "{d1:", "{d2:", 1)},
+		"resource not in the catalog":                        {"agreements.yaml": strings.Replace(base["agreements.yaml"], "{r1:", "{r2:", 1)},
+		"\"b\" is not a field of the resource":               {"agreements.yaml": strings.Replace(base["agreements.yaml"], "fields: [a]", "fields: [a, b]", 1)},
+		"is not before valid_to":                             {"agreements.yaml": strings.Replace(base["agreements.yaml"], "2027-01-01", "2025-01-01", 1)},
+		"unknown field \"purpose\"":                          {"agreements.yaml": strings.Replace(base["agreements.yaml"], "purposes: [p]", "purposes: [p], purpose: p", 1)},
+		"defined twice":                                      {"more.yaml": "labels: [public]\n"},
+		"no rule defines data.govgate.authz.decision":        {"p.rego": "package govgate.other\n\nx := 1\n"},
+		"top of the policy directory must hold an object":    {"list.json": "[1, 2]"},
+		"data.modes.query.methods: TRACE is never forwarded": {"modes.yaml": "modes: {query: {methods: [GET, TRACE]}}\n"},
+		"data.modes.query.methods: \"get\" is not a method":  {"modes.yaml": "modes: {query: {methods: [get]}}\n"},
+		"data.modes.query.methods: GET appears twice":        {"modes.yaml": "modes: {query: {methods: [GET, GET]}}\n"},
+		"data.modes.query.methods: none given":               {"modes.yaml": "modes: {query: {methods: []}}\n"},
+		"data.modes.search: \"search\" is not one of":        {"modes.yaml": "modes: {query: {methods: [GET]}, search: {methods: [GET]}}\n"},
+		"mode query has no methods in data.modes":            {"modes.yaml": "modes: {publish: {methods: [GET]}}\n"},
+		"unknown field \"method\"":                           {"modes.yaml": "modes: {query: {method: [GET]}}\n"},
 	} {
 		err := compile(change)
 		if err == nil || !strings.Contains(err.Error(), want) {

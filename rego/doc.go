@@ -5,5 +5,6 @@
 // `opa eval -d rego/` work on it unchanged: the policies live in authz/ (package
 // govgate.authz, the decision) and catalog/ (package govgate.catalog, what a department may
 // see), and the data documents security officers edit sit at the top, one per file:
-// labels.yaml, zones.yaml, departments.yaml, catalog.yaml and agreements.yaml.
+// labels.yaml, zones.yaml, departments.yaml, catalog.yaml, agreements.yaml and modes.yaml
+// (the HTTP methods each sharing mode allows).
 package rego

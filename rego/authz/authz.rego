@@ -7,7 +7,8 @@
 #   consumer, resource, mode and purpose; resources marked `none` never. Labels never
 #   exceed the ceiling of either zone the data crosses or the consumer's clearance, and the
 #   fields released are the intersection of what the agreement grants and what the catalog
-#   holds at a label the consumer may receive.
+#   holds at a label the consumer may receive. Each sharing mode allows the HTTP methods
+#   data.modes lists for it.
 package govgate.authz
 
 # The decision document. Every field is always present, so the gateway can read it without
@@ -79,6 +80,30 @@ deny contains reason("MODE_NOT_OFFERED", msg) if {
 	resource
 	not input.route.mode in resource.modes
 	msg := sprintf("resource %q is not offered by %s; it is offered by %s", [input.resource.id, input.route.mode, concat(", ", resource.modes)])
+}
+
+# ---------------------------------------------------------------------------------------
+# Methods: each sharing mode allows a set of methods (data.modes), so that an agreement to
+# query a resource never lets the consumer change or delete it. A mode with no methods in
+# the data, or a request without a method, is refused.
+
+default method := ""
+
+method := input.request.method
+
+default mode_methods := []
+
+mode_methods := data.modes[input.route.mode].methods
+
+deny contains reason("METHOD_NOT_ALLOWED", msg) if {
+	count(mode_methods) > 0
+	not method in mode_methods
+	msg := sprintf("method %q is not allowed in the %s mode, which allows %s", [method, input.route.mode, concat(", ", mode_methods)])
+}
+
+deny contains reason("METHOD_NOT_ALLOWED", msg) if {
+	count(mode_methods) == 0
+	msg := sprintf("no method is allowed in the %s mode: data.modes does not list its methods", [input.route.mode])
 }
 
 deny contains reason("TIME_MISSING", "the request time is missing or not RFC 3339") if {

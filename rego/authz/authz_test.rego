@@ -14,6 +14,7 @@ decide(inp) := result if {
 		with data.departments as data.fixtures.departments
 		with data.catalog as data.fixtures.catalog
 		with data.agreements as data.fixtures.agreements
+		with data.modes as data.fixtures.modes
 }
 
 # A signed query by the social insurance bureau for the tax registration, under its
@@ -305,4 +306,70 @@ test_lowest_usable_agreement_chosen if {
 test_conditional_basic_needs_agreement if {
 	catalog := json.patch(data.fixtures.catalog, [{"op": "replace", "path": "/legal_entity.basic/sharing", "value": "conditional"}])
 	denied_with(with_resource("legal_entity.basic"), "AGREEMENT_REQUIRED") with data.fixtures.catalog as catalog
+}
+
+# ---- METHOD_NOT_ALLOWED: each sharing mode allows the methods data.modes lists
+
+test_query_reads_allowed if {
+	every m in ["GET", "HEAD", "POST"] {
+		allowed(with_request({"method": m}))
+	}
+}
+
+test_query_writes_denied if {
+	every m in ["PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND", "TRACE", "CONNECT", "get", ""] {
+		denied_with(with_request({"method": m}), "METHOD_NOT_ALLOWED")
+	}
+}
+
+# The tax service exchanges enterprise registrations with the market regulator.
+exchange_input := object.union(base, {
+	"subject": object.union(base.subject, {"dept": "110000-shuiwu"}),
+	"request": {"method": "GET", "path": "/enterprise/v1/batches", "purpose": "tax-registration", "agreement": "AGR-2025-0219"},
+	"route": object.union(base.route, {"mode": "exchange"}),
+	"resource": {"id": "enterprise.registration"},
+})
+
+test_exchange_methods_allowed if {
+	every m in ["GET", "HEAD", "POST", "PUT"] {
+		allowed(object.union(exchange_input, {"request": object.union(exchange_input.request, {"method": m})}))
+	}
+}
+
+test_exchange_delete_and_patch_denied if {
+	every m in ["DELETE", "PATCH"] {
+		denied_with(object.union(exchange_input, {"request": object.union(exchange_input.request, {"method": m})}), "METHOD_NOT_ALLOWED")
+	}
+}
+
+publish_input := object.union(with_resource("geographic.basic"), {"route": object.union(base.route, {"mode": "publish"})})
+
+test_publish_reads_allowed if {
+	every m in ["GET", "HEAD"] {
+		allowed(object.union(publish_input, {"request": object.union(publish_input.request, {"method": m})}))
+	}
+}
+
+test_publish_writes_denied if {
+	every m in ["POST", "PUT", "DELETE"] {
+		denied_with(object.union(publish_input, {"request": object.union(publish_input.request, {"method": m})}), "METHOD_NOT_ALLOWED")
+	}
+}
+
+test_method_missing_denied if denied_with(json.remove(base, ["request/method"]), "METHOD_NOT_ALLOWED")
+
+test_mode_without_methods_denied if {
+	denied_with(base, "METHOD_NOT_ALLOWED") with data.fixtures.modes as {"publish": {"methods": ["GET"]}}
+	d := decide(base) with data.fixtures.modes as {}
+	not d.allow
+	some r in d.reasons
+	r.code == "METHOD_NOT_ALLOWED"
+	contains(r.message, "data.modes")
+}
+
+test_method_denial_names_the_allowed_methods if {
+	d := decide(with_request({"method": "DELETE"}))
+	some r in d.reasons
+	r.code == "METHOD_NOT_ALLOWED"
+	contains(r.message, "GET, HEAD, POST")
 }
