@@ -38,9 +38,9 @@ type NonceCache struct {
 	max     int
 	perDept int
 	seen    map[string]seenNonce // keyid\x00nonce → its expiry and share
-	depts   map[string]int   // dept → nonces it holds
-	order   []nonceEntry     // insertion order, for expiry from the front
-	dropped int              // entries at the front of order already removed
+	depts   map[string]int       // dept → nonces it holds
+	order   []nonceEntry         // insertion order, for expiry from the front
+	dropped int                  // entries at the front of order already removed
 }
 
 type seenNonce struct {

@@ -157,10 +157,10 @@ func TestFieldMembers(t *testing.T) {
 	for v, want := range map[string]int{
 		`govgate=:AAAA:`: 1,
 		`govgate=("@method" "a,b");nonce="x,y";keyid="z"`: 1,
-		`govgate=:AAAA:, other=:BBBB:`:                     2,
-		`a=1,a=2`:                                          2,
-		`a="\",", b`:                                       2,
-		`sm3=:AA==:,sha-256=:BB==:,x`:                      3,
+		`govgate=:AAAA:, other=:BBBB:`:                    2,
+		`a=1,a=2`:                                         2,
+		`a="\",", b`:                                      2,
+		`sm3=:AA==:,sha-256=:BB==:,x`:                     3,
 	} {
 		if got := fieldMembers(v); got != want {
 			t.Errorf("fieldMembers(%q) = %d, want %d", v, got, want)
