@@ -300,6 +300,20 @@ func single(name string, values []string) error {
 	return nil
 }
 
+// CheckSingleField is single for the raw values of one field as a server holds them; it
+// allocates nothing when they pass, so that every request can be checked.
+func CheckSingleField(name string, values [][]byte) error {
+	if len(values) > 1 {
+		return sigErr(SigRepeated, "%s is sent on %d lines; send it once", name, len(values))
+	}
+	if len(values) == 1 {
+		if n := fieldMembers(values[0]); n > 1 {
+			return sigErr(SigRepeated, "%s has %d members; the profile allows exactly one", name, n)
+		}
+	}
+	return nil
+}
+
 // CheckSingleFields refuses a request whose Signature, Signature-Input or Content-Digest
 // is repeated (several lines, several members, a label twice), whether or not it is
 // signed: the gateway forwards these fields, and a provider must not read a digest or a
@@ -319,8 +333,12 @@ func CheckSingleFields(header func(name string) []string) error {
 // commas outside strings and inner lists, plus one. It does not validate; a value that
 // does not parse is refused by the parser. Counting, rather than asking the parser, is
 // what sees a label sent twice, which the parser merges silently (the last one wins).
-func fieldMembers(v string) int {
-	if strings.TrimSpace(v) == "" {
+func fieldMembers[T string | []byte](v T) int {
+	blank := true
+	for i := 0; i < len(v) && blank; i++ {
+		blank = v[i] == ' ' || v[i] == '\t'
+	}
+	if blank {
 		return 0
 	}
 	n, depth, inString := 1, 0, false

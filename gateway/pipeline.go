@@ -57,6 +57,9 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 	}
 
 	if g.stages.Catalog != nil && string(ctx.Path()) == CatalogPath {
+		if err := g.claimNonce(ctx, x); err != nil {
+			return err
+		}
 		return g.serveCatalog(ctx, x)
 	}
 
@@ -78,6 +81,10 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 		}
 	}
 
+	// The signature's nonce is used only by an exchange that goes on to the provider.
+	if err := g.claimNonce(ctx, x); err != nil {
+		return err
+	}
 	setForwardedHeaders(ctx, x, tlsLike)
 	err := g.forward(ctx, x, e)
 	t = g.stageDone(stageForward, t)
