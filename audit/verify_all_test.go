@@ -225,3 +225,38 @@ func TestVerifyGoesOnAcrossSegments(t *testing.T) {
 			faultAt{280, -1, "hash is not the one the tree was built with"})
 	})
 }
+
+// FuzzVerifyFrames: whatever a segment holds, the verifier's walk stays inside it, returns
+// frames back to back from the header with their checksums judged right, and calls the
+// end clean only when nothing but zeros is left.
+func FuzzVerifyFrames(f *testing.F) {
+	hdr := make([]byte, headerSize)
+	f.Add(append(bytes.Clone(hdr), appendFrame(nil, []byte(`{"a":1}`))...))
+	f.Add(append(append(bytes.Clone(hdr), appendFrame(nil, []byte(`{"a":1}`))...), make([]byte, 40)...))
+	bad := appendFrame(nil, []byte(`{"a":1}`))
+	bad[9] ^= 1
+	f.Add(append(append(bytes.Clone(hdr), bad...), appendFrame(nil, []byte(`{"b":2}`))...))
+	f.Add(append(bytes.Clone(hdr), 0, 0, 0, 9, 1, 2, 3, 4, 'a'))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < headerSize {
+			return
+		}
+		frames, torn := verifyFrames(data)
+		off := headerSize
+		for _, fr := range frames {
+			n := int(binary.BigEndian.Uint32(data[off:]))
+			if n != len(fr.rec) || off+frameOverhead+n > len(data) || !bytes.Equal(data[off+frameOverhead:off+frameOverhead+n], fr.rec) {
+				t.Fatalf("frame at %d is not the bytes there", off)
+			}
+			if fr.bad != (crc32.Checksum(fr.rec, castagnoli) != binary.BigEndian.Uint32(data[off+4:])) {
+				t.Fatalf("frame at %d: checksum judged wrong", off)
+			}
+			off += frameOverhead + n
+		}
+		rest := data[off:]
+		allZero := !bytes.ContainsFunc(rest, func(r rune) bool { return r != 0 })
+		if (torn == "") != allZero {
+			t.Fatalf("walk ended at %d with %q; the rest all zeros: %v", off, torn, allZero)
+		}
+	})
+}

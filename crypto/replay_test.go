@@ -193,3 +193,30 @@ func FuzzFieldMembers(f *testing.F) {
 		}
 	})
 }
+
+// TestNonceCacheShareOfAStaleEntry: a nonce gone stale but not yet dropped (it sat behind
+// a fresher one) and then claimed again counts once in its department's share.
+func TestNonceCacheShareOfAStaleEntry(t *testing.T) {
+	c := NewNonceCacheShared(10, 5)
+	ctx := context.Background()
+	now := time.Unix(1000, 0)
+	claim := func(nonce string, expiry, at time.Time) error {
+		return c.ClaimNonce(ctx, NonceClaim{Dept: "a", KeyID: "k", Nonce: nonce, Expiry: expiry}, at)
+	}
+	if err := claim("long", now.Add(10*time.Minute), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := claim("short", now.Add(time.Minute), now); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(2 * time.Minute)
+	if err := claim("short", later.Add(time.Minute), later); err != nil {
+		t.Fatalf("a stale nonce claimed again: %v", err)
+	}
+	if n := c.DeptLen("a"); n != 2 {
+		t.Errorf("department a holds %d, want 2", n)
+	}
+	if err := claim("short", later.Add(time.Minute), later); sigCode(err) != SigReplayed {
+		t.Errorf("replay of the re-claimed nonce: %v", err)
+	}
+}
