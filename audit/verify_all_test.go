@@ -260,3 +260,38 @@ func FuzzVerifyFrames(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifyMutation changes one byte of a log's segment, anywhere — header, frame
+// length, checksum, record, the zeros grown ahead — and holds Verify to finding it, with
+// or without the stored tree, and to never failing outright on what it reads.
+func FuzzVerifyMutation(f *testing.F) {
+	orig := f.TempDir()
+	l := openTestLog(f, orig, testSigner(f, "gw-1-audit"), Options{CheckpointInterval: time.Hour})
+	appendN(f, l, 20, 1)
+	l.Close()
+	segPath := filepath.Join("segments", segmentName(0))
+	pristine, err := os.ReadFile(filepath.Join(orig, segPath))
+	if err != nil {
+		f.Fatal(err)
+	}
+	keys := loadKeys(f, orig)
+	f.Add(uint32(3), byte(1), false)
+	f.Add(uint32(headerSize+2), byte(0x80), true)
+	f.Add(uint32(len(pristine)-1), byte(7), false)
+	f.Fuzz(func(t *testing.T, at uint32, xor byte, noTree bool) {
+		if xor == 0 {
+			return
+		}
+		dir := copyDir(t, orig)
+		b := bytes.Clone(pristine)
+		b[int(at)%len(b)] ^= xor
+		os.WriteFile(filepath.Join(dir, segPath), b, 0o600)
+		if noTree {
+			os.Remove(filepath.Join(dir, "tree.hashes"))
+		}
+		rep, err := Verify(dir, keys)
+		if rep == nil || len(rep.Faults) == 0 {
+			t.Fatalf("byte %d ^ %#x went unreported: %+v %v", int(at)%len(b), xor, rep, err)
+		}
+	})
+}

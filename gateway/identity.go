@@ -2,8 +2,8 @@ package gateway
 
 import (
 	"bytes"
-	"errors"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
