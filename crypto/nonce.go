@@ -22,10 +22,13 @@ type NonceClaim struct {
 // ReplayStore remembers claimed nonces. ClaimNonce refuses (SigReplayed) a nonce already
 // claimed with the same key and still fresh, and (SigReplayFull) a claim the store has no
 // room for; any other error means the store could not answer, and the caller must refuse
-// rather than forward. NonceCache is the in-process store; a store shared by a fleet of
-// gateways (Redis) implements the same interface.
+// rather than forward. ReleaseNonce forgets a claim whose exchange was refused before it
+// was forwarded (no route, denied), so that such requests use no share; the signature may
+// then be sent again, and is checked again. NonceCache is the in-process store; a store
+// shared by a fleet of gateways (Redis) implements the same interface.
 type ReplayStore interface {
 	ClaimNonce(ctx context.Context, c NonceClaim, now time.Time) error
+	ReleaseNonce(ctx context.Context, c NonceClaim) error
 }
 
 // NonceCache remembers the nonces of accepted signatures until their signatures go stale,
@@ -34,13 +37,14 @@ type ReplayStore interface {
 // every other; when a bound is reached, new nonces are refused rather than old ones
 // forgotten, since forgetting would reopen a replay window.
 type NonceCache struct {
-	mu      sync.Mutex
-	max     int
-	perDept int
-	seen    map[string]seenNonce // keyid\x00nonce → its expiry and share
-	depts   map[string]int       // dept → nonces it holds
-	order   []nonceEntry         // insertion order, for expiry from the front
-	dropped int                  // entries at the front of order already removed
+	mu       sync.Mutex
+	max      int
+	perDept  int
+	seen     map[string]seenNonce // keyid\x00nonce → its expiry and share
+	depts    map[string]int       // dept → nonces it holds
+	order    []nonceEntry         // insertion order, for expiry from the front
+	dropped  int                  // entries at the front of order already removed
+	released int                  // entries in order whose claim was released
 }
 
 type seenNonce struct {
@@ -126,6 +130,36 @@ func (c *NonceCache) expire(now int64) {
 		c.order = append(c.order[:0:0], c.order[c.dropped:]...)
 		c.dropped = 0
 	}
+}
+
+// ReleaseNonce implements ReplayStore: the claim is forgotten if it is still the one held.
+func (c *NonceCache) ReleaseNonce(_ context.Context, cl NonceClaim) error {
+	key := cl.KeyID + "\x00" + cl.Nonce
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.seen[key]; ok && s.expiry == cl.Expiry.UnixNano() && s.dept == cl.Dept {
+		delete(c.seen, key)
+		c.release(cl.Dept)
+		c.released++
+		c.compact()
+	}
+	return nil
+}
+
+// compact drops the entries of released claims from order once they outnumber the live
+// ones, so that a flood of requests refused before forwarding does not grow order beyond
+// the cache's bound while their entries wait for expiry.
+func (c *NonceCache) compact() {
+	if c.released < 1024 || c.released < len(c.seen) {
+		return
+	}
+	live := c.order[:0:0]
+	for _, e := range c.order[c.dropped:] {
+		if s, ok := c.seen[e.key]; ok && s.expiry == e.expiry && s.dept == e.dept {
+			live = append(live, e)
+		}
+	}
+	c.order, c.dropped, c.released = live, 0, 0
 }
 
 func (c *NonceCache) release(dept string) {

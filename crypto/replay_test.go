@@ -220,3 +220,33 @@ func TestNonceCacheShareOfAStaleEntry(t *testing.T) {
 		t.Errorf("replay of the re-claimed nonce: %v", err)
 	}
 }
+
+// TestNonceCacheRelease: a released claim gives its share back and may be claimed again;
+// a flood of claims released at once does not grow the cache's bookkeeping.
+func TestNonceCacheRelease(t *testing.T) {
+	c := NewNonceCacheShared(10, 1)
+	ctx := context.Background()
+	now := time.Unix(1000, 0)
+	cl := NonceClaim{Dept: "a", KeyID: "k", Nonce: "n", Expiry: now.Add(time.Minute)}
+	for range 3 {
+		if err := c.ClaimNonce(ctx, cl, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ReleaseNonce(ctx, cl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.DeptLen("a") != 0 || c.Len() != 0 {
+		t.Errorf("after release: dept %d, all %d", c.DeptLen("a"), c.Len())
+	}
+	for i := range 100_000 {
+		cl.Nonce = fmt.Sprint(i)
+		if err := c.ClaimNonce(ctx, cl, now); err != nil {
+			t.Fatal(err)
+		}
+		c.ReleaseNonce(ctx, cl)
+	}
+	if n := len(c.order) - c.dropped; n > 2048 {
+		t.Errorf("%d entries kept for released claims", n)
+	}
+}

@@ -36,7 +36,8 @@ type SignatureEvidence struct {
 	Input, Signature, Base string
 	PublicKey              string // hex of the uncompressed SM2 point
 
-	claim crypto.NonceClaim // claimed just before forwarding (replay.go)
+	claim   crypto.NonceClaim // the signature's nonce (replay.go)
+	claimed bool              // claim holds in the replay store, until released
 }
 
 // Exchange is the state of one request as it crosses the pipeline. Exchanges are pooled:

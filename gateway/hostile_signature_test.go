@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emmansun/gmsm/smx509"
+	"github.com/valyala/fasthttp"
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/certs"
@@ -71,9 +73,19 @@ func newSigPKI(t *testing.T, depts ...string) *sigPKI {
 // sigGateway is one run of a gateway over an audit directory.
 type sigGateway struct {
 	*testGateway
-	addr string // the TLCP listener
-	log  *audit.Log
-	auth *PeerAuthenticator
+	addr      string // the TLCP listener
+	log       *audit.Log
+	auth      *PeerAuthenticator
+	decisions *countingDecider
+}
+
+// countingDecider allows every exchange and counts the decisions — where the policy stage
+// would take quota — so that a test sees which refusals came before any decision.
+type countingDecider struct{ n atomic.Int64 }
+
+func (d *countingDecider) Decide(*fasthttp.RequestCtx, *Exchange) error {
+	d.n.Add(1)
+	return nil
 }
 
 // start runs a TLCP gateway routing /population/v1 to provider, auditing into dir, with
@@ -96,12 +108,14 @@ func (p *sigPKI) start(t *testing.T, provider, dir string, pol SignaturePolicy) 
 	if _, err := auth.RebuildReplayWindow(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}
+	decisions := &countingDecider{}
 	gw := startGateway(t, cfg, Options{Stages: Stages{
 		Authenticate: auth,
 		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: p.ids, Trust: p.trust}},
+		Decide:       decisions,
 		Audit:        stage,
 	}})
-	return &sigGateway{testGateway: gw, addr: gw.ListenerAddr("ext").String(), log: l, auth: auth}
+	return &sigGateway{testGateway: gw, addr: gw.ListenerAddr("ext").String(), log: l, auth: auth, decisions: decisions}
 }
 
 // stop shuts the gateway down and closes its audit log, as a restart would.
@@ -286,7 +300,8 @@ func TestSignatureRepeatedFieldsRefused(t *testing.T) {
 }
 
 // TestSignatureReplayRefused: the captured bytes of a served signed request, sent again,
-// are refused 401 signature_replayed, not forwarded, and recorded.
+// are refused 401 signature_replayed before any policy decision (no quota taken), not
+// forwarded, and recorded.
 func TestSignatureReplayRefused(t *testing.T) {
 	rp := startRawProvider(t, nil)
 	pki := newSigPKI(t, dept)
@@ -295,10 +310,15 @@ func TestSignatureReplayRefused(t *testing.T) {
 	if status, _, body := pki.send(t, g.addr, dept, raw); status != 200 {
 		t.Fatalf("first: %d %s", status, body)
 	}
-	status, h, body := pki.send(t, g.addr, dept, raw)
-	g.wantRefused(t, "replay", status, h, body, 401, crypto.SigReplayed)
+	for range 3 {
+		status, h, body := pki.send(t, g.addr, dept, raw)
+		g.wantRefused(t, "replay", status, h, body, 401, crypto.SigReplayed)
+	}
 	if n := routed(rp); n != 1 {
 		t.Errorf("the provider received %d requests, want 1", n)
+	}
+	if n := g.decisions.n.Load(); n != 1 {
+		t.Errorf("%d policy decisions, want 1: a replay reached the policy (and its quota)", n)
 	}
 }
 
@@ -328,6 +348,9 @@ func TestSignatureReplayRefusedAfterRestart(t *testing.T) {
 	// but @authority is signed, so the replay must carry the old one to verify.
 	status, h, body := pki.send(t, g.addr, dept, captured)
 	g.wantRefused(t, "replay after restart", status, h, body, 401, crypto.SigReplayed)
+	if n := g.decisions.n.Load(); n != 0 {
+		t.Errorf("the replay after restart reached a policy decision")
+	}
 	if n := routed(rp); n != 1 {
 		t.Errorf("the provider received %d requests, want 1", n)
 	}

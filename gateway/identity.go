@@ -36,8 +36,8 @@ func (t *TLCPTransport) Wrap(ln net.Listener, _ Listener) (net.Listener, error) 
 // PeerAuthenticator is the authenticate stage for tlcp listeners: the department comes
 // from the verified signing certificate, and a request signature, when present, must
 // verify with that certificate's key. A connection without a verified certificate never
-// reaches routing. The signature's nonce is claimed later, in Replay, just before the
-// exchange is forwarded (replay.go).
+// reaches routing. The signature's nonce is claimed in Replay, and given back if the
+// exchange is refused before it is forwarded (replay.go).
 type PeerAuthenticator struct {
 	Signatures *crypto.RequestVerifier
 	// Replay remembers claimed nonces: the in-process cache by default; a store shared by
@@ -173,7 +173,8 @@ func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *Exchang
 		PublicKey: audit.PublicKeyHex(pub),
 		claim:     a.Signatures.ClaimOf(x.Identity.Dept, p),
 	}
-	return nil
+	// Only a verified signature claims a nonce, so that forgeries cannot fill the cache.
+	return a.claim(ctx, x)
 }
 
 // signatureMessage presents the request to the signature verifier. The declared

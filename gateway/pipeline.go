@@ -16,6 +16,7 @@ func (g *Gateway) handle(rl *runningListener, ctx *fasthttp.RequestCtx) {
 	defer g.exchanges.put(x)
 
 	if err := g.run(ctx, x, rt, rl.cfg.Transport != TransportPlain); err != nil {
+		g.releaseNonce(ctx, x) // refused before a provider was chosen: no share used
 		x.Err = err
 		if err.cause != nil {
 			g.log.Warn("exchange failed", "request_id", string(x.ID), "code", err.Code, "error", err.cause)
@@ -57,9 +58,6 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 	}
 
 	if g.stages.Catalog != nil && string(ctx.Path()) == CatalogPath {
-		if err := g.claimNonce(ctx, x); err != nil {
-			return err
-		}
 		return g.serveCatalog(ctx, x)
 	}
 
@@ -81,10 +79,6 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 		}
 	}
 
-	// The signature's nonce is used only by an exchange that goes on to the provider.
-	if err := g.claimNonce(ctx, x); err != nil {
-		return err
-	}
 	setForwardedHeaders(ctx, x, tlsLike)
 	err := g.forward(ctx, x, e)
 	t = g.stageDone(stageForward, t)

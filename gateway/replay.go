@@ -12,10 +12,11 @@ import (
 	"github.com/govgate/govgate/crypto"
 )
 
-// Replay protection: a verified signature's nonce is claimed once the request is routed
-// and allowed, just before it is forwarded, so that only an exchange that reaches a
-// provider (or is served by the gateway) uses one, and requests refused earlier (no route,
-// denied) cannot use up a department's share. The claims live in a ReplayStore — the
+// Replay protection: a verified signature's nonce is claimed as soon as the signature
+// verifies, before routing — a replay is refused before it can take quota — and released
+// again if the exchange is refused before a provider member is chosen (no route, denied),
+// so that only an exchange that reaches a provider (or is served by the gateway) keeps
+// one, and refused requests cannot use up a department's share. The claims live in a ReplayStore — the
 // in-process NonceCache, bounded in total and per department — and are rebuilt from the
 // audit log's tail when the gateway starts, so that a restart does not reopen the window.
 
@@ -68,20 +69,16 @@ func NewPeerAuthenticatorWith(p SignaturePolicy) *PeerAuthenticator {
 	return &PeerAuthenticator{Signatures: v, Replay: v.Nonces, Now: time.Now}
 }
 
-// NonceClaimer is an Authenticator whose verified signatures carry a nonce; the pipeline
-// calls ClaimNonce for a signed exchange once it is routed and allowed, before forwarding.
-type NonceClaimer interface {
-	ClaimNonce(ctx *fasthttp.RequestCtx, x *Exchange) error
-}
-
-// ClaimNonce implements NonceClaimer: a nonce already claimed is a replay (401), a full
-// share is 503, and a store that cannot answer refuses the exchange (503) rather than
-// forward a request it could not check.
-func (a *PeerAuthenticator) ClaimNonce(ctx *fasthttp.RequestCtx, x *Exchange) error {
+// claim claims the nonce of a signature just verified, before routing, so that a replay
+// is refused before it can take quota or reach a policy decision: a nonce already claimed
+// is a replay (401), a full share is 503, and a store that cannot answer refuses the
+// exchange (503) rather than pass a request it could not check.
+func (a *PeerAuthenticator) claim(ctx *fasthttp.RequestCtx, x *Exchange) error {
 	err := a.Replay.ClaimNonce(ctx, x.Signature.claim, a.Now())
 	var se *crypto.SignatureError
 	switch {
 	case err == nil:
+		x.Signature.claimed = true
 		return nil
 	case errors.As(err, &se):
 		return signatureRefusal(se)
@@ -89,23 +86,33 @@ func (a *PeerAuthenticator) ClaimNonce(ctx *fasthttp.RequestCtx, x *Exchange) er
 	return Errorf(fasthttp.StatusServiceUnavailable, "replay_store_unavailable", "the replay store could not record the signature's nonce; the exchange was refused").withCause(err)
 }
 
-// claimNonce is the pipeline's step before forwarding an exchange whose signature was
-// verified with a nonce still to claim. (An authenticate stage that vouches for a
-// signature some other way — tests, a bench — has no nonce here and answers for replays
-// itself.)
-func (g *Gateway) claimNonce(ctx *fasthttp.RequestCtx, x *Exchange) *Error {
-	if !x.Identity.Signed || x.Signature.claim.Nonce == "" {
-		return nil
+// NonceReleaser is an Authenticator that claims nonces: the pipeline calls ReleaseNonce
+// for an exchange refused before it was forwarded.
+type NonceReleaser interface {
+	ReleaseNonce(ctx *fasthttp.RequestCtx, x *Exchange) error
+}
+
+// ReleaseNonce implements NonceReleaser.
+func (a *PeerAuthenticator) ReleaseNonce(ctx *fasthttp.RequestCtx, x *Exchange) error {
+	return a.Replay.ReleaseNonce(ctx, x.Signature.claim)
+}
+
+// releaseNonce gives back the nonce of an exchange refused before any provider member was
+// chosen (no route, denied, no healthy member): only exchanges that reach a provider
+// keep their claim, so that refused requests use none of the department's share. A
+// release that fails leaves the nonce claimed, the safe side.
+func (g *Gateway) releaseNonce(ctx *fasthttp.RequestCtx, x *Exchange) {
+	if !x.Signature.claimed || x.Upstream != "" {
+		return
 	}
-	c, ok := g.stages.Authenticate.(NonceClaimer)
+	r, ok := g.stages.Authenticate.(NonceReleaser)
 	if !ok {
-		// A signed exchange whose nonce nobody can claim is not forwarded.
-		return Errorf(fasthttp.StatusServiceUnavailable, "replay_store_unavailable", "no replay store claims this signature's nonce; the exchange was refused")
+		return
 	}
-	if err := c.ClaimNonce(ctx, x); err != nil {
-		return stageError(StageAuthenticate, err)
+	if err := r.ReleaseNonce(ctx, x); err != nil {
+		g.log.Warn("replay store: a refused exchange's nonce stays claimed", "request_id", string(x.ID), "error", err)
 	}
-	return nil
+	x.Signature.claimed = false
 }
 
 // ReplayRebuild is what RebuildReplayWindow read from the audit log.
