@@ -91,6 +91,9 @@ func Prove(dir string, index, size uint64) ([][]byte, error) {
 func ScanNewest(dir string, fn func(index uint64, rec []byte) error, older func() bool) error {
 	segDir := filepath.Join(dir, "segments")
 	firsts, err := listSegments(segDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // a log not yet begun has no tail
+	}
 	if err != nil {
 		return err
 	}

@@ -53,12 +53,18 @@ func wantFaults(t *testing.T, dir string, keys *KeySet, want ...faultAt) *Verify
 // careful forger would.
 func recomputeTamper(t *testing.T, b []byte, fr [][2]int, i int) {
 	t.Helper()
+	setStatusByte(t, b, fr, i, '4')
+}
+
+// setStatusByte sets the first digit of record i's status to c and fixes the checksum.
+func setStatusByte(t *testing.T, b []byte, fr [][2]int, i int, c byte) {
+	t.Helper()
 	rec := b[fr[i][0]+frameOverhead : fr[i][1]]
 	j := bytes.Index(rec, []byte(`"status":200`))
 	if j < 0 {
 		t.Fatalf("record %d has no status 200", i)
 	}
-	rec[j+9] = '4'
+	rec[j+9] = c
 	binary.BigEndian.PutUint32(b[fr[i][0]+4:], crc32.Checksum(rec, castagnoli))
 }
 
@@ -89,6 +95,16 @@ func TestVerifyReportsEveryFault(t *testing.T) {
 			faultAt{-1, 2, "does not match"},
 			faultAt{150, -1, "checksum"},
 			faultAt{-1, 3, "does not match"})
+	})
+	t.Run("unreadable record, then a changed record", func(t *testing.T) {
+		dir := copyDir(t, orig)
+		path, b, fr := frames(t, dir)
+		setStatusByte(t, b, fr, 60, 'x') // not JSON, checksum right
+		recomputeTamper(t, b, fr, 170)
+		os.WriteFile(path, b, 0o600)
+		wantFaults(t, dir, keys,
+			faultAt{60, -1, ""},
+			faultAt{170, -1, "hash is not the one the tree was built with"})
 	})
 	t.Run("record deleted, then a changed record", func(t *testing.T) {
 		dir := copyDir(t, orig)
