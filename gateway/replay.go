@@ -74,7 +74,7 @@ func NewPeerAuthenticatorWith(p SignaturePolicy) *PeerAuthenticator {
 // is a replay (401), a full share is 503, and a store that cannot answer refuses the
 // exchange (503) rather than pass a request it could not check.
 func (a *PeerAuthenticator) claim(ctx *fasthttp.RequestCtx, x *Exchange) error {
-	err := a.Replay.ClaimNonce(ctx, x.Signature.claim, a.Now())
+	err := a.replay().ClaimNonce(ctx, x.Signature.claim, a.Now())
 	var se *crypto.SignatureError
 	switch {
 	case err == nil:
@@ -94,7 +94,16 @@ type NonceReleaser interface {
 
 // ReleaseNonce implements NonceReleaser.
 func (a *PeerAuthenticator) ReleaseNonce(ctx *fasthttp.RequestCtx, x *Exchange) error {
-	return a.Replay.ReleaseNonce(ctx, x.Signature.claim)
+	return a.replay().ReleaseNonce(ctx, x.Signature.claim)
+}
+
+// replay is the store of claims: Replay, or the verifier's own cache when a
+// PeerAuthenticator was built without one.
+func (a *PeerAuthenticator) replay() crypto.ReplayStore {
+	if a.Replay != nil {
+		return a.Replay
+	}
+	return a.Signatures.Nonces
 }
 
 // releaseNonce gives back the nonce of an exchange refused before any provider member was
@@ -185,7 +194,7 @@ func (a *PeerAuthenticator) restore(ctx context.Context, r *audit.Record, now ti
 		return false, nil
 	}
 	c.Restore = true
-	err = a.Replay.ClaimNonce(ctx, c, now)
+	err = a.replay().ClaimNonce(ctx, c, now)
 	var se *crypto.SignatureError
 	if errors.As(err, &se) && se.Code == crypto.SigReplayed {
 		return false, nil // the same nonce recorded twice: remembered once is enough
