@@ -83,3 +83,44 @@ func Prove(dir string, index, size uint64) ([][]byte, error) {
 	defer f.Close()
 	return (&nodeStore{f: f}).inclusion(index, size)
 }
+
+// ScanNewest calls fn for the records of the log in dir a segment at a time, the newest
+// segment first and the records of each in order; after each segment, older says whether
+// to go on to the one before. It is how a gateway reads only the tail it needs at start.
+// A segment removed meanwhile (retention) ends the scan; a torn tail ends its segment.
+func ScanNewest(dir string, fn func(index uint64, rec []byte) error, older func() bool) error {
+	segDir := filepath.Join(dir, "segments")
+	firsts, err := listSegments(segDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // a log not yet begun has no tail
+	}
+	if err != nil {
+		return err
+	}
+	for k := len(firsts) - 1; k >= 0; k-- {
+		data, err := os.ReadFile(filepath.Join(segDir, segmentName(firsts[k])))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(data) < headerSize {
+			return fmt.Errorf("segment %s: bad header", segmentName(firsts[k]))
+		}
+		i := firsts[k]
+		_, err = scanFrames(bytes.NewReader(data), headerSize, int64(len(data)), func(_ int64, rec []byte) error {
+			err := fn(i, rec)
+			i++
+			return err
+		})
+		var torn *errTorn
+		if err != nil && !errors.As(err, &torn) {
+			return err
+		}
+		if !older() {
+			return nil
+		}
+	}
+	return nil
+}

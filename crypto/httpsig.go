@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -18,6 +19,11 @@ const (
 	SignatureLabel     = "govgate"
 	SignatureAlgorithm = "sm2-sm3"
 	DefaultSkew        = 300 * time.Second
+	// DefaultFutureSkew is how far ahead of the gateway's clock created may be. It is
+	// smaller than DefaultSkew on purpose: a nonce is remembered until created+Skew, so a
+	// signature dated in the future would otherwise occupy the replay cache for up to
+	// twice the window.
+	DefaultFutureSkew = 30 * time.Second
 )
 
 // CoveredComponents are what a govgate request signature covers, in order. An absent
@@ -191,6 +197,10 @@ const (
 	SigUnknownKey     = "signature_unknown_keyid"
 	SigInvalid        = "signature_invalid"
 	SigReplayFull     = "replay_cache_full"
+	// SigRepeated: Signature, Signature-Input or Content-Digest sent on more than one
+	// line, or with more than one member. One reading of the fields is verified and
+	// recorded; a second member is a second reading, so it is refused rather than chosen.
+	SigRepeated = "signature_field_repeated"
 )
 
 // SignatureError says why a request signature was refused, in a form a department can act on.
@@ -235,6 +245,12 @@ func ParseSignature(input, signature []string) (*ParsedSignature, error) {
 	if fieldLen(input) > maxSigHeader || fieldLen(signature) > maxSigHeader {
 		return nil, sigErr(SigMalformed, "signature fields exceed %d bytes", maxSigHeader)
 	}
+	if err := single("Signature-Input", input); err != nil {
+		return nil, err
+	}
+	if err := single("Signature", signature); err != nil {
+		return nil, err
+	}
 	in, err := httpsfv.UnmarshalDictionary(input)
 	if err != nil {
 		return nil, sigErr(SigMalformed, "Signature-Input is not a structured dictionary: %v", err)
@@ -268,6 +284,81 @@ func ParseSignature(input, signature []string) (*ParsedSignature, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// single refuses a field sent on more than one line or with more than one member: the
+// govgate profile has exactly one signature, and one digest algorithm.
+func single(name string, values []string) error {
+	if len(values) > 1 {
+		return sigErr(SigRepeated, "%s is sent on %d lines; send it once", name, len(values))
+	}
+	if len(values) == 1 {
+		if n := fieldMembers(values[0]); n > 1 {
+			return sigErr(SigRepeated, "%s has %d members; the profile allows exactly one", name, n)
+		}
+	}
+	return nil
+}
+
+// CheckSingleField is single for the raw values of one field as a server holds them; it
+// allocates nothing when they pass, so that every request can be checked.
+func CheckSingleField(name string, values [][]byte) error {
+	if len(values) > 1 {
+		return sigErr(SigRepeated, "%s is sent on %d lines; send it once", name, len(values))
+	}
+	if len(values) == 1 {
+		if n := fieldMembers(values[0]); n > 1 {
+			return sigErr(SigRepeated, "%s has %d members; the profile allows exactly one", name, n)
+		}
+	}
+	return nil
+}
+
+// CheckSingleFields refuses a request whose Signature, Signature-Input or Content-Digest
+// is repeated (several lines, several members, a label twice), whether or not it is
+// signed: the gateway forwards these fields, and a provider must not read a digest or a
+// signature the gateway did not check.
+func CheckSingleFields(header func(name string) []string) error {
+	for _, f := range [...]struct{ name, lower string }{
+		{"Signature-Input", "signature-input"}, {"Signature", "signature"}, {"Content-Digest", "content-digest"},
+	} {
+		if err := single(f.name, header(f.lower)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fieldMembers counts the top-level members of a structured field value (RFC 8941): the
+// commas outside strings and inner lists, plus one. It does not validate; a value that
+// does not parse is refused by the parser. Counting, rather than asking the parser, is
+// what sees a label sent twice, which the parser merges silently (the last one wins).
+func fieldMembers[T string | []byte](v T) int {
+	blank := true
+	for i := 0; i < len(v) && blank; i++ {
+		blank = v[i] == ' ' || v[i] == '\t'
+	}
+	if blank {
+		return 0
+	}
+	n, depth, inString := 1, 0, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case inString && c == '\\':
+			i++ // the escaped character cannot end the string
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == ',' && depth == 0:
+			n++
+		}
+	}
+	return n
 }
 
 func fieldLen(v []string) int {
@@ -332,6 +423,9 @@ func CheckContentDigest(field []string, body []byte) error {
 	if len(field) == 0 {
 		return sigErr(SigDigestMismatch, "Content-Digest is required on a signed request")
 	}
+	if err := single("Content-Digest", field); err != nil {
+		return err
+	}
 	d, err := httpsfv.UnmarshalDictionary(field)
 	if err != nil {
 		return sigErr(SigMalformed, "Content-Digest is not a structured dictionary: %v", err)
@@ -352,31 +446,52 @@ func CheckContentDigest(field []string, body []byte) error {
 	return nil
 }
 
-// RequestVerifier checks request signatures: freshness within Skew, one use of each nonce,
-// the body's digest, and the SM2 signature by the key the caller looks up from keyid.
+// RequestVerifier checks request signatures: freshness (at most Skew old, at most
+// FutureSkew ahead), the body's digest, and the SM2 signature by the key the caller looks
+// up from keyid; Verify also claims the nonce in Nonces.
 type RequestVerifier struct {
-	Skew   time.Duration
-	Nonces *NonceCache
+	Skew       time.Duration
+	FutureSkew time.Duration
+	Nonces     *NonceCache
 }
 
-// NewRequestVerifier returns a verifier with the given skew (DefaultSkew when zero) and a
-// replay cache of at most maxNonces entries.
+// NewRequestVerifier returns a verifier with the given skew (DefaultSkew when zero), the
+// default future skew, and a replay cache of at most maxNonces entries.
 func NewRequestVerifier(skew time.Duration, maxNonces int) *RequestVerifier {
 	if skew <= 0 {
 		skew = DefaultSkew
 	}
-	return &RequestVerifier{Skew: skew, Nonces: NewNonceCache(maxNonces)}
+	return &RequestVerifier{Skew: skew, FutureSkew: DefaultFutureSkew, Nonces: NewNonceCache(maxNonces)}
 }
 
-// Verify checks the signature of m with body at time now. key returns the public key for
-// a keyid, or an error when the keyid is not the presented certificate's.
+// Verify checks the signature of m with body at time now and claims its nonce. key
+// returns the public key for a keyid, or an error when the keyid is not the presented
+// certificate's.
 func (v *RequestVerifier) Verify(m *Message, body []byte, now time.Time, key func(keyID string) (*PublicKey, error)) (*ParsedSignature, error) {
+	p, err := v.Check(m, body, now, key)
+	if err != nil {
+		return nil, err
+	}
+	// Only a verified signature may claim a nonce, so that forgeries cannot fill the cache.
+	if err := v.Nonces.ClaimNonce(context.Background(), v.ClaimOf("", p), now); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Check verifies the signature of m as Verify does but claims nothing: the gateway claims
+// the nonce only once the request is routed and allowed, just before forwarding it, so
+// that requests refused earlier do not use up a department's share of the replay cache.
+func (v *RequestVerifier) Check(m *Message, body []byte, now time.Time, key func(keyID string) (*PublicKey, error)) (*ParsedSignature, error) {
+	if err := CheckSingleFields(m.Header); err != nil {
+		return nil, err
+	}
 	p, err := ParseSignature(m.Header("signature-input"), m.Header("signature"))
 	if err != nil {
 		return nil, err
 	}
-	if d := now.Sub(p.Created); d > v.Skew || d < -v.Skew {
-		return nil, sigErr(SigExpired, "created %s is more than %s from the gateway's clock", p.Created.UTC().Format(time.RFC3339), v.Skew)
+	if err := v.fresh(p.Created, now); err != nil {
+		return nil, err
 	}
 	if err := CheckContentDigest(m.Header("content-digest"), body); err != nil {
 		return nil, err
@@ -397,11 +512,28 @@ func (v *RequestVerifier) Verify(m *Message, body []byte, now time.Time, key fun
 		return nil, sigErr(SigInvalid, "the SM2 signature does not verify over the request")
 	}
 	p.Base = base
-	// Only a verified signature may claim a nonce, so that forgeries cannot fill the cache.
-	if err := v.Nonces.Claim(p.KeyID, p.Nonce, p.Created.Add(v.Skew), now); err != nil {
-		return nil, err
-	}
 	return p, nil
+}
+
+// fresh refuses a created time more than Skew before now or more than FutureSkew after.
+func (v *RequestVerifier) fresh(created, now time.Time) error {
+	future := v.FutureSkew
+	if future <= 0 || future > v.Skew {
+		future = min(DefaultFutureSkew, v.Skew)
+	}
+	at := created.UTC().Format(time.RFC3339)
+	if d := now.Sub(created); d > v.Skew {
+		return sigErr(SigExpired, "created %s is more than %s before the gateway's clock", at, v.Skew)
+	} else if -d > future {
+		return sigErr(SigExpired, "created %s is more than %s ahead of the gateway's clock", at, future)
+	}
+	return nil
+}
+
+// ClaimOf is the replay claim of a checked signature for department dept: its nonce is
+// remembered until the signature goes stale.
+func (v *RequestVerifier) ClaimOf(dept string, p *ParsedSignature) NonceClaim {
+	return NonceClaim{Dept: dept, KeyID: p.KeyID, Nonce: p.Nonce, Expiry: p.Created.Add(v.Skew)}
 }
 
 // ErrReplayCacheFull is what Claim returns when remembering one more nonce would exceed

@@ -233,6 +233,7 @@ func FuzzParseSignature(f *testing.F) {
 	f.Add(`govgate=("@method" "@authority" "@path" "@query" "content-digest" "x-govgate-agreement" "x-govgate-purpose");created=1796000000;nonce="abc";keyid="0a";alg="sm2-sm3"`, `govgate=:MEUCIQ==:`, `sm3=:AAAA:`)
 	f.Add(`govgate=();created=1`, `govgate=:AA==:`, ``)
 	f.Add(`a=(`, `b=:`, `sm3=?0`)
+	f.Add(`govgate=("@method" "@authority" "@path" "@query" "content-digest" "x-govgate-agreement" "x-govgate-purpose");created=1;nonce="a";keyid="0a";alg="sm2-sm3", govgate=("@method");created=2`, `govgate=:AA==:, other=:AA==:`, `sm3=:AAAA:, sha-256=:AAAA:`)
 	f.Fuzz(func(t *testing.T, input, sig, digest string) {
 		p, err := ParseSignature([]string{input}, []string{sig})
 		if err != nil {
@@ -242,6 +243,8 @@ func FuzzParseSignature(f *testing.F) {
 			}
 		} else if p.Nonce == "" || p.KeyID == "" || len(p.Params.Items) != len(CoveredComponents) {
 			t.Fatalf("accepted off-profile signature %+v", p)
+		} else if fieldMembers(input) != 1 || fieldMembers(sig) != 1 {
+			t.Fatalf("accepted a repeated signature field: %q %q", input, sig)
 		}
 		CheckContentDigest([]string{digest}, []byte("body"))
 	})

@@ -147,8 +147,16 @@ type TLCP struct {
 	// are encrypted PKCS#8; the password itself never appears in the config.
 	KeyPasswordEnv   string        `yaml:"key_password_env,omitempty"`
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
-	SignatureSkew    time.Duration `yaml:"signature_skew"`
-	MaxNonces        int           `yaml:"max_nonces"`
+	// SignatureSkew is how old a request signature's created may be (default 300 s); its
+	// nonce is remembered that long. SignatureFutureSkew is how far ahead of the gateway's
+	// clock created may be (default 30 s, at most SignatureSkew).
+	SignatureSkew       time.Duration `yaml:"signature_skew"`
+	SignatureFutureSkew time.Duration `yaml:"signature_future_skew"`
+	// MaxNonces bounds the replay cache (default 1000000); MaxNoncesPerDept bounds one
+	// department's share of it (default a quarter of MaxNonces), so that one department
+	// cannot make every other's signed requests fail with replay_cache_full.
+	MaxNonces        int `yaml:"max_nonces"`
+	MaxNoncesPerDept int `yaml:"max_nonces_per_dept"`
 }
 
 // TLSConfig is the standard mutual-TLS identity of tls listeners and the CAs and CRL their
@@ -349,6 +357,8 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.TLCP.HandshakeTimeout, 10*time.Second)
 	setDefault(&c.TLCP.SignatureSkew, 300*time.Second)
 	setDefault(&c.TLCP.MaxNonces, 1_000_000)
+	setDefault(&c.TLCP.SignatureFutureSkew, 30*time.Second)
+	setDefault(&c.TLCP.MaxNoncesPerDept, c.TLCP.MaxNonces/DefaultDeptShareDivisor)
 	setDefault(&c.Policy.CacheSize, DefaultPolicyCacheSize)
 	if c.Audit.Dir != "" {
 		setDefault(&c.Audit.Origin, "govgate/"+c.GatewayID)

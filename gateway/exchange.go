@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/policy"
 )
 
@@ -34,6 +35,9 @@ type Decision struct {
 type SignatureEvidence struct {
 	Input, Signature, Base string
 	PublicKey              string // hex of the uncompressed SM2 point
+
+	claim   crypto.NonceClaim // the signature's nonce (replay.go)
+	claimed bool              // claim holds in the replay store, until released
 }
 
 // Exchange is the state of one request as it crosses the pipeline. Exchanges are pooled:

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -35,15 +36,20 @@ func (t *TLCPTransport) Wrap(ln net.Listener, _ Listener) (net.Listener, error) 
 // PeerAuthenticator is the authenticate stage for tlcp listeners: the department comes
 // from the verified signing certificate, and a request signature, when present, must
 // verify with that certificate's key. A connection without a verified certificate never
-// reaches routing.
+// reaches routing. The signature's nonce is claimed in Replay, and given back if the
+// exchange is refused before it is forwarded (replay.go).
 type PeerAuthenticator struct {
 	Signatures *crypto.RequestVerifier
-	Now        func() time.Time
+	// Replay remembers claimed nonces: the in-process cache by default; a store shared by
+	// a fleet of gateways plugs in here.
+	Replay crypto.ReplayStore
+	Now    func() time.Time
 }
 
-// NewPeerAuthenticator returns the stage with the given clock skew and replay cache bound.
+// NewPeerAuthenticator returns the stage with the given clock skew and replay cache bound,
+// and the defaults of SignaturePolicy otherwise.
 func NewPeerAuthenticator(skew time.Duration, maxNonces int) *PeerAuthenticator {
-	return &PeerAuthenticator{Signatures: crypto.NewRequestVerifier(skew, maxNonces), Now: time.Now}
+	return NewPeerAuthenticatorWith(SignaturePolicy{Skew: skew, MaxNonces: maxNonces})
 }
 
 // Authenticate implements Authenticator.
@@ -71,10 +77,42 @@ func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *Exchange) 
 		Auth:       "tlcp",
 	}
 	h := &ctx.Request.Header
+	if err := refuseRepeatedSignatureFields(h); err != nil {
+		return err
+	}
 	if len(h.Peek("Signature")) == 0 && len(h.Peek("Signature-Input")) == 0 {
 		return nil
 	}
 	return a.verifySignature(ctx, x, peer.Sign)
+}
+
+// refuseRepeatedSignatureFields refuses Signature, Signature-Input or Content-Digest sent
+// on several lines (any case: the server's header names are normalised) or with several
+// members, signed or not: one reading is verified and recorded, and the provider must not
+// be handed another.
+func refuseRepeatedSignatureFields(h *fasthttp.RequestHeader) error {
+	for _, name := range [...]string{"Signature", "Signature-Input", "Content-Digest"} {
+		var se *crypto.SignatureError
+		if err := crypto.CheckSingleField(name, h.PeekAll(name)); errors.As(err, &se) {
+			return signatureRefusal(se)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// signatureRefusal is the answer to a refused signature: 400 for a repeated field (the
+// request is malformed), 503 when the replay cache has no room, 401 otherwise.
+func signatureRefusal(se *crypto.SignatureError) *Error {
+	status := fasthttp.StatusUnauthorized
+	switch se.Code {
+	case crypto.SigRepeated:
+		status = fasthttp.StatusBadRequest
+	case crypto.SigReplayFull:
+		status = fasthttp.StatusServiceUnavailable
+	}
+	return Errorf(status, se.Code, "%s", se.Reason)
 }
 
 // authenticateTLS reads the identity of a standard mutual-TLS peer: its certificate was
@@ -97,6 +135,9 @@ func (a *PeerAuthenticator) authenticateTLS(ctx *fasthttp.RequestCtx, x *Exchang
 	}
 	x.Identity = Identity{Dept: dept, System: c.Subject.CommonName, CertSerial: c.SerialNumber.Text(16), Issuer: c.Issuer.CommonName, Auth: "tls"}
 	h := &ctx.Request.Header
+	if err := refuseRepeatedSignatureFields(h); err != nil {
+		return err
+	}
 	if len(h.Peek("Signature")) > 0 || len(h.Peek("Signature-Input")) > 0 {
 		return Errorf(fasthttp.StatusUnauthorized, "signature_unsupported", "SM2 request signatures need an SM2 certificate: call over TLCP to sign")
 	}
@@ -114,26 +155,26 @@ func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *Exchang
 		pub, err = crypto.SM2PublicKey(cert)
 		return pub, err
 	}
-	p, err := a.Signatures.Verify(msg, ctx.Request.Body(), a.Now(), keys)
+	p, err := a.Signatures.Check(msg, ctx.Request.Body(), a.Now(), keys)
 	if err != nil {
 		if se, ok := err.(*crypto.SignatureError); ok {
-			status := fasthttp.StatusUnauthorized
-			if se.Code == crypto.SigReplayFull {
-				status = fasthttp.StatusServiceUnavailable
-			}
-			return Errorf(status, se.Code, "%s", se.Reason)
+			return signatureRefusal(se)
 		}
 		return err
 	}
 	x.Identity.Signed = true
 	h := &ctx.Request.Header
+	// Each field was checked to be one line of one member: what is recorded here is
+	// exactly what was verified.
 	x.Signature = SignatureEvidence{
 		Input:     string(h.Peek("Signature-Input")),
 		Signature: string(h.Peek("Signature")),
 		Base:      p.Base,
 		PublicKey: audit.PublicKeyHex(pub),
+		claim:     a.Signatures.ClaimOf(x.Identity.Dept, p),
 	}
-	return nil
+	// Only a verified signature claims a nonce, so that forgeries cannot fill the cache.
+	return a.claim(ctx, x)
 }
 
 // signatureMessage presents the request to the signature verifier. The declared

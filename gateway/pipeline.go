@@ -16,6 +16,7 @@ func (g *Gateway) handle(rl *runningListener, ctx *fasthttp.RequestCtx) {
 	defer g.exchanges.put(x)
 
 	if err := g.run(ctx, x, rt, rl.cfg.Transport != TransportPlain); err != nil {
+		g.releaseNonce(ctx, x) // refused before a provider was chosen: no share used
 		x.Err = err
 		if err.cause != nil {
 			g.log.Warn("exchange failed", "request_id", string(x.ID), "code", err.Code, "error", err.cause)

@@ -27,7 +27,8 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stderr, `Usage: govgate audit <command> DIR [flags]
 
 Commands, for auditors (审计管理员); they read the log without changing it:
-  verify  recompute every record hash, root and checkpoint signature; print the first fault
+  verify  recompute every record hash, root and checkpoint signature; print every fault
+          with its index, then the total (exit status 1 when there is one)
   proof   the inclusion proof of one record, checked against the latest signed checkpoint
   report  exchanges per consumer, provider, resource and agreement: allowed, denied, bytes
   export  copy the sealed segments and their checkpoints into a directory that verifies alone
@@ -64,13 +65,17 @@ func runAuditVerify(_ context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	start := time.Now()
 	rep, err := audit.Verify(dir, keys)
-	var fault *audit.Fault
-	if errors.As(err, &fault) {
-		fmt.Fprintf(stdout, "FAULT %v\n", fault)
-		return errFound
-	}
-	if err != nil {
+	if rep == nil {
 		return err
+	}
+	if len(rep.Faults) > 0 {
+		// Every fault, one a line, then the total: a fault never hides a later one.
+		for _, f := range rep.Faults {
+			fmt.Fprintf(stdout, "FAULT %v\n", f)
+		}
+		fmt.Fprintf(stdout, "%d faults in records %d–%d (%d) and %d checkpoints: the log does not verify\n",
+			len(rep.Faults), rep.First, rep.First+rep.Records, rep.Records, rep.Checkpoints)
+		return errFound
 	}
 	fmt.Fprintf(stdout, "ok: records %d–%d (%d), %d consumer signatures, %d checkpoints (latest covers %d), verified in %s\n",
 		rep.First, rep.First+rep.Records, rep.Records, rep.Signed, rep.Checkpoints, rep.LastCheckpoint, time.Since(start).Round(time.Millisecond))

@@ -85,7 +85,29 @@ func buildStages(ctx context.Context, cfg *gateway.Config, log *slog.Logger) (*s
 		set.close()
 		return nil, err
 	}
+	if err := rebuildReplayWindow(ctx, set, cfg, log); err != nil {
+		set.close()
+		return nil, err
+	}
 	return set, nil
+}
+
+// rebuildReplayWindow claims again the nonces the audit log recorded within the signature
+// window, before any listener serves, so that a restart does not reopen replays.
+func rebuildReplayWindow(ctx context.Context, set *stageSet, cfg *gateway.Config, log *slog.Logger) error {
+	auth, ok := set.Authenticate.(*gateway.PeerAuthenticator)
+	if !ok || cfg.Audit.Dir == "" {
+		return nil
+	}
+	r, err := auth.RebuildReplayWindow(ctx, cfg.Audit.Dir)
+	if err != nil {
+		return err
+	}
+	if r.Skipped > 0 {
+		log.Warn("replay window: some audit records could not be read; their nonces are not remembered (run govgate audit verify)", "skipped", r.Skipped)
+	}
+	log.Info("replay window rebuilt from the audit log", "records", r.Records, "nonces", r.Claimed)
+	return nil
 }
 
 func addPolicy(ctx context.Context, set *stageSet, cfg *gateway.Config, log *slog.Logger) error {
@@ -241,7 +263,7 @@ func addTLS(ctx context.Context, set *stageSet, cfg *gateway.Config, log *slog.L
 	set.addCerts(tr)
 	tr.Watch(ctx, cfg.Keys.PollInterval, log.With("component", "tls"))
 	if set.Authenticate == nil {
-		set.Authenticate = gateway.NewPeerAuthenticator(cfg.TLCP.SignatureSkew, cfg.TLCP.MaxNonces)
+		set.Authenticate = gateway.NewPeerAuthenticatorWith(cfg.TLCP.SignaturePolicy())
 	}
 	if set.Transports == nil {
 		set.Transports = map[gateway.Transport]gateway.ListenerProvider{}
@@ -301,7 +323,7 @@ func addTLCP(ctx context.Context, set *stageSet, cfg *gateway.Config, store keys
 		return err
 	}
 	src.Watch(ctx, cfg.Keys.PollInterval)
-	set.Authenticate = gateway.NewPeerAuthenticator(t.SignatureSkew, t.MaxNonces)
+	set.Authenticate = gateway.NewPeerAuthenticatorWith(t.SignaturePolicy())
 	set.Transports = map[gateway.Transport]gateway.ListenerProvider{
 		gateway.TransportTLCP: &gateway.TLCPTransport{Identity: src.Identity, Trust: src.Trust, HandshakeTimeout: t.HandshakeTimeout},
 	}
