@@ -73,12 +73,12 @@ func runAuditVerify(_ context.Context, args []string, stdout, stderr io.Writer) 
 		for _, f := range rep.Faults {
 			fmt.Fprintf(stdout, "FAULT %v\n", f)
 		}
-		fmt.Fprintf(stdout, "%d faults in records %d–%d (%d) and %d checkpoints: the log does not verify\n",
-			len(rep.Faults), rep.First, rep.First+rep.Records, rep.Records, rep.Checkpoints)
+		fmt.Fprintf(stdout, "%s in %s and %d checkpoints: the log does not verify\n",
+			plural(len(rep.Faults), "fault"), recordSpan(rep.First, rep.Records), rep.Checkpoints)
 		return errFound
 	}
-	fmt.Fprintf(stdout, "ok: records %d–%d (%d), %d consumer signatures, %d checkpoints (latest covers %d), verified in %s\n",
-		rep.First, rep.First+rep.Records, rep.Records, rep.Signed, rep.Checkpoints, rep.LastCheckpoint, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "ok: %s, %d consumer signatures, %d checkpoints (latest covers %d), verified in %s\n",
+		recordSpan(rep.First, rep.Records), rep.Signed, rep.Checkpoints, rep.LastCheckpoint, time.Since(start).Round(time.Millisecond))
 	if rep.UncoveredRecord > 0 {
 		fmt.Fprintf(stdout, "note: the last %d records are not yet covered by a checkpoint (one is signed every second while records arrive)\n", rep.UncoveredRecord)
 	}
@@ -266,4 +266,20 @@ func runAuditExport(_ context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "exported records %d–%d to %s; check it with: govgate audit verify %s --keys %s/keys.json\n", first, end, *out, *out, *out)
 	return nil
+}
+
+// recordSpan names n records from index first: "19 records (indexes 0–18)", so that the
+// count and the last index cannot be read as each other.
+func recordSpan(first, n uint64) string {
+	if n == 0 {
+		return "0 records"
+	}
+	return fmt.Sprintf("%s (indexes %d–%d)", plural(int(n), "record"), first, first+n-1)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

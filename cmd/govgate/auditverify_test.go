@@ -39,7 +39,7 @@ func TestAuditVerifyReportsEveryFault(t *testing.T) {
 	}
 	l.Close()
 	keys := filepath.Join(dir, "keys.json")
-	if code, out, errOut := runCmd(t, "audit", "verify", dir, "--keys", keys); code != 0 || !strings.HasPrefix(out, "ok: records 0–200 (200)") {
+	if code, out, errOut := runCmd(t, "audit", "verify", dir, "--keys", keys); code != 0 || !strings.HasPrefix(out, "ok: 200 records (indexes 0–199)") {
 		t.Fatalf("untouched log: %d %s %s", code, out, errOut)
 	}
 
@@ -57,7 +57,7 @@ func TestAuditVerifyReportsEveryFault(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit status %d, want 1", code)
 	}
-	for _, want := range []string{"FAULT record 73: ", "FAULT record 150: ", "2 faults in records 0–200"} {
+	for _, want := range []string{"FAULT record 73: ", "FAULT record 150: ", "2 faults in 200 records (indexes 0–199)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s%s", want, out, errOut)
 		}

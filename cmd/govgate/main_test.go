@@ -240,7 +240,7 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	}
 	// Offline, an auditor verifies the log the demo wrote and reports on it.
 	code, vout, verr := runCmd(t, "audit", "verify", dir+"/audit", "--keys", keys)
-	if code != 0 || !strings.Contains(vout, "ok: records 0–") || !regexp.MustCompile(`, [1-9][0-9]* consumer signatures`).MatchString(vout) {
+	if code != 0 || !strings.Contains(vout, "ok: ") || !regexp.MustCompile(`, [1-9][0-9]* consumer signatures`).MatchString(vout) {
 		t.Errorf("audit verify: %d %s %s", code, vout, verr)
 	}
 	code, rout, rerr := runCmd(t, "audit", "report", dir+"/audit", "--csv")
