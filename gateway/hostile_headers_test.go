@@ -176,7 +176,10 @@ func TestHostileResponseHeaderAllowlist(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
-	for _, name := range []string{"Set-Cookie", "Server", "X-Debug-Trace", "X-Powered-By", "Location",
+	if v := resp.Header.Values("Server"); len(v) > 1 || len(v) == 1 && v[0] != "govgate" {
+		t.Errorf("consumer received the provider's Server: %q", v)
+	}
+	for _, name := range []string{"Set-Cookie", "X-Debug-Trace", "X-Powered-By", "Location",
 		"Strict-Transport-Security", "Access-Control-Allow-Origin", "WWW-Authenticate", "X-Govgate-Signed", "X-Rate-Limit"} {
 		if v := resp.Header.Values(name); len(v) != 0 {
 			t.Errorf("consumer received %s: %q", name, v)
