@@ -54,8 +54,9 @@ var releasedResponseHeaders = [...]string{
 }
 
 // gatewayOwned are response fields only the gateway sets; a provider's are removed and no
-// route may release them.
-var gatewayOwned = [...]string{HeaderClassification, HeaderReceipt, "X-Request-Id"}
+// route may release them (a provider's lower-case "date" would go out beside the Date the
+// gateway's server writes).
+var gatewayOwned = [...]string{HeaderClassification, HeaderReceipt, "X-Request-Id", "Date", "Server"}
 
 // equalFold reports whether two names are equal in any ASCII case, without converting
 // either (a conversion would allocate on the hot path).
@@ -341,4 +342,20 @@ func (x *Exchange) providerLabel() (string, error) {
 
 func labelAmbiguous(msg string) error {
 	return &policy.ReleaseError{Denied: true, Reason: Reason{Code: "LABEL_AMBIGUOUS", Message: msg}}
+}
+
+// unreleasable says why a route may not add name to the response fields it releases, or
+// "" when it may.
+func unreleasable(name string) string {
+	switch {
+	case !validHeaderName(name):
+		return "is not a header field name"
+	case isHopByHop(name):
+		return "is hop-by-hop: it describes one connection"
+	case equalFold(name, "Set-Cookie") || equalFold(name, "Set-Cookie2"):
+		return "would let a provider set state in the consumer's client"
+	case hasGovgatePrefix(name) || oneOfFold(name, gatewayOwned[:]):
+		return "is the gateway's own"
+	}
+	return ""
 }
