@@ -12,7 +12,7 @@ func TestDataValidation(t *testing.T) {
 		"labels.yaml":      "labels: [public, internal]\n",
 		"zones.yaml":       "zones: {external: {ceiling: internal}}\n",
 		"departments.yaml": "departments: {d1: {clearance: internal}}\n",
-		"catalog.yaml":     "catalog: {r1: {owner: d1, category: business, sharing: conditional, grade: general, classification: internal, modes: [query], fields: {a: {label: internal}}}}\n",
+		"catalog.yaml":     "catalog: {r1: {owner: d1, category: business, sharing: conditional, grade: general, classification: internal, modes: [query], fields: {a: {type: string, label: internal}}}}\n",
 		"agreements.yaml":  "agreements: {d1: {r1: [{id: A1, provider: d1, modes: [query], purposes: [p], fields: [a], valid_from: '2026-01-01T00:00:00Z', valid_to: '2027-01-01T00:00:00Z'}]}}\n",
 		"p.rego":           "package govgate.authz\n\ndecision := {\"allow\": false}\n",
 	}
@@ -49,6 +49,8 @@ func TestDataValidation(t *testing.T) {
 		"is not before valid_to":                          {"agreements.yaml": strings.Replace(base["agreements.yaml"], "2027-01-01", "2025-01-01", 1)},
 		"unknown field \"purpose\"":                       {"agreements.yaml": strings.Replace(base["agreements.yaml"], "purposes: [p]", "purposes: [p], purpose: p", 1)},
 		"defined twice":                                   {"more.yaml": "labels: [public]\n"},
+		"data.catalog.r1.fields.a.type: \"object\"":       {"catalog.yaml": strings.Replace(base["catalog.yaml"], "type: string", "type: object", 1)},
+		"data.catalog.r1.fields.a.type: \"\"":             {"catalog.yaml": strings.Replace(base["catalog.yaml"], "type: string, ", "", 1)},
 		"no rule defines data.govgate.authz.decision":     {"p.rego": "package govgate.other\n\nx := 1\n"},
 		"top of the policy directory must hold an object": {"list.json": "[1, 2]"},
 	} {
