@@ -213,30 +213,49 @@ func TestHostileResponseHeaderAllowlist(t *testing.T) {
 	}
 }
 
-// TestHostileResponseTrailers: fields a provider sends as chunked trailers do not reach
-// the consumer either.
+// TestHostileResponseTrailers: fields a provider sends as chunked trailers are held to the
+// same allowlist, and a label sent as a trailer is read as a label.
 func TestHostileResponseTrailers(t *testing.T) {
-	g, _ := startHostile(t, func([]byte) string {
-		return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTrailer: X-Debug, Set-Cookie\r\nTransfer-Encoding: chunked\r\n\r\n" +
-			"2\r\n{}\r\n0\r\nX-Debug: leaked\r\nx-classification: secret\r\n\r\n"
-	})
+	chunked := func(announce, trailers string) func([]byte) string {
+		return func([]byte) string {
+			return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTrailer: " + announce + "\r\nTransfer-Encoding: chunked\r\n\r\n" +
+				"2\r\n{}\r\n0\r\n" + trailers + "\r\n"
+		}
+	}
+	g, rp := startHostile(t, chunked("X-Debug", "X-Debug: leaked\r\n"))
 	c := dialRaw(t, g.base)
 	resp, body := c.roundTrip(t, rawTaxRequest(purposeLine))
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	for _, name := range []string{"X-Debug", "Trailer"} {
+		if v := resp.Header.Values(name); len(v) != 0 {
+			t.Errorf("consumer received %s: %q", name, v)
+		}
+		if v := resp.Trailer.Values(name); len(v) != 0 {
+			t.Errorf("consumer received trailer %s: %q", name, v)
+		}
+	}
+	if v := resp.Header.Values(HeaderClassification); len(v) != 1 || v[0] != "internal" {
+		t.Errorf("labels %q", v)
+	}
+
+	rp.setAnswer(chunked("x-classification", "x-classification: secret\r\n"))
+	resp, body = c.roundTrip(t, rawTaxRequest(purposeLine))
 	if resp.StatusCode == 200 {
-		for _, name := range []string{"X-Debug", "Trailer"} {
-			if v := resp.Header.Values(name); len(v) != 0 {
-				t.Errorf("consumer received %s: %q", name, v)
-			}
-			if v := resp.Trailer.Values(name); len(v) != 0 {
-				t.Errorf("consumer received trailer %s: %q", name, v)
-			}
-		}
-		if v := resp.Header.Values(HeaderClassification); len(v) != 1 || v[0] != "internal" {
-			t.Errorf("labels %q (body %s)", v, body)
-		}
-		if v := resp.Trailer.Values(HeaderClassification); len(v) != 0 {
-			t.Errorf("trailer labels %q", v)
-		}
+		t.Fatalf("a secret label sent as a trailer was released: %v %s", resp.Header, body)
+	}
+	assertRefused(t, "label trailer", resp, body, 403, "release_denied", "LABEL_ABOVE_CEILING")
+
+	// Trailers nobody announced are read too.
+	rp.setAnswer(func([]byte) string {
+		return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"2\r\n{}\r\n0\r\nX-Debug: leaked\r\nx-classification: secret\r\n\r\n"
+	})
+	resp, body = dialRaw(t, g.base).roundTrip(t, rawTaxRequest(purposeLine))
+	assertRefused(t, "unannounced label trailer", resp, body, 403, "release_denied", "LABEL_ABOVE_CEILING")
+	if v := resp.Header.Values("X-Debug"); len(v) != 0 {
+		t.Errorf("consumer received X-Debug %q", v)
 	}
 }
 
@@ -374,5 +393,21 @@ func TestHostileResponseFieldTypes(t *testing.T) {
 	resp, out := c.roundTrip(t, rawTaxRequest(purposeLine))
 	if resp.StatusCode != 200 || string(out) != `{"name":null,"tax_status":"正常"}` {
 		t.Errorf("null and typed fields: %d %s", resp.StatusCode, out)
+	}
+}
+
+// TestHostilePoolHeaderDuplicated: a client's copies of a field the pool sets (the
+// provider's credential for the gateway) do not ride along beside the pool's value.
+func TestHostilePoolHeaderDuplicated(t *testing.T) {
+	g, rp := startHostile(t, nil, func(_ string, s *gatewaySetup) {
+		s.config = func(c *Config) { c.Pools[0].Headers = map[string]string{"Authorization": "Bearer gateway"} }
+	})
+	c := dialRaw(t, g.base)
+	resp, body := c.roundTrip(t, rawTaxRequest(purposeLine, "Authorization: Bearer client-1", "authorization: Bearer client-2"))
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if v := rawHeaderValues(rp.last(), "Authorization"); len(v) != 1 || v[0] != "Bearer gateway" {
+		t.Errorf("provider received Authorization %q", v)
 	}
 }
