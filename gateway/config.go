@@ -237,7 +237,7 @@ type Route struct {
 	// ResponseHeaders are provider response fields the consumer receives on this route
 	// beyond the gateway's allowlist (content and caching fields), e.g. X-Total-Count.
 	// Matched in any case. Hop-by-hop fields, Set-Cookie and the gateway's own fields
-	// (X-Govgate-*, X-Classification, X-Request-Id) are refused here.
+	// (X-Govgate-*, X-Classification, X-Request-Id, Date, Server) are refused here.
 	ResponseHeaders []string `yaml:"response_headers,omitempty"`
 }
 
