@@ -112,36 +112,46 @@ func errMethodOverride() *Error {
 	return Errorf(fasthttp.StatusBadRequest, "method_override", "X-HTTP-Method-Override and similar fields are refused: the policy decides on the request's own method")
 }
 
+// singleRequestFields are the request fields the gateway reads to decide or to prove an
+// exchange: the declared agreement and purpose, and the SM2 request signature with the
+// digest it covers. Each must arrive once and must not be nominated by Connection: a
+// reader that takes the first line, one that joins the lines, and a proxy that drops a
+// nominated field would each see a different request.
+var singleRequestFields = [...]string{HeaderAgreement, HeaderPurpose, "Signature", "Signature-Input", "Content-Digest"}
+
 // captureDeclared keeps what the consumer declares about the exchange (the agreement it
 // acts under and its purpose) before the X-Govgate-* fields are stripped: they are inputs
-// to policy and audit, never forwarded as the client wrote them. A declaration sent twice
-// is refused: the policy and a signature check could each read a different one.
+// to policy and audit, never forwarded as the client wrote them. A request carrying one of
+// singleRequestFields twice, in any case, is refused.
 func captureDeclared(h *fasthttp.RequestHeader, x *Exchange) *Error {
 	x.Agreement, x.Purpose = x.Agreement[:0], x.Purpose[:0]
-	agreements, purposes := 0, 0
+	var seen [len(singleRequestFields)]int
 	for k, v := range h.All() {
+		for i, name := range singleRequestFields {
+			if equalFold(k, name) {
+				seen[i]++
+			}
+		}
 		switch {
 		case equalFold(k, HeaderAgreement):
-			agreements++
 			x.Agreement = append(x.Agreement[:0], v...)
 		case equalFold(k, HeaderPurpose):
-			purposes++
 			x.Purpose = append(x.Purpose[:0], v...)
 		}
 	}
-	switch {
-	case agreements > 1:
-		return errAmbiguousHeader(HeaderAgreement)
-	case purposes > 1:
-		return errAmbiguousHeader(HeaderPurpose)
+	for i, n := range seen {
+		if n > 1 {
+			return errAmbiguousHeader(singleRequestFields[i])
+		}
 	}
 	return nil
 }
 
 // stripRequestHeaders deletes hop-by-hop fields, the fields the Connection header names,
 // the client's forwarding claims, and every X-Govgate-* field, which would let a client
-// assert what only the gateway may (identity, decisions). A request that names an
-// X-Govgate-* field in Connection, or asks for another method by a header, is refused.
+// assert what only the gateway may (identity, decisions). A request whose Connection names
+// a field the gateway reads (X-Govgate-*, Host, the signature fields), or that asks for
+// another method by a header, is refused.
 func stripRequestHeaders(h *fasthttp.RequestHeader, x *Exchange) *Error {
 	x.resetMarks()
 	for k, v := range h.All() {
@@ -151,8 +161,8 @@ func stripRequestHeaders(h *fasthttp.RequestHeader, x *Exchange) *Error {
 	}
 	nominated := len(x.marks)
 	for i := range nominated {
-		if name := x.marked(i); hasGovgatePrefix(name) {
-			return errAmbiguousHeader("an X-Govgate-* field")
+		if name := x.marked(i); hasGovgatePrefix(name) || oneOfFold(name, singleRequestFields[:]) || equalFold(name, "Host") {
+			return errAmbiguousHeader("a field the gateway reads (X-Govgate-*, Host, Signature, Signature-Input or Content-Digest)")
 		}
 	}
 	for k := range h.All() {

@@ -100,7 +100,8 @@ func FuzzResponseHeaders(f *testing.F) {
 // FuzzRequestHeaders feeds client-written header sections, parsed as the gateway's server
 // parses them, through captureDeclared and stripRequestHeaders: a request they pass carries
 // to the provider no X-Govgate-*, hop-by-hop, forwarding or nominated field, and one they
-// refuse had a duplicated declaration, a nominated X-Govgate-* field or a method override.
+// refuse had a duplicated declaration or signature field, a nominated field the gateway
+// reads, or a method override.
 func FuzzRequestHeaders(f *testing.F) {
 	for _, s := range []string{
 		"X-Govgate-Purpose: a\r\nx-govgate-purpose: b\r\n",
@@ -129,11 +130,15 @@ func FuzzRequestHeaders(f *testing.F) {
 			}
 			override = override || oneOfFold(name, methodOverrides[:])
 		}
-		nominatesGovgate := false
+		shouldRefuse := override
 		for _, tok := range tokens {
-			nominatesGovgate = nominatesGovgate || hasGovgatePrefix(tok)
+			tok = strings.ToLower(tok)
+			shouldRefuse = shouldRefuse || strings.HasPrefix(tok, "x-govgate-") || tok == "host" ||
+				tok == "signature" || tok == "signature-input" || tok == "content-digest"
 		}
-		shouldRefuse := declared["x-govgate-agreement"] > 1 || declared["x-govgate-purpose"] > 1 || nominatesGovgate || override
+		for _, name := range []string{"x-govgate-agreement", "x-govgate-purpose", "signature", "signature-input", "content-digest"} {
+			shouldRefuse = shouldRefuse || declared[name] > 1
+		}
 		x := &Exchange{}
 		err := captureDeclared(h, x)
 		if err == nil {

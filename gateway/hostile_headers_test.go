@@ -270,6 +270,11 @@ func TestHostileRequestDeclaredHeaders(t *testing.T) {
 		"purpose nominated":           {purposeLine, "Connection: X-Govgate-Purpose"},
 		"agreement nominated, lower":  {purposeLine, "X-Govgate-Agreement: AGR-T-0001", "connection: keep-alive, x-govgate-agreement"},
 		"asserted identity nominated": {purposeLine, "connection: x-govgate-consumer-dept"},
+		"signature twice":             {purposeLine, "Signature: sig1=:AAAA:", "signature: sig1=:BBBB:"},
+		"signature input twice":       {purposeLine, "Signature-Input: sig1=()", "SIGNATURE-INPUT: sig2=()"},
+		"content digest twice":        {purposeLine, "Content-Digest: sm3=:AAAA:", "content-digest: sm3=:BBBB:"},
+		"signature nominated":         {purposeLine, "connection: signature-input"},
+		"host nominated":              {purposeLine, "Connection: host"},
 	} {
 		before := taxRequests(rp)
 		c := dialRaw(t, g.base)
