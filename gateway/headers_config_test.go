@@ -9,10 +9,10 @@ import (
 // but never one that sets state in the consumer's client, describes one connection, or is
 // the gateway's own.
 func TestRouteResponseHeadersValidated(t *testing.T) {
-	with := func(list string) string {
+	withList := func(list string) string {
 		return strings.Replace(validYAML, "    target_zone: internal\n", "    target_zone: internal\n    response_headers: "+list+"\n", 1)
 	}
-	cfg, err := ParseConfig([]byte(with("[X-Total-Count, link]")))
+	cfg, err := ParseConfig([]byte(withList("[X-Total-Count, link]")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestRouteResponseHeadersValidated(t *testing.T) {
 	for _, bad := range []string{"Set-Cookie", "set-cookie2", "Connection", "keep-alive", "Transfer-Encoding", "TE",
 		"Trailer", "Upgrade", "Proxy-Authenticate", "x-govgate-receipt", "X-Govgate-Anything", "x-classification",
 		"X-Request-Id", "Date", "server", "'X Total'", "'X-Total:'", "''"} {
-		_, err := ParseConfig([]byte(with("[" + bad + "]")))
+		_, err := ParseConfig([]byte(withList("[" + bad + "]")))
 		if err == nil || !strings.Contains(err.Error(), "routes[0].response_headers[0]") {
 			t.Errorf("%s: %v, want a refusal naming routes[0].response_headers[0]", bad, err)
 		}
