@@ -242,6 +242,11 @@ type Route struct {
 	// RequireSignature refuses requests without a valid SM2 request signature. Until the
 	// policy decides this per agreement (require_signature), the route says it.
 	RequireSignature bool `yaml:"require_signature"`
+	// ResponseHeaders are provider response fields the consumer receives on this route
+	// beyond the gateway's allowlist (content and caching fields), e.g. X-Total-Count.
+	// Matched in any case. Hop-by-hop fields, Set-Cookie and the gateway's own fields
+	// (X-Govgate-*, X-Classification, X-Request-Id, Date, Server) are refused here.
+	ResponseHeaders []string `yaml:"response_headers,omitempty"`
 }
 
 // Pool is a set of interchangeable upstream addresses of one provider.

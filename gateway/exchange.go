@@ -59,6 +59,13 @@ type Exchange struct {
 
 	scratch []byte // reused per request: header names to delete, the client address
 	marks   []int
+
+	// The provider's X-Classification, taken out of its response by stripResponseHeaders
+	// for the release stage: the first value, how many fields there were, and whether the
+	// response's Connection header nominated it.
+	label          []byte
+	labels         int
+	labelNominated bool
 }
 
 // exchangePool recycles Exchanges so that the hot path does not allocate one per request.
@@ -76,6 +83,7 @@ func (ep *exchangePool) put(x *Exchange) {
 		ID:        x.ID[:0],
 		scratch:   x.scratch[:0],
 		marks:     x.marks[:0],
+		label:     x.label[:0],
 		Agreement: x.Agreement[:0],
 		Purpose:   x.Purpose[:0],
 	}

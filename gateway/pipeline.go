@@ -38,8 +38,12 @@ func (g *Gateway) startExchange(rl *runningListener) *Exchange {
 func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLike bool) *Error {
 	h := &ctx.Request.Header
 	clientClose := h.ConnectionClose()
-	captureDeclared(h, x)
-	stripRequestHeaders(h, x)
+	if err := captureDeclared(h, x); err != nil {
+		return err
+	}
+	if err := stripRequestHeaders(h, x); err != nil {
+		return err
+	}
 	if clientClose {
 		// Stripping Connection must not turn the client's "close" into keep-alive.
 		ctx.SetConnectionClose()

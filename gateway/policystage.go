@@ -9,7 +9,8 @@ import (
 )
 
 // HeaderClassification is the security label of a response, set by the provider or, when
-// it sets none, by the gateway from the catalog.
+// it sets none, by the gateway from the catalog. The consumer receives the gateway's,
+// written after the label is checked; the provider's is read by providerLabel.
 const HeaderClassification = "X-Classification"
 
 // maxReleasedBody bounds a decompressed response the release stage reads, so that a small
@@ -93,13 +94,17 @@ func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *Exchange) error {
 		return errors.New("release: no policy decision for this exchange")
 	}
 	resp := &ctx.Response
-	label := string(resp.Header.Peek(HeaderClassification))
+	label, err := x.providerLabel()
+	if err != nil {
+		return releaseError(err)
+	}
 	if err := d.CheckLabel(label); err != nil {
 		return releaseError(err)
 	}
 	if label == "" {
-		resp.Header.Set(HeaderClassification, d.Label())
+		label = d.Label()
 	}
+	resp.Header.Set(HeaderClassification, label)
 	if d.Opaque() || len(resp.Body()) == 0 {
 		return nil
 	}

@@ -266,6 +266,11 @@ func (c *Config) validateRoutes(add addFunc, pools map[string]bool) {
 		if r.MaxBodyBytes < 0 {
 			add(f+".max_body_bytes", "must not be negative")
 		}
+		for j, name := range r.ResponseHeaders {
+			if why := unreleasable(name); why != "" {
+				add(fmt.Sprintf("%s.response_headers[%d]", f, j), "%q %s", name, why)
+			}
+		}
 		for j := 0; j < i; j++ {
 			if routesOverlap(c.Routes[j], r) {
 				add(f+".path_prefix", "overlaps routes[%d] (%q %s): a request could match both", j, c.Routes[j].ID, c.Routes[j].PathPrefix)

@@ -335,6 +335,9 @@ func (r Resource) validate(id string, known func(string) bool, depts map[string]
 		if !known(r.Fields[f].Label) {
 			bad("%s.fields.%s.label: unknown label %q", at, f, r.Fields[f].Label)
 		}
+		// The release stage refuses a value not of this type, so a field without one
+		// could never be released; say so when the catalog is loaded.
+		oneOf(at+".fields."+f+".type", r.Fields[f].Type, fieldTypes, bad)
 	}
 }
 

@@ -12,7 +12,7 @@ func TestDataValidation(t *testing.T) {
 		"labels.yaml":      "labels: [public, internal]\n",
 		"zones.yaml":       "zones: {external: {ceiling: internal}}\n",
 		"departments.yaml": "departments: {d1: {clearance: internal}}\n",
-		"catalog.yaml":     "catalog: {r1: {owner: d1, category: business, sharing: conditional, grade: general, classification: internal, modes: [query], fields: {a: {label: internal}}}}\n",
+		"catalog.yaml":     "catalog: {r1: {owner: d1, category: business, sharing: conditional, grade: general, classification: internal, modes: [query], fields: {a: {type: string, label: internal}}}}\n",
 		"agreements.yaml":  "agreements: {d1: {r1: [{id: A1, provider: d1, modes: [query], purposes: [p], fields: [a], valid_from: '2026-01-01T00:00:00Z', valid_to: '2027-01-01T00:00:00Z'}]}}\n",
 		"p.rego":           "package govgate.authz\n\ndecision := {\"allow\": false}\n",
 	}
@@ -61,6 +61,8 @@ func TestDataValidation(t *testing.T) {
 		"data.modes.search: \"search\" is not one of":        {"modes.yaml": "modes: {query: {methods: [GET]}, search: {methods: [GET]}}\n"},
 		"mode query has no methods in data.modes":            {"modes.yaml": "modes: {publish: {methods: [GET]}}\n"},
 		"unknown field \"method\"":                           {"modes.yaml": "modes: {query: {method: [GET]}}\n"},
+		"data.catalog.r1.fields.a.type: \"object\"":          {"catalog.yaml": strings.Replace(base["catalog.yaml"], "type: string", "type: object", 1)},
+		"data.catalog.r1.fields.a.type: \"\"":                {"catalog.yaml": strings.Replace(base["catalog.yaml"], "type: string, ", "", 1)},
 	} {
 		err := compile(change)
 		if err == nil || !strings.Contains(err.Error(), want) {

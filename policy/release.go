@@ -81,10 +81,11 @@ func (d *Decision) FilterJSON(body []byte) ([]byte, error) {
 	if !json.Valid(body) {
 		return nil, refused("RESPONSE_NOT_JSON", "the provider's response is not valid JSON")
 	}
+	types := d.rev.data.Catalog[d.Resource].Fields
 	out := make([]byte, 0, len(body))
 	switch body[0] {
 	case '{':
-		return d.filterObject(out, body), nil
+		return d.filterObject(out, body, types)
 	case '[':
 		out = append(out, '[')
 		i, n := skipSpace(body, 1), 0
@@ -96,7 +97,10 @@ func (d *Decision) FilterJSON(body []byte) ([]byte, error) {
 			if n > 0 {
 				out = append(out, ',')
 			}
-			out = d.filterObject(out, body[i:end])
+			var err error
+			if out, err = d.filterObject(out, body[i:end], types); err != nil {
+				return nil, err
+			}
 			n++
 			i = skipSpace(body, end)
 			if body[i] == ',' {
@@ -110,8 +114,10 @@ func (d *Decision) FilterJSON(body []byte) ([]byte, error) {
 }
 
 // filterObject appends the allowed members of a valid JSON object, masked where the
-// decision says.
-func (d *Decision) filterObject(out, obj []byte) []byte {
+// decision says. A member whose value is not of the type the catalog declares for the
+// field refuses the whole response: an object or array where the catalog promises a
+// string carries nested data no agreement names.
+func (d *Decision) filterObject(out, obj []byte, types map[string]FieldSpec) ([]byte, error) {
 	out = append(out, '{')
 	first := true
 	i := skipSpace(obj, 1)
@@ -123,6 +129,9 @@ func (d *Decision) filterObject(out, obj []byte) []byte {
 		valEnd := valueEnd(obj, i)
 		name := memberName(key)
 		if _, ok := slices.BinarySearchFunc(d.Fields, name, compareName); ok {
+			if err := checkType(types, name, obj[i:valEnd]); err != nil {
+				return nil, err
+			}
 			if !first {
 				out = append(out, ',')
 			}
@@ -140,7 +149,54 @@ func (d *Decision) filterObject(out, obj []byte) []byte {
 			i = skipSpace(obj, i+1)
 		}
 	}
-	return append(out, '}')
+	return append(out, '}'), nil
+}
+
+// The field types of the catalog and the JSON values each admits. date and datetime are
+// JSON strings; null is admitted for every type, since it carries nothing.
+var fieldTypes = []string{"string", "number", "integer", "boolean", "date", "datetime"}
+
+// checkType checks a member's value, in a body already validated as JSON (so its first
+// byte says its kind), against the type the catalog declares for the field. A field the
+// catalog does not type admits nothing but null.
+func checkType(types map[string]FieldSpec, name, v []byte) error {
+	first := v[0]
+	if first == 'n' {
+		return nil
+	}
+	declared := types[string(name)].Type
+	var ok bool
+	switch declared {
+	case "string", "date", "datetime":
+		ok = first == '"'
+	case "number":
+		ok = first == '-' || '0' <= first && first <= '9'
+	case "integer":
+		ok = (first == '-' || '0' <= first && first <= '9') && !bytes.ContainsAny(v, ".eE")
+	case "boolean":
+		ok = first == 't' || first == 'f'
+	}
+	if ok {
+		return nil
+	}
+	if declared == "" {
+		declared = "no type"
+	}
+	return refused("RESPONSE_FIELD_TYPE", "field %s of the provider's response is %s, but the catalog declares %s", name, jsonKind(first), declared)
+}
+
+func jsonKind(first byte) string {
+	switch first {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a number"
 }
 
 // memberName decodes a member name, escapes and all, so that "\u0063redit_rating" is

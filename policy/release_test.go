@@ -31,10 +31,9 @@ func TestFilterJSON(t *testing.T) {
 		{`[]`, `[]`},
 		{` {"\u0063redit_rating":"A","name":"x"} `, `{"name":"x"}`},
 		{`{"n\u0061me":"x","taxpayer\u005fid":"91110108MA01A2B3C4"}`, `{"n\u0061me":"x","taxpayer\u005fid":"**************B3C4"}`},
-		{`{"taxpayer_id":12345678,"name":null}`, `{"taxpayer_id":"****5678","name":null}`},
-		{`{"name":"a\"}],[{","bank":{"n":["}"]},"tax_status":true}`, `{"name":"a\"}],[{","tax_status":true}`},
+		{`{"taxpayer_id":"12345678","name":null}`, `{"taxpayer_id":"****5678","name":null}`},
+		{`{"name":"a\"}],[{","bank":{"n":["}"]},"tax_status":"t"}`, `{"name":"a\"}],[{","tax_status":"t"}`},
 		{` [ { "name" : "x" } , { } ] `, `[{"name":"x"},{}]`},
-		{`{"name":{"nested":"kept whole: the field is granted"}}`, `{"name":{"nested":"kept whole: the field is granted"}}`},
 	}
 	for _, c := range cases {
 		out, err := d.FilterJSON([]byte(c.in))
@@ -195,4 +194,56 @@ func FuzzFilterJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFilterJSONFieldTypes: a granted field is released only as the JSON type the catalog
+// declares for it. An object or array where the catalog promises a string carries nested
+// data no agreement names; it is refused, not passed whole and not masked as text.
+func TestFilterJSONFieldTypes(t *testing.T) {
+	d := allowedTaxDecision(t)
+	for _, bad := range []string{
+		`{"name":{"nested":"not named by any agreement"}}`,
+		`{"name":["a","b"]}`,
+		`{"name":1}`,
+		`{"tax_status":true}`,
+		`{"tax_status":false}`,
+		`{"taxpayer_id":12345678}`, // masked: the mask must not turn it into a string
+		`{"taxpayer_id":{"id":"91110108MA01A2B3C4"}}`,
+		`{"registered_on":20180516}`,
+		`{"registered_on":{"y":2018}}`,
+		`[{"name":"x"},{"name":["y"]}]`,
+		`{"credit_rating":"A","name":{}}`,
+	} {
+		_, err := d.FilterJSON([]byte(bad))
+		var re *ReleaseError
+		if !errors.As(err, &re) || re.Denied || re.Reason.Code != "RESPONSE_FIELD_TYPE" {
+			t.Errorf("%s: %v, want RESPONSE_FIELD_TYPE", bad, err)
+		}
+	}
+	// Fields outside the grant are cut whatever their type; null is every type's.
+	out, err := d.FilterJSON([]byte(`{"name":null,"registered_on":"2018-05-16","bank_account":{"n":1},"credit_rating":[1]}`))
+	if err != nil || string(out) != `{"name":null,"registered_on":"2018-05-16"}` {
+		t.Errorf("%s %v", out, err)
+	}
+}
+
+func TestCheckType(t *testing.T) {
+	types := map[string]FieldSpec{"s": {Type: "string"}, "n": {Type: "number"}, "i": {Type: "integer"},
+		"b": {Type: "boolean"}, "d": {Type: "date"}, "t": {Type: "datetime"}}
+	for _, c := range []struct {
+		field, value string
+		ok           bool
+	}{
+		{"s", `"x"`, true}, {"s", `1`, false}, {"s", `{}`, false}, {"s", `[]`, false}, {"s", `null`, true},
+		{"n", `-1.5e3`, true}, {"n", `"1"`, false}, {"n", `true`, false},
+		{"i", `42`, true}, {"i", `-7`, true}, {"i", `4.2`, false}, {"i", `1e3`, false},
+		{"b", `true`, true}, {"b", `false`, true}, {"b", `"true"`, false}, {"b", `0`, false},
+		{"d", `"2018-05-16"`, true}, {"d", `{}`, false}, {"t", `"2018-05-16T00:00:00Z"`, true},
+		{"undeclared", `"x"`, false}, {"undeclared", `null`, true},
+	} {
+		err := checkType(types, []byte(c.field), []byte(c.value))
+		if (err == nil) != c.ok {
+			t.Errorf("%s %s: %v", c.field, c.value, err)
+		}
+	}
 }
