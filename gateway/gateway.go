@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,8 @@ type Gateway struct {
 	admin     *runningListener
 	// adminRoles is set when the admin API speaks TLCP and checks roles; fixed at Start.
 	adminRoles bool
+	// adminGuard holds the admin API to its own host names and origin; fixed at Start.
+	adminGuard *adminGuard
 	stopped    bool
 
 	idPrefix  string
@@ -148,7 +151,7 @@ func (g *Gateway) Reload(cfg *Config) error {
 		return errors.New("reload: gateway is shutting down")
 	}
 	old := g.rt.Load()
-	if cfg.Admin != old.cfg.Admin {
+	if !reflect.DeepEqual(cfg.Admin, old.cfg.Admin) {
 		g.log.Warn("admin listener changes take effect at the next start", "address", cfg.Admin.Address)
 		cfg.Admin = old.cfg.Admin
 	}
