@@ -1,13 +1,21 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/certs"
+	"github.com/govgate/govgate/client"
+	"github.com/govgate/govgate/crypto/tlcp"
+	"github.com/govgate/govgate/policy"
 )
 
 // The admin API against a browser on the gateway host: DNS rebinding (a foreign Host
@@ -294,6 +302,82 @@ func TestAdminHosts(t *testing.T) {
 		c.Admin.Hosts = []string{bad}
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "admin.hosts") {
 			t.Errorf("admin.hosts %q: %v", bad, err)
+		}
+	}
+}
+
+// TestAdminGuardWithRoles: with admin.tlcp the same rules hold — a role certificate does
+// not make a foreign Host, a cross-site Origin or a text/plain body acceptable — and the
+// refusal names the caller in the audit record.
+func TestAdminGuardWithRoles(t *testing.T) {
+	ca, err := certs.NewRootCA("test root", "govgate", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwPair, _ := ca.IssuePair(certs.PairRequest{System: "gw-test", DNSNames: []string{"localhost"}, Server: true})
+	trust := &tlcp.TrustSource{}
+	ts, _ := tlcp.NewTrustStore([]*smx509.Certificate{ca.Cert}, nil)
+	trust.Store(ts)
+	ids := &tlcp.IdentitySource{}
+	if err := ids.Store(tlcpIdentity(gwPair)); err != nil {
+		t.Fatal(err)
+	}
+	engine, err := policy.New(context.Background(), policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := NewPolicyStage(engine)
+	var l *audit.Log
+	var setup gatewaySetup
+	withAuditLog(t, t.TempDir(), &l)("", &setup)
+	cfg := testConfig(startUpstream(t, nil).addr)
+	cfg.Admin.TLCP = true
+	cfg.TLCP = TLCP{SignCert: "x", SignKey: "x", EncCert: "x", EncKey: "x", ClientCA: "x"}
+	cfg.Listeners[0].Transport = TransportTLCP
+	cfg.applyDefaults()
+	gw := startGateway(t, cfg, Options{Stages: Stages{
+		Authenticate: NewPeerAuthenticator(0, 1000), Decide: ps, Release: ps, Audit: setup.auditor,
+		Transports: map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: ids, Trust: trust}},
+		Admin:      append(ps.AdminHandlers(), setup.admin...),
+	}})
+	addr := gw.AdminAddr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	p, err := ca.IssuePair(certs.PairRequest{System: "admin-officer", Roles: []string{"security-officer"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	officer, err := client.New(client.Config{Identity: tlcpIdentity(p), Trust: trust, ServerName: "localhost", Unsigned: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(officer.Close)
+	for _, c := range []struct {
+		name   string
+		header map[string]string
+		body   string
+		want   int
+	}{
+		{"own host", map[string]string{"Content-Type": "application/json"}, evalInput, 200},
+		{"localhost", map[string]string{"Host": "localhost:" + port, "Content-Type": "application/json"}, evalInput, 200},
+		{"foreign host", map[string]string{"Host": "evil.example:" + port, "Content-Type": "application/json"}, evalInput, 421},
+		{"foreign origin", map[string]string{"Origin": "https://evil.example", "Content-Type": "application/json"}, evalInput, 403},
+		{"http origin of this host", map[string]string{"Origin": "http://127.0.0.1:" + port, "Content-Type": "application/json"}, evalInput, 403},
+		{"https origin of this host", map[string]string{"Origin": "https://127.0.0.1:" + port, "Content-Type": "application/json"}, evalInput, 200},
+		{"text/plain", map[string]string{"Content-Type": "text/plain"}, evalInput, 415},
+	} {
+		before := l.Size()
+		resp, err := officer.Do(context.Background(), client.Request{Method: "POST", URL: "https://" + addr + "/policy/eval", Header: c.header, Body: []byte(c.body)})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if resp.Status != c.want {
+			t.Errorf("%s: %d %s, want %d", c.name, resp.Status, resp.Body, c.want)
+			continue
+		}
+		waitFor(t, "the record of "+c.name, func() bool { return l.Size() > before })
+		rec, _ := l.Record(before)
+		if r, _ := audit.ParseRecord(rec); r == nil || r.Consumer.System != "admin-officer" || r.Status != c.want {
+			t.Errorf("%s: record %s", c.name, rec)
 		}
 	}
 }
