@@ -10,9 +10,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// maxResponseBytes bounds what one provider response can make the gateway buffer.
-const maxResponseBytes = 64 << 20
-
 // hopByHop are the connection-specific fields of RFC 9110 §7.6.1 plus the legacy ones that
 // proxies still meet; they describe one connection and never cross the gateway.
 var hopByHop = [...]string{
@@ -186,7 +183,7 @@ func upstreamError(err error, e *routeEntry) *Error {
 	case errors.Is(err, fasthttp.ErrTimeout):
 		return Errorf(fasthttp.StatusGatewayTimeout, "upstream_timeout", "the provider did not answer within %s", e.Timeout).withCause(err)
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		return Errorf(fasthttp.StatusBadGateway, "upstream_response_too_large", "the provider's response exceeds %d bytes", maxResponseBytes).withCause(err)
+		return Errorf(fasthttp.StatusBadGateway, "upstream_response_too_large", "the provider's response exceeds %d bytes", e.pool.cfg.MaxResponseBytes).withCause(err)
 	default:
 		return Errorf(fasthttp.StatusBadGateway, "upstream_unreachable", "the provider could not be reached").withCause(err)
 	}

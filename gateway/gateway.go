@@ -55,6 +55,9 @@ type runtime struct {
 	router   router
 	pools    map[string]*pool
 	unrouted *routeMetrics
+	// release is the release stage's memory budget, carried over by reloads that keep
+	// its limits.
+	release *releaseMemory
 }
 
 // New builds a gateway from a validated config. It binds nothing until Start.
@@ -85,7 +88,7 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 // buildRuntime resolves routes to pools and metrics. Pools whose config is unchanged are
 // carried over from old with their connections and health state.
 func (g *Gateway) buildRuntime(cfg *Config, old *runtime) *runtime {
-	rt := &runtime{cfg: cfg, pools: map[string]*pool{}, unrouted: g.metrics.route("")}
+	rt := &runtime{cfg: cfg, pools: map[string]*pool{}, unrouted: g.metrics.route(""), release: releaseFor(cfg.Limits, old)}
 	for _, pc := range cfg.Pools {
 		if old != nil {
 			if p := old.pools[pc.ID]; p != nil && p.sameConfig(pc) {
@@ -101,6 +104,7 @@ func (g *Gateway) buildRuntime(cfg *Config, old *runtime) *runtime {
 			host:    []byte(r.Host),
 			pool:    rt.pools[r.Pool],
 			metrics: g.metrics.route(r.ID),
+			release: rt.release,
 		})
 	}
 	return rt
