@@ -73,11 +73,7 @@ func reasonOf(err error) string {
 
 // idle reports whether every byte of the budget is free again.
 func (m *releaseMemory) idle() bool {
-	if !m.sem.TryAcquire(m.size) {
-		return false
-	}
-	m.sem.Release(m.size)
-	return true
+	return m.budget.idle()
 }
 
 var codings = []string{"gzip", "deflate", "br", "zstd"}
@@ -197,7 +193,7 @@ func TestReleaseMemoryBudget(t *testing.T) {
 	}
 	// A canceled request stops waiting at once.
 	full := testReleaseMemory(limit, 1<<20, time.Hour)
-	full.sem.Acquire(context.Background(), full.size)
+	full.budget.take(context.Background(), time.Now(), full.size, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, _, err := full.decode(ctx, []byte("gzip"), src); reasonOf(err) != "release_memory_exhausted" {

@@ -206,18 +206,18 @@ func TestReleaseMemoryExhausted(t *testing.T) {
 		}
 	})
 	m := g.rt.Load().release
-	m.sem.Acquire(t.Context(), m.size)
+	m.budget.take(t.Context(), time.Now(), m.size, false)
 	status, _, body := do(t, "GET", g.base+"/tax/v1/x", "", rensheju)
 	if status != 503 || errorCode(t, body) != "release_memory_exhausted" || strings.Contains(string(body), "北京数联") {
 		t.Errorf("budget taken: %d %s", status, body)
 	}
-	m.sem.Release(m.size)
+	m.budget.give(m.size, true)
 	if status, _, body := do(t, "GET", g.base+"/tax/v1/x", "", rensheju); status != 200 {
 		t.Errorf("budget free: %d %s", status, body)
 	}
 	// Uncompressed answers do not use the budget at all.
-	m.sem.Acquire(t.Context(), m.size)
-	defer m.sem.Release(m.size)
+	m.budget.take(t.Context(), time.Now(), m.size, false)
+	defer m.budget.give(m.size, true)
 	rp.setAnswer(func([]byte) string {
 		return rawResponse(200, []string{"Content-Type: application/json"}, taxpayerJSON)
 	})

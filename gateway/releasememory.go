@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"golang.org/x/sync/semaphore"
 )
 
 // releaseMemory is the one budget of bytes that the release stage may hold to decode
@@ -15,8 +14,8 @@ import (
 // process down. Each exchange that decodes takes its share as it grows (releaseHold) and
 // gives it back when its response has been written.
 type releaseMemory struct {
-	sem  *semaphore.Weighted
-	size int64
+	budget *byteBudget
+	size   int64
 	// limit is the most one response may decode to (limits.max_decompressed_bytes).
 	limit int64
 	wait  time.Duration
@@ -27,7 +26,7 @@ type releaseMemory struct {
 }
 
 func newReleaseMemory(l Limits) *releaseMemory {
-	return &releaseMemory{sem: semaphore.NewWeighted(l.ReleaseMemory), size: l.ReleaseMemory, limit: l.MaxDecompressedBytes, wait: l.ReleaseWait}
+	return &releaseMemory{budget: newByteBudget(l.ReleaseMemory), size: l.ReleaseMemory, limit: l.MaxDecompressedBytes, wait: l.ReleaseWait}
 }
 
 // sameLimits reports whether a reload can keep this budget (and what exchanges in flight
@@ -66,7 +65,9 @@ func errReleaseMemory() *Error {
 }
 
 // grow takes n more bytes of the budget, waiting until the hold's deadline (one wait per
-// exchange, however often it grows) when the budget is short.
+// exchange, however often it grows) when the budget is short; byteBudget serves an
+// exchange that already holds some first, and refuses it rather than let every holder
+// wait on the others.
 func (h *releaseHold) grow(n int64) error {
 	if n <= 0 {
 		return nil
@@ -74,13 +75,8 @@ func (h *releaseHold) grow(n int64) error {
 	if h.held+n > h.m.size {
 		return errReleaseMemory() // never satisfiable; validation keeps one response within the budget
 	}
-	if !h.m.sem.TryAcquire(n) {
-		ctx, cancel := context.WithDeadline(h.ctx, h.deadline)
-		err := h.m.sem.Acquire(ctx, n)
-		cancel()
-		if err != nil {
-			return errReleaseMemory().withCause(err)
-		}
+	if err := h.m.budget.take(h.ctx, h.deadline, n, h.held > 0); err != nil {
+		return errReleaseMemory().withCause(err)
 	}
 	h.held += n
 	return nil
@@ -90,8 +86,8 @@ func (h *releaseHold) grow(n int64) error {
 func (h *releaseHold) shrink(n int64) {
 	n = min(n, h.held)
 	if n > 0 {
-		h.m.sem.Release(n)
 		h.held -= n
+		h.m.budget.give(n, h.held == 0)
 	}
 }
 
