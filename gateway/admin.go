@@ -141,6 +141,7 @@ func (g *Gateway) serveBuiltinAdmin(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 		g.metrics.Write(ctx, func(w io.Writer) {
 			g.writePoolMetrics(w)
+			g.rt.Load().release.writeMetrics(w)
 			for _, m := range g.stages.Metrics {
 				m.WriteMetrics(w)
 			}

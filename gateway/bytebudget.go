@@ -171,3 +171,10 @@ func (b *byteBudget) idle() bool {
 	defer b.mu.Unlock()
 	return b.free == b.size && b.holders == 0 && len(b.waiting) == 0
 }
+
+// held is the number of bytes taken.
+func (b *byteBudget) held() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.size - b.free
+}

@@ -221,6 +221,16 @@ func TestReleaseMemoryExhausted(t *testing.T) {
 	if status != 503 || errorCode(t, body) != "release_memory_exhausted" || strings.Contains(string(body), "北京数联") {
 		t.Errorf("budget taken: %d %s", status, body)
 	}
+	_, _, metrics := do(t, "GET", g.admin+"/metrics", "", nil)
+	for _, want := range []string{
+		`govgate_release_memory_bytes{state="held"} 25165824`,
+		`govgate_release_memory_bytes{state="limit"} 25165824`,
+		`govgate_release_memory_refusals_total 1`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	m.budget.give(m.size, true)
 	if status, _, body := do(t, "GET", g.base+"/tax/v1/x", "", rensheju); status != 200 {
 		t.Errorf("budget free: %d %s", status, body)
@@ -235,6 +245,16 @@ func TestReleaseMemoryExhausted(t *testing.T) {
 	})
 	if status, _, body := do(t, "GET", g.base+"/tax/v1/x", "", rensheju); status != 200 {
 		t.Errorf("uncompressed answer with the budget taken: %d %s", status, body)
+	}
+	// A reload keeps the budget while its limits stay, and replaces it when they change.
+	same := *g.Config()
+	if err := g.Reload(&same); err != nil || g.rt.Load().release != m {
+		t.Errorf("reload with the same limits: %v, budget kept %v", err, g.rt.Load().release == m)
+	}
+	changed := *g.Config()
+	changed.Limits.ReleaseMemory = 32 << 20
+	if err := g.Reload(&changed); err != nil || g.rt.Load().release == m || g.rt.Load().release.size != 32<<20 {
+		t.Errorf("reload with a new budget: %v", err)
 	}
 }
 

@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -19,6 +22,8 @@ type releaseMemory struct {
 	// limit is the most one response may decode to (limits.max_decompressed_bytes).
 	limit int64
 	wait  time.Duration
+
+	refused atomic.Int64 // exchanges refused for want of budget
 
 	// Decoders are reused: a gzip or deflate decoder is some 40 KiB of tables, a brotli
 	// one 32 KiB of buffer.
@@ -76,6 +81,7 @@ func (h *releaseHold) grow(n int64) error {
 		return errReleaseMemory() // never satisfiable; validation keeps one response within the budget
 	}
 	if err := h.m.budget.take(h.ctx, h.deadline, n, h.held > 0); err != nil {
+		h.m.refused.Add(1)
 		return errReleaseMemory().withCause(err)
 	}
 	h.held += n
@@ -112,4 +118,14 @@ func validateReleaseLimits(l Limits, add addFunc) {
 	if l.ReleaseWait < 0 {
 		add("limits.release_wait", "must not be negative")
 	}
+}
+
+// writeMetrics shows how much of the budget is held, so that an operator sees pressure
+// before exchanges are refused, and how many were.
+func (m *releaseMemory) writeMetrics(w io.Writer) {
+	writeMetricHeader(w, "govgate_release_memory_bytes", "gauge", "Bytes of limits.release_memory held by exchanges decoding responses (held) and the budget (limit).")
+	fmt.Fprintf(w, "govgate_release_memory_bytes{state=\"held\"} %d\n", m.budget.held())
+	fmt.Fprintf(w, "govgate_release_memory_bytes{state=\"limit\"} %d\n", m.size)
+	writeMetricHeader(w, "govgate_release_memory_refusals_total", "counter", "Exchanges refused (503 release_memory_exhausted) for want of release memory.")
+	fmt.Fprintf(w, "govgate_release_memory_refusals_total %d\n", m.refused.Load())
 }
