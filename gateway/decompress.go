@@ -254,37 +254,66 @@ func (m *releaseMemory) reader(c contentCoding, in *bytes.Reader) (io.Reader, fu
 	return nil, nil, errors.New("no decoder")
 }
 
-// readBounded decodes r into one buffer of at most limit bytes, taking the budget for each
-// allocation before it is made, and stops at the first byte over the limit.
+// readBounded decodes r into buffers of at most limit bytes in all, taking the budget for
+// each before it is allocated, and stops at the first byte over the limit. It fills a
+// chain of buffers, each twice the last, rather than growing one by copying: a bomb is
+// refused having allocated the limit once, not twice, and only a body that fits is joined
+// into one slice (in one allocation when the first buffer held it all, as the gzip size
+// hint usually makes it).
 func readBounded(r io.Reader, h *releaseHold, hint, limit int64) ([]byte, error) {
-	size := min(max(hint, 4<<10), limit+1)
-	if err := h.grow(size); err != nil {
-		return nil, err
-	}
-	buf := make([]byte, 0, size)
+	var chunks [][]byte
+	total, next := int64(0), min(max(hint, 4<<10), limit+1)
 	for {
-		if len(buf) == cap(buf) {
-			next := min(2*int64(cap(buf)), limit+1)
-			// While one buffer is copied into the other both are held.
-			if err := h.grow(next); err != nil {
-				return nil, err
-			}
-			grown := make([]byte, len(buf), next)
-			copy(grown, buf)
-			h.shrink(int64(cap(buf)))
-			buf = grown
+		if err := h.grow(next); err != nil {
+			return nil, err
 		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
+		buf := make([]byte, next)
+		n, err := fill(r, buf)
+		total += int64(n)
+		chunks = append(chunks, buf[:n])
 		switch {
-		case int64(len(buf)) > limit:
+		case total > limit:
 			return nil, errTooLarge(limit)
 		case err == io.EOF:
-			return buf, nil
+			return join(chunks, total, h)
 		case errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded):
 			return nil, errTooLarge(limit)
 		case err != nil:
 			return nil, errCorrupt()
 		}
+		next = min(2*next, limit+1-total)
 	}
+}
+
+// fill reads until buf is full or r fails. Unlike io.ReadFull it keeps io.EOF apart from
+// a decoder's own io.ErrUnexpectedEOF, which means a truncated stream.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// join makes one slice of the chunks, taking the budget for it and giving back the
+// chunks'.
+func join(chunks [][]byte, total int64, h *releaseHold) ([]byte, error) {
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	if err := h.grow(total); err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, total)
+	held := int64(0)
+	for _, c := range chunks {
+		out = append(out, c...)
+		held += int64(cap(c))
+	}
+	h.shrink(held)
+	return out, nil
 }
