@@ -35,6 +35,7 @@ func (g *Gateway) startAdmin(cfg *Config) (*runningListener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
+	g.adminGuard = newAdminGuard(cfg.Admin.Hosts, ln.Addr(), cfg.Admin.TLCP)
 	transport := TransportPlain
 	if cfg.Admin.TLCP {
 		provider := g.stages.Transports[TransportTLCP]
@@ -73,12 +74,17 @@ func (g *Gateway) startAdmin(cfg *Config) (*runningListener, error) {
 }
 
 // serveAdmin answers the admin API: each endpoint belongs to a role, the caller's
-// certificate must carry it (when the API speaks TLCP), and every action is audited.
+// certificate must carry it (when the API speaks TLCP), the request must be meant for this
+// API and not sent by a browser for another site (adminGuard), and every action is
+// audited.
 func (g *Gateway) serveAdmin(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	path := string(ctx.Path())
 	need, handler := g.adminEndpoint(path)
 	caller, refusal := g.authorizeAdmin(ctx, need)
+	if refusal == nil {
+		refusal = g.adminGuard.check(ctx)
+	}
 	if refusal != nil {
 		writeError(&ctx.Response, refusal, nil)
 	} else {
@@ -135,6 +141,7 @@ func (g *Gateway) serveBuiltinAdmin(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 		g.metrics.Write(ctx, func(w io.Writer) {
 			g.writePoolMetrics(w)
+			g.rt.Load().release.writeMetrics(w)
 			for _, m := range g.stages.Metrics {
 				m.WriteMetrics(w)
 			}

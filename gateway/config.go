@@ -205,6 +205,13 @@ type Admin struct {
 	// auditor, health, metrics and config for operator. Without it the API is plain HTTP
 	// on loopback with no roles, for development.
 	TLCP bool `yaml:"tlcp"`
+	// Hosts are more names the admin API answers to, as "name" (at the admin port) or
+	// "name:port". It always answers to its listen address and to localhost, 127.0.0.1 and
+	// [::1] at its port; a request naming any other host (Host header or absolute-form
+	// target) is refused with 421, so that a page in a browser on the gateway host cannot
+	// reach it by DNS rebinding. /healthz and /readyz answer any Host, for load balancers
+	// that probe by address.
+	Hosts []string `yaml:"hosts,omitempty"`
 }
 
 // Limits bound what one client can make the gateway hold.
@@ -215,6 +222,17 @@ type Limits struct {
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	// MaxDecompressedBytes bounds one response the release stage decompresses to filter
+	// it; a provider's response that decodes to more is refused (502, RESPONSE_TOO_LARGE)
+	// at the first byte over, without decoding the rest.
+	MaxDecompressedBytes int64 `yaml:"max_decompressed_bytes"`
+	// ReleaseMemory bounds the bytes that decompression in the release stage holds across
+	// all exchanges at once (decoder windows, decoded bodies and their filtered copies).
+	// An exchange that cannot get its share within ReleaseWait is refused with 503
+	// (release_memory_exhausted) rather than risk the process.
+	ReleaseMemory int64 `yaml:"release_memory"`
+	// ReleaseWait is how long an exchange waits for release memory before it is refused.
+	ReleaseWait time.Duration `yaml:"release_wait"`
 }
 
 // Listener is one address facing one zone.
@@ -261,6 +279,9 @@ type Pool struct {
 	MaxConns       int           `yaml:"max_conns"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	Timeout        time.Duration `yaml:"timeout"`
+	// MaxResponseBytes bounds the response body the gateway buffers from a member; a
+	// longer one is refused (502, upstream_response_too_large).
+	MaxResponseBytes int `yaml:"max_response_bytes"`
 	// Headers are added to every forwarded request, typically the provider's credential for
 	// the gateway. Their values are secrets: /config shows them redacted.
 	Headers     map[string]string `yaml:"headers,omitempty"`
@@ -313,6 +334,15 @@ const (
 	DefaultPolicyCacheSize   = 10000
 	DefaultAuditSegmentBytes = 64 << 20
 	DefaultAuditRetention    = 180 * 24 * time.Hour
+	// DefaultMaxResponseBytes is the largest provider response body buffered (64 MiB).
+	DefaultMaxResponseBytes = 64 << 20
+	// DefaultMaxDecompressedBytes is the largest response the release stage decodes
+	// (64 MiB, the bound before it was configurable).
+	DefaultMaxDecompressedBytes = 64 << 20
+	// DefaultReleaseMemory is what release may hold across all exchanges (256 MiB): four
+	// responses of the largest size at once, or many of the usual few kilobytes.
+	DefaultReleaseMemory = 256 << 20
+	DefaultReleaseWait   = 250 * time.Millisecond
 )
 
 // LoadConfig reads, decodes, defaults and validates the YAML file at path.
@@ -359,6 +389,9 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Limits.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&c.Limits.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&c.Limits.ShutdownTimeout, DefaultShutdownTimeout)
+	setDefault(&c.Limits.MaxDecompressedBytes, DefaultMaxDecompressedBytes)
+	setDefault(&c.Limits.ReleaseMemory, DefaultReleaseMemory)
+	setDefault(&c.Limits.ReleaseWait, DefaultReleaseWait)
 	setDefault(&c.TLCP.HandshakeTimeout, 10*time.Second)
 	setDefault(&c.TLCP.SignatureSkew, 300*time.Second)
 	setDefault(&c.TLCP.MaxNonces, 1_000_000)
@@ -390,6 +423,7 @@ func (c *Config) applyDefaults() {
 		p := &c.Pools[i]
 		setDefault(&p.Balance, BalanceRoundRobin)
 		setDefault(&p.MaxConns, DefaultMaxConns)
+		setDefault(&p.MaxResponseBytes, DefaultMaxResponseBytes)
 		setDefault(&p.ConnectTimeout, DefaultConnectTimeout)
 		setDefault(&p.Timeout, DefaultUpstreamTimeout)
 		setDefault(&p.HealthCheck.Interval, DefaultHealthInterval)

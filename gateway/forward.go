@@ -7,9 +7,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// maxResponseBytes bounds what one provider response can make the gateway buffer.
-const maxResponseBytes = 64 << 20
-
 // forward sends the request to a member of the route's pool, in place: ctx.Request goes
 // out as it is and the upstream's answer lands in ctx.Response.
 func (g *Gateway) forward(ctx *fasthttp.RequestCtx, x *Exchange, e *routeEntry) *Error {
@@ -40,7 +37,7 @@ func upstreamError(err error, e *routeEntry) *Error {
 	case errors.Is(err, fasthttp.ErrTimeout):
 		return Errorf(fasthttp.StatusGatewayTimeout, "upstream_timeout", "the provider did not answer within %s", e.Timeout).withCause(err)
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		return Errorf(fasthttp.StatusBadGateway, "upstream_response_too_large", "the provider's response exceeds %d bytes", maxResponseBytes).withCause(err)
+		return Errorf(fasthttp.StatusBadGateway, "upstream_response_too_large", "the provider's response exceeds %d bytes", e.pool.cfg.MaxResponseBytes).withCause(err)
 	default:
 		return Errorf(fasthttp.StatusBadGateway, "upstream_unreachable", "the provider could not be reached").withCause(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,8 @@ type Gateway struct {
 	admin     *runningListener
 	// adminRoles is set when the admin API speaks TLCP and checks roles; fixed at Start.
 	adminRoles bool
+	// adminGuard holds the admin API to its own host names and origin; fixed at Start.
+	adminGuard *adminGuard
 	stopped    bool
 
 	idPrefix  string
@@ -52,6 +55,9 @@ type runtime struct {
 	router   router
 	pools    map[string]*pool
 	unrouted *routeMetrics
+	// release is the release stage's memory budget, carried over by reloads that keep
+	// its limits.
+	release *releaseMemory
 }
 
 // New builds a gateway from a validated config. It binds nothing until Start.
@@ -82,7 +88,7 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 // buildRuntime resolves routes to pools and metrics. Pools whose config is unchanged are
 // carried over from old with their connections and health state.
 func (g *Gateway) buildRuntime(cfg *Config, old *runtime) *runtime {
-	rt := &runtime{cfg: cfg, pools: map[string]*pool{}, unrouted: g.metrics.route("")}
+	rt := &runtime{cfg: cfg, pools: map[string]*pool{}, unrouted: g.metrics.route(""), release: releaseFor(cfg.Limits, old)}
 	for _, pc := range cfg.Pools {
 		if old != nil {
 			if p := old.pools[pc.ID]; p != nil && p.sameConfig(pc) {
@@ -98,6 +104,7 @@ func (g *Gateway) buildRuntime(cfg *Config, old *runtime) *runtime {
 			host:    []byte(r.Host),
 			pool:    rt.pools[r.Pool],
 			metrics: g.metrics.route(r.ID),
+			release: rt.release,
 		})
 	}
 	return rt
@@ -148,7 +155,7 @@ func (g *Gateway) Reload(cfg *Config) error {
 		return errors.New("reload: gateway is shutting down")
 	}
 	old := g.rt.Load()
-	if cfg.Admin != old.cfg.Admin {
+	if !reflect.DeepEqual(cfg.Admin, old.cfg.Admin) {
 		g.log.Warn("admin listener changes take effect at the next start", "address", cfg.Admin.Address)
 		cfg.Admin = old.cfg.Admin
 	}

@@ -13,10 +13,6 @@ import (
 // written after the label is checked; the provider's is read by providerLabel.
 const HeaderClassification = "X-Classification"
 
-// maxReleasedBody bounds a decompressed response the release stage reads, so that a small
-// compressed body cannot expand without limit inside the gateway.
-const maxReleasedBody = 64 << 20
-
 // PolicyStage is the decide and release stages on the policy engine: one evaluation per
 // exchange, the agreement's quota, then the label check and field filtering of the
 // response. It also serves the catalog a department may see.
@@ -111,9 +107,9 @@ func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *Exchange) error {
 	if !policy.IsJSON(string(resp.Header.ContentType())) {
 		return releaseError(&policy.ReleaseError{Reason: Reason{Code: "RESPONSE_NOT_JSON", Message: "the provider's response is not JSON, and this resource is released only field by field"}})
 	}
-	body, err := resp.BodyUncompressedWithLimit(maxReleasedBody)
+	body, err := uncompressedBody(ctx, x)
 	if err != nil {
-		return releaseError(&policy.ReleaseError{Reason: Reason{Code: "RESPONSE_NOT_JSON", Message: "the provider's response could not be decompressed"}})
+		return decodeRefusal(err)
 	}
 	out, err := d.FilterJSON(body)
 	if err != nil {

@@ -373,11 +373,11 @@ func TestPolicyAdminAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, _, body = do(t, "POST", g.admin+"/policy/eval?explain=true", string(input), nil)
+	status, _, body = do(t, "POST", g.admin+"/policy/eval?explain=true", string(input), jsonBody)
 	if status != 200 || !strings.Contains(string(body), `"fired"`) || !strings.Contains(string(body), "AGREEMENT_NOT_FOUND") {
 		t.Errorf("POST /policy/eval: %d %s", status, body)
 	}
-	if status, _, _ := do(t, "POST", g.admin+"/policy/eval", "{not json", nil); status != 400 {
+	if status, _, _ := do(t, "POST", g.admin+"/policy/eval", "{not json", jsonBody); status != 400 {
 		t.Errorf("bad eval input: %d", status)
 	}
 	before := g.stage.Engine.Revision().ID

@@ -15,6 +15,7 @@ type routeEntry struct {
 	host    []byte // Host as bytes, so matching does not convert per request
 	pool    *pool
 	metrics *routeMetrics
+	release *releaseMemory // the gateway's release budget, for the release stage
 }
 
 func (r *router) match(host, path []byte) *routeEntry {

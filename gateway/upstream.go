@@ -54,6 +54,7 @@ func newPool(cfg Pool, log *slog.Logger) *pool {
 			MaxIdleConnDuration:           90 * time.Second,
 			DialTimeout:                   dialer(cfg.ConnectTimeout),
 			ReadBufferSize:                16 << 10,
+			MaxResponseBodySize:           cfg.MaxResponseBytes,
 			NoDefaultUserAgentHeader:      true,
 			DisableHeaderNamesNormalizing: true,
 			DisablePathNormalizing:        true,

@@ -27,6 +27,7 @@ func (c *Config) Validate() error {
 	} else if !isLoopback(c.Admin.Address) && (!c.Admin.AllowNonLoopback || !c.Admin.TLCP) {
 		add("admin.address", "%q is not a loopback address; the admin API goes beyond loopback only with admin.tlcp (role certificates) and admin.allow_non_loopback", c.Admin.Address)
 	}
+	validateAdminHosts(c.Admin.Hosts, add)
 	if c.Admin.TLCP && c.TLCP.ClientCA == "" {
 		add("admin.tlcp", "needs the tlcp section: the admin API uses the gateway's pair and client CAs")
 	}
@@ -139,6 +140,7 @@ func (c *Config) validateLimits(add addFunc) {
 			add(t.field, "must not be negative")
 		}
 	}
+	validateReleaseLimits(l, add)
 }
 
 func (c *Config) validateListeners(add addFunc) {
@@ -204,6 +206,9 @@ func (c *Config) validatePools(add addFunc) map[string]bool {
 		}
 		if p.MaxConns < 1 {
 			add(f+".max_conns", "must be at least 1")
+		}
+		if p.MaxResponseBytes < 1 {
+			add(f+".max_response_bytes", "must be at least 1")
 		}
 		for k := range p.Headers {
 			if !validHeaderName(k) || isHopByHop(k) || hasGovgatePrefix(k) {
