@@ -184,4 +184,3 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, x *Exchange, e *routeEntry) 
 	stripResponseHeaders(&ctx.Response.Header, x)
 	return nil
 }
-
