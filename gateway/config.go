@@ -207,6 +207,10 @@ type Limits struct {
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	// MaxConnectionAge closes a client connection after the response in progress once it
+	// has been open this long, however busy: what was decided at its handshake (the
+	// certificate, the cipher keys) is renewed at least this often.
+	MaxConnectionAge time.Duration `yaml:"max_connection_age"`
 }
 
 // Listener is one address facing one zone.
@@ -275,6 +279,7 @@ const (
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultShutdownTimeout   = 15 * time.Second
+	DefaultMaxConnectionAge  = time.Hour
 	DefaultMaxBodyBytes      = 4 << 20
 	DefaultMaxConns          = 512
 	DefaultConnectTimeout    = 2 * time.Second
@@ -334,6 +339,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Limits.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&c.Limits.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&c.Limits.ShutdownTimeout, DefaultShutdownTimeout)
+	setDefault(&c.Limits.MaxConnectionAge, DefaultMaxConnectionAge)
 	setDefault(&c.TLCP.HandshakeTimeout, 10*time.Second)
 	setDefault(&c.TLCP.SignatureSkew, 300*time.Second)
 	setDefault(&c.TLCP.MaxNonces, 1_000_000)

@@ -55,7 +55,7 @@ func (g *Gateway) startListener(lc Listener, limits Limits) (*runningListener, e
 func (g *Gateway) newServer(rl *runningListener) *fasthttp.Server {
 	lim := rl.limits
 	return &fasthttp.Server{
-		Handler:                      func(ctx *fasthttp.RequestCtx) { g.handle(rl, ctx) },
+		Handler:                      func(ctx *fasthttp.RequestCtx) { g.handle(rl, ctx); rl.closeIfOld(ctx) },
 		ErrorHandler:                 func(ctx *fasthttp.RequestCtx, err error) { g.handleReadError(rl, ctx, err) },
 		HeaderReceived:               g.requestConfig,
 		ConnState:                    rl.connState,
@@ -90,6 +90,15 @@ func (g *Gateway) requestConfig(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 		return fasthttp.RequestConfig{MaxRequestBodySize: e.MaxBodyBytes}
 	}
 	return fasthttp.RequestConfig{}
+}
+
+// closeIfOld closes a connection older than limits.max_connection_age once its current
+// response is written: nothing negotiated at a handshake — the peer's certificate, the
+// session keys — serves longer than that, and a client simply reconnects.
+func (rl *runningListener) closeIfOld(ctx *fasthttp.RequestCtx) {
+	if age := rl.limits.MaxConnectionAge; age > 0 && time.Since(ctx.ConnTime()) >= age {
+		ctx.SetConnectionClose()
+	}
 }
 
 func (rl *runningListener) connState(_ net.Conn, st fasthttp.ConnState) {
