@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,9 @@ type runningListener struct {
 	srv    *fasthttp.Server
 	served chan error
 	open   *atomic.Int64
+	// opened is when each open connection was accepted (net.Conn → time.Time), for
+	// limits.max_connection_age.
+	opened sync.Map
 }
 
 // Addr is the bound address; with port 0 in the config, the port the kernel chose.
@@ -55,7 +59,7 @@ func (g *Gateway) startListener(lc Listener, limits Limits) (*runningListener, e
 func (g *Gateway) newServer(rl *runningListener) *fasthttp.Server {
 	lim := rl.limits
 	return &fasthttp.Server{
-		Handler:                      func(ctx *fasthttp.RequestCtx) { g.handle(rl, ctx); rl.closeIfOld(ctx) },
+		Handler:                      func(ctx *fasthttp.RequestCtx) { g.handle(rl, ctx); rl.afterExchange(ctx) },
 		ErrorHandler:                 func(ctx *fasthttp.RequestCtx, err error) { g.handleReadError(rl, ctx, err) },
 		HeaderReceived:               g.requestConfig,
 		ConnState:                    rl.connState,
@@ -92,21 +96,37 @@ func (g *Gateway) requestConfig(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 	return fasthttp.RequestConfig{}
 }
 
-// closeIfOld closes a connection older than limits.max_connection_age once its current
-// response is written: nothing negotiated at a handshake — the peer's certificate, the
-// session keys — serves longer than that, and a client simply reconnects.
-func (rl *runningListener) closeIfOld(ctx *fasthttp.RequestCtx) {
-	if age := rl.limits.MaxConnectionAge; age > 0 && time.Since(ctx.ConnTime()) >= age {
+// afterExchange closes the connection once the answer in progress is written when its peer
+// was refused on it (revoked or no longer trusted since the handshake), or when it is older
+// than limits.max_connection_age: nothing negotiated at a handshake — the peer's
+// certificate, the session keys — serves longer than that, and a client simply reconnects.
+func (rl *runningListener) afterExchange(ctx *fasthttp.RequestCtx) {
+	if peerRefused(ctx.Conn()) || rl.tooOld(ctx.Conn()) {
 		ctx.SetConnectionClose()
 	}
 }
 
-func (rl *runningListener) connState(_ net.Conn, st fasthttp.ConnState) {
+// tooOld: the age is kept here, not read from ctx.ConnTime(): with ReduceMemoryUsage
+// fasthttp hands each request a fresh RequestCtx whose ConnTime is zero.
+func (rl *runningListener) tooOld(c net.Conn) bool {
+	age := rl.limits.MaxConnectionAge
+	if age <= 0 {
+		return false
+	}
+	v, ok := rl.opened.Load(c)
+	return ok && time.Since(v.(time.Time)) >= age
+}
+
+func (rl *runningListener) connState(c net.Conn, st fasthttp.ConnState) {
 	switch st {
 	case fasthttp.StateNew:
 		rl.open.Add(1)
+		if rl.limits.MaxConnectionAge > 0 {
+			rl.opened.Store(c, time.Now())
+		}
 	case fasthttp.StateClosed, fasthttp.StateHijacked:
 		rl.open.Add(-1)
+		rl.opened.Delete(c)
 	}
 }
 
