@@ -51,6 +51,7 @@ func (g *Gateway) startListener(lc Listener, limits Limits) (*runningListener, e
 	}
 	rl := &runningListener{cfg: lc, limits: limits, ln: ln, served: make(chan error, 1), open: g.metrics.openConns(lc.Name)}
 	rl.srv = g.newServer(rl)
+	g.observeHandshakes(rl)
 	go func() { rl.served <- rl.srv.Serve(ln) }()
 	g.log.Info("listening", "listener", lc.Name, "address", ln.Addr().String(), "zone", lc.Zone, "transport", lc.Transport)
 	return rl, nil
