@@ -2,9 +2,13 @@ package gateway
 
 import (
 	"fmt"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // The upstream half of the hostile-traffic suite: only failures the provider caused count
@@ -143,5 +147,54 @@ func TestProviderThatReadRequestIsNotReplayed(t *testing.T) {
 				t.Errorf("the provider saw the %s %d times; it must never see it twice", method, n)
 			}
 		})
+	}
+}
+
+// TestProviderRestartLeavesNoStalePoolBehind: the gateway holds several idle keep-alive
+// connections to a provider that then restarts (every connection closed, a new process on
+// the same address). Requests after the restart, one at a time and then at once, all
+// succeed without an ejection, and the provider counts exactly one hit per request.
+func TestProviderRestartLeavesNoStalePoolBehind(t *testing.T) {
+	up := startUpstream(t, nil)
+	up.delay.Store(int64(30 * time.Millisecond))
+	cfg := testConfig(up.addr)
+	cfg.Pools[0].Passive = PassiveCheck{MaxFails: 1, EjectDuration: time.Hour}
+	gw := startGateway(t, cfg, Options{})
+	parallel := func(n int) {
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if status, _, body := do(t, "GET", gw.base+"/population/v1/persons", "", nil); status != 200 {
+					t.Errorf("status %d: %s", status, body)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	parallel(6) // six connections now idle in the pool
+	up.delay.Store(0)
+
+	// The provider restarts: its connections close, a new server takes the address.
+	handler := up.srv.Handler
+	up.srv.Shutdown()
+	ln, err := net.Listen("tcp", up.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: handler, DisableHeaderNamesNormalizing: true}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	time.Sleep(50 * time.Millisecond)
+
+	for i := 0; i < 3; i++ {
+		if status, _, body := do(t, "GET", gw.base+"/population/v1/persons", "", nil); status != 200 {
+			t.Fatalf("request %d after the restart: %d %s", i, status, body)
+		}
+	}
+	parallel(6)
+	if n := up.hits.Load(); n != 6+3+6 {
+		t.Errorf("the provider counted %d requests for 15 exchanges", n)
 	}
 }
