@@ -43,12 +43,19 @@ type Listener struct {
 // gateway can count and log them; the peer itself only ever sees an alert.
 func (l *Listener) OnHandshakeFailure(f func(HandshakeFailure)) { l.observer.Store(&f) }
 
-func (l *Listener) handshakeFailed(remote net.Addr, err error) {
+// handshakeFailed reports a failed handshake; presented is asked for the client's signing
+// certificate when the error does not carry it (a CertificateVerify that did not verify
+// comes after the certificate passed: someone holding a department's certificate but not
+// its key).
+func (l *Listener) handshakeFailed(remote net.Addr, err error, presented func() *smx509.Certificate) {
 	f := l.observer.Load()
 	if f == nil {
 		return
 	}
 	reason, cert := classifyHandshake(err)
+	if cert == nil {
+		cert = presented()
+	}
 	(*f)(HandshakeFailure{Reason: reason, Remote: remote, Cert: cert, Err: err})
 }
 
@@ -161,7 +168,7 @@ func (c *Conn) Handshake() error {
 			c.err = fmt.Errorf("tlcp handshake with %s: %w", c.raw.RemoteAddr(), err)
 			c.raw.Close()
 			if c.listener != nil {
-				c.listener.handshakeFailed(c.raw.RemoteAddr(), err)
+				c.listener.handshakeFailed(c.raw.RemoteAddr(), err, c.presentedCertificate)
 			}
 		}
 	})
@@ -191,6 +198,20 @@ func (c *Conn) readPeer() error {
 	// gmtls's own parse of the certificates and its handshake buffer are not needed
 	// from here on; c.peer (shared through the listener's cache) is what stays.
 	return c.guard("release handshake state", func() error { c.tls.ReleaseHandshakeState(); return nil })
+}
+
+// presentedCertificate is the signing certificate the peer sent, parsed, even when the
+// handshake failed; nil when it sent none or gmtls cannot say.
+func (c *Conn) presentedCertificate() *smx509.Certificate {
+	var sent []*x509.Certificate
+	if c.guard("presented certificates", func() error { sent = c.tls.PresentedCertificates(); return nil }) != nil || len(sent) == 0 {
+		return nil
+	}
+	cert, err := smx509.ParseCertificate(sent[0].Raw)
+	if err != nil {
+		return nil
+	}
+	return cert
 }
 
 // guard calls f, turning a panic inside gmtls into an error.

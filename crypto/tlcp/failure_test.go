@@ -104,6 +104,9 @@ func TestHandshakeFailureReasons(t *testing.T) {
 			t.Errorf("%s: reported certificate %v from %v, want the client's signing certificate", reason, f.Cert, f.Remote)
 		}
 	}
+	if f := got[ReasonBadSignature][0]; f.Cert == nil || f.Cert.SerialNumber.Cmp(p.client.SignCert.SerialNumber) != 0 {
+		t.Errorf("a CertificateVerify that does not verify is reported with certificate %v, want the one presented", f.Cert)
+	}
 	if n := len(got[ReasonProtocol]) + len(got[ReasonPanic]); n != 1 {
 		t.Errorf("%d protocol failures, want 1: %v", n, got)
 	}
