@@ -28,8 +28,10 @@ func rawGatewayRequest(t *testing.T, base, raw string) (int, string) {
 
 // TestClientFaultDoesNotEjectProvider: requests that cannot be forwarded because of what
 // the client sent — HTTP/1.0 without Host, an absolute-form target without a host, a target
-// carrying userinfo — are the client's 4xx, however many arrive: the member stays in the
-// pool for every other department, and the provider never sees the malformed requests.
+// or Host carrying userinfo — are the client's 4xx, however many arrive: the member stays
+// in the pool for every other department. What the provider does receive is well-formed:
+// one Host, no Authorization made up from userinfo, HTTP/1.1 whatever version the client
+// wrote.
 func TestClientFaultDoesNotEjectProvider(t *testing.T) {
 	g, rp := startHostile(t, nil, func(_ string, s *gatewaySetup) {
 		s.config = func(c *Config) { c.Pools[0].Passive = PassiveCheck{MaxFails: 2, EjectDuration: time.Hour} }
@@ -39,6 +41,9 @@ func TestClientFaultDoesNotEjectProvider(t *testing.T) {
 		"GET http:///tax/v1/taxpayers?id=1 HTTP/1.0\r\n" + testDeptHeaders + "\r\n",
 		"GET http:///tax/v1/taxpayers?id=1 HTTP/1.1\r\nHost: tax.example\r\n" + testDeptHeaders + "\r\n",
 		"GET http://user:secret@tax.example/tax/v1/taxpayers?id=1 HTTP/1.1\r\nHost: tax.example\r\n" + testDeptHeaders + "\r\n",
+		"GET /tax/v1/taxpayers?id=1 HTTP/1.1\r\nHost: user@tax.example\r\n" + testDeptHeaders + "\r\n",
+		"GET /tax/v1/taxpayers?id=1 HTTP/2.0\r\nHost: tax.example\r\n" + testDeptHeaders + "\r\n",
+		"GET /tax/v1/taxpayers?id=1 HTTP/1.0\r\nHost: tax.example\r\n" + testDeptHeaders + "\r\n",
 	}
 	for round := 0; round < 3; round++ {
 		for _, raw := range faults {
@@ -49,7 +54,8 @@ func TestClientFaultDoesNotEjectProvider(t *testing.T) {
 		}
 	}
 	for _, req := range rp.requests() {
-		if len(rawHeaderValues(req, "Host")) != 1 || len(rawHeaderValues(req, "Authorization")) != 0 {
+		line, _, _ := rawHead(req)
+		if len(rawHeaderValues(req, "Host")) != 1 || len(rawHeaderValues(req, "Authorization")) != 0 || !strings.HasSuffix(line, " HTTP/1.1") {
 			t.Errorf("the provider received a malformed request: %q", req)
 		}
 	}

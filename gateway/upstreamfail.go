@@ -19,10 +19,17 @@ import (
 //     the Host header is not empty (fasthttp Request.Write). When it is empty, fasthttp
 //     either fails ("missing required host header") — an HTTP/1.0 request without Host —
 //     or writes an HTTP/1.1 request without one — an absolute-form target with no host.
-//   - Userinfo in an absolute-form target (http://user:pass@host/) is turned by fasthttp
-//     into an Authorization header the client never sent as a header: the gateway forwards
-//     only fields it decided on.
+//   - Userinfo in an absolute-form target (http://user:pass@host/) or in Host (user@host)
+//     is turned by fasthttp into an Authorization header the client never sent as a header:
+//     the gateway forwards only fields it decided on.
+//
+// It also writes HTTP/1.1 on the request line whatever version the client wrote (fasthttp
+// forwards "HTTP/2.0" or "HTTP/0.9" verbatim): the gateway speaks HTTP/1.1 to providers.
+// The server has read the client's version for its own answer before the handler ran.
 func checkForwardable(req *fasthttp.Request) *Error {
+	if !req.Header.IsHTTP11() {
+		req.Header.SetProtocol("HTTP/1.1")
+	}
 	uri := req.URI()
 	host := uri.Host()
 	if req.UseHostHeader && len(req.Header.Host()) > 0 {
@@ -32,7 +39,7 @@ func checkForwardable(req *fasthttp.Request) *Error {
 		return Errorf(fasthttp.StatusBadRequest, "missing_host", "the request names no host (HTTP/1.0 without Host, or an absolute URI without one)")
 	}
 	if len(uri.Username()) > 0 || len(uri.Password()) > 0 {
-		return Errorf(fasthttp.StatusBadRequest, "userinfo_in_target", "the request target carries user information; send credentials, if any, as headers")
+		return Errorf(fasthttp.StatusBadRequest, "userinfo_in_target", "the request's host carries user information; send credentials, if any, as headers")
 	}
 	return nil
 }
