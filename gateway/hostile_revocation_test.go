@@ -319,6 +319,10 @@ func TestHandshakeFailureFloodLogsBounded(t *testing.T) {
 	if l := r.logs.lines("handshake refused"); len(l) > 2 {
 		t.Errorf("%d refused handshakes logged %d lines; want one per reason and peer per window:\n%s", 2*n, len(l), strings.Join(l, "\n"))
 	}
+	// Nothing else logs them either (fasthttp reports every connection that ends in an error).
+	if l := r.logs.lines("handshake"); len(l) > 2 {
+		t.Errorf("%d refused handshakes logged %d lines mentioning the handshake:\n%s", 2*n, len(l), strings.Join(l[:min(len(l), 6)], "\n"))
+	}
 }
 
 func pemCRL(der []byte) []byte {
