@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -202,5 +204,58 @@ func TestProviderRestartLeavesNoStalePoolBehind(t *testing.T) {
 	parallel(6)
 	if n := up.hits.Load(); n != 6+3+6 {
 		t.Errorf("the provider counted %d requests for 15 exchanges", n)
+	}
+}
+
+// TestUnsolicitedProviderBytesNotServedToNextRequest: a provider that writes a second,
+// unrequested response on a keep-alive connection after its answer must not have it read
+// as the answer to the next request — which may be another department's. The gateway
+// finds the bytes waiting before it writes the next request, drops that connection and
+// sends the request on a fresh one.
+func TestUnsolicitedProviderBytesNotServedToNextRequest(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	seen := 0
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for first := true; ; first = false {
+					if _, err := readRawRequest(r); err != nil {
+						return
+					}
+					mu.Lock()
+					seen++
+					mu.Unlock()
+					io.WriteString(c, rawResponse(200, []string{"Content-Type: application/json"}, `{"tax_status":"answered"}`))
+					if first {
+						time.Sleep(20 * time.Millisecond)
+						io.WriteString(c, rawResponse(200, []string{"Content-Type: application/json"}, `{"tax_status":"leaked to whoever asks next"}`))
+					}
+				}
+			}()
+		}
+	}()
+	g := startPolicyGateway(t, 0, nil, func(_ string, s *gatewaySetup) { s.provider = ln.Addr().String() })
+	for i := 0; i < 2; i++ {
+		status, _, body := do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", rensheju)
+		if status != 200 || !strings.Contains(string(body), "answered") {
+			t.Fatalf("request %d: %d %s", i, status, body)
+		}
+		time.Sleep(60 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen != 2 {
+		t.Errorf("the provider saw %d requests for 2 exchanges", seen)
 	}
 }
