@@ -162,7 +162,7 @@ func TestRevocationReachesOpenConnections(t *testing.T) {
 	revoked, kept := r.issue(t, "110000-rensheju"), r.issue(t, "110000-shuiwu")
 	sr, sk := r.open(t, revoked), r.open(t, kept)
 	for _, s := range []*tlcpSession{sr, sk} {
-		if resp, body, err := s.get("/population/v1/persons"); err != nil || resp.StatusCode != 200 {
+		if resp, body, err := s.get("/population/v1/persons"); err != nil || resp.StatusCode != 200 || resp.Close {
 			t.Fatalf("before revocation: %v %v %s", err, resp, body)
 		}
 	}
@@ -217,14 +217,14 @@ func TestRevocationReachesOpenConnections(t *testing.T) {
 func TestMaxConnectionAge(t *testing.T) {
 	up := startUpstream(t, nil)
 	cfg := testConfig(up.addr)
-	cfg.Limits.MaxConnectionAge = 300 * time.Millisecond
+	cfg.Limits.MaxConnectionAge = time.Second
 	gw := startGateway(t, cfg, Options{})
 	c := dialRaw(t, gw.base)
 	req := "GET /population/v1/persons HTTP/1.1\r\nHost: localhost\r\n\r\n"
 	if resp, body := c.roundTrip(t, req); resp.StatusCode != 200 || resp.Close {
 		t.Fatalf("young connection: %d close=%v %s", resp.StatusCode, resp.Close, body)
 	}
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(time.Second)
 	if resp, body := c.roundTrip(t, req); resp.StatusCode != 200 || !resp.Close {
 		t.Errorf("connection past its maximum age: %d close=%v %s; want its answer, then closed", resp.StatusCode, resp.Close, body)
 	}
@@ -232,12 +232,11 @@ func TestMaxConnectionAge(t *testing.T) {
 	if n, err := c.r.ReadByte(); err == nil {
 		t.Errorf("the old connection is still open (read %q)", n)
 	}
-	// The same on a TLCP listener, whose connections fasthttp serves with ReduceMemoryUsage.
+	// The same on a TLCP listener, whose connections fasthttp serves with ReduceMemoryUsage
+	// (that a young TLCP connection stays open is TestRevocationReachesOpenConnections's:
+	// here the handshake alone can outlast the age under the race detector).
 	r := startTLCPRig(t, func(c *Config) { c.Limits.MaxConnectionAge = 300 * time.Millisecond })
 	s := r.open(t, r.issue(t, "110000-rensheju"))
-	if resp, body, err := s.get("/population/v1/persons"); err != nil || resp.StatusCode != 200 || resp.Close {
-		t.Fatalf("young TLCP connection: %v %v %s", err, resp, body)
-	}
 	time.Sleep(350 * time.Millisecond)
 	if resp, body, err := s.get("/population/v1/persons"); err != nil || resp.StatusCode != 200 || !resp.Close {
 		t.Errorf("TLCP connection past its maximum age: %v %v %s", err, resp, body)
