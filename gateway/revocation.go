@@ -10,7 +10,7 @@ import (
 	"github.com/govgate/govgate/crypto/tlcp"
 )
 
-// trustedPeer is the TLCP peer of ctx's connection if it is still trusted now. A
+// trustedPeer is the TLCP peer of conn if it is still trusted now. A
 // connection outlives the trust store it was verified against: when a new CRL or CA set
 // has been loaded since — or the certificate has expired since — the peer is verified
 // again (tlcp.Conn.TrustedPeer) and, if it no longer passes, this request is refused

@@ -35,8 +35,9 @@ func newIdleChecker(c net.Conn) idleChecker {
 }
 
 func (p *peekChecker) peekFD(fd uintptr) {
-	n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	_ = n // 0 with no error is the FIN, more is unsolicited bytes: both unusable
+	// Only "nothing to read yet" is usable: 0 bytes without an error (the FIN), a byte
+	// (unsolicited) and any other error (a reset) are not.
+	_, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	p.ok = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
 }
 
