@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/govgate/govgate/certs"
 	"github.com/govgate/govgate/crypto"
@@ -351,5 +354,58 @@ func TestHandshakeLogLimiterWindows(t *testing.T) {
 		if ok != s.ok || held != s.heldBefore {
 			t.Errorf("step %d (%s at %v): allowed %v, held back %d; want %v, %d", i, s.key, s.at, ok, held, s.ok, s.heldBefore)
 		}
+	}
+}
+
+// TestRevokedAdministratorRefusedOnOpenConnection: an administrator whose certificate is
+// revoked while its admin connection is open loses the API at its next request.
+func TestRevokedAdministratorRefusedOnOpenConnection(t *testing.T) {
+	ca, err := certs.NewRootCA("test root", "govgate", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwPair, _ := ca.IssuePair(certs.PairRequest{System: "gw-test", DNSNames: []string{"localhost"}, Server: true})
+	trust := &tlcp.TrustSource{}
+	ts, _ := tlcp.NewTrustStore([]*smx509.Certificate{ca.Cert}, nil)
+	trust.Store(ts)
+	ids := &tlcp.IdentitySource{}
+	if err := ids.Store(tlcpIdentity(gwPair)); err != nil {
+		t.Fatal(err)
+	}
+	up := startUpstream(t, nil)
+	cfg := testConfig(up.addr)
+	cfg.Admin.TLCP = true
+	cfg.TLCP = TLCP{SignCert: "x", SignKey: "x", EncCert: "x", EncKey: "x", ClientCA: "x"}
+	cfg.Listeners[0].Transport = TransportTLCP
+	cfg.applyDefaults()
+	gw := startGateway(t, cfg, Options{Stages: Stages{
+		Authenticate: NewPeerAuthenticator(0, 1000),
+		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: ids, Trust: trust}},
+	}})
+	operator, _ := ca.IssuePair(certs.PairRequest{System: "ops", Roles: []string{"operator"}})
+	c, err := tlcp.Dial(context.Background(), "tcp", gw.AdminAddr().String(), tlcp.ClientConfig{Identity: tlcpIdentity(operator), Trust: trust, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s := &tlcpSession{c: c, r: bufio.NewReader(c)}
+	if resp, _, err := s.get("/metrics"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("operator before revocation: %v %v", err, resp)
+	}
+	crl, err := ca.CRL(1, []*big.Int{operator.SignCert.SerialNumber}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := tlcp.NewTrustStore([]*smx509.Certificate{ca.Cert}, []*smx509.RevocationList{crl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust.Store(revoked)
+	resp, body, err := s.get("/metrics")
+	if err == nil && resp.StatusCode == 200 {
+		t.Fatalf("a revoked operator still reads the admin API on its open connection: %s", body[:min(len(body), 80)])
+	}
+	if err == nil && (resp.StatusCode != 401 || !strings.Contains(string(body), `"code":"certificate_revoked"`)) {
+		t.Errorf("revoked operator: %d %s; want 401 certificate_revoked", resp.StatusCode, body)
 	}
 }

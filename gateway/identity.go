@@ -55,7 +55,7 @@ func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *Exchange) 
 	if !ok {
 		return Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "this listener requires a TLCP client certificate")
 	}
-	peer, err := a.trustedPeer(conn)
+	peer, err := trustedPeer(conn, a.now())
 	if err != nil {
 		return err
 	}

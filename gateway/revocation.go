@@ -17,12 +17,8 @@ import (
 // with 401, audited like every refusal, and the connection is closed after the answer
 // (runningListener.afterExchange: an error response is written over ctx.Response, so a
 // close asked for here would be lost).
-func (a *PeerAuthenticator) trustedPeer(conn *tlcp.Conn) (*tlcp.PeerCertificates, error) {
-	now := time.Now
-	if a.Now != nil {
-		now = a.Now
-	}
-	peer, err := conn.TrustedPeer(now())
+func trustedPeer(conn *tlcp.Conn, now time.Time) (*tlcp.PeerCertificates, error) {
+	peer, err := conn.TrustedPeer(now)
 	if err == nil {
 		return peer, nil
 	}
@@ -42,6 +38,14 @@ func (a *PeerAuthenticator) trustedPeer(conn *tlcp.Conn) (*tlcp.PeerCertificates
 	default:
 		return nil, Errorf(fasthttp.StatusUnauthorized, "certificate_refused", "the certificate of this connection is no longer accepted").withCause(err)
 	}
+}
+
+// now is the authenticator's clock, the system's when it has none.
+func (a *PeerAuthenticator) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
 }
 
 // peerRefused tells whether the connection's TLCP peer was refused by trustedPeer.
