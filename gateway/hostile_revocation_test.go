@@ -215,9 +215,9 @@ func TestRevocationReachesOpenConnections(t *testing.T) {
 	}
 }
 
-// TestMaxConnectionAge: a keep-alive connection older than limits.max_connection_age is
+// TestRevocationBackstopMaxConnectionAge: a keep-alive connection older than limits.max_connection_age is
 // answered with Connection: close and closed after its current response.
-func TestMaxConnectionAge(t *testing.T) {
+func TestRevocationBackstopMaxConnectionAge(t *testing.T) {
 	up := startUpstream(t, nil)
 	cfg := testConfig(up.addr)
 	cfg.Limits.MaxConnectionAge = time.Second
@@ -357,9 +357,9 @@ func TestHandshakeLogLimiterWindows(t *testing.T) {
 	}
 }
 
-// TestRevokedAdministratorRefusedOnOpenConnection: an administrator whose certificate is
+// TestRevocationReachesOpenAdminConnections: an administrator whose certificate is
 // revoked while its admin connection is open loses the API at its next request.
-func TestRevokedAdministratorRefusedOnOpenConnection(t *testing.T) {
+func TestRevocationReachesOpenAdminConnections(t *testing.T) {
 	ca, err := certs.NewRootCA("test root", "govgate", time.Hour)
 	if err != nil {
 		t.Fatal(err)

@@ -102,12 +102,12 @@ func TestProviderFailuresStillEject(t *testing.T) {
 	}
 }
 
-// TestStaleKeepAliveRetriedOnFreshConnection: a provider that closes every keep-alive
+// TestUpstreamStaleKeepAliveRetryOnFreshConnection: a provider that closes every keep-alive
 // connection after its answer (as one does when it restarts, or whose idle timeout is
 // shorter than the gateway's) leaves a closed connection in the pool before each request.
 // GETs and POSTs alike succeed — no 502, no ejection — and the provider sees each exactly
 // once: the gateway found the connection closed before writing a byte to it.
-func TestStaleKeepAliveRetriedOnFreshConnection(t *testing.T) {
+func TestUpstreamStaleKeepAliveRetryOnFreshConnection(t *testing.T) {
 	g, rp := startHostile(t, nil, func(_ string, s *gatewaySetup) {
 		s.config = func(c *Config) { c.Pools[0].Passive = PassiveCheck{MaxFails: 1, EjectDuration: time.Hour} }
 	})
@@ -137,10 +137,10 @@ func TestStaleKeepAliveRetriedOnFreshConnection(t *testing.T) {
 	}
 }
 
-// TestProviderThatReadRequestIsNotReplayed: a provider that reads a request and closes the
+// TestUpstreamNoRetryOnceRequestWritten: a provider that reads a request and closes the
 // connection without answering may have acted on it, so the gateway answers 502 rather than
 // send the request again, for a GET as for a POST: the provider sees it once.
-func TestProviderThatReadRequestIsNotReplayed(t *testing.T) {
+func TestUpstreamNoRetryOnceRequestWritten(t *testing.T) {
 	for _, method := range []string{"GET", "POST"} {
 		t.Run(method, func(t *testing.T) {
 			g, rp := startHostile(t, func([]byte) string { return "" })
@@ -158,11 +158,11 @@ func TestProviderThatReadRequestIsNotReplayed(t *testing.T) {
 	}
 }
 
-// TestProviderRestartLeavesNoStalePoolBehind: the gateway holds several idle keep-alive
+// TestUpstreamRestartLeavesNoStalePool: the gateway holds several idle keep-alive
 // connections to a provider that then restarts (every connection closed, a new process on
 // the same address). Requests after the restart, one at a time and then at once, all
 // succeed without an ejection, and the provider counts exactly one hit per request.
-func TestProviderRestartLeavesNoStalePoolBehind(t *testing.T) {
+func TestUpstreamRestartLeavesNoStalePool(t *testing.T) {
 	up := startUpstream(t, nil)
 	up.delay.Store(int64(30 * time.Millisecond))
 	cfg := testConfig(up.addr)
@@ -207,12 +207,12 @@ func TestProviderRestartLeavesNoStalePoolBehind(t *testing.T) {
 	}
 }
 
-// TestUnsolicitedProviderBytesNotServedToNextRequest: a provider that writes a second,
+// TestUpstreamUnsolicitedBytesNotServedToNextRequest: a provider that writes a second,
 // unrequested response on a keep-alive connection after its answer must not have it read
 // as the answer to the next request — which may be another department's. The gateway
 // finds the bytes waiting before it writes the next request, drops that connection and
 // sends the request on a fresh one.
-func TestUnsolicitedProviderBytesNotServedToNextRequest(t *testing.T) {
+func TestUpstreamUnsolicitedBytesNotServedToNextRequest(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
