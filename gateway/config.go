@@ -233,6 +233,10 @@ type Limits struct {
 	ReleaseMemory int64 `yaml:"release_memory"`
 	// ReleaseWait is how long an exchange waits for release memory before it is refused.
 	ReleaseWait time.Duration `yaml:"release_wait"`
+	// MaxConnectionAge closes a client connection after the response in progress once it
+	// has been open this long, however busy: what was decided at its handshake (the
+	// certificate, the cipher keys) is renewed at least this often.
+	MaxConnectionAge time.Duration `yaml:"max_connection_age"`
 }
 
 // Listener is one address facing one zone.
@@ -321,6 +325,7 @@ const (
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultShutdownTimeout   = 15 * time.Second
+	DefaultMaxConnectionAge  = time.Hour
 	DefaultMaxBodyBytes      = 4 << 20
 	DefaultMaxConns          = 512
 	DefaultConnectTimeout    = 2 * time.Second
@@ -392,6 +397,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Limits.MaxDecompressedBytes, DefaultMaxDecompressedBytes)
 	setDefault(&c.Limits.ReleaseMemory, DefaultReleaseMemory)
 	setDefault(&c.Limits.ReleaseWait, DefaultReleaseWait)
+	setDefault(&c.Limits.MaxConnectionAge, DefaultMaxConnectionAge)
 	setDefault(&c.TLCP.HandshakeTimeout, 10*time.Second)
 	setDefault(&c.TLCP.SignatureSkew, 300*time.Second)
 	setDefault(&c.TLCP.MaxNonces, 1_000_000)

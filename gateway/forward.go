@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -19,26 +18,20 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, x *Exchange, e *routeEntry) 
 		ctx.Request.Header.SetBytesKV(kv[0], kv[1])
 	}
 	setUpstreamTarget(&ctx.Request, m)
+	if err := checkForwardable(&ctx.Request); err != nil {
+		return err
+	}
 	m.inFlight.Add(1)
 	err := m.client.DoTimeout(&ctx.Request, &ctx.Response, e.Timeout)
 	m.inFlight.Add(-1)
-	e.pool.observe(m, err != nil)
 	if err != nil {
-		return upstreamError(err, e)
+		ue, providerFault := upstreamError(err, e)
+		if providerFault {
+			e.pool.observe(m, true)
+		}
+		return ue
 	}
+	e.pool.observe(m, false)
 	stripResponseHeaders(&ctx.Response.Header, x)
 	return nil
-}
-
-func upstreamError(err error, e *routeEntry) *Error {
-	switch {
-	case errors.Is(err, fasthttp.ErrNoFreeConns):
-		return Errorf(fasthttp.StatusServiceUnavailable, "upstream_busy", "pool %s has no free connection", e.Pool).withCause(err)
-	case errors.Is(err, fasthttp.ErrTimeout):
-		return Errorf(fasthttp.StatusGatewayTimeout, "upstream_timeout", "the provider did not answer within %s", e.Timeout).withCause(err)
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		return Errorf(fasthttp.StatusBadGateway, "upstream_response_too_large", "the provider's response exceeds %d bytes", e.pool.cfg.MaxResponseBytes).withCause(err)
-	default:
-		return Errorf(fasthttp.StatusBadGateway, "upstream_unreachable", "the provider could not be reached").withCause(err)
-	}
 }

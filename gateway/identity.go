@@ -61,9 +61,9 @@ func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *Exchange) 
 	if !ok {
 		return Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "this listener requires a TLCP client certificate")
 	}
-	peer := conn.Peer()
-	if peer == nil {
-		return Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "the TLCP handshake did not verify a client certificate")
+	peer, err := trustedPeer(conn, a.now())
+	if err != nil {
+		return err
 	}
 	dept := deptOf(peer.SignURIs)
 	if dept == "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,9 @@ type runningListener struct {
 	srv    *fasthttp.Server
 	served chan error
 	open   *atomic.Int64
+	// opened is when each open connection was accepted (net.Conn → time.Time), for
+	// limits.max_connection_age.
+	opened sync.Map
 }
 
 // Addr is the bound address; with port 0 in the config, the port the kernel chose.
@@ -47,6 +51,7 @@ func (g *Gateway) startListener(lc Listener, limits Limits) (*runningListener, e
 	}
 	rl := &runningListener{cfg: lc, limits: limits, ln: ln, served: make(chan error, 1), open: g.metrics.openConns(lc.Name)}
 	rl.srv = g.newServer(rl)
+	g.observeHandshakes(rl)
 	go func() { rl.served <- rl.srv.Serve(ln) }()
 	g.log.Info("listening", "listener", lc.Name, "address", ln.Addr().String(), "zone", lc.Zone, "transport", lc.Transport)
 	return rl, nil
@@ -55,7 +60,7 @@ func (g *Gateway) startListener(lc Listener, limits Limits) (*runningListener, e
 func (g *Gateway) newServer(rl *runningListener) *fasthttp.Server {
 	lim := rl.limits
 	return &fasthttp.Server{
-		Handler:                      func(ctx *fasthttp.RequestCtx) { g.handle(rl, ctx) },
+		Handler:                      func(ctx *fasthttp.RequestCtx) { g.handle(rl, ctx); rl.afterExchange(ctx) },
 		ErrorHandler:                 func(ctx *fasthttp.RequestCtx, err error) { g.handleReadError(rl, ctx, err) },
 		HeaderReceived:               g.requestConfig,
 		ConnState:                    rl.connState,
@@ -92,12 +97,37 @@ func (g *Gateway) requestConfig(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 	return fasthttp.RequestConfig{}
 }
 
-func (rl *runningListener) connState(_ net.Conn, st fasthttp.ConnState) {
+// afterExchange closes the connection once the answer in progress is written when its peer
+// was refused on it (revoked or no longer trusted since the handshake), or when it is older
+// than limits.max_connection_age: nothing negotiated at a handshake — the peer's
+// certificate, the session keys — serves longer than that, and a client simply reconnects.
+func (rl *runningListener) afterExchange(ctx *fasthttp.RequestCtx) {
+	if peerRefused(ctx.Conn()) || rl.tooOld(ctx.Conn()) {
+		ctx.SetConnectionClose()
+	}
+}
+
+// tooOld: the age is kept here, not read from ctx.ConnTime(): with ReduceMemoryUsage
+// fasthttp hands each request a fresh RequestCtx whose ConnTime is zero.
+func (rl *runningListener) tooOld(c net.Conn) bool {
+	age := rl.limits.MaxConnectionAge
+	if age <= 0 {
+		return false
+	}
+	v, ok := rl.opened.Load(c)
+	return ok && time.Since(v.(time.Time)) >= age
+}
+
+func (rl *runningListener) connState(c net.Conn, st fasthttp.ConnState) {
 	switch st {
 	case fasthttp.StateNew:
 		rl.open.Add(1)
+		if rl.limits.MaxConnectionAge > 0 {
+			rl.opened.Store(c, time.Now())
+		}
 	case fasthttp.StateClosed, fasthttp.StateHijacked:
 		rl.open.Add(-1)
+		rl.opened.Delete(c)
 	}
 }
 

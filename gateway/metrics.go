@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/govgate/govgate/crypto/tlcp"
 )
 
 // stage indexes for the per-stage latency histograms.
@@ -43,6 +45,38 @@ type Metrics struct {
 	stages    [numStages]histogram
 	reloadOK  atomic.Uint64
 	reloadErr atomic.Uint64
+	// handshakes counts failed TLCP handshakes by listener and reason.
+	handshakes map[string]*handshakeCounts
+}
+
+// handshakeCounts are one listener's failed handshakes, one counter per reason of
+// tlcp.HandshakeReasons.
+type handshakeCounts struct {
+	reasons []string
+	counts  []atomic.Uint64
+}
+
+func (h *handshakeCounts) inc(reason string) {
+	for i, r := range h.reasons {
+		if r == reason {
+			h.counts[i].Add(1)
+			return
+		}
+	}
+}
+
+// handshakeFailures returns a listener's handshake counters, created once: every reason
+// is rendered from zero, so that an alert on a rate has a series to start from.
+func (m *Metrics) handshakeFailures(listener string) *handshakeCounts {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.handshakes[listener]
+	if h == nil {
+		reasons := tlcp.HandshakeReasons()
+		h = &handshakeCounts{reasons: reasons, counts: make([]atomic.Uint64, len(reasons))}
+		m.handshakes[listener] = h
+	}
+	return h
 }
 
 // routeMetrics counts requests of one route by status and decision.
@@ -59,7 +93,7 @@ func (r *routeMetrics) inc(status, decision int) {
 
 // NewMetrics returns empty metrics.
 func NewMetrics() *Metrics {
-	return &Metrics{routes: map[string]*routeMetrics{}, listeners: map[string]*atomic.Int64{}}
+	return &Metrics{routes: map[string]*routeMetrics{}, listeners: map[string]*atomic.Int64{}, handshakes: map[string]*handshakeCounts{}}
 }
 
 // route returns the counters of a route, creating them once: a reload keeps counting where
@@ -135,6 +169,16 @@ func (m *Metrics) Write(w io.Writer, extra func(io.Writer)) {
 	writeMetricHeader(w, "govgate_open_connections", "gauge", "Client connections open, by listener.")
 	for _, name := range sortedKeys(m.listeners) {
 		fmt.Fprintf(w, "govgate_open_connections{listener=%q} %d\n", name, m.listeners[name].Load())
+	}
+
+	if len(m.handshakes) > 0 {
+		writeMetricHeader(w, "govgate_handshake_failures_total", "counter", "TLCP handshakes that failed, by listener and reason.")
+		for _, name := range sortedKeys(m.handshakes) {
+			h := m.handshakes[name]
+			for i, r := range h.reasons {
+				fmt.Fprintf(w, "govgate_handshake_failures_total{listener=%q,reason=%q} %d\n", name, r, h.counts[i].Load())
+			}
+		}
 	}
 
 	writeMetricHeader(w, "govgate_config_reloads_total", "counter", "Configuration reloads by result.")

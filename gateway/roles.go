@@ -62,7 +62,13 @@ func (g *Gateway) authorizeAdmin(ctx *fasthttp.RequestCtx, need Role) (*adminCal
 	if !ok || conn.Peer() == nil {
 		return nil, Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "the admin API requires an administrator certificate")
 	}
-	c := &adminCaller{peer: conn.Peer(), roles: rolesOf(conn.Peer())}
+	// An administrator revoked (or whose CA left the trust store) while its connection is
+	// open loses the API at its next request, as a department does (revocation.go).
+	peer, err := trustedPeer(conn, time.Now())
+	if err != nil {
+		return nil, stageError(StageAuthenticate, err)
+	}
+	c := &adminCaller{peer: peer, roles: rolesOf(peer)}
 	if !c.has(need) {
 		return c, Errorf(fasthttp.StatusForbidden, "role_required", "this endpoint is for the %s role; the certificate carries %v", need, c.roles)
 	}

@@ -28,8 +28,11 @@ type TLCPFiles struct {
 
 // TLCPSource keeps the gateway's TLCP identity and trust store current: when a file, the
 // CRL or a key-store version changes it loads the new one, checks it, and swaps it in for
-// the next handshakes; open connections go on with what they negotiated. Anything that
-// does not load is refused with a log line and the running one stays.
+// the next handshakes. Open connections go on with the identity they negotiated, but a new
+// trust store reaches them too: the authenticate stage verifies each connection's peer
+// again at its next request (tlcp.Conn.TrustedPeer) and refuses one revoked or no longer
+// trusted. Anything that does not load is refused with a log line and the running one
+// stays.
 type TLCPSource struct {
 	Identity *tlcp.IdentitySource
 	Trust    *tlcp.TrustSource
@@ -198,7 +201,7 @@ func (s *TLCPSource) pollFiles() {
 			s.errs++
 			s.log.Error("new CA set or CRL refused; the running one stays", "error", err)
 		} else {
-			s.log.Info("CA set and CRL reloaded; new handshakes use them")
+			s.log.Info("CA set and CRL reloaded; new handshakes use them, open connections are checked against them at their next request")
 		}
 	}
 	if s.fromStore() {

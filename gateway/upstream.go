@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -58,11 +57,10 @@ func newPool(cfg Pool, log *slog.Logger) *pool {
 			NoDefaultUserAgentHeader:      true,
 			DisableHeaderNamesNormalizing: true,
 			DisablePathNormalizing:        true,
-			// The gateway retries nothing on its own: a provider must see one request per
-			// exchange, and an audit record names one upstream.
-			MaxIdemponentCallAttempts: 1,
 		}}
 		m.host = []byte(cfg.upstreamHost(addr))
+		m.client.RetryIfErr = m.retryStale
+		m.client.MaxIdemponentCallAttempts = staleAttempts(cfg.MaxConns)
 		m.healthy.Store(true)
 		p.members = append(p.members, m)
 	}
@@ -72,13 +70,25 @@ func newPool(cfg Pool, log *slog.Logger) *pool {
 	return p
 }
 
-func dialer(timeout time.Duration) fasthttp.DialFuncWithTimeout {
-	return func(addr string, t time.Duration) (net.Conn, error) {
-		if timeout < t {
-			t = timeout
-		}
-		return fasthttp.DialTimeout(addr, t)
+// retryStale is the pool's only retry. A provider must see at most one copy of a request
+// (it may act on it; an audit record names one upstream), so the one failure retried is
+// errStaleConn: a pooled connection found closed, reset or carrying unsolicited bytes
+// before a single byte of this request was written to it. fasthttp has already closed that
+// connection; the next attempt takes another idle one (checked the same way) or dials a new
+// one. Nothing else is retried, whatever the method: a request written to a connection that
+// then failed — even with nothing read back, even a GET — may have reached the provider and
+// been acted on, so its exchange fails with 502 instead.
+func (m *member) retryStale(_ *fasthttp.Request, _ int, err error) (resetTimeout, retry bool) {
+	return false, errors.Is(err, errStaleConn)
+}
+
+// staleAttempts bounds the attempts of one exchange: each stale connection found is closed,
+// so after at most every pooled connection the next attempt dials.
+func staleAttempts(maxConns int) int {
+	if maxConns <= 0 {
+		maxConns = fasthttp.DefaultMaxConnsPerHost
 	}
+	return maxConns + 1
 }
 
 // sameConfig tells whether a reload can keep this pool, its connections and health state.

@@ -34,6 +34,29 @@ type Listener struct {
 	current atomic.Pointer[identityConfig]
 	peers   *peerCache
 	panics  atomic.Int64
+	// observer hears of every handshake this listener's connections fail.
+	observer atomic.Pointer[func(HandshakeFailure)]
+}
+
+// OnHandshakeFailure calls f, in the connection's goroutine, for every handshake that
+// fails on this listener — refused certificates, protocol errors, timeouts — so that the
+// gateway can count and log them; the peer itself only ever sees an alert.
+func (l *Listener) OnHandshakeFailure(f func(HandshakeFailure)) { l.observer.Store(&f) }
+
+// handshakeFailed reports a failed handshake; presented is asked for the client's signing
+// certificate when the error does not carry it (a CertificateVerify that did not verify
+// comes after the certificate passed: someone holding a department's certificate but not
+// its key).
+func (l *Listener) handshakeFailed(remote net.Addr, err error, presented func() *smx509.Certificate) {
+	f := l.observer.Load()
+	if f == nil {
+		return
+	}
+	reason, cert := classifyHandshake(err)
+	if cert == nil {
+		cert = presented()
+	}
+	(*f)(HandshakeFailure{Reason: reason, Remote: remote, Cert: cert, Err: err})
 }
 
 // RecoveredPanics counts the gmtls panics recovered on this listener's connections: each
@@ -103,7 +126,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{raw: raw, tls: gmtls.Server(raw, l.gm), timeout: l.cfg.HandshakeTimeout, log: l.cfg.Logger, usage: smx509.ExtKeyUsageClientAuth, trust: l.cfg.Trust, peers: l.peers, panics: &l.panics}, nil
+	return &Conn{raw: raw, tls: gmtls.Server(raw, l.gm), timeout: l.cfg.HandshakeTimeout, log: l.cfg.Logger, usage: smx509.ExtKeyUsageClientAuth, trust: l.cfg.Trust, peers: l.peers, panics: &l.panics, listener: l}, nil
 }
 
 // Conn is a TLCP connection that cannot take the process down: every call into gmtls
@@ -118,10 +141,18 @@ type Conn struct {
 	peers   *peerCache // the listener's; nil for a client
 	server  string     // for a client: the name the server's certificate must carry
 	panics  *atomic.Int64
+	// listener is the server's listener, told of a failed handshake; nil for a client.
+	listener *Listener
 
 	once sync.Once
 	err  error
 	peer *PeerCertificates
+	// verifiedWith is the trust store the peer was last verified against: at the
+	// handshake, and again by TrustedPeer whenever the store has changed since.
+	verifiedWith atomic.Pointer[TrustStore]
+	// refused is set once TrustedPeer has refused the peer: the server closes the
+	// connection after its answer.
+	refused atomic.Bool
 }
 
 // Handshake runs the TLCP handshake once, within the handshake timeout.
@@ -136,6 +167,9 @@ func (c *Conn) Handshake() error {
 		if err != nil {
 			c.err = fmt.Errorf("tlcp handshake with %s: %w", c.raw.RemoteAddr(), err)
 			c.raw.Close()
+			if c.listener != nil {
+				c.listener.handshakeFailed(c.raw.RemoteAddr(), err, c.presentedCertificate)
+			}
 		}
 	})
 	return c.err
@@ -154,14 +188,30 @@ func (c *Conn) readPeer() error {
 	}
 	// On a server, the same chain was verified moments ago in VerifyPeerCertificate: this
 	// finds it in the cache.
-	peer, err := c.peers.verify(raw, c.trust.Load(), c.usage, time.Now(), c.server)
+	ts := c.trust.Load()
+	peer, err := c.peers.verify(raw, ts, c.usage, time.Now(), c.server)
 	if err != nil {
 		return err
 	}
 	c.peer = peer
+	c.verifiedWith.Store(ts)
 	// gmtls's own parse of the certificates and its handshake buffer are not needed
 	// from here on; c.peer (shared through the listener's cache) is what stays.
 	return c.guard("release handshake state", func() error { c.tls.ReleaseHandshakeState(); return nil })
+}
+
+// presentedCertificate is the signing certificate the peer sent, parsed, even when the
+// handshake failed; nil when it sent none or gmtls cannot say.
+func (c *Conn) presentedCertificate() *smx509.Certificate {
+	var sent []*x509.Certificate
+	if c.guard("presented certificates", func() error { sent = c.tls.PresentedCertificates(); return nil }) != nil || len(sent) == 0 {
+		return nil
+	}
+	cert, err := smx509.ParseCertificate(sent[0].Raw)
+	if err != nil {
+		return nil
+	}
+	return cert
 }
 
 // guard calls f, turning a panic inside gmtls into an error.
@@ -172,7 +222,7 @@ func (c *Conn) guard(op string, f func() error) (err error) {
 				c.panics.Add(1)
 			}
 			c.log.Warn("tlcp: recovered a panic in gmtls; the connection is closed", "op", op, "peer", c.raw.RemoteAddr().String(), "panic", fmt.Sprint(r))
-			err = fmt.Errorf("tlcp %s: peer sent input gmtls could not handle", op)
+			err = fmt.Errorf("tlcp %s: %w", op, errGmtlsPanic)
 		}
 	}()
 	return f()
@@ -185,6 +235,34 @@ func (c *Conn) Peer() *PeerCertificates {
 	}
 	return c.peer
 }
+
+// TrustedPeer returns the peer's certificates if they are still trusted at now: verified
+// against the trust store in force — again, when a new CA set or CRL has been stored since
+// the last verification — and within their validity. A connection opened before its peer
+// was revoked, or before its CA left the trust store, or that outlived its certificate, is
+// refused here with a *CertError naming the reason. When nothing changed it costs one
+// atomic load and two time comparisons; a re-verification is shared through the
+// listener's cache by every connection of the same peer.
+func (c *Conn) TrustedPeer(now time.Time) (*PeerCertificates, error) {
+	p := c.Peer()
+	if p == nil {
+		return nil, certError(ReasonNoCertificate, nil, errors.New("tlcp: no verified peer certificate"))
+	}
+	ts := c.trust.Load()
+	if c.verifiedWith.Load() == ts && p.validAt(now) {
+		return p, nil
+	}
+	if _, err := c.peers.verify(p.rawChain(), ts, c.usage, now, c.server); err != nil {
+		c.refused.Store(true)
+		return nil, err
+	}
+	c.verifiedWith.Store(ts)
+	return p, nil
+}
+
+// PeerRefused tells whether TrustedPeer has refused this connection's peer: it is to be
+// closed after the answer in progress.
+func (c *Conn) PeerRefused() bool { return c.refused.Load() }
 
 func (c *Conn) Read(b []byte) (int, error) {
 	if err := c.Handshake(); err != nil {

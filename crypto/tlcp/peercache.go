@@ -35,7 +35,11 @@ func newPeerCache() *peerCache { return &peerCache{entries: map[peerKey]*PeerCer
 // verify is verifyPeer through the cache; a nil cache verifies every time.
 func (pc *peerCache) verify(raw [][]byte, ts *TrustStore, usage smx509.ExtKeyUsage, now time.Time, server string) (*PeerCertificates, error) {
 	if pc == nil || ts == nil {
-		return verifyPeer(raw, ts, usage, now, server)
+		p, err := verifyPeer(raw, ts, usage, now, server)
+		if err == nil {
+			p.chain = chainKey(raw)
+		}
+		return p, err
 	}
 	key := peerKey{usage: usage, server: server, chain: chainKey(raw)}
 	pc.mu.Lock()
@@ -52,6 +56,7 @@ func (pc *peerCache) verify(raw [][]byte, ts *TrustStore, usage smx509.ExtKeyUsa
 	if err != nil {
 		return nil, err
 	}
+	p.chain = key.chain
 	pc.mu.Lock()
 	if pc.trust == ts {
 		if len(pc.entries) >= peerCacheEntries {

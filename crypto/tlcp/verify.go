@@ -1,6 +1,7 @@
 package tlcp
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
@@ -71,6 +72,23 @@ type PeerCertificates struct {
 	// validFrom and validUntil bound the validity of every certificate in the verified
 	// chains: outside them the verification no longer holds.
 	validFrom, validUntil time.Time
+	// chain is the Certificate message as the peer sent it (chainKey's form), kept to
+	// verify the peer again when the trust store changes under an open connection.
+	chain string
+}
+
+// rawChain decodes chain back into the DER certificates.
+func (p *PeerCertificates) rawChain() [][]byte {
+	var out [][]byte
+	for s := p.chain; len(s) >= 4; {
+		n := int(binary.BigEndian.Uint32([]byte(s[:4])))
+		if n > len(s)-4 {
+			break
+		}
+		out = append(out, []byte(s[4:4+n]))
+		s = s[4+n:]
+	}
+	return out
 }
 
 func (p *PeerCertificates) validAt(now time.Time) bool {
@@ -96,16 +114,16 @@ func (p *PeerCertificates) narrow(chains [][]*smx509.Certificate) {
 // signing one can sign, the encryption one can encipher and they share a subject.
 func verifyPeer(raw [][]byte, ts *TrustStore, usage smx509.ExtKeyUsage, now time.Time, serverName string) (*PeerCertificates, error) {
 	if ts == nil {
-		return nil, errors.New("tlcp: no trust store loaded")
+		return nil, certError(ReasonUntrusted, nil, errors.New("tlcp: no trust store loaded"))
 	}
 	if len(raw) == 0 {
-		return nil, errors.New("tlcp: the peer sent no certificate")
+		return nil, certError(ReasonNoCertificate, nil, errors.New("tlcp: the peer sent no certificate"))
 	}
 	certs := make([]*smx509.Certificate, len(raw))
 	for i, der := range raw {
 		c, err := smx509.ParseCertificate(der)
 		if err != nil {
-			return nil, fmt.Errorf("tlcp: peer certificate %d: %w", i+1, err)
+			return nil, certError(ReasonBadCertificate, certs[0], fmt.Errorf("tlcp: peer certificate %d: %w", i+1, err))
 		}
 		certs[i] = c
 	}
@@ -122,27 +140,27 @@ func verifyPeer(raw [][]byte, ts *TrustStore, usage smx509.ExtKeyUsage, now time
 		peer.Enc = certs[1]
 	}
 	if certs[0].KeyUsage&smx509.KeyUsageDigitalSignature == 0 {
-		return nil, errors.New("tlcp: the first certificate is not a signing certificate (no digitalSignature key usage)")
+		return nil, certError(ReasonBadCertificate, certs[0], errors.New("tlcp: the first certificate is not a signing certificate (no digitalSignature key usage)"))
 	}
 	chains, err := certs[0].Verify(opts)
 	if err != nil {
-		return nil, fmt.Errorf("tlcp: signing certificate: %w", err)
+		return nil, certError(chainReason(err), certs[0], fmt.Errorf("tlcp: signing certificate: %w", err))
 	}
 	peer.narrow(chains)
 	if peer.Enc != nil {
 		opts.DNSName = ""
 		chains, err := peer.Enc.Verify(opts)
 		if err != nil {
-			return nil, fmt.Errorf("tlcp: encryption certificate: %w", err)
+			return nil, certError(chainReason(err), certs[0], fmt.Errorf("tlcp: encryption certificate: %w", err))
 		}
 		peer.narrow(chains)
 		if string(peer.Enc.RawSubject) != string(peer.Sign.RawSubject) {
-			return nil, errors.New("tlcp: the signing and encryption certificates name different subjects")
+			return nil, certError(ReasonBadCertificate, certs[0], errors.New("tlcp: the signing and encryption certificates name different subjects"))
 		}
 	}
 	for _, c := range []*smx509.Certificate{peer.Sign, peer.Enc} {
 		if c != nil && ts.Revoked[serialHex(c.SerialNumber)] {
-			return nil, fmt.Errorf("tlcp: certificate %x is revoked", c.SerialNumber)
+			return nil, certError(ReasonRevoked, certs[0], fmt.Errorf("tlcp: certificate %x is revoked", c.SerialNumber))
 		}
 	}
 	return peer, nil

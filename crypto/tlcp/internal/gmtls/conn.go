@@ -1396,3 +1396,11 @@ func (c *Conn) VerifyHostname(host string) error {
 func (c *Conn) handshakeComplete() bool {
 	return atomic.LoadUint32(&c.handshakeStatus) == 1
 }
+
+// PresentedCertificates returns the certificates the peer sent, whether or not the
+// handshake then completed: what a failed handshake's log names (govgate addition).
+func (c *Conn) PresentedCertificates() []*x509.Certificate {
+	c.handshakeMutex.Lock()
+	defer c.handshakeMutex.Unlock()
+	return c.peerCertificates
+}
