@@ -121,8 +121,9 @@ func (r *tlcpRig) dial(pair *certs.Pair) (*tlcp.Conn, error) {
 
 // tlcpSession is one open TLCP connection that sends requests one after the other.
 type tlcpSession struct {
-	c *tlcp.Conn
-	r *bufio.Reader
+	c    *tlcp.Conn
+	r    *bufio.Reader
+	host string // the Host sent; "localhost" when empty
 }
 
 func (r *tlcpRig) open(t *testing.T, pair *certs.Pair) *tlcpSession {
@@ -136,9 +137,16 @@ func (r *tlcpRig) open(t *testing.T, pair *certs.Pair) *tlcpSession {
 }
 
 // get sends a GET on the session's connection; err is set when the connection is closed.
+func (s *tlcpSession) hostOrLocalhost() string {
+	if s.host != "" {
+		return s.host
+	}
+	return "localhost"
+}
+
 func (s *tlcpSession) get(path string) (*http.Response, []byte, error) {
 	s.c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(s.c, "GET "+path+" HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(s.c, "GET "+path+" HTTP/1.1\r\nHost: "+s.hostOrLocalhost()+"\r\n\r\n"); err != nil {
 		return nil, nil, err
 	}
 	resp, err := http.ReadResponse(s.r, nil)
@@ -388,7 +396,8 @@ func TestRevocationReachesOpenAdminConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	s := &tlcpSession{c: c, r: bufio.NewReader(c)}
+	// The admin API answers only its own host names, port included.
+	s := &tlcpSession{c: c, r: bufio.NewReader(c), host: gw.AdminAddr().String()}
 	if resp, _, err := s.get("/metrics"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("operator before revocation: %v %v", err, resp)
 	}
