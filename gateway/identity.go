@@ -44,6 +44,10 @@ type PeerAuthenticator struct {
 	// a fleet of gateways plugs in here.
 	Replay crypto.ReplayStore
 	Now    func() time.Time
+	// TLSTrust, when set, verifies a standard TLS peer again at each request against the
+	// CA set and CRL in force, so that revocation reaches open connections on tls
+	// listeners as it does on tlcp ones.
+	TLSTrust TLSPeerChecker
 }
 
 // NewPeerAuthenticator returns the stage with the given clock skew and replay cache bound,
@@ -123,6 +127,13 @@ func (a *PeerAuthenticator) authenticateTLS(ctx *fasthttp.RequestCtx, x *Exchang
 	st := tc.ConnectionState()
 	if len(st.PeerCertificates) == 0 {
 		return Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "the TLS handshake did not verify a client certificate")
+	}
+	if a.TLSTrust != nil {
+		if err := a.TLSTrust.CheckPeer(st.PeerCertificates, a.now()); err != nil {
+			// Closed after this answer: the refusal is for the connection, not the request.
+			ctx.SetUserValue(closeAfterAnswer, true)
+			return err
+		}
 	}
 	c := st.PeerCertificates[0]
 	uris := make([]string, len(c.URIs))

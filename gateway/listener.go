@@ -102,7 +102,7 @@ func (g *Gateway) requestConfig(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 // than limits.max_connection_age: nothing negotiated at a handshake — the peer's
 // certificate, the session keys — serves longer than that, and a client simply reconnects.
 func (rl *runningListener) afterExchange(ctx *fasthttp.RequestCtx) {
-	if peerRefused(ctx.Conn()) || rl.tooOld(ctx.Conn()) {
+	if peerRefused(ctx) || rl.tooOld(ctx.Conn()) {
 		ctx.SetConnectionClose()
 	}
 }

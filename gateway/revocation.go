@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"errors"
-	"net"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -48,8 +47,16 @@ func (a *PeerAuthenticator) now() time.Time {
 	return time.Now()
 }
 
-// peerRefused tells whether the connection's TLCP peer was refused by trustedPeer.
-func peerRefused(c net.Conn) bool {
-	tc, ok := c.(*tlcp.Conn)
-	return ok && tc.PeerRefused()
+// closeAfterAnswer is the request's user value a stage sets when the connection itself is
+// refused (a TLS peer no longer trusted): the error response resets ctx.Response, so a
+// close asked for on the response would be lost.
+const closeAfterAnswer = "govgate.close-after-answer"
+
+// peerRefused tells whether the connection's peer was refused: a TLCP peer by
+// trustedPeer, a TLS peer by TLSPeerChecker.
+func peerRefused(ctx *fasthttp.RequestCtx) bool {
+	if tc, ok := ctx.Conn().(*tlcp.Conn); ok && tc.PeerRefused() {
+		return true
+	}
+	return ctx.UserValue(closeAfterAnswer) != nil
 }

@@ -40,6 +40,8 @@ type tlsState struct {
 	roots   *x509.CertPool
 	cas     []*x509.Certificate
 	revoked map[string]bool
+	// verdicts caches CheckPeer's answers for open connections under this state.
+	verdicts tlsVerdicts
 }
 
 // TLSTransport makes tls listeners for the gateway: mutual TLS 1.2+ with client
