@@ -1,0 +1,181 @@
+package gateway
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Attacks by a hostile consumer or provider over real sockets. Each test here FAILS on
+// the code it was written against: it states what should hold and shows that it does not.
+
+// chunkedTilesPost is an unsigned consumer's POST to the public tiles route (query mode
+// allows POST; the resource needs no signature and no agreement) with a chunked body and
+// the given trailer lines after the last chunk.
+func chunkedTilesPost(trailers ...string) string {
+	var b strings.Builder
+	b.WriteString("POST /tiles/1 HTTP/1.1\r\nHost: gw\r\nX-Test-Dept: 110000-rensheju\r\n" +
+		"Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n")
+	for _, t := range trailers {
+		b.WriteString(t)
+		b.WriteString("\r\n")
+	}
+	b.WriteString("\r\n")
+	return b.String()
+}
+
+// TestAttackRequestTrailerSmugglesGatewayHeaders: fields a consumer sends in the trailer
+// section of a chunked request body bypass every request-header check and reach the
+// provider as ordinary header fields.
+//
+// Why: fasthttp keeps request trailers apart from the header (trailerH), and h.All(), which
+// captureDeclared and stripRequestHeaders iterate, does not yield them; then deleteMarked
+// calls h.Del("Trailer") for the hop-by-hop list, and fasthttp's Del("Trailer") moves every
+// received trailer field INTO the header section — after the stripping loop has run. The
+// forwarded request carries them with a Content-Length body, as header lines.
+//
+// Impact (critical): a consumer makes the provider receive a second
+// X-Govgate-Consumer-Dept naming another department (the gateway's Set replaces only the
+// first copy; a provider that reads the last value, or all of them, serves the forged
+// department); an unsigned consumer makes the provider receive "X-Govgate-Signed: sm2-sm3" — the gateway's assertion that the request carried a verified
+// SM2 signature — and any X-Govgate-* field (a declared agreement the policy never saw),
+// X-HTTP-Method-Override (refused with 400 when sent as a header: a provider honouring it
+// performs DELETE while the audit record says POST), and the forwarding claims the gateway
+// promises to remove (Forwarded, X-Original-URL, X-Rewrite-URL: a provider behind IIS or
+// Symfony serves another path than the one routed and decided on).
+func TestAttackRequestTrailerSmugglesGatewayHeaders(t *testing.T) {
+	g, rp := startHostile(t, nil)
+	smuggled := []string{
+		"X-Govgate-Signed: sm2-sm3",
+		"X-Govgate-Agreement: AGR-FORGED",
+		"X-Govgate-Anything: forged",
+		"X-HTTP-Method-Override: DELETE",
+		"Forwarded: for=10.1.2.3;host=internal",
+		"X-Original-URL: /cases/all",
+		"X-Rewrite-URL: /cases/all",
+	}
+	// Sent twice: the gateway's Set replaces only the first copy, so the second — another
+	// department's code — arrives beside the gateway's own assertion.
+	forgedDept := []string{"X-Govgate-Consumer-Dept: 110000-gongan", "X-Govgate-Consumer-Dept: 110000-gongan"}
+	before := rp.count()
+	resp, body := dialRaw(t, g.base).roundTrip(t, chunkedTilesPost(append(smuggled, forgedDept...)...))
+	if rp.count() == before {
+		// Refusing the request outright would be a fix.
+		t.Skipf("the gateway did not forward the request (%d %s)", resp.StatusCode, body)
+	}
+	req := rp.last()
+	if line, _, _ := rawHead(req); !strings.HasPrefix(line, "POST /tiles/1 ") {
+		t.Fatalf("provider received %q", line)
+	}
+	for _, h := range smuggled {
+		name, value, _ := strings.Cut(h, ": ")
+		for _, v := range rawHeaderValues(req, name) {
+			if v == value {
+				t.Errorf("provider received %s: %s from the consumer's request trailer (gateway answered %d)", name, v, resp.StatusCode)
+			}
+		}
+	}
+	if v := rawHeaderValues(req, "X-Govgate-Consumer-Dept"); len(v) != 1 || v[0] != "110000-rensheju" {
+		t.Errorf("provider received X-Govgate-Consumer-Dept %q: the consumer 110000-rensheju forged another department's identity", v)
+	}
+	if t.Failed() {
+		t.Logf("request as the provider received it:\n%s", req)
+	}
+}
+
+// TestAttackUnderscoreHeaderNamesReachProvider: a consumer's X_Govgate_Consumer_Dept (or
+// X-Govgate_Consumer-Dept, X_Forwarded_For, X_HTTP_Method_Override) is forwarded to the
+// provider. The gateway's checks compare names with '-' only, but every CGI-style provider
+// stack (WSGI/uWSGI, PHP-FPM behind servers that keep underscores, Rack/Puma before its
+// fix, the CGI environment generally) maps '-' and '_' to the same HTTP_X_GOVGATE_CONSUMER_DEPT
+// variable. The forged copy arrives BEFORE the gateway's own assertion, so a stack that
+// keeps the first or joins the values reads the consumer's claim: the consumer chooses the
+// department the provider believes it is serving (or a method override the policy refuses
+// as a header, or the client address).
+//
+// Severity: high where the provider runs such a stack; the gateway's contract says a
+// provider can trust X-Govgate-* and X-Forwarded-For as the gateway's own.
+func TestAttackUnderscoreHeaderNamesReachProvider(t *testing.T) {
+	g, rp := startHostile(t, nil)
+	forged := []string{
+		"X_Govgate_Consumer_Dept: 110000-gongan",
+		"X-Govgate_Consumer-Dept: 110000-gongan",
+		"X_GOVGATE_SIGNED: sm2-sm3",
+		"X_Forwarded_For: 10.9.9.9",
+		"X_HTTP_Method_Override: DELETE",
+	}
+	resp, body := dialRaw(t, g.base).roundTrip(t, rawTaxRequest(append([]string{purposeLine}, forged...)...))
+	if resp.StatusCode != 200 {
+		t.Skipf("refused (%d %s): refusing would be a fix", resp.StatusCode, body)
+	}
+	req := rp.last()
+	_, headers, _ := rawHead(req)
+	for _, h := range headers {
+		name, _, _ := strings.Cut(h, ":")
+		cgi := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if strings.Contains(name, "_") && (strings.HasPrefix(cgi, "X_GOVGATE_") || cgi == "X_FORWARDED_FOR" || cgi == "X_HTTP_METHOD_OVERRIDE") {
+			t.Errorf("provider received %q: in a CGI environment it is HTTP_%s, the field the gateway asserts", h, cgi)
+		}
+	}
+}
+
+// rangeServing answers like a provider whose server honours Range on its JSON (Go's
+// http.ServeContent, nginx, any static or caching layer): a "Range: bytes=a-b" request gets
+// 206 with those bytes of doc, anything else 200 with doc.
+func rangeServing(doc string) func(req []byte) string {
+	return func(req []byte) string {
+		if v := rawHeaderValues(req, "Range"); len(v) == 1 {
+			var a, b int
+			if n, _ := fmtSscanf(v[0], "bytes=%d-%d", &a, &b); n == 2 && a <= b && b < len(doc) {
+				part := doc[a : b+1]
+				return "HTTP/1.1 206 Partial Content\r\nContent-Type: application/json\r\n" +
+					"Content-Range: bytes " + itoa(a) + "-" + itoa(b) + "/" + itoa(len(doc)) + "\r\n" +
+					"Content-Length: " + itoa(len(part)) + "\r\n\r\n" + part
+			}
+		}
+		return rawResponse(200, []string{"Content-Type: application/json"}, doc)
+	}
+}
+
+// TestAttackRangeReroots: a consumer's Range header is forwarded to the provider of a
+// field-filtered (non-opaque) resource, and the 206 slice it gets back is filtered as if
+// it were the whole document. The field cut is defined on the top-level object's members;
+// a Range that selects a nested object makes that object the top level, and its members
+// named like an agreed field are released.
+//
+// Attack: the tax registry answers a realistic record in which the legal representative
+// is a nested object ({"name":"张三","id_number":...}). AGR-T-0001 grants the taxpayer's
+// taxpayer_id, name and tax_status — not the legal representative (not even a catalog
+// field). The consumer sends "Range: bytes=<offsets of the nested object>" and receives
+// {"name":"张三"}: a natural person's name, which no agreement shares, released and
+// audited as the agreed field "name" of the taxpayer.
+//
+// Severity: medium (needs a provider that honours Range, which most HTTP stacks do for
+// static or cached JSON); it breaks "only what a sharing agreement allows crosses" and
+// makes the audit record's fields false.
+func TestAttackRangeReroots(t *testing.T) {
+	const nested = `{"name":"张三","id_number":"110101198001010011"}`
+	doc := `{"taxpayer_id":"91110108MA01A2B3C4","name":"北京数联科技有限公司","tax_status":"正常","legal_representative":` + nested + `,"bank_account":"6222020200112233445"}`
+	g, rp := startHostile(t, rangeServing(doc))
+
+	// Without Range, the nested person is cut away with the rest.
+	status, _, body := do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", rensheju)
+	if status != 200 || strings.Contains(string(body), "张三") {
+		t.Fatalf("baseline: %d %s", status, body)
+	}
+
+	start := strings.Index(doc, nested)
+	rng := "bytes=" + itoa(start) + "-" + itoa(start+len(nested)-1)
+	status, _, body = do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", with(rensheju, "Range", rng))
+	if v := rawHeaderValues(rp.last(), "Range"); len(v) > 0 {
+		t.Logf("provider received Range: %s", v[0])
+	}
+	if strings.Contains(string(body), "张三") || strings.Contains(string(body), "110101") {
+		t.Errorf("consumer received the legal representative's data, which no agreement grants: %d %s", status, body)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func fmtSscanf(s, format string, args ...any) (int, error) { return fmt.Sscanf(s, format, args...) }
