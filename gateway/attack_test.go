@@ -1,10 +1,18 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/govgate/govgate/certs"
+	"github.com/govgate/govgate/internal/vaulttest"
+	"github.com/govgate/govgate/keys"
 )
 
 // Attacks by a hostile consumer or provider over real sockets. Each test here FAILS on
@@ -179,3 +187,89 @@ func TestAttackRangeReroots(t *testing.T) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func fmtSscanf(s, format string, args ...any) (int, error) { return fmt.Sscanf(s, format, args...) }
+
+// TestAttackHeadRevealsUnfilteredLength: a HEAD on a field-filtered resource is released
+// with the provider's own Content-Length — the length of the whole record, before the
+// field cut — because the release stage skips a response whose body is empty. The
+// consumer compares it with the GET it is allowed: the difference is the size of the
+// fields no agreement grants it (here credit_rating and bank_account: 57 bytes), which
+// says whether they exist and how long they are (the length of a bank account number
+// tells the bank). A provider answers HEAD as every HTTP server does: the GET's headers,
+// no body.
+//
+// Severity: low (a length side channel on withheld fields, on every filtered resource
+// whose mode allows HEAD — query, exchange and publish all do).
+func TestAttackHeadRevealsUnfilteredLength(t *testing.T) {
+	g, _ := startHostile(t, func(req []byte) string {
+		if strings.HasPrefix(string(req), "HEAD ") {
+			return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + itoa(len(taxpayerJSON)) + "\r\n\r\n"
+		}
+		return rawResponse(200, []string{"Content-Type: application/json"}, taxpayerJSON)
+	})
+	status, _, released := do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", rensheju)
+	if status != 200 {
+		t.Fatalf("GET %d %s", status, released)
+	}
+	status, h, _ := do(t, "HEAD", g.base+"/tax/v1/taxpayers?id=1", "", rensheju)
+	if status != 200 {
+		t.Skipf("HEAD refused (%d): refusing would be a fix", status)
+	}
+	if cl := h.Get("Content-Length"); cl != "" && cl != itoa(len(released)) {
+		t.Errorf("HEAD released Content-Length %s, the provider's unfiltered length; the GET the consumer may have is %d bytes: %d bytes of withheld fields are measured",
+			cl, len(released), len(taxpayerJSON)-len(released))
+	}
+}
+
+// TestAttackReadyzLeaksKeyStoreErrorToAnyHost: /readyz answers any Host (so that load
+// balancers may probe by address), and it answers with the full text of every degraded
+// part's error. With the key store down, that is the Vault client's error: the Vault
+// address and the path of the gateway's TLCP key in it. A page on evil.example whose name
+// the attacker re-binds to the gateway host's loopback reads it (same-origin to the
+// browser, so Sec-Fetch-Site is same-origin and no Origin is sent): the DNS-rebinding
+// defence of adminGuard is waived exactly where the error text is.
+//
+// Severity: low (reconnaissance: the internal address of the secrets store and the key
+// names to ask it for); a probe needs "ready" and which part is degraded, not the error.
+func TestAttackReadyzLeaksKeyStoreErrorToAnyHost(t *testing.T) {
+	v := vaulttest.Start(t)
+	ctx := context.Background()
+	store, err := keys.NewVaultStore(ctx, keys.VaultConfig{Address: v.Addr, Token: v.Token, Prefix: "govgate/gw-test", Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ca, err := certs.InitDir(filepath.Join(dir, "ca"), "Root", "govgate", time.Hour, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ca.Issue(certs.PairRequest{System: "gw-test", DNSNames: []string{"localhost"}, Server: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign, enc, err := ca.Bundles(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Put(ctx, "tlcp-enc", enc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Put(ctx, "tlcp-sign", sign); err != nil {
+		t.Fatal(err)
+	}
+	src, err := NewTLCPSource(ctx, TLCPFiles{SignKeyName: "tlcp-sign", EncKeyName: "tlcp-enc", ClientCA: []string{filepath.Join(dir, "ca", "ca.pem")}}, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := startUpstream(t, nil)
+	gw := startGateway(t, testConfig(up.addr), Options{Stages: Stages{Degraded: map[string]WarningReporter{"tlcp-keys": src}}})
+	v.Stop()
+	src.Poll(ctx)
+
+	_, port, _ := net.SplitHostPort(gw.AdminAddr().String())
+	c := dialRaw(t, gw.admin)
+	resp, body := c.roundTrip(t, "GET /readyz HTTP/1.1\r\nHost: evil.example:"+port+"\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: cors\r\n\r\n")
+	vaultHost := strings.TrimPrefix(strings.TrimPrefix(v.Addr, "http://"), "https://")
+	if resp.StatusCode == 200 && (strings.Contains(string(body), vaultHost) || strings.Contains(string(body), "tlcp-sign")) {
+		t.Errorf("/readyz for Host evil.example told it the key store's address and key names: %s", body)
+	}
+}
