@@ -93,17 +93,19 @@ func TestAttackRequestTrailerSmugglesGatewayHeaders(t *testing.T) {
 }
 
 // TestAttackUnderscoreHeaderNamesReachProvider: a consumer's X_Govgate_Consumer_Dept (or
-// X-Govgate_Consumer-Dept, X_Forwarded_For, X_HTTP_Method_Override) is forwarded to the
-// provider. The gateway's checks compare names with '-' only, but every CGI-style provider
-// stack (WSGI/uWSGI, PHP-FPM behind servers that keep underscores, Rack/Puma before its
-// fix, the CGI environment generally) maps '-' and '_' to the same HTTP_X_GOVGATE_CONSUMER_DEPT
-// variable. The forged copy arrives BEFORE the gateway's own assertion, so a stack that
-// keeps the first or joins the values reads the consumer's claim: the consumer chooses the
-// department the provider believes it is serving (or a method override the policy refuses
-// as a header, or the client address).
+// X-Govgate_Consumer-Dept, X_GOVGATE_SIGNED, X_Forwarded_For, X_HTTP_Method_Override) is
+// forwarded to the provider. The gateway's checks compare names with '-' only. CGI-style
+// environments (CGI/1.1 meta-variables, WSGI's environ, PHP's $_SERVER) name a field
+// HTTP_ + its name upper-cased with '-' turned into '_', so X_Govgate_Consumer_Dept and the
+// gateway's X-Govgate-Consumer-Dept become the same variable; a front server that does not
+// drop underscore names (nginx with underscores_in_headers on, several WSGI servers) passes
+// both, and which one wins is that server's choice. The forged copy arrives BEFORE the
+// gateway's own assertion.
 //
-// Severity: high where the provider runs such a stack; the gateway's contract says a
-// provider can trust X-Govgate-* and X-Forwarded-For as the gateway's own.
+// Impact: the consumer chooses the department (or signed status, client address, method)
+// the provider believes; the contract says a provider may trust X-Govgate-* and
+// X-Forwarded-For as the gateway's own. Severity: medium to high, depending on the
+// provider's stack.
 func TestAttackUnderscoreHeaderNamesReachProvider(t *testing.T) {
 	g, rp := startHostile(t, nil)
 	forged := []string{
