@@ -125,6 +125,9 @@ var singleRequestFields = [...]string{HeaderAgreement, HeaderPurpose, "Signature
 // singleRequestFields twice, in any case, is refused.
 func captureDeclared(h *fasthttp.RequestHeader, x *Exchange) *Error {
 	x.Agreement, x.Purpose = x.Agreement[:0], x.Purpose[:0]
+	if err := refuseRequestTrailers(h); err != nil {
+		return err
+	}
 	var seen [len(singleRequestFields)]int
 	for k, v := range h.All() {
 		for i, name := range singleRequestFields {
@@ -169,12 +172,65 @@ func stripRequestHeaders(h *fasthttp.RequestHeader, x *Exchange) *Error {
 		switch {
 		case oneOfFold(k, methodOverrides[:]):
 			return errMethodOverride()
+		case bytes.IndexByte(k, '_') >= 0:
+			if underscoreAlias(k) {
+				return errUnderscoreAlias(k)
+			}
+			x.mark(k)
 		case hasGovgatePrefix(k) || isHopByHop(k) || oneOfFold(k, clientForwarding[:]) || x.isNominated(k, nominated):
 			x.mark(k)
 		}
 	}
 	x.deleteMarked(h, nominated)
 	return nil
+}
+
+// refuseRequestTrailers refuses a chunked request that carried trailer fields or announced
+// some. fasthttp keeps them apart from the header, out of reach of every check
+// above, and moves them into the header when the Trailer field is deleted — so a consumer
+// could send X-Govgate-Consumer-Dept or X-HTTP-Method-Override after its last chunk and
+// have the provider receive them as header fields. No exchange govgate carries needs a
+// request trailer.
+func refuseRequestTrailers(h *fasthttp.RequestHeader) *Error {
+	if h.ContentLength() != -1 {
+		// Not chunked: no trailer section can have arrived, and a bare Trailer
+		// announcement is a hop-by-hop field, removed with the others.
+		return nil
+	}
+	for range h.Trailers() {
+		return Errorf(fasthttp.StatusBadRequest, "trailers_refused", "request trailer fields are not forwarded; send every field in the header")
+	}
+	return nil
+}
+
+// underscoreAlias reports whether a request field name with '_' in it names, with each
+// '_' read as '-', a field the gateway reads, sets or removes. CGI-style environments
+// (CGI meta-variables, WSGI environ, PHP $_SERVER) turn '-' into '_', so a provider behind
+// one reads X_Govgate_Consumer_Dept as the X-Govgate-Consumer-Dept the gateway asserts.
+// Such a name is refused; any other name with '_' is dropped, as nginx does by default
+// (underscores_in_headers off), so that no provider sees two spellings of one field.
+func underscoreAlias(name []byte) bool {
+	var buf [128]byte
+	if len(name) > len(buf) {
+		return true // longer than any field the gateway knows; refusing costs nothing
+	}
+	n := copy(buf[:], name)
+	dashed := buf[:n]
+	for i, c := range dashed {
+		if c == '_' {
+			dashed[i] = '-'
+		}
+	}
+	return hasGovgatePrefix(dashed) || isHopByHop(dashed) || oneOfFold(dashed, clientForwarding[:]) ||
+		oneOfFold(dashed, methodOverrides[:]) || oneOfFold(dashed, singleRequestFields[:]) ||
+		oneOfFold(dashed, underscoreSensitive[:])
+}
+
+// underscoreSensitive are the framing and routing fields not in the lists above.
+var underscoreSensitive = [...]string{"Host", "Content-Length", "Content-Type", "Content-Encoding", "Authorization", "Cookie"}
+
+func errUnderscoreAlias(name []byte) *Error {
+	return Errorf(fasthttp.StatusBadRequest, "ambiguous_header", "%.64q spells with '_' a field the gateway reads or sets; a provider behind a CGI-style server would read it as that field", name)
 }
 
 // stripResponseHeaders keeps, of a provider's response, only the fields a consumer may
