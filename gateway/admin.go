@@ -68,6 +68,8 @@ func (g *Gateway) startAdmin(cfg *Config) (*runningListener, error) {
 		CloseOnShutdown:       true,
 		Logger:                fasthttpLogger{g.log.With("listener", "admin")},
 	}
+	// A refused administrator's handshake is named like a department's.
+	g.observeHandshakes(rl)
 	go func() { rl.served <- rl.srv.Serve(ln) }()
 	g.log.Info("admin API listening", "address", ln.Addr().String())
 	return rl, nil

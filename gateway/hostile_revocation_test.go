@@ -418,3 +418,30 @@ func TestRevocationReachesOpenAdminConnections(t *testing.T) {
 		t.Errorf("revoked operator: %d %s; want 401 certificate_revoked", resp.StatusCode, body)
 	}
 }
+
+// TestAdminHandshakeFailuresCounted: a revoked administrator's handshake with a TLCP admin
+// API is counted and logged like a data listener's, under listener="admin".
+func TestAdminHandshakeFailuresCounted(t *testing.T) {
+	r := startTLCPRig(t, func(c *Config) { c.Admin.TLCP = true })
+	revoked, err := r.p.ca.IssuePair(certs.PairRequest{System: "ops", Roles: []string{"operator"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.p.writeCRL(t, 2, revoked.SignCert.SerialNumber)
+	r.src.Poll(context.Background())
+	if _, err := tlcp.Dial(context.Background(), "tcp", r.gw.AdminAddr().String(), tlcp.ClientConfig{Identity: tlcpIdentity(revoked), Trust: r.src.Trust, ServerName: "localhost"}); err == nil {
+		t.Fatal("a revoked administrator completed a handshake with the admin API")
+	}
+	counts := r.gw.metrics.handshakeFailures("admin")
+	waitFor(t, "the admin handshake failure to be counted", func() bool {
+		for i, reason := range counts.reasons {
+			if reason == tlcp.ReasonRevoked {
+				return counts.counts[i].Load() == 1
+			}
+		}
+		return false
+	})
+	if l := r.logs.lines("handshake refused", "listener=admin", "reason=revoked", fmt.Sprintf("serial=%x", revoked.SignCert.SerialNumber)); len(l) != 1 {
+		t.Errorf("admin handshake log lines: %q", l)
+	}
+}

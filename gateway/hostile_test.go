@@ -3,6 +3,7 @@ package gateway
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // The hostile-traffic suite: a running gateway with the real policy engine, a raw client
@@ -35,5 +36,30 @@ func TestRawProviderHarness(t *testing.T) {
 	}
 	if v := rawHeaderValues(rp.last(), "x-govgate-consumer-dept"); len(v) != 1 || v[0] != "110000-rensheju" {
 		t.Errorf("consumer dept asserted as %q", v)
+	}
+}
+
+// TestClientCloseKeptOnRefusals: a client that asked to close its connection gets it
+// closed after a refusal too (the error response replaces the one the pipeline had
+// marked), not held open as keep-alive.
+func TestClientCloseKeptOnRefusals(t *testing.T) {
+	g, _ := startHostile(t, nil)
+	for name, raw := range map[string]string{
+		"no route":       "GET /nope HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
+		"ambiguous path": "GET /tax/v1/a;b HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
+		"denied":         "DELETE /tax/v1/taxpayers HTTP/1.1\r\nHost: gw\r\nX-Test-Dept: 110000-rensheju\r\nConnection: close\r\n\r\n",
+	} {
+		c := dialRaw(t, g.base)
+		resp, body := c.roundTrip(t, raw)
+		if resp.StatusCode < 400 {
+			t.Fatalf("%s: %d %s", name, resp.StatusCode, body)
+		}
+		if !resp.Close {
+			t.Errorf("%s: the refusal does not close the connection the client asked to close", name)
+		}
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if n, err := c.r.Read(make([]byte, 1)); n != 0 || err == nil {
+			t.Errorf("%s: the connection stayed open (%d, %v)", name, n, err)
+		}
 	}
 }
