@@ -265,6 +265,11 @@ func addTLS(ctx context.Context, set *stageSet, cfg *gateway.Config, log *slog.L
 	if set.Authenticate == nil {
 		set.Authenticate = gateway.NewPeerAuthenticatorWith(cfg.TLCP.SignaturePolicy())
 	}
+	if pa, ok := set.Authenticate.(*gateway.PeerAuthenticator); ok {
+		// Open tls connections are held to the CA set and CRL in force, not to the ones
+		// of their handshake.
+		pa.TLSTrust = tr
+	}
 	if set.Transports == nil {
 		set.Transports = map[gateway.Transport]gateway.ListenerProvider{}
 	}
