@@ -24,14 +24,7 @@ func Scan(dir string, fn func(index uint64, rec []byte) error) error {
 		if err != nil {
 			return err
 		}
-		i := first
-		_, err = scanFrames(bytes.NewReader(data), headerSize, int64(len(data)), func(_ int64, rec []byte) error {
-			err := fn(i, rec)
-			i++
-			return err
-		})
-		var torn *errTorn
-		if err != nil && !errors.As(err, &torn) {
+		if err := scanSegmentRecords(data, first, fn); err != nil {
 			return err
 		}
 	}
@@ -108,19 +101,28 @@ func ScanNewest(dir string, fn func(index uint64, rec []byte) error, older func(
 		if len(data) < headerSize {
 			return fmt.Errorf("segment %s: bad header", segmentName(firsts[k]))
 		}
-		i := firsts[k]
-		_, err = scanFrames(bytes.NewReader(data), headerSize, int64(len(data)), func(_ int64, rec []byte) error {
-			err := fn(i, rec)
-			i++
-			return err
-		})
-		var torn *errTorn
-		if err != nil && !errors.As(err, &torn) {
+		if err := scanSegmentRecords(data, firsts[k], fn); err != nil {
 			return err
 		}
 		if !older() {
 			return nil
 		}
+	}
+	return nil
+}
+
+// scanSegmentRecords calls fn for each record of one segment's bytes, numbered from first;
+// a torn tail (the batch whose sync never returned) ends the records without an error.
+func scanSegmentRecords(data []byte, first uint64, fn func(index uint64, rec []byte) error) error {
+	i := first
+	_, err := scanFrames(bytes.NewReader(data), headerSize, int64(len(data)), func(_ int64, rec []byte) error {
+		err := fn(i, rec)
+		i++
+		return err
+	})
+	var torn *errTorn
+	if err != nil && !errors.As(err, &torn) {
+		return err
 	}
 	return nil
 }

@@ -288,21 +288,13 @@ func ParseSignature(input, signature []string) (*ParsedSignature, error) {
 
 // single refuses a field sent on more than one line or with more than one member: the
 // govgate profile has exactly one signature, and one digest algorithm.
-func single(name string, values []string) error {
-	if len(values) > 1 {
-		return sigErr(SigRepeated, "%s is sent on %d lines; send it once", name, len(values))
-	}
-	if len(values) == 1 {
-		if n := fieldMembers(values[0]); n > 1 {
-			return sigErr(SigRepeated, "%s has %d members; the profile allows exactly one", name, n)
-		}
-	}
-	return nil
-}
+func single(name string, values []string) error { return singleField(name, values) }
 
 // CheckSingleField is single for the raw values of one field as a server holds them; it
 // allocates nothing when they pass, so that every request can be checked.
-func CheckSingleField(name string, values [][]byte) error {
+func CheckSingleField(name string, values [][]byte) error { return singleField(name, values) }
+
+func singleField[T string | []byte](name string, values []T) error {
 	if len(values) > 1 {
 		return sigErr(SigRepeated, "%s is sent on %d lines; send it once", name, len(values))
 	}

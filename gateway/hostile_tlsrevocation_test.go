@@ -21,28 +21,7 @@ import (
 // the issuer refuses it as certificate_untrusted.
 func TestRevocationReachesOpenTLSConnections(t *testing.T) {
 	p := newECPKI(t)
-	srv, _ := p.issue(t, "gw-test", "", true)
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(srv.PrivateKey)
-	files := TLSFiles{
-		Cert: p.write(t, "gw.pem", "CERTIFICATE", srv.Certificate[0], 0o644), Key: p.write(t, "gw.key", "PRIVATE KEY", keyDER, 0o600),
-		ClientCA: []string{filepath.Join(p.dir, "ca.pem")},
-	}
-	tr, err := NewTLSTransport(files, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := startUpstream(t, nil)
-	cfg := testConfig(up.addr)
-	cfg.Listeners[0].Transport = TransportTLS
-	cfg.TLS = TLSConfig{Cert: "x", Key: "x", ClientCA: "x"}
-	cfg.applyDefaults()
-	auth := NewPeerAuthenticator(0, 1000)
-	auth.TLSTrust = tr
-	rec := &recordingAuditor{}
-	gw := startGateway(t, cfg, Options{Stages: Stages{
-		Authenticate: auth, Audit: rec,
-		Transports: map[Transport]ListenerProvider{TransportTLS: tr},
-	}})
+	tr, gw, up, rec := startTLSGateway(t, p, func(a *PeerAuthenticator, tr *TLSTransport) { a.TLSTrust = tr })
 	roots := x509.NewCertPool()
 	roots.AddCert(p.ca)
 	addr := gw.ListenerAddr("ext").String()

@@ -78,25 +78,8 @@ func (p *ecPKI) issue(t *testing.T, cn, dept string, server bool) (tls.Certifica
 // signature attempt are refused.
 func TestMutualTLSListener(t *testing.T) {
 	p := newECPKI(t)
-	srv, _ := p.issue(t, "gw-test", "", true)
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(srv.PrivateKey)
-	files := TLSFiles{
-		Cert: p.write(t, "gw.pem", "CERTIFICATE", srv.Certificate[0], 0o644), Key: p.write(t, "gw.key", "PRIVATE KEY", keyDER, 0o600),
-		ClientCA: []string{filepath.Join(p.dir, "ca.pem")},
-	}
-	tr, err := NewTLSTransport(files, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := startUpstream(t, nil)
-	cfg := testConfig(up.addr)
-	cfg.Listeners[0].Transport = TransportTLS
-	cfg.TLS = TLSConfig{Cert: "x", Key: "x", ClientCA: "x"}
-	cfg.applyDefaults()
-	gw := startGateway(t, cfg, Options{Stages: Stages{
-		Authenticate: NewPeerAuthenticator(0, 1000),
-		Transports:   map[Transport]ListenerProvider{TransportTLS: tr},
-	}})
+	tr, gw, _, _ := startTLSGateway(t, p, nil)
+	files := tr.files
 	url := "https://localhost:" + portOf(gw.ListenerAddr("ext").String()) + "/population/v1/persons"
 	roots := x509.NewCertPool()
 	roots.AddCert(p.ca)
@@ -170,4 +153,37 @@ func decodeJSON(t *testing.T, resp *http.Response, v any) {
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startTLSGateway runs a gateway with one tls listener whose server certificate and
+// client CA come from p, in front of an echo upstream; tune may change the authenticator
+// before it starts. It returns the transport (whose files a test may change and Reload),
+// the gateway, the upstream and the auditor.
+func startTLSGateway(t *testing.T, p *ecPKI, tune func(*PeerAuthenticator, *TLSTransport)) (*TLSTransport, *testGateway, *upstream, *recordingAuditor) {
+	t.Helper()
+	srv, _ := p.issue(t, "gw-test", "", true)
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(srv.PrivateKey)
+	files := TLSFiles{
+		Cert: p.write(t, "gw.pem", "CERTIFICATE", srv.Certificate[0], 0o644), Key: p.write(t, "gw.key", "PRIVATE KEY", keyDER, 0o600),
+		ClientCA: []string{filepath.Join(p.dir, "ca.pem")},
+	}
+	tr, err := NewTLSTransport(files, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := startUpstream(t, nil)
+	cfg := testConfig(up.addr)
+	cfg.Listeners[0].Transport = TransportTLS
+	cfg.TLS = TLSConfig{Cert: "x", Key: "x", ClientCA: "x"}
+	cfg.applyDefaults()
+	auth := NewPeerAuthenticator(0, 1000)
+	if tune != nil {
+		tune(auth, tr)
+	}
+	rec := &recordingAuditor{}
+	gw := startGateway(t, cfg, Options{Stages: Stages{
+		Authenticate: auth, Audit: rec,
+		Transports: map[Transport]ListenerProvider{TransportTLS: tr},
+	}})
+	return tr, gw, up, rec
 }
