@@ -7,14 +7,10 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/certs"
 	"github.com/govgate/govgate/client"
-	"github.com/govgate/govgate/crypto/tlcp"
 	"github.com/govgate/govgate/policy"
 )
 
@@ -313,18 +309,7 @@ func TestAdminHosts(t *testing.T) {
 // not make a foreign Host, a cross-site Origin or a text/plain body acceptable — and the
 // refusal names the caller in the audit record.
 func TestAdminGuardWithRoles(t *testing.T) {
-	ca, err := certs.NewRootCA("test root", "govgate", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gwPair, _ := ca.IssuePair(certs.PairRequest{System: "gw-test", DNSNames: []string{"localhost"}, Server: true})
-	trust := &tlcp.TrustSource{}
-	ts, _ := tlcp.NewTrustStore([]*smx509.Certificate{ca.Cert}, nil)
-	trust.Store(ts)
-	ids := &tlcp.IdentitySource{}
-	if err := ids.Store(tlcpIdentity(gwPair)); err != nil {
-		t.Fatal(err)
-	}
+	ca, ids, trust := newTLCPServerPKI(t)
 	engine, err := policy.New(context.Background(), policy.Options{})
 	if err != nil {
 		t.Fatal(err)

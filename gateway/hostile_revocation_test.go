@@ -368,18 +368,7 @@ func TestHandshakeLogLimiterWindows(t *testing.T) {
 // TestRevocationReachesOpenAdminConnections: an administrator whose certificate is
 // revoked while its admin connection is open loses the API at its next request.
 func TestRevocationReachesOpenAdminConnections(t *testing.T) {
-	ca, err := certs.NewRootCA("test root", "govgate", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gwPair, _ := ca.IssuePair(certs.PairRequest{System: "gw-test", DNSNames: []string{"localhost"}, Server: true})
-	trust := &tlcp.TrustSource{}
-	ts, _ := tlcp.NewTrustStore([]*smx509.Certificate{ca.Cert}, nil)
-	trust.Store(ts)
-	ids := &tlcp.IdentitySource{}
-	if err := ids.Store(tlcpIdentity(gwPair)); err != nil {
-		t.Fatal(err)
-	}
+	ca, ids, trust := newTLCPServerPKI(t)
 	up := startUpstream(t, nil)
 	cfg := testConfig(up.addr)
 	cfg.Admin.TLCP = true

@@ -19,18 +19,7 @@ import (
 // (403) elsewhere, a certificate without a role is refused, and every action, allowed or
 // refused, is recorded in the audit log.
 func TestAdminRoles(t *testing.T) {
-	ca, err := certs.NewRootCA("test root", "govgate", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gwPair, _ := ca.IssuePair(certs.PairRequest{System: "gw-test", DNSNames: []string{"localhost"}, Server: true})
-	trust := &tlcp.TrustSource{}
-	ts, _ := tlcp.NewTrustStore([]*smx509.Certificate{ca.Cert}, nil)
-	trust.Store(ts)
-	ids := &tlcp.IdentitySource{}
-	if err := ids.Store(tlcpIdentity(gwPair)); err != nil {
-		t.Fatal(err)
-	}
+	ca, ids, trust := newTLCPServerPKI(t)
 	engine, err := policy.New(context.Background(), policy.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -107,4 +96,23 @@ func TestAdminRoles(t *testing.T) {
 	if r.Route != "admin" || r.Resource != "admin/operator" || r.Status != 403 || r.Error != "role_required" || r.Consumer.System != "admin-" {
 		t.Errorf("the last admin record: %+v", r)
 	}
+}
+
+// newTLCPServerPKI is a root CA, the gateway's TLCP identity issued by it for localhost, and
+// a trust store holding the CA with no CRL.
+func newTLCPServerPKI(t *testing.T) (*certs.CA, *tlcp.IdentitySource, *tlcp.TrustSource) {
+	t.Helper()
+	ca, err := certs.NewRootCA("test root", "govgate", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwPair, _ := ca.IssuePair(certs.PairRequest{System: "gw-test", DNSNames: []string{"localhost"}, Server: true})
+	trust := &tlcp.TrustSource{}
+	ts, _ := tlcp.NewTrustStore([]*smx509.Certificate{ca.Cert}, nil)
+	trust.Store(ts)
+	ids := &tlcp.IdentitySource{}
+	if err := ids.Store(tlcpIdentity(gwPair)); err != nil {
+		t.Fatal(err)
+	}
+	return ca, ids, trust
 }
