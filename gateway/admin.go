@@ -135,6 +135,7 @@ func (g *Gateway) serveBuiltinAdmin(ctx *fasthttp.RequestCtx) {
 	}
 	switch path {
 	case "/healthz":
+		// The same to any Host (adminGuard lets probes through): it says up and nothing else.
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("ok\n")
 	case "/readyz":
@@ -224,13 +225,27 @@ func (g *Gateway) Readiness() Readiness {
 	return r
 }
 
+// serveReady answers /readyz: the whole Readiness to a request for one of the admin API's
+// own hosts, only the status and {"ready":...} to any other. /readyz answers any Host so
+// that load balancers can probe by address, and so does a page that re-binds its name to
+// the gateway's loopback; the stages' and warnings' texts (a key store's address, the
+// paths of keys in it) are for the operator, and a probe needs no more than ready or not.
 func (g *Gateway) serveReady(ctx *fasthttp.RequestCtx) {
 	r := g.Readiness()
 	status := fasthttp.StatusOK
 	if !r.Ready {
 		status = fasthttp.StatusServiceUnavailable
 	}
+	if g.adminGuard == nil || !g.adminGuard.ownHost(&ctx.Request.Header) {
+		writeJSON(ctx, status, probeReadiness{Ready: r.Ready})
+		return
+	}
 	writeJSON(ctx, status, r)
+}
+
+// probeReadiness is /readyz's body for a Host that is not the admin API's own.
+type probeReadiness struct {
+	Ready bool `json:"ready"`
 }
 
 func (g *Gateway) writePoolMetrics(w io.Writer) {

@@ -22,8 +22,9 @@ import (
 //   - a request body must be application/json (415 content_type_refused): text/plain,
 //     urlencoded and multipart bodies are what a cross-site form sends without asking.
 //
-// /healthz and /readyz answer any Host: load balancers probe by address, and what they
-// say (up, ready, which stage is not) is what a probe is for.
+// /healthz and /readyz answer any Host: load balancers probe by address. To a Host that is
+// not one of the API's own they say up, or ready or not, and no more (serveReady): which
+// stage is degraded and why is for the operator, and the why can name internal addresses.
 type adminGuard struct {
 	hosts       []hostPort
 	scheme      string // of the admin listener: http, or https when it speaks TLCP
@@ -102,6 +103,10 @@ func (g *adminGuard) check(ctx *fasthttp.RequestCtx) *Error {
 	}
 	return nil
 }
+
+// ownHost reports whether a request names this API, in Host and in any absolute-form
+// target, as every endpoint but the probes must.
+func (g *adminGuard) ownHost(h *fasthttp.RequestHeader) bool { return g.checkHost(h) == nil }
 
 func errHostNotAllowed(what string) *Error {
 	return Errorf(fasthttp.StatusMisdirectedRequest, "host_not_allowed", "%s; the admin API answers only to its own host names (admin.hosts)", what)

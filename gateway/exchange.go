@@ -66,6 +66,11 @@ type Exchange struct {
 	label          []byte
 	labels         int
 	labelNominated bool
+
+	// partial: the provider answered 206 or sent Content-Range (partialResponse), noted
+	// before stripResponseHeaders removes the field, for the release stage to refuse on a
+	// resource it filters.
+	partial bool
 }
 
 // exchangePool recycles Exchanges so that the hot path does not allocate one per request.

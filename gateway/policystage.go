@@ -44,6 +44,10 @@ func (p *PolicyStage) Decide(ctx *fasthttp.RequestCtx, x *Exchange) error {
 	if d.RequireSignature && !x.Identity.Signed {
 		return Errorf(fasthttp.StatusUnauthorized, "signature_required", "this exchange requires an SM2 request signature (Signature-Input, Signature, Content-Digest)")
 	}
+	// A filtered resource is cut on its whole document; a part of it is not one (ranges.go).
+	if !d.Opaque() && !dropRangeRequest(&ctx.Request.Header) {
+		return errors.New("decide: Range or If-Range could not be removed from the request") // 503, fail closed
+	}
 	if d.Agreement != "" {
 		if r, ok := p.Quotas.Take(x.Identity.Dept, d.Agreement, d.Quota, x.Start); !ok {
 			return &Error{Status: fasthttp.StatusTooManyRequests, Code: "quota_exceeded", Message: "the agreement's quota is used up", Reasons: []Reason{r}}
@@ -101,7 +105,26 @@ func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *Exchange) error {
 		label = d.Label()
 	}
 	resp.Header.Set(HeaderClassification, label)
-	if d.Opaque() || len(resp.Body()) == 0 {
+	if d.Opaque() {
+		return nil
+	}
+	if x.partial {
+		// Range and If-Range were removed before forwarding (Decide), so a part is a
+		// provider that ignored that; a part filtered as the whole would be re-rooted.
+		return releaseError(&policy.ReleaseError{Reason: Reason{Code: "RESPONSE_PARTIAL", Message: "the provider answered with a part of its response (206 or Content-Range), and this resource is released only whole, field by field"}})
+	}
+	if len(resp.Body()) == 0 {
+		// Nothing to filter: a HEAD, a 304, a 204. The provider's Content-Length is then the
+		// length of the unfiltered body (a HEAD's or 304's describes the GET's), and its
+		// difference from the filtered GET measures the withheld fields; its
+		// Content-Encoding is that body's too, while the filtered GET goes out unencoded.
+		// Both are dropped, and none is written in their place: the filtered length is not
+		// known without the body, and RFC 9110 8.6 lets a HEAD or 304 answer without a
+		// length but not with a false one. fasthttp's server writes no Content-Length for
+		// a response without a body that has none set (HEAD and 304 included), and
+		// Content-Length: 0 for an empty GET, which is then the truth.
+		resp.Header.Del(fasthttp.HeaderContentLength)
+		resp.Header.Del(fasthttp.HeaderContentEncoding)
 		return nil
 	}
 	if !policy.IsJSON(string(resp.Header.ContentType())) {
