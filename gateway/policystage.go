@@ -108,6 +108,7 @@ func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *Exchange) error {
 	if d.Opaque() {
 		return nil
 	}
+	dropResponseValidators(&resp.Header)
 	if x.partial {
 		// Range and If-Range were removed before forwarding (Decide), so a part is a
 		// provider that ignored that; a part filtered as the whole would be re-rooted.

@@ -10,12 +10,28 @@ import "github.com/valyala/fasthttp"
 // the resource is filtered), and a provider answering with a part anyway — 206, or any
 // Content-Range — is refused at release (RESPONSE_PARTIAL). Opaque resources, released
 // whole, keep Range.
+//
+// The validators go the same way. A provider's ETag and Last-Modified describe the whole
+// document, and If-None-Match or If-Modified-Since against them answers 304 or 200 by
+// whether any field changed — withheld fields included: a consumer could watch a field no
+// agreement grants it. So on a filtered resource the consumer's If-None-Match and
+// If-Modified-Since are removed with Range, and the release stage removes ETag and
+// Last-Modified from the response. (If-Match and If-Unmodified-Since guard writes and
+// stay: removing them would turn a conditional write into an unconditional one.)
 
-// dropRangeRequest deletes every Range and If-Range field of the request, in any case, and
-// reports whether none is left.
+// unfilteredRequestFields are the request fields that ask the provider about its whole
+// document rather than the filtered one a consumer receives.
+var unfilteredRequestFields = [...]string{fasthttp.HeaderRange, fasthttp.HeaderIfRange, fasthttp.HeaderIfNoneMatch, fasthttp.HeaderIfModifiedSince}
+
+// unfilteredResponseFields are the provider's validators of the whole document.
+var unfilteredResponseFields = [...]string{fasthttp.HeaderETag, fasthttp.HeaderLastModified}
+
+// dropRangeRequest deletes every unfilteredRequestFields field of the request, in any case,
+// and reports whether none is left.
 func dropRangeRequest(h *fasthttp.RequestHeader) bool {
-	h.Del(fasthttp.HeaderRange)
-	h.Del(fasthttp.HeaderIfRange)
+	for _, name := range unfilteredRequestFields {
+		h.Del(name)
+	}
 	// The server normalizes request names, so "range" is held as "Range" and Del has
 	// removed every copy. For a header whose names are kept as received, where Del matches
 	// only the exact bytes, each spelling left is deleted as the header holds it; at most
@@ -40,9 +56,7 @@ func dropRangeRequest(h *fasthttp.RequestHeader) bool {
 	return rangeFields(h) == 0
 }
 
-func isRangeField(k []byte) bool {
-	return equalFold(k, fasthttp.HeaderRange) || equalFold(k, fasthttp.HeaderIfRange)
-}
+func isRangeField(k []byte) bool { return oneOfFold(k, unfilteredRequestFields[:]) }
 
 func rangeFields(h *fasthttp.RequestHeader) int {
 	n := 0
@@ -67,4 +81,24 @@ func partialResponse(h *fasthttp.ResponseHeader) bool {
 		}
 	}
 	return false
+}
+
+// dropResponseValidators deletes the provider's ETag and Last-Modified in any case: the
+// upstream client keeps names as the provider wrote them, and Del matches exact bytes.
+func dropResponseValidators(h *fasthttp.ResponseHeader) {
+	// DelBytes removes every field of one spelling; each round removes one spelling, and
+	// there cannot be more spellings than fields.
+	for n := h.Len(); n > 0; n-- {
+		var found []byte
+		for k := range h.All() {
+			if oneOfFold(k, unfilteredResponseFields[:]) {
+				found = k
+				break
+			}
+		}
+		if found == nil {
+			return
+		}
+		h.DelBytes(found)
+	}
 }

@@ -99,7 +99,10 @@ func TestBodilessReleaseCarriesNoUnfilteredLength(t *testing.T) {
 		switch {
 		case strings.HasPrefix(string(req), "HEAD "):
 			return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nETag: \"v1\"\r\nContent-Length: " + full + "\r\n\r\n"
-		case len(rawHeaderValues(req, "If-None-Match")) > 0:
+		case len(rawHeaderValues(req, "X-Want-304")) > 0:
+			// The consumer's If-None-Match never reaches the provider of a filtered
+			// resource (TestValidatorsOfTheWholeDocumentWithheld); a provider may still
+			// answer 304 on its own.
 			return "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Type: application/json\r\nContent-Length: " + full + "\r\n\r\n"
 		}
 		return rawResponse(200, []string{"Content-Type: application/json"}, taxpayerJSON)
@@ -112,7 +115,7 @@ func TestBodilessReleaseCarriesNoUnfilteredLength(t *testing.T) {
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	r := bufio.NewReader(c)
 	head := strings.Replace(rawTaxRequest(purposeLine), "GET ", "HEAD ", 1)
-	cond := rawTaxRequest(purposeLine, `If-None-Match: "v1"`)
+	cond := rawTaxRequest(purposeLine, "X-Want-304: 1")
 	for _, step := range []struct{ name, req, status string }{{"HEAD", head, " 200 "}, {"304", cond, " 304 "}} {
 		if _, err := io.WriteString(c, step.req); err != nil {
 			t.Fatal(err)
@@ -229,5 +232,51 @@ func TestDropRangeNamesAsReceived(t *testing.T) {
 	}
 	if string(req.Header.Peek("Accept")) != "*/*" {
 		t.Errorf("Accept lost: %q", req.Header.Header())
+	}
+}
+
+// TestValidatorsOfTheWholeDocumentWithheld: a provider's ETag and Last-Modified describe
+// the whole document, withheld fields included, and If-None-Match against them answers
+// 304 or 200 by whether any of those fields changed. On a filtered resource the
+// consumer's If-None-Match and If-Modified-Since never reach the provider, and the
+// provider's validators (in any case) never reach the consumer. An opaque resource keeps
+// both.
+func TestValidatorsOfTheWholeDocumentWithheld(t *testing.T) {
+	g, rp := startHostile(t, func(req []byte) string {
+		if len(rawHeaderValues(req, "If-None-Match")) > 0 {
+			return "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n"
+		}
+		return rawResponse(200, []string{"Content-Type: application/json", "etag: \"v1\"", "LAST-MODIFIED: Wed, 21 Oct 2015 07:28:00 GMT"}, taxpayerJSON)
+	})
+	resp, body := dialRaw(t, g.base).roundTrip(t, rawTaxRequest(purposeLine,
+		"if-none-match: \"v1\"", "If-Modified-Since: Wed, 21 Oct 2015 07:28:00 GMT"))
+	if resp.StatusCode != 200 || strings.Contains(string(body), "bank_account") {
+		t.Fatalf("conditional GET of a filtered resource: %d %s", resp.StatusCode, body)
+	}
+	for _, name := range []string{"If-None-Match", "If-Modified-Since"} {
+		if v := rawHeaderValues(rp.last(), name); len(v) > 0 {
+			t.Errorf("provider received %s %q", name, v)
+		}
+	}
+	for _, name := range []string{"ETag", "Last-Modified"} {
+		if v := resp.Header.Values(name); len(v) > 0 {
+			t.Errorf("consumer received the provider's %s %q", name, v)
+		}
+	}
+
+	// Opaque: validators and conditionals pass, a 304 included.
+	rp.setAnswer(func(req []byte) string {
+		if len(rawHeaderValues(req, "If-None-Match")) > 0 {
+			return "HTTP/1.1 304 Not Modified\r\nETag: \"t1\"\r\n\r\n"
+		}
+		return rawResponse(200, []string{"Content-Type: image/png", "ETag: \"t1\""}, "png")
+	})
+	status, h, _ := do(t, "GET", g.base+"/tiles/1", "", map[string]string{"X-Test-Dept": "110000-rensheju"})
+	if status != 200 || h.Get("ETag") != `"t1"` {
+		t.Errorf("opaque resource: %d ETag %q", status, h.Get("ETag"))
+	}
+	status, _, _ = do(t, "GET", g.base+"/tiles/1", "", map[string]string{"X-Test-Dept": "110000-rensheju", "If-None-Match": `"t1"`})
+	if status != 304 {
+		t.Errorf("opaque conditional GET: %d, want 304", status)
 	}
 }
