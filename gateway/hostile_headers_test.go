@@ -190,7 +190,7 @@ func TestHostileResponseHeaderAllowlist(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"Cache-Control": "private, max-age=60",
-		"Vary": "Accept-Encoding", "Content-Language": "zh-CN", "Expires": "Wed, 02 Dec 2026 00:00:00 GMT",
+		"Vary":          "Accept-Encoding", "Content-Language": "zh-CN", "Expires": "Wed, 02 Dec 2026 00:00:00 GMT",
 		"X-Total-Count": "1", "Content-Type": "application/json",
 	} {
 		if v := resp.Header.Values(name); len(v) != 1 || v[0] != want {
