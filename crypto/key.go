@@ -2,7 +2,10 @@ package crypto
 
 import (
 	"crypto/ecdsa"
+	"crypto/pbkdf2"
 	"crypto/rand"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -10,6 +13,7 @@ import (
 	"github.com/emmansun/gmsm/pkcs"
 	"github.com/emmansun/gmsm/pkcs8"
 	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/sm3"
 	"github.com/emmansun/gmsm/smx509"
 )
 
@@ -36,8 +40,20 @@ func GenerateKey() (*PrivateKey, error) {
 	return k, nil
 }
 
-// MarshalPrivateKeyPEM encodes key as PKCS#8 PEM. With a password it is encrypted with
-// PBES2 using SM4-CBC and PBKDF2 with HMAC-SM3 (what GmSSL writes), else it is plain.
+// Encrypted keys: PBKDF2 salt size and iteration count.
+const (
+	pbkdf2SaltSize   = 16
+	pbkdf2Iterations = 10000
+)
+
+// oidHMACWithSM3 is the PBKDF2 PRF hmacWithSM3 (GB/T 35276, GM/T 0091).
+var oidHMACWithSM3 = asn1.ObjectIdentifier{1, 2, 156, 10197, 1, 401, 2}
+
+// MarshalPrivateKeyPEM encodes key as PKCS#8 PEM. With a password it is an
+// EncryptedPrivateKeyInfo in the form GmSSL 3 writes and reads: PBES2
+// (1.2.840.113549.1.5.13) with PBKDF2 (1.2.840.113549.1.5.12, PRF hmacWithSM3 with its
+// parameters absent) and SM4-CBC (1.2.156.10197.1.104.2, the IV as parameter). Without
+// one it is plain.
 func MarshalPrivateKeyPEM(key *PrivateKey, password []byte) ([]byte, error) {
 	if len(password) == 0 {
 		der, err := smx509.MarshalPKCS8PrivateKey(key)
@@ -46,13 +62,50 @@ func MarshalPrivateKeyPEM(key *PrivateKey, password []byte) ([]byte, error) {
 		}
 		return pem.EncodeToMemory(&pem.Block{Type: pemPrivateKey, Bytes: der}), nil
 	}
-	enc := pkcs.NewSMPBESEncrypterWithKDF(pkcs.NewPBKDF2Opts(pkcs.SM3, 16, 10000))
+	// Not gmsm's NewSMPBESEncrypter (the OID 1.2.156.10197.6.4.1.5.2 in place of PBES2,
+	// which GmSSL refuses) nor its PBKDF2Opts (a NULL parameter on hmacWithSM3, which
+	// GmSSL's parser refuses): gmsm's PBES2 and SM4-CBC with a KDF of ours.
+	enc := pkcs.NewPBESEncrypter(pkcs.SM4CBC, pbkdf2SM3{saltSize: pbkdf2SaltSize, iterations: pbkdf2Iterations})
 	der, err := pkcs8.MarshalPrivateKey(key, password, enc)
 	if err != nil {
 		return nil, fmt.Errorf("encrypt SM2 key: %w", err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: pemEncryptedPrivateKey, Bytes: der}), nil
 }
+
+// pbkdf2SM3 is PBKDF2 with HMAC-SM3 as gmsm's pkcs.KDFOpts, writing parameters GmSSL
+// parses: its PRF AlgorithmIdentifier carries the OID alone.
+type pbkdf2SM3 struct{ saltSize, iterations int }
+
+// pbkdf2SM3Params is RFC 8018's PBKDF2-params. It is only ever marshalled: reading goes
+// through gmsm, which registers its own parser for the PBKDF2 OID.
+type pbkdf2SM3Params struct {
+	Salt           []byte
+	IterationCount int
+	KeyLen         int
+	PRF            pkix.AlgorithmIdentifier // Parameters left empty: encoded absent, not NULL
+}
+
+func (o pbkdf2SM3) DeriveKey(password, salt []byte, size int) ([]byte, pkcs.KDFParameters, error) {
+	key, err := pbkdf2.Key(sm3.New, string(password), salt, o.iterations, size)
+	if err != nil {
+		return nil, nil, fmt.Errorf("PBKDF2-HMAC-SM3: %w", err)
+	}
+	return key, pbkdf2SM3Params{Salt: salt, IterationCount: o.iterations, KeyLen: size, PRF: pkix.AlgorithmIdentifier{Algorithm: oidHMACWithSM3}}, nil
+}
+
+func (o pbkdf2SM3) GetSaltSize() int { return o.saltSize }
+
+// OID is PBKDF2's own (id-PBKDF2), not gmsm's SM-PBKDF 1.2.156.10197.6.4.1.5.1.
+func (o pbkdf2SM3) OID() asn1.ObjectIdentifier {
+	return asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 12}
+}
+
+func (p pbkdf2SM3Params) DeriveKey(_ asn1.ObjectIdentifier, password []byte, size int) ([]byte, error) {
+	return pbkdf2.Key(sm3.New, string(password), p.Salt, p.IterationCount, size)
+}
+
+func (p pbkdf2SM3Params) KeyLength() int { return p.KeyLen }
 
 // ParsePrivateKeyPEM decodes an SM2 private key from PEM: PKCS#8 (plain, or encrypted with
 // password), or SEC1 "EC PRIVATE KEY". Errors never include the password or key bytes.
