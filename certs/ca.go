@@ -1,9 +1,11 @@
 package certs
 
 import (
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"math/big"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/sm3"
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/govgate/govgate/crypto"
@@ -58,9 +61,14 @@ func newCA(parent *CA, commonName, org string, validFor time.Duration) (*CA, err
 	if err != nil {
 		return nil, err
 	}
+	ski, err := KeyID(&key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	tmpl := &smx509.Certificate{
 		SerialNumber:          serial,
+		SubjectKeyId:          ski,
 		Subject:               pkix.Name{CommonName: commonName, Organization: []string{org}, Country: []string{"CN"}},
 		NotBefore:             now.Add(-5 * time.Minute),
 		NotAfter:              now.Add(validFor),
@@ -74,6 +82,9 @@ func newCA(parent *CA, commonName, org string, validFor time.Duration) (*CA, err
 			tmpl.NotAfter = parent.Cert.NotAfter // a CA cannot outlive the one that signed it
 		}
 		tmpl.MaxPathLenZero = true
+		if tmpl.AuthorityKeyId, err = authorityKeyID(parent.Cert); err != nil {
+			return nil, err
+		}
 		issuer, signer = parent.Cert, parent.Key
 	}
 	der, err := smx509.CreateCertificate(rand.Reader, tmpl, issuer, &key.PublicKey, signer)
@@ -85,6 +96,43 @@ func newCA(parent *CA, commonName, org string, validFor time.Duration) (*CA, err
 		return nil, err
 	}
 	return &CA{Cert: cert, Key: key}, nil
+}
+
+// KeyID is the key identifier of an SM2 public key: RFC 5280 §4.2.1.2 method 1 with SM3
+// in place of SHA-1 — SM3 of the subjectPublicKey BIT STRING's value (04||X||Y), all 32
+// bytes. It is the value GmSSL 3 writes for the same key (its default subject and
+// authority key identifiers are SM3(04||X||Y)), and it keeps SHA-1 out of a CA that is
+// otherwise SM2/SM3 only. Peers only compare identifiers as bytes, so the hash is ours
+// to choose (RFC 5280 allows other methods; RFC 7093 lists some).
+func KeyID(pub *ecdsa.PublicKey) ([]byte, error) {
+	der, err := smx509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("key identifier: %w", err)
+	}
+	var spki struct {
+		Algorithm        pkix.AlgorithmIdentifier
+		SubjectPublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil {
+		return nil, fmt.Errorf("key identifier: %w", err)
+	}
+	id := sm3.Sum(spki.SubjectPublicKey.Bytes)
+	return id[:], nil
+}
+
+// authorityKeyID is what a certificate issued by issuer names in its AuthorityKeyIdentifier:
+// the issuer's own SubjectKeyIdentifier, which path builders match byte for byte (a CA made
+// before govgate wrote SKIs has SHA-1 ones, kept as they are); for an issuer without one,
+// the identifier its key would have.
+func authorityKeyID(issuer *smx509.Certificate) ([]byte, error) {
+	if len(issuer.SubjectKeyId) > 0 {
+		return issuer.SubjectKeyId, nil
+	}
+	pub, err := crypto.SM2PublicKey(issuer)
+	if err != nil {
+		return nil, err
+	}
+	return KeyID(pub)
 }
 
 // randomSerial is a positive serial of 16 random bytes (the profile asks for at least 8).
@@ -156,6 +204,14 @@ func (ca *CA) issue(req PairRequest, usage smx509.KeyUsage) (*smx509.Certificate
 	if nb.IsZero() {
 		nb = time.Now().Add(-5 * time.Minute)
 	}
+	ski, err := KeyID(&key.PublicKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	aki, err := authorityKeyID(ca.Cert)
+	if err != nil {
+		return nil, nil, err
+	}
 	eku := smx509.ExtKeyUsageClientAuth
 	if req.Server {
 		eku = smx509.ExtKeyUsageServerAuth
@@ -168,6 +224,10 @@ func (ca *CA) issue(req PairRequest, usage smx509.KeyUsage) (*smx509.Certificate
 		KeyUsage:     usage,
 		ExtKeyUsage:  []smx509.ExtKeyUsage{eku},
 		DNSNames:     req.DNSNames,
+		// smx509 writes an SKI only for CAs and takes the AKI from the issuer's SKI only
+		// when it has one; both are set here so every certificate carries them.
+		SubjectKeyId:   ski,
+		AuthorityKeyId: aki,
 	}
 	var uris []string
 	if req.Dept != "" {
@@ -203,12 +263,22 @@ func (ca *CA) CRL(number int64, revoked []*big.Int, validFor time.Duration) (*sm
 	return ca.CRLEntries(number, entries, validFor)
 }
 
+// crlBackdate is how far thisUpdate is set back, for verifiers whose clocks run behind.
+const crlBackdate = time.Minute
+
 // CRLEntries issues a CRL from full entries (revocation times and reasons).
 func (ca *CA) CRLEntries(number int64, entries []x509.RevocationListEntry, validFor time.Duration) (*smx509.RevocationList, error) {
+	if validFor <= 0 {
+		return nil, fmt.Errorf("issue CRL: validity %v: nextUpdate must come after thisUpdate", validFor)
+	}
 	now := time.Now()
+	thisUpdate, err := crlThisUpdate(now, entries)
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.RevocationList{
 		Number:                    big.NewInt(number),
-		ThisUpdate:                now.Add(-time.Minute),
+		ThisUpdate:                thisUpdate,
 		NextUpdate:                now.Add(validFor),
 		RevokedCertificateEntries: entries,
 	}
@@ -221,4 +291,25 @@ func (ca *CA) CRLEntries(number int64, entries []x509.RevocationListEntry, valid
 		return nil, fmt.Errorf("issue CRL: %w", err)
 	}
 	return crl, nil
+}
+
+// crlThisUpdate is a CRL's thisUpdate: backdated by crlBackdate, but never before the
+// revocation date of an entry it lists (a CRL cannot report a revocation from before it was
+// made; RFC 5280 §5.1.2.4, §5.3.2), so a fresh revocation moves it up to that date. Times
+// are cut to the second, as the CRL encodes them. A revocation dated after now means a
+// clock went back; it is refused rather than published as a CRL from the future.
+func crlThisUpdate(now time.Time, entries []x509.RevocationListEntry) (time.Time, error) {
+	now = now.Truncate(time.Second)
+	this := now.Add(-crlBackdate)
+	for _, e := range entries {
+		rt := e.RevocationTime.Truncate(time.Second)
+		if rt.After(now) {
+			return time.Time{}, fmt.Errorf("issue CRL: serial %s is revoked at %s, after now (%s); is the clock right?",
+				e.SerialNumber.Text(16), rt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		}
+		if rt.After(this) {
+			this = rt
+		}
+	}
+	return this, nil
 }
