@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/emmansun/gmsm/smx509"
-
 	"github.com/govgate/govgate/certs"
-	"github.com/govgate/govgate/crypto"
 )
 
 const caPassHelp = "environment variable holding the CA key's password (the key is written encrypted when set)"
@@ -102,14 +98,20 @@ func runCertsIssue(_ context.Context, args []string, stdout, stderr io.Writer) e
 	dns := fs.String("dns", "", "comma-separated DNS names, for a server pair")
 	roles := fs.String("role", "", "comma-separated administrator roles for the admin API (security-officer, crypto-admin, auditor, operator), into SAN URIs urn:govgate:role:<role>")
 	valid := fs.Duration("valid", 365*24*time.Hour, "validity")
-	out := fs.String("out", "", "directory to write <name>-sign.pem, -sign.key, -enc.pem, -enc.key into")
+	out := fs.String("out", "", "directory to write <name>-{sign,enc}-{cert,chain,fullchain}.pem and <name>-{sign,enc}.key into")
 	name := fs.String("name", "", "file name prefix (default: the system name)")
+	keyPass := fs.String("key-pass-env", "", "environment variable holding a password to encrypt the keys with (PKCS#8 PBES2, SM4-CBC, PBKDF2-HMAC-SM3: the form GmSSL loads); plain when unset")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *ca.dir == "" || *system == "" || *out == "" {
 		fs.Usage()
 		return errUsage
+	}
+	// Checked before anything is issued: a pair recorded but never written helps no one.
+	password := envPassword(*keyPass)
+	if *keyPass != "" && len(password) == 0 {
+		return fmt.Errorf("--key-pass-env %s: the variable is empty or unset", *keyPass)
 	}
 	d, err := ca.open()
 	if err != nil {
@@ -137,39 +139,11 @@ func runCertsIssue(_ context.Context, args []string, stdout, stderr io.Writer) e
 	if prefix == "" {
 		prefix = *system
 	}
-	if err := writePairFiles(*out, prefix, d, p); err != nil {
+	if err := d.WritePairFiles(*out, prefix, p, password); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "issued %s: sign %s, enc %s, valid until %s; files %s-{sign,enc}.{pem,key} in %s\n",
-		*system, p.SignCert.SerialNumber.Text(16), p.EncCert.SerialNumber.Text(16), p.SignCert.NotAfter.UTC().Format(time.RFC3339), prefix, *out)
-	return nil
-}
-
-// writePairFiles writes the certificates (with the chain) 0644 and the keys 0600.
-func writePairFiles(out, prefix string, d *certs.Dir, p *certs.Pair) error {
-	if err := os.MkdirAll(out, 0o700); err != nil {
-		return err
-	}
-	chain := crypto.MarshalCertificatePEM(d.CA.Cert)
-	for _, c := range d.Chain {
-		chain = append(chain, crypto.MarshalCertificatePEM(c)...)
-	}
-	for use, pair := range map[string]struct {
-		cert *smx509.Certificate
-		key  *crypto.PrivateKey
-	}{"sign": {p.SignCert, p.SignKey}, "enc": {p.EncCert, p.EncKey}} {
-		certPEM := append(crypto.MarshalCertificatePEM(pair.cert), chain...)
-		if err := os.WriteFile(filepath.Join(out, prefix+"-"+use+".pem"), certPEM, 0o644); err != nil {
-			return err
-		}
-		keyPEM, err := crypto.MarshalPrivateKeyPEM(pair.key, nil)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(out, prefix+"-"+use+".key"), keyPEM, 0o600); err != nil {
-			return err
-		}
-	}
+	fmt.Fprintf(stdout, "issued %s: sign %s, enc %s, valid until %s; in %s: %s-{sign,enc}-fullchain.pem (certificate and chain, for sign_cert/enc_cert and --cert), -cert.pem, -chain.pem, .key\n",
+		*system, p.SignCert.SerialNumber.Text(16), p.EncCert.SerialNumber.Text(16), p.SignCert.NotAfter.UTC().Format(time.RFC3339), *out, prefix)
 	return nil
 }
 

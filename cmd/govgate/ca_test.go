@@ -34,14 +34,36 @@ func TestCAWorkflow(t *testing.T) {
 		t.Errorf("ca.key mode %o", info.Mode().Perm())
 	}
 	must("certs", "issue", "--ca", inter, "--dept", "110000-rensheju", "--system", "pension-review", "--out", out, "--name", "rensheju")
-	// The issued pair, with its chain, loads as a TLCP identity and chains to the root.
-	id, err := tlcp.LoadIdentity(filepath.Join(out, "rensheju-sign.pem"), filepath.Join(out, "rensheju-sign.key"),
-		filepath.Join(out, "rensheju-enc.pem"), filepath.Join(out, "rensheju-enc.key"), nil)
+	// The issued pair, its fullchain files (leaf and intermediate, no root), loads as a
+	// TLCP identity; cert.pem and chain.pem are its two parts.
+	id, err := tlcp.LoadIdentity(filepath.Join(out, "rensheju-sign-fullchain.pem"), filepath.Join(out, "rensheju-sign.key"),
+		filepath.Join(out, "rensheju-enc-fullchain.pem"), filepath.Join(out, "rensheju-enc.key"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(id.Chain) != 2 || id.SignCert.URIs[0].String() != "urn:govgate:dept:110000-rensheju" {
+	if len(id.Chain) != 1 || id.Chain[0].Subject.CommonName != "Beijing Sharing CA" || id.SignCert.URIs[0].String() != "urn:govgate:dept:110000-rensheju" {
 		t.Errorf("identity: chain %d, URIs %v", len(id.Chain), id.SignCert.URIs)
+	}
+	for _, use := range []string{"sign", "enc"} {
+		leaf, _ := os.ReadFile(filepath.Join(out, "rensheju-"+use+"-cert.pem"))
+		chain, _ := os.ReadFile(filepath.Join(out, "rensheju-"+use+"-chain.pem"))
+		full, _ := os.ReadFile(filepath.Join(out, "rensheju-"+use+"-fullchain.pem"))
+		if strings.Count(string(leaf), "BEGIN CERTIFICATE") != 1 || strings.Count(string(chain), "BEGIN CERTIFICATE") != 1 || string(full) != string(leaf)+string(chain) {
+			t.Errorf("%s files: cert %d bytes, chain %d, fullchain %d", use, len(leaf), len(chain), len(full))
+		}
+		if info, _ := os.Stat(filepath.Join(out, "rensheju-"+use+".key")); info.Mode().Perm() != 0o600 {
+			t.Errorf("%s key mode %o", use, info.Mode().Perm())
+		}
+	}
+	// With --key-pass-env the keys are written encrypted and open with that password.
+	t.Setenv("GOVGATE_TEST_KEY_PASS", "correct horse")
+	must("certs", "issue", "--ca", inter, "--system", "gmssl-peer", "--out", out, "--key-pass-env", "GOVGATE_TEST_KEY_PASS")
+	if _, err := tlcp.LoadIdentity(filepath.Join(out, "gmssl-peer-sign-fullchain.pem"), filepath.Join(out, "gmssl-peer-sign.key"),
+		filepath.Join(out, "gmssl-peer-enc-fullchain.pem"), filepath.Join(out, "gmssl-peer-enc.key"), []byte("correct horse")); err != nil {
+		t.Errorf("encrypted pair: %v", err)
+	}
+	if code, _, stderr := runCmd(t, "certs", "issue", "--ca", inter, "--system", "x", "--out", out, "--key-pass-env", "GOVGATE_TEST_UNSET_VAR"); code != 1 || !strings.Contains(stderr, "empty or unset") {
+		t.Errorf("issue with an unset password variable: %d %s", code, stderr)
 	}
 	serial := id.SignCert.SerialNumber.Text(16)
 	list := must("certs", "list", "--ca", inter)

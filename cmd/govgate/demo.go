@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 
+	"github.com/govgate/govgate/certs"
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/keys"
 )
@@ -142,7 +143,8 @@ func printDemoHelp(w io.Writer, g *gateway.Gateway, pki *demoPKI, vaultAddr stri
 	adm := g.AdminAddr().String()
 	d := demoDepartments()[0]
 	call := fmt.Sprintf("go run ./cmd/govgate call --ca %s \\\n      --cert %s,%s \\\n      --key %s,%s \\\n     ",
-		pki.path("ca/ca.pem"), pki.path(d.file+"-sign.pem"), pki.path(d.file+"-enc.pem"), pki.path(d.file+"-sign.key"), pki.path(d.file+"-enc.key"))
+		pki.path("ca/ca.pem"), certs.PairFile(pki.dir, d.file, "sign", certs.FullchainSuffix), certs.PairFile(pki.dir, d.file, "enc", certs.FullchainSuffix),
+		certs.PairFile(pki.dir, d.file, "sign", certs.KeySuffix), certs.PairFile(pki.dir, d.file, "enc", certs.KeySuffix))
 	fmt.Fprintf(w, `
 govgate demo is running.
 
@@ -183,5 +185,5 @@ Try, as department %[5]s (system %[6]s):
   go run ./cmd/govgate policy eval --explain --input examples/policy-input.json
 
 Stop with Ctrl-C.
-`, gw, adm, call, pki.dir, d.dept, d.system, pki.serialOf("shuiwu-sign.pem"), store)
+`, gw, adm, call, pki.dir, d.dept, d.system, pki.serialOf("shuiwu-sign"+certs.CertSuffix), store)
 }

@@ -41,7 +41,7 @@ func ensureDemoPKI(ctx context.Context, dir string) (*demoPKI, error) {
 	p := &demoPKI{dir: dir}
 	_, err := os.Stat(p.path("ca/ca.pem"))
 	if err == nil {
-		return p, nil
+		return p, p.ensureDepartmentFiles()
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -82,11 +82,7 @@ func (p *demoPKI) create(ctx context.Context) error {
 		return err
 	}
 	for _, d := range demoDepartments() {
-		pair, err := ca.Issue(certs.PairRequest{Dept: d.dept, System: d.system})
-		if err != nil {
-			return err
-		}
-		if err := writePairFiles(p.dir, d.file, ca, pair); err != nil {
+		if err := p.issueDepartment(ca, d); err != nil {
 			return err
 		}
 	}
@@ -95,6 +91,39 @@ func (p *demoPKI) create(ctx context.Context) error {
 		return err
 	}
 	return os.WriteFile(p.path("crl.pem"), crl, 0o644)
+}
+
+// issueDepartment issues a department's pair and writes its files.
+func (p *demoPKI) issueDepartment(ca *certs.Dir, d demoDepartment) error {
+	pair, err := ca.Issue(certs.PairRequest{Dept: d.dept, System: d.system})
+	if err != nil {
+		return err
+	}
+	return ca.WritePairFiles(p.dir, d.file, pair, nil)
+}
+
+// ensureDepartmentFiles issues a pair to each department whose files are missing: data
+// directories of a govgate that wrote <file>-sign.pem (leaf and root in one file) lack the
+// fullchain files the printed commands name.
+func (p *demoPKI) ensureDepartmentFiles() error {
+	var ca *certs.Dir
+	for _, d := range demoDepartments() {
+		if _, err := os.Stat(certs.PairFile(p.dir, d.file, "enc", certs.KeySuffix)); err == nil {
+			if _, err := os.Stat(certs.PairFile(p.dir, d.file, "sign", certs.FullchainSuffix)); err == nil {
+				continue
+			}
+		}
+		if ca == nil {
+			var err error
+			if ca, err = certs.OpenDir(p.path("ca"), nil); err != nil {
+				return fmt.Errorf("demo PKI in %s: %w", p.dir, err)
+			}
+		}
+		if err := p.issueDepartment(ca, d); err != nil {
+			return fmt.Errorf("demo PKI in %s: %w", p.dir, err)
+		}
+	}
+	return nil
 }
 
 // serialOf is the hex serial of a certificate file under the data directory, or a

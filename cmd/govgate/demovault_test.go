@@ -48,7 +48,7 @@ func TestDemoWithVault(t *testing.T) {
 	call := func() string {
 		t.Helper()
 		var o, e bytes.Buffer
-		args := []string{"call", "-i", "--ca", dir + "/ca/ca.pem", "--cert", dir + "/rensheju-sign.pem," + dir + "/rensheju-enc.pem",
+		args := []string{"call", "-i", "--ca", dir + "/ca/ca.pem", "--cert", dir + "/rensheju-sign-fullchain.pem," + dir + "/rensheju-enc-fullchain.pem",
 			"--key", dir + "/rensheju-sign.key," + dir + "/rensheju-enc.key", base + "/population/v1/persons?id=110101199003077777"}
 		if code := run(ctx, args, &o, &e); code != 0 {
 			t.Fatalf("call: %d %s %s", code, o.String(), e.String())

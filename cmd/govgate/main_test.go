@@ -92,7 +92,7 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 		t.Helper()
 		var callOut, callErr bytes.Buffer
 		args := append([]string{"call", "-i", "--ca", dir + "/ca/ca.pem",
-			"--cert", dir + "/rensheju-sign.pem," + dir + "/rensheju-enc.pem",
+			"--cert", dir + "/rensheju-sign-fullchain.pem," + dir + "/rensheju-enc-fullchain.pem",
 			"--key", dir + "/rensheju-sign.key," + dir + "/rensheju-enc.key"}, extra...)
 		code := run(ctx, args, &callOut, &callErr)
 		if refused := !strings.HasPrefix(callOut.String(), "2"); code != map[bool]int{false: 0, true: 1}[refused] {
@@ -123,7 +123,7 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	}
 	// The load generator, as a department: TLCP, every request SM2-signed.
 	lcode, lout, lerr := runCmd(t, "loadtest", "-q", "--requests", "200", "--presign", "150", "--conns", "4", "--ca", dir+"/ca/ca.pem",
-		"--cert", dir+"/rensheju-sign.pem,"+dir+"/rensheju-enc.pem", "--key", dir+"/rensheju-sign.key,"+dir+"/rensheju-enc.key",
+		"--cert", dir+"/rensheju-sign-fullchain.pem,"+dir+"/rensheju-enc-fullchain.pem", "--key", dir+"/rensheju-sign.key,"+dir+"/rensheju-enc.key",
 		base+"/population/v1/persons?id=110101199003077777")
 	if lcode != 0 || !strings.Contains(lout, "over tlcp: closed loop, 4 connections") || !strings.Contains(lout, "200 requests") || !strings.Contains(lout, ", 200 ok") {
 		t.Errorf("loadtest: %d %s %s", lcode, lout, lerr)
@@ -172,7 +172,7 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	// The cryptography administrator rotates the gateway's pair and revokes the tax
 	// bureau's certificate while the demo runs; no restart.
 	dial := func(dept string) (string, error) {
-		id, err := tlcp.LoadIdentity(dir+"/"+dept+"-sign.pem", dir+"/"+dept+"-sign.key", dir+"/"+dept+"-enc.pem", dir+"/"+dept+"-enc.key", nil)
+		id, err := tlcp.LoadIdentity(dir+"/"+dept+"-sign-fullchain.pem", dir+"/"+dept+"-sign.key", dir+"/"+dept+"-enc-fullchain.pem", dir+"/"+dept+"-enc.key", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
