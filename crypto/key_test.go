@@ -2,6 +2,9 @@ package crypto
 
 import (
 	"bytes"
+	"crypto/cipher"
+	"crypto/pbkdf2"
+	"crypto/rand"
 	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
@@ -9,6 +12,9 @@ import (
 
 	"github.com/emmansun/gmsm/pkcs"
 	"github.com/emmansun/gmsm/pkcs8"
+	"github.com/emmansun/gmsm/sm3"
+	"github.com/emmansun/gmsm/sm4"
+	"github.com/emmansun/gmsm/smx509"
 )
 
 // The DER of every algorithm identifier GmSSL 3 expects in an encrypted key, spelled out as
@@ -153,5 +159,73 @@ func TestEncryptedKeyOldFormsStillRead(t *testing.T) {
 		if _, err := ParsePrivateKeyPEM(data, []byte("wrong")); err == nil {
 			t.Fatalf("%s: opened with a wrong password", name)
 		}
+	}
+}
+
+// gmsslEncryptedKey builds, without the code under test, an encrypted key as GmSSL 3's
+// sm2_private_key_info_encrypt_to_der lays it out: PBES2, PBKDF2 with a 16-byte salt,
+// 65536 iterations, keyLength 16 and hmacWithSM3 without parameters, SM4-CBC with PKCS#7
+// padding and its IV.
+func gmsslEncryptedKey(t *testing.T, key *PrivateKey, password string) []byte {
+	t.Helper()
+	info, err := smx509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt, iv := make([]byte, 16), make([]byte, 16)
+	rand.Read(salt)
+	rand.Read(iv)
+	const iter = 65536
+	dk, err := pbkdf2.Key(sm3.New, password, salt, iter, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := sm4.NewCipher(dk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := sm4BlockSize - len(info)%sm4BlockSize
+	ct := append(info, bytes.Repeat([]byte{byte(pad)}, pad)...)
+	cipher.NewCBCEncrypter(block, iv).CryptBlocks(ct, ct)
+
+	seq := func(parts ...[]byte) []byte {
+		b, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: bytes.Join(parts, nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	der := func(v any) []byte {
+		b, err := asn1.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	kdf := seq(derOIDPBKDF2, seq(der(salt), der(iter), der(16), derPRFHMACSM3))
+	enc := seq(derOIDSM4CBC, der(iv))
+	out := seq(seq(derOIDPBES2, seq(kdf, enc)), der(ct))
+	return pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: out})
+}
+
+// TestEncryptedKeyGmSSLLayoutRead: a key laid out as GmSSL writes it, built by hand, opens
+// with its password and not without it.
+func TestEncryptedKeyGmSSLLayoutRead(t *testing.T) {
+	key, _ := GenerateKey()
+	data := gmsslEncryptedKey(t, key, "gmssl 口令")
+	pbes, kdf, _ := decodeEncryptedKey(t, data)
+	if !bytes.Equal(pbes.Algorithm.FullBytes, derOIDPBES2) {
+		t.Fatal("the fixture is not PBES2")
+	}
+	checkPBKDF2Params(t, kdf.Params.FullBytes) // the fixture has the layout the writer is held to
+	back, err := ParsePrivateKeyPEM(data, []byte("gmssl 口令"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.Equal(key) {
+		t.Fatal("another key came back")
+	}
+	if _, err := ParsePrivateKeyPEM(data, []byte("gmssl")); err == nil {
+		t.Fatal("opened with a wrong password")
 	}
 }
