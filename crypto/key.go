@@ -46,7 +46,7 @@ const (
 	pbkdf2Iterations = 10000
 )
 
-// oidHMACWithSM3 is the PBKDF2 PRF hmacWithSM3 (GB/T 35276, GM/T 0091).
+// oidHMACWithSM3 is the PBKDF2 PRF hmacWithSM3, the OID GmSSL and gmsm both use for it.
 var oidHMACWithSM3 = asn1.ObjectIdentifier{1, 2, 156, 10197, 1, 401, 2}
 
 // MarshalPrivateKeyPEM encodes key as PKCS#8 PEM. With a password it is an
