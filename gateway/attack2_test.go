@@ -1,0 +1,211 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/policy"
+)
+
+// Second round of attacks by a hostile consumer or provider over real sockets. Each test
+// here FAILS on the code it was written against: it states what should hold and shows
+// that it does not.
+
+// attack2Gateway is the production assembly the hostile suites lack in one piece: a TLCP
+// listener with the real PeerAuthenticator (SM2 request signatures, replay cache), the
+// real policy engine over the shipped Rego (decide, quota, release) and a real audit log,
+// in front of a raw provider.
+type attack2Gateway struct {
+	*testGateway
+	addr string
+	log  *audit.Log
+	pki  *sigPKI
+}
+
+func startAttack2TLCP(t *testing.T, provider string, quota int) *attack2Gateway {
+	t.Helper()
+	pki := newSigPKI(t, "110000-rensheju", "110000-tongji")
+	engine, err := policy.New(context.Background(), policy.Options{Dir: policyDir(t, quota)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(provider)
+	cfg.Listeners[0].Transport = TransportTLCP
+	cfg.TLCP = TLCP{SignCert: "s.pem", SignKey: "s.key", EncCert: "e.pem", EncKey: "e.key", ClientCA: "ca.pem"}
+	cfg.Routes = append(cfg.Routes,
+		Route{ID: "tax-query", PathPrefix: "/tax/v1", Resource: "tax.registration", Mode: ModeQuery, Pool: "population", TargetZone: ZoneInternal, Timeout: 2 * time.Second},
+		Route{ID: "tiles", PathPrefix: "/tiles", Resource: "geographic.tiles", Mode: ModeQuery, Pool: "population", TargetZone: ZoneInternal, Timeout: 2 * time.Second},
+	)
+	cfg.applyDefaults()
+	dir := t.TempDir()
+	stage := &AuditStage{GatewayID: "gw-test"}
+	l, err := audit.Open(audit.Options{Dir: dir, Origin: "govgate/gw-test", Signer: pki.audit, CheckpointInterval: 100 * time.Millisecond, OnCommit: stage.ObserveCommit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	stage.Log = l
+	ps := NewPolicyStage(engine)
+	gw := startGateway(t, cfg, Options{Stages: Stages{
+		Authenticate: NewPeerAuthenticatorWith(SignaturePolicy{}),
+		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: pki.ids, Trust: pki.trust}},
+		Decide:       ps, Release: ps, Catalog: ps, Audit: stage,
+	}})
+	return &attack2Gateway{testGateway: gw, addr: gw.ListenerAddr("ext").String(), log: l, pki: pki}
+}
+
+// signedWith is a request signed by dept the way client/ signs: the declared agreement
+// and purpose are covered (absent ones as the empty value) and sent as header fields.
+func (g *attack2Gateway) signedWith(t *testing.T, dept, method, target, body, agreement, purpose string, extra ...string) string {
+	t.Helper()
+	pair := g.pki.depts[dept]
+	path, query, _ := strings.Cut(target, "?")
+	hdr := map[string]string{"x-govgate-agreement": agreement, "x-govgate-purpose": purpose}
+	msg := &crypto.Message{Method: method, Scheme: "https", Authority: g.addr, Path: path, Query: query, Header: func(name string) []string {
+		if v := hdr[name]; v != "" {
+			return []string{v}
+		}
+		return nil
+	}}
+	sh, err := crypto.SignRequest(crypto.NewSigner(pair.SignKey), fmt.Sprintf("%x", pair.SignCert.SerialNumber), msg, []byte(body), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := []string{"Content-Digest: " + sh.ContentDigest, "Signature-Input: " + sh.SignatureInput, "Signature: " + sh.Signature}
+	if agreement != "" {
+		lines = append(lines, "X-Govgate-Agreement: "+agreement)
+	}
+	if purpose != "" {
+		lines = append(lines, "X-Govgate-Purpose: "+purpose)
+	}
+	return rawRequest(method, target, g.addr, body, append(lines, extra...)...)
+}
+
+// TestAttack2SignedRecordFailsVerifyWhenPolicyChoosesAgreement: a department sends an
+// ordinary signed request that names no agreement (the contract says an absent
+// x-govgate-agreement is covered as the empty value, and the shipped policy then chooses
+// the usable agreement). The gateway records agreement=AGR-T-0001 — "the agreement the
+// exchange happened under" — next to a signature base whose x-govgate-agreement is "",
+// and audit.VerifyConsumerSignature (what `govgate audit verify` runs on every record)
+// compares the two and reports the record as faulty.
+//
+// Impact (medium): every signed exchange under a policy-chosen agreement — the normal
+// case for a client that does not name one — is a FAULT in `audit verify`, so a clean
+// verify is impossible on a production log and real tampering drowns in false faults; an
+// auditor also cannot tell from the record what the consumer actually signed for.
+func TestAttack2SignedRecordFailsVerifyWhenPolicyChoosesAgreement(t *testing.T) {
+	rp := startRawProvider(t, func([]byte) string {
+		return rawResponse(200, []string{"Content-Type: application/json"}, taxpayerJSON)
+	})
+	g := startAttack2TLCP(t, rp.addr, 0)
+	raw := g.signedWith(t, "110000-rensheju", "GET", "/tax/v1/taxpayers?id=1", "", "", "social-insurance-check")
+	status, h, body := g.pki.send(t, g.addr, "110000-rensheju", raw)
+	if status != 200 {
+		t.Fatalf("signed request without an agreement: %d %s", status, body)
+	}
+	rec := recordOf(t, g.log, h.Get(HeaderReceipt))
+	if rec.Signature == nil {
+		t.Fatalf("signed exchange recorded without its signature: %+v", rec)
+	}
+	if err := audit.VerifyConsumerSignature(rec); err != nil {
+		t.Errorf("the record of an ordinary signed exchange fails audit verification: %v (recorded agreement %q)", err, rec.Agreement)
+	}
+}
+
+// TestAttack2AbsoluteFormSignatureRecordFailsVerify: a consumer sends its signed request
+// in absolute form (GET https://gw/tax/v1/...; the gateway admits it when the authority is
+// Host). The verifier takes @path from the raw request target, so the signature must
+// cover "https://gw/tax/v1/taxpayers" as @path (an RFC 9421 signer, covering the path
+// alone, is refused 401 signature_invalid); the gateway then forwards in origin form and
+// records path "/tax/v1/taxpayers?id=1". The record's signed @path is not its path, and
+// `govgate audit verify` reports it as a FAULT.
+//
+// Impact (medium): any department can plant, at will, records that make the audit log
+// fail verification (the suite's own rule is that "a consumer cannot plant a record the
+// auditor's verify stops at"); the recorded path is also not the target that arrived, and
+// the refused exchange's record (absolute form) and the served one's (origin form) say
+// different things for the same target.
+func TestAttack2AbsoluteFormSignatureRecordFailsVerify(t *testing.T) {
+	rp := startRawProvider(t, func([]byte) string {
+		return rawResponse(200, []string{"Content-Type: application/json"}, taxpayerJSON)
+	})
+	g := startAttack2TLCP(t, rp.addr, 0)
+	abs := "https://" + g.addr + "/tax/v1/taxpayers?id=1"
+	raw := g.signedWith(t, "110000-rensheju", "GET", abs, "", "AGR-T-0001", "social-insurance-check")
+	status, h, body := g.pki.send(t, g.addr, "110000-rensheju", raw)
+	if status != 200 {
+		t.Skipf("absolute-form signed request refused (%d %s): refusing it would be a fix", status, body)
+	}
+	rec := recordOf(t, g.log, h.Get(HeaderReceipt))
+	if err := audit.VerifyConsumerSignature(rec); err != nil {
+		t.Errorf("a consumer planted a record that fails audit verification: %v", err)
+	}
+}
+
+// TestAttack2UnverifiedContentDigestRecorded: an unsigned request (the public tiles
+// resource needs no signature) carries a Content-Digest the consumer made up. The
+// gateway checks Content-Digest only for signed requests, yet writes the field into the
+// audit record's content_digest and forwards it to the provider: the record asserts a
+// digest of a request body that never crossed (here the digest of nothing, for a body
+// "ab").
+//
+// Impact (low-medium): the audit record's content_digest is meant to identify the body
+// that crossed (the architecture: "an audit record holds exactly the fields that were
+// verified"); an auditor or a provider matching bodies by digest is told another body was
+// sent. A consumer can make its own exchanges' records point at any body it likes.
+func TestAttack2UnverifiedContentDigestRecorded(t *testing.T) {
+	dir := t.TempDir()
+	var l *audit.Log
+	g, rp := startHostile(t, nil, withAuditLog(t, dir, &l))
+	forged := crypto.ContentDigest([]byte("a body that was never sent"))
+	resp, body := dialRaw(t, g.base).roundTrip(t, "POST /tiles/1 HTTP/1.1\r\nHost: gw\r\nX-Test-Dept: 110000-rensheju\r\n"+
+		"Content-Digest: "+forged+"\r\nContent-Type: application/octet-stream\r\nContent-Length: 2\r\n\r\nab")
+	if resp.StatusCode != 200 {
+		t.Skipf("refused (%d %s): refusing an unverifiable Content-Digest would be a fix", resp.StatusCode, body)
+	}
+	rec := recordOf(t, l, resp.Header.Get(HeaderReceipt))
+	if rec.ContentDigest != "" && rec.ContentDigest != crypto.ContentDigest([]byte("ab")) {
+		t.Errorf("the record's content_digest is the consumer's unverified claim %q, not the digest of the body that crossed (%q)", rec.ContentDigest, crypto.ContentDigest([]byte("ab")))
+	}
+	if v := rawHeaderValues(rp.last(), "Content-Digest"); len(v) > 0 && v[0] == forged {
+		t.Errorf("the provider received the consumer's false Content-Digest %q for body %q", v[0], "ab")
+	}
+}
+
+// TestAttack2HeadRecordListsFieldsNotReleased: a HEAD on the filtered tax resource
+// releases no field (no body crosses), yet its audit record lists fields
+// [name tax_status taxpayer_id] — the same as a GET that released them. The same holds
+// for any released response without those members (a provider's {} or a 404 body): the
+// record's fields are the decision's, not what crossed.
+//
+// Impact (low): the audit record says personal fields crossed to a department when none
+// did; an auditor counting disclosures of a taxpayer's data from the log over-counts, and
+// cannot tell a probe from a disclosure.
+func TestAttack2HeadRecordListsFieldsNotReleased(t *testing.T) {
+	dir := t.TempDir()
+	var l *audit.Log
+	g, _ := startHostile(t, func(req []byte) string {
+		if strings.HasPrefix(string(req), "HEAD ") {
+			return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + itoa(len(taxpayerJSON)) + "\r\n\r\n"
+		}
+		if strings.Contains(string(req), "id=missing") {
+			return rawResponse(404, []string{"Content-Type: application/json"}, `{"error":"no such taxpayer"}`)
+		}
+		return rawResponse(200, []string{"Content-Type: application/json"}, taxpayerJSON)
+	}, withAuditLog(t, dir, &l))
+	for _, c := range []struct{ method, target string }{{"HEAD", "/tax/v1/taxpayers?id=1"}, {"GET", "/tax/v1/taxpayers?id=missing"}} {
+		status, h, body := do(t, c.method, g.base+c.target, "", rensheju)
+		if status >= 500 || status == 403 {
+			t.Fatalf("%s %s: %d %s", c.method, c.target, status, body)
+		}
+		rec := recordOf(t, l, h.Get(HeaderReceipt))
+		if len(rec.Fields) > 0 {
+			t.Errorf("%s %s: nothing released (body %q), but the record lists fields %v", c.method, c.target, body, rec.Fields)
+		}
+	}
+}
