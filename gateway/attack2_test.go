@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -207,5 +208,49 @@ func TestAttack2HeadRecordListsFieldsNotReleased(t *testing.T) {
 		if len(rec.Fields) > 0 {
 			t.Errorf("%s %s: nothing released (body %q), but the record lists fields %v", c.method, c.target, body, rec.Fields)
 		}
+	}
+}
+
+// TestAttack2QuotaBurnedWhenProviderUnreachable: the agreement's quota is taken in Decide,
+// before forwarding, and never given back, so exchanges the provider never received (502
+// upstream_unreachable, 503 no_healthy_upstream or upstream_busy) use up the consumer's
+// quota. Here AGR-T-0001 allows 2 requests a minute; two requests fail because the
+// provider is down; when it is back, the department's first real request is 429
+// quota_exceeded although no record of its data has crossed. The replay cache already
+// follows the opposite rule ("refused requests cannot use up a department's share").
+//
+// Impact (low-medium, availability): a provider outage, or a pool emptied by passive
+// ejection — which any other department can provoke with requests that time out —
+// consumes a department's per_day quota, and with clients that retry it is locked out
+// until 00:00 Beijing time; the audit log shows quota spent on exchanges that carried
+// nothing.
+func TestAttack2QuotaBurnedWhenProviderUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // the provider is down: connections are refused
+	g := startPolicyGateway(t, 2, nil, func(_ string, s *gatewaySetup) {
+		s.provider = addr
+		s.config = func(c *Config) { c.Pools[0].Passive.MaxFails = 100 }
+	})
+	for i := 0; i < 2; i++ {
+		if status, _, body := do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", rensheju); status < 500 {
+			t.Fatalf("provider down: %d %s", status, body)
+		}
+	}
+	ln2, err := net.Listen("tcp", addr) // the provider is back
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	rp := &rawProvider{addr: addr, ln: ln2, answer: func([]byte) string {
+		return rawResponse(200, []string{"Content-Type: application/json"}, taxpayerJSON)
+	}}
+	go rp.serve()
+	t.Cleanup(func() { ln2.Close() })
+	status, _, body := do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", rensheju)
+	if status == 429 {
+		t.Errorf("first request to reach a provider is refused %d %s: the quota was used by 2 exchanges the provider never received", status, body)
 	}
 }
