@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -252,5 +254,50 @@ func TestAttack2QuotaBurnedWhenProviderUnreachable(t *testing.T) {
 	status, _, body := do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", rensheju)
 	if status == 429 {
 		t.Errorf("first request to reach a provider is refused %d %s: the quota was used by 2 exchanges the provider never received", status, body)
+	}
+}
+
+// TestAttack2QueryParameterPollutionBypassesPolicy: a policy that reads the query (the
+// contract: input.request.query holds the FIRST value of each parameter) restricts a
+// consumer to district=haidian. The consumer sends
+// ?district=haidian&district=chaoyang: the policy sees haidian and allows; the gateway
+// forwards the raw query, and the provider receives both values. PHP ($_GET), Express
+// (last of an array used as a string), ASP.NET ("haidian,chaoyang") and many hand-written
+// parsers take the last or all values: the provider serves chaoyang's records under a
+// decision that allowed haidian's, and the audit record shows an allowed exchange.
+//
+// Impact (medium-high for any deployment whose policy constrains query parameters — the
+// one place a Rego policy can limit which records, not just which resource, a department
+// reads): "only what a sharing agreement allows crosses" is decided on a different query
+// than the provider executes. Fix direction: refuse a request that repeats a parameter
+// the policy reads (or pass every value to the policy), as is done for repeated headers.
+func TestAttack2QueryParameterPollutionBypassesPolicy(t *testing.T) {
+	g, rp := startHostile(t, func(req []byte) string {
+		// A last-wins provider (PHP, Express): the district it serves is the last one.
+		line, _, _ := rawHead(req)
+		district := line[strings.LastIndex(line, "district=")+len("district="):]
+		district = strings.Fields(strings.SplitN(district, "&", 2)[0])[0]
+		return rawResponse(200, []string{"Content-Type: application/json"}, `{"name":"`+district+`-taxpayer","tax_status":"正常","district":"`+district+`"}`)
+	}, func(dir string, s *gatewaySetup) {
+		policy := `package govgate.authz
+
+deny contains reason("DISTRICT_NOT_COVERED", "rensheju may query Haidian taxpayers only") if {
+	input.resource.id == "tax.registration"
+	input.request.query
+	not input.request.query.district == "haidian"
+}
+`
+		if err := os.WriteFile(filepath.Join(dir, "authz", "district.rego"), []byte(policy), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if status, _, body := do(t, "GET", g.base+"/tax/v1/taxpayers?district=chaoyang", "", rensheju); status != 403 {
+		t.Fatalf("baseline: district=chaoyang is %d %s, want the policy's 403", status, body)
+	}
+	before := rp.count()
+	status, _, body := do(t, "GET", g.base+"/tax/v1/taxpayers?district=haidian&district=chaoyang", "", rensheju)
+	if rp.count() > before {
+		line, _, _ := rawHead(rp.last())
+		t.Errorf("the policy allowed district=haidian, the provider received %q and the consumer got %d %s", line, status, body)
 	}
 }
