@@ -301,3 +301,34 @@ deny contains reason("DISTRICT_NOT_COVERED", "rensheju may query Haidian taxpaye
 		t.Errorf("the policy allowed district=haidian, the provider received %q and the consumer got %d %s", line, status, body)
 	}
 }
+
+// TestAttack2AdminActionWithoutRecord: with the audit log unable to make records durable
+// (disk full), data exchanges are refused 503 — "nothing leaves without its record" — but
+// the admin API runs the action first and audits after, and when the record fails it only
+// logs "admin action done but not recorded": POST /policy/reload makes new agreements live
+// and /policy/eval answers, with no audit record of who did it.
+//
+// Impact (medium): a security officer (or anyone holding that certificate) changes the
+// sharing policy while the log is failing — or while making it fail — and the change is
+// live with no record; when the log recovers, exchanges run under a revision whose
+// adoption the log never saw. 三员分立 rests on the auditor seeing every officer's action.
+func TestAttack2AdminActionWithoutRecord(t *testing.T) {
+	g := startPolicyGateway(t, 0, taxpayer, func(_ string, s *gatewaySetup) { s.auditor = &recordingAuditor{fail: true} })
+	// Data exchanges are refused while records cannot be made durable.
+	if status, _, body := do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", rensheju); status != 503 {
+		t.Fatalf("data exchange with a failing audit log: %d %s", status, body)
+	}
+	before := g.stage.Engine.Revision().ID
+	agreements := strings.Replace(testAgreements, "fields: [taxpayer_id, name, tax_status]", "fields: [taxpayer_id, name, tax_status, credit_rating]", 1)
+	if err := os.WriteFile(filepath.Join(g.dir, "agreements.yaml"), []byte(strings.Replace(agreements, "QUOTA", "0", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := do(t, "POST", g.admin+"/policy/reload", "", nil)
+	if after := g.stage.Engine.Revision().ID; after != before {
+		t.Errorf("POST /policy/reload with no durable record: %d %s — revision %s is live instead of %s, and the log has no record of the change", status, body, after, before)
+	}
+	status, _, body = do(t, "POST", g.admin+"/policy/eval", `{"subject":{"dept":"110000-rensheju","signed":true},"resource":{"id":"tax.registration"},"request":{"method":"GET","purpose":"social-insurance-check"},"route":{"mode":"query","source_zone":"external","target_zone":"internal"},"time":"2026-12-01T00:00:00Z"}`, map[string]string{"Content-Type": "application/json"})
+	if status == 200 {
+		t.Errorf("POST /policy/eval answered with no durable record: %d %s", status, body)
+	}
+}
