@@ -332,3 +332,29 @@ func TestAttack2AdminActionWithoutRecord(t *testing.T) {
 		t.Errorf("POST /policy/eval answered with no durable record: %d %s", status, body)
 	}
 }
+
+// TestAttack2ProviderDowngradesLabel: the catalog classifies tax.registration "internal"
+// and labels each of its fields "internal". The provider's response says
+// "X-Classification: public"; the gateway checks only that this label is not above the
+// exchange's ceiling and then writes it as the label the consumer receives. The consumer
+// gets taxpayer_id, name and tax_status — every one an internal field by the catalog —
+// under the gateway's own "X-Classification: public".
+//
+// Impact (medium): the label the gateway asserts is what the consumer's systems use to
+// decide where the data may go next (a public label may be published, or copied to the
+// internet zone, whose ceiling is public). A misconfigured or hostile provider launders
+// internal data into public through the gateway. The release should label the response
+// no lower than the highest catalog label of the fields it releases (and the resource's
+// classification).
+func TestAttack2ProviderDowngradesLabel(t *testing.T) {
+	g, _ := startHostile(t, func([]byte) string {
+		return rawResponse(200, []string{"Content-Type: application/json", "X-Classification: public"}, taxpayerJSON)
+	})
+	status, h, body := do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", rensheju)
+	if status != 200 || !strings.Contains(string(body), "tax_status") {
+		t.Skipf("refused (%d %s): refusing a label below the catalog's would be a fix", status, body)
+	}
+	if got := h.Get(HeaderClassification); got != "internal" {
+		t.Errorf("internal fields %s released under the gateway's X-Classification %q", body, got)
+	}
+}
