@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net"
 	"os"
 	"path/filepath"
@@ -356,5 +358,43 @@ func TestAttack2ProviderDowngradesLabel(t *testing.T) {
 	}
 	if got := h.Get(HeaderClassification); got != "internal" {
 		t.Errorf("internal fields %s released under the gateway's X-Classification %q", body, got)
+	}
+}
+
+// TestAttack2AdminRefusalsByServerNotAudited: the admin API audits every request its
+// handler sees, but the admin listener's server has no ErrorHandler: a request it cannot
+// read — a body over its 1 MiB limit on POST /policy/reload, a malformed Content-Length,
+// headers too large — is answered by fasthttp itself and never reaches the audit stage.
+// The data listeners audit these (handleReadError); the admin API, where "refusals are
+// audited" is promised too, does not.
+//
+// Impact (low): probes and malformed attempts against the policy and audit endpoints —
+// the most sensitive surface — leave no record; an auditor reviewing admin activity sees
+// nothing of them.
+func TestAttack2AdminRefusalsByServerNotAudited(t *testing.T) {
+	g := startPolicyGateway(t, 0, taxpayer)
+	count := func() int {
+		g.audit.mu.Lock()
+		defer g.audit.mu.Unlock()
+		return len(g.audit.entries)
+	}
+	host := strings.TrimPrefix(g.admin, "http://")
+	for name, raw := range map[string]string{
+		"body over the limit": "POST /policy/reload HTTP/1.1\r\nHost: " + host + "\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n" + strings.Repeat(" ", 2000000),
+		"bad Content-Length":  "POST /policy/reload HTTP/1.1\r\nHost: " + host + "\r\nContent-Type: application/json\r\nContent-Length: 1x\r\n\r\n{}",
+	} {
+		before := count()
+		c := dialRaw(t, g.admin)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, raw)
+		resp, err := http.ReadResponse(c.r, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		resp.Body.Close()
+		time.Sleep(50 * time.Millisecond)
+		if resp.StatusCode >= 400 && count() == before {
+			t.Errorf("%s: the admin API refused it %d and no audit record was made", name, resp.StatusCode)
+		}
 	}
 }
