@@ -398,3 +398,35 @@ func TestAttack2AdminRefusalsByServerNotAudited(t *testing.T) {
 		}
 	}
 }
+
+// TestAttack2HeadRecordDigestOfBodyNotSent: the record's response_digest is "the hex SM3
+// of the body sent" and bytes.response its length, but for a HEAD the gateway records the
+// body it built and did not send: a refused HEAD records the digest and length of the
+// JSON error, and a HEAD of the catalog records the whole catalog document (its digest
+// and size), although the consumer received no body at all.
+//
+// Impact (low): the record claims bytes crossed that did not; an auditor reconciling the
+// record's response_digest with what a consumer retained finds a digest of a document
+// that consumer never had (the catalog of resources it may see).
+func TestAttack2HeadRecordDigestOfBodyNotSent(t *testing.T) {
+	dir := t.TempDir()
+	var l *audit.Log
+	g, _ := startHostile(t, nil, withAuditLog(t, dir, &l))
+	empty := crypto.SM3(nil)
+	for _, c := range []struct {
+		name, target string
+		header       map[string]string
+	}{
+		{"denied HEAD", "/tax/v1/taxpayers?id=1", with(rensheju, "X-Govgate-Purpose", "marketing")},
+		{"catalog HEAD", CatalogPath, rensheju},
+	} {
+		status, h, body := do(t, "HEAD", g.base+c.target, "", c.header)
+		if len(body) != 0 {
+			t.Fatalf("%s: HEAD answered with a body", c.name)
+		}
+		rec := recordOf(t, l, h.Get(HeaderReceipt))
+		if rec.Bytes.Response != 0 || rec.ResponseDigest != fmt.Sprintf("%x", empty[:]) {
+			t.Errorf("%s: %d with no body sent, recorded response bytes %d and digest %s (not the empty body's)", c.name, status, rec.Bytes.Response, rec.ResponseDigest)
+		}
+	}
+}
