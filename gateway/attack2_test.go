@@ -430,3 +430,30 @@ func TestAttack2HeadRecordDigestOfBodyNotSent(t *testing.T) {
 		}
 	}
 }
+
+// TestAttack2MethodOverrideParameter: the gateway refuses X-HTTP-Method-Override and its
+// kin, because "the policy decided on the request's own method", but not the method
+// override PARAMETER that Rails (Rack::MethodOverride), Laravel and Symfony
+// (http_method_override) read on a POST: a form field _method=DELETE in the body, or
+// ?_method=DELETE in the query (Laravel, Symfony). The query mode allows POST ("a lookup
+// by body: providers must treat it as a read"), so a department holding a query-only
+// agreement POSTs _method=DELETE (or PUT/PATCH) and such a provider deletes or updates
+// the taxpayer record; the decision and the audit record say POST, a read.
+//
+// Impact (high where the provider runs one of these frameworks, which is common in
+// government line-of-business systems): a read-only agreement becomes a write; the policy's
+// METHOD_NOT_ALLOWED for every mode is bypassed.
+func TestAttack2MethodOverrideParameter(t *testing.T) {
+	g, rp := startHostile(t, nil)
+	for _, c := range []struct{ target, ctype, body string }{
+		{"/tax/v1/taxpayers", "application/x-www-form-urlencoded", "_method=DELETE&id=1"},
+		{"/tax/v1/taxpayers?_method=DELETE&id=1", "application/json", `{"id":"1"}`},
+		{"/tax/v1/taxpayers", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nPUT\r\n--b--\r\n"},
+	} {
+		before := rp.count()
+		status, _, body := do(t, "POST", g.base+c.target, c.body, with(rensheju, "Content-Type", c.ctype))
+		if rp.count() > before && strings.Contains(string(rp.last()), "_method") {
+			t.Errorf("POST %s (%s) %q: %d %s — the provider received a method override the policy never saw:\n%s", c.target, c.ctype, c.body, status, body, rp.last())
+		}
+	}
+}
