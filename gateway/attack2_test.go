@@ -457,3 +457,39 @@ func TestAttack2MethodOverrideParameter(t *testing.T) {
 		}
 	}
 }
+
+// TestAttack2IfUnmodifiedSinceOracle: after the ETag-oracle fix the provider's ETag and
+// Last-Modified are withheld on a filtered resource and If-None-Match/If-Modified-Since
+// are removed — but If-Match and If-Unmodified-Since "guard writes and pass", on every
+// method. On a GET, RFC 9110 13.1.4 has the provider evaluate If-Unmodified-Since (Go's
+// http.ServeContent, nginx, Spring's checkNotModified all do): 412 when the whole
+// document changed after the date, 200 otherwise. The consumer binary-searches the date
+// and learns the withheld Last-Modified to the second — and by polling, when any withheld
+// field (bank_account, credit_rating) changes, exactly the 304/200 oracle the fix closed.
+//
+// Impact (low-medium): a side channel on withheld fields of every filtered resource whose
+// provider honours preconditions on GET. Fix direction: on a filtered resource, remove
+// If-Match and If-Unmodified-Since from safe methods too (they guard nothing on a read).
+func TestAttack2IfUnmodifiedSinceOracle(t *testing.T) {
+	lastMod := time.Date(2026, 11, 20, 8, 30, 0, 0, time.UTC) // when bank_account last changed
+	g, _ := startHostile(t, func(req []byte) string {
+		if v := rawHeaderValues(req, "If-Unmodified-Since"); len(v) == 1 {
+			if since, err := http.ParseTime(v[0]); err == nil && lastMod.After(since) {
+				return rawResponse(412, []string{"Content-Type: application/json"}, `{}`)
+			}
+		}
+		return rawResponse(200, []string{"Content-Type: application/json", "Last-Modified: " + lastMod.Format(http.TimeFormat)}, taxpayerJSON)
+	})
+	status, h, _ := do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", rensheju)
+	if status != 200 || h.Get("Last-Modified") != "" {
+		t.Fatalf("baseline: %d, Last-Modified %q (the fix withholds it)", status, h.Get("Last-Modified"))
+	}
+	probe := func(at time.Time) int {
+		status, _, _ := do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", with(rensheju, "If-Unmodified-Since", at.Format(http.TimeFormat)))
+		return status
+	}
+	before, after := probe(lastMod.Add(-time.Second)), probe(lastMod)
+	if before != after {
+		t.Errorf("If-Unmodified-Since one second before the withheld Last-Modified answers %d, at it %d: the consumer reads the whole document's modification time", before, after)
+	}
+}
