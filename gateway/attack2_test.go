@@ -141,14 +141,22 @@ func TestAttack2AbsoluteFormSignatureRecordFailsVerify(t *testing.T) {
 	})
 	g := startAttack2TLCP(t, rp.addr, 0)
 	abs := "https://" + g.addr + "/tax/v1/taxpayers?id=1"
-	raw := g.signedWith(t, "110000-rensheju", "GET", abs, "", "AGR-T-0001", "social-insurance-check")
+	// An RFC 9421 signer covers the target URI's path as @path: what the gateway verifies,
+	// forwards and records.
+	origin := g.signedWith(t, "110000-rensheju", "GET", "/tax/v1/taxpayers?id=1", "", "AGR-T-0001", "social-insurance-check")
+	raw := strings.Replace(origin, "GET /tax/v1/taxpayers?id=1 ", "GET "+abs+" ", 1)
 	status, h, body := g.pki.send(t, g.addr, "110000-rensheju", raw)
 	if status != 200 {
-		t.Skipf("absolute-form signed request refused (%d %s): refusing it would be a fix", status, body)
+		t.Fatalf("absolute-form request signed over its path: %d %s", status, body)
 	}
 	rec := recordOf(t, g.log, h.Get(HeaderReceipt))
 	if err := audit.VerifyConsumerSignature(rec); err != nil {
 		t.Errorf("a consumer planted a record that fails audit verification: %v", err)
+	}
+	// A signature over the whole URL as @path is not the RFC's @path: refused.
+	raw = g.signedWith(t, "110000-rensheju", "GET", abs, "", "AGR-T-0001", "social-insurance-check")
+	if status, _, body := g.pki.send(t, g.addr, "110000-rensheju", raw); status != 401 {
+		t.Errorf("a signature over the absolute URL as @path: %d %s, want 401", status, body)
 	}
 }
 

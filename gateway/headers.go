@@ -102,6 +102,9 @@ const (
 	HeaderAgreement = "X-Govgate-Agreement"
 	HeaderPurpose   = "X-Govgate-Purpose"
 	HeaderReceipt   = "X-Govgate-Receipt"
+	// HeaderContentDigest is the request body's digest (RFC 9530), checked only as part
+	// of a verified request signature.
+	HeaderContentDigest = "Content-Digest"
 )
 
 func errAmbiguousHeader(name string) *Error {
@@ -117,7 +120,7 @@ func errMethodOverride() *Error {
 // digest it covers. Each must arrive once and must not be nominated by Connection: a
 // reader that takes the first line, one that joins the lines, and a proxy that drops a
 // nominated field would each see a different request.
-var singleRequestFields = [...]string{HeaderAgreement, HeaderPurpose, "Signature", "Signature-Input", "Content-Digest"}
+var singleRequestFields = [...]string{HeaderAgreement, HeaderPurpose, "Signature", "Signature-Input", HeaderContentDigest}
 
 // captureDeclared keeps what the consumer declares about the exchange (the agreement it
 // acts under and its purpose) before the X-Govgate-* fields are stripped: they are inputs

@@ -74,9 +74,11 @@ func TestHostileResponseLabel(t *testing.T) {
 		label   string // when released
 		reason  string // when refused
 	}{
-		"absent: catalog default":     {nil, 200, "internal", ""},
-		"canonical":                   {[]string{"X-Classification: public"}, 200, "public", ""},
-		"lower case released":         {[]string{"x-classification: public"}, 200, "public", ""},
+		"absent: catalog default": {nil, 200, "internal", ""},
+		// A label below the catalog's is raised to it (policy.Decision.ReleasedLabel); the
+		// secret cases below show that the provider's label is read in any case.
+		"canonical":                   {[]string{"X-Classification: public"}, 200, "internal", ""},
+		"lower case released":         {[]string{"x-classification: public"}, 200, "internal", ""},
 		"surrounding whitespace":      {[]string{"X-Classification: \t internal \t"}, 200, "internal", ""},
 		"lower case secret":           {[]string{"x-classification: secret"}, 403, "", "LABEL_ABOVE_CEILING"},
 		"upper case secret":           {[]string{"X-CLASSIFICATION: secret"}, 403, "", "LABEL_ABOVE_CEILING"},

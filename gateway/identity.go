@@ -197,6 +197,13 @@ func signatureMessage(ctx *fasthttp.RequestCtx, x *Exchange) *crypto.Message {
 	if i := bytes.IndexByte(uri, '?'); i >= 0 {
 		path, query = uri[:i], uri[i+1:]
 	}
+	if len(path) > 0 && path[0] != '/' {
+		// Absolute form (admitted only when its authority is Host): RFC 9421's @path is
+		// the target URI's path, which is also what is forwarded and recorded.
+		if p := rawPath(path); p != nil {
+			path = p
+		}
+	}
 	h := &ctx.Request.Header
 	return &crypto.Message{
 		Method:    string(h.Method()),

@@ -64,6 +64,11 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 			return stageError(StageAuthenticate, err)
 		}
 	}
+	if !x.Identity.Signed {
+		// Only a verified signature checks Content-Digest; a digest nobody checked is
+		// neither forwarded nor recorded, since both would assert a body it may not be.
+		h.Del(HeaderContentDigest)
+	}
 
 	if g.stages.Catalog != nil && string(ctx.Path()) == CatalogPath {
 		return g.serveCatalog(ctx, x)

@@ -101,10 +101,7 @@ func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *Exchange) error {
 	if err := d.CheckLabel(label); err != nil {
 		return releaseError(err)
 	}
-	if label == "" {
-		label = d.Label()
-	}
-	resp.Header.Set(HeaderClassification, label)
+	resp.Header.Set(HeaderClassification, d.ReleasedLabel(label))
 	if d.Opaque() {
 		return nil
 	}

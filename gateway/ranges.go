@@ -16,34 +16,48 @@ import "github.com/valyala/fasthttp"
 // whether any field changed — withheld fields included: a consumer could watch a field no
 // agreement grants it. So on a filtered resource the consumer's If-None-Match and
 // If-Modified-Since are removed with Range, and the release stage removes ETag and
-// Last-Modified from the response. (If-Match and If-Unmodified-Since guard writes and
-// stay: removing them would turn a conditional write into an unconditional one.)
+// Last-Modified from the response. If-Match and If-Unmodified-Since go too on a read
+// (GET, HEAD), where they are the same oracle answered 412 or 200; on a write they guard
+// the write and stay, since removing them would make a conditional write unconditional.
 
 // unfilteredRequestFields are the request fields that ask the provider about its whole
 // document rather than the filtered one a consumer receives.
 var unfilteredRequestFields = [...]string{fasthttp.HeaderRange, fasthttp.HeaderIfRange, fasthttp.HeaderIfNoneMatch, fasthttp.HeaderIfModifiedSince}
 
+// unfilteredReadFields are unfilteredRequestFields and, on a read, the write preconditions.
+var unfilteredReadFields = [...]string{fasthttp.HeaderRange, fasthttp.HeaderIfRange, fasthttp.HeaderIfNoneMatch, fasthttp.HeaderIfModifiedSince,
+	fasthttp.HeaderIfMatch, fasthttp.HeaderIfUnmodifiedSince}
+
+// unfilteredFieldsOf is the list that applies to the request's method.
+func unfilteredFieldsOf(h *fasthttp.RequestHeader) []string {
+	if h.IsGet() || h.IsHead() {
+		return unfilteredReadFields[:]
+	}
+	return unfilteredRequestFields[:]
+}
+
 // unfilteredResponseFields are the provider's validators of the whole document.
 var unfilteredResponseFields = [...]string{fasthttp.HeaderETag, fasthttp.HeaderLastModified}
 
-// dropRangeRequest deletes every unfilteredRequestFields field of the request, in any case,
-// and reports whether none is left.
+// dropRangeRequest deletes every field of unfilteredFieldsOf(h) from the request, in any
+// case, and reports whether none is left.
 func dropRangeRequest(h *fasthttp.RequestHeader) bool {
-	for _, name := range unfilteredRequestFields {
+	names := unfilteredFieldsOf(h)
+	for _, name := range names {
 		h.Del(name)
 	}
 	// The server normalizes request names, so "range" is held as "Range" and Del has
 	// removed every copy. For a header whose names are kept as received, where Del matches
 	// only the exact bytes, each spelling left is deleted as the header holds it; at most
 	// one round per field, so a name that will not go ends the loop, and the caller refuses.
-	n := rangeFields(h)
+	n := rangeFields(h, names)
 	if n == 0 {
 		return true
 	}
 	for ; n > 0; n-- {
 		var found []byte
 		for k := range h.All() {
-			if isRangeField(k) {
+			if oneOfFold(k, names) {
 				found = k
 				break
 			}
@@ -53,15 +67,13 @@ func dropRangeRequest(h *fasthttp.RequestHeader) bool {
 		}
 		h.DelBytes(found) // copied into the header's own key buffer before deleting
 	}
-	return rangeFields(h) == 0
+	return rangeFields(h, names) == 0
 }
 
-func isRangeField(k []byte) bool { return oneOfFold(k, unfilteredRequestFields[:]) }
-
-func rangeFields(h *fasthttp.RequestHeader) int {
+func rangeFields(h *fasthttp.RequestHeader, names []string) int {
 	n := 0
 	for k := range h.All() {
-		if isRangeField(k) {
+		if oneOfFold(k, names) {
 			n++
 		}
 	}

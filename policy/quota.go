@@ -22,8 +22,38 @@ type Quotas struct {
 type quotaKey struct{ consumer, agreement string }
 
 type quotaCount struct {
-	day, minute       int64 // window numbers
-	perDay, perMinute int
+	day, minute windows
+}
+
+// windows are the counts of the current window and the one before it. Exchanges are
+// decided out of the order they started in (a burst across a minute or a Beijing
+// midnight), so a late one from the window before is counted in its own window — not
+// allowed to reset the current one, nor to escape its own.
+type windows [2]window // current, previous
+
+type window struct {
+	n     int64 // the window's number
+	count int
+}
+
+// at returns the count of window n, moving forward when n is newer. A window older than
+// the previous one is counted in the previous one: stricter, never looser.
+func (w *windows) at(n int64) *window {
+	cur, prev := &w[0], &w[1]
+	switch {
+	case n > cur.n:
+		if n == cur.n+1 {
+			*prev = *cur
+		} else {
+			*prev = window{n: n - 1}
+		}
+		*cur = window{n: n}
+		return cur
+	case n == cur.n:
+		return cur
+	default:
+		return prev
+	}
 }
 
 // NewQuotas returns empty counters.
@@ -35,9 +65,10 @@ func (q *Quotas) Take(consumer, agreement string, quota Quota, now time.Time) (R
 	if quota.PerDay == 0 && quota.PerMinute == 0 {
 		return Reason{}, true
 	}
-	local := now.In(beijing)
-	y, m, d := local.Date()
-	day := int64(y)*10000 + int64(m)*100 + int64(d)
+	// Days are numbered contiguously in Beijing time, so that the day after is always
+	// day+1 (windows.at), across months and years.
+	_, offset := now.In(beijing).Zone()
+	day := (now.Unix() + int64(offset)) / 86400
 	minute := now.Unix() / 60
 
 	q.mu.Lock()
@@ -48,20 +79,15 @@ func (q *Quotas) Take(consumer, agreement string, quota Quota, now time.Time) (R
 		c = &quotaCount{}
 		q.counts[k] = c
 	}
-	if c.day != day {
-		c.day, c.perDay = day, 0
-	}
-	if c.minute != minute {
-		c.minute, c.perMinute = minute, 0
-	}
-	if quota.PerDay > 0 && c.perDay >= quota.PerDay {
+	perDay, perMinute := c.day.at(day), c.minute.at(minute)
+	if quota.PerDay > 0 && perDay.count >= quota.PerDay {
 		return Reason{Code: "QUOTA_EXCEEDED", Message: "agreement " + agreement + " allows " + itoa(quota.PerDay) + " requests a day; today's are used up (the day resets at 00:00 Beijing time)"}, false
 	}
-	if quota.PerMinute > 0 && c.perMinute >= quota.PerMinute {
+	if quota.PerMinute > 0 && perMinute.count >= quota.PerMinute {
 		return Reason{Code: "QUOTA_EXCEEDED", Message: "agreement " + agreement + " allows " + itoa(quota.PerMinute) + " requests a minute; wait for the next minute"}, false
 	}
-	c.perDay++
-	c.perMinute++
+	perDay.count++
+	perMinute.count++
 	return Reason{}, true
 }
 

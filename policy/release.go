@@ -49,6 +49,26 @@ func (d *Decision) CheckLabel(label string) error {
 	return nil
 }
 
+// ReleasedLabel is the label the gateway writes on a released response: the provider's,
+// but never lower than the catalog's for the resource nor than the highest catalog label
+// of the fields the decision releases. A provider may say its data is more sensitive than
+// the catalog does, never less: the label travels with the data to wherever the consumer
+// passes it on. provider must already have passed CheckLabel (or be empty).
+func (d *Decision) ReleasedLabel(provider string) string {
+	out := d.Label()
+	higher := func(l string) {
+		if r, ok := d.rev.labelRank[l]; ok && r > d.rev.labelRank[out] {
+			out = l
+		}
+	}
+	res := d.rev.data.Catalog[d.Resource]
+	for _, f := range d.Fields {
+		higher(res.Fields[f].Label)
+	}
+	higher(provider)
+	return out
+}
+
 // Label is the catalog's label for the decision's resource.
 func (d *Decision) Label() string { return d.rev.data.Catalog[d.Resource].Classification }
 

@@ -247,3 +247,14 @@ func TestCheckType(t *testing.T) {
 		}
 	}
 }
+
+// TestReleasedLabelNeverBelowTheCatalog: the label written on a released response is the
+// provider's only when it is not below the catalog's for the resource.
+func TestReleasedLabelNeverBelowTheCatalog(t *testing.T) {
+	d := allowedTaxDecision(t)
+	for provider, want := range map[string]string{"": "internal", "public": "internal", "internal": "internal"} {
+		if got := d.ReleasedLabel(provider); got != want {
+			t.Errorf("provider label %q: released as %q, want %q", provider, got, want)
+		}
+	}
+}
