@@ -66,6 +66,9 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *Exchange) *audit.Record
 		Bytes:          audit.Bytes{Request: int64(len(ctx.Request.Body())), Response: int64(len(resp.Body()))},
 		LatencyMicros:  time.Since(x.Start).Microseconds(),
 	}
+	if ctx.UserValue(adminAttempt{}) != nil {
+		r.Status = 0 // an admin action recorded before it runs: no answer yet (serveAdmin)
+	}
 	if x.Route != nil {
 		r.Provider, r.Route, r.Resource, r.Mode = x.Route.Pool, x.Route.ID, x.Route.Resource, string(x.Route.Mode)
 	}
