@@ -26,9 +26,16 @@ type AdminHandler struct {
 	// Prefix matches every path under Path (which then ends in "/").
 	Prefix bool
 	// Role may use the endpoint when the admin API speaks TLCP; default operator.
-	Role    Role
-	Handler fasthttp.RequestHandler
+	Role Role
+	// ReadOnly says that a handler whose method is not GET changes no state (POST
+	// /policy/eval): it is recorded once, after it runs, like a read. Any other method is
+	// taken to change state and is recorded before it runs (serveAdmin).
+	ReadOnly bool
+	Handler  fasthttp.RequestHandler
 }
+
+// adminMaxBody is the largest request body the admin API reads.
+const adminMaxBody = 1 << 20
 
 func (g *Gateway) startAdmin(cfg *Config) (*runningListener, error) {
 	ln, err := net.Listen("tcp", cfg.Admin.Address)
@@ -59,11 +66,12 @@ func (g *Gateway) startAdmin(cfg *Config) (*runningListener, error) {
 	}
 	rl.srv = &fasthttp.Server{
 		Handler:               g.serveAdmin,
+		ErrorHandler:          g.handleAdminReadError,
 		Name:                  "govgate-admin",
 		ReadTimeout:           cfg.Limits.ReadTimeout,
 		WriteTimeout:          cfg.Limits.WriteTimeout,
 		IdleTimeout:           cfg.Limits.IdleTimeout,
-		MaxRequestBodySize:    1 << 20,
+		MaxRequestBodySize:    adminMaxBody,
 		NoDefaultServerHeader: true,
 		CloseOnShutdown:       true,
 		Logger:                fasthttpLogger{g.log.With("listener", "admin")},
@@ -75,64 +83,122 @@ func (g *Gateway) startAdmin(cfg *Config) (*runningListener, error) {
 	return rl, nil
 }
 
+// adminKind is how an admin request is recorded, and what happens when its record cannot
+// be made durable.
+type adminKind int
+
+const (
+	// adminProbe: /healthz, /readyz, /metrics. Recorded after it is answered; an answer
+	// whose record cannot be written is logged, not refused, since these are how an
+	// operator sees that the audit disk is full.
+	adminProbe adminKind = iota
+	// adminRead changes nothing but answers with protected data (records, proofs, the
+	// policy, the config, certificates, a dry-run decision) — and every refusal. Recorded
+	// after it runs; when the record cannot be made durable the answer is replaced by 503
+	// audit_unavailable, as a data exchange's is: nothing is answered without its record.
+	adminRead
+	// adminChange changes state (POST /reload, POST /policy/reload, and any other method
+	// but GET and HEAD on an endpoint not marked ReadOnly). See serveAdmin.
+	adminChange
+)
+
+// adminRoute is what a request to the admin API reaches: the role it needs, how it is
+// recorded, and its handler — or the 404 or 405 it gets instead.
+type adminRoute struct {
+	role    Role
+	kind    adminKind
+	handler fasthttp.RequestHandler
+	refusal *Error
+}
+
 // serveAdmin answers the admin API: each endpoint belongs to a role, the caller's
 // certificate must carry it (when the API speaks TLCP), the request must be meant for this
-// API and not sent by a browser for another site (adminGuard), and every action is
-// audited.
+// API and not sent by a browser for another site (adminGuard), and every request, allowed
+// or refused, is recorded in the audit log.
+//
+// A state change is recorded before it takes effect: the record of the attempt (status 0:
+// no answer yet) is made durable, then the action runs, then its outcome is recorded under
+// the same request id. If the attempt cannot be recorded the action does not run (503
+// audit_unavailable); so a change the log never saw cannot happen, and an attempt record
+// without an outcome record is an action whose outcome was not recorded (the log failed in
+// between, or the gateway stopped) — it may have taken effect, and the auditor knows who
+// tried what and when. If the outcome cannot be recorded the answer is replaced by 503
+// audit_unavailable saying that the action ran. Reads and refusals are recorded once,
+// after they are answered (adminKind).
 func (g *Gateway) serveAdmin(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	path := string(ctx.Path())
-	need, handler := g.adminEndpoint(path)
-	caller, refusal := g.authorizeAdmin(ctx, need)
+	ep := g.adminEndpoint(string(ctx.Method()), string(ctx.Path()))
+	caller, refusal := g.authorizeAdmin(ctx, ep.role)
 	if refusal == nil {
 		refusal = g.adminGuard.check(ctx)
 	}
-	if refusal != nil {
-		writeError(&ctx.Response, refusal, nil)
-	} else {
-		handler(ctx)
+	if refusal == nil {
+		refusal = ep.refusal
 	}
-	g.auditAdmin(ctx, caller, need, start, refusal)
-}
-
-// adminEndpoint finds the handler of a path and the role it needs.
-func (g *Gateway) adminEndpoint(path string) (Role, fasthttp.RequestHandler) {
-	for _, h := range g.stages.Admin {
-		if h.Path == path || (h.Prefix && strings.HasPrefix(path, h.Path)) {
-			role := h.Role
-			if role == "" {
-				role = RoleOperator
-			}
-			return role, func(ctx *fasthttp.RequestCtx) {
-				if string(ctx.Method()) != h.Method {
-					adminError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", h.Method+" only")
-					return
-				}
-				h.Handler(ctx)
-			}
-		}
-	}
-	return RoleOperator, g.serveBuiltinAdmin
-}
-
-// serveBuiltinAdmin serves the operator's endpoints.
-func (g *Gateway) serveBuiltinAdmin(ctx *fasthttp.RequestCtx) {
-	path := string(ctx.Path())
-	method := string(ctx.Method())
-	want := fasthttp.MethodGet
-	if path == "/reload" {
-		want = fasthttp.MethodPost
-	}
-	switch path {
-	case "/healthz", "/readyz", "/metrics", "/config", "/reload":
-		if method != want {
-			adminError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", want+" only")
+	x := g.adminExchange(caller, ep.role, start)
+	defer g.exchanges.put(x)
+	ran := false
+	switch {
+	case refusal != nil:
+		x.Err = refusal
+		writeError(&ctx.Response, refusal, x.ID)
+	case ep.kind == adminChange:
+		if err := g.auditAdminAttempt(ctx, x); err != nil {
+			g.log.Error("admin action refused: its record could not be written before it ran", "request_id", string(x.ID), "path", string(ctx.Path()), "error", err)
+			writeError(&ctx.Response, Errorf(fasthttp.StatusServiceUnavailable, "audit_unavailable",
+				"the record of this action could not be written; the action was not carried out"), x.ID)
 			return
 		}
+		ran = true
+		ep.handler(ctx)
 	default:
-		adminError(ctx, fasthttp.StatusNotFound, "not_found", "no admin endpoint "+path)
-		return
+		ep.handler(ctx)
 	}
+	g.auditAdmin(ctx, x, ep.kind, ran)
+}
+
+// adminEndpoint finds what a request reaches: a contributed handler, or the operator's
+// built-in endpoints.
+func (g *Gateway) adminEndpoint(method, path string) adminRoute {
+	for _, h := range g.stages.Admin {
+		if h.Path == path || (h.Prefix && strings.HasPrefix(path, h.Path)) {
+			r := adminRoute{role: h.Role, kind: adminRead, handler: h.Handler}
+			if r.role == "" {
+				r.role = RoleOperator
+			}
+			if method != h.Method {
+				r.refusal = Errorf(fasthttp.StatusMethodNotAllowed, "method_not_allowed", "%s only", h.Method)
+			} else if method != fasthttp.MethodGet && method != fasthttp.MethodHead && !h.ReadOnly {
+				r.kind = adminChange
+			}
+			return r
+		}
+	}
+	r := adminRoute{role: RoleOperator, kind: adminRead, handler: g.serveBuiltinAdmin}
+	want := fasthttp.MethodGet
+	switch path {
+	case "/healthz", "/readyz", "/metrics":
+		r.kind = adminProbe
+	case "/config":
+	case "/reload":
+		want, r.kind = fasthttp.MethodPost, adminChange
+	default:
+		r.refusal = Errorf(fasthttp.StatusNotFound, "not_found", "no admin endpoint %s", path)
+		return r
+	}
+	if method != want {
+		r.refusal = Errorf(fasthttp.StatusMethodNotAllowed, "method_not_allowed", "%s only", want)
+		if r.kind == adminChange {
+			r.kind = adminRead
+		}
+	}
+	return r
+}
+
+// serveBuiltinAdmin serves the operator's endpoints; adminEndpoint has checked the path
+// and the method.
+func (g *Gateway) serveBuiltinAdmin(ctx *fasthttp.RequestCtx) {
+	path := string(ctx.Path())
 	switch path {
 	case "/healthz":
 		// The same to any Host (adminGuard lets probes through): it says up and nothing else.

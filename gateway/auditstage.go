@@ -41,7 +41,9 @@ func (a *AuditStage) Audit(ctx *fasthttp.RequestCtx, x *Exchange) ([]byte, error
 
 func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *Exchange) *audit.Record {
 	resp := &ctx.Response
-	digest := crypto.SM3(resp.Body())
+	status := resp.StatusCode()
+	body := sentBody(ctx.Method(), status, resp.Body())
+	digest := crypto.SM3(body)
 	r, _ := a.records.Get().(*audit.Record)
 	if r == nil {
 		r = new(audit.Record)
@@ -60,11 +62,14 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *Exchange) *audit.Record
 		Agreement:      string(x.Agreement),
 		Purpose:        string(x.Purpose),
 		ContentDigest:  string(ctx.Request.Header.Peek("Content-Digest")),
-		Status:         resp.StatusCode(),
+		Status:         status,
 		ResponseDigest: hex.EncodeToString(digest[:]),
 		Fields:         []string{},
-		Bytes:          audit.Bytes{Request: int64(len(ctx.Request.Body())), Response: int64(len(resp.Body()))},
+		Bytes:          audit.Bytes{Request: int64(len(ctx.Request.Body())), Response: int64(len(body))},
 		LatencyMicros:  time.Since(x.Start).Microseconds(),
+	}
+	if ctx.UserValue(adminAttempt{}) != nil {
+		r.Status = 0 // an admin action recorded before it runs: no answer yet (serveAdmin)
 	}
 	if x.Route != nil {
 		r.Provider, r.Route, r.Resource, r.Mode = x.Route.Pool, x.Route.ID, x.Route.Resource, string(x.Route.Mode)
@@ -78,7 +83,7 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *Exchange) *audit.Record
 			r.Agreement = d.Agreement // the agreement it happened under, named or chosen
 		}
 		if x.Err == nil {
-			r.Fields = d.Fields
+			r.Fields = recordedFields(d, body) // what the released body carries
 		}
 	} else if x.Decision.Evaluated {
 		r.Decision = &audit.Decision{Allow: x.Decision.Allow, Reasons: []string{}}

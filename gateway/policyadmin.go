@@ -13,7 +13,7 @@ func (p *PolicyStage) AdminHandlers() []AdminHandler {
 	return []AdminHandler{
 		{Role: RoleSecurityOfficer, Method: fasthttp.MethodGet, Path: "/policy", Handler: p.serveStatus},
 		{Role: RoleSecurityOfficer, Method: fasthttp.MethodPost, Path: "/policy/reload", Handler: p.serveReload},
-		{Role: RoleSecurityOfficer, Method: fasthttp.MethodPost, Path: "/policy/eval", Handler: p.serveEval},
+		{Role: RoleSecurityOfficer, Method: fasthttp.MethodPost, Path: "/policy/eval", ReadOnly: true, Handler: p.serveEval},
 	}
 }
 

@@ -74,28 +74,3 @@ func (g *Gateway) authorizeAdmin(ctx *fasthttp.RequestCtx, need Role) (*adminCal
 	}
 	return c, nil
 }
-
-// auditAdmin records an admin action — every one, allowed or refused — in the audit log,
-// as an exchange on the route "admin" whose resource names the role the endpoint needs.
-// The action has already happened when it is recorded, and the operator's health and
-// metrics must keep answering while the log cannot be written (that is when they are
-// needed), so a record that cannot be written is logged as an error, not turned into a
-// refusal.
-func (g *Gateway) auditAdmin(ctx *fasthttp.RequestCtx, c *adminCaller, need Role, start time.Time, refusal *Error) {
-	if g.stages.Audit == nil {
-		return
-	}
-	x := g.exchanges.get()
-	defer g.exchanges.put(x)
-	x.Start = start
-	g.nextRequestID(x)
-	x.Route = &Route{ID: "admin", Resource: "admin/" + string(need), Pool: "admin"}
-	x.Err = refusal
-	if c != nil {
-		x.Identity = Identity{System: c.peer.Sign.Subject.CommonName, CertSerial: c.peer.SerialHex, Issuer: c.peer.Sign.Issuer.CommonName, Auth: "tlcp"}
-		x.Identity.Dept = deptOf(c.peer.SignURIs)
-	}
-	if _, err := g.stages.Audit.Audit(ctx, x); err != nil {
-		g.log.Error("admin action done but not recorded in the audit log", "path", string(ctx.Path()), "status", ctx.Response.StatusCode(), "error", err)
-	}
-}

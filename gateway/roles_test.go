@@ -85,8 +85,17 @@ func TestAdminRoles(t *testing.T) {
 			t.Errorf("%s %s %s: %d, want %d", c.name, c.method, c.path, got, c.want)
 		}
 	}
-	if got := l.Size() - before; got != 11 {
-		t.Errorf("%d admin records, want one per action: 11", got)
+	// One record per request, and two for the state change that ran (the officer's POST
+	// /policy/reload): its attempt, made durable before the reload, then its outcome.
+	if got := l.Size() - before; got != 12 {
+		t.Errorf("%d admin records, want one per request and two for the reload that ran: 12", got)
+	}
+	attempt, _ := l.Record(before + 1)
+	outcome, _ := l.Record(before + 2)
+	a, _ := audit.ParseRecord(attempt)
+	o, _ := audit.ParseRecord(outcome)
+	if a == nil || o == nil || a.Path != "/policy/reload" || a.Status != 0 || o.Status != 200 || a.RequestID != o.RequestID || a.Consumer.System != "admin-security-officer" {
+		t.Errorf("the reload's records: attempt %s, outcome %s", attempt, outcome)
 	}
 	rec, err := l.Record(l.Size() - 1)
 	if err != nil {
