@@ -69,6 +69,12 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 		// neither forwarded nor recorded, since both would assert a body it may not be.
 		h.Del(HeaderContentDigest)
 	}
+	// After authentication, so the record names who sent it; before routing and the
+	// decision, so no decision is made and no quota taken on a method the provider would
+	// not act on (methodparams.go).
+	if err := refuseMethodParams(&ctx.Request); err != nil {
+		return err
+	}
 
 	if g.stages.Catalog != nil && string(ctx.Path()) == CatalogPath {
 		return g.serveCatalog(ctx, x)
@@ -97,6 +103,7 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 	err := g.forward(ctx, x, e)
 	t = g.stageDone(stageForward, t)
 	if err != nil {
+		g.giveBackQuota(ctx, x, err) // when nothing reached a provider (quotagiveback.go)
 		return err
 	}
 

@@ -30,7 +30,13 @@ func NewPolicyStage(engine *policy.Engine) *PolicyStage {
 // decision's reasons; an evaluation error refuses the exchange through stageError (503).
 func (p *PolicyStage) Decide(ctx *fasthttp.RequestCtx, x *Exchange) error {
 	live := p.Engine.Current()
-	in := policyInput(ctx, x, live.Revision().ReadsQuery())
+	readsQuery := live.Revision().ReadsQuery()
+	if readsQuery {
+		if err := refuseAmbiguousQuery(ctx.QueryArgs()); err != nil {
+			return err // queryparams.go
+		}
+	}
+	in := policyInput(ctx, x, readsQuery)
 	d, err := live.Decide(ctx, &in)
 	if err != nil {
 		return err
