@@ -82,25 +82,33 @@ func NewListener(inner net.Listener, cfg ServerConfig) (*Listener, error) {
 	l.gm = &gmtls.Config{
 		GMSupport: &gmtls.GMSupport{},
 		// gmtls's GM server reads Certificates only (it ignores GetCertificate), so each
-		// handshake gets a config for the identity current at its ClientHello.
+		// handshake gets a config for the identity and trust store current at its
+		// ClientHello.
 		GetConfigForClient: func(*gmtls.ClientHelloInfo) (*gmtls.Config, error) {
-			return l.configFor(cfg.Identity.Load()), nil
+			return l.configFor(cfg.Identity.Load(), cfg.Trust.Load()), nil
 		},
 	}
 	return l, nil
 }
 
-// identityConfig is the gmtls config built for one identity, kept until it rotates.
+// identityConfig is the gmtls config built for one identity and trust store, kept until
+// either is replaced.
 type identityConfig struct {
 	id  *Identity
+	ts  *TrustStore
 	cfg *gmtls.Config
 }
 
-func (l *Listener) configFor(id *Identity) *gmtls.Config {
-	if c := l.current.Load(); c != nil && c.id == id {
+func (l *Listener) configFor(id *Identity, ts *TrustStore) *gmtls.Config {
+	if c := l.current.Load(); c != nil && c.id == id && c.ts == ts {
 		return c.cfg
 	}
 	sign, enc := id.gmCertificates()
+	names, dropped := caNames(ts)
+	if dropped > 0 {
+		l.cfg.Logger.Warn("tlcp: the client CAs' names do not all fit in one CertificateRequest; some are not listed (their clients are still verified, but a client that looks for its issuer in the list may not send its certificate)",
+			"listed", len(names), "not_listed", dropped)
+	}
 	cfg := &gmtls.Config{
 		GMSupport:              &gmtls.GMSupport{},
 		Certificates:           []gmtls.Certificate{sign, enc},
@@ -110,9 +118,42 @@ func (l *Listener) configFor(id *Identity) *gmtls.Config {
 		// replaced by verifyPeer, which runs on every handshake.
 		ClientAuth:            gmtls.RequireAnyClientCert,
 		VerifyPeerCertificate: l.verifyClient,
+		// The CertificateRequest names the CAs of the trust store: TLS 1.1, which TLCP
+		// follows, declares the list non-empty, and GmSSL's client looks for its issuer
+		// there and aborts (unsupported_certificate) when the list is empty.
+		ClientCANames: names,
 	}
-	l.current.Store(&identityConfig{id: id, cfg: cfg})
+	l.current.Store(&identityConfig{id: id, ts: ts, cfg: cfg})
 	return cfg
+}
+
+// maxCANamesLen bounds the certificate_authorities list (its 2-byte length prefixes
+// included) so that the CertificateRequest — 4 bytes of header, 3 of certificate types, 2
+// of list length — stays within the 64 KiB handshake message gmtls and tjfoc accept; the
+// list's own length field is 16 bits.
+const maxCANamesLen = 65536 - 4 - 3 - 2
+
+// caNames is the distinct subjects (DER) of ts's CAs, in the store's order, as many as
+// fit in maxCANamesLen; dropped counts those that do not.
+func caNames(ts *TrustStore) (names [][]byte, dropped int) {
+	if ts == nil {
+		return nil, 0
+	}
+	seen := map[string]bool{}
+	total := 0
+	for _, ca := range ts.CAs {
+		if ca == nil || len(ca.RawSubject) == 0 || seen[string(ca.RawSubject)] {
+			continue
+		}
+		seen[string(ca.RawSubject)] = true
+		if total+2+len(ca.RawSubject) > maxCANamesLen {
+			dropped++
+			continue
+		}
+		total += 2 + len(ca.RawSubject)
+		names = append(names, ca.RawSubject)
+	}
+	return names, dropped
 }
 
 func (l *Listener) verifyClient(raw [][]byte, _ [][]*x509.Certificate) error {
@@ -303,6 +344,10 @@ type ClientConfig struct {
 	ServerName       string       // the DNS name the server's signing certificate must carry
 	HandshakeTimeout time.Duration
 	Logger           *slog.Logger
+
+	// certificateRequest, when set (by tests), is told of the certificate_authorities
+	// list of the server's CertificateRequest.
+	certificateRequest func(acceptableCAs [][]byte)
 }
 
 // Dial connects to addr and completes a TLCP handshake, verifying the server's chain
@@ -337,8 +382,21 @@ func dial(ctx context.Context, network, addr string, cfg ClientConfig) (*Conn, e
 		SessionTicketsDisabled: true,
 		InsecureSkipVerify:     true, // verified by verifyPeer in Handshake, with emmansun
 	}
-	if cfg.Identity != nil {
-		gm.Certificates = []gmtls.Certificate{cfg.Identity.clientCertificate()}
+	if cfg.Identity != nil || cfg.certificateRequest != nil {
+		// The client has one identity, so it sends it whatever CAs the server lists:
+		// gmtls's own choice would send nothing when the list does not name the issuer,
+		// and the server would then report a missing certificate instead of the reason it
+		// refuses this one.
+		var cert gmtls.Certificate
+		if cfg.Identity != nil {
+			cert = cfg.Identity.clientCertificate()
+		}
+		gm.GetClientCertificate = func(cri *gmtls.CertificateRequestInfo) (*gmtls.Certificate, error) {
+			if cfg.certificateRequest != nil {
+				cfg.certificateRequest(cri.AcceptableCAs)
+			}
+			return &cert, nil
+		}
 	}
 	c := &Conn{raw: raw, tls: gmtls.Client(raw, gm), timeout: cfg.HandshakeTimeout, log: cfg.Logger,
 		usage: smx509.ExtKeyUsageServerAuth, trust: cfg.Trust, server: cfg.ServerName}

@@ -467,6 +467,12 @@ type Config struct {
 	// by the policy in ClientAuth.
 	ClientCAs *x509.CertPool
 
+	// ClientCANames, when not empty, is the certificate_authorities list a server's
+	// CertificateRequest carries — DER-encoded X.501 distinguished names — in place of
+	// ClientCAs' subjects; it plays no part in verification. govgate: added, so that the
+	// list names the CAs crypto/tlcp verifies against without tjfoc parsing them.
+	ClientCANames [][]byte
+
 	// InsecureSkipVerify controls whether a client verifies the
 	// server's certificate chain and host name.
 	// If InsecureSkipVerify is true, TLS accepts any certificate
@@ -598,6 +604,7 @@ func (c *Config) Clone() *Config {
 		ServerName:                  c.ServerName,
 		ClientAuth:                  c.ClientAuth,
 		ClientCAs:                   c.ClientCAs,
+		ClientCANames:               c.ClientCANames,
 		InsecureSkipVerify:          c.InsecureSkipVerify,
 		CipherSuites:                c.CipherSuites,
 		PreferServerCipherSuites:    c.PreferServerCipherSuites,

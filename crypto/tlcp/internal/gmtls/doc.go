@@ -15,6 +15,10 @@
 //   - ReleaseHandshakeState drops the parsed peer certificates and the handshake buffer
 //     once crypto/tlcp has verified the peer (about 5 KB a connection);
 //   - handshake errors are no longer printed to standard output;
+//   - Config.ClientCANames: the certificate_authorities a server's CertificateRequest
+//     lists (DER names, in place of ClientCAs' subjects; not used to verify), so that
+//     crypto/tlcp names its trust store's CAs — upstream sent an empty list, on which
+//     GmSSL's client aborts;
 //   - the CA certificates built into the library (disabled upstream) are gone;
 //   - the single_cert build variant is gone (govgate always sends two certificates), and
 //     so is what nothing here calls: the key-pair loaders, Dial/Listen, the LRU session

@@ -394,7 +394,9 @@ func (hs *serverHandshakeStateGM) doFullHandshake() error {
 		// to our request. When we know the CAs we trust, then
 		// we can send them down, so that the client can choose
 		// an appropriate certificate to give to us.
-		if c.config.ClientCAs != nil {
+		if len(c.config.ClientCANames) > 0 {
+			certReq.certificateAuthorities = c.config.ClientCANames
+		} else if c.config.ClientCAs != nil {
 			certReq.certificateAuthorities = c.config.ClientCAs.Subjects()
 		}
 		hs.finishedHash.Write(certReq.marshal())
