@@ -46,12 +46,13 @@ func VerifyConsumerSignature(r *Record) error {
 	if err := v.Verify([]byte(s.Base), p.Signature); err != nil {
 		return errors.New("the consumer's SM2 signature does not verify over the recorded signature base")
 	}
-	return checkBase(r, s)
+	return checkBase(r, s, p)
 }
 
 // checkBase compares the signed components with the record.
-func checkBase(r *Record, s *Signature) error {
+func checkBase(r *Record, s *Signature, p *crypto.ParsedSignature) error {
 	lines := map[string]string{}
+	var names []string
 	for _, line := range strings.Split(s.Base, "\n") {
 		name, value, ok := strings.Cut(line, ": ")
 		if !ok {
@@ -62,22 +63,40 @@ func checkBase(r *Record, s *Signature) error {
 			return fmt.Errorf("signature base line %q", line)
 		}
 		lines[unq] = value
+		names = append(names, unq)
+	}
+	// The base's lines are the covered components, in order, then the parameters: a
+	// component missing from the base is one the signature does not cover.
+	if len(names) != len(p.Params.Items)+1 {
+		return errors.New("the signature base's components are not the Signature-Input's")
+	}
+	for i, it := range p.Params.Items {
+		if c, _ := it.Value.(string); names[i] != c {
+			return errors.New("the signature base's components are not the Signature-Input's")
+		}
 	}
 	path, query, _ := strings.Cut(r.Path, "?")
-	want := map[string]string{
+	required := map[string]string{
 		"@method": r.Method, "@path": path, "@query": "?" + query, "content-digest": r.ContentDigest,
-		"x-govgate-agreement": r.Agreement, "x-govgate-purpose": r.Purpose,
 	}
-	for name, v := range want {
-		got, ok := lines[name]
-		if name == "x-govgate-agreement" && ok && got == "" {
-			// The consumer declared no agreement and the policy chose the one the record
-			// names; the signature proves only that none was declared.
-			continue
+	for _, name := range crypto.RequiredComponents {
+		v, ok := required[name]
+		if !ok {
+			continue // @authority: the record keeps no authority to compare
 		}
-		if !ok || got != v {
+		if got, ok := lines[name]; !ok || got != v {
 			return fmt.Errorf("the signed %s is %q, the record says %q", name, got, v)
 		}
+	}
+	// A declaration is absent from the base when the consumer did not send it (the
+	// profile now), or signed as the empty value (the profile before): either way none was
+	// declared. The agreement may then be the one the policy chose; the purpose, which
+	// nothing chooses, must be empty.
+	if got, ok := lines["x-govgate-agreement"]; ok && got != "" && got != r.Agreement {
+		return fmt.Errorf("the signed x-govgate-agreement is %q, the record says %q", got, r.Agreement)
+	}
+	if got := lines["x-govgate-purpose"]; got != r.Purpose {
+		return fmt.Errorf("the signed x-govgate-purpose is %q, the record says %q", got, r.Purpose)
 	}
 	_, params, _ := strings.Cut(s.Input, "=")
 	if lines["@signature-params"] != params {

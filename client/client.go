@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -168,14 +169,17 @@ func (c *Client) sign(hreq *fasthttp.Request, u *url.URL, req Request) error {
 		Authority: u.Host,
 		Path:      u.EscapedPath(),
 		Query:     u.RawQuery,
+		// The declarations as the request carries them (from Agreement and Purpose, or
+		// set in Header): SignRequest covers each one sent and no other (RFC 9421 §2.5).
 		Header: func(name string) []string {
-			switch name {
-			case "x-govgate-agreement":
-				return nonEmpty(req.Agreement)
-			case "x-govgate-purpose":
-				return nonEmpty(req.Purpose)
+			if !slices.Contains(crypto.DeclarationComponents, name) {
+				return nil
 			}
-			return nil
+			var out []string
+			for _, v := range hreq.Header.PeekAll(name) {
+				out = append(out, string(v))
+			}
+			return out
 		},
 	}
 	if msg.Path == "" {
@@ -189,13 +193,6 @@ func (c *Client) sign(hreq *fasthttp.Request, u *url.URL, req Request) error {
 	hreq.Header.Set("Signature-Input", sh.SignatureInput)
 	hreq.Header.Set("Signature", sh.Signature)
 	return nil
-}
-
-func nonEmpty(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return []string{s}
 }
 
 // host returns the keep-alive pool for u's host.

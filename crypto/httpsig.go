@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,10 +27,31 @@ const (
 	DefaultFutureSkew = 30 * time.Second
 )
 
-// CoveredComponents are what a govgate request signature covers, in order. An absent
-// x-govgate-agreement or x-govgate-purpose field is covered as the empty value, so that a
-// request for basic information (no agreement) signs the same way as any other.
-var CoveredComponents = []string{"@method", "@authority", "@path", "@query", "content-digest", "x-govgate-agreement", "x-govgate-purpose"}
+// RequiredComponents are what every govgate request signature covers, first and in this
+// order.
+var RequiredComponents = []string{"@method", "@authority", "@path", "@query", "content-digest"}
+
+// DeclarationComponents are the consumer's declarations (the agreement it acts under, its
+// purpose). As RFC 9421 §2.5 requires, a signature covers one only when the request
+// carries it; a request that carries one must cover it, after RequiredComponents and in
+// this order.
+var DeclarationComponents = []string{"x-govgate-agreement", "x-govgate-purpose"}
+
+// CoveredComponents are every component a govgate request signature may cover, in order:
+// RequiredComponents, then the DeclarationComponents the request carries.
+var CoveredComponents = append(append([]string(nil), RequiredComponents...), DeclarationComponents...)
+
+// CoversFor lists the components a signature of m covers: RequiredComponents and each
+// declaration m carries.
+func CoversFor(m *Message) []string {
+	out := append([]string(nil), RequiredComponents...)
+	for _, d := range DeclarationComponents {
+		if len(m.Header(d)) > 0 {
+			out = append(out, d)
+		}
+	}
+	return out
+}
 
 // Message is a request as a signature sees it. Header returns every value of a field,
 // named in lower case; the gateway and the client each adapt their own request type.
@@ -55,8 +77,9 @@ func ContentDigest(body []byte) string {
 	return "sm3=:" + base64.StdEncoding.EncodeToString(d[:]) + ":"
 }
 
-// SignRequest signs m as the profile says. The Content-Digest it returns is the one the
-// signature covers: m.Header must not already report a different one.
+// SignRequest signs m as the profile says: it covers x-govgate-agreement and
+// x-govgate-purpose only when m.Header reports them. The Content-Digest it returns is the
+// one the signature covers: m.Header must not already report a different one.
 func SignRequest(s *Signer, keyID string, m *Message, body []byte, now time.Time) (SignatureHeaders, error) {
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
@@ -70,8 +93,9 @@ func SignRequest(s *Signer, keyID string, m *Message, body []byte, now time.Time
 		}
 		return m.Header(name)
 	}
-	items := make([]httpsfv.Item, len(CoveredComponents))
-	for i, c := range CoveredComponents {
+	covers := CoversFor(m)
+	items := make([]httpsfv.Item, len(covers))
+	for i, c := range covers {
 		items[i] = httpsfv.NewItem(c)
 	}
 	params := httpsfv.NewParams()
@@ -175,10 +199,8 @@ func componentValue(m *Message, name string) (string, error) {
 	}
 	values := m.Header(name)
 	if len(values) == 0 {
-		if name == "x-govgate-agreement" || name == "x-govgate-purpose" {
-			return "", nil
-		}
-		return "", fmt.Errorf("covered field %q is absent", name)
+		// RFC 9421 §2.5: a covered component the message does not carry is an error.
+		return "", sigErr(SigAbsent, "covered field %q is absent from the request", name)
 	}
 	for i, v := range values {
 		values[i] = strings.TrimSpace(v)
@@ -201,6 +223,11 @@ const (
 	// line, or with more than one member. One reading of the fields is verified and
 	// recorded; a second member is a second reading, so it is refused rather than chosen.
 	SigRepeated = "signature_field_repeated"
+	// SigAbsent: the signature covers a field the request does not carry (RFC 9421 §2.5).
+	SigAbsent = "signature_component_absent"
+	// SigUncovered: the request carries X-Govgate-Agreement or X-Govgate-Purpose but the
+	// signature does not cover it, so the declaration is not the signer's.
+	SigUncovered = "signature_component_uncovered"
 )
 
 // SignatureError says why a request signature was refused, in a form a department can act on.
@@ -213,6 +240,16 @@ func (e *SignatureError) Error() string { return e.Code + ": " + e.Reason }
 
 func sigErr(code, format string, args ...any) *SignatureError {
 	return &SignatureError{Code: code, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Covers reports whether the signature covers the component name.
+func (p *ParsedSignature) Covers(name string) bool {
+	for _, it := range p.Params.Items {
+		if s, _ := it.Value.(string); s == name {
+			return true
+		}
+	}
+	return false
 }
 
 // ParsedSignature is the govgate member of Signature-Input and Signature, checked against
@@ -236,8 +273,10 @@ const (
 )
 
 // ParseSignature reads the govgate signature from the Signature-Input and Signature field
-// values and checks that it follows the profile: the covered components exactly, the
-// algorithm sm2-sm3, and created, nonce and keyid present.
+// values and checks that it follows the profile: RequiredComponents, then declarations
+// from DeclarationComponents in order, the algorithm sm2-sm3, and created, nonce and keyid
+// present. Whether the covered declarations are the ones the request carries is for the
+// verifier, which has the request.
 func ParseSignature(input, signature []string) (*ParsedSignature, error) {
 	if len(input) == 0 && len(signature) == 0 {
 		return nil, sigErr(SigMissing, "the request carries no Signature-Input and Signature")
@@ -362,13 +401,26 @@ func fieldLen(v []string) int {
 }
 
 func (p *ParsedSignature) checkProfile() error {
-	if len(p.Params.Items) != len(CoveredComponents) {
-		return sigErr(SigProfile, "the signature must cover %s", strings.Join(CoveredComponents, " "))
+	items := p.Params.Items
+	if len(items) < len(RequiredComponents) {
+		return sigErr(SigProfile, "the signature must cover %s", strings.Join(RequiredComponents, " "))
 	}
-	for i, it := range p.Params.Items {
-		if s, ok := it.Value.(string); !ok || s != CoveredComponents[i] {
-			return sigErr(SigProfile, "the signature must cover %s, in that order", strings.Join(CoveredComponents, " "))
+	for i, want := range RequiredComponents {
+		if s, ok := items[i].Value.(string); !ok || s != want {
+			return sigErr(SigProfile, "the signature must cover %s, in that order", strings.Join(RequiredComponents, " "))
 		}
+	}
+	next := 0 // the declarations follow in order, each at most once
+	for _, it := range items[len(RequiredComponents):] {
+		s, _ := it.Value.(string)
+		for next < len(DeclarationComponents) && DeclarationComponents[next] != s {
+			next++
+		}
+		if next == len(DeclarationComponents) {
+			return sigErr(SigProfile, "the signature must cover %s, then those of %s the request carries, in that order",
+				strings.Join(RequiredComponents, " "), strings.Join(DeclarationComponents, " "))
+		}
+		next++
 	}
 	for _, name := range p.Params.Params.Names() {
 		v, _ := p.Params.Params.Get(name)
@@ -442,9 +494,15 @@ func CheckContentDigest(field []string, body []byte) error {
 // FutureSkew ahead), the body's digest, and the SM2 signature by the key the caller looks
 // up from keyid; Verify also claims the nonce in Nonces.
 type RequestVerifier struct {
-	Skew       time.Duration
-	FutureSkew time.Duration
-	Nonces     *NonceCache
+	// LegacyEmptyDeclarations accepts the profile's earlier form, in which a signature
+	// covered x-govgate-agreement and x-govgate-purpose even when the request did not
+	// carry them, as the empty value. It is for the transition from old clients: when
+	// false, a covered declaration the request does not carry is refused (SigAbsent), as
+	// RFC 9421 §2.5 says.
+	LegacyEmptyDeclarations bool
+	Skew                    time.Duration
+	FutureSkew              time.Duration
+	Nonces                  *NonceCache
 }
 
 // NewRequestVerifier returns a verifier with the given skew (DefaultSkew when zero), the
@@ -492,8 +550,31 @@ func (v *RequestVerifier) Check(m *Message, body []byte, now time.Time, key func
 	if err != nil {
 		return nil, sigErr(SigUnknownKey, "%v", err)
 	}
-	base, err := SignatureBase(m, p.Params)
+	signed := m
+	for _, d := range DeclarationComponents {
+		carried, covered := len(m.Header(d)) > 0, p.Covers(d)
+		switch {
+		case carried && !covered:
+			return nil, sigErr(SigUncovered, "the request carries %s but the signature does not cover it", d)
+		case covered && !carried && !v.LegacyEmptyDeclarations:
+			return nil, sigErr(SigAbsent, "the signature covers %s but the request does not carry it; cover it only when it is sent", d)
+		case covered && !carried && signed == m:
+			// The earlier profile: an absent declaration was covered as the empty value.
+			legacy := *m
+			legacy.Header = func(name string) []string {
+				if v := m.Header(name); len(v) > 0 || !slices.Contains(DeclarationComponents, name) {
+					return v
+				}
+				return []string{""}
+			}
+			signed = &legacy
+		}
+	}
+	base, err := SignatureBase(signed, p.Params)
 	if err != nil {
+		if se, ok := err.(*SignatureError); ok {
+			return nil, se
+		}
 		return nil, sigErr(SigMalformed, "%v", err)
 	}
 	ver, err := NewVerifier(pub)

@@ -65,7 +65,7 @@ func startAttack2TLCP(t *testing.T, provider string, quota int) *attack2Gateway 
 }
 
 // signedWith is a request signed by dept the way client/ signs: the declared agreement
-// and purpose are covered (absent ones as the empty value) and sent as header fields.
+// and purpose are sent as header fields and covered only when sent (RFC 9421 §2.5).
 func (g *attack2Gateway) signedWith(t *testing.T, dept, method, target, body, agreement, purpose string, extra ...string) string {
 	t.Helper()
 	pair := g.pki.depts[dept]
@@ -92,10 +92,10 @@ func (g *attack2Gateway) signedWith(t *testing.T, dept, method, target, body, ag
 }
 
 // TestAttack2SignedRecordFailsVerifyWhenPolicyChoosesAgreement: a department sends an
-// ordinary signed request that names no agreement (the contract says an absent
-// x-govgate-agreement is covered as the empty value, and the shipped policy then chooses
-// the usable agreement). The gateway records agreement=AGR-T-0001 — "the agreement the
-// exchange happened under" — next to a signature base whose x-govgate-agreement is "",
+// ordinary signed request that names no agreement (its signature does not cover
+// x-govgate-agreement — earlier, it covered it as the empty value — and the shipped policy
+// then chooses the usable agreement). The gateway records agreement=AGR-T-0001 — "the
+// agreement the exchange happened under" — next to a signature base that declares none,
 // and audit.VerifyConsumerSignature (what `govgate audit verify` runs on every record)
 // compares the two and reports the record as faulty.
 //

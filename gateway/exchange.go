@@ -53,7 +53,10 @@ type Exchange struct {
 	Upstream  string // address of the member that served it, if any
 	Agreement []byte // declared by the consumer in X-Govgate-Agreement
 	Purpose   []byte // declared by the consumer in X-Govgate-Purpose
-	Err       *Error // why the exchange was refused or failed; nil when it succeeded
+	// AgreementSent and PurposeSent: the request carried the field, even empty. A
+	// signature must cover a declaration exactly when it is carried (RFC 9421 §2.5).
+	AgreementSent, PurposeSent bool
+	Err                        *Error // why the exchange was refused or failed; nil when it succeeded
 
 	entry *routeEntry
 

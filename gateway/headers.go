@@ -128,6 +128,7 @@ var singleRequestFields = [...]string{HeaderAgreement, HeaderPurpose, "Signature
 // singleRequestFields twice, in any case, is refused.
 func captureDeclared(h *fasthttp.RequestHeader, x *Exchange) *Error {
 	x.Agreement, x.Purpose = x.Agreement[:0], x.Purpose[:0]
+	x.AgreementSent, x.PurposeSent = false, false
 	if err := refuseRequestTrailers(h); err != nil {
 		return err
 	}
@@ -141,8 +142,10 @@ func captureDeclared(h *fasthttp.RequestHeader, x *Exchange) *Error {
 		switch {
 		case equalFold(k, HeaderAgreement):
 			x.Agreement = append(x.Agreement[:0], v...)
+			x.AgreementSent = true
 		case equalFold(k, HeaderPurpose):
 			x.Purpose = append(x.Purpose[:0], v...)
+			x.PurposeSent = true
 		}
 	}
 	for i, n := range seen {

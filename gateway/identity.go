@@ -190,7 +190,7 @@ func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *Exchang
 
 // signatureMessage presents the request to the signature verifier. The declared
 // agreement and purpose come from the exchange: the X-Govgate-* fields are stripped before
-// any stage runs.
+// any stage runs. A declaration the request did not carry is absent, not empty.
 func signatureMessage(ctx *fasthttp.RequestCtx, x *Exchange) *crypto.Message {
 	uri := ctx.Request.Header.RequestURI()
 	path, query := uri, []byte(nil)
@@ -214,9 +214,9 @@ func signatureMessage(ctx *fasthttp.RequestCtx, x *Exchange) *crypto.Message {
 		Header: func(name string) []string {
 			switch name {
 			case "x-govgate-agreement":
-				return nonEmpty(x.Agreement)
+				return declared(x.Agreement, x.AgreementSent)
 			case "x-govgate-purpose":
-				return nonEmpty(x.Purpose)
+				return declared(x.Purpose, x.PurposeSent)
 			}
 			var out []string
 			for _, v := range h.PeekAll(name) {
@@ -227,8 +227,11 @@ func signatureMessage(ctx *fasthttp.RequestCtx, x *Exchange) *crypto.Message {
 	}
 }
 
-func nonEmpty(v []byte) []string {
-	if len(v) == 0 {
+// declared is a declaration field as the request carried it: absent when it was not sent,
+// so that a signature covering it is refused (RFC 9421 §2.5) unless the verifier accepts
+// the earlier form, and the empty value when it was sent empty.
+func declared(v []byte, sent bool) []string {
+	if !sent {
 		return nil
 	}
 	return []string{string(v)}

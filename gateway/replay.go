@@ -64,6 +64,9 @@ func (p SignaturePolicy) withDefaults() SignaturePolicy {
 func NewPeerAuthenticatorWith(p SignaturePolicy) *PeerAuthenticator {
 	p = p.withDefaults()
 	v := crypto.NewRequestVerifier(p.Skew, p.MaxNonces)
+	// Clients built before the declarations were covered only when sent still sign an
+	// absent agreement or purpose as the empty value; accept that form for the transition.
+	v.LegacyEmptyDeclarations = true
 	v.FutureSkew = p.FutureSkew
 	v.Nonces = crypto.NewNonceCacheShared(p.MaxNonces, p.MaxNoncesPerDept)
 	return &PeerAuthenticator{Signatures: v, Replay: v.Nonces, Now: time.Now}
