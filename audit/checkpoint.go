@@ -154,11 +154,11 @@ func OpenCheckpoint(note []byte, keys *KeySet) (*SignedCheckpoint, error) {
 			return nil, fmt.Errorf("checkpoint: malformed signature by %s", name)
 		}
 		id := hex.EncodeToString(raw[:4])
-		k := keys.find(name, id)
+		k, err := keys.lookup(name, id, c.Size)
 		if k == nil {
 			continue
 		}
-		if err := k.covers(c.Size); err != nil {
+		if err != nil {
 			lastErr = fmt.Errorf("checkpoint of size %d signed by %s: %w", c.Size, name, err)
 			continue
 		}
@@ -198,13 +198,34 @@ func (k *KeyEntry) covers(size uint64) error {
 	return nil
 }
 
-func (ks *KeySet) find(name, id string) *KeyEntry {
+// lookup returns the entry for the key named name with key ID id that may sign a
+// checkpoint of size. A key can have more than one entry (retired, then adopted again), so
+// every entry with that name and ID is tried; when none covers size, the last one is
+// returned with the reason. nil: no such key.
+func (ks *KeySet) lookup(name, id string, size uint64) (*KeyEntry, error) {
+	var found *KeyEntry
+	var err error
 	for i := range ks.Keys {
-		if ks.Keys[i].Name == name && ks.Keys[i].KeyID == id {
-			return &ks.Keys[i]
+		k := &ks.Keys[i]
+		if k.Name != name || k.KeyID != id {
+			continue
+		}
+		if err = k.covers(size); err == nil {
+			return k, nil
+		}
+		found = k
+	}
+	return found, err
+}
+
+// signing reports whether the key named name with key ID id has an entry still signing.
+func (ks *KeySet) signing(name, id string) bool {
+	for _, k := range ks.Keys {
+		if k.Name == name && k.KeyID == id && k.UntilSize == nil {
+			return true
 		}
 	}
-	return nil
+	return false
 }
 
 // LoadKeySet reads a key set file and checks every entry's key ID against its key.
@@ -260,7 +281,7 @@ func (ks *KeySet) Save(path string) error {
 // Adopt makes signer the key that signs from size on: if it is not yet in the set, the
 // key signing until now is retired at size and the new one added.
 func (ks *KeySet) Adopt(signer *NoteSigner, size uint64) (changed bool, err error) {
-	if k := ks.find(signer.Name, signer.KeyID()); k != nil && k.UntilSize == nil {
+	if ks.signing(signer.Name, signer.KeyID()) {
 		return false, nil
 	}
 	for i := range ks.Keys {

@@ -225,6 +225,31 @@ func TestKeyRotation(t *testing.T) {
 	wantFault(t, "retired key", dir, keys, -1, 2, "retired at size 10")
 }
 
+// TestKeyAdoptedAgain: a key retired and adopted again (the same key under the same name,
+// as when a log goes back to a key name it signed under before) has two entries in the key
+// set; the verifier accepts its checkpoints in either range.
+func TestKeyAdoptedAgain(t *testing.T) {
+	dir := t.TempDir()
+	a, b := testSigner(t, testOrigin), testSigner(t, "gw-1-audit")
+	for _, s := range []*NoteSigner{a, b, a} {
+		l := openTestLog(t, dir, s, Options{})
+		appendN(t, l, 10, 2)
+		l.Close()
+	}
+	keys := loadKeys(t, dir)
+	if len(keys.Keys) != 3 || keys.Keys[2].KeyID != a.KeyID() || keys.Keys[2].FromSize != 20 || keys.Keys[2].UntilSize != nil {
+		t.Fatalf("key set: %+v", keys.Keys)
+	}
+	rep, err := Verify(dir, keys)
+	if err != nil || rep.Checkpoints != 3 || len(rep.Faults) != 0 {
+		t.Fatalf("log signed by a key adopted again: %+v %v", rep, err)
+	}
+	root, _ := hex32(t, dir)
+	sc, _ := b.Sign(Checkpoint{Origin: testOrigin, Size: 30, Root: root})
+	appendCheckpoint(t, dir, sc.Note)
+	wantFault(t, "retired key", dir, keys, -1, 3, "retired at size 20")
+}
+
 // TestLiveKeyRotation rotates the key of a running log: the old key signs up to the swap,
 // the new one after, and the log verifies with the key set it keeps.
 func TestLiveKeyRotation(t *testing.T) {

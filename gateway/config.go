@@ -97,7 +97,8 @@ type Vault struct {
 type Audit struct {
 	// Dir holds the log; empty runs without the audit stage (said at start and on /readyz).
 	Dir string `yaml:"dir"`
-	// Origin names the log in checkpoints and receipts; default "govgate/<gateway_id>".
+	// Origin names the log in checkpoints and receipts, and is the key name its checkpoints
+	// are signed under (C2SP tlog-checkpoint); default "govgate/<gateway_id>".
 	Origin string `yaml:"origin"`
 	// KeyName is the key store's name of the SM2 key that signs checkpoints; generated on
 	// first start when the store has none. A new version signs from the log size at which

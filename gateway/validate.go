@@ -113,8 +113,8 @@ func (c *Config) validateAudit(add addFunc) {
 	if a.Retention < 0 {
 		add("audit.retention", "must not be negative")
 	}
-	if strings.ContainsAny(a.Origin, "\n; ") || a.Origin == "" {
-		add("audit.origin", "%q: one non-empty line without spaces or ';' (it is quoted in receipts)", a.Origin)
+	if strings.ContainsAny(a.Origin, "\n; +") || a.Origin == "" {
+		add("audit.origin", "%q: one non-empty line without spaces, ';' or '+' (it is quoted in receipts and is the checkpoint key name)", a.Origin)
 	}
 	if c.Keys.Backend == "file" && c.Keys.Dir == "" {
 		add("keys.dir", "required: the audit signing key lives in the key store")

@@ -161,6 +161,10 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	for {
 		ks, err := audit.LoadKeySet(keys)
 		if err == nil && len(ks.Keys) == 2 {
+			// Both keys sign under the log's origin (C2SP tlog-checkpoint).
+			if ks.Keys[0].Name != "govgate/gw-demo-01" || ks.Keys[1].Name != "govgate/gw-demo-01" {
+				t.Errorf("audit keys are named %q and %q, want the origin", ks.Keys[0].Name, ks.Keys[1].Name)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

@@ -151,7 +151,12 @@ func addAudit(ctx context.Context, set *stageSet, cfg *gateway.Config, store key
 		if err != nil {
 			return nil, fmt.Errorf("key %s version %d: %w", v.Name, v.Number, err)
 		}
-		return audit.NewNoteSigner(cfg.GatewayID+"-audit", key)
+		// C2SP tlog-checkpoint: "The log's key name in its signature line SHOULD match the
+		// origin line." A log that signed under the name govgate used before
+		// (<gateway id>-audit) goes on under the origin: Open records the key under its
+		// new name from the current size on, and keys.json keeps the old entry for the
+		// checkpoints signed before.
+		return audit.NewNoteSigner(a.Origin, key)
 	}
 	v, err := store.Latest(ctx, a.KeyName)
 	if err != nil {

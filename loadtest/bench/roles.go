@@ -149,7 +149,7 @@ limits: {max_conns_per_client: 4096} # every bench connection comes from 127.0.0
 		if err != nil {
 			return err
 		}
-		signer, err := audit.NewNoteSigner("gw-bench-audit", key)
+		signer, err := audit.NewNoteSigner("govgate/gw-bench", key)
 		if err != nil {
 			return err
 		}
