@@ -56,6 +56,13 @@ func (w *windows) at(n int64) *window {
 	}
 }
 
+// windowNumbers numbers the Beijing day and the minute of t. Days are numbered
+// contiguously, so that the day after is always day+1 (windows.at), across months and years.
+func windowNumbers(t time.Time) (day, minute int64) {
+	_, offset := t.In(beijing).Zone()
+	return (t.Unix() + int64(offset)) / 86400, t.Unix() / 60
+}
+
 // NewQuotas returns empty counters.
 func NewQuotas() *Quotas { return &Quotas{counts: map[quotaKey]*quotaCount{}} }
 
@@ -65,11 +72,7 @@ func (q *Quotas) Take(consumer, agreement string, quota Quota, now time.Time) (R
 	if quota.PerDay == 0 && quota.PerMinute == 0 {
 		return Reason{}, true
 	}
-	// Days are numbered contiguously in Beijing time, so that the day after is always
-	// day+1 (windows.at), across months and years.
-	_, offset := now.In(beijing).Zone()
-	day := (now.Unix() + int64(offset)) / 86400
-	minute := now.Unix() / 60
+	day, minute := windowNumbers(now)
 
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -15,9 +15,7 @@ func (q *Quotas) GiveBack(consumer, agreement string, quota Quota, at time.Time)
 	if quota.PerDay == 0 && quota.PerMinute == 0 {
 		return
 	}
-	_, offset := at.In(beijing).Zone()
-	day := (at.Unix() + int64(offset)) / 86400 // numbered as Take numbers them
-	minute := at.Unix() / 60
+	day, minute := windowNumbers(at) // numbered as Take numbers them
 
 	q.mu.Lock()
 	defer q.mu.Unlock()
