@@ -258,20 +258,7 @@ func TestAttackReadyzLeaksKeyStoreErrorToAnyHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ca.Issue(certs.PairRequest{System: "gw-test", DNSNames: []string{"localhost"}, Server: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sign, enc, err := ca.Bundles(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Put(ctx, "tlcp-enc", enc); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Put(ctx, "tlcp-sign", sign); err != nil {
-		t.Fatal(err)
-	}
+	putTLCPPair(t, store, ca)
 	src, err := NewTLCPSource(ctx, TLCPFiles{SignKeyName: "tlcp-sign", EncKeyName: "tlcp-enc", ClientCA: []string{filepath.Join(dir, "ca", "ca.pem")}}, store, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -31,23 +31,7 @@ func TestTLCPPairFromVault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	putPair := func() string {
-		p, err := ca.Issue(certs.PairRequest{System: "gw-test", DNSNames: []string{"localhost"}, Server: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sign, enc, err := ca.Bundles(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.Put(ctx, "tlcp-enc", enc); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.Put(ctx, "tlcp-sign", sign); err != nil {
-			t.Fatal(err)
-		}
-		return p.SignCert.SerialNumber.Text(16)
-	}
+	putPair := func() string { return putTLCPPair(t, store, ca) }
 	first := putPair()
 	src, err := NewTLCPSource(ctx, TLCPFiles{SignKeyName: "tlcp-sign", EncKeyName: "tlcp-enc", ClientCA: []string{filepath.Join(dir, "ca", "ca.pem")}}, store, nil)
 	if err != nil {
@@ -123,4 +107,27 @@ func TestTLCPPairFromVault(t *testing.T) {
 		t.Error("the metric does not say the key store is unreachable")
 	}
 
+}
+
+// putTLCPPair issues a gateway TLCP pair for localhost from ca and puts its bundles into
+// store as tlcp-enc, then tlcp-sign (the order certs rotate writes them); it returns the
+// signing certificate's serial.
+func putTLCPPair(t *testing.T, store keys.Store, ca *certs.Dir) string {
+	t.Helper()
+	ctx := context.Background()
+	p, err := ca.Issue(certs.PairRequest{System: "gw-test", DNSNames: []string{"localhost"}, Server: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign, enc, err := ca.Bundles(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Put(ctx, "tlcp-enc", enc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Put(ctx, "tlcp-sign", sign); err != nil {
+		t.Fatal(err)
+	}
+	return p.SignCert.SerialNumber.Text(16)
 }

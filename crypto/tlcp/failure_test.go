@@ -2,13 +2,10 @@ package tlcp
 
 import (
 	"io"
-	"math/big"
 	"net"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/govgate/govgate/certs"
 )
@@ -26,19 +23,7 @@ func TestHandshakeFailureReasons(t *testing.T) {
 		mu.Unlock()
 	})
 
-	other, _ := certs.NewRootCA("another root", "elsewhere", time.Hour)
-	foreign, _ := other.IssuePair(certs.PairRequest{Dept: "110000-gongan", System: "impostor"})
-	expired, _ := p.ca.IssuePair(certs.PairRequest{Dept: "110000-gongan", System: "old", NotBefore: time.Now().Add(-48 * time.Hour), ValidFor: 24 * time.Hour})
-	revoked, _ := p.ca.IssuePair(certs.PairRequest{Dept: "110000-gongan", System: "revoked"})
-	crl, err := p.ca.CRL(1, []*big.Int{serial(revoked.SignCert)}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, err := NewTrustStore([]*smx509.Certificate{p.ca.Cert}, []*smx509.RevocationList{crl})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.trust.Store(ts)
+	foreign, expired, revoked, ts := p.refusedClients(t)
 	clientTrust := &TrustSource{}
 	clientTrust.Store(ts)
 	// A certificate the client holds without its key: CertificateVerify cannot verify.

@@ -29,19 +29,7 @@ func TestClientCertificatesRefused(t *testing.T) {
 	p := newTestPKI(t)
 	addr, _, _ := startServer(t, p)
 
-	other, _ := certs.NewRootCA("another root", "elsewhere", time.Hour)
-	foreign, _ := other.IssuePair(certs.PairRequest{Dept: "110000-gongan", System: "impostor"})
-	expired, _ := p.ca.IssuePair(certs.PairRequest{Dept: "110000-gongan", System: "old", NotBefore: time.Now().Add(-48 * time.Hour), ValidFor: 24 * time.Hour})
-	revoked, _ := p.ca.IssuePair(certs.PairRequest{Dept: "110000-gongan", System: "revoked"})
-	crl, err := p.ca.CRL(1, []*big.Int{serial(revoked.SignCert)}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, err := NewTrustStore([]*smx509.Certificate{p.ca.Cert}, []*smx509.RevocationList{crl})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.trust.Store(ts)
+	foreign, expired, revoked, ts := p.refusedClients(t)
 
 	swapped := identity(&certs.Pair{SignCert: p.client.EncCert, SignKey: p.client.EncKey, EncCert: p.client.SignCert, EncKey: p.client.SignKey})
 	cases := map[string]*Identity{
@@ -181,4 +169,25 @@ func TestGuardRecoversPanics(t *testing.T) {
 	if err := c.guard("read", func() error { return nil }); err != nil {
 		t.Errorf("a call that does not panic failed: %v", err)
 	}
+}
+
+// refusedClients issues the pairs a listener must refuse — another CA's, an expired one,
+// a revoked one — and makes the server trust p's CA with a CRL listing the revoked pair;
+// it returns the pairs and that trust store.
+func (p *testPKI) refusedClients(t *testing.T) (foreign, expired, revoked *certs.Pair, ts *TrustStore) {
+	t.Helper()
+	other, _ := certs.NewRootCA("another root", "elsewhere", time.Hour)
+	foreign, _ = other.IssuePair(certs.PairRequest{Dept: "110000-gongan", System: "impostor"})
+	expired, _ = p.ca.IssuePair(certs.PairRequest{Dept: "110000-gongan", System: "old", NotBefore: time.Now().Add(-48 * time.Hour), ValidFor: 24 * time.Hour})
+	revoked, _ = p.ca.IssuePair(certs.PairRequest{Dept: "110000-gongan", System: "revoked"})
+	crl, err := p.ca.CRL(1, []*big.Int{serial(revoked.SignCert)}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err = NewTrustStore([]*smx509.Certificate{p.ca.Cert}, []*smx509.RevocationList{crl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.trust.Store(ts)
+	return foreign, expired, revoked, ts
 }
