@@ -23,6 +23,9 @@ type ServerConfig struct {
 	Trust            *TrustSource
 	HandshakeTimeout time.Duration // DefaultHandshakeTimeout when zero
 	Logger           *slog.Logger
+	// Suites are the cipher suites the listener accepts, in its order of preference
+	// (the listener's order wins over the client's); nil is DefaultSuites().
+	Suites []Suite
 }
 
 // Listener accepts TLCP connections. The handshake runs on the connection's first read
@@ -30,6 +33,7 @@ type ServerConfig struct {
 type Listener struct {
 	net.Listener
 	cfg     ServerConfig
+	suites  []uint16
 	gm      *gmtls.Config
 	current atomic.Pointer[identityConfig]
 	peers   *peerCache
@@ -78,7 +82,11 @@ func NewListener(inner net.Listener, cfg ServerConfig) (*Listener, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	l := &Listener{Listener: inner, cfg: cfg, peers: newPeerCache()}
+	suites, err := suiteIDs(cfg.Suites)
+	if err != nil {
+		return nil, fmt.Errorf("tlcp listener: %w", err)
+	}
+	l := &Listener{Listener: inner, cfg: cfg, suites: suites, peers: newPeerCache()}
 	l.gm = &gmtls.Config{
 		GMSupport: &gmtls.GMSupport{},
 		// gmtls's GM server reads Certificates only (it ignores GetCertificate), so each
@@ -110,10 +118,13 @@ func (l *Listener) configFor(id *Identity, ts *TrustStore) *gmtls.Config {
 			"listed", len(names), "not_listed", dropped)
 	}
 	cfg := &gmtls.Config{
-		GMSupport:              &gmtls.GMSupport{},
-		Certificates:           []gmtls.Certificate{sign, enc},
-		CipherSuites:           []uint16{CipherSuite},
-		SessionTicketsDisabled: true,
+		GMSupport:    &gmtls.GMSupport{},
+		Certificates: []gmtls.Certificate{sign, enc},
+		CipherSuites: l.suites,
+		// The configured order decides, so that a client listing CBC or ECC first still
+		// gets forward secrecy and GCM when it offers them.
+		PreferServerCipherSuites: true,
+		SessionTicketsDisabled:   true,
 		// tjfoc's own chain check uses its slow SM2 and knows nothing of CRLs: it is
 		// replaced by verifyPeer, which runs on every handshake.
 		ClientAuth:            gmtls.RequireAnyClientCert,
@@ -234,6 +245,11 @@ func (c *Conn) readPeer() error {
 	if err != nil {
 		return err
 	}
+	// gmtls has already refused an ECDHE client without an encryption certificate; this
+	// makes sure the one the key exchange used is the one verified here.
+	if c.listener != nil && c.Suite().ForwardSecret() && (peer.Enc == nil || len(raw) < 2 || string(raw[1]) != string(peer.Enc.Raw)) {
+		return certError(ReasonBadCertificate, peer.Sign, errors.New("tlcp: an ECDHE client's second certificate is not a verified encryption certificate"))
+	}
 	c.peer = peer
 	c.verifiedWith.Store(ts)
 	// gmtls's own parse of the certificates and its handshake buffer are not needed
@@ -267,6 +283,13 @@ func (c *Conn) guard(op string, f func() error) (err error) {
 		}
 	}()
 	return f()
+}
+
+// Suite is the negotiated cipher suite, after a successful handshake (0 before).
+func (c *Conn) Suite() Suite {
+	var s Suite
+	c.guard("connection state", func() error { s = Suite(c.tls.ConnectionState().CipherSuite); return nil })
+	return s
 }
 
 // Peer returns the verified peer certificates, after a successful handshake.
@@ -344,6 +367,9 @@ type ClientConfig struct {
 	ServerName       string       // the DNS name the server's signing certificate must carry
 	HandshakeTimeout time.Duration
 	Logger           *slog.Logger
+	// Suites are the cipher suites offered, most preferred first; nil is DefaultSuites().
+	// The server's preference decides among them.
+	Suites []Suite
 
 	// certificateRequest, when set (by tests), is told of the certificate_authorities
 	// list of the server's CertificateRequest.
@@ -371,6 +397,10 @@ func dial(ctx context.Context, network, addr string, cfg ClientConfig) (*Conn, e
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	suites, err := suiteIDs(cfg.Suites)
+	if err != nil {
+		return nil, fmt.Errorf("tlcp dial: %w", err)
+	}
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, network, addr)
 	if err != nil {
@@ -378,7 +408,7 @@ func dial(ctx context.Context, network, addr string, cfg ClientConfig) (*Conn, e
 	}
 	gm := &gmtls.Config{
 		GMSupport:              &gmtls.GMSupport{},
-		CipherSuites:           []uint16{CipherSuite},
+		CipherSuites:           suites,
 		SessionTicketsDisabled: true,
 		InsecureSkipVerify:     true, // verified by verifyPeer in Handshake, with emmansun
 	}
