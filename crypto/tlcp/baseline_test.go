@@ -71,7 +71,12 @@ func startTJFocServer(b testing.TB, p *testPKI) string {
 func dialTJFoc(b testing.TB, p *testPKI, addr string) net.Conn {
 	b.Helper()
 	c, err := gmtls.Dial("tcp", addr, &gmtls.Config{
-		GMSupport:    &gmtls.GMSupport{},
+		GMSupport: &gmtls.GMSupport{},
+		// tjfoc's client offers ECDHE_SM4_CBC_SM3 too by default, but its ECDHE is
+		// plain ECDH on a NIST curve, not the SM2 key exchange of GB/T 38636: against a
+		// server that prefers that suite (govgate by default) its handshake fails. A
+		// tjfoc client must offer ECC_SM4_CBC_SM3 only, as here.
+		CipherSuites: []uint16{gmtls.GMTLS_SM2_WITH_SM4_SM3},
 		Certificates: tjfocPair(b, p.client),
 		RootCAs:      tjfocPool(b, p),
 		ServerName:   "localhost",

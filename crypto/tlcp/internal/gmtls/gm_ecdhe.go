@@ -52,6 +52,10 @@ const (
 	preMasterLen   = 48
 )
 
+// ErrNoClientEncryptionCertificate is a server's refusal of an ECDHE client that did not
+// send a usable encryption certificate after its signing certificate.
+var ErrNoClientEncryptionCertificate = errors.New("tlcp: an ECDHE client must send its encryption certificate after its signing certificate")
+
 var (
 	errECDHEServerParams = errors.New("tlcp: malformed ECDHE ServerKeyExchange")
 	errECDHEClientParams = errors.New("tlcp: malformed ECDHE ClientKeyExchange")
@@ -133,15 +137,22 @@ func ecdhPublic(pub crypto.PublicKey) (*ecdh.PublicKey, error) {
 
 // preMaster runs the SM2 key exchange to its 48-byte key; the server is the initiator.
 func (ka *sm2ECDHEKeyAgreement) preMaster(isServer bool, peerStatic *ecdh.PublicKey) ([]byte, error) {
-	localStatic, err := ecdhPublic(ka.local.Public())
+	return sm2KeyExchange(!isServer, ka.local, ka.ephemeral, peerStatic, ka.peerEph, nil, nil, preMasterLen)
+}
+
+// sm2KeyExchange is GB/T 32918.3's key K from one side: U (or V) =
+// [h·t](peer static + [x̄](peer ephemeral)), then KDF(x || y || Z_A || Z_B, keyLen) with
+// Z_A the initiator's; nil IDs are the default ID.
+func sm2KeyExchange(responder bool, local SM2KeyAgreementKey, eph *ecdh.PrivateKey, peerStatic, peerEph *ecdh.PublicKey, uid, peerUID []byte, keyLen int) ([]byte, error) {
+	localStatic, err := ecdhPublic(local.Public())
 	if err != nil {
 		return nil, err
 	}
-	uv, err := ka.local.SM2MQV(ka.ephemeral, peerStatic, ka.peerEph)
+	uv, err := local.SM2MQV(eph, peerStatic, peerEph)
 	if err != nil {
 		return nil, fmt.Errorf("tlcp: SM2 key exchange: %w", err)
 	}
-	return uv.SM2SharedKey(!isServer, preMasterLen, localStatic, peerStatic, nil, nil)
+	return uv.SM2SharedKey(responder, keyLen, localStatic, peerStatic, uid, peerUID)
 }
 
 func (ka *sm2ECDHEKeyAgreement) signedParams(clientRandom, serverRandom, params []byte) []byte {
@@ -183,15 +194,15 @@ func (ka *sm2ECDHEKeyAgreement) generateServerKeyExchange(config *Config, signCe
 // (chain, revocation, subject) in VerifyPeerCertificate.
 func (ka *sm2ECDHEKeyAgreement) setClientCertificates(certs []*x509.Certificate) error {
 	if len(certs) < 2 {
-		return errors.New("tlcp: an ECDHE client must send its encryption certificate after its signing certificate")
+		return ErrNoClientEncryptionCertificate
 	}
 	enc := certs[1]
 	if enc.IsCA || enc.KeyUsage&x509.KeyUsageDigitalSignature != 0 || enc.KeyUsage&(x509.KeyUsageKeyEncipherment|x509.KeyUsageKeyAgreement|x509.KeyUsageDataEncipherment) == 0 {
-		return errors.New("tlcp: the client's second certificate is not an encryption certificate")
+		return fmt.Errorf("%w (the second is not one: a CA, a signing key, or no encipherment usage)", ErrNoClientEncryptionCertificate)
 	}
 	pub, err := ecdhPublic(enc.PublicKey)
 	if err != nil {
-		return fmt.Errorf("tlcp: client encryption certificate: %w", err)
+		return fmt.Errorf("%w: %v", ErrNoClientEncryptionCertificate, err)
 	}
 	ka.peerEnc = pub
 	return nil
