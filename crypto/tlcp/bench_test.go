@@ -62,6 +62,8 @@ func FuzzListener(f *testing.F) {
 	p := newTestPKI(f)
 	addr, _, _ := startServer(f, p)
 	f.Add(clientHello(0x0101, []uint16{0xe011}, nil, nil))
+	f.Add(clientHello(0x0101, []uint16{0xe051}, nil, nil))
+	f.Add(clientHello(0x0101, []uint16{0xe053, 0xe013}, nil, nil))
 	f.Add(clientHello(0x0101, []uint16{0xe013}, randomBytes(32), ticketExtension()))
 	f.Add(clientHello(0x0301, []uint16{0x002f}, nil, nil))
 	f.Add([]byte{0x16, 0x01, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00})
