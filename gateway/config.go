@@ -158,6 +158,9 @@ type TLCP struct {
 	// cannot make every other's signed requests fail with replay_cache_full.
 	MaxNonces        int `yaml:"max_nonces"`
 	MaxNoncesPerDept int `yaml:"max_nonces_per_dept"`
+	// CipherSuites is the listeners' suite preference order, most preferred first, by
+	// GB/T 38636-2020 name; empty is crypto/tlcp.DefaultSuites (forward-secret GCM first).
+	CipherSuites []string `yaml:"cipher_suites,omitempty"`
 }
 
 // TLSConfig is the standard mutual-TLS identity of tls listeners and the CAs and CRL their

@@ -26,11 +26,12 @@ type TLCPTransport struct {
 	Identity         *tlcp.IdentitySource
 	Trust            *tlcp.TrustSource
 	HandshakeTimeout time.Duration
+	Suites           []tlcp.Suite // preference order; nil is tlcp.DefaultSuites()
 }
 
 // Wrap implements ListenerProvider.
 func (t *TLCPTransport) Wrap(ln net.Listener, _ Listener) (net.Listener, error) {
-	return tlcp.NewListener(ln, tlcp.ServerConfig{Identity: t.Identity, Trust: t.Trust, HandshakeTimeout: t.HandshakeTimeout})
+	return tlcp.NewListener(ln, tlcp.ServerConfig{Identity: t.Identity, Trust: t.Trust, HandshakeTimeout: t.HandshakeTimeout, Suites: t.Suites})
 }
 
 // PeerAuthenticator is the authenticate stage for tlcp listeners: the department comes

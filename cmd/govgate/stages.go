@@ -13,6 +13,7 @@ import (
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/certs"
 	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/crypto/tlcp"
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/keys"
 	"github.com/govgate/govgate/policy"
@@ -332,10 +333,14 @@ func addTLCP(ctx context.Context, set *stageSet, cfg *gateway.Config, store keys
 	if err != nil {
 		return err
 	}
+	suites, err := tlcp.ParseSuites(t.CipherSuites)
+	if err != nil {
+		return fmt.Errorf("tlcp.cipher_suites: %w", err)
+	}
 	src.Watch(ctx, cfg.Keys.PollInterval)
 	set.Authenticate = gateway.NewPeerAuthenticatorWith(t.SignaturePolicy())
 	set.Transports = map[gateway.Transport]gateway.ListenerProvider{
-		gateway.TransportTLCP: &gateway.TLCPTransport{Identity: src.Identity, Trust: src.Trust, HandshakeTimeout: t.HandshakeTimeout},
+		gateway.TransportTLCP: &gateway.TLCPTransport{Identity: src.Identity, Trust: src.Trust, HandshakeTimeout: t.HandshakeTimeout, Suites: suites},
 	}
 	set.addCerts(src)
 	set.degrade("tlcp-keys", src)
