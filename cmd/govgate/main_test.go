@@ -117,12 +117,18 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	if out := call(base + "/population/v1/persons?id=110108196505050011"); !strings.HasPrefix(out, "403") || !strings.Contains(out, "LABEL_ABOVE_CEILING") || strings.Contains(out, "赵建国") {
 		t.Errorf("secret record: %s", out)
 	}
+	// Each suite can be asked for; the gateway answers on it.
+	for _, suite := range []string{"ECC_SM4_CBC_SM3", "ECC_SM4_GCM_SM3", "ECDHE_SM4_CBC_SM3", "ECDHE_SM4_GCM_SM3"} {
+		if out := call("--suite", suite, base+"/population/v1/persons?id=110101199003077777"); !strings.HasPrefix(out, "200") {
+			t.Errorf("call --suite %s: %s", suite, out)
+		}
+	}
 	// The catalog this department may see.
 	if out := call(base + "/.well-known/govgate/catalog"); !strings.HasPrefix(out, "200") || !strings.Contains(out, "enterprise.registration") || strings.Contains(out, "case_records") {
 		t.Errorf("catalog: %s", out)
 	}
 	// The load generator, as a department: TLCP, every request SM2-signed.
-	lcode, lout, lerr := runCmd(t, "loadtest", "-q", "--requests", "200", "--presign", "150", "--conns", "4", "--ca", dir+"/ca/ca.pem",
+	lcode, lout, lerr := runCmd(t, "loadtest", "-q", "--requests", "200", "--presign", "150", "--conns", "4", "--suites", "ECDHE_SM4_GCM_SM3,ECC_SM4_CBC_SM3", "--ca", dir+"/ca/ca.pem",
 		"--cert", dir+"/rensheju-sign-fullchain.pem,"+dir+"/rensheju-enc-fullchain.pem", "--key", dir+"/rensheju-sign.key,"+dir+"/rensheju-enc.key",
 		base+"/population/v1/persons?id=110101199003077777")
 	if lcode != 0 || !strings.Contains(lout, "over tlcp: closed loop, 4 connections") || !strings.Contains(lout, "200 requests") || !strings.Contains(lout, ", 200 ok") {
