@@ -2,40 +2,120 @@ package tlcp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // BenchmarkTLCPHandshake is full mutual-auth handshakes against the hardened listener,
-// client and server in one process: halve ns/op's inverse for server-only cost per core.
+// client and server in one process, per suite: halve the handshakes/s for server-only
+// cost per core. cpu-µs/op is the process's CPU (both ends) per handshake. After the
+// suites it logs (with -v) each one's rate and CPU as a ratio of ECC_SM4_CBC_SM3's in the
+// same run.
 func BenchmarkTLCPHandshake(b *testing.B) {
 	p := newTestPKI(b)
-	addr, _, _ := startServer(b, p)
+	addr, _, _ := startServerSuites(b, p, nil)
 	ctx := context.Background()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		c, err := Dial(ctx, "tcp", addr, ClientConfig{Identity: p.client, Trust: p.trust, ServerName: "localhost", Logger: quietLogger()})
-		if err != nil {
-			b.Fatal(err)
+	perSuite(b, func(b *testing.B, s Suite) {
+		for range b.N {
+			c, err := Dial(ctx, "tcp", addr, ClientConfig{Identity: p.client, Trust: p.trust, ServerName: "localhost", Logger: quietLogger(), Suites: []Suite{s}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
 		}
-		c.Close()
+	})
+}
+
+// BenchmarkTLCPKeepAliveRequest is requests on one kept-alive TLCP connection per suite:
+// a GET with a short answer (the gateway's typical exchange), and a 16 KiB body echoed
+// (one full record each way), where the record layer dominates.
+func BenchmarkTLCPKeepAliveRequest(b *testing.B) {
+	p := newTestPKI(b)
+	addr, _, _ := startServerSuites(b, p, nil)
+	for _, size := range []int{0, 16 << 10} {
+		b.Run(fmt.Sprintf("body=%d", size), func(b *testing.B) {
+			perSuite(b, func(b *testing.B, s Suite) {
+				c, err := Dial(context.Background(), "tcp", addr, ClientConfig{Identity: p.client, Trust: p.trust, ServerName: "localhost", Logger: quietLogger(), Suites: []Suite{s}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				if size == 0 {
+					benchKeepAlive(b, c)
+				} else {
+					benchEcho(b, c, size)
+				}
+			})
+		})
 	}
 }
 
-// BenchmarkTLCPKeepAliveRequest is requests on one kept-alive TLCP connection.
-func BenchmarkTLCPKeepAliveRequest(b *testing.B) {
-	p := newTestPKI(b)
-	addr, _, _ := startServer(b, p)
-	c, err := Dial(context.Background(), "tcp", addr, ClientConfig{Identity: p.client, Trust: p.trust, ServerName: "localhost", Logger: quietLogger()})
-	if err != nil {
-		b.Fatal(err)
+// perSuite runs f as a sub-benchmark per suite, reporting ops/s and the process's CPU per
+// op, then logs each suite against ECC_SM4_CBC_SM3 measured in the same run.
+func perSuite(b *testing.B, f func(b *testing.B, s Suite)) {
+	type result struct{ perSec, cpuMicros float64 }
+	results := map[Suite]result{}
+	for _, s := range allSuites {
+		b.Run(s.String(), func(b *testing.B) {
+			cpu0 := processCPU()
+			start := time.Now()
+			f(b, s)
+			elapsed, cpu := time.Since(start), processCPU()-cpu0
+			r := result{perSec: float64(b.N) / elapsed.Seconds(), cpuMicros: float64(cpu.Microseconds()) / float64(b.N)}
+			b.ReportMetric(r.perSec, "ops/s")
+			b.ReportMetric(r.cpuMicros, "cpu-µs/op")
+			results[s] = r // the last, longest run of this suite
+		})
 	}
-	defer c.Close()
-	benchKeepAlive(b, c)
+	base, ok := results[ECC_SM4_CBC_SM3]
+	if !ok || base.perSec == 0 {
+		return
+	}
+	var out strings.Builder
+	for _, s := range allSuites {
+		r := results[s]
+		fmt.Fprintf(&out, "\n%-18s %9.0f ops/s (%.2f× ECC_SM4_CBC_SM3)  %8.1f cpu-µs/op (%.2f×, %+.1f µs)", s, r.perSec, r.perSec/base.perSec, r.cpuMicros, r.cpuMicros/base.cpuMicros, r.cpuMicros-base.cpuMicros)
+	}
+	b.Log(out.String())
+}
+
+// processCPU is this process's user+system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchEcho times b.N requests with a body of size bytes, echoed back, on c.
+func benchEcho(b *testing.B, c net.Conn, size int) {
+	r := bufio.NewReader(c)
+	body := bytes.Repeat([]byte{'x'}, size)
+	req := append([]byte(fmt.Sprintf("POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n", size)), body...)
+	b.SetBytes(int64(2 * size))
+	b.ResetTimer()
+	for range b.N {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if n != int64(size) {
+			b.Fatalf("echoed %d bytes, want %d", n, size)
+		}
+	}
 }
 
 // benchKeepAlive times b.N HTTP/1.1 requests in turn on the one connection c.
