@@ -205,6 +205,10 @@ type Conn struct {
 	// refused is set once TrustedPeer has refused the peer: the server closes the
 	// connection after its answer.
 	refused atomic.Bool
+	// established is set once the handshake has succeeded and the peer is verified: Close
+	// may run on another goroutine (fasthttp's shutdown closing idle connections), so it
+	// reads this rather than err and peer.
+	established atomic.Bool
 }
 
 // Handshake runs the TLCP handshake once, within the handshake timeout.
@@ -252,6 +256,7 @@ func (c *Conn) readPeer() error {
 	}
 	c.peer = peer
 	c.verifiedWith.Store(ts)
+	c.established.Store(true)
 	// gmtls's own parse of the certificates and its handshake buffer are not needed
 	// from here on; c.peer (shared through the listener's cache) is what stays.
 	return c.guard("release handshake state", func() error { c.tls.ReleaseHandshakeState(); return nil })
@@ -348,7 +353,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 
 // Close closes the connection; a close_notify is sent only after a completed handshake.
 func (c *Conn) Close() error {
-	if c.err == nil && c.peer != nil {
+	if c.established.Load() {
 		c.guard("close", c.tls.Close)
 	}
 	return c.raw.Close()

@@ -184,9 +184,12 @@ func TestSuiteNotAcceptedIsHandshakeFailure(t *testing.T) {
 		if r := <-reasons; r != ReasonProtocol {
 			t.Errorf("%s: reported as %s", s, r)
 		}
-		if _, err := dialSuites(t, addr, p.client, p.trust, nil); err != nil {
+		c, err := dialSuites(t, addr, p.client, p.trust, nil)
+		if err != nil {
 			t.Errorf("after refusing %s the server does not serve: %v", s, err)
+			continue
 		}
+		c.Close()
 	}
 }
 
@@ -328,9 +331,11 @@ func TestECDHEWithoutEncryptionCertificateRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "encryption certificate and key") {
 		t.Errorf("ECDHE without a client encryption key: %v", err)
 	}
-	if _, err := dialSuites(t, proxy.addr, id, p.trust, []Suite{ECDHE_SM4_GCM_SM3}); err != nil {
-		t.Errorf("the whole pair after the refusals: %v", err)
+	c, err := dialSuites(t, proxy.addr, id, p.trust, []Suite{ECDHE_SM4_GCM_SM3})
+	if err != nil {
+		t.Fatalf("the whole pair after the refusals: %v", err)
 	}
+	c.Close()
 }
 
 // TestTamperedRecordsRefused: a record changed on the way — its explicit nonce or IV, its
