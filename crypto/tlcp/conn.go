@@ -249,10 +249,11 @@ func (c *Conn) readPeer() error {
 	if err != nil {
 		return err
 	}
-	// gmtls has already refused an ECDHE client without an encryption certificate; this
-	// makes sure the one the key exchange used is the one verified here.
-	if c.listener != nil && c.Suite().ForwardSecret() && (peer.Enc == nil || len(raw) < 2 || string(raw[1]) != string(peer.Enc.Raw)) {
-		return certError(ReasonBadCertificate, peer.Sign, errors.New("tlcp: an ECDHE client's second certificate is not a verified encryption certificate"))
+	// The SM2 key exchange used the peer's second certificate's key: it must be the
+	// encryption certificate verified here (gmtls has already refused an ECDHE client
+	// without one; a server always sends one).
+	if c.Suite().ForwardSecret() && (peer.Enc == nil || len(raw) < 2 || string(raw[1]) != string(peer.Enc.Raw)) {
+		return certError(ReasonBadCertificate, peer.Sign, errors.New("tlcp: with ECDHE the peer's second certificate must be a verified encryption certificate"))
 	}
 	c.peer = peer
 	c.verifiedWith.Store(ts)
