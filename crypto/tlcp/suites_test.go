@@ -374,7 +374,7 @@ func TestTamperedRecordsRefused(t *testing.T) {
 // rawListClient is a gmtls client that sends list as its Certificate message whatever
 // the suite, signing with id's signing key and holding no encryption key — a client
 // stack other than govgate's.
-func rawListClient(t *testing.T, addr string, p *testPKI, list [][]byte, id *Identity, s Suite) (*gmtls.Conn, error) {
+func rawListClient(t *testing.T, addr string, p *testPKI, list [][]byte, id *Identity, s Suite) (net.Conn, error) {
 	t.Helper()
 	raw, err := netDial(addr)
 	if err != nil {
@@ -382,18 +382,29 @@ func rawListClient(t *testing.T, addr string, p *testPKI, list [][]byte, id *Ide
 	}
 	cert := gmtls.Certificate{Certificate: list, PrivateKey: signer{id.SignKey}}
 	c := gmtls.Client(raw, &gmtls.Config{
-		GMSupport:            &gmtls.GMSupport{},
-		CipherSuites:         []uint16{uint16(s)},
-		InsecureSkipVerify:   true,
-		GetClientCertificate: func(*gmtls.CertificateRequestInfo) (*gmtls.Certificate, error) { return &cert, nil },
+		GMSupport:              &gmtls.GMSupport{},
+		CipherSuites:           []uint16{uint16(s)},
+		InsecureSkipVerify:     true,
+		SessionTicketsDisabled: true,
+		GetClientCertificate:   func(*gmtls.CertificateRequestInfo) (*gmtls.Certificate, error) { return &cert, nil },
 	})
 	raw.SetDeadline(time.Now().Add(5 * time.Second))
 	if err := c.Handshake(); err != nil {
 		raw.Close()
 		return nil, err
 	}
-	return c, nil
+	return gmConn{Conn: raw, tls: c}, nil
 }
+
+// gmConn reads and writes through gmtls, and has the socket's addresses and deadlines.
+type gmConn struct {
+	net.Conn
+	tls *gmtls.Conn
+}
+
+func (c gmConn) Read(b []byte) (int, error)  { return c.tls.Read(b) }
+func (c gmConn) Write(b []byte) (int, error) { return c.tls.Write(b) }
+func (c gmConn) Close() error                { return c.tls.Close() }
 
 // gmtlsParse names a certificate for a test message: its CN and whether it is a CA.
 func gmtlsParse(der []byte) (string, error) {
