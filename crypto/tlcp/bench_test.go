@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -58,31 +59,44 @@ func BenchmarkTLCPKeepAliveRequest(b *testing.B) {
 	}
 }
 
-// perSuite runs f as a sub-benchmark per suite, reporting ops/s and the process's CPU per
-// op, then logs each suite against ECC_SM4_CBC_SM3 measured in the same run.
+// suiteRounds is how many times perSuite measures each suite, round-robin, so that load
+// from elsewhere on a shared machine lands on every suite rather than on one.
+const suiteRounds = 3
+
+// perSuite runs f as a sub-benchmark per suite, suiteRounds rounds of all four in turn,
+// reporting ops/s and the process's CPU per op, then logs (with -v) each suite against
+// ECC_SM4_CBC_SM3 of the same round, and the median of the rounds' ratios.
 func perSuite(b *testing.B, f func(b *testing.B, s Suite)) {
 	type result struct{ perSec, cpuMicros float64 }
-	results := map[Suite]result{}
-	for _, s := range allSuites {
-		b.Run(s.String(), func(b *testing.B) {
-			cpu0 := processCPU()
-			start := time.Now()
-			f(b, s)
-			elapsed, cpu := time.Since(start), processCPU()-cpu0
-			r := result{perSec: float64(b.N) / elapsed.Seconds(), cpuMicros: float64(cpu.Microseconds()) / float64(b.N)}
-			b.ReportMetric(r.perSec, "ops/s")
-			b.ReportMetric(r.cpuMicros, "cpu-µs/op")
-			results[s] = r // the last, longest run of this suite
-		})
+	rounds := make([]map[Suite]result, suiteRounds)
+	for i := range rounds {
+		rounds[i] = map[Suite]result{}
+		for _, s := range allSuites {
+			b.Run(s.String(), func(b *testing.B) {
+				cpu0 := processCPU()
+				start := time.Now()
+				f(b, s)
+				elapsed, cpu := time.Since(start), processCPU()-cpu0
+				r := result{perSec: float64(b.N) / elapsed.Seconds(), cpuMicros: float64(cpu.Microseconds()) / float64(b.N)}
+				b.ReportMetric(r.perSec, "ops/s")
+				b.ReportMetric(r.cpuMicros, "cpu-µs/op")
+				rounds[i][s] = r // the last, longest run of this suite in this round
+			})
+		}
 	}
-	base, ok := results[ECC_SM4_CBC_SM3]
-	if !ok || base.perSec == 0 {
-		return
-	}
+	median := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
 	var out strings.Builder
 	for _, s := range allSuites {
-		r := results[s]
-		fmt.Fprintf(&out, "\n%-18s %9.0f ops/s (%.2f× ECC_SM4_CBC_SM3)  %8.1f cpu-µs/op (%.2f×, %+.1f µs)", s, r.perSec, r.perSec/base.perSec, r.cpuMicros, r.cpuMicros/base.cpuMicros, r.cpuMicros-base.cpuMicros)
+		var rate, cpu, perSec, cpuMicros []float64
+		for _, r := range rounds {
+			base, got := r[ECC_SM4_CBC_SM3], r[s]
+			if base.perSec == 0 || base.cpuMicros == 0 {
+				return
+			}
+			rate, cpu = append(rate, got.perSec/base.perSec), append(cpu, got.cpuMicros/base.cpuMicros)
+			perSec, cpuMicros = append(perSec, got.perSec), append(cpuMicros, got.cpuMicros)
+		}
+		fmt.Fprintf(&out, "\n%-18s %9.0f ops/s, %8.1f cpu-µs/op; against ECC_SM4_CBC_SM3 in the same round (median of %d): %.2f× ops/s, %.2f× CPU", s, median(perSec), median(cpuMicros), suiteRounds, median(rate), median(cpu))
 	}
 	b.Log(out.String())
 }
