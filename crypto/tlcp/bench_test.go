@@ -17,9 +17,8 @@ import (
 
 // BenchmarkTLCPHandshake is full mutual-auth handshakes against the hardened listener,
 // client and server in one process, per suite: halve the handshakes/s for server-only
-// cost per core. cpu-µs/op is the process's CPU (both ends) per handshake. After the
-// suites it logs (with -v) each one's rate and CPU as a ratio of ECC_SM4_CBC_SM3's in the
-// same run.
+// cost per core. cpu-µs/op is the process's CPU (both ends) per handshake; perSuite logs
+// (with -v) the ratios to ECC_SM4_CBC_SM3.
 func BenchmarkTLCPHandshake(b *testing.B) {
 	p := newTestPKI(b)
 	addr, _, _ := startServerSuites(b, p, nil)
