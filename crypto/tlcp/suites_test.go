@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"strings"
@@ -423,3 +424,40 @@ func gmtlsParse(der []byte) (string, error) {
 }
 
 func netDial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, 5*time.Second) }
+
+// TestECDHEServerEncryptionCertificateChecked: with ECDHE the client's key exchange uses
+// the server's second certificate, so the client refuses a server whose second
+// certificate is not a verified encryption certificate (here one that can also sign,
+// which isEncryptionCert refuses); with ECC the server's signature over that certificate
+// binds it and the handshake goes on as before.
+func TestECDHEServerEncryptionCertificateChecked(t *testing.T) {
+	p := newTestPKI(t)
+	tmpl := *p.server.EncCert
+	tmpl.KeyUsage |= smx509.KeyUsageDigitalSignature
+	tmpl.SerialNumber = big.NewInt(0).Add(p.server.EncCert.SerialNumber, big.NewInt(1))
+	der, err := smx509.CreateCertificate(rand.Reader, &tmpl, p.ca.Cert, &p.server.EncKey.PublicKey, p.ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dualUse, err := smx509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := *p.server
+	srv.EncCert = dualUse
+	p.server = &srv
+	addr, _, _ := startServerSuites(t, p, nil)
+	for _, s := range []Suite{ECDHE_SM4_GCM_SM3, ECDHE_SM4_CBC_SM3} {
+		if c, err := dialSuites(t, addr, p.client, p.trust, []Suite{s}); err == nil {
+			c.Close()
+			t.Errorf("%s with a dual-use server encryption certificate: accepted", s)
+		} else if !strings.Contains(err.Error(), "verified encryption certificate") {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+	c, err := dialSuites(t, addr, p.client, p.trust, []Suite{ECC_SM4_GCM_SM3})
+	if err != nil {
+		t.Fatalf("ECC with the same server: %v", err)
+	}
+	c.Close()
+}
