@@ -7,10 +7,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -77,22 +75,8 @@ func echoes(t *testing.T, c *Conn, want Suite, bodies ...[]byte) {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReader(c)
 	for i, body := range bodies {
-		req := fmt.Sprintf("POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n", len(body))
-		if _, err := io.WriteString(c, req); err != nil {
-			t.Fatalf("request %d: %v", i+1, err)
-		}
-		if _, err := c.Write(body); err != nil {
-			t.Fatalf("request %d body: %v", i+1, err)
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("response %d: %v", i+1, err)
-		}
-		got, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("response %d: %d %v", i+1, resp.StatusCode, err)
-		}
+		req := fmt.Appendf(nil, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n", len(body))
+		resp, got := roundTrip(t, c, br, i+1, append(req, body...))
 		if !bytes.Equal(got, body) {
 			t.Fatalf("response %d: %d bytes came back different from the %d sent", i+1, len(got), len(body))
 		}
