@@ -109,12 +109,13 @@ func get(t testing.TB, addr string, id *Identity, trust *TrustSource) (string, e
 	return request(c)
 }
 
-// dialUnchecked sends one GET with an identity the client would refuse to use itself.
-func dialUnchecked(t testing.TB, addr string, id *Identity, trust *TrustSource) (string, error) {
+// dialUnchecked sends one GET with an identity the client would refuse to use itself,
+// offering suites (none: the default).
+func dialUnchecked(t testing.TB, addr string, id *Identity, trust *TrustSource, suites ...Suite) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := dial(ctx, "tcp", addr, ClientConfig{Identity: id, Trust: trust, ServerName: "localhost", Logger: quietLogger()})
+	c, err := dial(ctx, "tcp", addr, ClientConfig{Identity: id, Trust: trust, ServerName: "localhost", Logger: quietLogger(), Suites: suites})
 	if err != nil {
 		return "", err
 	}

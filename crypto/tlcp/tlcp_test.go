@@ -41,9 +41,11 @@ func TestClientCertificatesRefused(t *testing.T) {
 	}
 	clientTrust := &TrustSource{}
 	clientTrust.Store(ts)
-	for name, id := range cases {
-		if _, err := dialUnchecked(t, addr, id, clientTrust); err == nil {
-			t.Errorf("%s: accepted", name)
+	for _, s := range allSuites {
+		for name, id := range cases {
+			if _, err := dialUnchecked(t, addr, id, clientTrust, s); err == nil {
+				t.Errorf("%s over %s: accepted", name, s)
+			}
 		}
 	}
 	// No client certificate at all.
