@@ -9,7 +9,7 @@
 //     curve), ECDHE_SM4_GCM_SM3 (0xE051) and ECC_SM4_GCM_SM3 (0xE053). ECDHE is the SM2 key
 //     exchange (gm_ecdhe.go: server initiator, default IDs, 48-byte pre-master secret,
 //     ServerKeyExchange signed over both randoms and the parameters, ClientKeyExchange
-//     read bare or as a vector); upstream's ecdheKeyAgreementGM is no longer used. GCM is
+//     read bare or as a vector), in place of upstream's ecdheKeyAgreementGM (removed). GCM is
 //     emmansun's SM4-GCM with a 4-byte implicit and 8-byte explicit nonce (gm_aead.go),
 //     through the record layer's existing AEAD path;
 //   - the client's Certificate message depends on the suite (clientCertificateList):

@@ -97,12 +97,6 @@ func newFinishedHashGM(cipherSuite *cipherSuite) finishedHash {
 
 }
 
-func ecdheGMKA(version uint16) keyAgreement {
-	return &ecdheKeyAgreementGM{
-		version: version,
-	}
-}
-
 func eccGMKA(version uint16) keyAgreement {
 	return &eccKeyAgreementGM{
 		version: version,
