@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/govgate/govgate/wire"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -44,7 +46,7 @@ func (g *Gateway) auditAdminAttempt(ctx *fasthttp.RequestCtx, x *Exchange) error
 // ran says that a state change has already taken effect (its attempt was recorded), which
 // the 503 then says.
 func (g *Gateway) auditAdmin(ctx *fasthttp.RequestCtx, x *Exchange, kind adminKind, ran bool) {
-	defer ctx.Response.Header.SetBytesV("X-Request-Id", x.ID)
+	defer ctx.Response.Header.SetBytesV(wire.HeaderRequestID, x.ID)
 	if g.stages.Audit == nil {
 		return
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/wire"
 )
 
 // AuditStage records every exchange in the audit log and returns its receipt. It returns
@@ -61,7 +62,7 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *Exchange) *audit.Record
 		Path:           string(ctx.Request.Header.RequestURI()),
 		Agreement:      string(x.Agreement),
 		Purpose:        string(x.Purpose),
-		ContentDigest:  string(ctx.Request.Header.Peek("Content-Digest")),
+		ContentDigest:  string(ctx.Request.Header.Peek(wire.HeaderContentDigest)),
 		Status:         status,
 		ResponseDigest: hex.EncodeToString(digest[:]),
 		Fields:         []string{},
