@@ -113,7 +113,7 @@ func TestRequestMessageTargets(t *testing.T) {
 		{"https://gw.example:8443/a/b?x=1", "/a/b", "x=1"},
 		{"https://gw.example/a#frag", "/a", ""},
 		{"https://gw.example", "https://gw.example", ""}, // no path: kept, and it matches no route
-		{"/a%3Fb", "/a%3Fb", ""},                          // an escaped '?' is part of the path
+		{"/a%3Fb", "/a%3Fb", ""},                         // an escaped '?' is part of the path
 	} {
 		m := RequestMessage("GET", "gw", c.target, nil)
 		if m.Path != c.path || m.Query != c.query || m.Scheme != "https" {
