@@ -120,6 +120,7 @@ type ConnectionState struct {
 	CipherSuite       uint16              // cipher suite in use
 	ServerName        string              // server name requested by client, if any (server side only)
 	PeerCertificates  []*x509.Certificate // certificates presented by the peer (cleared by ReleaseHandshakeState)
+	ClientVerify      ClientVerifyForm    // server side: what the client's CertificateVerify signed
 }
 
 // ClientAuthType declares the policy the server will follow for
@@ -244,6 +245,18 @@ type Config struct {
 	// govgate: added, so that the list names the CAs crypto/tlcp verifies against
 	// without tjfoc parsing them.
 	ClientCANames [][]byte
+
+	// AcceptRawTranscriptVerify makes a server accept, besides GB/T 38636's SM2 signature
+	// over SM3(handshake messages), a client CertificateVerify signed over the handshake
+	// messages themselves, as GmSSL 3.x clients sign. Both bind the same transcript to the
+	// same key. govgate: added (issue 13, item 2).
+	AcceptRawTranscriptVerify bool
+
+	// CertificateVerifyInput, when set on a client, chooses what its CertificateVerify
+	// signs, given the handshake messages so far and their SM3 digest (which it signs by
+	// default, as GB/T 38636). For tests that sign as GmSSL does (the messages) or sign
+	// the wrong thing. govgate: added.
+	CertificateVerifyInput func(transcript, digest []byte) []byte
 
 	// InsecureSkipVerify must be true on a client: gmtls does not verify the server's
 	// chain, the caller does (VerifyPeerCertificate or after the handshake). A client

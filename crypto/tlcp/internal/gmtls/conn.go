@@ -49,6 +49,8 @@ type Conn struct {
 	peerCertificates []*x509.Certificate
 	// serverName contains the server name indicated by the client, if any.
 	serverName string
+	// clientVerify is the form of the client's CertificateVerify (server side).
+	clientVerify ClientVerifyForm
 
 	// closeNotifyErr is any error from sending the alertCloseNotify record.
 	closeNotifyErr error
@@ -1148,6 +1150,7 @@ func (c *Conn) ConnectionState() ConnectionState {
 		state.Version = c.vers
 		state.CipherSuite = c.cipherSuite
 		state.PeerCertificates = c.peerCertificates
+		state.ClientVerify = c.clientVerify
 	}
 
 	return state

@@ -24,6 +24,11 @@
 //     always nil) and resumes nothing; a post-handshake handshake message is answered with
 //     no_renegotiation on both sides;
 //   - the client no longer dereferences a nil key when a server certificate's is not ECDSA;
+//   - a server verifies the client's CertificateVerify with emmansun's SM2 (upstream: tjfoc's)
+//     and, with Config.AcceptRawTranscriptVerify, also in GmSSL 3.x's form — SM2 over the
+//     handshake messages rather than over their SM3 — reporting which form it was in
+//     ConnectionState.ClientVerify; Config.CertificateVerifyInput lets a test client sign
+//     either form, or the wrong thing (issue 13, item 2);
 //   - the record layer's SM4-CBC and HMAC-SM3, and the handshake's SM3, are
 //     emmansun/gmsm's: tjfoc's are 2–4× slower on 1 KiB records and its SM3 keeps a copy
 //     of each write (loadtest/bench: TLCP row CPU per request −15 %);

@@ -310,9 +310,12 @@ func (hs *clientHandshakeStateGM) doFullHandshake() error {
 			return fmt.Errorf("tls: client certificate private key of type %T does not implement crypto.Signer", chainToSend.PrivateKey)
 		}
 
-		digest := hs.finishedHash.client.Sum(nil)
+		signed := hs.finishedHash.client.Sum(nil)
+		if c.config.CertificateVerifyInput != nil {
+			signed = c.config.CertificateVerifyInput(hs.finishedHash.buffer, signed)
+		}
 
-		certVerify.signature, err = key.Sign(c.config.rand(), digest, nil)
+		certVerify.signature, err = key.Sign(c.config.rand(), signed, nil)
 		if err != nil {
 			c.sendAlert(alertInternalError)
 			return err

@@ -308,15 +308,14 @@ func (hs *serverHandshakeStateGM) doFullHandshake() error {
 			return unexpectedMessageError(certVerify, msg)
 		}
 
-		// GB/T 38636: the client signs SM3 of the handshake messages so far.
-		_, sigType, _, err := pickSignatureAlgorithm(pub, nil, nil, c.vers)
-		if err == nil {
-			err = verifyHandshakeSignature(sigType, pub, 0, hs.finishedHash.client.Sum(nil), certVerify.signature)
-		}
+		// The client signs the handshake messages so far: SM3 of them (GB/T 38636) or,
+		// when the config accepts it, the messages themselves (GmSSL 3.x).
+		form, err := verifyClientSignature(pub, hs.finishedHash.buffer, hs.finishedHash.client.Sum(nil), certVerify.signature, c.config.AcceptRawTranscriptVerify)
 		if err != nil {
 			c.sendAlert(alertBadCertificate)
 			return errors.New("tls: could not validate signature of connection nonces: " + err.Error())
 		}
+		c.clientVerify = form
 
 		hs.finishedHash.Write(certVerify.marshal())
 	}
