@@ -158,6 +158,10 @@ type TLCP struct {
 	// cannot make every other's signed requests fail with replay_cache_full.
 	MaxNonces        int `yaml:"max_nonces"`
 	MaxNoncesPerDept int `yaml:"max_nonces_per_dept"`
+	// ClientVerifyDigestOnly refuses a client CertificateVerify signed over the raw
+	// handshake messages (GmSSL 3.x's form); by default it is accepted beside GB/T
+	// 38636's signature over their SM3.
+	ClientVerifyDigestOnly bool `yaml:"client_verify_digest_only"`
 }
 
 // TLSConfig is the standard mutual-TLS identity of tls listeners and the CAs and CRL their
