@@ -88,9 +88,10 @@ func (g *Gateway) startAdmin(cfg *Config) (*runningListener, error) {
 type adminKind int
 
 const (
-	// adminProbe: /healthz, /readyz, /metrics. Recorded after it is answered; an answer
-	// whose record cannot be written is logged, not refused, since these are how an
-	// operator sees that the audit disk is full.
+	// adminProbe: GET /healthz, /readyz, /metrics. Not recorded when answered; a refused
+	// probe (wrong method, another site, unreadable) is recorded like any refusal, but
+	// an answer whose record cannot be written is logged, not refused, since these are
+	// how an operator sees that the audit disk is full.
 	adminProbe adminKind = iota
 	// adminRead changes nothing but answers with protected data (records, proofs, the
 	// policy, the config, certificates, a dry-run decision) — and every refusal. Recorded
@@ -114,7 +115,8 @@ type adminRoute struct {
 // serveAdmin answers the admin API: each endpoint belongs to a role, the caller's
 // certificate must carry it (when the API speaks TLCP), the request must be meant for this
 // API and not sent by a browser for another site (adminGuard), and every request, allowed
-// or refused, is recorded in the audit log.
+// or refused, is recorded in the audit log as an admin action — but for the answered
+// probes (/healthz, /readyz, /metrics), which are not recorded at all.
 //
 // A state change is recorded before it takes effect: the record of the attempt (status 0:
 // no answer yet) is made durable, then the action runs, then its outcome is recorded under
