@@ -229,6 +229,16 @@ func (g *Gateway) serveBuiltinAdmin(ctx *fasthttp.RequestCtx) {
 	}
 }
 
+// reloadRefusal is POST /reload's 409: the admin API's error body with the restart-only
+// fields named, for tools that act on them.
+type reloadRefusal struct {
+	Error struct {
+		Code    string   `json:"code"`
+		Message string   `json:"message"`
+		Fields  []string `json:"fields"`
+	} `json:"error"`
+}
+
 // serveReload answers POST /reload: 200 when the new config is in force, 409
 // restart_required naming the restart-only fields it changes (nothing applied), 422
 // reload_failed when it cannot be read or is invalid.
@@ -241,13 +251,7 @@ func (g *Gateway) serveReload(ctx *fasthttp.RequestCtx) {
 	var restart *RestartRequiredError
 	if errors.As(err, &restart) {
 		g.log.Error("reload refused; the running config stays", "error", err, "restart_only", restart.Fields)
-		var body struct {
-			Error struct {
-				Code    string   `json:"code"`
-				Message string   `json:"message"`
-				Fields  []string `json:"fields"`
-			} `json:"error"`
-		}
+		var body reloadRefusal
 		body.Error.Code, body.Error.Message, body.Error.Fields = "restart_required", err.Error(), restart.Fields
 		writeJSON(ctx, fasthttp.StatusConflict, &body)
 		return

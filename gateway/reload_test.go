@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -10,28 +9,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// lockedBuffer is a log sink the admin goroutine writes and the test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // reloadRig is a gateway whose config is a real file, reloaded from it by
 // ReloadFromSource (what SIGHUP calls) and by POST /reload on the real admin listener.
@@ -40,7 +20,7 @@ type reloadRig struct {
 	*testGateway
 	path     string
 	pop, ent *upstream
-	log      *lockedBuffer
+	log      *syncBuffer
 }
 
 func startReloadRig(t *testing.T) *reloadRig {
@@ -55,7 +35,7 @@ func startReloadRig(t *testing.T) *reloadRig {
 	cfg.Audit.Dir = filepath.Join(dir, "audit")
 	cfg.Keys.Dir = filepath.Join(dir, "keys")
 	cfg.applyDefaults()
-	r := &reloadRig{path: filepath.Join(dir, "govgate.yaml"), pop: pop, ent: ent, log: &lockedBuffer{}}
+	r := &reloadRig{path: filepath.Join(dir, "govgate.yaml"), pop: pop, ent: ent, log: &syncBuffer{}}
 	r.write(t, cfg)
 	loaded, err := LoadConfig(r.path)
 	if err != nil {
@@ -108,13 +88,7 @@ func (r *reloadRig) postReload(t *testing.T) (status int, code string, fields []
 	if status == 200 {
 		return status, "", nil
 	}
-	var b struct {
-		Error struct {
-			Code    string   `json:"code"`
-			Message string   `json:"message"`
-			Fields  []string `json:"fields"`
-		} `json:"error"`
-	}
+	var b reloadRefusal
 	if err := json.Unmarshal(body, &b); err != nil || b.Error.Code == "" || b.Error.Message == "" {
 		t.Fatalf("POST /reload refusal is not a JSON error: %v: %s", err, body)
 	}
@@ -162,11 +136,11 @@ func (r *reloadRig) assertRefused(t *testing.T, want []string) {
 	if status != 409 || code != "restart_required" || !slices.Equal(fields, want) {
 		t.Errorf("POST /reload: %d %s %v, want 409 restart_required %v", status, code, fields, want)
 	}
-	logged := r.log.String()
-	line := logged[strings.LastIndex(strings.TrimRight(logged, "\n"), "\n")+1:]
-	if !strings.Contains(line, "reload refused") || !strings.Contains(line, "restart_only=") {
-		t.Errorf("log line: %s", line)
+	lines := r.log.lines("reload refused", "restart_only=")
+	if len(lines) == 0 {
+		t.Fatal("the refusal was not logged")
 	}
+	line := lines[len(lines)-1]
 	for _, f := range want {
 		if !strings.Contains(line, f) {
 			t.Errorf("the log line does not name %s: %s", f, line)
