@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -226,13 +227,39 @@ func (g *Gateway) serveBuiltinAdmin(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/yaml")
 		ctx.SetBody(out)
 	case "/reload":
-		if err := g.ReloadFromSource(); err != nil {
-			g.log.Error("reload refused; the running config stays", "error", err)
-			adminError(ctx, fasthttp.StatusUnprocessableEntity, "reload_failed", err.Error())
-			return
-		}
-		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"reloaded": true})
+		g.serveReload(ctx)
 	}
+}
+
+// reloadRefusal is POST /reload's 409: the admin API's error body with the restart-only
+// fields named, for tools that act on them.
+type reloadRefusal struct {
+	Error struct {
+		Code    string   `json:"code"`
+		Message string   `json:"message"`
+		Fields  []string `json:"fields"`
+	} `json:"error"`
+}
+
+// serveReload answers POST /reload: 200 when the new config is in force, 409
+// restart_required naming the restart-only fields it changes (nothing applied), 422
+// reload_failed when it cannot be read or is invalid.
+func (g *Gateway) serveReload(ctx *fasthttp.RequestCtx) {
+	err := g.ReloadFromSource()
+	if err == nil {
+		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"reloaded": true})
+		return
+	}
+	var restart *RestartRequiredError
+	if errors.As(err, &restart) {
+		g.log.Error("reload refused; the running config stays", "error", err, "restart_only", restart.Fields)
+		var body reloadRefusal
+		body.Error.Code, body.Error.Message, body.Error.Fields = "restart_required", err.Error(), restart.Fields
+		writeJSON(ctx, fasthttp.StatusConflict, &body)
+		return
+	}
+	g.log.Error("reload refused; the running config stays", "error", err)
+	adminError(ctx, fasthttp.StatusUnprocessableEntity, "reload_failed", err.Error())
 }
 
 // Readiness is the body of /readyz.
