@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/crypto/tlcp"
+	"github.com/govgate/govgate/wire"
 )
 
 // DeptURIPrefix is the SAN URI prefix that carries a department code.
@@ -26,12 +26,18 @@ type TLCPTransport struct {
 	Identity         *tlcp.IdentitySource
 	Trust            *tlcp.TrustSource
 	HandshakeTimeout time.Duration
-	Suites           []tlcp.Suite // preference order; nil is tlcp.DefaultSuites()
+	// DigestVerifyOnly is tlcp.client_verify_digest_only.
+	DigestVerifyOnly bool
+	// clientVerify is shared by every listener wrapped, so that its counts outlive a
+	// listener a reload restarts.
+	clientVerify tlcp.ClientVerifyStats
+	Suites       []tlcp.Suite // preference order; nil is tlcp.DefaultSuites()
 }
 
 // Wrap implements ListenerProvider.
 func (t *TLCPTransport) Wrap(ln net.Listener, _ Listener) (net.Listener, error) {
-	return tlcp.NewListener(ln, tlcp.ServerConfig{Identity: t.Identity, Trust: t.Trust, HandshakeTimeout: t.HandshakeTimeout, Suites: t.Suites})
+	return tlcp.NewListener(ln, tlcp.ServerConfig{Identity: t.Identity, Trust: t.Trust, HandshakeTimeout: t.HandshakeTimeout,
+		DigestVerifyOnly: t.DigestVerifyOnly, ClientVerify: &t.clientVerify, Suites: t.Suites})
 }
 
 // PeerAuthenticator is the authenticate stage for tlcp listeners: the department comes
@@ -85,7 +91,7 @@ func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *Exchange) 
 	if err := refuseRepeatedSignatureFields(h); err != nil {
 		return err
 	}
-	if len(h.Peek("Signature")) == 0 && len(h.Peek("Signature-Input")) == 0 {
+	if len(h.Peek(wire.HeaderSignature)) == 0 && len(h.Peek(wire.HeaderSignatureInput)) == 0 {
 		return nil
 	}
 	return a.verifySignature(ctx, x, peer.Sign)
@@ -96,7 +102,7 @@ func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *Exchange) 
 // members, signed or not: one reading is verified and recorded, and the provider must not
 // be handed another.
 func refuseRepeatedSignatureFields(h *fasthttp.RequestHeader) error {
-	for _, name := range [...]string{"Signature", "Signature-Input", "Content-Digest"} {
+	for _, name := range [...]string{wire.HeaderSignature, wire.HeaderSignatureInput, wire.HeaderContentDigest} {
 		var se *crypto.SignatureError
 		if err := crypto.CheckSingleField(name, h.PeekAll(name)); errors.As(err, &se) {
 			return signatureRefusal(se)
@@ -150,7 +156,7 @@ func (a *PeerAuthenticator) authenticateTLS(ctx *fasthttp.RequestCtx, x *Exchang
 	if err := refuseRepeatedSignatureFields(h); err != nil {
 		return err
 	}
-	if len(h.Peek("Signature")) > 0 || len(h.Peek("Signature-Input")) > 0 {
+	if len(h.Peek(wire.HeaderSignature)) > 0 || len(h.Peek(wire.HeaderSignatureInput)) > 0 {
 		return Errorf(fasthttp.StatusUnauthorized, "signature_unsupported", "SM2 request signatures need an SM2 certificate: call over TLCP to sign")
 	}
 	return nil
@@ -179,8 +185,8 @@ func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *Exchang
 	// Each field was checked to be one line of one member: what is recorded here is
 	// exactly what was verified.
 	x.Signature = SignatureEvidence{
-		Input:     string(h.Peek("Signature-Input")),
-		Signature: string(h.Peek("Signature")),
+		Input:     string(h.Peek(wire.HeaderSignatureInput)),
+		Signature: string(h.Peek(wire.HeaderSignature)),
 		Base:      p.Base,
 		PublicKey: audit.PublicKeyHex(pub),
 		claim:     a.Signatures.ClaimOf(x.Identity.Dept, p),
@@ -193,39 +199,22 @@ func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *Exchang
 // agreement and purpose come from the exchange: the X-Govgate-* fields are stripped before
 // any stage runs. A declaration the request did not carry is absent, not empty.
 func signatureMessage(ctx *fasthttp.RequestCtx, x *Exchange) *crypto.Message {
-	uri := ctx.Request.Header.RequestURI()
-	path, query := uri, []byte(nil)
-	if i := bytes.IndexByte(uri, '?'); i >= 0 {
-		path, query = uri[:i], uri[i+1:]
-	}
-	if len(path) > 0 && path[0] != '/' {
-		// Absolute form (admitted only when its authority is Host): RFC 9421's @path is
-		// the target URI's path, which is also what is forwarded and recorded.
-		if p := rawPath(path); p != nil {
-			path = p
-		}
-	}
 	h := &ctx.Request.Header
-	return &crypto.Message{
-		Method:    string(h.Method()),
-		Scheme:    "https",
-		Authority: string(h.Host()),
-		Path:      string(path),
-		Query:     string(query),
-		Header: func(name string) []string {
-			switch name {
-			case "x-govgate-agreement":
-				return declared(x.Agreement, x.AgreementSent)
-			case "x-govgate-purpose":
-				return declared(x.Purpose, x.PurposeSent)
-			}
-			var out []string
-			for _, v := range h.PeekAll(name) {
-				out = append(out, string(v))
-			}
-			return out
-		},
-	}
+	// The target may be in absolute form (admitted only when its authority is Host):
+	// RequestMessage takes its path, which is also what is forwarded and recorded.
+	return wire.RequestMessage(string(h.Method()), string(h.Host()), string(h.RequestURI()), func(name string) []string {
+		switch name {
+		case wire.FieldAgreement:
+			return declared(x.Agreement, x.AgreementSent)
+		case wire.FieldPurpose:
+			return declared(x.Purpose, x.PurposeSent)
+		}
+		var out []string
+		for _, v := range h.PeekAll(name) {
+			out = append(out, string(v))
+		}
+		return out
+	})
 }
 
 // declared is a declaration field as the request carried it: absent when it was not sent,

@@ -6,12 +6,13 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/govgate/govgate/policy"
+	"github.com/govgate/govgate/wire"
 )
 
 // HeaderClassification is the security label of a response, set by the provider or, when
 // it sets none, by the gateway from the catalog. The consumer receives the gateway's,
 // written after the label is checked; the provider's is read by providerLabel.
-const HeaderClassification = "X-Classification"
+const HeaderClassification = wire.HeaderClassification
 
 // PolicyStage is the decide and release stages on the policy engine: one evaluation per
 // exchange, the agreement's quota, then the label check and field filtering of the

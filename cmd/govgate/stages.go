@@ -340,7 +340,8 @@ func addTLCP(ctx context.Context, set *stageSet, cfg *gateway.Config, store keys
 	src.Watch(ctx, cfg.Keys.PollInterval)
 	set.Authenticate = gateway.NewPeerAuthenticatorWith(t.SignaturePolicy())
 	set.Transports = map[gateway.Transport]gateway.ListenerProvider{
-		gateway.TransportTLCP: &gateway.TLCPTransport{Identity: src.Identity, Trust: src.Trust, HandshakeTimeout: t.HandshakeTimeout, Suites: suites},
+		gateway.TransportTLCP: &gateway.TLCPTransport{Identity: src.Identity, Trust: src.Trust, HandshakeTimeout: t.HandshakeTimeout,
+			DigestVerifyOnly: t.ClientVerifyDigestOnly, Suites: suites},
 	}
 	set.addCerts(src)
 	set.degrade("tlcp-keys", src)
