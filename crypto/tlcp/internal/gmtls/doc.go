@@ -13,8 +13,10 @@
 //     certificate selection, and tjfoc's own chain verification on both sides. Source
 //     (tests and this file aside): 9,791 lines before, 4,664 after. Measured with
 //     go test -coverprofile over crypto/tlcp/... and the gateway's TLCP tests: every
-//     function removed was at 0 %. Kept at 0 % on purpose then: the TLS 1.2 AEAD record layer
-//     (explicit nonce), which the GCM suites now use;
+//     function removed was at 0 %. Kept then, at 0 %, for the suites below: the TLS 1.2
+//     AEAD record layer (explicit nonce), which the GCM suites now use; tjfoc's ECDHE_SM2
+//     agreement, its helpers (auth.go, key_agreement.go's hashes and curves) and
+//     fixedNonceAEAD, since removed: gm_ecdhe.go and gm_aead.go replace them;
 //   - the server answers a ClientHello of any version from TLCP's up with TLCP's (upstream
 //     answered with the client's TLS version, then ran TLCP's suite under TLS 1.2's PRF)
 //     and refuses a lower one with protocol_version;
@@ -33,9 +35,9 @@
 //     curve), ECDHE_SM4_GCM_SM3 (0xE051) and ECC_SM4_GCM_SM3 (0xE053). ECDHE is the SM2 key
 //     exchange (gm_ecdhe.go: server initiator, default IDs, 48-byte pre-master secret,
 //     ServerKeyExchange signed over both randoms and the parameters, ClientKeyExchange
-//     read bare or as a vector), in place of upstream's ecdheKeyAgreementGM (removed). GCM is
-//     emmansun's SM4-GCM with a 4-byte implicit and 8-byte explicit nonce (gm_aead.go),
-//     through the record layer's existing AEAD path;
+//     read bare or as a vector), in place of upstream's ecdheKeyAgreementGM (removed).
+//     GCM is emmansun's SM4-GCM with a 4-byte implicit and 8-byte explicit nonce
+//     (gm_aead.go), through the record layer's AEAD path;
 //   - the client's Certificate message depends on the suite (clientCertificateList):
 //     signing certificate and chain for ECC, signing, encryption, chain for ECDHE (the
 //     encryption pair comes from an EncryptionKeyHolder private key); a server running
