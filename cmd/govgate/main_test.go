@@ -247,7 +247,7 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	if code != 0 || !strings.Contains(vout, "ok: ") || !regexp.MustCompile(`, [1-9][0-9]* consumer signatures`).MatchString(vout) {
 		t.Errorf("audit verify: %d %s %s", code, vout, verr)
 	}
-	code, rout, rerr := runCmd(t, "audit", "report", dir+"/audit", "--csv")
+	code, rout, rerr := runCmd(t, "audit", "report", dir+"/audit", "--by", "consumer,pool,resource,agreement", "--csv")
 	if code != 0 || !strings.Contains(rout, "110000-rensheju,enterprise-registry,enterprise.registration,AGR-2026-0107,1,0,0,") {
 		t.Errorf("audit report: %d %s %s", code, rout, rerr)
 	}
