@@ -23,13 +23,17 @@ const (
 	ByReason    ReportDim = "reason"    // why not allowed: the decision's reasons, or the error code
 )
 
-// ReportDims are the columns in the order a report sorts them when grouped by all.
-var ReportDims = []ReportDim{ByConsumer, ByProvider, ByPool, ByResource, ByAgreement, ByKind, ByDay, ByReason}
+// ReportDims returns every column a report can group by.
+func ReportDims() []ReportDim {
+	return []ReportDim{ByConsumer, ByProvider, ByPool, ByResource, ByAgreement, ByKind, ByDay, ByReason}
+}
 
-// DefaultReportBy is the grouping of a report that names none: one row per consumer,
+// DefaultReportBy returns the grouping of a report that names none: one row per consumer,
 // providing department, pool, resource, agreement and kind — catalog reads and refusals
 // (a 404 without a route among them) each in rows of their own.
-var DefaultReportBy = []ReportDim{ByConsumer, ByProvider, ByPool, ByResource, ByAgreement, ByKind}
+func DefaultReportBy() []ReportDim {
+	return []ReportDim{ByConsumer, ByProvider, ByPool, ByResource, ByAgreement, ByKind}
+}
 
 // beijing is the time zone of a report's days: supervision counts days as the departments
 // live them.
@@ -38,7 +42,7 @@ var beijing = time.FixedZone("CST", 8*3600)
 // ReportOptions select and group the records of a report.
 type ReportOptions struct {
 	From, To time.Time   // records with a time in [From, To)
-	By       []ReportDim // default DefaultReportBy
+	By       []ReportDim // default DefaultReportBy()
 	// ProviderDept names the department that provides a resource (the catalog's owner);
 	// the record names the pool, not the department. Nil, or "" for a resource, leaves the
 	// provider column empty.
@@ -64,46 +68,33 @@ type ReportRow struct {
 
 // Get returns the row's value in column d.
 func (r *ReportRow) Get(d ReportDim) string {
-	switch d {
-	case ByConsumer:
-		return r.Consumer
-	case ByProvider:
-		return r.Provider
-	case ByPool:
-		return r.Pool
-	case ByResource:
-		return r.Resource
-	case ByAgreement:
-		return r.Agreement
-	case ByKind:
-		return r.Kind
-	case ByDay:
-		return r.Day
-	case ByReason:
-		return r.Reason
+	if p := r.column(d); p != nil {
+		return *p
 	}
 	return ""
 }
 
-func (r *ReportRow) set(d ReportDim, v string) {
+// column is the member of the row that holds column d: one switch for reading and setting.
+func (r *ReportRow) column(d ReportDim) *string {
 	switch d {
 	case ByConsumer:
-		r.Consumer = v
+		return &r.Consumer
 	case ByProvider:
-		r.Provider = v
+		return &r.Provider
 	case ByPool:
-		r.Pool = v
+		return &r.Pool
 	case ByResource:
-		r.Resource = v
+		return &r.Resource
 	case ByAgreement:
-		r.Agreement = v
+		return &r.Agreement
 	case ByKind:
-		r.Kind = v
+		return &r.Kind
 	case ByDay:
-		r.Day = v
+		return &r.Day
 	case ByReason:
-		r.Reason = v
+		return &r.Reason
 	}
+	return nil
 }
 
 // ParseReportBy reads a comma-separated list of columns, refusing unknown and repeated ones.
@@ -111,8 +102,8 @@ func ParseReportBy(s string) ([]ReportDim, error) {
 	var by []ReportDim
 	for _, name := range strings.Split(s, ",") {
 		d := ReportDim(strings.TrimSpace(name))
-		if !slices.Contains(ReportDims, d) {
-			return nil, fmt.Errorf("unknown report column %q (want some of %s)", d, joinDims(ReportDims))
+		if !slices.Contains(ReportDims(), d) {
+			return nil, fmt.Errorf("unknown report column %q (want some of %s)", d, FormatReportBy(ReportDims()))
 		}
 		if slices.Contains(by, d) {
 			return nil, fmt.Errorf("report column %q named twice", d)
@@ -122,7 +113,8 @@ func ParseReportBy(s string) ([]ReportDim, error) {
 	return by, nil
 }
 
-func joinDims(ds []ReportDim) string {
+// FormatReportBy writes columns as ParseReportBy reads them.
+func FormatReportBy(ds []ReportDim) string {
 	s := make([]string, len(ds))
 	for i, d := range ds {
 		s[i] = string(d)
@@ -138,7 +130,7 @@ func joinDims(ds []ReportDim) string {
 func Report(dir string, opts ReportOptions) ([]ReportRow, error) {
 	by := opts.By
 	if len(by) == 0 {
-		by = DefaultReportBy
+		by = DefaultReportBy()
 	}
 	rows := map[string]*ReportRow{}
 	err := Scan(dir, func(i uint64, b []byte) error {
@@ -151,7 +143,7 @@ func Report(dir string, opts ReportOptions) ([]ReportRow, error) {
 		}
 		var row ReportRow
 		for _, d := range by {
-			row.set(d, recordValue(r, d, opts.ProviderDept))
+			*row.column(d) = recordValue(r, d, opts.ProviderDept)
 		}
 		key := groupKey(&row, by)
 		sum := rows[key]

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -213,7 +212,7 @@ func runAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := newFlagSet("audit report", "audit report DIR [--from T] [--to T] [--by COLUMNS] [--policy DIR] [--csv|--json]", stderr)
 	from := fs.String("from", "", "first instant included, RFC 3339 or YYYY-MM-DD in Beijing time (default: the beginning)")
 	to := fs.String("to", "", "first instant excluded, RFC 3339 or YYYY-MM-DD in Beijing time (default: now)")
-	by := fs.String("by", joinReportDims(audit.DefaultReportBy), "comma-separated columns to group by, in the order shown: "+joinReportDims(audit.ReportDims)+
+	by := fs.String("by", audit.FormatReportBy(audit.DefaultReportBy()), "comma-separated columns to group and sort by, in the order given, of: "+audit.FormatReportBy(audit.ReportDims())+
 		" (day is the day in Beijing time; reason the policy's reason codes or the error code)")
 	policyDir := fs.String("policy", "", "the gateway's policy directory (policy.dir): its catalog names the department providing each resource (without it the provider column is empty; records name the pool)")
 	asCSV := fs.Bool("csv", false, "print CSV instead of a table")
@@ -269,14 +268,6 @@ func timeOrNil(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
-}
-
-func joinReportDims(ds []audit.ReportDim) string {
-	s := make([]string, len(ds))
-	for i, d := range ds {
-		s[i] = string(d)
-	}
-	return strings.Join(s, ",")
 }
 
 // catalogOwners reads the policy directory's catalog: the owner of each resource is the
