@@ -90,23 +90,30 @@ func exportTo(dir, out string) (*Exported, error) {
 	return ex, syncDir(out)
 }
 
-// latestNote reads the checkpoints file and returns its notes and the last one's
-// checkpoint; a checkpoint being written (a torn tail) is left out.
+// latestNote reads the checkpoints file and returns its notes and the largest checkpoint
+// (the last of those of that size). A checkpoint being written (a torn tail) is left out;
+// a smaller one appended after it by someone else does not shorten the export — it is
+// exported with the others, and verifying the export reports it.
 func latestNote(path string) ([][]byte, *SignedCheckpoint, error) {
 	notes, err := readCheckpoints(path)
 	var torn *Fault
 	if err != nil && !errors.As(err, &torn) {
 		return nil, nil, err
 	}
-	if len(notes) == 0 {
+	var latest *SignedCheckpoint
+	for i, n := range notes {
+		c, err := parseNoteBody(n)
+		if err != nil {
+			return nil, nil, fmt.Errorf("checkpoint %d: %w", i, err)
+		}
+		if latest == nil || c.Size >= latest.Size {
+			latest = &SignedCheckpoint{Checkpoint: c, Note: n}
+		}
+	}
+	if latest == nil {
 		return nil, nil, errors.New("no checkpoint yet: the gateway signs one within checkpoint_interval of a record, and at close")
 	}
-	last := notes[len(notes)-1]
-	c, err := parseNoteBody(last)
-	if err != nil {
-		return nil, nil, fmt.Errorf("the latest checkpoint: %w", err)
-	}
-	return notes, &SignedCheckpoint{Checkpoint: c, Note: last}, nil
+	return notes, latest, nil
 }
 
 // exportSegment copies the header and the frames of records [first, upTo) of one segment,

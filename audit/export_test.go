@@ -226,3 +226,38 @@ func TestProveWithoutTreeHashes(t *testing.T) {
 		t.Errorf("proof without the first records: %v", err)
 	}
 }
+
+// TestExportForgedCheckpoint: someone who can write the live log appends a checkpoint of
+// a smaller size signed with a key of their own. The export still takes every record the
+// gateway's largest checkpoint covers, carries the forged note, and verifying the export
+// against the kept-apart keys reports it.
+func TestExportForgedCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	l := openTestLog(t, dir, testSigner(t, testOrigin), Options{CheckpointInterval: time.Hour})
+	appendN(t, l, 20, 1)
+	l.Close()
+	forger := testSigner(t, testOrigin)
+	forged, err := forger.Sign(Checkpoint{Origin: testOrigin, Size: 5, Root: make([]byte, HashSize)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "checkpoints"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(appendFrame(nil, forged.Note))
+	f.Close()
+
+	out := filepath.Join(t.TempDir(), "export")
+	ex, err := Export(dir, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.End != 20 {
+		t.Errorf("a forged smaller checkpoint cut the export to %d records", ex.End)
+	}
+	rep, err := Verify(out, keptApart(t, dir))
+	if err == nil || rep == nil || len(rep.Faults) != 1 || rep.Faults[0].Checkpoint != 1 || rep.Records != 20 {
+		t.Errorf("verify of the export with a forged checkpoint: %v %+v", err, rep)
+	}
+}
