@@ -116,6 +116,10 @@ func TestAuditExportProvable(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(vout, "ok: 30 records (indexes 0–29), 0 consumer signatures, 1 checkpoints (latest covers 30 records)") || strings.Contains(vout, "not yet covered") || verr != "" {
 		t.Errorf("verify export: %d %s %s", code, vout, verr)
 	}
+	// The export reports alone too: its 30 records, not the 5 after the checkpoint.
+	if code, rout, rerr := runCmd(t, "audit", "report", out, "--by", "consumer", "--csv"); code != 0 || rout != "consumer,allowed,denied,failed,bytes_released\n110000-rensheju,30,0,0,300\n" {
+		t.Errorf("report on the export: %d %q %s", code, rout, rerr)
+	}
 	// The export's own keys: accepted, with a warning that says why it proves nothing.
 	code, _, verr = runCmd(t, "audit", "verify", out, "--keys", filepath.Join(out, "keys.json"))
 	if code != 0 || !strings.Contains(verr, "WARNING: --keys "+filepath.Join(out, "keys.json")+" is the key set inside") || !strings.Contains(verr, "kept apart") {
