@@ -16,9 +16,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/govgate/govgate/policy"
-
 	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/policy"
 )
 
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -99,12 +98,12 @@ func runAuditVerify(_ context.Context, args []string, stdout, stderr io.Writer) 
 		for _, f := range rep.Faults {
 			fmt.Fprintf(stdout, "FAULT %v\n", f)
 		}
-		fmt.Fprintf(stdout, "%s in %s and %d checkpoints: the log does not verify\n",
-			plural(len(rep.Faults), "fault"), recordSpan(rep.First, rep.Records), rep.Checkpoints)
+		fmt.Fprintf(stdout, "%s in %s and %s: the log does not verify\n",
+			plural(len(rep.Faults), "fault"), recordSpan(rep.First, rep.Records), plural(rep.Checkpoints, "checkpoint"))
 		return errFound
 	}
-	fmt.Fprintf(stdout, "ok: %s, %d consumer signatures, %d checkpoints (latest covers %s), verified in %s\n",
-		recordSpan(rep.First, rep.Records), rep.Signed, rep.Checkpoints, plural(int(rep.LastCheckpoint), "record"), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "ok: %s, %s, %s (latest covers %s), verified in %s\n",
+		recordSpan(rep.First, rep.Records), plural(rep.Signed, "consumer signature"), plural(rep.Checkpoints, "checkpoint"), plural(int(rep.LastCheckpoint), "record"), time.Since(start).Round(time.Millisecond))
 	if rep.UncoveredRecord > 0 {
 		fmt.Fprintf(stdout, "note: the last %s are not yet covered by a checkpoint (one is signed every second while records arrive)\n", plural(int(rep.UncoveredRecord), "record"))
 	}

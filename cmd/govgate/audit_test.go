@@ -113,7 +113,7 @@ func TestAuditExportProvable(t *testing.T) {
 	}
 
 	code, vout, verr := runCmd(t, "audit", "verify", out, "--keys", trusted)
-	if code != 0 || !strings.HasPrefix(vout, "ok: 30 records (indexes 0–29), 0 consumer signatures, 1 checkpoints (latest covers 30 records)") || strings.Contains(vout, "not yet covered") || verr != "" {
+	if code != 0 || !strings.HasPrefix(vout, "ok: 30 records (indexes 0–29), 0 consumer signatures, 1 checkpoint (latest covers 30 records)") || strings.Contains(vout, "not yet covered") || verr != "" {
 		t.Errorf("verify export: %d %s %s", code, vout, verr)
 	}
 	// The export reports alone too: its 30 records, not the 5 after the checkpoint.
