@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/identity"
 
 	"github.com/letsencrypt/pebble/v2/ca"
 	"github.com/letsencrypt/pebble/v2/db"
@@ -69,7 +72,7 @@ func TestACMECertificateFromPebble(t *testing.T) {
 	}
 	t.Cleanup(acme.Stop)
 	clients := newECPKI(t)
-	tr, err := NewTLSTransport(TLSFiles{ClientCA: []string{filepath.Join(clients.dir, "ca.pem")}}, acme, "localhost")
+	tr, err := certs.NewTLSTransport(certs.TLSFiles{ClientCA: []string{filepath.Join(clients.dir, "ca.pem")}}, acme, "localhost")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,9 +81,9 @@ func TestACMECertificateFromPebble(t *testing.T) {
 	cfg.Listeners[0].Transport = TransportTLS
 	cfg.Listeners[0].Address = "127.0.0.1:" + strconv.Itoa(port)
 	cfg.TLS = TLSConfig{Cert: "acme", Key: "acme", ClientCA: "x"}
-	cfg.applyDefaults()
+	cfg.ApplyDefaults()
 	startGateway(t, cfg, Options{Stages: Stages{
-		Authenticate: NewPeerAuthenticator(0, 1000),
+		Authenticate: identity.NewPeerAuthenticator(0, 1000),
 		Transports:   map[Transport]ListenerProvider{TransportTLS: tr},
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -67,7 +67,7 @@ func logHandshakeFailure(log *slog.Logger, limit *logLimiter, f tlcp.HandshakeFa
 		for _, u := range c.URIs {
 			uris = append(uris, u.String())
 		}
-		attrs = append(attrs, "dept", deptOf(uris), "system", c.Subject.CommonName,
+		attrs = append(attrs, "dept", DeptOf(uris), "system", c.Subject.CommonName,
 			"serial", c.SerialNumber.Text(16), "issuer", c.Issuer.CommonName)
 	}
 	attrs = append(attrs, "error", f.Err)

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"bufio"
@@ -8,10 +8,12 @@ import (
 	"io"
 	"math/big"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/govgate/govgate/certs"
+	"github.com/govgate/govgate/gateway/identity"
 )
 
 // TestRevocationReachesOpenTLSConnections: on a standard mutual-TLS listener too, a
@@ -21,7 +23,7 @@ import (
 // the issuer refuses it as certificate_untrusted.
 func TestRevocationReachesOpenTLSConnections(t *testing.T) {
 	p := newECPKI(t)
-	tr, gw, up, rec := startTLSGateway(t, p, func(a *PeerAuthenticator, tr *TLSTransport) { a.TLSTrust = tr })
+	tr, gw, up, rec := startTLSGateway(t, p, func(a *identity.PeerAuthenticator, tr *certs.TLSTransport) { a.TLSTrust = tr })
 	roots := x509.NewCertPool()
 	roots.AddCert(p.ca)
 	addr := gw.ListenerAddr("ext").String()
@@ -49,7 +51,7 @@ func TestRevocationReachesOpenTLSConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.files.ClientCRL = []string{p.write(t, "crl.pem", "X509 CRL", crl, 0o644)}
+	p.write(t, "crl.pem", "X509 CRL", crl, 0o644) // over the empty one the transport loaded
 	if err := tr.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +81,9 @@ func TestRevocationReachesOpenTLSConnections(t *testing.T) {
 
 	// A CA set without the issuer: the bystander's open connection is refused too.
 	stranger := newECPKI(t)
-	tr.files.ClientCA = []string{filepath.Join(stranger.dir, "ca.pem")}
-	tr.files.ClientCRL = nil
+	p.write(t, "ca.pem", "CERTIFICATE", stranger.ca.Raw, 0o644)
+	stranger.dir = p.dir
+	stranger.emptyCRL(t) // the CRL must be the new CA's
 	if err := tr.Reload(); err != nil {
 		t.Fatal(err)
 	}

@@ -15,15 +15,6 @@ type QuotaGiver interface {
 	GiveBack(ctx *fasthttp.RequestCtx, x *Exchange)
 }
 
-// GiveBack returns the request Decide counted against the decision's agreement.
-func (p *PolicyStage) GiveBack(_ *fasthttp.RequestCtx, x *Exchange) {
-	d := x.Decision.Policy
-	if p.Quotas == nil || d == nil || !d.Allow || d.Agreement == "" {
-		return
-	}
-	p.Quotas.GiveBack(x.Identity.Dept, d.Agreement, d.Quota, x.Start)
-}
-
 // notDelivered reports whether forward's failure proves that no byte of the request reached
 // a provider. Only these, positively recognised, count; anything else (a timeout, a
 // connection closed after writing, an unclassified error) may have reached one:

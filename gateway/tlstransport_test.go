@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"crypto/ecdsa"
@@ -18,6 +18,10 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/govgate/govgate/certs"
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/identity"
 )
 
 // ecPKI is a standard (ECDSA) CA for tls listeners, with the govgate identity profile.
@@ -52,6 +56,17 @@ func (p *ecPKI) write(t *testing.T, name, typ string, der []byte, mode os.FileMo
 	return path
 }
 
+// emptyCRL writes crl.pem, a CRL of p's CA revoking nothing, and returns its path: the
+// transport's CRL file, which a test replaces and reloads.
+func (p *ecPKI) emptyCRL(t *testing.T) string {
+	t.Helper()
+	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now(), NextUpdate: time.Now().Add(time.Hour)}, p.ca, p.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.write(t, "crl.pem", "X509 CRL", crl, 0o644)
+}
+
 func (p *ecPKI) issue(t *testing.T, cn, dept string, server bool) (tls.Certificate, *x509.Certificate) {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -79,7 +94,6 @@ func (p *ecPKI) issue(t *testing.T, cn, dept string, server bool) (tls.Certifica
 func TestMutualTLSListener(t *testing.T) {
 	p := newECPKI(t)
 	tr, gw, _, _ := startTLSGateway(t, p, nil)
-	files := tr.files
 	url := "https://localhost:" + portOf(gw.ListenerAddr("ext").String()) + "/population/v1/persons"
 	roots := x509.NewCertPool()
 	roots.AddCert(p.ca)
@@ -124,7 +138,7 @@ func TestMutualTLSListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.files.ClientCRL = []string{p.write(t, "crl.pem", "X509 CRL", crl, 0o644)}
+	p.write(t, "crl.pem", "X509 CRL", crl, 0o644) // over the empty one the transport loaded
 	if err := tr.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +146,7 @@ func TestMutualTLSListener(t *testing.T) {
 		t.Error("a revoked certificate was accepted")
 	}
 	// A key others can read is refused, and the running configuration stays.
-	os.Chmod(files.Key, 0o644)
+	os.Chmod(filepath.Join(p.dir, "gw.key"), 0o644)
 	if err := tr.Reload(); err == nil {
 		t.Error("a world-readable key was loaded")
 	}
@@ -157,17 +171,19 @@ func decodeJSON(t *testing.T, resp *http.Response, v any) {
 
 // startTLSGateway runs a gateway with one tls listener whose server certificate and
 // client CA come from p, in front of an echo upstream; tune may change the authenticator
-// before it starts. It returns the transport (whose files a test may change and Reload),
+// before it starts. It returns the transport (whose files — ca.pem, crl.pem in p.dir — a
+// test may replace and Reload),
 // the gateway, the upstream and the auditor.
-func startTLSGateway(t *testing.T, p *ecPKI, tune func(*PeerAuthenticator, *TLSTransport)) (*TLSTransport, *testGateway, *upstream, *recordingAuditor) {
+func startTLSGateway(t *testing.T, p *ecPKI, tune func(*identity.PeerAuthenticator, *certs.TLSTransport)) (*certs.TLSTransport, *testGateway, *upstream, *recordingAuditor) {
 	t.Helper()
 	srv, _ := p.issue(t, "gw-test", "", true)
 	keyDER, _ := x509.MarshalPKCS8PrivateKey(srv.PrivateKey)
-	files := TLSFiles{
+	files := certs.TLSFiles{
 		Cert: p.write(t, "gw.pem", "CERTIFICATE", srv.Certificate[0], 0o644), Key: p.write(t, "gw.key", "PRIVATE KEY", keyDER, 0o600),
-		ClientCA: []string{filepath.Join(p.dir, "ca.pem")},
+		ClientCA:  []string{filepath.Join(p.dir, "ca.pem")},
+		ClientCRL: []string{p.emptyCRL(t)},
 	}
-	tr, err := NewTLSTransport(files, nil)
+	tr, err := certs.NewTLSTransport(files, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +191,8 @@ func startTLSGateway(t *testing.T, p *ecPKI, tune func(*PeerAuthenticator, *TLST
 	cfg := testConfig(up.addr)
 	cfg.Listeners[0].Transport = TransportTLS
 	cfg.TLS = TLSConfig{Cert: "x", Key: "x", ClientCA: "x"}
-	cfg.applyDefaults()
-	auth := NewPeerAuthenticator(0, 1000)
+	cfg.ApplyDefaults()
+	auth := identity.NewPeerAuthenticator(0, 1000)
 	if tune != nil {
 		tune(auth, tr)
 	}

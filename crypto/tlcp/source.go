@@ -1,4 +1,4 @@
-package gateway
+package tlcp
 
 import (
 	"context"
@@ -11,14 +11,14 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
-	"github.com/govgate/govgate/crypto/tlcp"
+	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/keys"
 )
 
-// TLCPFiles names where the gateway's TLCP identity and its clients' trust come from.
+// SourceFiles names where the gateway's TLCP identity and its clients' trust come from.
 // With SignKeyName and EncKeyName the identity comes from the key store (each version a
 // PEM bundle: certificate, chain, private key); else from the four files.
-type TLCPFiles struct {
+type SourceFiles struct {
 	SignCert, SignKey, EncCert, EncKey string
 	SignKeyName, EncKeyName            string
 	ClientCA                           []string
@@ -26,35 +26,35 @@ type TLCPFiles struct {
 	Password                           []byte
 }
 
-// TLCPSource keeps the gateway's TLCP identity and trust store current: when a file, the
+// Source keeps the gateway's TLCP identity and trust store current: when a file, the
 // CRL or a key-store version changes it loads the new one, checks it, and swaps it in for
 // the next handshakes. Open connections go on with the identity they negotiated, but a new
 // trust store reaches them too: the authenticate stage verifies each connection's peer
-// again at its next request (tlcp.Conn.TrustedPeer) and refuses one revoked or no longer
+// again at its next request (Conn.TrustedPeer) and refuses one revoked or no longer
 // trusted. Anything that does not load is refused with a log line and the running one
 // stays.
-type TLCPSource struct {
-	Identity *tlcp.IdentitySource
-	Trust    *tlcp.TrustSource
+type Source struct {
+	Identity *IdentitySource
+	Trust    *TrustSource
 
-	files    TLCPFiles
+	files    SourceFiles
 	store    keys.Store
 	log      *slog.Logger
 	pollMu   sync.Mutex // one poll at a time
 	mu       sync.Mutex // the state below
-	mtimes   fileStamps
+	mtimes   keys.FileStamps
 	bundle   [2]*keys.Version // sign, enc versions in use, with the key store
 	errs     int
 	storeErr error // why the key store could not be read at the last poll
 }
 
-// NewTLCPSource loads everything once; a gateway does not start on an identity or trust
+// NewSource loads everything once; a gateway does not start on an identity or trust
 // store that does not load.
-func NewTLCPSource(ctx context.Context, files TLCPFiles, store keys.Store, log *slog.Logger) (*TLCPSource, error) {
+func NewSource(ctx context.Context, files SourceFiles, store keys.Store, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &TLCPSource{Identity: &tlcp.IdentitySource{}, Trust: &tlcp.TrustSource{}, files: files, store: store, log: log, mtimes: fileStamps{}}
+	s := &Source{Identity: &IdentitySource{}, Trust: &TrustSource{}, files: files, store: store, log: log, mtimes: keys.FileStamps{}}
 	if err := s.reloadTrust(); err != nil {
 		return nil, err
 	}
@@ -75,13 +75,13 @@ func NewTLCPSource(ctx context.Context, files TLCPFiles, store keys.Store, log *
 	} else if err := s.reloadIdentityFiles(); err != nil {
 		return nil, err
 	}
-	s.mtimes.changed(s.watched()...) // record the mtimes loaded
+	s.mtimes.Changed(s.watched()...) // record the mtimes loaded
 	return s, nil
 }
 
-func (s *TLCPSource) fromStore() bool { return s.files.SignKeyName != "" }
+func (s *Source) fromStore() bool { return s.files.SignKeyName != "" }
 
-func (s *TLCPSource) watched() []string {
+func (s *Source) watched() []string {
 	out := append(append([]string{}, s.files.ClientCA...), s.files.ClientCRL...)
 	if !s.fromStore() {
 		out = append(out, s.files.SignCert, s.files.SignKey, s.files.EncCert, s.files.EncKey)
@@ -89,8 +89,8 @@ func (s *TLCPSource) watched() []string {
 	return out
 }
 
-func (s *TLCPSource) reloadTrust() error {
-	ts, err := tlcp.LoadTrust(s.files.ClientCA, s.files.ClientCRL)
+func (s *Source) reloadTrust() error {
+	ts, err := LoadTrust(s.files.ClientCA, s.files.ClientCRL)
 	if err != nil {
 		return fmt.Errorf("tlcp trust: %w", err)
 	}
@@ -98,17 +98,17 @@ func (s *TLCPSource) reloadTrust() error {
 	return nil
 }
 
-func (s *TLCPSource) reloadIdentityFiles() error {
+func (s *Source) reloadIdentityFiles() error {
 	f := s.files
-	id, err := tlcp.LoadIdentity(f.SignCert, f.SignKey, f.EncCert, f.EncKey, f.Password)
+	id, err := LoadIdentity(f.SignCert, f.SignKey, f.EncCert, f.EncKey, f.Password)
 	if err != nil {
 		return fmt.Errorf("tlcp identity: %w", err)
 	}
 	return s.Identity.Store(id)
 }
 
-func (s *TLCPSource) applyBundles(b [2]*keys.Version) error {
-	id, err := tlcp.ParseIdentityBundles(b[0].Data, b[1].Data, s.files.Password)
+func (s *Source) applyBundles(b [2]*keys.Version) error {
+	id, err := ParseIdentityBundles(b[0].Data, b[1].Data, s.files.Password)
 	if err != nil {
 		return fmt.Errorf("tlcp identity from %s v%d and %s v%d: %w", b[0].Name, b[0].Number, b[1].Name, b[1].Number, err)
 	}
@@ -117,7 +117,7 @@ func (s *TLCPSource) applyBundles(b [2]*keys.Version) error {
 
 // Watch polls every interval until ctx ends, and warns of certificates near expiry at
 // start and once a day.
-func (s *TLCPSource) Watch(ctx context.Context, interval time.Duration) {
+func (s *Source) Watch(ctx context.Context, interval time.Duration) {
 	s.WarnExpiry(time.Now())
 	go func() {
 		t := time.NewTicker(interval)
@@ -138,7 +138,7 @@ func (s *TLCPSource) Watch(ctx context.Context, interval time.Duration) {
 }
 
 // WarnExpiry logs a warning for every certificate within 30, 7 or 1 days of expiry.
-func (s *TLCPSource) WarnExpiry(now time.Time) {
+func (s *Source) WarnExpiry(now time.Time) {
 	for _, c := range s.Certificates(now) {
 		for _, days := range [...]int{1, 7, 30} {
 			if c.DaysLeft <= days {
@@ -152,7 +152,7 @@ func (s *TLCPSource) WarnExpiry(now time.Time) {
 // Poll looks once for changes and applies them. Polls are serialised by pollMu; the
 // key store is read without holding mu, so that /metrics and /readyz, which read the
 // state, never wait on a slow store.
-func (s *TLCPSource) Poll(ctx context.Context) {
+func (s *Source) Poll(ctx context.Context) {
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
 	s.pollFiles()
@@ -192,11 +192,11 @@ func (s *TLCPSource) Poll(ctx context.Context) {
 }
 
 // pollFiles reloads the CA set, the CRL and a pair kept in files when they changed.
-func (s *TLCPSource) pollFiles() {
+func (s *Source) pollFiles() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	trustFiles := append(append([]string{}, s.files.ClientCA...), s.files.ClientCRL...)
-	if s.mtimes.changed(trustFiles...) {
+	if s.mtimes.Changed(trustFiles...) {
 		if err := s.reloadTrust(); err != nil {
 			s.errs++
 			s.log.Error("new CA set or CRL refused; the running one stays", "error", err)
@@ -208,7 +208,7 @@ func (s *TLCPSource) pollFiles() {
 		return
 	}
 	f := s.files
-	if s.mtimes.changed(f.SignCert, f.SignKey, f.EncCert, f.EncKey) {
+	if s.mtimes.Changed(f.SignCert, f.SignKey, f.EncCert, f.EncKey) {
 		if err := s.reloadIdentityFiles(); err != nil {
 			s.errs++
 			s.log.Error("new TLCP certificate pair refused; the running one stays", "error", err)
@@ -218,20 +218,11 @@ func (s *TLCPSource) pollFiles() {
 	}
 }
 
-// CertInfo is one certificate the gateway holds, for GET /certs and expiry metrics.
-type CertInfo struct {
-	Role     string    `json:"role"` // tlcp-sign, tlcp-enc, client-ca
-	Subject  string    `json:"subject"`
-	Serial   string    `json:"serial"`
-	NotAfter time.Time `json:"not_after"`
-	DaysLeft int       `json:"days_left"`
-}
-
 // Certificates lists the certificates in use now.
-func (s *TLCPSource) Certificates(now time.Time) []CertInfo {
-	var out []CertInfo
+func (s *Source) Certificates(now time.Time) []crypto.CertInfo {
+	var out []crypto.CertInfo
 	add := func(role string, c *smx509.Certificate) {
-		out = append(out, CertInfo{Role: role, Subject: c.Subject.String(), Serial: c.SerialNumber.Text(16), NotAfter: c.NotAfter, DaysLeft: int(c.NotAfter.Sub(now).Hours() / 24)})
+		out = append(out, crypto.CertInfo{Role: role, Subject: c.Subject.String(), Serial: c.SerialNumber.Text(16), NotAfter: c.NotAfter, DaysLeft: int(c.NotAfter.Sub(now).Hours() / 24)})
 	}
 	if id := s.Identity.Load(); id != nil {
 		add("tlcp-sign", id.SignCert)
@@ -250,14 +241,14 @@ func (s *TLCPSource) Certificates(now time.Time) []CertInfo {
 }
 
 // Refused counts new versions refused since start.
-func (s *TLCPSource) Refused() int {
+func (s *Source) Refused() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.errs
 }
 
 // Warning says why the pair in use may be stale: the key store could not be read.
-func (s *TLCPSource) Warning() string {
+func (s *Source) Warning() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.storeErr == nil {
