@@ -151,38 +151,28 @@ func checkKeyMode(path string) error {
 	return nil
 }
 
-// Watch reloads the files when one of them changes, polling every interval until ctx ends.
-// A reload that fails is logged and the running configuration stays.
-func (t *TLSTransport) Watch(ctx context.Context, interval time.Duration, log *slog.Logger) {
-	stamps := keys.FileStamps{}
-	all := func() []string {
-		files := append(append([]string{}, t.files.ClientCA...), t.files.ClientCRL...)
-		if t.source == nil {
-			files = append(files, t.files.Cert, t.files.Key)
-		}
-		return files
+// Run reloads the files when one of them changes, looking every interval, until ctx
+// ends. A reload that fails is logged and counted, and the running configuration stays.
+func (t *TLSTransport) Run(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	files := append(append([]string{}, t.files.ClientCA...), t.files.ClientCRL...)
+	if t.source == nil {
+		files = append(files, t.files.Cert, t.files.Key)
 	}
-	stamps.Changed(all()...)
-	go func() {
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if !stamps.Changed(all()...) {
-					continue
-				}
-				if err := t.Reload(); err != nil {
-					t.refused.Add(1)
-					log.Error("new TLS certificate, CA set or CRL refused; the running one stays", "error", err)
-				} else {
-					log.Info("TLS certificate, CA set and CRL reloaded; new handshakes use them")
-				}
+	w := &keys.Watcher{What: "TLS certificate, CA set and CRL", Files: files, Interval: interval, Logger: log,
+		Apply: func([]*keys.Version) error {
+			if err := t.Reload(); err != nil {
+				t.refused.Add(1)
+				return err
 			}
-		}
-	}()
+			return nil
+		}}
+	// NewTLSTransport loaded the files; Load takes their times and applies them again, to
+	// no effect unless they changed since — and a failure then leaves the running
+	// configuration as any refused reload does, and the watch goes on.
+	if err := w.Load(ctx); err != nil {
+		log.Error("new TLS certificate, CA set or CRL refused; the running one stays", "error", err)
+	}
+	w.Run(ctx)
 }
 
 // acmeTLS1 is the ALPN protocol of the tls-alpn-01 challenge (RFC 8737).

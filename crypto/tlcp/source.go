@@ -32,61 +32,45 @@ type SourceFiles struct {
 // trust store reaches them too: the authenticate stage verifies each connection's peer
 // again at its next request (Conn.TrustedPeer) and refuses one revoked or no longer
 // trusted. Anything that does not load is refused with a log line and the running one
-// stays.
+// stays. Two keys.Watchers do the watching: one for the CA set and CRL, one for the pair,
+// whose signing and encryption halves are read and swapped together.
 type Source struct {
 	Identity *IdentitySource
 	Trust    *TrustSource
 
 	files    SourceFiles
-	store    keys.Store
 	log      *slog.Logger
-	pollMu   sync.Mutex // one poll at a time
-	mu       sync.Mutex // the state below
-	mtimes   keys.FileStamps
-	bundle   [2]*keys.Version // sign, enc versions in use, with the key store
-	errs     int
-	storeErr error // why the key store could not be read at the last poll
+	trust    *keys.Watcher
+	identity *keys.Watcher
 }
 
 // NewSource loads everything once; a gateway does not start on an identity or trust
-// store that does not load.
+// store that does not load. Watch or Poll looks for changes after.
 func NewSource(ctx context.Context, files SourceFiles, store keys.Store, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Source{Identity: &IdentitySource{}, Trust: &TrustSource{}, files: files, store: store, log: log, mtimes: keys.FileStamps{}}
-	if err := s.reloadTrust(); err != nil {
-		return nil, err
-	}
-	if s.fromStore() {
+	s := &Source{Identity: &IdentitySource{}, Trust: &TrustSource{}, files: files, log: log}
+	s.trust = &keys.Watcher{What: "TLCP CA set and CRL", Files: append(append([]string{}, files.ClientCA...), files.ClientCRL...), Logger: log,
+		Apply: func([]*keys.Version) error { return s.reloadTrust() }}
+	s.identity = &keys.Watcher{What: "TLCP certificate pair", Logger: log}
+	if files.SignKeyName != "" {
 		if store == nil {
 			return nil, errors.New("tlcp: identity names key-store keys but there is no key store")
 		}
-		for i, name := range []string{files.SignKeyName, files.EncKeyName} {
-			v, err := store.Latest(ctx, name)
-			if err != nil {
-				return nil, fmt.Errorf("tlcp identity: %w", err)
-			}
-			s.bundle[i] = v
-		}
-		if err := s.applyBundles(s.bundle); err != nil {
-			return nil, err
-		}
-	} else if err := s.reloadIdentityFiles(); err != nil {
+		s.identity.Store, s.identity.Names = store, []string{files.SignKeyName, files.EncKeyName}
+		s.identity.Apply = s.applyBundles
+	} else {
+		s.identity.Files = []string{files.SignCert, files.SignKey, files.EncCert, files.EncKey}
+		s.identity.Apply = func([]*keys.Version) error { return s.reloadIdentityFiles() }
+	}
+	if err := s.trust.Load(ctx); err != nil {
 		return nil, err
 	}
-	s.mtimes.Changed(s.watched()...) // record the mtimes loaded
-	return s, nil
-}
-
-func (s *Source) fromStore() bool { return s.files.SignKeyName != "" }
-
-func (s *Source) watched() []string {
-	out := append(append([]string{}, s.files.ClientCA...), s.files.ClientCRL...)
-	if !s.fromStore() {
-		out = append(out, s.files.SignCert, s.files.SignKey, s.files.EncCert, s.files.EncKey)
+	if err := s.identity.Load(ctx); err != nil {
+		return nil, fmt.Errorf("tlcp identity: %w", err)
 	}
-	return out
+	return s, nil
 }
 
 func (s *Source) reloadTrust() error {
@@ -107,7 +91,8 @@ func (s *Source) reloadIdentityFiles() error {
 	return s.Identity.Store(id)
 }
 
-func (s *Source) applyBundles(b [2]*keys.Version) error {
+// applyBundles swaps in the pair from its two key-store versions, both or neither.
+func (s *Source) applyBundles(b []*keys.Version) error {
 	id, err := ParseIdentityBundles(b[0].Data, b[1].Data, s.files.Password)
 	if err != nil {
 		return fmt.Errorf("tlcp identity from %s v%d and %s v%d: %w", b[0].Name, b[0].Number, b[1].Name, b[1].Number, err)
@@ -115,26 +100,30 @@ func (s *Source) applyBundles(b [2]*keys.Version) error {
 	return s.Identity.Store(id)
 }
 
-// Watch polls every interval until ctx ends, and warns of certificates near expiry at
-// start and once a day.
-func (s *Source) Watch(ctx context.Context, interval time.Duration) {
+// Run looks for changes every interval until ctx ends, and warns of certificates near
+// expiry at start and once a day; it returns when ctx ends and its watchers have stopped.
+func (s *Source) Run(ctx context.Context, interval time.Duration) {
+	s.trust.Interval, s.identity.Interval = interval, interval
 	s.WarnExpiry(time.Now())
-	go func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		day := time.NewTicker(24 * time.Hour)
-		defer day.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				s.Poll(ctx)
-			case now := <-day.C:
-				s.WarnExpiry(now)
-			}
+	var wg sync.WaitGroup
+	for _, w := range []*keys.Watcher{s.trust, s.identity} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.Run(ctx)
+		}()
+	}
+	day := time.NewTicker(24 * time.Hour)
+	defer day.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case now := <-day.C:
+			s.WarnExpiry(now)
 		}
-	}()
+	}
 }
 
 // WarnExpiry logs a warning for every certificate within 30, 7 or 1 days of expiry.
@@ -149,73 +138,10 @@ func (s *Source) WarnExpiry(now time.Time) {
 	}
 }
 
-// Poll looks once for changes and applies them. Polls are serialised by pollMu; the
-// key store is read without holding mu, so that /metrics and /readyz, which read the
-// state, never wait on a slow store.
+// Poll looks once for changes to the CA set, the CRL and the pair, and applies them.
 func (s *Source) Poll(ctx context.Context) {
-	s.pollMu.Lock()
-	defer s.pollMu.Unlock()
-	s.pollFiles()
-	if !s.fromStore() {
-		return
-	}
-	var next [2]*keys.Version
-	var storeErr error
-	for i, name := range []string{s.files.SignKeyName, s.files.EncKeyName} {
-		v, err := s.store.Latest(ctx, name)
-		if err != nil {
-			storeErr = fmt.Errorf("%s: %w", name, err)
-			break
-		}
-		next[i] = v
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if storeErr != nil {
-		if s.storeErr == nil {
-			s.log.Warn("key store unreachable; the TLCP pair in use stays", "error", storeErr)
-		}
-		s.storeErr = storeErr
-		return
-	}
-	s.storeErr = nil
-	if next[0].Number == s.bundle[0].Number && next[1].Number == s.bundle[1].Number {
-		return
-	}
-	if err := s.applyBundles(next); err != nil {
-		s.errs++
-		s.log.Error("new TLCP certificate pair refused; the running one stays", "error", err)
-	} else {
-		s.log.Info("TLCP certificate pair rotated; new handshakes use it", "sign_version", next[0].Number, "enc_version", next[1].Number)
-	}
-	s.bundle = next // a refused pair is not retried until a newer version comes
-}
-
-// pollFiles reloads the CA set, the CRL and a pair kept in files when they changed.
-func (s *Source) pollFiles() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	trustFiles := append(append([]string{}, s.files.ClientCA...), s.files.ClientCRL...)
-	if s.mtimes.Changed(trustFiles...) {
-		if err := s.reloadTrust(); err != nil {
-			s.errs++
-			s.log.Error("new CA set or CRL refused; the running one stays", "error", err)
-		} else {
-			s.log.Info("CA set and CRL reloaded; new handshakes use them, open connections are checked against them at their next request")
-		}
-	}
-	if s.fromStore() {
-		return
-	}
-	f := s.files
-	if s.mtimes.Changed(f.SignCert, f.SignKey, f.EncCert, f.EncKey) {
-		if err := s.reloadIdentityFiles(); err != nil {
-			s.errs++
-			s.log.Error("new TLCP certificate pair refused; the running one stays", "error", err)
-		} else {
-			s.log.Info("TLCP certificate pair reloaded; new handshakes use it", "serial", s.Identity.Load().SignCert.SerialNumber.Text(16))
-		}
-	}
+	s.trust.Poll(ctx)
+	s.identity.Poll(ctx)
 }
 
 // Certificates lists the certificates in use now.
@@ -240,19 +166,13 @@ func (s *Source) Certificates(now time.Time) []crypto.CertInfo {
 	return out
 }
 
-// Refused counts new versions refused since start.
-func (s *Source) Refused() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.errs
-}
+// Refused counts new CA sets, CRLs and pairs refused since start.
+func (s *Source) Refused() int { return s.trust.Refused() + s.identity.Refused() }
 
 // Warning says why the pair in use may be stale: the key store could not be read.
 func (s *Source) Warning() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.storeErr == nil {
-		return ""
+	if err := s.identity.Err(); err != nil {
+		return "key store unreachable; the TLCP pair in use is the last good one: " + err.Error()
 	}
-	return "key store unreachable; the TLCP pair in use is the last good one: " + s.storeErr.Error()
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/govgate/govgate/certs"
@@ -46,8 +47,9 @@ type Assembly struct {
 	// Store is the key store, nil when no part needs one.
 	Store keys.Store
 
-	cancel  context.CancelFunc // ends the watchers
-	closers []closer
+	cancel   context.CancelFunc // ends the watchers
+	watchers sync.WaitGroup     // the watchers' goroutines
+	closers  []closer
 }
 
 // closer releases one part; name says which in an error.
@@ -56,11 +58,12 @@ type closer struct {
 	close func() error
 }
 
-// Close ends the watchers and releases every part in the reverse order of its
-// construction. Call it once the gateway is shut down (or never started): the stages must
-// outlive the exchanges that use them.
+// Close ends the watchers, waits for them, and releases every part in the reverse order
+// of its construction. Call it once the gateway is shut down (or never started): the
+// stages must outlive the exchanges that use them.
 func (a *Assembly) Close() error {
 	a.cancel()
+	a.watchers.Wait()
 	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i].close(); err != nil {
@@ -126,6 +129,15 @@ func Build(ctx context.Context, cfg *gateway.Config, opts Options) (_ *Assembly,
 	}
 	b.a.Gateway = g
 	return b.a, nil
+}
+
+// watch runs a watcher's loop until Close.
+func (b *builder) watch(run func(ctx context.Context)) {
+	b.a.watchers.Add(1)
+	go func() {
+		defer b.a.watchers.Done()
+		run(b.ctx)
+	}()
 }
 
 // onClose registers what releases a part just built.

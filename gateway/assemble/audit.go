@@ -65,18 +65,20 @@ func (b *builder) audit() error {
 	stage.Log = l
 	b.onClose("audit log", l.Close)
 	watch := &keys.Watcher{
-		Store: store, Name: a.KeyName, Interval: b.cfg.Keys.PollInterval, Logger: b.log.With("component", "keys"),
-		Apply: func(v *keys.Version) error {
-			s, err := signerOf(v)
+		What: "audit signing key", Store: store, Names: []string{a.KeyName}, Interval: b.cfg.Keys.PollInterval,
+		Logger: b.log.With("component", "keys"),
+		Apply: func(vs []*keys.Version) error {
+			s, err := signerOf(vs[0])
 			if err != nil {
 				return err
 			}
 			return l.SetSigner(s)
 		},
 	}
-	if err := watch.Start(b.ctx); err != nil {
+	if err := watch.Load(b.ctx); err != nil {
 		return err
 	}
+	b.watch(watch.Run)
 	b.degrade("audit-key", keyWarning{watch})
 	b.stages.Audit = stage
 	b.admin(stage.AdminHandlers(), stage)

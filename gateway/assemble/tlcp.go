@@ -1,6 +1,7 @@
 package assemble
 
 import (
+	"context"
 	"os"
 
 	"github.com/govgate/govgate/crypto/tlcp"
@@ -30,7 +31,7 @@ func (b *builder) tlcp() error {
 	if err != nil {
 		return err
 	}
-	src.Watch(b.ctx, b.cfg.Keys.PollInterval)
+	b.watch(func(ctx context.Context) { src.Run(ctx, b.cfg.Keys.PollInterval) })
 	b.authenticator()
 	b.transport(gateway.TransportTLCP, &gateway.TLCPTransport{Identity: src.Identity, Trust: src.Trust, HandshakeTimeout: t.HandshakeTimeout})
 	b.holdsCertificates(src)

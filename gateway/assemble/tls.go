@@ -1,6 +1,7 @@
 package assemble
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"net"
@@ -44,7 +45,7 @@ func (b *builder) tls() error {
 	if err != nil {
 		return err
 	}
-	tr.Watch(b.ctx, cfg.Keys.PollInterval, b.log.With("component", "tls"))
+	b.watch(func(ctx context.Context) { tr.Run(ctx, cfg.Keys.PollInterval, b.log.With("component", "tls")) })
 	b.holdsCertificates(tr)
 	b.authenticator().TLSTrust = tr
 	b.transport(gateway.TransportTLS, tr)
