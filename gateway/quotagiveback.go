@@ -10,7 +10,7 @@ import (
 // one back. The pipeline calls GiveBack at most once per exchange, only after Decide
 // returned nil for it and only when forwarding failed in a way that proves no provider
 // received any of the request (notDelivered): an exchange that carried nothing uses none
-// of the agreement's quota, as it uses no nonce (replay.go).
+// of the agreement's quota, as it uses no nonce (nonces.go).
 type QuotaGiver interface {
 	GiveBack(ctx *fasthttp.RequestCtx, x *Exchange)
 }

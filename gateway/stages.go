@@ -62,9 +62,10 @@ type Auditor interface {
 	Audit(ctx *fasthttp.RequestCtx, x *Exchange) (receipt []byte, err error)
 }
 
-// ListenerProvider wraps a bound TCP listener in a transport (TLS, TLCP). The crypto and
-// certs packages supply these; a config naming a transport without a provider is refused
-// at start.
+// ListenerProvider wraps a bound TCP listener in a transport: TLCPTransport (over
+// crypto/tlcp), certs.TLSTransport. It takes the listener alone, so that a transport needs
+// nothing of this package; a config naming a transport without a provider is refused at
+// start.
 type ListenerProvider interface {
 	Wrap(ln net.Listener) (net.Listener, error)
 }
