@@ -5,6 +5,11 @@
 // github.com/transparency-dev/merkle, and an offline verifier that needs nothing but the
 // files and the audit public keys.
 //
+// Each record has a kind (kind.go: a data exchange, a catalog read, a refusal before
+// routing, an admin action) whose members it must fit, and a format version: the log
+// writes RecordVersion and every reader still reads the versions before it (parse.go).
+// Report counts the data-sharing kinds for supervision (report.go).
+//
 // On disk, a log directory holds:
 //
 //	segments/<first index, 20 digits>.seg    records: 16-byte header, then frames of

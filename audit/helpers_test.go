@@ -38,7 +38,7 @@ func openTestLog(t testing.TB, dir string, s *NoteSigner, opts Options) *Log {
 }
 
 func testRecord(i int) *Record {
-	return &Record{
+	return &Record{Kind: KindExchange,
 		Time: time.Date(2026, 11, 29, 2, 0, 0, i*1000, time.UTC), Gateway: "gw-1", RequestID: fmt.Sprintf("req-%d", i),
 		Client: "127.0.0.1:1", Consumer: Consumer{Dept: "110000-rensheju", System: "s", CertSerial: "01"},
 		Provider: "tax", Route: "tax-query", Resource: "tax.registration", Mode: "query", Method: "GET",

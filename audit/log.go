@@ -186,8 +186,12 @@ func (l *Log) Origin() string { return l.opts.Origin }
 // Append writes rec with the next index as its seq (rec.Seq is not read) and returns when
 // it is durable. If the record cannot be made durable the error says so, and nothing about
 // it was acknowledged. Append keeps nothing of rec: the caller may reuse it once Append
-// returns.
+// returns. A record whose members do not fit its kind is refused before it is written:
+// the log holds only what audit verify accepts.
 func (l *Log) Append(ctx context.Context, rec *Record) (Receipt, error) {
+	if err := checkKind(rec); err != nil {
+		return Receipt{}, fmt.Errorf("audit record %s: %w", rec.RequestID, err)
+	}
 	req := l.newRequest(rec)
 	l.closeMu.RLock()
 	if l.closed || l.reqs == nil {

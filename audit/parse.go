@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -212,6 +213,12 @@ func parseRecordFast(b []byte) (*Record, error) {
 	r.Fields = p.strs()
 	p.lit(`,"gateway":`)
 	r.Gateway = p.str()
+	// "kind" and "role" are in version 2 only; the version, last, says which was due.
+	hasKind := p.peek(`,"kind":`)
+	if hasKind {
+		p.lit(`,"kind":`)
+		r.Kind = Kind(p.str())
+	}
 	p.lit(`,"latency_us":`)
 	r.LatencyMicros = p.int()
 	p.lit(`,"method":`)
@@ -230,6 +237,11 @@ func parseRecordFast(b []byte) (*Record, error) {
 	r.Resource = p.str()
 	p.lit(`,"response_digest":`)
 	r.ResponseDigest = p.str()
+	hasRole := p.peek(`,"role":`)
+	if hasRole {
+		p.lit(`,"role":`)
+		r.Role = p.str()
+	}
 	p.lit(`,"route":`)
 	r.Route = p.str()
 	p.lit(`,"seq":`)
@@ -272,8 +284,30 @@ func parseRecordFast(b []byte) (*Record, error) {
 		return nil, fmt.Errorf("%w: time %q", errNotCanonical, ts)
 	}
 	r.Time = t
-	if r.Version != RecordVersion {
-		return nil, fmt.Errorf("record version %d, want %d", r.Version, RecordVersion)
+	if err := checkVersion(r, hasKind, hasRole); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// checkVersion checks that the record has the members of its version and, in version 2,
+// that its members fit its kind; a version 1 record is given the kind it was written as.
+func checkVersion(r *Record, hasKind, hasRole bool) error {
+	switch r.Version {
+	case recordVersion1:
+		if hasKind || hasRole {
+			return fmt.Errorf("%w: a version 1 record has no kind or role", errNotCanonical)
+		}
+		r.Kind = inferKind(r)
+		if r.Kind == KindAdmin {
+			r.Role = strings.TrimPrefix(r.Resource, "admin/")
+		}
+		return nil
+	case RecordVersion:
+		if !hasKind || !hasRole {
+			return fmt.Errorf("%w: a version %d record has a kind and a role", errNotCanonical, RecordVersion)
+		}
+		return checkKind(r)
+	}
+	return fmt.Errorf("record version %d is not one this verifier knows (1 or %d)", r.Version, RecordVersion)
 }

@@ -6,23 +6,31 @@ import (
 	"time"
 )
 
-// RecordVersion is the version of the record format, the "v" member of every record.
-const RecordVersion = 1
+// RecordVersion is the version of the record format the log writes, the "v" member of
+// every record. Version 2 added the members "kind" and "role" (kind.go); version 1
+// records are still read and verified (parse.go), their kind inferred.
+const RecordVersion = 2
 
-// Record is what the log holds for one exchange, allowed or refused. Its bytes in the log
+// recordVersion1 is the format before record kinds: no "kind" and no "role" member.
+const recordVersion1 = 1
+
+// Record is what the log holds for one request, allowed or refused: a data exchange, a
+// catalog read, a refusal before routing or an admin action, as Kind says. Its bytes in the log
 // are its canonical JSON (RFC 8785): the encoder below writes the members in canonical
 // order directly, so a record never needs re-encoding to be hashed, and Canonicalize on
 // the stored bytes returns them unchanged.
 type Record struct {
 	Seq            uint64     `json:"seq"`
+	Kind           Kind       `json:"kind"`
 	Time           time.Time  `json:"time"`
 	Gateway        string     `json:"gateway"`
 	RequestID      string     `json:"request_id"`
-	Client         string     `json:"client"`
-	Consumer       Consumer   `json:"consumer"`
+	Client         string     `json:"client"`   // the peer's address
+	Consumer       Consumer   `json:"consumer"` // who asked; an administrator's certificate for KindAdmin
 	Provider       string     `json:"provider"` // the pool of the route
 	Upstream       string     `json:"upstream"` // the member that answered
 	Route          string     `json:"route"`
+	Role           string     `json:"role"` // KindAdmin: the role the admin endpoint needs
 	Resource       string     `json:"resource"`
 	Mode           string     `json:"mode"`
 	Method         string     `json:"method"`
@@ -72,10 +80,15 @@ type Bytes struct {
 	Response int64 `json:"response"`
 }
 
-// appendEncoded appends the record's canonical JSON without its sequence number, and
-// says where the number goes (just after `"seq":`), so that the log's single writer only
-// splices it in.
+// appendEncoded appends the record's canonical JSON in the current version without its
+// sequence number, and says where the number goes (just after `"seq":`), so that the log's
+// single writer only splices it in.
 func (r *Record) appendEncoded(b []byte) (out []byte, split int) {
+	return r.appendVersion(b, RecordVersion)
+}
+
+// appendVersion writes the layout of version v: version 1 lacks "kind" and "role".
+func (r *Record) appendVersion(b []byte, v int) (out []byte, split int) {
 	// Room for the fixed members and the usual values, plus the long ones, so that the
 	// record is built without growing (growing was 5 % of the gateway's allocated bytes).
 	n := 768 + len(r.Path) + len(r.Consumer.PublicKey) + len(r.Fields)*24
@@ -119,6 +132,10 @@ func (r *Record) appendEncoded(b []byte) (out []byte, split int) {
 	b = appendStrings(b, r.Fields)
 	b = append(b, `,"gateway":`...)
 	b = appendString(b, r.Gateway)
+	if v > recordVersion1 {
+		b = append(b, `,"kind":`...)
+		b = appendString(b, string(r.Kind))
+	}
 	b = append(b, `,"latency_us":`...)
 	b = strconv.AppendInt(b, r.LatencyMicros, 10)
 	b = append(b, `,"method":`...)
@@ -137,6 +154,10 @@ func (r *Record) appendEncoded(b []byte) (out []byte, split int) {
 	b = appendString(b, r.Resource)
 	b = append(b, `,"response_digest":`...)
 	b = appendString(b, r.ResponseDigest)
+	if v > recordVersion1 {
+		b = append(b, `,"role":`...)
+		b = appendString(b, r.Role)
+	}
 	b = append(b, `,"route":`...)
 	b = appendString(b, r.Route)
 	b = append(b, `,"seq":`...)
@@ -160,7 +181,7 @@ func (r *Record) appendEncoded(b []byte) (out []byte, split int) {
 	b = append(b, `,"upstream":`...)
 	b = appendString(b, r.Upstream)
 	b = append(b, `,"v":`...)
-	b = strconv.AppendInt(b, RecordVersion, 10)
+	b = strconv.AppendInt(b, int64(v), 10)
 	b = append(b, '}')
 	return b, split
 }
@@ -176,9 +197,15 @@ func appendStrings(b []byte, ss []string) []byte {
 	return append(b, ']')
 }
 
-// Encode returns the record's canonical JSON with its sequence number.
+// Encode returns the record's canonical JSON with its sequence number, in its own version
+// (a version 1 record read from an old log encodes as it was stored), or in the current
+// one when Version is not set.
 func (r *Record) Encode() []byte {
-	b, split := r.appendEncoded(nil)
+	v := r.Version
+	if v != recordVersion1 {
+		v = RecordVersion
+	}
+	b, split := r.appendVersion(nil, v)
 	return joinSeq(nil, b[:split], r.Seq, b[split:])
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 func sampleRecord() *Record {
-	return &Record{
+	return &Record{Kind: KindExchange,
 		Seq: 42, Time: time.Date(2026, 11, 29, 2, 0, 0, 123000000, time.UTC), Gateway: "gw-1", RequestID: "abc-1",
 		Client: "10.1.2.3:5555", Consumer: Consumer{Dept: "110000-rensheju", System: "养老审核", CertSerial: "1a2b"},
 		Provider: "tax", Upstream: "10.0.0.9:8080", Route: "tax-query", Resource: "tax.registration", Mode: "query",
@@ -50,12 +50,15 @@ func TestParseRecordRefusesNonCanonical(t *testing.T) {
 	for name, bad := range map[string]string{
 		"whitespace":       strings.Replace(b, `"seq":42`, `"seq": 42`, 1),
 		"reordered":        strings.Replace(b, `{"agreement":"AGR-1","bytes"`, `{"bytes"`, 1) + "",
-		"extra member":     strings.Replace(b, `"v":1}`, `"v":1,"w":2}`, 1),
+		"extra member":     strings.Replace(b, `"v":2}`, `"v":2,"w":2}`, 1),
 		"escaped ASCII":    strings.Replace(b, `"gw-1"`, `"gw\u002d1"`, 1),
-		"duplicate member": strings.Replace(b, `"v":1}`, `"v":1,"v":1}`, 1),
+		"duplicate member": strings.Replace(b, `"v":2}`, `"v":2,"v":2}`, 1),
 		"float":            strings.Replace(b, `"status":403`, `"status":403.0`, 1),
 		"trailing data":    b + "{}",
-		"other version":    strings.Replace(b, `"v":1}`, `"v":2}`, 1),
+		"other version":    strings.Replace(b, `"v":2}`, `"v":3}`, 1),
+		"v1 with a kind":   strings.Replace(b, `"v":2}`, `"v":1}`, 1),
+		"v2 without kind":  strings.Replace(b, `"kind":"exchange",`, ``, 1),
+		"v2 without role":  strings.Replace(b, `"role":"",`, ``, 1),
 	} {
 		if _, err := ParseRecord([]byte(bad)); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -86,6 +89,10 @@ func TestCanonicalizeRFC8785(t *testing.T) {
 
 func FuzzParseRecord(f *testing.F) {
 	f.Add(sampleRecord().Encode())
+	f.Add(adminRecord().Encode())
+	v1 := sampleRecord()
+	v1.Version = recordVersion1
+	f.Add(v1.Encode())
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"seq":1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -10,6 +10,7 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 
 	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/wire"
 )
 
 // PublicKeyHex encodes a consumer's SM2 public key for a record.
@@ -49,58 +50,81 @@ func VerifyConsumerSignature(r *Record) error {
 	return checkBase(r, s, p)
 }
 
-// checkBase compares the signed components with the record.
+// checkBase recomputes the signature base from the record and the Signature-Input, with
+// the function the gateway verified with, and compares it with the recorded base byte for
+// byte, so that the signature proves what the record says was asked.
 func checkBase(r *Record, s *Signature, p *crypto.ParsedSignature) error {
-	lines := map[string]string{}
-	var names []string
-	for _, line := range strings.Split(s.Base, "\n") {
-		name, value, ok := strings.Cut(line, ": ")
-		if !ok {
-			return fmt.Errorf("signature base line %q", line)
-		}
-		unq, err := strconv.Unquote(name)
-		if err != nil {
-			return fmt.Errorf("signature base line %q", line)
-		}
-		lines[unq] = value
-		names = append(names, unq)
+	if !p.Covers(wire.FieldPurpose) && r.Purpose != "" {
+		// A purpose nothing chooses: recorded, it must have been declared and signed.
+		return fmt.Errorf("the signed %s is absent, the record says %q", wire.FieldPurpose, r.Purpose)
 	}
-	// The base's lines are the covered components, in order, then the parameters: a
-	// component missing from the base is one the signature does not cover.
-	if len(names) != len(p.Params.Items)+1 {
+	want, err := wire.SignatureBase(recordedMessage(r, s.Base), p.Params)
+	if err != nil {
+		return fmt.Errorf("the signature base of the record: %w", err)
+	}
+	return sameBase(s.Base, want)
+}
+
+// recordedMessage is the request as the record states it. Two values come from the
+// recorded base instead, and so are compared with nothing: the authority, which the
+// record does not keep, and a covered agreement signed as the empty value (the profile's
+// earlier form, for a request that declared none), where the record's agreement is the
+// one the policy chose.
+func recordedMessage(r *Record, base string) *wire.Message {
+	authority, _ := baseValue(base, "@authority")
+	agreement := r.Agreement
+	if v, ok := baseValue(base, wire.FieldAgreement); ok && v == "" {
+		agreement = ""
+	}
+	return wire.RequestMessage(r.Method, authority, r.Path, func(name string) []string {
+		switch name {
+		case wire.FieldContentDigest:
+			return []string{r.ContentDigest}
+		case wire.FieldAgreement:
+			return []string{agreement}
+		case wire.FieldPurpose:
+			return []string{r.Purpose}
+		}
+		return nil
+	})
+}
+
+// baseValue is the value of component name in a signature base.
+func baseValue(base, name string) (string, bool) {
+	prefix := strconv.Quote(name) + ": "
+	for line := range strings.SplitSeq(base, "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// sameBase says where the recorded base departs from the recomputed one: its components
+// (which the Signature-Input lists), its parameters, or one component's value.
+func sameBase(recorded, want string) error {
+	if recorded == want {
+		return nil
+	}
+	got, exp := strings.Split(recorded, "\n"), strings.Split(want, "\n")
+	if len(got) != len(exp) {
 		return errors.New("the signature base's components are not the Signature-Input's")
 	}
-	for i, it := range p.Params.Items {
-		if c, _ := it.Value.(string); names[i] != c {
+	for i := range exp {
+		if got[i] == exp[i] {
+			continue
+		}
+		gname, gv, _ := strings.Cut(got[i], ": ")
+		ename, ev, _ := strings.Cut(exp[i], ": ")
+		switch {
+		case gname != ename:
 			return errors.New("the signature base's components are not the Signature-Input's")
+		case i == len(exp)-1:
+			return errors.New("the signature base's parameters are not the Signature-Input's")
+		default:
+			name, _ := strconv.Unquote(ename)
+			return fmt.Errorf("the signed %s is %q, the record says %q", name, gv, ev)
 		}
 	}
-	path, query, _ := strings.Cut(r.Path, "?")
-	required := map[string]string{
-		"@method": r.Method, "@path": path, "@query": "?" + query, "content-digest": r.ContentDigest,
-	}
-	for _, name := range crypto.RequiredComponents {
-		v, ok := required[name]
-		if !ok {
-			continue // @authority: the record keeps no authority to compare
-		}
-		if got, ok := lines[name]; !ok || got != v {
-			return fmt.Errorf("the signed %s is %q, the record says %q", name, got, v)
-		}
-	}
-	// A declaration is absent from the base when the consumer did not send it (the
-	// profile now), or signed as the empty value (the profile before): either way none was
-	// declared. The agreement may then be the one the policy chose; the purpose, which
-	// nothing chooses, must be empty.
-	if got, ok := lines["x-govgate-agreement"]; ok && got != "" && got != r.Agreement {
-		return fmt.Errorf("the signed x-govgate-agreement is %q, the record says %q", got, r.Agreement)
-	}
-	if got := lines["x-govgate-purpose"]; got != r.Purpose {
-		return fmt.Errorf("the signed x-govgate-purpose is %q, the record says %q", got, r.Purpose)
-	}
-	_, params, _ := strings.Cut(s.Input, "=")
-	if lines["@signature-params"] != params {
-		return errors.New("the signature base's parameters are not the Signature-Input's")
-	}
-	return nil
+	return errors.New("the signature base is not the record's")
 }

@@ -129,6 +129,7 @@ type verifier struct {
 	offset   int64  // sequence number minus index, once records could not be realigned
 	diverged bool   // a checkpoint's root differed since rng was last known good
 	signed   int
+	version  int // the highest record version seen: a log's versions never go back
 	tree     *verifyTree
 	faults   []*Fault
 }
@@ -315,11 +316,12 @@ func zeroTail(rest []byte, why string) string {
 
 // checked is one record as a worker saw it.
 type checked struct {
-	leaf   []byte
-	seq    uint64
-	parsed bool // seq was read from the record
-	sig    bool
-	err    error
+	leaf    []byte
+	seq     uint64
+	parsed  bool // seq was read from the record
+	version int  // the record's version, when parsed
+	sig     bool
+	err     error
 }
 
 // records checks records in parallel — parsing, hashing and signature verification are
@@ -369,7 +371,7 @@ func checkRecord(rec []byte) checked {
 	if err != nil {
 		return checked{leaf: leaf, err: err}
 	}
-	c := checked{seq: r.Seq, parsed: true, leaf: leaf}
+	c := checked{seq: r.Seq, parsed: true, version: r.Version, leaf: leaf}
 	if r.Signature != nil {
 		c.sig = true
 		if err := VerifyConsumerSignature(r); err != nil {
@@ -413,6 +415,14 @@ func (v *verifier) record(c *checked) error {
 	}
 	if c.sig {
 		v.signed++
+	}
+	if c.parsed && c.err == nil && c.version < v.version {
+		// A writer only ever moves to a newer format; an older record after a newer one
+		// was written by something else (and would escape the newer version's checks).
+		v.fault(int64(i), -1, fmt.Sprintf("a version %d record after version %d records: record versions never go back", c.version, v.version))
+	}
+	if c.parsed {
+		v.version = max(v.version, c.version)
 	}
 	if stored, ok := v.tree.leaf(i); ok {
 		if c.err == nil && !bytes.Equal(stored, c.leaf) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/crypto/tlcp"
+	"github.com/govgate/govgate/wire"
 )
 
 // Config is how a department calls the gateway.
@@ -124,10 +125,10 @@ func (c *Client) Prepare(req Request) (*Prepared, error) {
 		hreq.Header.Set(k, v)
 	}
 	if req.Agreement != "" {
-		hreq.Header.Set("X-Govgate-Agreement", req.Agreement)
+		hreq.Header.Set(wire.HeaderAgreement, req.Agreement)
 	}
 	if req.Purpose != "" {
-		hreq.Header.Set("X-Govgate-Purpose", req.Purpose)
+		hreq.Header.Set(wire.HeaderPurpose, req.Purpose)
 	}
 	if !c.cfg.Unsigned {
 		if err := c.sign(hreq, u, req); err != nil {
@@ -153,8 +154,8 @@ func (c *Client) Send(ctx context.Context, p *Prepared) (*Response, error) {
 		Status:    hresp.StatusCode(),
 		Header:    map[string][]string{},
 		Body:      append([]byte(nil), hresp.Body()...),
-		Receipt:   string(hresp.Header.Peek("X-Govgate-Receipt")),
-		RequestID: string(hresp.Header.Peek("X-Request-Id")),
+		Receipt:   string(hresp.Header.Peek(wire.HeaderReceipt)),
+		RequestID: string(hresp.Header.Peek(wire.HeaderRequestID)),
 	}
 	hresp.Header.VisitAll(func(k, v []byte) {
 		resp.Header[string(k)] = append(resp.Header[string(k)], string(v))
@@ -163,35 +164,25 @@ func (c *Client) Send(ctx context.Context, p *Prepared) (*Response, error) {
 }
 
 func (c *Client) sign(hreq *fasthttp.Request, u *url.URL, req Request) error {
-	msg := &crypto.Message{
-		Method:    string(hreq.Header.Method()),
-		Scheme:    "https",
-		Authority: u.Host,
-		Path:      u.EscapedPath(),
-		Query:     u.RawQuery,
-		// The declarations as the request carries them (from Agreement and Purpose, or
-		// set in Header): SignRequest covers each one sent and no other (RFC 9421 §2.5).
-		Header: func(name string) []string {
-			if !slices.Contains(crypto.DeclarationComponents, name) {
-				return nil
-			}
-			var out []string
-			for _, v := range hreq.Header.PeekAll(name) {
-				out = append(out, string(v))
-			}
-			return out
-		},
-	}
-	if msg.Path == "" {
-		msg.Path = "/"
-	}
+	// The declarations as the request carries them (from Agreement and Purpose, or set in
+	// Header): SignRequest covers each one sent and no other (RFC 9421 §2.5).
+	msg := wire.RequestMessage(string(hreq.Header.Method()), u.Host, u.RequestURI(), func(name string) []string {
+		if !slices.Contains(wire.DeclarationComponents, name) {
+			return nil
+		}
+		var out []string
+		for _, v := range hreq.Header.PeekAll(name) {
+			out = append(out, string(v))
+		}
+		return out
+	})
 	sh, err := crypto.SignRequest(c.signer, c.keyID, msg, req.Body, time.Now())
 	if err != nil {
 		return err
 	}
-	hreq.Header.Set("Content-Digest", sh.ContentDigest)
-	hreq.Header.Set("Signature-Input", sh.SignatureInput)
-	hreq.Header.Set("Signature", sh.Signature)
+	hreq.Header.Set(wire.HeaderContentDigest, sh.ContentDigest)
+	hreq.Header.Set(wire.HeaderSignatureInput, sh.SignatureInput)
+	hreq.Header.Set(wire.HeaderSignature, sh.Signature)
 	return nil
 }
 

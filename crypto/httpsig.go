@@ -7,18 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dunglas/httpsfv"
+
+	"github.com/govgate/govgate/wire"
 )
 
-// The request signature profile of DESIGN.md: RFC 9421 with algorithm sm2-sm3, one
-// signature labelled "govgate" covering these components in this order.
+// The request signature profile of DESIGN.md, whose names are wire's: RFC 9421 with
+// algorithm sm2-sm3, one signature labelled "govgate".
 const (
-	SignatureLabel     = "govgate"
-	SignatureAlgorithm = "sm2-sm3"
+	SignatureLabel     = wire.SignatureLabel
+	SignatureAlgorithm = wire.SignatureAlgorithm
 	DefaultSkew        = 300 * time.Second
 	// DefaultFutureSkew is how far ahead of the gateway's clock created may be. It is
 	// smaller than DefaultSkew on purpose: a nonce is remembered until created+Skew, so a
@@ -27,42 +28,18 @@ const (
 	DefaultFutureSkew = 30 * time.Second
 )
 
-// RequiredComponents are what every govgate request signature covers, first and in this
-// order.
-var RequiredComponents = []string{"@method", "@authority", "@path", "@query", "content-digest"}
+// The component lists of the profile, as wire states them.
+var (
+	RequiredComponents    = wire.RequiredComponents
+	DeclarationComponents = wire.DeclarationComponents
+	CoveredComponents     = wire.CoveredComponents
+)
 
-// DeclarationComponents are the consumer's declarations (the agreement it acts under, its
-// purpose). As RFC 9421 §2.5 requires, a signature covers one only when the request
-// carries it; a request that carries one must cover it, after RequiredComponents and in
-// this order.
-var DeclarationComponents = []string{"x-govgate-agreement", "x-govgate-purpose"}
+// CoversFor lists the components a signature of m covers (wire.CoversFor).
+func CoversFor(m *Message) []string { return wire.CoversFor(m) }
 
-// CoveredComponents are every component a govgate request signature may cover, in order:
-// RequiredComponents, then the DeclarationComponents the request carries.
-var CoveredComponents = append(append([]string(nil), RequiredComponents...), DeclarationComponents...)
-
-// CoversFor lists the components a signature of m covers: RequiredComponents and each
-// declaration m carries.
-func CoversFor(m *Message) []string {
-	out := append([]string(nil), RequiredComponents...)
-	for _, d := range DeclarationComponents {
-		if len(m.Header(d)) > 0 {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// Message is a request as a signature sees it. Header returns every value of a field,
-// named in lower case; the gateway and the client each adapt their own request type.
-type Message struct {
-	Method    string
-	Scheme    string // "https" or "http", for @scheme and @target-uri
-	Authority string // host, and port when not the default
-	Path      string // the raw path of the target, as sent
-	Query     string // the raw query without '?', "" when absent
-	Header    func(name string) []string
-}
+// Message is a request as a signature sees it (wire.Message).
+type Message = wire.Message
 
 // SignatureHeaders are the three fields a signed request carries.
 type SignatureHeaders struct {
@@ -88,7 +65,7 @@ func SignRequest(s *Signer, keyID string, m *Message, body []byte, now time.Time
 	digest := ContentDigest(body)
 	withDigest := *m
 	withDigest.Header = func(name string) []string {
-		if name == "content-digest" {
+		if name == wire.FieldContentDigest {
 			return []string{digest}
 		}
 		return m.Header(name)
@@ -128,84 +105,15 @@ func SignRequest(s *Signer, keyID string, m *Message, body []byte, now time.Time
 	return SignatureHeaders{ContentDigest: digest, SignatureInput: inputStr, Signature: sigStr}, nil
 }
 
-// SignatureBase builds the signature base of RFC 9421 §2.5 for the covered components and
-// parameters in sigParams. Derived components @method, @authority, @path, @query,
-// @scheme, @target-uri and @request-target are supported; component parameters are not.
+// SignatureBase is wire.SignatureBase, with a covered field the message does not carry
+// refused as SigAbsent.
 func SignatureBase(m *Message, sigParams httpsfv.InnerList) (string, error) {
-	var b strings.Builder
-	seen := map[string]bool{}
-	for _, item := range sigParams.Items {
-		name, ok := item.Value.(string)
-		if !ok {
-			return "", fmt.Errorf("covered component %v is not a string", item.Value)
-		}
-		if item.Params != nil && len(item.Params.Names()) > 0 {
-			return "", fmt.Errorf("covered component %q: component parameters are not supported", name)
-		}
-		if seen[name] {
-			return "", fmt.Errorf("covered component %q is listed twice", name)
-		}
-		seen[name] = true
-		value, err := componentValue(m, name)
-		if err != nil {
-			return "", err
-		}
-		b.WriteString(strconv.Quote(name))
-		b.WriteString(": ")
-		b.WriteString(value)
-		b.WriteByte('\n')
+	base, err := wire.SignatureBase(m, sigParams)
+	var absent *wire.AbsentError
+	if errors.As(err, &absent) {
+		return "", sigErr(SigAbsent, "%s", absent.Error())
 	}
-	params, err := httpsfv.Marshal(httpsfv.List{sigParams})
-	if err != nil {
-		return "", fmt.Errorf("signature parameters: %w", err)
-	}
-	b.WriteString(`"@signature-params": `)
-	b.WriteString(params)
-	return b.String(), nil
-}
-
-func componentValue(m *Message, name string) (string, error) {
-	switch name {
-	case "@method":
-		return m.Method, nil
-	case "@authority":
-		return strings.ToLower(m.Authority), nil
-	case "@scheme":
-		return strings.ToLower(m.Scheme), nil
-	case "@path":
-		if m.Path == "" {
-			return "/", nil
-		}
-		return m.Path, nil
-	case "@query":
-		return "?" + m.Query, nil
-	case "@request-target":
-		if m.Query == "" {
-			return m.Path, nil
-		}
-		return m.Path + "?" + m.Query, nil
-	case "@target-uri":
-		v := strings.ToLower(m.Scheme) + "://" + strings.ToLower(m.Authority) + m.Path
-		if m.Query != "" {
-			v += "?" + m.Query
-		}
-		return v, nil
-	}
-	if strings.HasPrefix(name, "@") {
-		return "", fmt.Errorf("derived component %q is not supported", name)
-	}
-	if name != strings.ToLower(name) {
-		return "", fmt.Errorf("covered field %q is not in lower case", name)
-	}
-	values := m.Header(name)
-	if len(values) == 0 {
-		// RFC 9421 §2.5: a covered component the message does not carry is an error.
-		return "", sigErr(SigAbsent, "covered field %q is absent from the request", name)
-	}
-	for i, v := range values {
-		values[i] = strings.TrimSpace(v)
-	}
-	return strings.Join(values, ", "), nil
+	return base, err
 }
 
 // The reasons a request signature is refused; SignatureError.Code is one of them.
@@ -284,10 +192,10 @@ func ParseSignature(input, signature []string) (*ParsedSignature, error) {
 	if fieldLen(input) > maxSigHeader || fieldLen(signature) > maxSigHeader {
 		return nil, sigErr(SigMalformed, "signature fields exceed %d bytes", maxSigHeader)
 	}
-	if err := single("Signature-Input", input); err != nil {
+	if err := single(wire.HeaderSignatureInput, input); err != nil {
 		return nil, err
 	}
-	if err := single("Signature", signature); err != nil {
+	if err := single(wire.HeaderSignature, signature); err != nil {
 		return nil, err
 	}
 	in, err := httpsfv.UnmarshalDictionary(input)
@@ -351,7 +259,8 @@ func singleField[T string | []byte](name string, values []T) error {
 // signature the gateway did not check.
 func CheckSingleFields(header func(name string) []string) error {
 	for _, f := range [...]struct{ name, lower string }{
-		{"Signature-Input", "signature-input"}, {"Signature", "signature"}, {"Content-Digest", "content-digest"},
+		{wire.HeaderSignatureInput, wire.FieldSignatureInput}, {wire.HeaderSignature, wire.FieldSignature},
+		{wire.HeaderContentDigest, wire.FieldContentDigest},
 	} {
 		if err := single(f.name, header(f.lower)); err != nil {
 			return err
@@ -467,7 +376,7 @@ func CheckContentDigest(field []string, body []byte) error {
 	if len(field) == 0 {
 		return sigErr(SigDigestMismatch, "Content-Digest is required on a signed request")
 	}
-	if err := single("Content-Digest", field); err != nil {
+	if err := single(wire.HeaderContentDigest, field); err != nil {
 		return err
 	}
 	d, err := httpsfv.UnmarshalDictionary(field)
@@ -536,14 +445,14 @@ func (v *RequestVerifier) Check(m *Message, body []byte, now time.Time, key func
 	if err := CheckSingleFields(m.Header); err != nil {
 		return nil, err
 	}
-	p, err := ParseSignature(m.Header("signature-input"), m.Header("signature"))
+	p, err := ParseSignature(m.Header(wire.FieldSignatureInput), m.Header(wire.FieldSignature))
 	if err != nil {
 		return nil, err
 	}
 	if err := v.fresh(p.Created, now); err != nil {
 		return nil, err
 	}
-	if err := CheckContentDigest(m.Header("content-digest"), body); err != nil {
+	if err := CheckContentDigest(m.Header(wire.FieldContentDigest), body); err != nil {
 		return nil, err
 	}
 	pub, err := key(p.KeyID)

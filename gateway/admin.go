@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -88,9 +89,10 @@ func (g *Gateway) startAdmin(cfg *Config) (*runningListener, error) {
 type adminKind int
 
 const (
-	// adminProbe: /healthz, /readyz, /metrics. Recorded after it is answered; an answer
-	// whose record cannot be written is logged, not refused, since these are how an
-	// operator sees that the audit disk is full.
+	// adminProbe: GET /healthz, /readyz, /metrics. Not recorded when answered; a refused
+	// probe (wrong method, another site, unreadable) is recorded like any refusal, but
+	// an answer whose record cannot be written is logged, not refused, since these are
+	// how an operator sees that the audit disk is full.
 	adminProbe adminKind = iota
 	// adminRead changes nothing but answers with protected data (records, proofs, the
 	// policy, the config, certificates, a dry-run decision) — and every refusal. Recorded
@@ -114,7 +116,8 @@ type adminRoute struct {
 // serveAdmin answers the admin API: each endpoint belongs to a role, the caller's
 // certificate must carry it (when the API speaks TLCP), the request must be meant for this
 // API and not sent by a browser for another site (adminGuard), and every request, allowed
-// or refused, is recorded in the audit log.
+// or refused, is recorded in the audit log as an admin action — but for the answered
+// probes (/healthz, /readyz, /metrics), which are not recorded at all.
 //
 // A state change is recorded before it takes effect: the record of the attempt (status 0:
 // no answer yet) is made durable, then the action runs, then its outcome is recorded under
@@ -224,13 +227,39 @@ func (g *Gateway) serveBuiltinAdmin(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/yaml")
 		ctx.SetBody(out)
 	case "/reload":
-		if err := g.ReloadFromSource(); err != nil {
-			g.log.Error("reload refused; the running config stays", "error", err)
-			AdminError(ctx, fasthttp.StatusUnprocessableEntity, "reload_failed", err.Error())
-			return
-		}
-		WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"reloaded": true})
+		g.serveReload(ctx)
 	}
+}
+
+// reloadRefusal is POST /reload's 409: the admin API's error body with the restart-only
+// fields named, for tools that act on them.
+type reloadRefusal struct {
+	Error struct {
+		Code    string   `json:"code"`
+		Message string   `json:"message"`
+		Fields  []string `json:"fields"`
+	} `json:"error"`
+}
+
+// serveReload answers POST /reload: 200 when the new config is in force, 409
+// restart_required naming the restart-only fields it changes (nothing applied), 422
+// reload_failed when it cannot be read or is invalid.
+func (g *Gateway) serveReload(ctx *fasthttp.RequestCtx) {
+	err := g.ReloadFromSource()
+	if err == nil {
+		WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"reloaded": true})
+		return
+	}
+	var restart *RestartRequiredError
+	if errors.As(err, &restart) {
+		g.log.Error("reload refused; the running config stays", "error", err, "restart_only", restart.Fields)
+		var body reloadRefusal
+		body.Error.Code, body.Error.Message, body.Error.Fields = "restart_required", err.Error(), restart.Fields
+		WriteJSON(ctx, fasthttp.StatusConflict, &body)
+		return
+	}
+	g.log.Error("reload refused; the running config stays", "error", err)
+	AdminError(ctx, fasthttp.StatusUnprocessableEntity, "reload_failed", err.Error())
 }
 
 // Readiness is the body of /readyz.

@@ -4,17 +4,19 @@ import (
 	"errors"
 	"time"
 
+	"github.com/govgate/govgate/wire"
+
 	"github.com/valyala/fasthttp"
 )
 
-// adminExchange is the exchange an admin request is recorded as: the route "admin", whose
-// resource names the role the endpoint needs, and the caller's certificate when the API
-// speaks TLCP.
+// adminExchange is the exchange an admin request is recorded as, an admin action (no
+// route): the role the endpoint needs, and the caller's certificate when the API speaks
+// TLCP (on a plain loopback API the record's client address is all there is of who).
 func (g *Gateway) adminExchange(c *adminCaller, need Role, start time.Time) *Exchange {
 	x := g.exchanges.get()
 	x.Start = start
 	g.nextRequestID(x)
-	x.Route = &Route{ID: "admin", Resource: "admin/" + string(need), Pool: "admin"}
+	x.Admin = need
 	if c != nil {
 		x.Identity = Identity{System: c.peer.Sign.Subject.CommonName, CertSerial: c.peer.SerialHex, Issuer: c.peer.Sign.Issuer.CommonName, Auth: "tlcp"}
 		x.Identity.Dept = DeptOf(c.peer.SignURIs)
@@ -46,10 +48,11 @@ func (g *Gateway) auditAdminAttempt(ctx *fasthttp.RequestCtx, x *Exchange) error
 // decides, by its kind, what happens when the record cannot be made durable: a probe's
 // answer is sent anyway (logged), any other answer is replaced by 503 audit_unavailable;
 // ran says that a state change has already taken effect (its attempt was recorded), which
-// the 503 then says.
+// the 503 then says. An answered probe is not recorded: it changes nothing, shows nothing
+// but its own answer, and a scraper every few seconds would fill the log with it.
 func (g *Gateway) auditAdmin(ctx *fasthttp.RequestCtx, x *Exchange, kind adminKind, ran bool) {
-	defer ctx.Response.Header.SetBytesV("X-Request-Id", x.ID)
-	if g.stages.Audit == nil {
+	defer ctx.Response.Header.SetBytesV(wire.HeaderRequestID, x.ID)
+	if g.stages.Audit == nil || (kind == adminProbe && x.Err == nil) {
 		return
 	}
 	_, err := g.stages.Audit.Audit(ctx, x)

@@ -66,6 +66,48 @@ type Config struct {
 	Keys      Keys       `yaml:"keys"`
 }
 
+// ReloadClass says when a change to a config field takes effect.
+type ReloadClass string
+
+// Reload classes.
+const (
+	// Reloadable fields take effect at the next reload (SIGHUP, POST /reload).
+	Reloadable ReloadClass = "reloadable"
+	// RestartOnly fields are read once, when the gateway is built; a reload that changes
+	// one is refused whole (RestartRequiredError).
+	RestartOnly ReloadClass = "restart-only"
+)
+
+// ReloadRule classifies the field at Path — YAML names joined by ".", "[]" for a list
+// element — and every field below it that has no rule of its own.
+type ReloadRule struct {
+	Path  string
+	Class ReloadClass
+	// Why names what the running gateway does (or does not) rebuild on reload.
+	Why string
+}
+
+// ReloadRules is the one place that says which config fields a reload applies. Each
+// section is classified by what Gateway.Reload rebuilds; sections whose parts are built
+// once at start (stages, transports, watchers, the admin listener) are restart-only.
+// A field with no rule here, nor above it, counts as restart-only (fail closed), and
+// TestEveryConfigFieldHasAReloadClass fails until it is given one.
+func ReloadRules() []ReloadRule {
+	return []ReloadRule{
+		{"gateway_id", RestartOnly, "the audit stage stamps it on records; audit.origin and keys.vault.prefix default from it"},
+		{"admin", RestartOnly, "the admin listener, its roles and its host guard are set up at start"},
+		{"limits", Reloadable, "listeners restart with the new limits; the release memory budget is rebuilt"},
+		{"listeners", Reloadable, "added, changed and removed live; a listener's transport must be one set up at start"},
+		{"routes", Reloadable, "the router is rebuilt and swapped for every new request"},
+		{"pools", Reloadable, "changed pools are rebuilt, unchanged ones kept with their connections and health"},
+		{"tlcp", RestartOnly, "the identity source, transport and signature verifier are built at start; the files' contents and key-store versions are re-read by the source's own watcher"},
+		{"tls", RestartOnly, "the transport and ACME manager are built at start; the files' contents are re-read by the transport's own watcher"},
+		{"policy", RestartOnly, "the engine is built at start; the directory's contents are reloaded by its watcher and POST /policy/reload"},
+		{"audit", RestartOnly, "the log is opened at start with its origin, key and segment settings"},
+		{"keys", RestartOnly, "the store is opened and its watchers started at start; new key versions are picked up live"},
+	}
+}
+
 // Keys is the key store: named keys with versions. New versions are picked up while the
 // gateway runs.
 type Keys struct {
@@ -158,6 +200,10 @@ type TLCP struct {
 	// cannot make every other's signed requests fail with replay_cache_full.
 	MaxNonces        int `yaml:"max_nonces"`
 	MaxNoncesPerDept int `yaml:"max_nonces_per_dept"`
+	// ClientVerifyDigestOnly refuses a client CertificateVerify signed over the raw
+	// handshake messages (GmSSL 3.x's form); by default it is accepted beside GB/T
+	// 38636's signature over their SM3.
+	ClientVerifyDigestOnly bool `yaml:"client_verify_digest_only"`
 }
 
 // TLSConfig is the standard mutual-TLS identity of tls listeners and the CAs and CRL their

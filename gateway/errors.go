@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/govgate/govgate/wire"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -81,7 +83,7 @@ func writeError(resp *fasthttp.Response, e *Error, requestID []byte) {
 	resp.SetStatusCode(e.Status)
 	resp.Header.SetContentType("application/json")
 	if len(requestID) > 0 {
-		resp.Header.SetBytesV("X-Request-Id", requestID)
+		resp.Header.SetBytesV(wire.HeaderRequestID, requestID)
 	}
 	resp.SetBody(data)
 }

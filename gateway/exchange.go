@@ -50,10 +50,13 @@ type SignatureEvidence struct {
 // Exchange is the state of one request as it crosses the pipeline. Exchanges are pooled:
 // a stage must not keep a pointer to one after its call returns.
 type Exchange struct {
-	ID        []byte
-	Start     time.Time
-	Listener  *Listener
-	Route     *Route
+	ID       []byte
+	Start    time.Time
+	Listener *Listener
+	Route    *Route
+	// Admin is set on a request to the admin API: the role its endpoint needs. Such a
+	// request is audited as an admin action, with no route.
+	Admin     Role
 	Identity  Identity
 	Signature SignatureEvidence // set when Identity.Signed
 	Decision  Decision

@@ -46,3 +46,9 @@ func (b ReleaseBudget) Idle() bool { return b.m.budget.idle() }
 
 // Size is the budget's bytes.
 func (b ReleaseBudget) Size() int64 { return b.m.size }
+
+// ReloadRefusal is the JSON of a refused POST /reload.
+type ReloadRefusal = reloadRefusal
+
+// ReloadErrors counts the reloads refused.
+func (g *Gateway) ReloadErrors() uint64 { return g.metrics.reloadErr.Load() }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -143,7 +142,8 @@ func (g *Gateway) Start() error {
 
 // Reload applies a new config: routes and pools at once for every new request; listeners
 // whose settings did not change keep their open connections. A config that fails
-// validation changes nothing.
+// validation, or changes a restart-only field (ReloadRules; the error is a
+// *RestartRequiredError naming them), changes nothing.
 func (g *Gateway) Reload(cfg *Config) error {
 	if err := cfg.Validate(); err != nil {
 		g.metrics.reloadErr.Add(1)
@@ -155,9 +155,9 @@ func (g *Gateway) Reload(cfg *Config) error {
 		return errors.New("reload: gateway is shutting down")
 	}
 	old := g.rt.Load()
-	if !reflect.DeepEqual(cfg.Admin, old.cfg.Admin) {
-		g.log.Warn("admin listener changes take effect at the next start", "address", cfg.Admin.Address)
-		cfg.Admin = old.cfg.Admin
+	if err := g.restartRequired(old.cfg, cfg); err != nil {
+		g.metrics.reloadErr.Add(1)
+		return fmt.Errorf("reload: %w", err)
 	}
 	if err := g.reloadListenersLocked(cfg); err != nil {
 		g.metrics.reloadErr.Add(1)
@@ -177,6 +177,22 @@ func (g *Gateway) Reload(cfg *Config) error {
 	}
 	g.metrics.reloadOK.Add(1)
 	g.log.Info("config reloaded", "routes", len(cfg.Routes), "pools", len(cfg.Pools), "listeners", len(cfg.Listeners))
+	return nil
+}
+
+// restartRequired refuses next when it changes a restart-only field (ReloadRules) or
+// gives a listener a transport that was not set up at start: such a reload is refused
+// whole, so that what GET /config shows is what runs.
+func (g *Gateway) restartRequired(inForce, next *Config) error {
+	fields := restartOnlyChanges(inForce, next)
+	for i, l := range next.Listeners {
+		if l.Transport != TransportPlain && g.stages.Transports[l.Transport] == nil {
+			fields = append(fields, fmt.Sprintf("listeners[%d].transport", i))
+		}
+	}
+	if len(fields) > 0 {
+		return &RestartRequiredError{Fields: fields}
+	}
 	return nil
 }
 

@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +40,11 @@ func (g *Gateway) observeHandshakes(rl *runningListener) {
 	hl, ok := rl.ln.(handshakeObservable)
 	if !ok {
 		return
+	}
+	if s, ok := rl.ln.(interface {
+		ClientVerifyStats() *tlcp.ClientVerifyStats
+	}); ok {
+		g.metrics.observeClientVerify(s.ClientVerifyStats())
 	}
 	counts := g.metrics.handshakeFailures(rl.cfg.Name)
 	limit := &logLimiter{window: handshakeLogWindow, max: handshakeLogLines}
@@ -126,4 +134,47 @@ func (l *logLimiter) allow(key string, now time.Time) (ok bool, heldBack int) {
 	}
 	l.keys[key] = struct{}{}
 	return true, heldBack
+}
+
+// clientVerifySources are the counters of client CertificateVerify forms of the TLCP
+// listeners (one, shared, when they come from one TLCPTransport), rendered summed as
+// govgate_tlcp_client_verify_total{form}: how many departments sign GmSSL's way shows
+// whether tlcp.client_verify_digest_only can be turned on.
+type clientVerifySources map[*tlcp.ClientVerifyStats]struct{}
+
+func (m *Metrics) observeClientVerify(s *tlcp.ClientVerifyStats) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.clientVerify == nil {
+		m.clientVerify = clientVerifySources{}
+	}
+	m.clientVerify[s] = struct{}{}
+}
+
+// writeClientVerify renders the counts; m.mu is held.
+func (m *Metrics) writeClientVerify(w io.Writer) {
+	if len(m.clientVerify) == 0 {
+		return
+	}
+	var forms []string
+	sums := map[string]uint64{}
+	for s := range m.clientVerify {
+		for _, c := range s.Counts() {
+			if _, seen := sums[c.Form]; !seen {
+				forms = append(forms, c.Form)
+			}
+			sums[c.Form] += c.Count
+		}
+	}
+	WriteMetricHeader(w, "govgate_tlcp_client_verify_total", "counter",
+		"Completed TLCP handshakes by what the client's CertificateVerify signed: SM3 of the handshake messages (GB/T 38636) or the messages themselves (GmSSL 3.x).")
+	for _, f := range forms {
+		fmt.Fprintf(w, "govgate_tlcp_client_verify_total{form=\"%s\"} %d\n", promLabelValue(f), sums[f])
+	}
+}
+
+// promLabelValue escapes a label value as the Prometheus text format requires (backslash,
+// double quote, newline); Go's %q escapes more, and differently.
+func promLabelValue(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
 }

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/wire"
 )
 
 // What crosses the gateway in header fields, in both directions. Names are compared in
@@ -27,13 +29,13 @@ var hopByHop = [...]string{
 // misled, so the gateway removes them all and sets its own X-Forwarded-For,
 // X-Forwarded-Proto and X-Request-Id.
 var clientForwarding = [...]string{
-	"Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port",
+	"Forwarded", wire.HeaderForwardedFor, wire.HeaderForwardedProto, "X-Forwarded-Host", "X-Forwarded-Port",
 	"X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Scheme", "X-Forwarded-Ssl",
 	"X-Forwarded-Uri", "X-Forwarded-By", "X-Original-Forwarded-For", "X-Real-IP",
 	"X-Client-IP", "Client-IP", "True-Client-IP", "CF-Connecting-IP", "Fastly-Client-IP",
 	"X-Cluster-Client-IP", "X-Originating-IP", "X-Remote-IP", "X-Remote-Addr",
 	"X-ProxyUser-Ip", "X-Original-URL", "X-Original-Uri", "X-Rewrite-URL", "X-Original-Host",
-	"X-Host", "Front-End-Https", "X-Url-Scheme", "X-Request-Id",
+	"X-Host", "Front-End-Https", "X-Url-Scheme", wire.HeaderRequestID,
 }
 
 // methodOverrides are the fields by which frameworks let a client replace the method a
@@ -54,7 +56,7 @@ var releasedResponseHeaders = [...]string{
 // gatewayOwned are response fields only the gateway sets; a provider's are removed and no
 // route may release them (a provider's lower-case "date" would go out beside the Date the
 // gateway's server writes).
-var gatewayOwned = [...]string{HeaderClassification, HeaderReceipt, "X-Request-Id", "Date", "Server"}
+var gatewayOwned = [...]string{wire.HeaderClassification, wire.HeaderReceipt, wire.HeaderRequestID, "Date", "Server"}
 
 // equalFold reports whether two names are equal in any ASCII case, without converting
 // either (a conversion would allocate on the hot path).
@@ -89,20 +91,18 @@ func oneOfFold[B ~string | ~[]byte](name B, set []string) bool {
 
 func isHopByHop[B ~string | ~[]byte](name B) bool { return oneOfFold(name, hopByHop[:]) }
 
-const govgatePrefix = "x-govgate-"
+const govgatePrefix = wire.GovgatePrefix
 
 func hasGovgatePrefix[B ~string | ~[]byte](name B) bool {
 	return len(name) >= len(govgatePrefix) && equalFold(name[:len(govgatePrefix)], govgatePrefix)
 }
 
-// Headers the consumer sets to declare its agreement and purpose (covered by its signature).
+// The wire names the gateway's callers and tests know it by (package wire holds them).
 const (
-	HeaderAgreement = "X-Govgate-Agreement"
-	HeaderPurpose   = "X-Govgate-Purpose"
-	HeaderReceipt   = "X-Govgate-Receipt"
-	// HeaderContentDigest is the request body's digest (RFC 9530), checked only as part
-	// of a verified request signature.
-	HeaderContentDigest = "Content-Digest"
+	HeaderAgreement     = wire.HeaderAgreement
+	HeaderPurpose       = wire.HeaderPurpose
+	HeaderReceipt       = wire.HeaderReceipt
+	HeaderContentDigest = wire.HeaderContentDigest
 )
 
 func errAmbiguousHeader(name string) *Error {
@@ -118,7 +118,7 @@ func errMethodOverride() *Error {
 // digest it covers. Each must arrive once and must not be nominated by Connection: a
 // reader that takes the first line, one that joins the lines, and a proxy that drops a
 // nominated field would each see a different request.
-var singleRequestFields = [...]string{HeaderAgreement, HeaderPurpose, "Signature", "Signature-Input", HeaderContentDigest}
+var singleRequestFields = [...]string{wire.HeaderAgreement, wire.HeaderPurpose, wire.HeaderSignature, wire.HeaderSignatureInput, wire.HeaderContentDigest}
 
 // captureDeclared keeps what the consumer declares about the exchange (the agreement it
 // acts under and its purpose) before the X-Govgate-* fields are stripped: they are inputs
@@ -366,20 +366,20 @@ func setForwardedHeaders(ctx *fasthttp.RequestCtx, x *Exchange, tlsLike bool) {
 		}
 	}
 	x.scratch = appendRemoteIP(x.scratch[:0], ctx.RemoteAddr())
-	h.SetBytesV("X-Forwarded-For", x.scratch)
+	h.SetBytesV(wire.HeaderForwardedFor, x.scratch)
 	if tlsLike {
-		h.Set("X-Forwarded-Proto", "https")
+		h.Set(wire.HeaderForwardedProto, "https")
 	} else {
-		h.Set("X-Forwarded-Proto", "http")
+		h.Set(wire.HeaderForwardedProto, "http")
 	}
-	h.SetBytesV("X-Request-Id", x.ID)
+	h.SetBytesV(wire.HeaderRequestID, x.ID)
 	if id := &x.Identity; id.Dept != "" {
 		// Asserted by the gateway; the client's own X-Govgate-* fields are gone by now.
-		h.Set("X-Govgate-Consumer-Dept", id.Dept)
-		h.Set("X-Govgate-Consumer-System", id.System)
-		h.Set("X-Govgate-Consumer-Cert", id.CertSerial)
+		h.Set(wire.HeaderConsumerDept, id.Dept)
+		h.Set(wire.HeaderConsumerSystem, id.System)
+		h.Set(wire.HeaderConsumerCert, id.CertSerial)
 		if id.Signed {
-			h.Set("X-Govgate-Signed", "sm2-sm3")
+			h.Set(wire.HeaderSigned, wire.SignatureAlgorithm)
 		}
 	}
 }
@@ -396,7 +396,7 @@ func appendRemoteIP(dst []byte, addr net.Addr) []byte {
 // HeaderClassification is the security label of a response, set by the provider or, when
 // it sets none, by the gateway from the catalog. The consumer receives the gateway's,
 // written after the label is checked; the provider's is read by ProviderLabel.
-const HeaderClassification = "X-Classification"
+const HeaderClassification = wire.HeaderClassification
 
 // ProviderLabel is the label the provider set on its response, "" when it set none. A
 // label the gateway cannot read as exactly one value is refused rather than replaced by

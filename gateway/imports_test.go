@@ -54,6 +54,7 @@ func TestImportsPointDown(t *testing.T) {
 		{module + "/gateway/identity", []string{"/policy", "/gateway/assemble", "/gateway/decide", "/gateway/record"}},
 		{module + "/gateway/assemble", []string{"/cmd/"}},
 		{module + "/client", []string{"/gateway", "/policy", "/cmd/"}},
+		{module + "/wire", []string{"/"}},
 	}
 	for _, r := range rules {
 		for _, d := range deps(t, r.pkg) {

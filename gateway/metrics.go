@@ -34,6 +34,8 @@ type Metrics struct {
 	reloadErr atomic.Uint64
 	// handshakes counts failed TLCP handshakes by listener and reason.
 	handshakes map[string]*handshakeCounts
+	// clientVerify are the TLCP listeners' CertificateVerify form counters (handshakes.go).
+	clientVerify clientVerifySources
 }
 
 // handshakeCounts are one listener's failed handshakes, one counter per reason of
@@ -168,6 +170,7 @@ func (m *Metrics) Write(w io.Writer, extra func(io.Writer)) {
 			}
 		}
 	}
+	m.writeClientVerify(w)
 
 	WriteMetricHeader(w, "govgate_config_reloads_total", "counter", "Configuration reloads by result.")
 	fmt.Fprintf(w, "govgate_config_reloads_total{result=\"ok\"} %d\n", m.reloadOK.Load())

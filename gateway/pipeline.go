@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/govgate/govgate/wire"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -154,7 +156,7 @@ func (g *Gateway) finish(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime) {
 			ctx.Response.Header.SetBytesV(HeaderReceipt, receipt)
 		}
 	}
-	ctx.Response.Header.SetBytesV("X-Request-Id", x.ID)
+	ctx.Response.Header.SetBytesV(wire.HeaderRequestID, x.ID)
 	m := rt.unrouted
 	if x.entry != nil {
 		m = x.entry.metrics

@@ -30,7 +30,7 @@ func TestRebuildReplayWindowReadsOnlyTheTail(t *testing.T) {
 	}
 	now := time.Now()
 	record := func(i int, at time.Time) *audit.Record {
-		return &audit.Record{Time: at, Gateway: "gw-test", RequestID: fmt.Sprint("req-", i), Consumer: audit.Consumer{Dept: "d", CertSerial: "0a"},
+		return &audit.Record{Kind: audit.KindExchange, Route: "population", Provider: "population", Resource: "population.persons", Time: at, Gateway: "gw-test", RequestID: fmt.Sprint("req-", i), Consumer: audit.Consumer{Dept: "d", CertSerial: "0a"},
 			Method: "GET", Path: "/population/v1/persons", Status: 200, Fields: []string{}}
 	}
 	for i := range 300 {

@@ -13,9 +13,15 @@ type TLCPTransport struct {
 	Identity         *tlcp.IdentitySource
 	Trust            *tlcp.TrustSource
 	HandshakeTimeout time.Duration
+	// DigestVerifyOnly is tlcp.client_verify_digest_only.
+	DigestVerifyOnly bool
+	// clientVerify is shared by every listener wrapped, so that its counts outlive a
+	// listener a reload restarts.
+	clientVerify tlcp.ClientVerifyStats
 }
 
 // Wrap implements ListenerProvider.
 func (t *TLCPTransport) Wrap(ln net.Listener) (net.Listener, error) {
-	return tlcp.NewListener(ln, tlcp.ServerConfig{Identity: t.Identity, Trust: t.Trust, HandshakeTimeout: t.HandshakeTimeout})
+	return tlcp.NewListener(ln, tlcp.ServerConfig{Identity: t.Identity, Trust: t.Trust, HandshakeTimeout: t.HandshakeTimeout,
+		DigestVerifyOnly: t.DigestVerifyOnly, ClientVerify: &t.clientVerify})
 }

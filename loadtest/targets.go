@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/govgate/govgate/client"
+	"github.com/govgate/govgate/wire"
 )
 
 // Request is what every load request sends.
@@ -68,10 +69,10 @@ func (h *HTTPTarget) Do(context.Context) (int, error) {
 		req.Header.Set(k, v)
 	}
 	if h.req.Agreement != "" {
-		req.Header.Set("X-Govgate-Agreement", h.req.Agreement)
+		req.Header.Set(wire.HeaderAgreement, h.req.Agreement)
 	}
 	if h.req.Purpose != "" {
-		req.Header.Set("X-Govgate-Purpose", h.req.Purpose)
+		req.Header.Set(wire.HeaderPurpose, h.req.Purpose)
 	}
 	if err := h.hc.DoTimeout(req, resp, h.timeout); err != nil {
 		return 0, err

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -30,7 +29,9 @@ Commands, for auditors (审计管理员); they read the log without changing it:
   verify  recompute every record hash, root and checkpoint signature; print every fault
           with its index, then the total (exit status 1 when there is one)
   proof   the inclusion proof of one record, checked against the latest signed checkpoint
-  report  exchanges per consumer, provider, resource and agreement: allowed, denied, bytes
+  report  data sharing per consumer, provider, resource and agreement: allowed, denied,
+          failed, bytes (records of kind exchange, catalog and refusal; admin actions are not
+          sharing)
   export  copy the sealed segments and their checkpoints into a directory that verifies alone
 `)
 		return errUsage
@@ -133,14 +134,6 @@ func runAuditProof(_ context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// reportKey groups exchanges as supervision counts them.
-type reportKey struct{ consumer, provider, resource, agreement string }
-
-type reportRow struct {
-	allowed, denied, failed int
-	bytes                   int64
-}
-
 func runAuditReport(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	dir, args := splitDir(args)
 	fs := newFlagSet("audit report", "audit report DIR [--from T] [--to T] [--csv]", stderr)
@@ -162,69 +155,27 @@ func runAuditReport(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("--to: %w", err)
 	}
-	rows := map[reportKey]*reportRow{}
-	err = audit.Scan(dir, func(i uint64, b []byte) error {
-		r, err := audit.ParseRecord(b)
-		if err != nil {
-			return fmt.Errorf("record %d: %w (run govgate audit verify)", i, err)
-		}
-		// Admin actions are in the log too, but they are not sharing.
-		if r.Time.Before(lo) || !r.Time.Before(hi) || r.Route == "admin" {
-			return nil
-		}
-		k := reportKey{r.Consumer.Dept, r.Provider, r.Resource, r.Agreement}
-		row := rows[k]
-		if row == nil {
-			row = &reportRow{}
-			rows[k] = row
-		}
-		switch {
-		case r.Error == "" && r.Status < 400:
-			row.allowed++
-			row.bytes += r.Bytes.Response
-		case r.Decision != nil && !r.Decision.Allow, r.Error == "denied" || r.Error == "release_denied":
-			row.denied++
-		default:
-			row.failed++
-		}
-		return nil
-	})
+	rows, err := audit.Report(dir, lo, hi)
 	if err != nil {
 		return err
 	}
 	return writeReport(stdout, rows, *asCSV)
 }
 
-func writeReport(w io.Writer, rows map[reportKey]*reportRow, asCSV bool) error {
-	keys := make([]reportKey, 0, len(rows))
-	for k := range rows {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		return fmt.Sprint(a.consumer, a.provider, a.resource, a.agreement) < fmt.Sprint(b.consumer, b.provider, b.resource, b.agreement)
-	})
+func writeReport(w io.Writer, rows []audit.ReportRow, asCSV bool) error {
 	header := []string{"consumer", "provider", "resource", "agreement", "allowed", "denied", "failed", "bytes_released"}
-	line := func(k reportKey, r *reportRow) []string {
-		return []string{k.consumer, k.provider, k.resource, k.agreement, strconv.Itoa(r.allowed), strconv.Itoa(r.denied), strconv.Itoa(r.failed), strconv.FormatInt(r.bytes, 10)}
+	lines := [][]string{header}
+	for _, r := range rows {
+		lines = append(lines, []string{r.Consumer, r.Provider, r.Resource, r.Agreement,
+			strconv.Itoa(r.Allowed), strconv.Itoa(r.Denied), strconv.Itoa(r.Failed), strconv.FormatInt(r.BytesReleased, 10)})
 	}
 	if asCSV {
 		cw := csv.NewWriter(w)
-		cw.Write(header)
-		for _, k := range keys {
-			cw.Write(line(k, rows[k]))
-		}
-		cw.Flush()
+		cw.WriteAll(lines)
 		return cw.Error()
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, row := range append([][]string{header}, func() [][]string {
-		var out [][]string
-		for _, k := range keys {
-			out = append(out, line(k, rows[k]))
-		}
-		return out
-	}()...) {
+	for _, row := range lines {
 		for i, c := range row {
 			if c == "" {
 				c = "-"

@@ -32,7 +32,7 @@ func TestAuditVerifyReportsEveryFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 200 {
-		r := &audit.Record{Time: time.Unix(1796000000, 0), Gateway: "gw-1", RequestID: fmt.Sprintf("req-%d-", i), Method: "GET", Path: "/x", Status: 200, Fields: []string{}}
+		r := &audit.Record{Kind: audit.KindExchange, Route: "r", Provider: "p", Resource: "res", Time: time.Unix(1796000000, 0), Gateway: "gw-1", RequestID: fmt.Sprintf("req-%d-", i), Method: "GET", Path: "/x", Status: 200, Fields: []string{}}
 		if _, err := l.Append(context.Background(), r); err != nil {
 			t.Fatal(err)
 		}

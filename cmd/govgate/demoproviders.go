@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/govgate/govgate/wire"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -78,7 +80,7 @@ func startDemoProviders() (*demoProviders, error) {
 		// The registry labels the record of a protected person secret (秘密): the gateway
 		// must not let it leave the internal network, whatever the policy allowed.
 		if string(ctx.QueryArgs().Peek("id")) == protectedPersonID {
-			ctx.Response.Header.Set("X-Classification", "secret")
+			ctx.Response.Header.Set(wire.HeaderClassification, "secret")
 		}
 		lookup(ctx, "/population/v1/persons", "id", persons, func(x person) string { return x.IDNumber })
 	})

@@ -23,6 +23,13 @@ type ServerConfig struct {
 	Trust            *TrustSource
 	HandshakeTimeout time.Duration // DefaultHandshakeTimeout when zero
 	Logger           *slog.Logger
+	// DigestVerifyOnly refuses (bad_certificate) a client CertificateVerify signed over
+	// the raw handshake messages, as GmSSL 3.x clients sign, and accepts only GB/T
+	// 38636's SM2 signature over SM3 of them. By default both are accepted.
+	DigestVerifyOnly bool
+	// ClientVerify counts completed handshakes by CertificateVerify form; the listener
+	// makes its own when nil.
+	ClientVerify *ClientVerifyStats
 }
 
 // Listener accepts TLCP connections. The handshake runs on the connection's first read
@@ -59,6 +66,10 @@ func (l *Listener) handshakeFailed(remote net.Addr, err error, presented func() 
 	(*f)(HandshakeFailure{Reason: reason, Remote: remote, Cert: cert, Err: err})
 }
 
+// ClientVerifyStats returns the counts of client CertificateVerify forms this listener's
+// handshakes used (shared with other listeners when ServerConfig.ClientVerify was set).
+func (l *Listener) ClientVerifyStats() *ClientVerifyStats { return l.cfg.ClientVerify }
+
 // RecoveredPanics counts the gmtls panics recovered on this listener's connections: each
 // is a peer that would have crashed an unhardened server.
 func (l *Listener) RecoveredPanics() int64 { return l.panics.Load() }
@@ -77,6 +88,9 @@ func NewListener(inner net.Listener, cfg ServerConfig) (*Listener, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.ClientVerify == nil {
+		cfg.ClientVerify = &ClientVerifyStats{}
 	}
 	l := &Listener{Listener: inner, cfg: cfg, peers: newPeerCache()}
 	l.gm = &gmtls.Config{
@@ -122,6 +136,8 @@ func (l *Listener) configFor(id *Identity, ts *TrustStore) *gmtls.Config {
 		// follows, declares the list non-empty, and GmSSL's client looks for its issuer
 		// there and aborts (unsupported_certificate) when the list is empty.
 		ClientCANames: names,
+		// GmSSL 3.x clients sign the handshake messages themselves, not their SM3.
+		AcceptRawTranscriptVerify: !l.cfg.DigestVerifyOnly,
 	}
 	l.current.Store(&identityConfig{id: id, ts: ts, cfg: cfg})
 	return cfg
@@ -194,6 +210,8 @@ type Conn struct {
 	// refused is set once TrustedPeer has refused the peer: the server closes the
 	// connection after its answer.
 	refused atomic.Bool
+	// verifyForm is what the client's CertificateVerify signed (server side).
+	verifyForm gmtls.ClientVerifyForm
 }
 
 // Handshake runs the TLCP handshake once, within the handshake timeout.
@@ -205,6 +223,9 @@ func (c *Conn) Handshake() error {
 			err = c.readPeer()
 		}
 		c.raw.SetDeadline(time.Time{})
+		if err == nil && c.listener != nil {
+			c.listener.cfg.ClientVerify.add(c.verifyForm)
+		}
 		if err != nil {
 			c.err = fmt.Errorf("tlcp handshake with %s: %w", c.raw.RemoteAddr(), err)
 			c.raw.Close()
@@ -219,9 +240,11 @@ func (c *Conn) Handshake() error {
 func (c *Conn) readPeer() error {
 	var raw [][]byte
 	err := c.guard("connection state", func() error {
-		for _, pc := range c.tls.ConnectionState().PeerCertificates {
+		state := c.tls.ConnectionState()
+		for _, pc := range state.PeerCertificates {
 			raw = append(raw, pc.Raw)
 		}
+		c.verifyForm = state.ClientVerify
 		return nil
 	})
 	if err != nil {
@@ -348,6 +371,8 @@ type ClientConfig struct {
 	// certificateRequest, when set (by tests), is told of the certificate_authorities
 	// list of the server's CertificateRequest.
 	certificateRequest func(acceptableCAs [][]byte)
+	// certificateVerifyInput, when set (by tests), chooses what CertificateVerify signs.
+	certificateVerifyInput func(transcript, digest []byte) []byte
 }
 
 // Dial connects to addr and completes a TLCP handshake, verifying the server's chain
@@ -381,6 +406,7 @@ func dial(ctx context.Context, network, addr string, cfg ClientConfig) (*Conn, e
 		CipherSuites:           []uint16{CipherSuite},
 		SessionTicketsDisabled: true,
 		InsecureSkipVerify:     true, // verified by verifyPeer in Handshake, with emmansun
+		CertificateVerifyInput: cfg.certificateVerifyInput,
 	}
 	if cfg.Identity != nil || cfg.certificateRequest != nil {
 		// The client has one identity, so it sends it whatever CAs the server lists:

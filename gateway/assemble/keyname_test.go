@@ -77,7 +77,7 @@ func (g *keyNameGatewayRun) stop(t *testing.T) {
 }
 
 func keyNameRecord(i int) *audit.Record {
-	return &audit.Record{Time: time.Unix(1796000000, 0), Gateway: keyNameGateway, RequestID: fmt.Sprintf("req-%d", i), Method: "GET", Path: "/x", Status: 200, Fields: []string{}}
+	return &audit.Record{Kind: audit.KindExchange, Route: "r", Provider: "p", Resource: "res", Time: time.Unix(1796000000, 0), Gateway: keyNameGateway, RequestID: fmt.Sprintf("req-%d", i), Method: "GET", Path: "/x", Status: 200, Fields: []string{}}
 }
 
 // appendAndCheck appends a record and verifies its receipt as govgate call --verify-receipt

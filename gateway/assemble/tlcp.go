@@ -33,7 +33,8 @@ func (b *builder) tlcp() error {
 	}
 	b.watch(func(ctx context.Context) { src.Run(ctx, b.cfg.Keys.PollInterval) })
 	b.authenticator()
-	b.transport(gateway.TransportTLCP, &gateway.TLCPTransport{Identity: src.Identity, Trust: src.Trust, HandshakeTimeout: t.HandshakeTimeout})
+	b.transport(gateway.TransportTLCP, &gateway.TLCPTransport{Identity: src.Identity, Trust: src.Trust, HandshakeTimeout: t.HandshakeTimeout,
+		DigestVerifyOnly: t.ClientVerifyDigestOnly})
 	b.holdsCertificates(src)
 	b.degrade("tlcp-keys", src)
 	return nil

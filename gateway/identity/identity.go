@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/crypto/tlcp"
 	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/wire"
 )
 
 // PeerAuthenticator is the authenticate stage for tlcp listeners: the department comes
@@ -84,7 +84,7 @@ func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *gateway.Ex
 	if err := refuseRepeatedSignatureFields(h); err != nil {
 		return err
 	}
-	if len(h.Peek("Signature")) == 0 && len(h.Peek("Signature-Input")) == 0 {
+	if len(h.Peek(wire.HeaderSignature)) == 0 && len(h.Peek(wire.HeaderSignatureInput)) == 0 {
 		return nil
 	}
 	return a.verifySignature(ctx, x, peer.Sign)
@@ -95,7 +95,7 @@ func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *gateway.Ex
 // members, signed or not: one reading is verified and recorded, and the provider must not
 // be handed another.
 func refuseRepeatedSignatureFields(h *fasthttp.RequestHeader) error {
-	for _, name := range [...]string{"Signature", "Signature-Input", "Content-Digest"} {
+	for _, name := range [...]string{wire.HeaderSignature, wire.HeaderSignatureInput, wire.HeaderContentDigest} {
 		var se *crypto.SignatureError
 		if err := crypto.CheckSingleField(name, h.PeekAll(name)); errors.As(err, &se) {
 			return signatureRefusal(se)
@@ -149,7 +149,7 @@ func (a *PeerAuthenticator) authenticateTLS(ctx *fasthttp.RequestCtx, x *gateway
 	if err := refuseRepeatedSignatureFields(h); err != nil {
 		return err
 	}
-	if len(h.Peek("Signature")) > 0 || len(h.Peek("Signature-Input")) > 0 {
+	if len(h.Peek(wire.HeaderSignature)) > 0 || len(h.Peek(wire.HeaderSignatureInput)) > 0 {
 		return gateway.Errorf(fasthttp.StatusUnauthorized, "signature_unsupported", "SM2 request signatures need an SM2 certificate: call over TLCP to sign")
 	}
 	return nil
@@ -178,8 +178,8 @@ func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *gateway
 	// Each field was checked to be one line of one member: what is recorded here is
 	// exactly what was verified.
 	x.Signature = gateway.SignatureEvidence{
-		Input:     string(h.Peek("Signature-Input")),
-		Signature: string(h.Peek("Signature")),
+		Input:     string(h.Peek(wire.HeaderSignatureInput)),
+		Signature: string(h.Peek(wire.HeaderSignature)),
 		Base:      p.Base,
 		PublicKey: audit.PublicKeyHex(pub),
 		Claim:     a.Signatures.ClaimOf(x.Identity.Dept, p),
@@ -192,39 +192,22 @@ func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *gateway
 // agreement and purpose come from the exchange: the X-Govgate-* fields are stripped before
 // any stage runs. A declaration the request did not carry is absent, not empty.
 func signatureMessage(ctx *fasthttp.RequestCtx, x *gateway.Exchange) *crypto.Message {
-	uri := ctx.Request.Header.RequestURI()
-	path, query := uri, []byte(nil)
-	if i := bytes.IndexByte(uri, '?'); i >= 0 {
-		path, query = uri[:i], uri[i+1:]
-	}
-	if len(path) > 0 && path[0] != '/' {
-		// Absolute form (admitted only when its authority is Host): RFC 9421's @path is
-		// the target URI's path, which is also what is forwarded and recorded.
-		if p := gateway.RawPath(path); p != nil {
-			path = p
-		}
-	}
 	h := &ctx.Request.Header
-	return &crypto.Message{
-		Method:    string(h.Method()),
-		Scheme:    "https",
-		Authority: string(h.Host()),
-		Path:      string(path),
-		Query:     string(query),
-		Header: func(name string) []string {
-			switch name {
-			case "x-govgate-agreement":
-				return declared(x.Agreement, x.AgreementSent)
-			case "x-govgate-purpose":
-				return declared(x.Purpose, x.PurposeSent)
-			}
-			var out []string
-			for _, v := range h.PeekAll(name) {
-				out = append(out, string(v))
-			}
-			return out
-		},
-	}
+	// The target may be in absolute form (admitted only when its authority is Host):
+	// RequestMessage takes its path, which is also what is forwarded and recorded.
+	return wire.RequestMessage(string(h.Method()), string(h.Host()), string(h.RequestURI()), func(name string) []string {
+		switch name {
+		case wire.FieldAgreement:
+			return declared(x.Agreement, x.AgreementSent)
+		case wire.FieldPurpose:
+			return declared(x.Purpose, x.PurposeSent)
+		}
+		var out []string
+		for _, v := range h.PeekAll(name) {
+			out = append(out, string(v))
+		}
+		return out
+	})
 }
 
 // declared is a declaration field as the request carried it: absent when it was not sent,

@@ -14,6 +14,7 @@ import (
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/policy"
+	"github.com/govgate/govgate/wire"
 )
 
 // AuditStage records every exchange in the audit log and returns its receipt. It returns
@@ -63,21 +64,28 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange) *audi
 		Path:           string(ctx.Request.Header.RequestURI()),
 		Agreement:      string(x.Agreement),
 		Purpose:        string(x.Purpose),
-		ContentDigest:  string(ctx.Request.Header.Peek("Content-Digest")),
+		ContentDigest:  string(ctx.Request.Header.Peek(wire.HeaderContentDigest)),
 		Status:         status,
 		ResponseDigest: hex.EncodeToString(digest[:]),
 		Fields:         []string{},
 		Bytes:          audit.Bytes{Request: int64(len(ctx.Request.Body())), Response: int64(len(body))},
 		LatencyMicros:  time.Since(x.Start).Microseconds(),
 	}
-	if gateway.AdminAttempt(ctx) {
-		r.Status = 0 // an admin action recorded before it runs: no answer yet (serveAdmin)
-	}
-	if x.Route != nil {
-		r.Provider, r.Route, r.Resource, r.Mode = x.Route.Pool, x.Route.ID, x.Route.Resource, string(x.Route.Mode)
-	}
 	if x.Err != nil {
 		r.Error = x.Err.Code
+	}
+	r.Kind = recordKind(x)
+	switch r.Kind {
+	case audit.KindAdmin:
+		// An admin record holds who, what and the outcome, nothing a data request has:
+		// a Content-Digest an operator's client sent is not a consumer's.
+		r.Role, r.ContentDigest = string(x.Admin), ""
+		if gateway.AdminAttempt(ctx) {
+			r.Status = 0 // an admin action recorded before it runs: no answer yet (serveAdmin)
+		}
+		return r
+	case audit.KindExchange:
+		r.Provider, r.Route, r.Resource, r.Mode = x.Route.Pool, x.Route.ID, x.Route.Resource, string(x.Route.Mode)
 	}
 	if d, _ := x.Decision.Detail.(*policy.Decision); d != nil {
 		r.Decision = &audit.Decision{Allow: d.Allow, Reasons: d.ReasonCodes(), Revision: d.Revision}
@@ -95,6 +103,21 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange) *audi
 		r.Signature = &audit.Signature{Base: x.Signature.Base, Input: x.Signature.Input, Signature: x.Signature.Signature}
 	}
 	return r
+}
+
+// recordKind says what an exchange is recorded as: an admin action, a data exchange that
+// reached a route, a request refused before it did, or — neither routed nor refused — the
+// catalog read the gateway answers itself (pipeline.go).
+func recordKind(x *gateway.Exchange) audit.Kind {
+	switch {
+	case x.Admin != "":
+		return audit.KindAdmin
+	case x.Route != nil:
+		return audit.KindExchange
+	case x.Err != nil:
+		return audit.KindRefusal
+	}
+	return audit.KindCatalog
 }
 
 // Ready reports the log as not ready while records cannot be made durable.

@@ -19,6 +19,7 @@ import (
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/assemble"
 	"github.com/govgate/govgate/policy"
+	"github.com/govgate/govgate/wire"
 )
 
 // record is what the upstream answers: an enterprise registration, as the demo's registry.
@@ -76,7 +77,7 @@ func serveAuthz(ctx context.Context, addr string) error {
 		h := &c.Request.Header
 		in := policy.Input{
 			Subject:  policy.Subject{Dept: string(h.Peek("X-Bench-Dept")), Auth: "tls"},
-			Request:  policy.Request{Method: "GET", Path: string(h.Peek("X-Original-URI")), Purpose: string(h.Peek("X-Govgate-Purpose")), Agreement: string(h.Peek("X-Govgate-Agreement"))},
+			Request:  policy.Request{Method: "GET", Path: string(h.Peek("X-Original-URI")), Purpose: string(h.Peek(wire.HeaderPurpose)), Agreement: string(h.Peek(wire.HeaderAgreement))},
 			Route:    policy.Route{ID: "enterprise-query", Mode: "query", SourceZone: "external", TargetZone: "internal"},
 			Resource: "enterprise.registration",
 			Time:     time.Now(),

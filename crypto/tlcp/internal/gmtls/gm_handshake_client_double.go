@@ -5,7 +5,6 @@
 package gmtls
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -13,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"sync/atomic"
 
 	"github.com/tjfoc/gmsm/sm2"
@@ -27,12 +25,29 @@ type clientHandshakeStateGM struct {
 	suite        *cipherSuite
 	finishedHash finishedHash
 	masterSecret []byte
-	session      *ClientSessionState
+}
+
+// clientHandshake runs a full TLCP handshake as a client: gmtls offers no session
+// resumption and no renegotiation.
+func (c *Conn) clientHandshake() error {
+	c.vers = VersionGMSSL
+	hello, err := makeClientHelloGM(c.config)
+	if err != nil {
+		return err
+	}
+	hs := &clientHandshakeStateGM{c: c, hello: hello}
+	return hs.handshake()
 }
 
 func makeClientHelloGM(config *Config) (*clientHelloMsg, error) {
-	if len(config.ServerName) == 0 && !config.InsecureSkipVerify {
-		return nil, errors.New("tls: either ServerName or InsecureSkipVerify must be specified in the tls.Config")
+	// govgate: gmtls verifies no certificate chain (upstream's check used tjfoc's slow SM2,
+	// could not use intermediates and knew no CRLs); the caller verifies the server in
+	// VerifyPeerCertificate or after the handshake, and says so.
+	if !config.InsecureSkipVerify {
+		return nil, errors.New("tls: gmtls does not verify the server's chain: set InsecureSkipVerify and verify it in VerifyPeerCertificate")
+	}
+	if !config.SessionTicketsDisabled {
+		return nil, errors.New("tls: gmtls has no session tickets: set SessionTicketsDisabled")
 	}
 
 	hello := &clientHelloMsg{
@@ -62,8 +77,7 @@ NextCipherSuite:
 	return hello, nil
 }
 
-// Does the handshake, either a full one or resumes old session.
-// Requires hs.c, hs.hello, and, optionally, hs.session to be set.
+// handshake runs the handshake from the ClientHello on; hs.c and hs.hello are set.
 func (hs *clientHandshakeStateGM) handshake() error {
 	c := hs.c
 
@@ -92,18 +106,15 @@ func (hs *clientHandshakeStateGM) handshake() error {
 		return err
 	}
 
-	isResume, err := hs.processServerHello()
-	if err != nil {
+	if err := hs.processServerHello(); err != nil {
 		return err
 	}
 
 	hs.finishedHash = newFinishedHashGM(hs.suite)
 
-	// No signatures of the handshake are needed in a resumption.
-	// Otherwise, in a full handshake, if we don't have any certificates
-	// configured then we will never send a CertificateVerify message and
-	// thus no signatures are needed in that case either.
-	if isResume || (len(c.config.Certificates) == 0 && c.config.GetClientCertificate == nil) {
+	// Without a client certificate there is no CertificateVerify to sign, so the
+	// handshake messages need not be kept.
+	if c.config.GetClientCertificate == nil {
 		hs.finishedHash.discardHandshakeBuffer()
 	}
 
@@ -111,47 +122,22 @@ func (hs *clientHandshakeStateGM) handshake() error {
 	hs.finishedHash.Write(hs.serverHello.marshal())
 
 	c.buffering = true
-	if isResume {
-		if err := hs.establishKeys(); err != nil {
-			return err
-		}
-		if err := hs.readSessionTicket(); err != nil {
-			return err
-		}
-		if err := hs.readFinished(c.serverFinished[:]); err != nil {
-			return err
-		}
-		c.clientFinishedIsFirst = false
-		if err := hs.sendFinished(c.clientFinished[:]); err != nil {
-			return err
-		}
-		if _, err := c.flush(); err != nil {
-			return err
-		}
-	} else {
-		if err := hs.doFullHandshake(); err != nil {
-			return err
-		}
-		if err := hs.establishKeys(); err != nil {
-			return err
-		}
-		if err := hs.sendFinished(c.clientFinished[:]); err != nil {
-			return err
-		}
-		if _, err := c.flush(); err != nil {
-			return err
-		}
-		c.clientFinishedIsFirst = true
-		if err := hs.readSessionTicket(); err != nil {
-			return err
-		}
-		if err := hs.readFinished(c.serverFinished[:]); err != nil {
-			return err
-		}
+	if err := hs.doFullHandshake(); err != nil {
+		return err
+	}
+	if err := hs.establishKeys(); err != nil {
+		return err
+	}
+	if err := hs.sendFinished(); err != nil {
+		return err
+	}
+	if _, err := c.flush(); err != nil {
+		return err
+	}
+	if err := hs.readFinished(); err != nil {
+		return err
 	}
 
-	c.ekm = ekmFromMasterSecret(c.vers, hs.suite, hs.masterSecret, hs.hello.random, hs.serverHello.random)
-	c.didResume = isResume
 	atomic.StoreUint32(&c.handshakeStatus, 1)
 
 	return nil
@@ -189,97 +175,57 @@ func (hs *clientHandshakeStateGM) doFullHandshake() error {
 
 	hs.finishedHash.Write(certMsg.marshal())
 
-	if c.handshakes == 0 {
-		// If this is the first handshake on a connection, process and
-		// (optionally) verify the server's certificates.
-		certs := make([]*x509.Certificate, len(certMsg.certificates))
-		for i, asn1Data := range certMsg.certificates {
-			cert, err := x509.ParseCertificate(asn1Data)
-			if err != nil {
-				c.sendAlert(alertBadCertificate)
-				return errors.New("tls: failed to parse certificate from server: " + err.Error())
-			}
-
-			pubKey, _ := cert.PublicKey.(*ecdsa.PublicKey)
-			if pubKey.Curve != sm2.P256Sm2() {
-				c.sendAlert(alertUnsupportedCertificate)
-				return fmt.Errorf("tls: pubkey type of cert is error, expect sm2.publicKey")
-			}
-
-			//cert[0] is for signature while cert[1] is for encipher, refer to  GMT0024
-			//check key usage
-			switch i {
-			case 0:
-				if cert.KeyUsage == 0 || (cert.KeyUsage&(x509.KeyUsageDigitalSignature|cert.KeyUsage&x509.KeyUsageContentCommitment)) == 0 {
-					c.sendAlert(alertInsufficientSecurity)
-					return fmt.Errorf("tls: the keyusage of cert[0] does not exist or is not for KeyUsageDigitalSignature/KeyUsageContentCommitment, value:%d", cert.KeyUsage)
-				}
-			case 1:
-				if cert.KeyUsage == 0 || (cert.KeyUsage&(x509.KeyUsageDataEncipherment|x509.KeyUsageKeyEncipherment|x509.KeyUsageKeyAgreement)) == 0 {
-					c.sendAlert(alertInsufficientSecurity)
-					return fmt.Errorf("tls: the keyusage of cert[1] does not exist or is not for KeyUsageDataEncipherment/KeyUsageKeyEncipherment/KeyUsageKeyAgreement, value:%d", cert.KeyUsage)
-				}
-			}
-
-			certs[i] = cert
-		}
-
-		if !c.config.InsecureSkipVerify {
-			opts := x509.VerifyOptions{
-				Roots:         c.config.RootCAs,
-				CurrentTime:   c.config.time(),
-				DNSName:       c.config.ServerName,
-				Intermediates: x509.NewCertPool(),
-			}
-			if opts.Roots == nil {
-				opts.Roots = x509.NewCertPool()
-			}
-
-			for _, rootca := range getCAs() {
-				opts.Roots.AddCert(rootca)
-			}
-			for i, cert := range certs {
-				c.verifiedChains, err = certs[i].Verify(opts)
-				if err != nil {
-					c.sendAlert(alertBadCertificate)
-					return err
-				}
-				if i == 0 || i == 1 {
-					continue
-				}
-				opts.Intermediates.AddCert(cert)
-			}
-
-		}
-
-		if c.config.VerifyPeerCertificate != nil {
-			if err := c.config.VerifyPeerCertificate(certMsg.certificates, c.verifiedChains); err != nil {
-				c.sendAlert(alertBadCertificate)
-				return err
-			}
-		}
-
-		switch certs[0].PublicKey.(type) {
-		case *sm2.PublicKey, *ecdsa.PublicKey, *rsa.PublicKey:
-			break
-		default:
-			c.sendAlert(alertUnsupportedCertificate)
-			return fmt.Errorf("tls: server's certificate contains an unsupported type of public key: %T", certs[0].PublicKey)
-		}
-
-		c.peerCertificates = certs
-	} else {
-		// This is a renegotiation handshake. We require that the
-		// server's identity (i.e. leaf certificate) is unchanged and
-		// thus any previous trust decision is still valid.
-		//
-		// See https://mitls.org/pages/attacks/3SHAKE for the
-		// motivation behind this requirement.
-		if !bytes.Equal(c.peerCertificates[0].Raw, certMsg.certificates[0]) {
+	// Parse the server's certificates; the caller verifies them
+	// (VerifyPeerCertificate).
+	certs := make([]*x509.Certificate, len(certMsg.certificates))
+	for i, asn1Data := range certMsg.certificates {
+		cert, err := x509.ParseCertificate(asn1Data)
+		if err != nil {
 			c.sendAlert(alertBadCertificate)
-			return errors.New("tls: server's identity changed during renegotiation")
+			return errors.New("tls: failed to parse certificate from server: " + err.Error())
+		}
+
+		// govgate: upstream dereferenced a nil key here when a certificate's was not ECDSA.
+		pubKey, ok := cert.PublicKey.(*ecdsa.PublicKey)
+		if !ok || pubKey.Curve != sm2.P256Sm2() {
+			c.sendAlert(alertUnsupportedCertificate)
+			return fmt.Errorf("tls: pubkey type of cert is error, expect sm2.publicKey")
+		}
+
+		//cert[0] is for signature while cert[1] is for encipher, refer to  GMT0024
+		//check key usage
+		switch i {
+		case 0:
+			if cert.KeyUsage == 0 || (cert.KeyUsage&(x509.KeyUsageDigitalSignature|cert.KeyUsage&x509.KeyUsageContentCommitment)) == 0 {
+				c.sendAlert(alertInsufficientSecurity)
+				return fmt.Errorf("tls: the keyusage of cert[0] does not exist or is not for KeyUsageDigitalSignature/KeyUsageContentCommitment, value:%d", cert.KeyUsage)
+			}
+		case 1:
+			if cert.KeyUsage == 0 || (cert.KeyUsage&(x509.KeyUsageDataEncipherment|x509.KeyUsageKeyEncipherment|x509.KeyUsageKeyAgreement)) == 0 {
+				c.sendAlert(alertInsufficientSecurity)
+				return fmt.Errorf("tls: the keyusage of cert[1] does not exist or is not for KeyUsageDataEncipherment/KeyUsageKeyEncipherment/KeyUsageKeyAgreement, value:%d", cert.KeyUsage)
+			}
+		}
+
+		certs[i] = cert
+	}
+
+	if c.config.VerifyPeerCertificate != nil {
+		if err := c.config.VerifyPeerCertificate(certMsg.certificates, nil); err != nil {
+			c.sendAlert(alertBadCertificate)
+			return err
 		}
 	}
+
+	switch certs[0].PublicKey.(type) {
+	case *sm2.PublicKey, *ecdsa.PublicKey, *rsa.PublicKey:
+		break
+	default:
+		c.sendAlert(alertUnsupportedCertificate)
+		return fmt.Errorf("tls: server's certificate contains an unsupported type of public key: %T", certs[0].PublicKey)
+	}
+
+	c.peerCertificates = certs
 
 	msg, err = c.readHandshake()
 	if err != nil {
@@ -364,9 +310,12 @@ func (hs *clientHandshakeStateGM) doFullHandshake() error {
 			return fmt.Errorf("tls: client certificate private key of type %T does not implement crypto.Signer", chainToSend.PrivateKey)
 		}
 
-		digest := hs.finishedHash.client.Sum(nil)
+		signed := hs.finishedHash.client.Sum(nil)
+		if c.config.CertificateVerifyInput != nil {
+			signed = c.config.CertificateVerifyInput(hs.finishedHash.buffer, signed)
+		}
 
-		certVerify.signature, err = key.Sign(c.config.rand(), digest, nil)
+		certVerify.signature, err = key.Sign(c.config.rand(), signed, nil)
 		if err != nil {
 			c.sendAlert(alertInternalError)
 			return err
@@ -379,10 +328,6 @@ func (hs *clientHandshakeStateGM) doFullHandshake() error {
 	}
 
 	hs.masterSecret = masterFromPreMasterSecret(c.vers, hs.suite, preMasterSecret, hs.hello.random, hs.serverHello.random)
-	if err := c.config.writeKeyLog(hs.hello.random, hs.masterSecret); err != nil {
-		c.sendAlert(alertInternalError)
-		return errors.New("tls: failed to write to key log: " + err.Error())
-	}
 
 	hs.finishedHash.discardHandshakeBuffer()
 
@@ -411,87 +356,27 @@ func (hs *clientHandshakeStateGM) establishKeys() error {
 	return nil
 }
 
-func (hs *clientHandshakeStateGM) serverResumedSession() bool {
-	// If the server responded with the same sessionId then it means the
-	// sessionTicket is being used to resume a TLS session.
-	return hs.session != nil && hs.hello.sessionId != nil &&
-		bytes.Equal(hs.serverHello.sessionId, hs.hello.sessionId)
-}
-
-func (hs *clientHandshakeStateGM) processServerHello() (bool, error) {
+// processServerHello refuses what the client did not offer: compression, renegotiation,
+// NPN and ALPN.
+func (hs *clientHandshakeStateGM) processServerHello() error {
 	c := hs.c
 
 	if hs.serverHello.compressionMethod != compressionNone {
 		c.sendAlert(alertUnexpectedMessage)
-		return false, errors.New("tls: server selected unsupported compression format")
+		return errors.New("tls: server selected unsupported compression format")
 	}
-
-	if c.handshakes == 0 && hs.serverHello.secureRenegotiationSupported {
-		c.secureRenegotiation = true
-		if len(hs.serverHello.secureRenegotiation) != 0 {
-			c.sendAlert(alertHandshakeFailure)
-			return false, errors.New("tls: initial handshake had non-empty renegotiation extension")
-		}
-	}
-
-	if c.handshakes > 0 && c.secureRenegotiation {
-		var expectedSecureRenegotiation [24]byte
-		copy(expectedSecureRenegotiation[:], c.clientFinished[:])
-		copy(expectedSecureRenegotiation[12:], c.serverFinished[:])
-		if !bytes.Equal(hs.serverHello.secureRenegotiation, expectedSecureRenegotiation[:]) {
-			c.sendAlert(alertHandshakeFailure)
-			return false, errors.New("tls: incorrect renegotiation extension contents")
-		}
-	}
-
-	clientDidNPN := hs.hello.nextProtoNeg
-	clientDidALPN := len(hs.hello.alpnProtocols) > 0
-	serverHasNPN := hs.serverHello.nextProtoNeg
-	serverHasALPN := len(hs.serverHello.alpnProtocol) > 0
-
-	if !clientDidNPN && serverHasNPN {
+	if len(hs.serverHello.secureRenegotiation) != 0 {
 		c.sendAlert(alertHandshakeFailure)
-		return false, errors.New("tls: server advertised unrequested NPN extension")
+		return errors.New("tls: initial handshake had non-empty renegotiation extension")
 	}
-
-	if !clientDidALPN && serverHasALPN {
+	if hs.serverHello.nextProtoNeg || len(hs.serverHello.alpnProtocol) > 0 {
 		c.sendAlert(alertHandshakeFailure)
-		return false, errors.New("tls: server advertised unrequested ALPN extension")
+		return errors.New("tls: server advertised an unrequested NPN or ALPN extension")
 	}
-
-	if serverHasNPN && serverHasALPN {
-		c.sendAlert(alertHandshakeFailure)
-		return false, errors.New("tls: server advertised both NPN and ALPN extensions")
-	}
-
-	if serverHasALPN {
-		c.clientProtocol = hs.serverHello.alpnProtocol
-		c.clientProtocolFallback = false
-	}
-	c.scts = hs.serverHello.scts
-
-	if !hs.serverResumedSession() {
-		return false, nil
-	}
-
-	if hs.session.vers != c.vers {
-		c.sendAlert(alertHandshakeFailure)
-		return false, errors.New("tls: server resumed a session with a different version")
-	}
-
-	if hs.session.cipherSuite != hs.suite.id {
-		c.sendAlert(alertHandshakeFailure)
-		return false, errors.New("tls: server resumed a session with a different cipher suite")
-	}
-
-	// Restore masterSecret and peerCerts from previous state
-	hs.masterSecret = hs.session.masterSecret
-	c.peerCertificates = hs.session.serverCertificates
-	c.verifiedChains = hs.session.verifiedChains
-	return true, nil
+	return nil
 }
 
-func (hs *clientHandshakeStateGM) readFinished(out []byte) error {
+func (hs *clientHandshakeStateGM) readFinished() error {
 	c := hs.c
 
 	c.readRecord(recordTypeChangeCipherSpec)
@@ -516,149 +401,29 @@ func (hs *clientHandshakeStateGM) readFinished(out []byte) error {
 		return errors.New("tls: server's Finished message was incorrect")
 	}
 	hs.finishedHash.Write(serverFinished.marshal())
-	copy(out, verify)
 	return nil
 }
 
-func (hs *clientHandshakeStateGM) readSessionTicket() error {
-	if !hs.serverHello.ticketSupported {
-		return nil
-	}
-
-	c := hs.c
-	msg, err := c.readHandshake()
-	if err != nil {
-		return err
-	}
-	sessionTicketMsg, ok := msg.(*newSessionTicketMsg)
-	if !ok {
-		c.sendAlert(alertUnexpectedMessage)
-		return unexpectedMessageError(sessionTicketMsg, msg)
-	}
-	hs.finishedHash.Write(sessionTicketMsg.marshal())
-
-	hs.session = &ClientSessionState{
-		sessionTicket:      sessionTicketMsg.ticket,
-		vers:               c.vers,
-		cipherSuite:        hs.suite.id,
-		masterSecret:       hs.masterSecret,
-		serverCertificates: c.peerCertificates,
-		verifiedChains:     c.verifiedChains,
-	}
-
-	return nil
-}
-
-func (hs *clientHandshakeStateGM) sendFinished(out []byte) error {
+func (hs *clientHandshakeStateGM) sendFinished() error {
 	c := hs.c
 
 	if _, err := c.writeRecord(recordTypeChangeCipherSpec, []byte{1}); err != nil {
 		return err
 	}
-	if hs.serverHello.nextProtoNeg {
-		nextProto := new(nextProtoMsg)
-		proto, fallback := mutualProtocol(c.config.NextProtos, hs.serverHello.nextProtos)
-		nextProto.proto = proto
-		c.clientProtocol = proto
-		c.clientProtocolFallback = fallback
-
-		hs.finishedHash.Write(nextProto.marshal())
-		if _, err := c.writeRecord(recordTypeHandshake, nextProto.marshal()); err != nil {
-			return err
-		}
-	}
-
 	finished := new(finishedMsg)
 	finished.verifyData = hs.finishedHash.clientSum(hs.masterSecret)
 	hs.finishedHash.Write(finished.marshal())
 	if _, err := c.writeRecord(recordTypeHandshake, finished.marshal()); err != nil {
 		return err
 	}
-	copy(out, finished.verifyData)
 	return nil
 }
 
-//// tls11SignatureSchemes contains the signature schemes that we synthesise for
-//// a TLS <= 1.1 connection, based on the supported certificate types.
-//var tls11SignatureSchemes = []SignatureScheme{ECDSAWithP256AndSHA256, ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512, PKCS1WithSHA256, PKCS1WithSHA384, PKCS1WithSHA512, PKCS1WithSHA1}
-//
-//const (
-//	// tls11SignatureSchemesNumECDSA is the number of initial elements of
-//	// tls11SignatureSchemes that use ECDSA.
-//	tls11SignatureSchemesNumECDSA = 3
-//	// tls11SignatureSchemesNumRSA is the number of trailing elements of
-//	// tls11SignatureSchemes that use RSA.
-//	tls11SignatureSchemesNumRSA = 4
-//)
-
+// getCertificate asks GetClientCertificate for the certificate to send; without it the
+// client sends none.
 func (hs *clientHandshakeStateGM) getCertificate(certReq *certificateRequestMsgGM) (*Certificate, error) {
-	c := hs.c
-
-	if c.config.GetClientCertificate != nil {
-		var signatureSchemes []SignatureScheme
-
-		return c.config.GetClientCertificate(&CertificateRequestInfo{
-			AcceptableCAs:    certReq.certificateAuthorities,
-			SignatureSchemes: signatureSchemes,
-		})
+	if hs.c.config.GetClientCertificate == nil {
+		return new(Certificate), nil
 	}
-
-	// RFC 4346 on the certificateAuthorities field: A list of the
-	// distinguished names of acceptable certificate authorities.
-	// These distinguished names may specify a desired
-	// distinguished name for a root CA or for a subordinate CA;
-	// thus, this message can be used to describe both known roots
-	// and a desired authorization space. If the
-	// certificate_authorities list is empty then the client MAY
-	// send any certificate of the appropriate
-	// ClientCertificateType, unless there is some external
-	// arrangement to the contrary.
-
-	// We need to search our list of client certs for one
-	// where SignatureAlgorithm is acceptable to the server and the
-	// Issuer is in certReq.certificateAuthorities
-findCert:
-	for i, chain := range c.config.Certificates {
-
-		for j, cert := range chain.Certificate {
-			x509Cert := chain.Leaf
-			// parse the certificate if this isn't the leaf
-			// node, or if chain.Leaf was nil
-			if j != 0 || x509Cert == nil {
-				var err error
-				if x509Cert, err = x509.ParseCertificate(cert); err != nil {
-					c.sendAlert(alertInternalError)
-					return nil, errors.New("tls: failed to parse client certificate #" + strconv.Itoa(i) + ": " + err.Error())
-				}
-			}
-
-			var isGMCert bool
-
-			if x509Cert.PublicKeyAlgorithm == x509.ECDSA {
-				pubKey, ok := x509Cert.PublicKey.(*ecdsa.PublicKey)
-				if ok && pubKey.Curve == sm2.P256Sm2() {
-					isGMCert = true
-				}
-			}
-
-			if !isGMCert {
-				continue findCert
-			}
-
-			if len(certReq.certificateAuthorities) == 0 {
-				// they gave us an empty list, so just take the
-				// first cert from c.config.Certificates
-				return &chain, nil
-			}
-
-			for _, ca := range certReq.certificateAuthorities {
-				if bytes.Equal(x509Cert.RawIssuer, ca) {
-					return &chain, nil
-				}
-			}
-		}
-	}
-
-	// No acceptable certificate found. Don't send a certificate.
-	return new(Certificate), nil
+	return hs.c.config.GetClientCertificate(&CertificateRequestInfo{AcceptableCAs: certReq.certificateAuthorities})
 }

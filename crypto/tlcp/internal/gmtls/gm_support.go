@@ -10,14 +10,9 @@ import (
 
 	"github.com/emmansun/gmsm/sm3"
 	"github.com/emmansun/gmsm/sm4"
-	"github.com/tjfoc/gmsm/x509"
 )
 
 const VersionGMSSL = 0x0101 // GM/T 0024-2014
-
-// getCAs was tjfoc's list of CA certificates built into the library (disabled upstream
-// by an early return); govgate verifies chains against its own trust store only.
-func getCAs() []*x509.Certificate { return nil }
 
 // A list of cipher suite IDs that are, or have been, implemented by this
 // package.
@@ -63,31 +58,8 @@ func macSM3(version uint16, key []byte) macFunction {
 	return tls10MAC{hmac.New(sm3.New, key)} // emmansun/gmsm: 2× tjfoc's, no copy of each write
 }
 
-// used for adapt the demand of finishHash write
-type nilMD5Hash struct{}
-
-func (nilMD5Hash) Write(p []byte) (n int, err error) {
-	return 0, nil
-}
-
-func (nilMD5Hash) Sum(b []byte) []byte {
-	return nil
-}
-
-func (nilMD5Hash) Reset() {
-}
-
-func (nilMD5Hash) Size() int {
-	return 0
-}
-
-func (nilMD5Hash) BlockSize() int {
-	return 0
-}
-
 func newFinishedHashGM(cipherSuite *cipherSuite) finishedHash {
-	return finishedHash{sm3.New(), sm3.New(), new(nilMD5Hash), new(nilMD5Hash), []byte{}, VersionGMSSL, prf12(sm3.New)}
-
+	return finishedHash{client: sm3.New(), server: sm3.New(), buffer: []byte{}, prf: prf12(sm3.New)}
 }
 
 func ecdheGMKA(version uint16) keyAgreement {
@@ -118,56 +90,14 @@ func mutualCipherSuiteGM(have []uint16, want uint16) *cipherSuite {
 	return nil
 }
 
-const (
-	ModeGMSSLOnly  = "GMSSLOnly"  // 仅支持 国密SSL模式
-	ModeAutoSwitch = "AutoSwitch" // GMSSL/TLS 自动切换模式
-)
-
-type GMSupport struct {
-	WorkMode string // 工作模式
-}
+// GMSupport is upstream's switch between TLCP and TLS; govgate's gmtls speaks TLCP only,
+// so it carries nothing but the version.
+type GMSupport struct{}
 
 func (support *GMSupport) GetVersion() uint16 {
 	return VersionGMSSL
 }
 
-func (support *GMSupport) IsAvailable() bool {
-	return true
-}
-
 func (support *GMSupport) cipherSuites() []*cipherSuite {
 	return gmCipherSuites
 }
-
-// EnableMixMode 启用 GMSSL/TLS 自动切换的工作模式
-func (support *GMSupport) EnableMixMode() {
-	support.WorkMode = ModeAutoSwitch
-}
-
-// IsAutoSwitchMode 是否处于混合工作模式
-// return true - GMSSL/TLS 均支持, false - 不处于混合模式
-func (support *GMSupport) IsAutoSwitchMode() bool {
-	return support.WorkMode == ModeAutoSwitch
-}
-
-////load sign/enc certs and sign/enc privatekey from one single file respectively
-//func LoadGMX509KeyPairs2(certFile, keyFile string) (Certificate, error) {
-//	certPEMBlock, err := ioutil.ReadFile(certFile)
-//	if err != nil {
-//		return Certificate{}, err
-//	}
-//	keyPEMBlock, err := ioutil.ReadFile(keyFile)
-//	if err != nil {
-//		return Certificate{}, err
-//	}
-//	encCertPEMBlock, err := ioutil.ReadFile(encCertFile)
-//	if err != nil {
-//		return Certificate{}, err
-//	}
-//	encKeyPEMBlock, err := ioutil.ReadFile(encKeyFile)
-//	if err != nil {
-//		return Certificate{}, err
-//	}
-//
-//	return GMX509KeyPairs(certPEMBlock, keyPEMBlock, encCertPEMBlock, encKeyPEMBlock)
-//}

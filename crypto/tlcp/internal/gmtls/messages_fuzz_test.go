@@ -13,11 +13,9 @@ func FuzzHandshakeMessages(f *testing.F) {
 	f.Fuzz(func(t *testing.T, kind byte, data []byte) {
 		parsers := []interface{ unmarshal([]byte) bool }{
 			&clientHelloMsg{}, &serverHelloMsg{}, &certificateMsg{},
-			&certificateRequestMsg{hasSignatureAndHash: true}, &certificateRequestMsg{},
-			&certificateRequestMsgGM{}, &certificateVerifyMsg{hasSignatureAndHash: true},
-			&certificateVerifyMsg{}, &clientKeyExchangeMsg{}, &serverKeyExchangeMsg{},
-			&finishedMsg{}, &serverHelloDoneMsg{}, &certificateStatusMsg{},
-			&newSessionTicketMsg{}, &nextProtoMsg{},
+			&certificateRequestMsgGM{}, &certificateVerifyMsg{},
+			&clientKeyExchangeMsg{}, &serverKeyExchangeMsg{},
+			&finishedMsg{}, &serverHelloDoneMsg{},
 		}
 		parsers[int(kind)%len(parsers)].unmarshal(data)
 	})

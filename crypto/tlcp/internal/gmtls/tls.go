@@ -21,16 +21,16 @@ import (
 
 // Server returns a new TLS server side connection
 // using conn as the underlying transport.
-// The configuration config must be non-nil and must include
-// at least one certificate or else set GetCertificate.
+// The configuration config must be non-nil and must include (or return from
+// GetConfigForClient) the signing and the encryption certificate.
 func Server(conn net.Conn, config *Config) *Conn {
 	return &Conn{conn: conn, config: config}
 }
 
 // Client returns a new TLS client side connection
 // using conn as the underlying transport.
-// The config cannot be nil: users must set either ServerName or
-// InsecureSkipVerify in the config.
+// The config cannot be nil, and must set InsecureSkipVerify and SessionTicketsDisabled
+// (gmtls neither verifies chains nor resumes sessions).
 func Client(conn net.Conn, config *Config) *Conn {
 	return &Conn{conn: conn, config: config, isClient: true}
 }

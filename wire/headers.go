@@ -1,0 +1,48 @@
+package wire
+
+// The header fields of the govgate exchange, in canonical form. Field names are
+// case-insensitive on the wire; the gateway compares them in any case without converting
+// (a conversion would allocate on its hot path), so no lower-case byte copies are kept.
+const (
+	// Sent by the consumer: its declarations, covered by its signature when sent.
+	HeaderAgreement = "X-Govgate-Agreement"
+	HeaderPurpose   = "X-Govgate-Purpose"
+
+	// The consumer's RFC 9421 request signature and the RFC 9530 digest of the body it
+	// covers; forwarded to the provider once the gateway has checked them.
+	HeaderSignature      = "Signature"
+	HeaderSignatureInput = "Signature-Input"
+	HeaderContentDigest  = "Content-Digest"
+
+	// Asserted by the gateway towards the provider; a consumer's own are stripped.
+	HeaderConsumerDept   = "X-Govgate-Consumer-Dept"
+	HeaderConsumerSystem = "X-Govgate-Consumer-System"
+	HeaderConsumerCert   = "X-Govgate-Consumer-Cert"
+	// HeaderSigned carries SignatureAlgorithm when the request's signature verified.
+	HeaderSigned         = "X-Govgate-Signed"
+	HeaderForwardedFor   = "X-Forwarded-For"
+	HeaderForwardedProto = "X-Forwarded-Proto"
+
+	// Set by the gateway in both directions: the exchange's id, as the audit record has it.
+	HeaderRequestID = "X-Request-Id"
+
+	// Sent by the provider, checked and rewritten by the gateway: the response's label.
+	HeaderClassification = "X-Classification"
+
+	// Sent by the gateway to the consumer: the audit receipt of the exchange.
+	HeaderReceipt = "X-Govgate-Receipt"
+
+	// GovgatePrefix starts every field only the gateway may assert; a consumer's or a
+	// provider's field with this prefix never crosses the gateway.
+	GovgatePrefix = "X-Govgate-"
+)
+
+// The same fields in lower case: how RFC 9421 names a covered field, and how a Message's
+// Header is asked for one.
+const (
+	FieldAgreement      = "x-govgate-agreement"
+	FieldPurpose        = "x-govgate-purpose"
+	FieldSignature      = "signature"
+	FieldSignatureInput = "signature-input"
+	FieldContentDigest  = "content-digest"
+)
