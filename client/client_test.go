@@ -22,6 +22,7 @@ import (
 	"github.com/govgate/govgate/crypto/tlcp"
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/assemble"
+	"github.com/govgate/govgate/wire"
 )
 
 // rig is a gateway as govgate serve builds it (TLCP listener, shipped policy, audit log)
@@ -162,8 +163,8 @@ func TestSignedCallAndReceipt(t *testing.T) {
 		t.Fatalf("%d %s (request id %q)", resp.Status, resp.Body, resp.RequestID)
 	}
 	h := <-r.seen
-	if string(h.Peek("X-Govgate-Signed")) != "sm2-sm3" || string(h.Peek("X-Govgate-Consumer-Dept")) != "110000-shuiwu" {
-		t.Errorf("provider saw signed=%q dept=%q", h.Peek("X-Govgate-Signed"), h.Peek("X-Govgate-Consumer-Dept"))
+	if string(h.Peek(wire.HeaderSigned)) != "sm2-sm3" || string(h.Peek(wire.HeaderConsumerDept)) != "110000-shuiwu" {
+		t.Errorf("provider saw signed=%q dept=%q", h.Peek(wire.HeaderSigned), h.Peek(wire.HeaderConsumerDept))
 	}
 	keys, err := audit.LoadKeySet(filepath.Join(r.auditDir, "keys.json"))
 	if err != nil {
@@ -233,8 +234,8 @@ func TestUnsignedCall(t *testing.T) {
 		t.Fatalf("%v %+v", err, resp)
 	}
 	h := <-r.seen
-	if len(h.Peek("X-Govgate-Signed")) != 0 || len(h.Peek("Signature")) != 0 {
-		t.Errorf("unsigned call reached the provider as signed=%q signature=%q", h.Peek("X-Govgate-Signed"), h.Peek("Signature"))
+	if len(h.Peek(wire.HeaderSigned)) != 0 || len(h.Peek(wire.HeaderSignature)) != 0 {
+		t.Errorf("unsigned call reached the provider as signed=%q signature=%q", h.Peek(wire.HeaderSigned), h.Peek(wire.HeaderSignature))
 	}
 }
 

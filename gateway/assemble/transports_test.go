@@ -23,6 +23,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/wire"
 )
 
 // ecPKI is a P-256 CA for the standard-TLS listener, with its files in dir.
@@ -156,7 +157,7 @@ func TestBuildTLCPAndTLSTogether(t *testing.T) {
 	r := bufio.NewReader(conn)
 	get := func() (*http.Response, string) {
 		t.Helper()
-		req := "GET /enterprise/v1/companies/1 HTTP/1.1\r\nHost: localhost\r\nX-Govgate-Agreement: AGR-2025-0219\r\nX-Govgate-Purpose: tax-registration\r\n\r\n"
+		req := "GET /enterprise/v1/companies/1 HTTP/1.1\r\nHost: localhost\r\n" + wire.HeaderAgreement + ": AGR-2025-0219\r\n" + wire.HeaderPurpose + ": tax-registration\r\n\r\n"
 		if _, err := conn.Write([]byte(req)); err != nil {
 			t.Fatal(err)
 		}
