@@ -16,6 +16,7 @@ import (
 
 	. "github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/identity"
+	"github.com/govgate/govgate/internal/testpki"
 
 	"github.com/letsencrypt/pebble/v2/ca"
 	"github.com/letsencrypt/pebble/v2/db"
@@ -71,8 +72,8 @@ func TestACMECertificateFromPebble(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(acme.Stop)
-	clients := newECPKI(t)
-	tr, err := certs.NewTLSTransport(certs.TLSFiles{ClientCA: []string{filepath.Join(clients.dir, "ca.pem")}}, acme, "localhost")
+	clients := testpki.NewEC(t)
+	tr, err := certs.NewTLSTransport(certs.TLSFiles{ClientCA: []string{filepath.Join(clients.Dir, "ca.pem")}}, acme, "localhost")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestACMECertificateFromPebble(t *testing.T) {
 	for i := range authority.GetNumberOfRootCerts() {
 		issued.AddCert(authority.GetRootCert(i).Cert)
 	}
-	dept, _ := clients.issue(t, "pension-review", "110000-rensheju", false)
+	dept, _ := clients.Issue(t, "pension-review", "110000-rensheju", false)
 	served := func() string {
 		t.Helper()
 		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: issued, Certificates: []tls.Certificate{dept}}}}

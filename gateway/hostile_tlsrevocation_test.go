@@ -14,6 +14,7 @@ import (
 
 	"github.com/govgate/govgate/certs"
 	"github.com/govgate/govgate/gateway/identity"
+	"github.com/govgate/govgate/internal/testpki"
 )
 
 // TestRevocationReachesOpenTLSConnections: on a standard mutual-TLS listener too, a
@@ -22,10 +23,10 @@ import (
 // answer; another department's open connection goes on. A CA set that no longer holds
 // the issuer refuses it as certificate_untrusted.
 func TestRevocationReachesOpenTLSConnections(t *testing.T) {
-	p := newECPKI(t)
+	p := testpki.NewEC(t)
 	tr, gw, up, rec := startTLSGateway(t, p, func(a *identity.PeerAuthenticator, tr *certs.TLSTransport) { a.TLSTrust = tr })
 	roots := x509.NewCertPool()
-	roots.AddCert(p.ca)
+	roots.AddCert(p.CA)
 	addr := gw.ListenerAddr("ext").String()
 	open := func(cert tls.Certificate) *rawConn {
 		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, ServerName: "localhost"})
@@ -36,8 +37,8 @@ func TestRevocationReachesOpenTLSConnections(t *testing.T) {
 		return &rawConn{Conn: c, r: bufio.NewReader(c)}
 	}
 	const get = "GET /population/v1/persons HTTP/1.1\r\nHost: localhost\r\n\r\n"
-	dept, deptCert := p.issue(t, "pension-review", "110000-rensheju", false)
-	other, _ := p.issue(t, "tax-sync", "110000-shuiwu", false)
+	dept, deptCert := p.Issue(t, "pension-review", "110000-rensheju", false)
+	other, _ := p.Issue(t, "tax-sync", "110000-shuiwu", false)
 	victim, bystander := open(dept), open(other)
 	for name, c := range map[string]*rawConn{"revoked-to-be": victim, "bystander": bystander} {
 		if resp, body := c.roundTrip(t, get); resp.StatusCode != 200 {
@@ -47,11 +48,11 @@ func TestRevocationReachesOpenTLSConnections(t *testing.T) {
 	hits := up.hits.Load()
 
 	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now(), NextUpdate: time.Now().Add(time.Hour),
-		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: deptCert.SerialNumber, RevocationTime: time.Now()}}}, p.ca, p.key)
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: deptCert.SerialNumber, RevocationTime: time.Now()}}}, p.CA, p.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.write(t, "crl.pem", "X509 CRL", crl, 0o644) // over the empty one the transport loaded
+	p.Write(t, "crl.pem", "X509 CRL", crl, 0o644) // over the empty one the transport loaded
 	if err := tr.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -80,10 +81,10 @@ func TestRevocationReachesOpenTLSConnections(t *testing.T) {
 	}
 
 	// A CA set without the issuer: the bystander's open connection is refused too.
-	stranger := newECPKI(t)
-	p.write(t, "ca.pem", "CERTIFICATE", stranger.ca.Raw, 0o644)
-	stranger.dir = p.dir
-	stranger.emptyCRL(t) // the CRL must be the new CA's
+	stranger := testpki.NewEC(t)
+	p.Write(t, "ca.pem", "CERTIFICATE", stranger.CA.Raw, 0o644)
+	stranger.Dir = p.Dir
+	stranger.CRL(t) // the CRL must be the new CA's
 	if err := tr.Reload(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,16 +2,9 @@ package assemble
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -28,6 +21,7 @@ import (
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/crypto/tlcp"
 	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/internal/testpki"
 )
 
 // testPKI is what a cryptography administrator leaves on disk for a gateway: a CA, the
@@ -214,7 +208,7 @@ func TestBuildServesARealExchange(t *testing.T) {
 // audit log's committer), no listener bound.
 func TestBuildFailureReleasesWhatWasBuilt(t *testing.T) {
 	p := newTestPKI(t)
-	ecCA := writeECCA(t, t.TempDir())
+	ecCA := filepath.Join(testpki.NewEC(t).Dir, "ca.pem")
 	notADir := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(notADir, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
@@ -294,24 +288,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
-}
-
-// writeECCA writes a P-256 CA certificate, which Go's TLS stack reads, into dir.
-func writeECCA(t *testing.T, dir string) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ec root"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "ca-ec.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }

@@ -3,18 +3,10 @@ package assemble
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,87 +15,9 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/internal/testpki"
 	"github.com/govgate/govgate/wire"
 )
-
-// ecPKI is a P-256 CA for the standard-TLS listener, with its files in dir.
-type ecPKI struct {
-	dir  string
-	ca   *x509.Certificate
-	key  *ecdsa.PrivateKey
-	next int64
-}
-
-func newECPKI(t *testing.T) *ecPKI {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ec root"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	p := &ecPKI{dir: t.TempDir(), ca: ca, key: key, next: 1}
-	p.write(t, "ca.pem", "CERTIFICATE", der, 0o644)
-	p.crl(t)
-	return p
-}
-
-func (p *ecPKI) write(t *testing.T, name, typ string, der []byte, mode os.FileMode) string {
-	t.Helper()
-	path := filepath.Join(p.dir, name)
-	// Written aside and renamed, as an administrator replaces a file: a watcher never
-	// reads half of it.
-	if err := os.WriteFile(path+".new", pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(path+".new", path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// crl writes crl.pem revoking serials, with a modification time after the last one's.
-func (p *ecPKI) crl(t *testing.T, serials ...*big.Int) string {
-	t.Helper()
-	rl := &x509.RevocationList{Number: big.NewInt(p.next), ThisUpdate: time.Now(), NextUpdate: time.Now().Add(time.Hour)}
-	for _, s := range serials {
-		rl.RevokedCertificateEntries = append(rl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: time.Now()})
-	}
-	der, err := x509.CreateRevocationList(rand.Reader, rl, p.ca, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := p.write(t, "crl.pem", "X509 CRL", der, 0o644)
-	later := time.Now().Add(time.Duration(len(serials)) * time.Minute)
-	os.Chtimes(path, later, later)
-	return path
-}
-
-func (p *ecPKI) issue(t *testing.T, cn, dept string, server bool) (tls.Certificate, *x509.Certificate) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	p.next++
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.next), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	if server {
-		tmpl.ExtKeyUsage, tmpl.DNSNames = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, []string{"localhost"}
-	}
-	if dept != "" {
-		u, _ := url.Parse(gateway.DeptURIPrefix + dept)
-		tmpl.URIs = []*url.URL{u}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf
-}
 
 // TestBuildTLCPAndTLSTogether: with a tlcp and a tls listener, both transports are
 // plugged in (neither replaces the other) and both listeners serve under one
@@ -112,8 +26,9 @@ func (p *ecPKI) issue(t *testing.T, cn, dept string, server bool) (tls.Certifica
 // certificate_revoked) once the watcher has loaded the new CRL, with no restart.
 func TestBuildTLCPAndTLSTogether(t *testing.T) {
 	p := newTestPKI(t)
-	ec := newECPKI(t)
-	srv, _ := ec.issue(t, "gw-assemble", "", true)
+	ec := testpki.NewEC(t)
+	ec.CRL(t)
+	srv, _ := ec.Issue(t, "gw-assemble", "", true)
 	keyDER, _ := x509.MarshalPKCS8PrivateKey(srv.PrivateKey)
 	provider := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/json")
@@ -129,8 +44,8 @@ func TestBuildTLCPAndTLSTogether(t *testing.T) {
 	tlsAddr := freeAddr(t)
 	cfg.Listeners = append(cfg.Listeners, gateway.Listener{Name: "tls", Address: tlsAddr, Zone: gateway.ZoneExternal, Transport: gateway.TransportTLS})
 	cfg.TLS = gateway.TLSConfig{
-		Cert: ec.write(t, "gw.pem", "CERTIFICATE", srv.Certificate[0], 0o644), Key: ec.write(t, "gw.key", "PRIVATE KEY", keyDER, 0o600),
-		ClientCA: filepath.Join(ec.dir, "ca.pem"), ClientCRL: filepath.Join(ec.dir, "crl.pem"),
+		Cert: ec.Write(t, "gw.pem", "CERTIFICATE", srv.Certificate[0], 0o644), Key: ec.Write(t, "gw.key", "PRIVATE KEY", keyDER, 0o600),
+		ClientCA: filepath.Join(ec.Dir, "ca.pem"), ClientCRL: filepath.Join(ec.Dir, "crl.pem"),
 	}
 	cfg.Keys.PollInterval = 20 * time.Millisecond
 	a, err := Build(t.Context(), cfg, Options{Logger: quiet})
@@ -146,9 +61,9 @@ func TestBuildTLCPAndTLSTogether(t *testing.T) {
 	if err := a.Gateway.Start(); err != nil {
 		t.Fatal(err)
 	}
-	dept, deptCert := ec.issue(t, "tax-sync", "110000-shuiwu", false)
+	dept, deptCert := ec.Issue(t, "tax-sync", "110000-shuiwu", false)
 	roots := x509.NewCertPool()
-	roots.AddCert(ec.ca)
+	roots.AddCert(ec.CA)
 	conn, err := tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{dept}, ServerName: "localhost"})
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +94,7 @@ func TestBuildTLCPAndTLSTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	tc.Close()
-	ec.crl(t, deptCert.SerialNumber)
+	ec.CRL(t, deptCert.SerialNumber)
 	waitFor(t, "the open tls connection refused after the CRL reload", func() bool {
 		resp, body := get()
 		if resp.StatusCode == 200 {
