@@ -1,10 +1,12 @@
-package gateway
+package gateway_test
 
 import (
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
 
 	"github.com/govgate/govgate/audit"
 )

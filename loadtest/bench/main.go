@@ -225,9 +225,11 @@ func scenarios() []scenario {
 		{name: "(c) nginx keep-alive reverse proxy", servers: func(b *bench) ([]*proc, string, error) { return b.nginx(false) }},
 		{name: "(d) nginx + auth_request to OPA", servers: func(b *bench) ([]*proc, string, error) { return b.nginx(true) }},
 		{name: "(e1) govgate: proxy only", servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "proxy") }},
-		{name: "(e2) govgate: + policy", servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy") }},
-		{name: "(e3) govgate: + durable audit", servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy,audit") }},
-		{name: "(e4) govgate: + TLCP", tlcp: true, servers: full},
+		// Each row switches on one more stage through the assembly's options; TLCP comes
+		// first because without it no consumer is identified for the policy to decide on.
+		{name: "(e2) govgate: + TLCP", tlcp: true, servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "tlcp") }},
+		{name: "(e3) govgate: + policy", tlcp: true, servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "tlcp,policy") }},
+		{name: "(e4) govgate: + durable audit", tlcp: true, servers: full},
 		{name: "(e5) govgate: + SM2 request signatures", tlcp: true, sign: true, servers: func(b *bench) ([]*proc, string, error) {
 			return b.self("govgate", "policy,audit,tlcp,sign")
 		}},

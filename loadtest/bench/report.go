@@ -26,7 +26,7 @@ func writeReport(out string, rows []row, disk diskSync, duration time.Duration, 
 		}
 		fmt.Fprintf(&s, "| %s | %.0f | %.0f | %.0f | %.3f | %.0f | %.2f | %.2f | %d | %s |\n", r.name, r.rps, r.p50, r.p99, r.cpuPer1k, r.rssMB, r.ratioBare, r.ratioNgx, r.errors, r.commits)
 	}
-	fmt.Fprintf(&s, "\nEvery request is the same query for an enterprise registration record by the tax bureau under agreement AGR-2025-0219 (business information: the policy decides and the fields are cut to the agreement's; no quota, so that none runs out mid-run). Rows (e1)–(e3) use plain HTTP with the consumer named by a header (a bench-only authenticate stage); (e4)–(e5) use TLCP with the department's SM2 pair over %s, (e5) with every request SM2-signed (pre-signed before the run, so that the generator's signing does not limit it).\n\n", suite)
+	fmt.Fprintf(&s, "\nEvery request is the same query for an enterprise registration record by the tax bureau under agreement AGR-2025-0219 (business information: the policy decides and the fields are cut to the agreement's; no quota, so that none runs out mid-run). Every govgate row runs the gateway `govgate serve` builds (package gateway/assemble), with the stages a row does not measure yet switched off through the assembly's options: (e1) plain HTTP, proxy only; (e2)–(e5) TLCP with the department's SM2 pair over %s, adding the policy (e3), the durable audit log (e4) and, in (e5), every request SM2-signed (pre-signed before the run, so that the generator's signing does not limit it).\n\n", suite)
 
 	e4 := findRow(rows, "(e4)")
 	s.WriteString("## Latency at half of (e4)'s throughput\n\n")
