@@ -72,11 +72,9 @@ func dialTJFoc(b testing.TB, p *testPKI, addr string) net.Conn {
 	b.Helper()
 	c, err := gmtls.Dial("tcp", addr, &gmtls.Config{
 		GMSupport: &gmtls.GMSupport{},
-		// tjfoc's client offers ECDHE_SM4_CBC_SM3 too by default, but its ECDHE is
-		// plain ECDH on a NIST curve, not the SM2 key exchange of GB/T 38636: against a
-		// server that prefers that suite (govgate by default) its handshake fails. A
-		// tjfoc client must offer ECC_SM4_CBC_SM3 only, as here.
-		CipherSuites: []uint16{gmtls.GMTLS_SM2_WITH_SM4_SM3},
+		// tjfoc's client at its defaults: it offers ECDHE_SM4_CBC_SM3 too, whose "ECDHE"
+		// is plain ECDH, not GB/T 38636's SM2 key exchange; govgate's default order puts
+		// ECC_SM4_CBC_SM3 before it so that such a client still connects unchanged.
 		Certificates: tjfocPair(b, p.client),
 		RootCAs:      tjfocPool(b, p),
 		ServerName:   "localhost",

@@ -42,10 +42,13 @@ var suiteNames = []struct {
 //     after another and HMAC-SM3 is a second pass over every record; GCM also has no
 //     padding, so no padding-oracle class of attack.
 //
-// ECC_SM4_CBC_SM3 stays last, for peers that speak nothing else (GmSSL 3.3's tlcp_client,
-// tjfoc's gmtls).
+// Among the CBC suites, ECC_SM4_CBC_SM3 comes before ECDHE_SM4_CBC_SM3: tjfoc's gmtls
+// client offers both at its defaults, but its "ECDHE" is plain ECDH on a NIST curve, not the
+// SM2 key exchange of GB/T 38636, and fails on it. A department on tjfoc then still connects
+// (over ECC_SM4_CBC_SM3) without changing its client; a client that offers only the
+// ECDHE CBC suite still gets it. GmSSL 3.3's tlcp_client offers ECC_SM4_CBC_SM3 only.
 func DefaultSuites() []Suite {
-	return []Suite{ECDHE_SM4_GCM_SM3, ECC_SM4_GCM_SM3, ECDHE_SM4_CBC_SM3, ECC_SM4_CBC_SM3}
+	return []Suite{ECDHE_SM4_GCM_SM3, ECC_SM4_GCM_SM3, ECC_SM4_CBC_SM3, ECDHE_SM4_CBC_SM3}
 }
 
 // String is the suite's standard name, or its number for one govgate does not speak.
