@@ -4,15 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/govgate/govgate/audit"
-	"github.com/govgate/govgate/crypto/tlcp"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/crypto/tlcp"
 )
 
 // syncBuffer is an output the command writes while the test reads.
@@ -140,7 +142,11 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no admin address in %s", out.String())
 	}
-	keys := dir + "/audit/keys.json"
+	// The demo prints the auditor's copy of the keys, taken out of the log at start.
+	keys := dir + "/" + demoAuditorKeys
+	if !strings.Contains(out.String(), "--keys "+keys) || strings.Contains(out.String(), "/audit/keys.json") {
+		t.Errorf("the demo's commands verify against the keys inside the log:\n%s", out.String())
+	}
 	call("--verify-receipt", "--audit-url", m[1], "--audit-keys", keys, base+"/population/v1/persons?id=110101199003077777")
 	// What the audit disk adds to each exchange is on /metrics: the exchanges above were
 	// committed, in as many group commits or fewer.
@@ -165,7 +171,7 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	}
 	deadline = time.Now().Add(15 * time.Second)
 	for {
-		ks, err := audit.LoadKeySet(keys)
+		ks, err := audit.LoadKeySet(dir + "/audit/keys.json")
 		if err == nil && len(ks.Keys) == 2 {
 			// Both keys sign under the log's origin (C2SP tlog-checkpoint).
 			if ks.Keys[0].Name != "govgate/gw-demo-01" || ks.Keys[1].Name != "govgate/gw-demo-01" {
@@ -177,6 +183,15 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 			t.Fatalf("the rotated audit key was not picked up: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// The auditor's copy still has the old key only: checkpoints signed with the new one
+	// are refused until the administrator hands the auditor the new key set.
+	if code, _, _ := runCmd(t, "call", "--ca", dir+"/ca/ca.pem", "--cert", dir+"/rensheju-sign-fullchain.pem,"+dir+"/rensheju-enc-fullchain.pem", "--key", dir+"/rensheju-sign.key,"+dir+"/rensheju-enc.key",
+		"--verify-receipt", "--audit-url", m[1], "--audit-keys", keys, base+"/population/v1/persons?id=110101199003077777"); code == 0 {
+		t.Error("a receipt under the rotated key verified against the auditor's stale key copy")
+	}
+	if b, err := os.ReadFile(dir + "/audit/keys.json"); err != nil || os.WriteFile(keys, b, 0o644) != nil {
+		t.Fatalf("hand the auditor the new key set: %v", err)
 	}
 	call("--verify-receipt", "--audit-url", m[1], "--audit-keys", keys, base+"/population/v1/persons?id=110101199003077777")
 	// The cryptography administrator rotates the gateway's pair and revokes the tax
@@ -250,6 +265,9 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	}
 	// Offline, an auditor verifies the log the demo wrote and reports on it.
 	code, vout, verr := runCmd(t, "audit", "verify", dir+"/audit", "--keys", keys)
+	if strings.Contains(verr, "WARNING") {
+		t.Errorf("audit verify with the auditor's copy warns: %s", verr)
+	}
 	if code != 0 || !strings.Contains(vout, "ok: ") || !regexp.MustCompile(`, [1-9][0-9]* consumer signatures`).MatchString(vout) {
 		t.Errorf("audit verify: %d %s %s", code, vout, verr)
 	}
