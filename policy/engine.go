@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -236,7 +235,10 @@ func EvalOn(ctx context.Context, rev *Revision, input []byte, explain bool) (*Ex
 	}
 	obj, ok := v.(ast.Object)
 	if !ok {
-		return nil, errors.New("input: not a JSON object")
+		return nil, fmt.Errorf("input: want a JSON object, got %s", describeValue(v))
+	}
+	if err := checkEvalInput(obj); err != nil {
+		return nil, err
 	}
 	var resource string
 	if r := obj.Get(ast.InternedTerm("resource")); r != nil {
