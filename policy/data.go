@@ -263,39 +263,51 @@ func (d *Data) validate(bad badFunc, place placeFunc) {
 // consumer and resource, and always with the same provider and validity, which are what
 // the agreement itself fixes. A copied block whose id was not changed is caught here.
 func (d *Data) validateAgreementIDs(bad badFunc, place placeFunc) {
-	type seen struct {
+	type use struct {
 		at                 dataPath
 		consumer, resource string
 		a                  Agreement
 	}
-	first := map[string]seen{}
+	first := map[string]use{}
 	for _, consumer := range sortedKeys(d.Agreements) {
 		for _, res := range sortedKeys(d.Agreements[consumer]) {
 			for i, a := range d.Agreements[consumer][res] {
 				if a.ID == "" {
 					continue
 				}
-				at := pathAgreements.key(consumer).key(res).index(i).key("id")
-				f, dup := first[a.ID]
+				here := use{pathAgreements.key(consumer).key(res).index(i).key("id"), consumer, res, a}
+				there, dup := first[a.ID]
 				if !dup {
-					first[a.ID] = seen{at, consumer, res, a}
+					first[a.ID] = here
 					continue
+				}
+				// Report at the later place in the files, naming the earlier one.
+				if before(place(here.at), place(there.at)) {
+					here, there = there, here
 				}
 				var why string
 				switch {
-				case f.consumer == consumer && f.resource == res:
+				case here.consumer == there.consumer && here.resource == there.resource:
 					why = "appears twice for this consumer and resource"
-				case f.a.Provider != a.Provider:
-					why = fmt.Sprintf("names two agreements: provider %s here, %s there", a.Provider, f.a.Provider)
-				case f.a.ValidFrom != a.ValidFrom || f.a.ValidTo != a.ValidTo:
-					why = fmt.Sprintf("names two agreements: valid %s to %s here, %s to %s there", a.ValidFrom, a.ValidTo, f.a.ValidFrom, f.a.ValidTo)
+				case here.a.Provider != there.a.Provider:
+					why = fmt.Sprintf("names two agreements: provider %s here, %s there", here.a.Provider, there.a.Provider)
+				case here.a.ValidFrom != there.a.ValidFrom || here.a.ValidTo != there.a.ValidTo:
+					why = fmt.Sprintf("names two agreements: valid %s to %s here, %s to %s there", here.a.ValidFrom, here.a.ValidTo, there.a.ValidFrom, there.a.ValidTo)
 				default:
 					continue
 				}
-				bad(at, "agreement id %q %s; first at %s (%s)", a.ID, why, place(f.at), f.at)
+				bad(here.at, "agreement id %q %s; first at %s (%s)", a.ID, why, place(there.at), there.at)
 			}
 		}
 	}
+}
+
+// before reports whether a comes before b in the files.
+func before(a, b Pos) bool {
+	if a.File != b.File {
+		return a.File < b.File
+	}
+	return a.Line < b.Line || a.Line == b.Line && a.Column < b.Column
 }
 
 // neverForwarded are the methods the gateway refuses whatever the policy says; a mode that

@@ -87,7 +87,12 @@ type yamlConv struct {
 	errs   *dataErrs
 	budget int
 	failed bool
+	active map[*yaml.Node]bool // anchors being expanded, to refuse one that contains itself
 }
+
+// maxDataDepth bounds nesting: policy data is a few levels deep, and a path is copied at
+// each level, so thousands of levels would cost time quadratic in the file.
+const maxDataDepth = 100
 
 func (c *yamlConv) pos(n *yaml.Node) Pos { return Pos{File: c.file, Line: n.Line, Column: n.Column} }
 
@@ -104,9 +109,26 @@ func (c *yamlConv) value(n *yaml.Node, p dataPath, key Pos) (any, *srcNode) {
 		}
 		return nil, nil
 	}
+	if len(p) > maxDataDepth {
+		if !c.failed {
+			c.fail(n, nil, "nested more than %d levels deep", maxDataDepth)
+		}
+		return nil, nil
+	}
+	if n.Anchor != "" {
+		if c.active == nil {
+			c.active = map[*yaml.Node]bool{}
+		}
+		c.active[n] = true
+		defer delete(c.active, n)
+	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		// The value is the anchored one; its place is the alias, where this document uses it.
+		if c.active[n.Alias] {
+			c.fail(n, p, "alias *%s refers to a value that contains it", n.Value)
+			return nil, nil
+		}
 		v, src := c.value(n.Alias, p, key)
 		if src != nil {
 			src = relocate(src, c.pos(n), key)
@@ -198,8 +220,12 @@ func resolveAlias(n *yaml.Node) *yaml.Node {
 // turned into strings, as a number or a list where a name was meant is a mistake.
 func (c *yamlConv) key(k *yaml.Node, p dataPath) (string, bool) {
 	k = resolveAlias(k)
-	if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
-		c.fail(k, p, "key %s is not a string; quote it (\"%s\") if it is meant as a name", describeYAML(k), k.Value)
+	if k.Kind != yaml.ScalarNode {
+		c.fail(k, p, "a key must be a string, not %s", describeYAML(k))
+		return "", false
+	}
+	if k.ShortTag() != "!!str" {
+		c.fail(k, p, "key %s is not a string; quote it (%q) if it is meant as a name", describeYAML(k), k.Value)
 		return "", false
 	}
 	return k.Value, true
@@ -351,6 +377,9 @@ func (c *jsonConv) pos(off int) Pos {
 
 func (c *jsonConv) value(p dataPath, key Pos) (any, *srcNode, error) {
 	at := c.pos(c.start(c.dec.InputOffset()))
+	if len(p) > maxDataDepth {
+		return nil, nil, c.errorAt(at, nil, "nested more than %d levels deep", maxDataDepth)
+	}
 	tok, err := c.dec.Token()
 	if err != nil {
 		return nil, nil, c.syntaxError(err, p)

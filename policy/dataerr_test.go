@@ -155,10 +155,10 @@ func TestDataDuplicatesNameBothPlaces(t *testing.T) {
 			`agreements.yaml:10:13: data.agreements.d2.population.basic[1].id: agreement id "A1" appears twice for this consumer and resource; first at agreements.yaml:4:13 (data.agreements.d2.population.basic[0].id)`},
 		{"agreement id for two providers",
 			map[string]string{"agreements.yaml": officerData["agreements.yaml"] + "  d1:\n    population.basic:\n" + strings.Replace(second, "provider: d1", "provider: d2", 1)},
-			`agreements.yaml:4:13: data.agreements.d2.population.basic[0].id: agreement id "A1" names two agreements: provider d1 here, d2 there; first at agreements.yaml:12:13 (data.agreements.d1.population.basic[0].id)`},
+			`agreements.yaml:12:13: data.agreements.d1.population.basic[0].id: agreement id "A1" names two agreements: provider d2 here, d1 there; first at agreements.yaml:4:13 (data.agreements.d2.population.basic[0].id)`},
 		{"agreement id for two validity periods",
 			map[string]string{"agreements.yaml": officerData["agreements.yaml"] + "  d1:\n    population.basic:\n" + strings.Replace(second, "2027-01-01", "2028-01-01", 1)},
-			`agreements.yaml:4:13: data.agreements.d2.population.basic[0].id: agreement id "A1" names two agreements: valid 2026-01-01T00:00:00Z to 2027-01-01T00:00:00Z here, 2026-01-01T00:00:00Z to 2028-01-01T00:00:00Z there; first at agreements.yaml:12:13 (data.agreements.d1.population.basic[0].id)`},
+			`agreements.yaml:12:13: data.agreements.d1.population.basic[0].id: agreement id "A1" names two agreements: valid 2026-01-01T00:00:00Z to 2028-01-01T00:00:00Z here, 2026-01-01T00:00:00Z to 2027-01-01T00:00:00Z there; first at agreements.yaml:4:13 (data.agreements.d2.population.basic[0].id)`},
 		{"department twice in one file", replaced(t, "departments.yaml", "  d2:", "  d1:"),
 			`departments.yaml:4:3: data.departments.d1: key "d1" appears twice in this mapping; first at line 2`},
 		{"catalog resource twice in one JSON file", map[string]string{"catalog.yaml": "", "catalog.json": `{"catalog": {
@@ -248,5 +248,28 @@ func TestDataAliasBomb(t *testing.T) {
 	err := compileDir(t, map[string]string{"bomb.yaml": b.String()})
 	if err == nil || !strings.Contains(err.Error(), "aliases expand to more values than a data file may hold") || !strings.HasPrefix(err.Error(), "policy data: bomb.yaml:") {
 		t.Errorf("alias bomb: %v", err)
+	}
+}
+
+// TestDataSelfReferenceAndDepth: an anchor that contains its own alias, and nesting past
+// any real policy's depth, are refused quickly rather than expanded.
+func TestDataSelfReferenceAndDepth(t *testing.T) {
+	cases := map[string]string{
+		"loop.yaml": "a: &x [1, *x]\n",
+		"deep.yaml": "a: " + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + "\n",
+		"deep.json": `{"a": ` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + "}",
+		"key.yaml":  "? [1, 2]\n: x\n",
+	}
+	want := map[string]string{
+		"loop.yaml": "policy data: loop.yaml:1:11: data.a[1]: alias *x refers to a value that contains it",
+		"deep.yaml": "policy data: deep.yaml:1:104: nested more than 100 levels deep",
+		"deep.json": "policy data: deep.json:1:107: nested more than 100 levels deep",
+		"key.yaml":  "policy data: key.yaml:1:3: a key must be a string, not a list",
+	}
+	for name, body := range cases {
+		err := compileDir(t, map[string]string{name: body})
+		if err == nil || err.Error() != want[name] {
+			t.Errorf("%s:\n got %v\nwant %s", name, err, want[name])
+		}
 	}
 }
