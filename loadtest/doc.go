@@ -4,5 +4,6 @@
 // were never sent — no coordinated omission), over plain HTTP, standard TLS or TLCP with
 // SM2-signed requests, with latency in an HDR histogram.
 //
-// The benchmark scenarios against nginx (issue 7's loadtest/bench) are not built yet.
+// The benchmark — govgate as gateway/assemble builds it, against a bare proxy, nginx and
+// nginx with auth_request to OPA, in one run — is the command in loadtest/bench.
 package loadtest

@@ -10,6 +10,7 @@ import (
 
 	"github.com/govgate/govgate/certs"
 	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/assemble"
 	"github.com/govgate/govgate/keys"
 )
 
@@ -61,20 +62,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	stages, err := buildStages(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer stages.close()
-	g, err := gateway.New(cfg, gateway.Options{Logger: log, Source: build, Stages: stages.Stages})
-	if err != nil {
-		return err
-	}
-	if err := g.Start(); err != nil {
-		return err
-	}
-	printDemoHelp(stdout, g, pki, *vaultAddr)
-	return runUntilSignal(ctx, g, log)
+	return runGateway(ctx, cfg, assemble.Options{Logger: log, Source: build}, func(g *gateway.Gateway) {
+		printDemoHelp(stdout, g, pki, *vaultAddr)
+	})
 }
 
 // demoGatewayConfig is the embedded demo config with the listener, admin and provider
@@ -107,7 +97,7 @@ func demoGatewayConfig(listen, admin string, p *demoProviders, pki *demoPKI) (*g
 // seedVault copies the demo's gateway pair from the data directory's file store into
 // Vault, where the gateway then reads it, the first time the demo runs against that Vault.
 func seedVault(ctx context.Context, cfg *gateway.Config, pki *demoPKI) error {
-	vault, err := openKeyStore(ctx, cfg)
+	vault, err := assemble.OpenKeyStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,8 @@ type bench struct {
 	ca       *certs.Dir
 	dept     *tlcp.Identity
 	trust    *tlcp.TrustSource
-	profile  string // -cpuprofile, passed to the govgate servers
+	profile  string     // -cpuprofile, passed to the govgate servers
+	suite    tlcp.Suite // -tlcp-suite: the one the TLCP rows' client offers
 }
 
 func newBench() (*bench, error) {
@@ -304,7 +305,7 @@ func (b *bench) target(sc scenario, url string, duration time.Duration, conns in
 		return t, func() {}, err
 	}
 	c, err := client.New(client.Config{Identity: b.dept, Trust: b.trust, ServerName: "localhost", Unsigned: !sc.sign,
-		Timeout: 10 * time.Second, MaxConns: conns})
+		Timeout: 10 * time.Second, MaxConns: conns, Suites: []tlcp.Suite{b.suite}})
 	if err != nil {
 		return nil, nil, err
 	}

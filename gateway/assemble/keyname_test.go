@@ -1,9 +1,10 @@
-package main
+package assemble
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -15,8 +16,10 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/client"
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/record"
 	"github.com/govgate/govgate/keys"
 )
 
@@ -29,7 +32,7 @@ const (
 // keyNameGatewayRun is the audit stage as serve starts it, with its admin endpoints served
 // over HTTP for receipt checks.
 type keyNameGatewayRun struct {
-	set *stageSet
+	a   *Assembly
 	log *audit.Log
 	dir string
 	url string
@@ -42,11 +45,12 @@ func startAuditStage(t *testing.T, ctx context.Context, dir string, store keys.S
 	cfg.Audit = gateway.Audit{Dir: filepath.Join(dir, "audit"), Origin: keyNameOrigin, KeyName: "audit-signing",
 		SegmentBytes: 64 << 10, CheckpointInterval: 50 * time.Millisecond}
 	cfg.Keys = gateway.Keys{Backend: "file", Dir: filepath.Join(dir, "keys"), PollInterval: 50 * time.Millisecond}
-	set := &stageSet{}
-	if err := addAudit(ctx, set, cfg, store, slog.New(slog.DiscardHandler)); err != nil {
+	wctx, cancel := context.WithCancel(ctx)
+	b := &builder{ctx: wctx, cfg: cfg, log: slog.New(slog.DiscardHandler), a: &Assembly{Store: store, cancel: cancel}}
+	if err := b.audit(); err != nil {
 		t.Fatal(err)
 	}
-	handlers := set.Admin
+	handlers := b.stages.Admin
 	srv := &fasthttp.Server{Handler: func(rc *fasthttp.RequestCtx) {
 		for _, h := range handlers {
 			if string(rc.Path()) == h.Path {
@@ -61,16 +65,14 @@ func startAuditStage(t *testing.T, ctx context.Context, dir string, store keys.S
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
-	return &keyNameGatewayRun{set: set, log: set.Audit.(*gateway.AuditStage).Log, dir: dir, url: "http://" + ln.Addr().String(), srv: srv}
+	return &keyNameGatewayRun{a: b.a, log: b.stages.Audit.(*record.AuditStage).Log, dir: dir, url: "http://" + ln.Addr().String(), srv: srv}
 }
 
 func (g *keyNameGatewayRun) stop(t *testing.T) {
 	t.Helper()
 	g.srv.Shutdown()
-	for _, c := range g.set.closers {
-		if err := c(); err != nil {
-			t.Fatal(err)
-		}
+	if err := g.a.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -242,9 +244,9 @@ func TestOldKeyNameLogKeepsVerifying(t *testing.T) {
 	if n := len(loadKeys(t, dir).Keys); n != 3 {
 		t.Errorf("%d keys after a plain restart, want 3", n)
 	}
-	code, vout, verr := runCmd(t, "audit", "verify", filepath.Join(dir, "audit"), "--keys", filepath.Join(dir, "audit", "keys.json"))
-	if code != 0 || !strings.HasPrefix(vout, "ok: 8 records") {
-		t.Errorf("audit verify: %d %s %s", code, vout, verr)
+	rep, err := audit.Verify(filepath.Join(dir, "audit"), loadKeys(t, dir))
+	if err != nil || len(rep.Faults) > 0 || rep.Records != 8 {
+		t.Errorf("audit verify: %v, %+v", err, rep)
 	}
 }
 
@@ -259,4 +261,20 @@ func mustKeyPEM(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// checkReceipt verifies a receipt as govgate call --verify-receipt does and prints the
+// same line.
+func checkReceipt(ctx context.Context, receipt, auditURL, keysPath string, out io.Writer) error {
+	keySet, err := audit.LoadKeySet(keysPath)
+	if err != nil {
+		return err
+	}
+	rc := &client.ReceiptCheck{BaseURL: auditURL, Keys: keySet, Wait: 5 * time.Second}
+	c, err := rc.Verify(ctx, receipt)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "receipt verified: the record is in log %s of size %d, checkpoint signed by %s (key %s)\n", c.Origin, c.Size, c.KeyName, c.KeyID)
+	return nil
 }

@@ -1,4 +1,4 @@
-package gateway
+package identity
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/gateway"
 )
 
 // Replay protection: a verified signature's nonce is claimed as soon as the signature
@@ -20,28 +21,8 @@ import (
 // in-process NonceCache, bounded in total and per department — and are rebuilt from the
 // audit log's tail when the gateway starts, so that a restart does not reopen the window.
 
-// Defaults of the replay window and cache (tlcp.* in the config).
-const (
-	DefaultMaxNonces = crypto.DefaultMaxNonces
-	// DefaultDeptShareDivisor: by default one department holds at most a quarter of the
-	// cache (250000 of 1000000 nonces: ~830 signed requests/s sustained over 300 s).
-	DefaultDeptShareDivisor = 4
-)
-
-// SignaturePolicy is how request signatures are checked and their nonces remembered.
-type SignaturePolicy struct {
-	Skew             time.Duration // how old created may be (default 300 s)
-	FutureSkew       time.Duration // how far ahead created may be (default 30 s, at most Skew)
-	MaxNonces        int           // nonces remembered in all (default 1000000)
-	MaxNoncesPerDept int           // nonces one department may hold (default MaxNonces/4)
-}
-
-// SignaturePolicy is the policy the tlcp section configures.
-func (t TLCP) SignaturePolicy() SignaturePolicy {
-	return SignaturePolicy{Skew: t.SignatureSkew, FutureSkew: t.SignatureFutureSkew, MaxNonces: t.MaxNonces, MaxNoncesPerDept: t.MaxNoncesPerDept}
-}
-
-func (p SignaturePolicy) withDefaults() SignaturePolicy {
+// withDefaults fills what p leaves zero.
+func withDefaults(p gateway.SignaturePolicy) gateway.SignaturePolicy {
 	if p.Skew <= 0 {
 		p.Skew = crypto.DefaultSkew
 	}
@@ -50,10 +31,10 @@ func (p SignaturePolicy) withDefaults() SignaturePolicy {
 	}
 	p.FutureSkew = min(p.FutureSkew, p.Skew)
 	if p.MaxNonces <= 0 {
-		p.MaxNonces = DefaultMaxNonces
+		p.MaxNonces = gateway.DefaultMaxNonces
 	}
 	if p.MaxNoncesPerDept <= 0 {
-		p.MaxNoncesPerDept = max(1, p.MaxNonces/DefaultDeptShareDivisor)
+		p.MaxNoncesPerDept = max(1, p.MaxNonces/gateway.DefaultDeptShareDivisor)
 	}
 	p.MaxNoncesPerDept = min(p.MaxNoncesPerDept, p.MaxNonces)
 	return p
@@ -61,8 +42,8 @@ func (p SignaturePolicy) withDefaults() SignaturePolicy {
 
 // NewPeerAuthenticatorWith returns the authenticate stage for tlcp (and tls) listeners
 // with the signature policy p, its nonces in an in-process cache.
-func NewPeerAuthenticatorWith(p SignaturePolicy) *PeerAuthenticator {
-	p = p.withDefaults()
+func NewPeerAuthenticatorWith(p gateway.SignaturePolicy) *PeerAuthenticator {
+	p = withDefaults(p)
 	v := crypto.NewRequestVerifier(p.Skew, p.MaxNonces)
 	// Clients built before the declarations were covered only when sent still sign an
 	// absent agreement or purpose as the empty value; accept that form for the transition.
@@ -76,28 +57,22 @@ func NewPeerAuthenticatorWith(p SignaturePolicy) *PeerAuthenticator {
 // is refused before it can take quota or reach a policy decision: a nonce already claimed
 // is a replay (401), a full share is 503, and a store that cannot answer refuses the
 // exchange (503) rather than pass a request it could not check.
-func (a *PeerAuthenticator) claim(ctx *fasthttp.RequestCtx, x *Exchange) error {
-	err := a.replay().ClaimNonce(ctx, x.Signature.claim, a.Now())
+func (a *PeerAuthenticator) claim(ctx *fasthttp.RequestCtx, x *gateway.Exchange) error {
+	err := a.replay().ClaimNonce(ctx, x.Signature.Claim, a.Now())
 	var se *crypto.SignatureError
 	switch {
 	case err == nil:
-		x.Signature.claimed = true
+		x.Signature.Claimed = true
 		return nil
 	case errors.As(err, &se):
 		return signatureRefusal(se)
 	}
-	return Errorf(fasthttp.StatusServiceUnavailable, "replay_store_unavailable", "the replay store could not record the signature's nonce; the exchange was refused").withCause(err)
+	return gateway.Errorf(fasthttp.StatusServiceUnavailable, "replay_store_unavailable", "the replay store could not record the signature's nonce; the exchange was refused").WithCause(err)
 }
 
-// NonceReleaser is an Authenticator that claims nonces: the pipeline calls ReleaseNonce
-// for an exchange refused before it was forwarded.
-type NonceReleaser interface {
-	ReleaseNonce(ctx *fasthttp.RequestCtx, x *Exchange) error
-}
-
-// ReleaseNonce implements NonceReleaser.
-func (a *PeerAuthenticator) ReleaseNonce(ctx *fasthttp.RequestCtx, x *Exchange) error {
-	return a.replay().ReleaseNonce(ctx, x.Signature.claim)
+// ReleaseNonce implements gateway.NonceReleaser.
+func (a *PeerAuthenticator) ReleaseNonce(ctx *fasthttp.RequestCtx, x *gateway.Exchange) error {
+	return a.replay().ReleaseNonce(ctx, x.Signature.Claim)
 }
 
 // replay is the store of claims: Replay, or the verifier's own cache when a
@@ -107,24 +82,6 @@ func (a *PeerAuthenticator) replay() crypto.ReplayStore {
 		return a.Replay
 	}
 	return a.Signatures.Nonces
-}
-
-// releaseNonce gives back the nonce of an exchange refused before any provider member was
-// chosen (no route, denied, no healthy member): only exchanges that reach a provider
-// keep their claim, so that refused requests use none of the department's share. A
-// release that fails leaves the nonce claimed, the safe side.
-func (g *Gateway) releaseNonce(ctx *fasthttp.RequestCtx, x *Exchange) {
-	if !x.Signature.claimed || x.Upstream != "" {
-		return
-	}
-	r, ok := g.stages.Authenticate.(NonceReleaser)
-	if !ok {
-		return
-	}
-	if err := r.ReleaseNonce(ctx, x); err != nil {
-		g.log.Warn("replay store: a refused exchange's nonce stays claimed", "request_id", string(x.ID), "error", err)
-	}
-	x.Signature.claimed = false
 }
 
 // ReplayRebuild is what RebuildReplayWindow read from the audit log.

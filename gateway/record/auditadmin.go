@@ -1,4 +1,4 @@
-package gateway
+package record
 
 import (
 	"encoding/base64"
@@ -6,23 +6,25 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/gateway"
 )
 
 // AdminHandlers are the audit endpoints of the admin API: the latest signed checkpoint,
 // inclusion and consistency proofs, and single records.
-func (a *AuditStage) AdminHandlers() []AdminHandler {
-	return []AdminHandler{
-		{Role: RoleAuditor, Method: fasthttp.MethodGet, Path: "/audit/checkpoint", Handler: a.serveCheckpoint},
-		{Role: RoleAuditor, Method: fasthttp.MethodGet, Path: "/audit/proof/inclusion", Handler: a.serveInclusion},
-		{Role: RoleAuditor, Method: fasthttp.MethodGet, Path: "/audit/proof/consistency", Handler: a.serveConsistency},
-		{Role: RoleAuditor, Method: fasthttp.MethodGet, Path: "/audit/records/", Prefix: true, Handler: a.serveRecord},
+func (a *AuditStage) AdminHandlers() []gateway.AdminHandler {
+	return []gateway.AdminHandler{
+		{Role: gateway.RoleAuditor, Method: fasthttp.MethodGet, Path: "/audit/checkpoint", Handler: a.serveCheckpoint},
+		{Role: gateway.RoleAuditor, Method: fasthttp.MethodGet, Path: "/audit/proof/inclusion", Handler: a.serveInclusion},
+		{Role: gateway.RoleAuditor, Method: fasthttp.MethodGet, Path: "/audit/proof/consistency", Handler: a.serveConsistency},
+		{Role: gateway.RoleAuditor, Method: fasthttp.MethodGet, Path: "/audit/records/", Prefix: true, Handler: a.serveRecord},
 	}
 }
 
 func (a *AuditStage) serveCheckpoint(ctx *fasthttp.RequestCtx) {
 	c := a.Log.Checkpoint()
 	if c == nil {
-		adminError(ctx, fasthttp.StatusNotFound, "no_checkpoint", "no checkpoint has been signed yet")
+		gateway.AdminError(ctx, fasthttp.StatusNotFound, "no_checkpoint", "no checkpoint has been signed yet")
 		return
 	}
 	ctx.SetContentType("text/plain; charset=utf-8")
@@ -33,7 +35,7 @@ func (a *AuditStage) serveCheckpoint(ctx *fasthttp.RequestCtx) {
 func uintArg(ctx *fasthttp.RequestCtx, name string) (uint64, bool) {
 	v, err := strconv.ParseUint(string(ctx.QueryArgs().Peek(name)), 10, 64)
 	if err != nil {
-		adminError(ctx, fasthttp.StatusBadRequest, "bad_request", "query parameter "+name+" must be a non-negative integer")
+		gateway.AdminError(ctx, fasthttp.StatusBadRequest, "bad_request", "query parameter "+name+" must be a non-negative integer")
 		return 0, false
 	}
 	return v, true
@@ -66,10 +68,10 @@ func (a *AuditStage) serveInclusion(ctx *fasthttp.RequestCtx) {
 	}
 	p, err := a.Log.InclusionProof(index, size)
 	if err != nil {
-		adminError(ctx, fasthttp.StatusBadRequest, "bad_request", err.Error())
+		gateway.AdminError(ctx, fasthttp.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	writeJSON(ctx, fasthttp.StatusOK, proofBody{Index: &index, Size: size, Hashes: encodeHashes(p)})
+	gateway.WriteJSON(ctx, fasthttp.StatusOK, proofBody{Index: &index, Size: size, Hashes: encodeHashes(p)})
 }
 
 func (a *AuditStage) serveConsistency(ctx *fasthttp.RequestCtx) {
@@ -83,21 +85,21 @@ func (a *AuditStage) serveConsistency(ctx *fasthttp.RequestCtx) {
 	}
 	p, err := a.Log.ConsistencyProof(from, to)
 	if err != nil {
-		adminError(ctx, fasthttp.StatusBadRequest, "bad_request", err.Error())
+		gateway.AdminError(ctx, fasthttp.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	writeJSON(ctx, fasthttp.StatusOK, proofBody{From: &from, Size: to, Hashes: encodeHashes(p)})
+	gateway.WriteJSON(ctx, fasthttp.StatusOK, proofBody{From: &from, Size: to, Hashes: encodeHashes(p)})
 }
 
 func (a *AuditStage) serveRecord(ctx *fasthttp.RequestCtx) {
 	index, err := strconv.ParseUint(strings.TrimPrefix(string(ctx.Path()), "/audit/records/"), 10, 64)
 	if err != nil {
-		adminError(ctx, fasthttp.StatusBadRequest, "bad_request", "want /audit/records/<index>")
+		gateway.AdminError(ctx, fasthttp.StatusBadRequest, "bad_request", "want /audit/records/<index>")
 		return
 	}
 	rec, err := a.Log.Record(index)
 	if err != nil {
-		adminError(ctx, fasthttp.StatusNotFound, "not_found", err.Error())
+		gateway.AdminError(ctx, fasthttp.StatusNotFound, "not_found", err.Error())
 		return
 	}
 	ctx.SetContentType("application/json")

@@ -1,18 +1,13 @@
-package gateway
+package decide
 
 import (
 	"errors"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/policy"
-	"github.com/govgate/govgate/wire"
 )
-
-// HeaderClassification is the security label of a response, set by the provider or, when
-// it sets none, by the gateway from the catalog. The consumer receives the gateway's,
-// written after the label is checked; the provider's is read by providerLabel.
-const HeaderClassification = wire.HeaderClassification
 
 // PolicyStage is the decide and release stages on the policy engine: one evaluation per
 // exchange, the agreement's quota, then the label check and field filtering of the
@@ -29,12 +24,12 @@ func NewPolicyStage(engine *policy.Engine) *PolicyStage {
 
 // Decide evaluates data.govgate.authz.decision for the exchange. A deny is a 403 with the
 // decision's reasons; an evaluation error refuses the exchange through stageError (503).
-func (p *PolicyStage) Decide(ctx *fasthttp.RequestCtx, x *Exchange) error {
+func (p *PolicyStage) Decide(ctx *fasthttp.RequestCtx, x *gateway.Exchange) error {
 	live := p.Engine.Current()
 	readsQuery := live.Revision().ReadsQuery()
 	if readsQuery {
-		if err := refuseAmbiguousQuery(ctx.QueryArgs()); err != nil {
-			return err // queryparams.go
+		if err := gateway.RefuseAmbiguousQuery(ctx.QueryArgs()); err != nil {
+			return err
 		}
 	}
 	in := policyInput(ctx, x, readsQuery)
@@ -42,28 +37,28 @@ func (p *PolicyStage) Decide(ctx *fasthttp.RequestCtx, x *Exchange) error {
 	if err != nil {
 		return err
 	}
-	x.Decision = Decision{Evaluated: true, Allow: d.Allow, Policy: d}
+	x.Decision = gateway.Decision{Evaluated: true, Allow: d.Allow, Detail: d}
 	if !d.Allow {
-		return &Error{Status: fasthttp.StatusForbidden, Code: "denied", Message: "the sharing policy refused this exchange", Reasons: d.Reasons}
+		return &gateway.Error{Status: fasthttp.StatusForbidden, Code: "denied", Message: "the sharing policy refused this exchange", Reasons: reasons(d.Reasons)}
 	}
 	// The shipped policy denies this itself; checking again here keeps a policy that forgot
 	// to from waving an unsigned request through.
 	if d.RequireSignature && !x.Identity.Signed {
-		return Errorf(fasthttp.StatusUnauthorized, "signature_required", "this exchange requires an SM2 request signature (Signature-Input, Signature, Content-Digest)")
+		return gateway.Errorf(fasthttp.StatusUnauthorized, "signature_required", "this exchange requires an SM2 request signature (Signature-Input, Signature, Content-Digest)")
 	}
-	// A filtered resource is cut on its whole document; a part of it is not one (ranges.go).
-	if !d.Opaque() && !dropRangeRequest(&ctx.Request.Header) {
+	// A filtered resource is cut on its whole document; a part of it is not one.
+	if !d.Opaque() && !gateway.DropRangeRequest(&ctx.Request.Header) {
 		return errors.New("decide: Range or If-Range could not be removed from the request") // 503, fail closed
 	}
 	if d.Agreement != "" {
 		if r, ok := p.Quotas.Take(x.Identity.Dept, d.Agreement, d.Quota, x.Start); !ok {
-			return &Error{Status: fasthttp.StatusTooManyRequests, Code: "quota_exceeded", Message: "the agreement's quota is used up", Reasons: []Reason{r}}
+			return &gateway.Error{Status: fasthttp.StatusTooManyRequests, Code: "quota_exceeded", Message: "the agreement's quota is used up", Reasons: []gateway.Reason{gateway.Reason(r)}}
 		}
 	}
 	return nil
 }
 
-func policyInput(ctx *fasthttp.RequestCtx, x *Exchange, withQuery bool) policy.Input {
+func policyInput(ctx *fasthttp.RequestCtx, x *gateway.Exchange, withQuery bool) policy.Input {
 	in := policy.Input{
 		Subject: policy.Subject{
 			Dept: x.Identity.Dept, System: x.Identity.System, CertSerial: x.Identity.CertSerial,
@@ -95,28 +90,28 @@ func policyInput(ctx *fasthttp.RequestCtx, x *Exchange, withQuery bool) policy.I
 // Release checks the response's label and cuts a JSON body down to the decision's fields,
 // masked as its obligations say. A response it cannot release is withheld: 403 when the
 // consumer may not have it, 502 when the provider sent what cannot be released.
-func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *Exchange) error {
-	d := x.Decision.Policy
+func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *gateway.Exchange) error {
+	d, _ := x.Decision.Detail.(*policy.Decision)
 	if d == nil {
 		return errors.New("release: no policy decision for this exchange")
 	}
 	resp := &ctx.Response
-	label, err := x.providerLabel()
+	label, err := x.ProviderLabel()
 	if err != nil {
-		return releaseError(err)
+		return err // a refusal (gateway.ReleaseRefusal)
 	}
 	if err := d.CheckLabel(label); err != nil {
 		return releaseError(err)
 	}
-	resp.Header.Set(HeaderClassification, d.ReleasedLabel(label))
+	resp.Header.Set(gateway.HeaderClassification, d.ReleasedLabel(label))
 	if d.Opaque() {
 		return nil
 	}
-	dropResponseValidators(&resp.Header)
-	if x.partial {
+	gateway.DropResponseValidators(&resp.Header)
+	if x.Partial() {
 		// Range and If-Range were removed before forwarding (Decide), so a part is a
 		// provider that ignored that; a part filtered as the whole would be re-rooted.
-		return releaseError(&policy.ReleaseError{Reason: Reason{Code: "RESPONSE_PARTIAL", Message: "the provider answered with a part of its response (206 or Content-Range), and this resource is released only whole, field by field"}})
+		return gateway.ReleaseRefusal(false, gateway.Reason{Code: "RESPONSE_PARTIAL", Message: "the provider answered with a part of its response (206 or Content-Range), and this resource is released only whole, field by field"})
 	}
 	if len(resp.Body()) == 0 {
 		// Nothing to filter: a HEAD, a 304, a 204. The provider's Content-Length is then the
@@ -133,11 +128,11 @@ func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *Exchange) error {
 		return nil
 	}
 	if !policy.IsJSON(string(resp.Header.ContentType())) {
-		return releaseError(&policy.ReleaseError{Reason: Reason{Code: "RESPONSE_NOT_JSON", Message: "the provider's response is not JSON, and this resource is released only field by field"}})
+		return gateway.ReleaseRefusal(false, gateway.Reason{Code: "RESPONSE_NOT_JSON", Message: "the provider's response is not JSON, and this resource is released only field by field"})
 	}
-	body, err := uncompressedBody(ctx, x)
+	body, err := gateway.UncompressedBody(ctx, x)
 	if err != nil {
-		return decodeRefusal(err)
+		return err
 	}
 	out, err := d.FilterJSON(body)
 	if err != nil {
@@ -148,20 +143,27 @@ func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *Exchange) error {
 	return nil
 }
 
-func releaseError(err error) *Error {
+// releaseError is the refusal of a response the policy would not release.
+func releaseError(err error) *gateway.Error {
 	var re *policy.ReleaseError
 	if !errors.As(err, &re) {
-		return Errorf(fasthttp.StatusBadGateway, "release_refused", "the response could not be released").withCause(err)
+		return gateway.Errorf(fasthttp.StatusBadGateway, "release_refused", "the response could not be released").WithCause(err)
 	}
-	if re.Denied {
-		return &Error{Status: fasthttp.StatusForbidden, Code: "release_denied", Message: "the response may not be released to this consumer", Reasons: []Reason{re.Reason}}
+	return gateway.ReleaseRefusal(re.Denied, gateway.Reason(re.Reason))
+}
+
+// reasons is a decision's reasons as refusals carry them.
+func reasons(rs []policy.Reason) []gateway.Reason {
+	out := make([]gateway.Reason, len(rs))
+	for i, r := range rs {
+		out[i] = gateway.Reason(r)
 	}
-	return &Error{Status: fasthttp.StatusBadGateway, Code: "release_refused", Message: "the provider's response cannot be released", Reasons: []Reason{re.Reason}}
+	return out
 }
 
 // ServeCatalog answers GET /.well-known/govgate/catalog with the catalog entries the
 // authenticated caller may see from this listener's zone.
-func (p *PolicyStage) ServeCatalog(ctx *fasthttp.RequestCtx, x *Exchange) error {
+func (p *PolicyStage) ServeCatalog(ctx *fasthttp.RequestCtx, x *gateway.Exchange) error {
 	body, err := p.Engine.CatalogEntries(ctx, x.Identity.Dept, string(x.Listener.Zone))
 	if err != nil {
 		return err
@@ -179,4 +181,14 @@ func (p *PolicyStage) Ready() error {
 		return errors.New("no policy revision loaded")
 	}
 	return nil
+}
+
+// GiveBack returns the request Decide counted against the decision's agreement
+// (gateway.QuotaGiver).
+func (p *PolicyStage) GiveBack(_ *fasthttp.RequestCtx, x *gateway.Exchange) {
+	d, _ := x.Decision.Detail.(*policy.Decision)
+	if p.Quotas == nil || d == nil || !d.Allow || d.Agreement == "" {
+		return
+	}
+	p.Quotas.GiveBack(x.Identity.Dept, d.Agreement, d.Quota, x.Start)
 }

@@ -1,43 +1,22 @@
-package gateway
+package identity
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
-	"strings"
 	"time"
 
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/valyala/fasthttp"
 
 	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/certs"
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/crypto/tlcp"
+	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/wire"
 )
-
-// DeptURIPrefix is the SAN URI prefix that carries a department code.
-const DeptURIPrefix = "urn:govgate:dept:"
-
-// TLCPTransport makes tlcp listeners for the gateway from the current identity and trust
-// store; storing new ones into the sources rotates them for later handshakes.
-type TLCPTransport struct {
-	Identity         *tlcp.IdentitySource
-	Trust            *tlcp.TrustSource
-	HandshakeTimeout time.Duration
-	// DigestVerifyOnly is tlcp.client_verify_digest_only.
-	DigestVerifyOnly bool
-	// clientVerify is shared by every listener wrapped, so that its counts outlive a
-	// listener a reload restarts.
-	clientVerify tlcp.ClientVerifyStats
-}
-
-// Wrap implements ListenerProvider.
-func (t *TLCPTransport) Wrap(ln net.Listener, _ Listener) (net.Listener, error) {
-	return tlcp.NewListener(ln, tlcp.ServerConfig{Identity: t.Identity, Trust: t.Trust, HandshakeTimeout: t.HandshakeTimeout,
-		DigestVerifyOnly: t.DigestVerifyOnly, ClientVerify: &t.clientVerify})
-}
 
 // PeerAuthenticator is the authenticate stage for tlcp listeners: the department comes
 // from the verified signing certificate, and a request signature, when present, must
@@ -56,30 +35,45 @@ type PeerAuthenticator struct {
 	TLSTrust TLSPeerChecker
 }
 
+// TLSPeerChecker verifies again, at a request, the certificate chain a standard TLS peer
+// presented at its handshake, against the CA set and CRL in force (certs.TLSTransport);
+// nil is a peer that still passes.
+type TLSPeerChecker interface {
+	CheckPeer(peer []*x509.Certificate, now time.Time) *certs.PeerRefusal
+}
+
+// now is the authenticator's clock, the system's when it has none.
+func (a *PeerAuthenticator) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
 // NewPeerAuthenticator returns the stage with the given clock skew and replay cache bound,
 // and the defaults of SignaturePolicy otherwise.
 func NewPeerAuthenticator(skew time.Duration, maxNonces int) *PeerAuthenticator {
-	return NewPeerAuthenticatorWith(SignaturePolicy{Skew: skew, MaxNonces: maxNonces})
+	return NewPeerAuthenticatorWith(gateway.SignaturePolicy{Skew: skew, MaxNonces: maxNonces})
 }
 
-// Authenticate implements Authenticator.
-func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *Exchange) error {
+// Authenticate implements gateway.Authenticator.
+func (a *PeerAuthenticator) Authenticate(ctx *fasthttp.RequestCtx, x *gateway.Exchange) error {
 	if tc, ok := ctx.Conn().(*tls.Conn); ok {
 		return a.authenticateTLS(ctx, x, tc)
 	}
 	conn, ok := ctx.Conn().(*tlcp.Conn)
 	if !ok {
-		return Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "this listener requires a TLCP client certificate")
+		return gateway.Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "this listener requires a TLCP client certificate")
 	}
-	peer, err := trustedPeer(conn, a.now())
+	peer, err := gateway.TrustedPeer(conn, a.now())
 	if err != nil {
 		return err
 	}
-	dept := deptOf(peer.SignURIs)
+	dept := gateway.DeptOf(peer.SignURIs)
 	if dept == "" {
-		return Errorf(fasthttp.StatusForbidden, "no_department", "the certificate carries no %s<code> URI", DeptURIPrefix)
+		return gateway.Errorf(fasthttp.StatusForbidden, "no_department", "the certificate carries no %s<code> URI", gateway.DeptURIPrefix)
 	}
-	x.Identity = Identity{
+	x.Identity = gateway.Identity{
 		Dept:       dept,
 		System:     peer.Sign.Subject.CommonName,
 		CertSerial: peer.SerialHex,
@@ -114,7 +108,7 @@ func refuseRepeatedSignatureFields(h *fasthttp.RequestHeader) error {
 
 // signatureRefusal is the answer to a refused signature: 400 for a repeated field (the
 // request is malformed), 503 when the replay cache has no room, 401 otherwise.
-func signatureRefusal(se *crypto.SignatureError) *Error {
+func signatureRefusal(se *crypto.SignatureError) *gateway.Error {
 	status := fasthttp.StatusUnauthorized
 	switch se.Code {
 	case crypto.SigRepeated:
@@ -122,23 +116,23 @@ func signatureRefusal(se *crypto.SignatureError) *Error {
 	case crypto.SigReplayFull:
 		status = fasthttp.StatusServiceUnavailable
 	}
-	return Errorf(status, se.Code, "%s", se.Reason)
+	return gateway.Errorf(status, se.Code, "%s", se.Reason)
 }
 
 // authenticateTLS reads the identity of a standard mutual-TLS peer: its certificate was
 // verified in the handshake (CAs, CRL); the department and system come from it as from an
 // SM2 certificate. SM2 request signatures cannot verify with an ECDSA or RSA key, so a
 // signed request on a tls listener is refused rather than half-checked.
-func (a *PeerAuthenticator) authenticateTLS(ctx *fasthttp.RequestCtx, x *Exchange, tc *tls.Conn) error {
+func (a *PeerAuthenticator) authenticateTLS(ctx *fasthttp.RequestCtx, x *gateway.Exchange, tc *tls.Conn) error {
 	st := tc.ConnectionState()
 	if len(st.PeerCertificates) == 0 {
-		return Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "the TLS handshake did not verify a client certificate")
+		return gateway.Errorf(fasthttp.StatusUnauthorized, "no_client_certificate", "the TLS handshake did not verify a client certificate")
 	}
 	if a.TLSTrust != nil {
-		if err := a.TLSTrust.CheckPeer(st.PeerCertificates, a.now()); err != nil {
+		if r := a.TLSTrust.CheckPeer(st.PeerCertificates, a.now()); r != nil {
 			// Closed after this answer: the refusal is for the connection, not the request.
-			ctx.SetUserValue(closeAfterAnswer, true)
-			return err
+			gateway.CloseAfterAnswer(ctx)
+			return gateway.Errorf(fasthttp.StatusUnauthorized, r.Code, "%s", r.Message).WithCause(r.Err)
 		}
 	}
 	c := st.PeerCertificates[0]
@@ -146,22 +140,22 @@ func (a *PeerAuthenticator) authenticateTLS(ctx *fasthttp.RequestCtx, x *Exchang
 	for i, u := range c.URIs {
 		uris[i] = u.String()
 	}
-	dept := deptOf(uris)
+	dept := gateway.DeptOf(uris)
 	if dept == "" {
-		return Errorf(fasthttp.StatusForbidden, "no_department", "the certificate carries no %s<code> URI", DeptURIPrefix)
+		return gateway.Errorf(fasthttp.StatusForbidden, "no_department", "the certificate carries no %s<code> URI", gateway.DeptURIPrefix)
 	}
-	x.Identity = Identity{Dept: dept, System: c.Subject.CommonName, CertSerial: c.SerialNumber.Text(16), Issuer: c.Issuer.CommonName, Auth: "tls"}
+	x.Identity = gateway.Identity{Dept: dept, System: c.Subject.CommonName, CertSerial: c.SerialNumber.Text(16), Issuer: c.Issuer.CommonName, Auth: "tls"}
 	h := &ctx.Request.Header
 	if err := refuseRepeatedSignatureFields(h); err != nil {
 		return err
 	}
 	if len(h.Peek(wire.HeaderSignature)) > 0 || len(h.Peek(wire.HeaderSignatureInput)) > 0 {
-		return Errorf(fasthttp.StatusUnauthorized, "signature_unsupported", "SM2 request signatures need an SM2 certificate: call over TLCP to sign")
+		return gateway.Errorf(fasthttp.StatusUnauthorized, "signature_unsupported", "SM2 request signatures need an SM2 certificate: call over TLCP to sign")
 	}
 	return nil
 }
 
-func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *Exchange, cert *smx509.Certificate) error {
+func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *gateway.Exchange, cert *smx509.Certificate) error {
 	msg := signatureMessage(ctx, x)
 	var pub *crypto.PublicKey
 	keys := func(keyID string) (*crypto.PublicKey, error) {
@@ -183,12 +177,12 @@ func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *Exchang
 	h := &ctx.Request.Header
 	// Each field was checked to be one line of one member: what is recorded here is
 	// exactly what was verified.
-	x.Signature = SignatureEvidence{
+	x.Signature = gateway.SignatureEvidence{
 		Input:     string(h.Peek(wire.HeaderSignatureInput)),
 		Signature: string(h.Peek(wire.HeaderSignature)),
 		Base:      p.Base,
 		PublicKey: audit.PublicKeyHex(pub),
-		claim:     a.Signatures.ClaimOf(x.Identity.Dept, p),
+		Claim:     a.Signatures.ClaimOf(x.Identity.Dept, p),
 	}
 	// Only a verified signature claims a nonce, so that forgeries cannot fill the cache.
 	return a.claim(ctx, x)
@@ -197,7 +191,7 @@ func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *Exchang
 // signatureMessage presents the request to the signature verifier. The declared
 // agreement and purpose come from the exchange: the X-Govgate-* fields are stripped before
 // any stage runs. A declaration the request did not carry is absent, not empty.
-func signatureMessage(ctx *fasthttp.RequestCtx, x *Exchange) *crypto.Message {
+func signatureMessage(ctx *fasthttp.RequestCtx, x *gateway.Exchange) *crypto.Message {
 	h := &ctx.Request.Header
 	// The target may be in absolute form (admitted only when its authority is Host):
 	// RequestMessage takes its path, which is also what is forwarded and recorded.
@@ -224,14 +218,4 @@ func declared(v []byte, sent bool) []string {
 		return nil
 	}
 	return []string{string(v)}
-}
-
-// deptOf is the department a certificate's URI SANs name (the first urn:govgate:dept:).
-func deptOf(uris []string) string {
-	for _, s := range uris {
-		if dept, ok := strings.CutPrefix(s, DeptURIPrefix); ok {
-			return dept
-		}
-	}
-	return ""
 }

@@ -1,4 +1,4 @@
-package gateway
+package record
 
 import (
 	"encoding/hex"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/policy"
 	"github.com/govgate/govgate/wire"
 )
 
@@ -20,16 +22,16 @@ import (
 type AuditStage struct {
 	Log       *audit.Log
 	GatewayID string
-	commits   histogram
+	commits   gateway.Histogram
 	records   sync.Pool // of *audit.Record: Append keeps nothing of a record
 }
 
 // ObserveCommit is the log's audit.Options.OnCommit: the time each group commit took, which
 // every exchange in it waited for. It is how an operator sees a slow audit disk.
-func (a *AuditStage) ObserveCommit(_ int, took time.Duration) { a.commits.observe(took) }
+func (a *AuditStage) ObserveCommit(_ int, took time.Duration) { a.commits.Observe(took) }
 
-// Audit implements Auditor.
-func (a *AuditStage) Audit(ctx *fasthttp.RequestCtx, x *Exchange) ([]byte, error) {
+// Audit implements gateway.Auditor.
+func (a *AuditStage) Audit(ctx *fasthttp.RequestCtx, x *gateway.Exchange) ([]byte, error) {
 	rec := a.record(ctx, x)
 	r, err := a.Log.Append(ctx, rec)
 	*rec = audit.Record{}
@@ -40,7 +42,7 @@ func (a *AuditStage) Audit(ctx *fasthttp.RequestCtx, x *Exchange) ([]byte, error
 	return r.Append(nil), nil
 }
 
-func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *Exchange) *audit.Record {
+func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange) *audit.Record {
 	resp := &ctx.Response
 	status := resp.StatusCode()
 	body := sentBody(ctx.Method(), status, resp.Body())
@@ -78,14 +80,14 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *Exchange) *audit.Record
 		// An admin record holds who, what and the outcome, nothing a data request has:
 		// a Content-Digest an operator's client sent is not a consumer's.
 		r.Role, r.ContentDigest = string(x.Admin), ""
-		if ctx.UserValue(adminAttempt{}) != nil {
+		if gateway.AdminAttempt(ctx) {
 			r.Status = 0 // an admin action recorded before it runs: no answer yet (serveAdmin)
 		}
 		return r
 	case audit.KindExchange:
 		r.Provider, r.Route, r.Resource, r.Mode = x.Route.Pool, x.Route.ID, x.Route.Resource, string(x.Route.Mode)
 	}
-	if d := x.Decision.Policy; d != nil {
+	if d, _ := x.Decision.Detail.(*policy.Decision); d != nil {
 		r.Decision = &audit.Decision{Allow: d.Allow, Reasons: d.ReasonCodes(), Revision: d.Revision}
 		if d.Agreement != "" {
 			r.Agreement = d.Agreement // the agreement it happened under, named or chosen
@@ -106,7 +108,7 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *Exchange) *audit.Record
 // recordKind says what an exchange is recorded as: an admin action, a data exchange that
 // reached a route, a request refused before it did, or — neither routed nor refused — the
 // catalog read the gateway answers itself (pipeline.go).
-func recordKind(x *Exchange) audit.Kind {
+func recordKind(x *gateway.Exchange) audit.Kind {
 	switch {
 	case x.Admin != "":
 		return audit.KindAdmin
@@ -133,17 +135,17 @@ func (a *AuditStage) WriteMetrics(w io.Writer) {
 	if s.Failing != "" {
 		failing = 1
 	}
-	writeMetricHeader(w, "govgate_audit_records_total", "counter", "Records made durable.")
+	gateway.WriteMetricHeader(w, "govgate_audit_records_total", "counter", "Records made durable.")
 	fmt.Fprintf(w, "govgate_audit_records_total %d\n", s.Appended)
-	writeMetricHeader(w, "govgate_audit_append_failures_total", "counter", "Records that could not be made durable; their exchanges were refused.")
+	gateway.WriteMetricHeader(w, "govgate_audit_append_failures_total", "counter", "Records that could not be made durable; their exchanges were refused.")
 	fmt.Fprintf(w, "govgate_audit_append_failures_total %d\n", s.Failed)
-	writeMetricHeader(w, "govgate_audit_failing", "gauge", "Whether the latest append failed (1): exchanges are being refused.")
+	gateway.WriteMetricHeader(w, "govgate_audit_failing", "gauge", "Whether the latest append failed (1): exchanges are being refused.")
 	fmt.Fprintf(w, "govgate_audit_failing %d\n", failing)
-	writeMetricHeader(w, "govgate_audit_log_size", "gauge", "Records in the audit log.")
+	gateway.WriteMetricHeader(w, "govgate_audit_log_size", "gauge", "Records in the audit log.")
 	fmt.Fprintf(w, "govgate_audit_log_size %d\n", s.Size)
-	writeMetricHeader(w, "govgate_audit_checkpoint_size", "gauge", "Size of the latest signed checkpoint.")
+	gateway.WriteMetricHeader(w, "govgate_audit_checkpoint_size", "gauge", "Size of the latest signed checkpoint.")
 	fmt.Fprintf(w, "govgate_audit_checkpoint_size %d\n", s.CheckpointSize)
-	writeMetricHeader(w, "govgate_audit_commit_duration_seconds", "histogram",
+	gateway.WriteMetricHeader(w, "govgate_audit_commit_duration_seconds", "histogram",
 		"Time each group commit took to frame, write and fsync its records; every audited exchange waits for one. Records per commit: govgate_audit_records_total over its count.")
-	a.commits.write(w, "govgate_audit_commit_duration_seconds", "")
+	a.commits.Write(w, "govgate_audit_commit_duration_seconds", "")
 }

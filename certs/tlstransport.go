@@ -1,4 +1,4 @@
-package gateway
+package certs
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/keys"
 )
 
 // TLSFiles are a standard (non-SM2) TLS listener's certificate and the CAs and CRL its
@@ -148,45 +151,35 @@ func checkKeyMode(path string) error {
 	return nil
 }
 
-// Watch reloads the files when one of them changes, polling every interval until ctx ends.
-// A reload that fails is logged and the running configuration stays.
-func (t *TLSTransport) Watch(ctx context.Context, interval time.Duration, log *slog.Logger) {
-	stamps := fileStamps{}
-	all := func() []string {
-		files := append(append([]string{}, t.files.ClientCA...), t.files.ClientCRL...)
-		if t.source == nil {
-			files = append(files, t.files.Cert, t.files.Key)
-		}
-		return files
+// Run reloads the files when one of them changes, looking every interval, until ctx
+// ends. A reload that fails is logged and counted, and the running configuration stays.
+func (t *TLSTransport) Run(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	files := append(append([]string{}, t.files.ClientCA...), t.files.ClientCRL...)
+	if t.source == nil {
+		files = append(files, t.files.Cert, t.files.Key)
 	}
-	stamps.changed(all()...)
-	go func() {
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if !stamps.changed(all()...) {
-					continue
-				}
-				if err := t.Reload(); err != nil {
-					t.refused.Add(1)
-					log.Error("new TLS certificate, CA set or CRL refused; the running one stays", "error", err)
-				} else {
-					log.Info("TLS certificate, CA set and CRL reloaded; new handshakes use them")
-				}
+	w := &keys.Watcher{What: "TLS certificate, CA set and CRL", Files: files, Interval: interval, Logger: log,
+		Apply: func([]*keys.Version) error {
+			if err := t.Reload(); err != nil {
+				t.refused.Add(1)
+				return err
 			}
-		}
-	}()
+			return nil
+		}}
+	// NewTLSTransport loaded the files; Load takes their times and applies them again, to
+	// no effect unless they changed since — and a failure then leaves the running
+	// configuration as any refused reload does, and the watch goes on.
+	if err := w.Load(ctx); err != nil {
+		log.Error("new TLS certificate, CA set or CRL refused; the running one stays", "error", err)
+	}
+	w.Run(ctx)
 }
 
 // acmeTLS1 is the ALPN protocol of the tls-alpn-01 challenge (RFC 8737).
 const acmeTLS1 = "acme-tls/1"
 
-// Wrap implements ListenerProvider.
-func (t *TLSTransport) Wrap(ln net.Listener, _ Listener) (net.Listener, error) {
+// Wrap makes ln a tls listener (the gateway's ListenerProvider).
+func (t *TLSTransport) Wrap(ln net.Listener) (net.Listener, error) {
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -226,10 +219,10 @@ func (t *TLSTransport) Wrap(ln net.Listener, _ Listener) (net.Listener, error) {
 }
 
 // Certificates lists the server certificate in use and the client CAs.
-func (t *TLSTransport) Certificates(now time.Time) []CertInfo {
-	var out []CertInfo
+func (t *TLSTransport) Certificates(now time.Time) []crypto.CertInfo {
+	var out []crypto.CertInfo
 	add := func(role string, c *x509.Certificate) {
-		out = append(out, CertInfo{Role: role, Subject: c.Subject.String(), Serial: c.SerialNumber.Text(16), NotAfter: c.NotAfter, DaysLeft: int(c.NotAfter.Sub(now).Hours() / 24)})
+		out = append(out, crypto.CertInfo{Role: role, Subject: c.Subject.String(), Serial: c.SerialNumber.Text(16), NotAfter: c.NotAfter, DaysLeft: int(c.NotAfter.Sub(now).Hours() / 24)})
 	}
 	st := t.state.Load()
 	var leaves [][]byte

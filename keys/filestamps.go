@@ -1,18 +1,18 @@
-package gateway
+package keys
 
 import (
 	"os"
 	"time"
 )
 
-// fileStamps remembers the modification times of files, so that polling notices the ones
+// FileStamps remembers the modification times of files, so that polling notices the ones
 // an administrator replaced.
-type fileStamps map[string]time.Time
+type FileStamps map[string]time.Time
 
-// changed reports whether any of paths has another modification time than last seen, and
+// Changed reports whether any of paths has another modification time than last seen, and
 // remembers the new ones. A file that cannot be read counts as unchanged: its reload would
 // fail anyway, and the running configuration stays.
-func (s fileStamps) changed(paths ...string) bool {
+func (s FileStamps) Changed(paths ...string) bool {
 	moved := false
 	for _, p := range paths {
 		info, err := os.Stat(p)
