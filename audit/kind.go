@@ -18,6 +18,10 @@ const (
 	// KindCatalog is a served catalog read (GET /.well-known/govgate/catalog): answered by
 	// the gateway itself, so it names no route, provider or resource.
 	KindCatalog Kind = "catalog"
+	// KindProof is a served read of the audit log by a department on a data listener
+	// (GET /.well-known/govgate/checkpoint, /.well-known/govgate/proof/inclusion): answered
+	// by the gateway itself, like the catalog, so it names no route, provider or resource.
+	KindProof Kind = "proof"
 	// KindRefusal is a data request refused before it reached a route or the catalog (it
 	// could not be read, authenticated or routed): no route, provider or resource, and an
 	// error.
@@ -30,7 +34,9 @@ const (
 
 // Sharing reports whether records of the kind are data sharing — what a sharing report
 // counts: requests of the data listeners, not of the admin API.
-func (k Kind) Sharing() bool { return k == KindExchange || k == KindCatalog || k == KindRefusal }
+func (k Kind) Sharing() bool {
+	return k == KindExchange || k == KindCatalog || k == KindProof || k == KindRefusal
+}
 
 // checkKind refuses a record whose kind is unknown or whose members do not fit its kind.
 func checkKind(r *Record) error {
@@ -40,9 +46,9 @@ func checkKind(r *Record) error {
 			return err
 		}
 		return none(r.Kind, "role", r.Role)
-	case KindCatalog:
+	case KindCatalog, KindProof:
 		if r.Error != "" {
-			return fmt.Errorf("kind %s: the record holds error %q; a refused catalog read is of kind %s", r.Kind, r.Error, KindRefusal)
+			return fmt.Errorf("kind %s: the record holds error %q; a refused %s read is of kind %s", r.Kind, r.Error, r.Kind, KindRefusal)
 		}
 		return none(r.Kind, "route", r.Route, "provider", r.Provider, "resource", r.Resource, "mode", r.Mode, "upstream", r.Upstream, "role", r.Role)
 	case KindRefusal:
@@ -60,9 +66,9 @@ func checkKind(r *Record) error {
 		}
 		return need(r.Kind, "role", r.Role)
 	case "":
-		return fmt.Errorf("the record has no kind (want %s, %s, %s or %s)", KindExchange, KindCatalog, KindRefusal, KindAdmin)
+		return fmt.Errorf("the record has no kind (want %s, %s, %s, %s or %s)", KindExchange, KindCatalog, KindProof, KindRefusal, KindAdmin)
 	}
-	return fmt.Errorf("unknown record kind %q (want %s, %s, %s or %s)", r.Kind, KindExchange, KindCatalog, KindRefusal, KindAdmin)
+	return fmt.Errorf("unknown record kind %q (want %s, %s, %s, %s or %s)", r.Kind, KindExchange, KindCatalog, KindProof, KindRefusal, KindAdmin)
 }
 
 // need reports the first of the named members that is empty.

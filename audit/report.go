@@ -18,7 +18,7 @@ const (
 	ByPool      ReportDim = "pool"      // the provider pool the route forwarded to
 	ByResource  ReportDim = "resource"  // the catalog entry
 	ByAgreement ReportDim = "agreement" // the sharing agreement the decision chose
-	ByKind      ReportDim = "kind"      // exchange, catalog (a catalog read) or refusal
+	ByKind      ReportDim = "kind"      // exchange, catalog (a catalog read), proof (a receipt check) or refusal
 	ByDay       ReportDim = "day"       // the day in Beijing time (UTC+8), YYYY-MM-DD
 	ByReason    ReportDim = "reason"    // why not allowed: the decision's reasons, or the error code
 )

@@ -33,6 +33,8 @@ type rig struct {
 	trust    *tlcp.TrustSource
 	url      string // the enterprise route on the TLCP listener
 	admin    string // http://admin address
+	base     string // https://host:port of the TLCP listener
+	plain    string // http://host:port of a plain loopback listener
 	auditDir string
 	seen     chan *fasthttp.RequestHeader
 }
@@ -82,7 +84,7 @@ func startRig(t *testing.T) *rig {
 	t.Cleanup(func() { provider.Shutdown() })
 	yaml := fmt.Sprintf(`gateway_id: gw-client-test
 admin: {address: "127.0.0.1:0"}
-listeners: [{name: external, address: "127.0.0.1:0", zone: external, transport: tlcp}]
+listeners: [{name: external, address: "127.0.0.1:0", zone: external, transport: tlcp}, {name: local, address: "127.0.0.1:0", zone: internal, transport: plain}]
 tlcp: {sign_cert: %q, sign_key: %q, enc_cert: %q, enc_key: %q, client_ca: %q}
 audit: {dir: %q, checkpoint_interval: 20ms}
 keys: {dir: %q}
@@ -109,7 +111,9 @@ pools: [{id: registry, addresses: [%q]}]
 		a.Gateway.Shutdown(ctx)
 		a.Close()
 	})
-	r.url = "https://" + a.Gateway.ListenerAddr("external").String() + "/enterprise/v1/companies/91110108MA01A2B3C4"
+	r.base = "https://" + a.Gateway.ListenerAddr("external").String()
+	r.plain = "http://" + a.Gateway.ListenerAddr("local").String()
+	r.url = r.base + "/enterprise/v1/companies/91110108MA01A2B3C4"
 	r.admin = "http://" + a.Gateway.AdminAddr().String()
 	r.trust = trustOf(t, ca)
 	return r

@@ -81,6 +81,9 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 	if g.stages.Catalog != nil && string(ctx.Path()) == CatalogPath {
 		return g.serveCatalog(ctx, x)
 	}
+	if g.stages.Proofs != nil && isProofPath(ctx.Path()) {
+		return g.serveProof(ctx, x)
+	}
 
 	// Routed on the raw path, which is what the provider receives.
 	e := rt.router.match(ctx.Host(), path)

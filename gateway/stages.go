@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/wire"
 )
 
 // Stage is one of the stages every exchange passes. Route and forward are the proxy's own
@@ -77,7 +79,15 @@ type CatalogServer interface {
 }
 
 // CatalogPath is where every listener serves the catalog.
-const CatalogPath = "/.well-known/govgate/catalog"
+const CatalogPath = wire.PathCatalog
+
+// ProofServer answers the audit paths of a data listener (wire.PathCheckpoint,
+// wire.PathInclusionProof) for an authenticated caller: the signed checkpoint, and inclusion
+// proofs of the caller's own records only — so that a department checks its receipts
+// without the admin API.
+type ProofServer interface {
+	ServeProof(ctx *fasthttp.RequestCtx, x *Exchange) error
+}
 
 // MetricsWriter adds a stage's own metrics to /metrics, in Prometheus text format.
 type MetricsWriter interface {
@@ -98,6 +108,7 @@ type Stages struct {
 	Release      Releaser
 	Audit        Auditor
 	Catalog      CatalogServer
+	Proofs       ProofServer
 	Transports   map[Transport]ListenerProvider
 	// Admin adds endpoints to the admin API.
 	Admin []AdminHandler

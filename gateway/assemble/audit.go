@@ -81,6 +81,7 @@ func (b *builder) audit() error {
 	b.watch(watch.Run)
 	b.degrade("audit-key", keyWarning{watch})
 	b.stages.Audit = stage
+	b.stages.Proofs = stage
 	b.admin(stage.AdminHandlers(), stage)
 	return nil
 }

@@ -74,7 +74,7 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange) *audi
 	if x.Err != nil {
 		r.Error = x.Err.Code
 	}
-	r.Kind = recordKind(x)
+	r.Kind = recordKind(ctx, x)
 	switch r.Kind {
 	case audit.KindAdmin:
 		// An admin record holds who, what and the outcome, nothing a data request has:
@@ -106,9 +106,10 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange) *audi
 }
 
 // recordKind says what an exchange is recorded as: an admin action, a data exchange that
-// reached a route, a request refused before it did, or — neither routed nor refused — the
-// catalog read the gateway answers itself (pipeline.go).
-func recordKind(x *gateway.Exchange) audit.Kind {
+// reached a route, a request refused before it did, or — neither routed nor refused — a
+// read the gateway answers itself: a department's proof read (proofs.go) or the catalog
+// (pipeline.go).
+func recordKind(ctx *fasthttp.RequestCtx, x *gateway.Exchange) audit.Kind {
 	switch {
 	case x.Admin != "":
 		return audit.KindAdmin
@@ -116,6 +117,8 @@ func recordKind(x *gateway.Exchange) audit.Kind {
 		return audit.KindExchange
 	case x.Err != nil:
 		return audit.KindRefusal
+	case isProofRead(ctx):
+		return audit.KindProof
 	}
 	return audit.KindCatalog
 }
