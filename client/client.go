@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -45,6 +46,8 @@ type Client struct {
 
 	mu    sync.Mutex
 	hosts map[string]*fasthttp.HostClient
+	// tlsSeen is, per plain host, whether a server answered in TLCP/TLS (plainsniff.go).
+	tlsSeen map[string]*atomic.Bool
 }
 
 // New returns a client; it refuses an identity whose certificates and keys do not match.
@@ -59,10 +62,11 @@ func New(cfg Config) (*Client, error) {
 		cfg.Timeout = 30 * time.Second
 	}
 	return &Client{
-		cfg:    cfg,
-		signer: crypto.NewSigner(cfg.Identity.SignKey),
-		keyID:  fmt.Sprintf("%x", cfg.Identity.SignCert.SerialNumber),
-		hosts:  map[string]*fasthttp.HostClient{},
+		cfg:     cfg,
+		signer:  crypto.NewSigner(cfg.Identity.SignKey),
+		keyID:   fmt.Sprintf("%x", cfg.Identity.SignCert.SerialNumber),
+		hosts:   map[string]*fasthttp.HostClient{},
+		tlsSeen: map[string]*atomic.Bool{},
 	}, nil
 }
 
@@ -83,6 +87,12 @@ type Response struct {
 	Body      []byte
 	Receipt   string // X-Govgate-Receipt
 	RequestID string
+	// RecordKind is X-Govgate-Record-Kind: "admin" from the admin API, whose answers
+	// carry no receipt.
+	RecordKind string
+	// Head is the status line and header fields as received (HTTP/1.1 200 OK, CRLF
+	// separated, ending in an empty line): what curl -i prints.
+	Head []byte
 }
 
 // Do sends req and returns the response.
@@ -105,6 +115,17 @@ type Prepared struct {
 
 // Release returns the request's memory; the prepared request must not be used after.
 func (p *Prepared) Release() { fasthttp.ReleaseRequest(p.req) }
+
+// Head is the request's request line and header fields as they will be sent, signature
+// and Content-Length included (what curl -v shows).
+func (p *Prepared) Head() []byte {
+	var h fasthttp.RequestHeader
+	p.req.Header.CopyTo(&h)
+	if n := len(p.req.Body()); n > 0 {
+		h.SetContentLength(n)
+	}
+	return append([]byte(nil), h.Header()...)
+}
 
 // Prepare builds and, unless the client is unsigned, signs req.
 func (c *Client) Prepare(req Request) (*Prepared, error) {
@@ -151,14 +172,19 @@ func (c *Client) Send(ctx context.Context, p *Prepared) (*Response, error) {
 		deadline = d
 	}
 	if err := c.host(p.u).DoDeadline(p.req, hresp, deadline); err != nil {
+		if c.answeredInTLS(p.u) {
+			return nil, fmt.Errorf("call %s: %w", p.u, ErrTLSServer)
+		}
 		return nil, fmt.Errorf("call %s: %w", p.u, err)
 	}
 	resp := &Response{
-		Status:    hresp.StatusCode(),
-		Header:    map[string][]string{},
-		Body:      append([]byte(nil), hresp.Body()...),
-		Receipt:   string(hresp.Header.Peek(wire.HeaderReceipt)),
-		RequestID: string(hresp.Header.Peek(wire.HeaderRequestID)),
+		Status:     hresp.StatusCode(),
+		Header:     map[string][]string{},
+		Body:       append([]byte(nil), hresp.Body()...),
+		Receipt:    string(hresp.Header.Peek(wire.HeaderReceipt)),
+		RequestID:  string(hresp.Header.Peek(wire.HeaderRequestID)),
+		RecordKind: string(hresp.Header.Peek(wire.HeaderRecordKind)),
+		Head:       append([]byte(nil), hresp.Header.Header()...),
 	}
 	hresp.Header.VisitAll(func(k, v []byte) {
 		resp.Header[string(k)] = append(resp.Header[string(k)], string(v))
@@ -209,9 +235,27 @@ func (c *Client) host(u *url.URL) *fasthttp.HostClient {
 			defer cancel()
 			return tlcp.Dial(ctx, "tcp", addr, tlcp.ClientConfig{Identity: c.cfg.Identity, Trust: c.cfg.Trust, ServerName: serverName, Suites: c.cfg.Suites})
 		}
+	} else {
+		seen := new(atomic.Bool)
+		c.tlsSeen[key] = seen
+		hc.Dial = func(addr string) (net.Conn, error) {
+			conn, err := net.DialTimeout("tcp", addr, c.cfg.Timeout)
+			if err != nil {
+				return nil, err
+			}
+			return &sniffConn{Conn: conn, seen: seen}, nil
+		}
 	}
 	c.hosts[key] = hc
 	return hc
+}
+
+// answeredInTLS reports (and forgets) whether a plain host answered in TLCP/TLS.
+func (c *Client) answeredInTLS(u *url.URL) bool {
+	c.mu.Lock()
+	seen := c.tlsSeen[u.Scheme+"://"+u.Host]
+	c.mu.Unlock()
+	return seen != nil && seen.Swap(false)
 }
 
 // Close drops idle connections.

@@ -28,6 +28,10 @@ func (g *Gateway) adminExchange(c *adminCaller, need Role, start time.Time) *Exc
 // before the action runs: AuditStage records it with status 0 (no answer yet).
 type adminAttempt struct{}
 
+// adminRecordKind is what an admin answer's wire.HeaderRecordKind says: the audit record
+// kind of admin requests (audit.KindAdmin; gateway does not import audit).
+const adminRecordKind = "admin"
+
 // AdminAttempt reports whether the record being made is that of an admin action before it
 // runs: its status is then no answer yet (0).
 func AdminAttempt(ctx *fasthttp.RequestCtx) bool { return ctx.UserValue(adminAttempt{}) != nil }
@@ -51,7 +55,10 @@ func (g *Gateway) auditAdminAttempt(ctx *fasthttp.RequestCtx, x *Exchange) error
 // the 503 then says. An answered probe is not recorded: it changes nothing, shows nothing
 // but its own answer, and a scraper every few seconds would fill the log with it.
 func (g *Gateway) auditAdmin(ctx *fasthttp.RequestCtx, x *Exchange, kind adminKind, ran bool) {
-	defer ctx.Response.Header.SetBytesV(wire.HeaderRequestID, x.ID)
+	defer func() {
+		ctx.Response.Header.SetBytesV(wire.HeaderRequestID, x.ID)
+		ctx.Response.Header.Set(wire.HeaderRecordKind, adminRecordKind)
+	}()
 	if g.stages.Audit == nil || (kind == adminProbe && x.Err == nil) {
 		return
 	}

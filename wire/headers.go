@@ -31,6 +31,10 @@ const (
 
 	// Sent by the gateway to the consumer: the audit receipt of the exchange.
 	HeaderReceipt = "X-Govgate-Receipt"
+	// HeaderRecordKind is sent by the admin API on every answer, as "admin": its records
+	// are of kind admin and carry no receipt (probes are not recorded), which a client
+	// tells apart from a data listener without an audit stage.
+	HeaderRecordKind = "X-Govgate-Record-Kind"
 
 	// GovgatePrefix starts every field only the gateway may assert; a consumer's or a
 	// provider's field with this prefix never crosses the gateway.

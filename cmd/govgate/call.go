@@ -6,8 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -32,11 +32,11 @@ func (h headerFlags) Set(v string) error {
 
 // deptFlags are the flags of a command that calls the gateway as a department.
 type deptFlags struct {
-	method, data, certFiles, keyFiles, keyPassEnv, ca, serverName, agreement, purpose *string
-	unsigned                                                                          *bool
-	timeout                                                                           *time.Duration
-	headers                                                                           headerFlags
-	suites                                                                            suitesFlag
+	method, data, profile, certFiles, keyFiles, keyPassEnv, ca, serverName, agreement, purpose *string
+	unsigned                                                                                   *bool
+	timeout                                                                                    *time.Duration
+	headers                                                                                    headerFlags
+	suites                                                                                     suitesFlag
 }
 
 // suitesFlag is --suites (and its alias --suite): TLCP cipher suites to offer, most
@@ -61,13 +61,14 @@ func (f *suitesFlag) Set(v string) error {
 
 func addDeptFlags(fs *flag.FlagSet) *deptFlags {
 	d := &deptFlags{headers: headerFlags{}}
-	d.method = fs.String("X", "GET", "HTTP method")
-	d.data = fs.String("d", "", "request body; @FILE reads it from FILE")
+	d.method = fs.String("X", "GET", "HTTP method (govgate call: POST when a body is given without -X, as curl)")
+	d.data = fs.String("d", "", "request body; @FILE reads it from FILE (sent as is, unlike curl's -d which drops newlines)")
 	fs.Var(d.headers, "H", "extra request header \"Name: value\" (repeatable)")
-	d.certFiles = fs.String("cert", "", "signing and encryption certificates, comma-separated: SIGN.pem,ENC.pem (each may carry its chain)")
-	d.keyFiles = fs.String("key", "", "signing and encryption keys, comma-separated: SIGN.key,ENC.key (files must be mode 0600)")
+	d.profile = fs.String("profile", "", "profile of the profile file to take --ca, --cert, --key (and --audit-keys) from (default: $"+client.EnvProfile+", else the file's default)")
+	d.certFiles = fs.String("cert", "", "signing and encryption certificates, comma-separated: SIGN.pem,ENC.pem (each may carry its chain); default $"+client.EnvCert+", else the profile's")
+	d.keyFiles = fs.String("key", "", "signing and encryption keys, comma-separated: SIGN.key,ENC.key (files must be mode 0600); default $"+client.EnvKey+", else the profile's")
 	d.keyPassEnv = fs.String("key-pass-env", "", "name of an environment variable holding the keys' password, when they are encrypted")
-	d.ca = fs.String("ca", "", "PEM file of the CA(s) the gateway's certificate must chain to")
+	d.ca = fs.String("ca", "", "PEM file of the CA(s) the gateway's certificate must chain to; default $"+client.EnvCA+", else the profile's")
 	d.serverName = fs.String("server-name", "", "name the gateway's certificate must carry (default: the URL's host)")
 	d.agreement = fs.String("agreement", "", "sharing agreement the call is made under (X-Govgate-Agreement)")
 	d.purpose = fs.String("purpose", "", "purpose of the call (X-Govgate-Purpose)")
@@ -79,13 +80,50 @@ func addDeptFlags(fs *flag.FlagSet) *deptFlags {
 	return d
 }
 
+// resolve fills --ca, --cert, --key, --key-pass-env and --server-name left empty from the
+// environment, then from the profile: a flag wins, then a variable, then the profile.
+func (d *deptFlags) resolve() (client.Profile, error) {
+	name := *d.profile
+	if name == "" {
+		name = os.Getenv(client.EnvProfile)
+	}
+	path, err := client.DefaultProfilePath()
+	if err != nil && name != "" {
+		return client.Profile{}, err
+	}
+	var p client.Profile
+	if err == nil {
+		if p, err = client.LoadProfile(path, name); err != nil {
+			return client.Profile{}, err
+		}
+	}
+	for _, f := range []struct {
+		flag    *string
+		env     string
+		profile string
+	}{{d.ca, client.EnvCA, p.CA}, {d.certFiles, client.EnvCert, p.Cert}, {d.keyFiles, client.EnvKey, p.Key}, {d.keyPassEnv, "", p.KeyPassEnv}, {d.serverName, "", p.ServerName}} {
+		if *f.flag != "" {
+			continue
+		}
+		if v := os.Getenv(f.env); f.env != "" && v != "" {
+			*f.flag = v
+		} else {
+			*f.flag = f.profile
+		}
+	}
+	return p, nil
+}
+
 // client loads the department's TLCP pair and the gateway's CA, for at most maxConns
 // connections (0: the client's default).
 func (d *deptFlags) client(maxConns int) (*client.Client, error) {
+	if _, err := d.resolve(); err != nil {
+		return nil, err
+	}
 	certs := strings.Split(*d.certFiles, ",")
 	keys := strings.Split(*d.keyFiles, ",")
 	if len(certs) != 2 || len(keys) != 2 || *d.ca == "" {
-		return nil, fmt.Errorf("%w: --cert SIGN,ENC, --key SIGN,ENC and --ca are required", errUsage)
+		return nil, fmt.Errorf("%w: --cert SIGN,ENC, --key SIGN,ENC and --ca are required (or $%s, $%s, $%s, or a profile)", errUsage, client.EnvCert, client.EnvKey, client.EnvCA)
 	}
 	var password []byte
 	if *d.keyPassEnv != "" {
@@ -116,23 +154,77 @@ func (d *deptFlags) body() ([]byte, error) {
 	return []byte(*d.data), nil
 }
 
+// callFlags are govgate call's own flags beside the department's: curl's output and
+// failure flags, the body forms and the receipt check.
+type callFlags struct {
+	include, verbose, silent, fail, failWithBody, verifyReceipt *bool
+	output, writeOut, json, auditURL, auditKeys                 *string
+	elapsed                                                     time.Duration // of the last send, for %{time_total}
+}
+
+func addCallFlags(fs *flag.FlagSet, d *deptFlags) *callFlags {
+	c := &callFlags{}
+	c.include = fs.Bool("i", false, "print the response's status line (HTTP/1.1 200 OK) and header fields before the body")
+	fs.BoolVar(c.include, "include", false, "the same as -i")
+	c.verbose = fs.Bool("v", false, "print the request and response heads to stderr (> sent, < received)")
+	fs.BoolVar(c.verbose, "verbose", false, "the same as -v")
+	c.silent = fs.Bool("s", false, "print neither the status, request id and receipt lines nor -v to stderr; errors still are")
+	fs.BoolVar(c.silent, "silent", false, "the same as -s")
+	c.output = fs.String("o", "", "write the body to FILE instead of stdout")
+	fs.StringVar(c.output, "output", "", "the same as -o")
+	c.fail = fs.Bool("f", false, "on a status of 400 or more, print no body (govgate call exits 1 on such a status with or without -f; curl's 22 is not used)")
+	fs.BoolVar(c.fail, "fail", false, "the same as -f")
+	c.failWithBody = fs.Bool("fail-with-body", false, "on a status of 400 or more, print the body (the default; kept for curl's command lines)")
+	c.writeOut = fs.String("w", "", writeOutHelp)
+	fs.StringVar(c.writeOut, "write-out", "", "the same as -w")
+	fs.StringVar(d.data, "data", "", "the same as -d")
+	fs.StringVar(d.data, "data-binary", "", "request body, sent as is; @FILE reads it from FILE")
+	c.json = fs.String("json", "", "JSON request body (@FILE reads it from FILE); sets Content-Type and Accept to application/json")
+	c.verifyReceipt = fs.Bool("verify-receipt", false, "check the receipt: wait for a signed checkpoint covering it and verify its inclusion proof, from the data listener called (or --audit-url); needs --audit-keys")
+	c.auditURL = fs.String("audit-url", "", "read the checkpoint and proof from the admin API at this URL (role auditor) instead of the data listener")
+	c.auditKeys = fs.String("audit-keys", "", "the gateway's audit public keys (keys.json) you trust: a copy kept apart from the gateway (default: the profile's audit_keys)")
+	return c
+}
+
 func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("call", "call [flags] URL", stderr)
+	fs := newFlagSet("call", "call [flags] URL (flags and the URL in any order)", stderr)
 	d := addDeptFlags(fs)
-	include := fs.Bool("i", false, "print the response status line and headers before the body")
-	verifyReceipt := fs.Bool("verify-receipt", false, "check the receipt: wait for a signed checkpoint covering it and verify its inclusion proof (needs --audit-url and --audit-keys)")
-	auditURL := fs.String("audit-url", "http://127.0.0.1:9090", "where the gateway serves /audit/checkpoint and /audit/proof/inclusion")
-	auditKeys := fs.String("audit-keys", "", "the gateway's audit public keys (keys.json) you trust")
-	if err := fs.Parse(args); err != nil {
+	cf := addCallFlags(fs, d)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return errUsage
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "govgate call: exactly one URL is required")
 		fs.Usage()
 		return errUsage
+	}
+	target := pos[0]
+	profile, err := d.resolve()
+	if err != nil {
+		return err
+	}
+	// The keys are checked before anything is sent: a call made and then found
+	// unverifiable is a record without the check it was made for.
+	var keys *audit.KeySet
+	if *cf.verifyReceipt {
+		if *cf.auditKeys == "" {
+			*cf.auditKeys = profile.AuditKeys
+		}
+		if *cf.auditKeys == "" {
+			fmt.Fprintln(stderr, "govgate call: --verify-receipt needs --audit-keys (a copy of the gateway's keys.json kept apart from it)")
+			return errUsage
+		}
+		if keys, err = audit.LoadKeySet(*cf.auditKeys); err != nil {
+			return fmt.Errorf("--audit-keys: %w", err)
+		}
+	}
+	req, err := cf.request(fs, d, target)
+	if err != nil {
+		return err
 	}
 	c, err := d.client(0)
 	if errors.Is(err, errUsage) {
@@ -143,40 +235,15 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer c.Close()
-	body, err := d.body()
+	resp, err := cf.send(ctx, c, req, stderr)
 	if err != nil {
 		return err
 	}
-	resp, err := c.Do(ctx, client.Request{Method: *d.method, URL: fs.Arg(0), Body: body, Header: d.headers, Agreement: *d.agreement, Purpose: *d.purpose})
-	if err != nil {
+	if err := cf.print(resp, req, stdout, stderr); err != nil {
 		return err
 	}
-	if *include {
-		fmt.Fprintf(stdout, "%d\n", resp.Status)
-		names := make([]string, 0, len(resp.Header))
-		for k := range resp.Header {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
-			for _, v := range resp.Header[k] {
-				fmt.Fprintf(stdout, "%s: %s\n", k, v)
-			}
-		}
-		fmt.Fprintln(stdout)
-	}
-	stdout.Write(resp.Body)
-	if len(resp.Body) > 0 && resp.Body[len(resp.Body)-1] != '\n' {
-		fmt.Fprintln(stdout)
-	}
-	fmt.Fprintf(stderr, "status: %d  request-id: %s\n", resp.Status, resp.RequestID)
-	if resp.Receipt != "" {
-		fmt.Fprintf(stderr, "receipt: %s\n", resp.Receipt)
-	} else {
-		fmt.Fprintln(stderr, "receipt: none (this gateway runs without its audit stage)")
-	}
-	if *verifyReceipt {
-		if err := checkReceipt(ctx, resp.Receipt, *auditURL, *auditKeys, stderr); err != nil {
+	if *cf.verifyReceipt {
+		if err := checkReceipt(ctx, c, resp, target, *cf.auditURL, keys, *cf.silent, stderr); err != nil {
 			return fmt.Errorf("receipt: %w", err)
 		}
 	}
@@ -186,22 +253,198 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-func checkReceipt(ctx context.Context, receipt, auditURL, keysPath string, stderr io.Writer) error {
-	if receipt == "" {
+// parseInterspersed parses flags wherever they are among the positional arguments, as
+// curl takes its URL anywhere; "--" ends the flags. Bundled short booleans (-sS, -fsi)
+// are split first.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	args = splitBundled(fs, args)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
+// splitBundled turns -sf into -s -f when every letter is a boolean flag and the whole is
+// not itself a flag.
+func splitBundled(fs *flag.FlagSet, args []string) []string {
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' && !strings.Contains(a, "=") && fs.Lookup(a[1:]) == nil && allBool(fs, a[1:]) {
+			for _, ch := range a[1:] {
+				out = append(out, "-"+string(ch))
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func allBool(fs *flag.FlagSet, letters string) bool {
+	for _, ch := range letters {
+		f := fs.Lookup(string(ch))
+		if f == nil {
+			return false
+		}
+		b, ok := f.Value.(interface{ IsBoolFlag() bool })
+		if !ok || !b.IsBoolFlag() {
+			return false
+		}
+	}
+	return true
+}
+
+// request builds the call from the flags: the body of -d/--data-binary or --json, and
+// POST when a body is given without -X.
+func (cf *callFlags) request(fs *flag.FlagSet, d *deptFlags, target string) (client.Request, error) {
+	if *cf.json != "" && *d.data != "" {
+		return client.Request{}, fmt.Errorf("%w: --json and -d/--data-binary both give a body", errUsage)
+	}
+	header := map[string]string{}
+	for k, v := range d.headers {
+		header[k] = v
+	}
+	if *cf.json != "" {
+		*d.data = *cf.json
+		setDefault(header, "Content-Type", "application/json")
+		setDefault(header, "Accept", "application/json")
+	}
+	body, err := d.body()
+	if err != nil {
+		return client.Request{}, err
+	}
+	method := *d.method
+	methodSet := false
+	fs.Visit(func(f *flag.Flag) { methodSet = methodSet || f.Name == "X" })
+	if !methodSet && *d.data != "" {
+		method = "POST"
+	}
+	return client.Request{Method: method, URL: target, Body: body, Header: header, Agreement: *d.agreement, Purpose: *d.purpose}, nil
+}
+
+// setDefault sets a header unless -H set it, in any case.
+func setDefault(h map[string]string, name, value string) {
+	for k := range h {
+		if strings.EqualFold(k, name) {
+			return
+		}
+	}
+	h[name] = value
+}
+
+// send sends the request, printing its head with -v.
+func (cf *callFlags) send(ctx context.Context, c *client.Client, req client.Request, stderr io.Writer) (*client.Response, error) {
+	p, err := c.Prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Release()
+	verbose := *cf.verbose && !*cf.silent
+	if verbose {
+		fmt.Fprintf(stderr, "* %s\n", req.URL)
+		prefixLines(stderr, "> ", p.Head())
+	}
+	start := time.Now()
+	resp, err := c.Send(ctx, p)
+	cf.elapsed = time.Since(start)
+	if err != nil {
+		return nil, err
+	}
+	if verbose {
+		prefixLines(stderr, "< ", resp.Head)
+	}
+	return resp, nil
+}
+
+func prefixLines(w io.Writer, prefix string, head []byte) {
+	for _, line := range strings.Split(strings.TrimRight(string(head), "\r\n"), "\r\n") {
+		fmt.Fprintf(w, "%s%s\n", prefix, line)
+	}
+}
+
+// print writes the answer: head (-i), body (stdout or -o), the write-out (-w), and the
+// status, request id and receipt lines on stderr (unless -s).
+func (cf *callFlags) print(resp *client.Response, req client.Request, stdout, stderr io.Writer) error {
+	if *cf.include {
+		stdout.Write([]byte(strings.ReplaceAll(string(resp.Head), "\r\n", "\n")))
+	}
+	failed := resp.Status >= 400 && *cf.fail && !*cf.failWithBody
+	if !failed {
+		if *cf.output != "" {
+			if err := os.WriteFile(*cf.output, resp.Body, 0o644); err != nil {
+				return fmt.Errorf("-o: %w", err)
+			}
+		} else {
+			stdout.Write(resp.Body)
+			if len(resp.Body) > 0 && resp.Body[len(resp.Body)-1] != '\n' && *cf.writeOut == "" {
+				fmt.Fprintln(stdout)
+			}
+		}
+	}
+	if *cf.writeOut != "" {
+		s, err := writeOut{resp: resp, url: req.URL, method: req.Method, elapsed: cf.elapsed}.expand(*cf.writeOut)
+		if err != nil {
+			return err
+		}
+		io.WriteString(stdout, s)
+	}
+	if !*cf.silent {
+		printReceiptLines(resp, stderr)
+	}
+	return nil
+}
+
+// printReceiptLines says what the answer carries. The admin API marks its answers: their
+// records are of kind admin, without a receipt.
+func printReceiptLines(resp *client.Response, stderr io.Writer) {
+	fmt.Fprintf(stderr, "status: %d", resp.Status)
+	if resp.RequestID != "" {
+		fmt.Fprintf(stderr, "  request-id: %s", resp.RequestID)
+	}
+	fmt.Fprintln(stderr)
+	switch {
+	case resp.Receipt != "":
+		fmt.Fprintf(stderr, "receipt: %s\n", resp.Receipt)
+	case resp.RecordKind == "admin":
+		fmt.Fprintln(stderr, "receipt: none (an admin API answer: admin requests are recorded as kind admin, without a receipt; probes are not recorded)")
+	default:
+		fmt.Fprintln(stderr, "receipt: none (this gateway runs without its audit stage)")
+	}
+}
+
+// checkReceipt verifies the call's receipt with keys kept apart, from the data listener
+// called (the department's own proofs) or, with --audit-url, the admin API.
+func checkReceipt(ctx context.Context, c *client.Client, resp *client.Response, target, auditURL string, keys *audit.KeySet, silent bool, stderr io.Writer) error {
+	if resp.Receipt == "" {
 		return errors.New("the response carries no receipt")
 	}
-	if keysPath == "" {
-		return errors.New("--verify-receipt needs --audit-keys")
+	var src client.ProofSource
+	if auditURL != "" {
+		src = &client.AdminSource{BaseURL: auditURL}
+	} else {
+		u, err := url.Parse(target)
+		if err != nil {
+			return err
+		}
+		src = &client.GatewaySource{Client: c, BaseURL: u.Scheme + "://" + u.Host}
 	}
-	keys, err := audit.LoadKeySet(keysPath)
+	rc := &client.ReceiptCheck{Source: src, Keys: keys, Wait: 5 * time.Second}
+	cp, err := rc.Verify(ctx, resp.Receipt)
 	if err != nil {
 		return err
 	}
-	rc := &client.ReceiptCheck{BaseURL: auditURL, Keys: keys, Wait: 5 * time.Second}
-	c, err := rc.Verify(ctx, receipt)
-	if err != nil {
-		return err
+	if !silent {
+		fmt.Fprintf(stderr, "receipt verified: the record is in log %s of size %d, checkpoint signed by %s (key %s)\n", cp.Origin, cp.Size, cp.KeyName, cp.KeyID)
 	}
-	fmt.Fprintf(stderr, "receipt verified: the record is in log %s of size %d, checkpoint signed by %s (key %s)\n", c.Origin, c.Size, c.KeyName, c.KeyID)
 	return nil
 }
