@@ -3,6 +3,8 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/govgate/govgate/wire"
 
@@ -17,7 +19,10 @@ type Error struct {
 	Code    string
 	Message string
 	Reasons []Reason // decision reasons, for policy refusals
-	cause   error
+	// RetryAfter, when positive, is sent as Retry-After in whole seconds, rounded up: when
+	// a refusal in force for a time (a quota window) ends.
+	RetryAfter time.Duration
+	cause      error
 }
 
 func (e *Error) Error() string {
@@ -84,6 +89,9 @@ func writeError(resp *fasthttp.Response, e *Error, requestID []byte) {
 	resp.Header.SetContentType("application/json")
 	if len(requestID) > 0 {
 		resp.Header.SetBytesV(wire.HeaderRequestID, requestID)
+	}
+	if e.RetryAfter > 0 {
+		resp.Header.Set(wire.HeaderRetryAfter, strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
 	}
 	resp.SetBody(data)
 }

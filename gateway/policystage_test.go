@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	. "github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/decide"
+	"github.com/govgate/govgate/wire"
 
 	"github.com/valyala/fasthttp"
 
@@ -315,13 +317,17 @@ func TestReleaseRefusesWhatCannotBeCut(t *testing.T) {
 func TestQuotaPerAgreement(t *testing.T) {
 	g := startPolicyGateway(t, 2, taxpayer)
 	for i := range 2 {
-		if status, _, body := do(t, "GET", g.base+"/tax/v1/x", "", rensheju); status != 200 {
-			t.Fatalf("request %d within quota: %d %s", i, status, body)
+		if status, h, body := do(t, "GET", g.base+"/tax/v1/x", "", rensheju); status != 200 || h.Get(wire.HeaderRetryAfter) != "" {
+			t.Fatalf("request %d within quota: %d %v %s", i, status, h, body)
 		}
 	}
-	status, _, body := do(t, "GET", g.base+"/tax/v1/x", "", rensheju)
+	status, h, body := do(t, "GET", g.base+"/tax/v1/x", "", rensheju)
 	if status != 429 || errorCode(t, body) != "quota_exceeded" || strings.Join(reasonCodes(t, body), ",") != "QUOTA_EXCEEDED" {
 		t.Errorf("over quota: %d %s", status, body)
+	}
+	// When the per-minute window ends, in whole seconds: 1 to 60.
+	if s, err := strconv.Atoi(h.Get(wire.HeaderRetryAfter)); err != nil || s < 1 || s > 60 {
+		t.Errorf("over quota: Retry-After %q", h.Get(wire.HeaderRetryAfter))
 	}
 	// Another consumer's basic information is not counted against it.
 	if status, _, _ := do(t, "GET", g.base+"/population/v1/persons", "", with(rensheju, "X-Govgate-Purpose", "")); status != 200 {

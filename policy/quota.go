@@ -69,8 +69,15 @@ func NewQuotas() *Quotas { return &Quotas{counts: map[quotaKey]*quotaCount{}} }
 // Take counts one request by consumer under agreement at now, unless that would exceed the
 // quota; then it counts nothing and returns the reason.
 func (q *Quotas) Take(consumer, agreement string, quota Quota, now time.Time) (Reason, bool) {
+	r, _, ok := q.TakeOrWait(consumer, agreement, quota, now)
+	return r, ok
+}
+
+// TakeOrWait is Take that also says, when the quota is used up, how long until the window
+// that is full ends (a Beijing day at 00:00, or the minute): the caller's Retry-After.
+func (q *Quotas) TakeOrWait(consumer, agreement string, quota Quota, now time.Time) (Reason, time.Duration, bool) {
 	if quota.PerDay == 0 && quota.PerMinute == 0 {
-		return Reason{}, true
+		return Reason{}, 0, true
 	}
 	day, minute := windowNumbers(now)
 
@@ -84,14 +91,17 @@ func (q *Quotas) Take(consumer, agreement string, quota Quota, now time.Time) (R
 	}
 	perDay, perMinute := c.day.at(day), c.minute.at(minute)
 	if quota.PerDay > 0 && perDay.count >= quota.PerDay {
-		return Reason{Code: "QUOTA_EXCEEDED", Message: "agreement " + agreement + " allows " + itoa(quota.PerDay) + " requests a day; today's are used up (the day resets at 00:00 Beijing time)"}, false
+		_, offset := now.In(beijing).Zone()
+		end := time.Unix((day+1)*86400-int64(offset), 0)
+		return Reason{Code: "QUOTA_EXCEEDED", Message: "agreement " + agreement + " allows " + itoa(quota.PerDay) + " requests a day; today's are used up (the day resets at 00:00 Beijing time)"}, end.Sub(now), false
 	}
 	if quota.PerMinute > 0 && perMinute.count >= quota.PerMinute {
-		return Reason{Code: "QUOTA_EXCEEDED", Message: "agreement " + agreement + " allows " + itoa(quota.PerMinute) + " requests a minute; wait for the next minute"}, false
+		end := time.Unix((minute+1)*60, 0)
+		return Reason{Code: "QUOTA_EXCEEDED", Message: "agreement " + agreement + " allows " + itoa(quota.PerMinute) + " requests a minute; wait for the next minute"}, end.Sub(now), false
 	}
 	perDay.count++
 	perMinute.count++
-	return Reason{}, true
+	return Reason{}, 0, true
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

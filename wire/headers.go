@@ -35,6 +35,8 @@ const (
 	// are of kind admin and carry no receipt (probes are not recorded), which a client
 	// tells apart from a data listener without an audit stage.
 	HeaderRecordKind = "X-Govgate-Record-Kind"
+	// HeaderRetryAfter is on a 429: the seconds until the quota window that is full ends.
+	HeaderRetryAfter = "Retry-After"
 
 	// GovgatePrefix starts every field only the gateway may assert; a consumer's or a
 	// provider's field with this prefix never crosses the gateway.

@@ -51,8 +51,9 @@ func (p *PolicyStage) Decide(ctx *fasthttp.RequestCtx, x *gateway.Exchange) erro
 		return errors.New("decide: Range or If-Range could not be removed from the request") // 503, fail closed
 	}
 	if d.Agreement != "" {
-		if r, ok := p.Quotas.Take(x.Identity.Dept, d.Agreement, d.Quota, x.Start); !ok {
-			return &gateway.Error{Status: fasthttp.StatusTooManyRequests, Code: "quota_exceeded", Message: "the agreement's quota is used up", Reasons: []gateway.Reason{gateway.Reason(r)}}
+		if r, wait, ok := p.Quotas.TakeOrWait(x.Identity.Dept, d.Agreement, d.Quota, x.Start); !ok {
+			return &gateway.Error{Status: fasthttp.StatusTooManyRequests, Code: "quota_exceeded", Message: "the agreement's quota is used up",
+				Reasons: []gateway.Reason{gateway.Reason(r)}, RetryAfter: wait}
 		}
 	}
 	return nil
