@@ -79,7 +79,7 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 	}
 
 	if g.stages.Catalog != nil && string(ctx.Path()) == CatalogPath {
-		return g.serveCatalog(ctx, x)
+		return g.serveCatalog(ctx, x, rt)
 	}
 	if g.stages.Proofs != nil && isProofPath(ctx.Path()) {
 		return g.serveProof(ctx, x)
@@ -124,12 +124,15 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 
 // serveCatalog answers the catalog request itself: it is not routed to any provider, but it
 // is authenticated and audited like every exchange.
-func (g *Gateway) serveCatalog(ctx *fasthttp.RequestCtx, x *Exchange) *Error {
+func (g *Gateway) serveCatalog(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime) *Error {
 	if !ctx.IsGet() && !ctx.IsHead() {
 		return Errorf(fasthttp.StatusMethodNotAllowed, "method_not_allowed", "the catalog is read with GET")
 	}
 	if err := g.stages.Catalog.ServeCatalog(ctx, x); err != nil {
 		return stageError(StageDecide, err)
+	}
+	if ctx.Response.StatusCode() == fasthttp.StatusOK {
+		ctx.Response.SetBody(addCatalogRoutes(ctx.Response.Body(), rt.router.routes))
 	}
 	return nil
 }

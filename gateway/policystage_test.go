@@ -348,6 +348,11 @@ func TestCatalogEndpoint(t *testing.T) {
 			Fields     []string `json:"fields"`
 			Agreements []string `json:"agreements"`
 			How        string   `json:"how_to_obtain"`
+			Routed     *bool    `json:"routed"`
+			Routes     []struct {
+				Path string `json:"path"`
+				Mode string `json:"mode"`
+			} `json:"routes"`
 		} `json:"resources"`
 	}
 	if err := json.Unmarshal(body, &cat); err != nil {
@@ -356,9 +361,22 @@ func TestCatalogEndpoint(t *testing.T) {
 	ids := map[string][]string{}
 	for _, r := range cat.Resources {
 		ids[r.ID] = r.Agreements
+		// Every entry says where it is called, or that it has no route here.
+		if r.Routed == nil || *r.Routed != (len(r.Routes) > 0) {
+			t.Errorf("entry %s: routed %v, routes %+v", r.ID, r.Routed, r.Routes)
+		}
 		if r.How == "" || r.ID == "" {
 			t.Errorf("entry %+v lacks how to obtain it", r)
 		}
+	}
+	routed := map[string]string{}
+	for _, r := range cat.Resources {
+		if len(r.Routes) > 0 {
+			routed[r.ID] = r.Routes[0].Path + " " + r.Routes[0].Mode
+		}
+	}
+	if routed["tax.registration"] != "/tax/v1 query" || routed["enterprise.registration"] != "" {
+		t.Errorf("routes in the catalog: %v", routed)
 	}
 	if _, ok := ids["population.case_records"]; ok {
 		t.Error("a resource not for sharing is listed")
