@@ -231,10 +231,27 @@ default agreement_id := ""
 
 agreement_id := chosen.id
 
+# Candidates in force now. When the caller names no agreement and one is in force, a
+# denial speaks of the agreements it could use, never of an expired or future one beside.
+in_force contains a if {
+	some a in candidates
+	started(a)
+	not_ended(a)
+}
+
 deny contains reason("PURPOSE_REQUIRED", msg) if {
 	checks_agreement
 	purpose == ""
+	count(in_force) == 0
 	msg := "this resource is shared under agreement: state the purpose (X-Govgate-Purpose)"
+}
+
+deny contains reason("PURPOSE_REQUIRED", msg) if {
+	checks_agreement
+	purpose == ""
+	count(in_force) > 0
+	offers := [sprintf("%s for %s", [a.id, concat(", ", a.purposes)]) | some a in in_force]
+	msg := sprintf("this resource is shared under agreement: state the purpose (X-Govgate-Purpose); in force: %s", [concat("; ", sort(offers))])
 }
 
 deny contains reason("AGREEMENT_REQUIRED", msg) if {
@@ -253,8 +270,16 @@ deny contains reason("AGREEMENT_NOT_FOUND", msg) if {
 deny contains r if {
 	checks_agreement
 	not chosen
+	count(in_force) == 0
 	some faults in fault
 	some r in faults
+}
+
+deny contains r if {
+	checks_agreement
+	not chosen
+	some a in in_force
+	some r in fault[a.id]
 }
 
 # ---------------------------------------------------------------------------------------

@@ -222,6 +222,34 @@ test_expired_agreement_skipped_when_not_named if {
 	d.agreement == "AGR-2026-0107"
 }
 
+# Without a named agreement, a denial names the agreement in force the caller could use,
+# not an expired one it also holds.
+test_denial_without_agreement_names_the_one_in_force if {
+	inp := object.union(with_request({"agreement": "", "purpose": ""}), {"resource": {"id": "enterprise.registration"}})
+	d := decide(inp)
+	not d.allow
+	codes(d) == {"PURPOSE_REQUIRED"}
+	some r in d.reasons
+	contains(r.message, "AGR-2026-0107 for social-insurance-check")
+	not contains(r.message, "AGR-2024-0311")
+}
+
+test_denial_without_agreement_faults_of_the_one_in_force_only if {
+	inp := object.union(with_request({"agreement": "", "purpose": "fraud-hunting"}), {"resource": {"id": "enterprise.registration"}})
+	d := decide(inp)
+	not d.allow
+	codes(d) == {"PURPOSE_NOT_COVERED"}
+	every r in d.reasons {
+		contains(r.message, "AGR-2026-0107")
+	}
+}
+
+# With none in force, the expired one is still what is cited.
+test_denial_without_agreement_cites_expired_when_none_in_force if {
+	inp := object.union(with_request({"agreement": "", "purpose": "social-insurance-check"}), {"resource": {"id": "enterprise.registration"}, "time": "2031-01-01T00:00:00+08:00"})
+	denied_with(inp, "AGREEMENT_EXPIRED")
+}
+
 # ---- AGREEMENT_MODE_NOT_COVERED
 
 test_agreement_mode_allowed if allowed(base)
