@@ -107,7 +107,8 @@ func testCurlFlags(t *testing.T, d *callDemo) {
 		t.Errorf("-fs on a denial: exit %d %q", code, out)
 	}
 	code, out, _ = runCmd(t, append([]string{"call", "--fail-with-body", denied}, d.creds()...)...)
-	if code != 1 || !strings.Contains(out, "AGREEMENT") {
+	// The denial names the agreement in force the department could use, not its expired one.
+	if code != 1 || !strings.Contains(out, "PURPOSE_REQUIRED") || !strings.Contains(out, "AGR-2026-0107") || strings.Contains(out, "AGR-2024-0311") {
 		t.Errorf("--fail-with-body on a denial: exit %d %q", code, out)
 	}
 	// --json and --data-binary @file: POST, the content type and accept, shown by -v.
