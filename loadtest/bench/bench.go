@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log"
 	"os"
@@ -39,7 +40,10 @@ type bench struct {
 	ca       *certs.Dir
 	dept     *tlcp.Identity
 	trust    *tlcp.TrustSource
-	profile  string // -cpuprofile, passed to the govgate servers
+	profile  string   // -cpuprofile, passed to the govgate servers
+	opaBin   string   // the stock OPA server, built at the first row that runs it
+	opaPaths []string // the policy it loads
+	tls      *tlsPair // the nginx TLS row's pair, made at the first row that runs it
 }
 
 func newBench() (*bench, error) {
@@ -158,66 +162,6 @@ func (b *bench) self(role, stages string) ([]*proc, string, error) {
 	return []*proc{p}, scheme + "://" + addr + "/enterprise/v1/companies?uscc=91110108MA01A2B3C4", nil
 }
 
-// nginx writes a config and starts nginx — one worker, since the servers are pinned to one
-// core — as a keep-alive reverse proxy, with auth_request to the OPA service if asked.
-func (b *bench) nginx(auth bool) ([]*proc, string, error) {
-	addr := freeAddr()
-	var procs []*proc
-	authUpstream, authLocation, authRequest := "", "", ""
-	if auth {
-		authAddr := freeAddr()
-		p, err := b.start("authz", authAddr, "", "")
-		if err != nil {
-			return nil, "", err
-		}
-		procs = append(procs, p)
-		authUpstream = "upstream authz { server " + authAddr + "; keepalive 64; }"
-		authLocation = `location = /_authz {
-      internal;
-      proxy_pass http://authz;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URI $request_uri;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }`
-		authRequest = "auth_request /_authz;"
-	}
-	conf := fmt.Sprintf(`daemon off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream up { server %[2]s; keepalive 64; }
-  %[3]s
-  server {
-    listen %[4]s;
-    %[5]s
-    location / {
-      %[6]s
-      proxy_pass http://up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-`, b.dir, b.upstream, authUpstream, addr, authLocation, authRequest)
-	path := filepath.Join(b.dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, "", err
-	}
-	p, err := b.run([]string{"nginx", "-c", path, "-p", b.dir}, addr)
-	if err != nil {
-		for _, q := range procs {
-			q.stop()
-		}
-		return nil, "", fmt.Errorf("nginx (apt-get install nginx-light): %w", err)
-	}
-	return append(procs, p), "http://" + addr + "/enterprise/v1/companies?uscc=91110108MA01A2B3C4", nil
-}
-
 // measure runs one scenario once.
 func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, error) {
 	procs, url, err := sc.servers(b)
@@ -300,7 +244,11 @@ func (b *bench) target(sc scenario, url string, duration time.Duration, conns in
 	req := loadtest.Request{Method: "GET", URL: url, Agreement: "AGR-2025-0219", Purpose: "tax-registration",
 		Header: map[string]string{"X-Bench-Dept": "110000-shuiwu"}}
 	if !sc.tlcp {
-		t, err := loadtest.NewHTTPTarget(req, nil, conns, 10*time.Second)
+		var tc *tls.Config
+		if b.tls != nil && strings.HasPrefix(url, "https:") {
+			tc = b.tls.client
+		}
+		t, err := loadtest.NewHTTPTarget(req, tc, conns, 10*time.Second)
 		return t, func() {}, err
 	}
 	c, err := client.New(client.Config{Identity: b.dept, Trust: b.trust, ServerName: "localhost", Unsigned: !sc.sign,

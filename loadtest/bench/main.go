@@ -1,14 +1,17 @@
 // Command bench measures, in one run and against the same small upstream with the same
 // client and request, the upstream directly, a bare fasthttp reverse proxy, nginx as a
-// keep-alive reverse proxy, nginx with auth_request to an OPA authorisation service, and
-// govgate with its stages switched on one at a time; and writes BENCHMARKS.md. Run by
-// hand, not by CI:
+// keep-alive reverse proxy, what a department deploys without govgate — nginx with
+// auth_request to the stock OPA server (`opa run --server`) loaded with govgate's rego/,
+// over plain HTTP (d) and terminating TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256 (d2), the
+// channel-encrypted peer of the TLCP rows — and govgate with its stages switched on one at
+// a time; and writes BENCHMARKS.md. Run by hand, not by CI:
 //
 //	go run ./loadtest/bench [-duration 10s] [-runs 3] [-conns 32] [-out BENCHMARKS.md]
 //
 // Servers run as separate processes pinned to CPU 0, the load generator to CPU 1 (taskset),
 // so that CPU time and peak RSS are the server's own. nginx comes from Debian
-// (apt-get install nginx-light).
+// (apt-get install nginx-light); OPA is built from the OPA module go.mod requires (a tool
+// directive there), with `go build`, at the first row that needs it.
 package main
 
 import (
@@ -214,8 +217,13 @@ func scenarios() []scenario {
 			return nil, "http://" + b.upstream + "/enterprise/v1/companies", nil
 		}},
 		{name: "(b) bare fasthttp reverse proxy", servers: bareproxy},
-		{name: "(c) nginx keep-alive reverse proxy", servers: func(b *bench) ([]*proc, string, error) { return b.nginx(false) }},
-		{name: "(d) nginx + auth_request to OPA", servers: func(b *bench) ([]*proc, string, error) { return b.nginx(true) }},
+		{name: "(c) nginx keep-alive reverse proxy", servers: func(b *bench) ([]*proc, string, error) { return b.nginx(nginxRow{}) }},
+		{name: "(d) nginx + auth_request to the stock OPA server", servers: func(b *bench) ([]*proc, string, error) {
+			return b.nginx(nginxRow{auth: true})
+		}},
+		{name: "(d2) nginx terminating TLS 1.2 " + nginxTLSCipher + " + auth_request to the stock OPA server", servers: func(b *bench) ([]*proc, string, error) {
+			return b.nginx(nginxRow{auth: true, tls: true})
+		}},
 		{name: "(e1) govgate: proxy only", servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "proxy") }},
 		{name: "(e2) govgate: + policy", servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy") }},
 		{name: "(e3) govgate: + durable audit", servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy,audit") }},
