@@ -4,5 +4,6 @@
 // were never sent — no coordinated omission), over plain HTTP, standard TLS or TLCP with
 // SM2-signed requests, with latency in an HDR histogram.
 //
-// The benchmark scenarios against nginx (issue 7's loadtest/bench) are not built yet.
+// loadtest/bench (run by hand) uses it to set govgate against nginx, and against nginx
+// with auth_request to the stock OPA server over plain HTTP and over TLS, in one run.
 package loadtest

@@ -242,7 +242,7 @@ func (b *bench) target(sc scenario, url string, duration time.Duration, conns in
 	// The tax bureau's agreement AGR-2025-0219 has no quota: a quota running out mid-run
 	// would turn the measurement into one of 429s.
 	req := loadtest.Request{Method: "GET", URL: url, Agreement: "AGR-2025-0219", Purpose: "tax-registration",
-		Header: map[string]string{"X-Bench-Dept": "110000-shuiwu"}}
+		Header: map[string]string{benchDeptHeader: "110000-shuiwu"}}
 	if !sc.tlcp {
 		var tc *tls.Config
 		if b.tls != nil && strings.HasPrefix(url, "https:") {

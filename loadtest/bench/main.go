@@ -37,7 +37,7 @@ func main() {
 	runs := flag.Int("runs", 3, "measurements per row; the row is their median by throughput")
 	conns := flag.Int("conns", 32, "client connections")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
-	only := flag.String("only", "", "run only the scenarios whose label starts with this (e: e1–e5, e3: just e3, f, g); no report is written")
+	only := flag.String("only", "", "run only the scenarios whose label starts with this (d: d and d2, e: e1–e6, e3: just e3, f, g); no report is written")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of each govgate server to FILE.<stages>, and its heap as it stops to FILE.<stages>.heap")
 	flag.Parse()
 	if *role != "" {

@@ -33,15 +33,24 @@ allow if data.govgate.authz.allow
 // opaDefaultDecision is opaEntrypoint's rule, as OPA's default_decision setting names it.
 const opaDefaultDecision = "/nginx/allow"
 
-// buildOPA builds the stock OPA server into dir and returns its path. The build is cached
-// by the Go build cache: the first one compiles OPA's command, later ones only link.
+// opaBinEnv names an opa binary to use instead of building one, as GOVGATE_VAULT_BIN does
+// for the Vault tests: for a bench binary run outside the repository.
+const opaBinEnv = "GOVGATE_OPA_BIN"
+
+// buildOPA builds the stock OPA server into dir and returns its path, or returns
+// $GOVGATE_OPA_BIN if set. The build needs the repository's go.mod (go run ./loadtest/bench
+// runs there) and is cached by the Go build cache: the first one compiles OPA's command,
+// later ones only link.
 func buildOPA(ctx context.Context, dir string) (string, error) {
+	if bin := os.Getenv(opaBinEnv); bin != "" {
+		return bin, nil
+	}
 	bin := filepath.Join(dir, "opa")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, opaModule)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build %s: %w: %s", opaModule, err, strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("go build %s (run from the repository, or set %s): %w: %s", opaModule, opaBinEnv, err, strings.TrimSpace(stderr.String()))
 	}
 	return bin, nil
 }
