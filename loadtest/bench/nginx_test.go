@@ -3,11 +3,14 @@ package main
 import (
 	"bufio"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +162,63 @@ func TestNginxTLSRowSpeaksOnlyItsSuite(t *testing.T) {
 	if c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "localhost"}); err == nil {
 		c.Close()
 		t.Error("a client without the bench's certificate among its roots completed the handshake")
+	}
+}
+
+// TestNginxSendsTheInputGovgateBuilds: the body nginx's auth_request sends is the input
+// document TestStockOPAAgreesWithGovgate checks, with the request's own values — the
+// client's path, not the subrequest's — and a JSON-breaking header blanked, not passed.
+func TestNginxSendsTheInputGovgateBuilds(t *testing.T) {
+	b := nginxBench(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := make(chan []byte, 8)
+	recorder := &fasthttp.Server{Handler: func(c *fasthttp.RequestCtx) {
+		if string(c.Method()) != "POST" || string(c.Path()) != "/" || string(c.Request.Header.ContentType()) != "application/json" {
+			c.SetStatusCode(fasthttp.StatusBadRequest)
+		}
+		bodies <- append([]byte(nil), c.PostBody()...)
+	}}
+	go recorder.Serve(ln)
+	t.Cleanup(func() { recorder.Shutdown() })
+	c := nginxConf{dir: b.dir, listen: freeAddr(), upstream: b.upstream, opa: ln.Addr().String()}
+	path := filepath.Join(b.dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(nginxConfig(c)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.run([]string{"nginx", "-c", path, "-p", b.dir}, c.listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.stop)
+	url := "http://" + c.listen + "/enterprise/v1/companies?uscc=91110108MA01A2B3C4&x=%22"
+	client := &http.Client{Timeout: 10 * time.Second}
+	for name, tc := range map[string]struct {
+		edit map[string]string
+		want func(*requestValues)
+	}{
+		"the bench request": {nil, func(*requestValues) {}},
+		"a JSON-breaking agreement": {map[string]string{wire.HeaderAgreement: `AGR-X","agreement":"AGR-2025-0219`},
+			func(v *requestValues) { v.Agreement = "" }},
+	} {
+		if status, body := statusOf(t, client, benchRequest(t, url, tc.edit)); status != http.StatusOK {
+			t.Fatalf("%s: %d %q", name, status, body)
+		}
+		got := <-bodies
+		var in authzInput
+		if err := json.Unmarshal(got, &in); err != nil {
+			t.Fatalf("%s: nginx sent %q: %v", name, got, err)
+		}
+		if _, err := time.Parse(time.RFC3339, in.Time); err != nil {
+			t.Fatalf("%s: time %q is not RFC 3339", name, in.Time)
+		}
+		want := benchValues()
+		want.Time = in.Time
+		tc.want(&want)
+		if string(got) != inputJSON(want) {
+			t.Errorf("%s: nginx sent\n%s\nwant\n%s", name, got, inputJSON(want))
+		}
 	}
 }

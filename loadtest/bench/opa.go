@@ -189,12 +189,15 @@ func nginxAuthMaps() string {
 	return m(nginxHeaderVar(benchDeptHeader), "$authz_dept", token) +
 		m(nginxHeaderVar(wire.HeaderPurpose), "$authz_purpose", token) +
 		m(nginxHeaderVar(wire.HeaderAgreement), "$authz_agreement", token) +
-		m("$uri", "$authz_path", `"~^[A-Za-z0-9/._~-]{1,2048}$"`)
+		// In the subrequest $uri is /_authz; $request_uri is the client's, query and all.
+		fmt.Sprintf("  map $request_uri $authz_path { %s $authz_p; default \"\"; }\n", `"~^(?<authz_p>/[A-Za-z0-9/._~-]{0,2047})(?:[?]|$)"`)
 }
 
 // nginxAuthLocation is the auth_request subrequest: POST the input to OPA's default
 // decision, over keep-alive connections; OPA's 404 (undefined: denied) becomes the 403
 // auth_request reads as a refusal, and any other failure stays an error (500): closed.
+// The method and the time are nginx's own, safe in a JSON string as they are: nginx
+// refuses a method outside [A-Z_-], and $time_iso8601 is digits and punctuation.
 func nginxAuthLocation() string {
 	body := inputJSON(requestValues{Dept: "$authz_dept", Method: "$request_method", Path: "$authz_path",
 		Purpose: "$authz_purpose", Agreement: "$authz_agreement", Time: "$time_iso8601"})
