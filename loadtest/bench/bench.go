@@ -30,6 +30,7 @@ type proc struct {
 	// commits is where a govgate role with an audit log writes its commit times as it
 	// stops; empty for other processes.
 	commits string
+	opa     bool // the stock OPA server of rows (d) and (d2), whose CPU the report splits out
 }
 
 // bench holds what all scenarios share: the upstream, the PKI, a work directory.
@@ -208,12 +209,12 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 			p.cmd.Process.Signal(syscall.SIGUSR1) // count the measured run's commits only
 		}
 	}
-	before := cpuOf(procs)
+	before, opaBefore := cpuOf(procs), cpuOf(opaOf(procs))
 	r, err := loadtest.Run(context.Background(), target, loadtest.Options{Conns: ld.conns, Rate: ld.rate, Duration: duration})
 	if err != nil {
 		return row{}, err
 	}
-	used := cpuOf(procs) - before
+	used, opaUsed := cpuOf(procs)-before, cpuOf(opaOf(procs))-opaBefore
 	var errs int64
 	for _, n := range r.Errors {
 		errs += n
@@ -222,6 +223,7 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 		p999: float64(r.Latency.P999), errors: errs, rssMB: rssOf(procs), openingRSSMB: opening}
 	if r.Requests > 0 {
 		out.cpuPer1k = used / float64(r.Requests) * 1000
+		out.opaCPUPer1k = opaUsed / float64(r.Requests) * 1000
 	}
 	// The role writes its commit times as it stops.
 	closeTarget()

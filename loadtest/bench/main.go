@@ -81,6 +81,7 @@ type row struct {
 	offered             float64 // open loop: the rate asked for
 	rps, p50, p99, p999 float64 // req/s, µs
 	cpuPer1k, rssMB     float64 // rssMB: the peak during the measured run
+	opaCPUPer1k         float64 // the stock OPA server's share of cpuPer1k, rows (d) and (d2)
 	openingRSSMB        float64 // the peak before it: warm-up, and the ramp if any
 	errors              int64
 	ratioBare, ratioNgx float64
@@ -159,8 +160,8 @@ func (b *bench) interleaved(scs []scenario, duration time.Duration, runs int, ld
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", sc.name, err)
 			}
-			log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k  rss %.0f MB  errors %d  commits %s",
-				sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.rssMB, r.errors, r.commits)
+			log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k (opa %.3f)  rss %.0f MB  errors %d  commits %s",
+				sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.opaCPUPer1k, r.rssMB, r.errors, r.commits)
 			if r.errors > 0 {
 				return nil, fmt.Errorf("%s: %d requests failed; a run with errors measures the errors", sc.name, r.errors)
 			}

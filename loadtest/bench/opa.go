@@ -100,7 +100,19 @@ func (b *bench) opa() (*proc, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("opa run --server: %w", err)
 	}
+	p.opa = true
 	return p, addr, nil
+}
+
+// opaOf is the stock OPA server among procs, if any.
+func opaOf(procs []*proc) []*proc {
+	var out []*proc
+	for _, p := range procs {
+		if p.opa {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // authzInput is the input document of one request as govgate's policy stage builds it
