@@ -8,7 +8,9 @@
 // Each record has a kind (kind.go: a data exchange, a catalog read, a refusal before
 // routing, an admin action) whose members it must fit, and a format version: the log
 // writes RecordVersion and every reader still reads the versions before it (parse.go).
-// Report counts the data-sharing kinds for supervision (report.go).
+// Report counts the data-sharing kinds for supervision (report.go). Export copies the log
+// up to its latest checkpoint into a directory of the same layout that verifies, proves
+// and reports alone (export.go).
 //
 // On disk, a log directory holds:
 //

@@ -61,6 +61,7 @@ type Log struct {
 
 	reqs    chan *appendReq
 	signers chan signerSwap
+	ckptNow chan chan struct{} // a checkpoint of every durable record, now (Log.Export)
 	stop    chan struct{}
 	stopped chan struct{}
 	closeMu sync.RWMutex
@@ -163,6 +164,7 @@ func Open(opts Options) (*Log, error) {
 	}
 	{
 		l.signers = make(chan signerSwap)
+		l.ckptNow = make(chan chan struct{})
 		l.reqs = make(chan *appendReq, opts.MaxBatch)
 		l.stop = make(chan struct{})
 		l.stopped = make(chan struct{})
@@ -259,6 +261,9 @@ func (l *Log) writer() {
 			l.checkpointInBackground()
 		case sw := <-l.signers:
 			sw.done <- l.swapSigner(sw.signer)
+		case done := <-l.ckptNow:
+			l.checkpointIfGrown()
+			close(done)
 		case now := <-prune.C:
 			l.prune(now)
 		case <-l.stop:

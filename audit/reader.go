@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/transparency-dev/merkle/proof"
 )
 
 // The functions here read a log directory without changing it, so that auditors' tools
@@ -67,14 +69,60 @@ func LatestCheckpoint(dir string, keys *KeySet) (*SignedCheckpoint, error) {
 }
 
 // Prove returns the inclusion proof of record index in the tree of size records, from the
-// stored tree of dir.
+// stored tree of dir, or, when dir has none (an export made before exports shipped it),
+// from the records themselves — which then must begin at record 0.
 func Prove(dir string, index, size uint64) ([][]byte, error) {
 	f, err := os.Open(filepath.Join(dir, "tree.hashes"))
+	if errors.Is(err, os.ErrNotExist) {
+		return proveFromRecords(dir, index, size)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	return (&nodeStore{f: f}).inclusion(index, size)
+}
+
+// proveFromRecords hashes the records [0, size) of dir and builds the proof's nodes from
+// their leaves: each node is the root of a perfect subtree, and a proof's subtrees are
+// disjoint, so every leaf is hashed into at most one of them.
+func proveFromRecords(dir string, index, size uint64) ([][]byte, error) {
+	nodes, err := proof.Inclusion(index, size)
+	if err != nil {
+		return nil, err
+	}
+	leaves := make([][]byte, 0, size)
+	err = Scan(dir, func(i uint64, rec []byte) error {
+		if i != uint64(len(leaves)) {
+			return fmt.Errorf("no tree.hashes, and the records begin at %d: a proof needs every record from 0", i)
+		}
+		if i < size {
+			leaves = append(leaves, Hasher{}.HashLeaf(rec))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prove record %d from the records of %s: %w", index, dir, err)
+	}
+	if uint64(len(leaves)) < size {
+		return nil, fmt.Errorf("prove record %d in %d records: %s holds %d", index, size, dir, len(leaves))
+	}
+	hashes := make([][]byte, len(nodes.IDs))
+	for i, id := range nodes.IDs {
+		begin, end := id.Coverage()
+		rng := treeFactory.NewEmptyRange(begin)
+		for _, leaf := range leaves[begin:end] {
+			if err := rng.Append(leaf, nil); err != nil {
+				return nil, err
+			}
+		}
+		if hs := rng.Hashes(); len(hs) == 1 {
+			hashes[i] = hs[0] // a perfect subtree's range is its root alone
+		} else {
+			return nil, fmt.Errorf("tree node %d/%d: %d hashes", id.Level, id.Index, len(hs))
+		}
+	}
+	return nodes.Rehash(hashes, Hasher{}.HashChildren)
 }
 
 // ScanNewest calls fn for the records of the log in dir a segment at a time, the newest

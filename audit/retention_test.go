@@ -13,21 +13,22 @@ func TestRetentionAndExport(t *testing.T) {
 	appendN(t, l, 300, 4)
 	l.Close() // a checkpoint covering everything
 
-	// An export of the sealed segments verifies on its own.
+	// An export of every record (the close signed a checkpoint of them all) verifies on
+	// its own.
 	out := filepath.Join(t.TempDir(), "export")
-	first, end, err := Export(dir, out)
+	ex, err := Export(dir, out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first != 0 || end == 0 || end >= 300 {
-		t.Fatalf("exported [%d, %d)", first, end)
+	if ex.First != 0 || ex.End != 300 {
+		t.Fatalf("exported [%d, %d)", ex.First, ex.End)
 	}
-	rep, err := Verify(out, loadKeys(t, out))
+	rep, err := Verify(out, keptApart(t, dir))
 	if err != nil {
 		t.Fatalf("export does not verify: %v", err)
 	}
-	if rep.Records != end {
-		t.Errorf("export verified %d records, want %d", rep.Records, end)
+	if rep.Records != ex.End {
+		t.Errorf("export verified %d records, want %d", rep.Records, ex.End)
 	}
 
 	l = openTestLog(t, dir, s, Options{SegmentBytes: 8 << 10, Retention: 180 * 24 * time.Hour})
@@ -55,5 +56,34 @@ func TestRetentionAndExport(t *testing.T) {
 	}
 	if rep.First != kept || rep.First+rep.Records != 320 {
 		t.Errorf("verified [%d, %d), want [%d, 320)", rep.First, rep.First+rep.Records, kept)
+	}
+
+	// An export of the pruned log begins where the log now begins, verifies from the
+	// segment's start state, and its records prove from the tree it ships.
+	out = filepath.Join(t.TempDir(), "export-pruned")
+	if ex, err = Export(dir, out); err != nil {
+		t.Fatal(err)
+	}
+	if ex.First != kept || ex.End != 320 {
+		t.Fatalf("exported [%d, %d), want [%d, 320)", ex.First, ex.End, kept)
+	}
+	keys := keptApart(t, dir)
+	if rep, err := Verify(out, keys); err != nil || rep.First != kept || rep.LastCheckpoint != 320 {
+		t.Fatalf("pruned export: %+v %v", rep, err)
+	}
+	c, err := LatestCheckpoint(out, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := ReadRecord(out, 319)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashes, err := Prove(out, 319, c.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyReceipt(Receipt{Origin: c.Origin, Index: 319, Leaf: Hasher{}.HashLeaf(rec)}, c, hashes); err != nil {
+		t.Errorf("a record of the pruned export: %v", err)
 	}
 }

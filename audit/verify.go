@@ -14,10 +14,11 @@ import (
 )
 
 // Fault is one place where a log is not what its checkpoints and records say.
+// The JSON names are the `audit verify --json` contract (docs/architecture.md).
 type Fault struct {
-	Index      int64 // the record at fault, or -1
-	Checkpoint int   // the checkpoint at fault (its position in the file), or -1
-	What       string
+	Index      int64  `json:"index"`      // the record at fault, or -1
+	Checkpoint int    `json:"checkpoint"` // the checkpoint at fault (its position in the file), or -1
+	What       string `json:"what"`
 }
 
 func (f *Fault) Error() string {
@@ -51,13 +52,15 @@ func (fs Faults) Unwrap() []error {
 }
 
 // VerifyReport is what Verify checked and every fault it found.
+// The JSON names are the `audit verify --json` contract (docs/architecture.md).
 type VerifyReport struct {
-	First, Records  uint64 // the records checked: [First, First+Records)
-	Signed          int    // records with a consumer signature, each verified
-	Checkpoints     int
-	LastCheckpoint  uint64 // size of the largest checkpoint
-	UncoveredRecord uint64 // records after the largest checkpoint (normal: up to a second's)
-	Faults          []*Fault
+	First           uint64   `json:"first"`             // the records checked: [First, First+Records)
+	Records         uint64   `json:"records"`           //
+	Signed          int      `json:"signed"`            // records with a consumer signature, each verified
+	Checkpoints     int      `json:"checkpoints"`       // checkpoints in the file, good or not
+	LastCheckpoint  uint64   `json:"last_checkpoint"`   // size of the largest checkpoint
+	UncoveredRecord uint64   `json:"uncovered_records"` // records after the largest checkpoint (normal: up to a second's)
+	Faults          []*Fault `json:"faults"`
 }
 
 // Verify checks a log directory (or an export) offline: every frame's checksum, every

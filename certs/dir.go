@@ -257,12 +257,12 @@ func (d *Dir) CRL(validFor time.Duration) ([]byte, *smx509.RevocationList, error
 }
 
 // Bundles returns the pair as two key-store versions: each the certificate, the chain up
-// to the root, and the private key.
+// to (not including) the root, and the private key. The root stays out as in the issued
+// files: a peer must already trust it, and sending it only costs every handshake bytes.
 func (d *Dir) Bundles(p *Pair) (sign, enc []byte, err error) {
 	bundle := func(c *smx509.Certificate, k *crypto.PrivateKey) ([]byte, error) {
 		b := crypto.MarshalCertificatePEM(c)
-		b = append(b, crypto.MarshalCertificatePEM(d.CA.Cert)...)
-		for _, ch := range d.Chain {
+		for _, ch := range d.IssuerChain() {
 			b = append(b, crypto.MarshalCertificatePEM(ch)...)
 		}
 		kp, err := crypto.MarshalPrivateKeyPEM(k, nil)

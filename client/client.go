@@ -32,6 +32,9 @@ type Config struct {
 	// MaxConns bounds the keep-alive connections to one gateway; default 512. A request
 	// that finds them all busy waits for one, up to Timeout.
 	MaxConns int
+	// Suites are the TLCP cipher suites offered, most preferred first; nil is
+	// tlcp.DefaultSuites(). The gateway's preference decides among them.
+	Suites []tlcp.Suite
 }
 
 // Client calls the gateway over TLCP with keep-alive connections, signing every request.
@@ -204,7 +207,7 @@ func (c *Client) host(u *url.URL) *fasthttp.HostClient {
 		hc.Dial = func(addr string) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
 			defer cancel()
-			return tlcp.Dial(ctx, "tcp", addr, tlcp.ClientConfig{Identity: c.cfg.Identity, Trust: c.cfg.Trust, ServerName: serverName})
+			return tlcp.Dial(ctx, "tcp", addr, tlcp.ClientConfig{Identity: c.cfg.Identity, Trust: c.cfg.Trust, ServerName: serverName, Suites: c.cfg.Suites})
 		}
 	}
 	c.hosts[key] = hc

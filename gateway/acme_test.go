@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -13,6 +13,10 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/identity"
+	"github.com/govgate/govgate/internal/testpki"
 
 	"github.com/letsencrypt/pebble/v2/ca"
 	"github.com/letsencrypt/pebble/v2/db"
@@ -68,8 +72,8 @@ func TestACMECertificateFromPebble(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(acme.Stop)
-	clients := newECPKI(t)
-	tr, err := NewTLSTransport(TLSFiles{ClientCA: []string{filepath.Join(clients.dir, "ca.pem")}}, acme, "localhost")
+	clients := testpki.NewEC(t)
+	tr, err := certs.NewTLSTransport(certs.TLSFiles{ClientCA: []string{filepath.Join(clients.Dir, "ca.pem")}}, acme, "localhost")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,9 +82,9 @@ func TestACMECertificateFromPebble(t *testing.T) {
 	cfg.Listeners[0].Transport = TransportTLS
 	cfg.Listeners[0].Address = "127.0.0.1:" + strconv.Itoa(port)
 	cfg.TLS = TLSConfig{Cert: "acme", Key: "acme", ClientCA: "x"}
-	cfg.applyDefaults()
+	cfg.ApplyDefaults()
 	startGateway(t, cfg, Options{Stages: Stages{
-		Authenticate: NewPeerAuthenticator(0, 1000),
+		Authenticate: identity.NewPeerAuthenticator(0, 1000),
 		Transports:   map[Transport]ListenerProvider{TransportTLS: tr},
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -93,7 +97,7 @@ func TestACMECertificateFromPebble(t *testing.T) {
 	for i := range authority.GetNumberOfRootCerts() {
 		issued.AddCert(authority.GetRootCert(i).Cert)
 	}
-	dept, _ := clients.issue(t, "pension-review", "110000-rensheju", false)
+	dept, _ := clients.Issue(t, "pension-review", "110000-rensheju", false)
 	served := func() string {
 		t.Helper()
 		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: issued, Certificates: []tls.Certificate{dept}}}}

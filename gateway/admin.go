@@ -51,7 +51,7 @@ func (g *Gateway) startAdmin(cfg *Config) (*runningListener, error) {
 			ln.Close()
 			return nil, fmt.Errorf("admin listener: admin.tlcp needs the TLCP transport")
 		}
-		if ln, err = provider.Wrap(ln, Listener{Name: "admin", Address: cfg.Admin.Address, Transport: TransportTLCP}); err != nil {
+		if ln, err = provider.Wrap(ln); err != nil {
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
 		transport = TransportTLCP
@@ -221,7 +221,7 @@ func (g *Gateway) serveBuiltinAdmin(ctx *fasthttp.RequestCtx) {
 	case "/config":
 		out, err := g.Config().Redacted().YAML()
 		if err != nil {
-			adminError(ctx, fasthttp.StatusInternalServerError, "internal", "config could not be rendered")
+			AdminError(ctx, fasthttp.StatusInternalServerError, "internal", "config could not be rendered")
 			return
 		}
 		ctx.SetContentType("application/yaml")
@@ -247,7 +247,7 @@ type reloadRefusal struct {
 func (g *Gateway) serveReload(ctx *fasthttp.RequestCtx) {
 	err := g.ReloadFromSource()
 	if err == nil {
-		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"reloaded": true})
+		WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"reloaded": true})
 		return
 	}
 	var restart *RestartRequiredError
@@ -255,11 +255,11 @@ func (g *Gateway) serveReload(ctx *fasthttp.RequestCtx) {
 		g.log.Error("reload refused; the running config stays", "error", err, "restart_only", restart.Fields)
 		var body reloadRefusal
 		body.Error.Code, body.Error.Message, body.Error.Fields = "restart_required", err.Error(), restart.Fields
-		writeJSON(ctx, fasthttp.StatusConflict, &body)
+		WriteJSON(ctx, fasthttp.StatusConflict, &body)
 		return
 	}
 	g.log.Error("reload refused; the running config stays", "error", err)
-	adminError(ctx, fasthttp.StatusUnprocessableEntity, "reload_failed", err.Error())
+	AdminError(ctx, fasthttp.StatusUnprocessableEntity, "reload_failed", err.Error())
 }
 
 // Readiness is the body of /readyz.
@@ -287,8 +287,8 @@ func (g *Gateway) Readiness() Readiness {
 		r.AbsentStages = []string{}
 	}
 	for name, s := range map[string]any{
-		StageAuthenticate: g.stages.Authenticate, StageDecide: g.stages.Decide,
-		StageRelease: g.stages.Release, StageAudit: g.stages.Audit,
+		StageAuthenticate.String(): g.stages.Authenticate, StageDecide.String(): g.stages.Decide,
+		StageRelease.String(): g.stages.Release, StageAudit.String(): g.stages.Audit,
 	} {
 		if s == nil {
 			r.Stages[name] = "absent"
@@ -332,10 +332,10 @@ func (g *Gateway) serveReady(ctx *fasthttp.RequestCtx) {
 		status = fasthttp.StatusServiceUnavailable
 	}
 	if g.adminGuard == nil || !g.adminGuard.ownHost(&ctx.Request.Header) {
-		writeJSON(ctx, status, probeReadiness{Ready: r.Ready})
+		WriteJSON(ctx, status, probeReadiness{Ready: r.Ready})
 		return
 	}
-	writeJSON(ctx, status, r)
+	WriteJSON(ctx, status, r)
 }
 
 // probeReadiness is /readyz's body for a Host that is not the admin API's own.
@@ -350,7 +350,7 @@ func (g *Gateway) writePoolMetrics(w io.Writer) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	writeMetricHeader(w, "govgate_upstream_healthy", "gauge", "Whether a pool member takes traffic (1) or not (0).")
+	WriteMetricHeader(w, "govgate_upstream_healthy", "gauge", "Whether a pool member takes traffic (1) or not (0).")
 	now := nowNanos()
 	for _, id := range ids {
 		for _, m := range rt.pools[id].members {
@@ -361,7 +361,7 @@ func (g *Gateway) writePoolMetrics(w io.Writer) {
 			fmt.Fprintf(w, "govgate_upstream_healthy{pool=%q,member=%q} %d\n", id, m.addr, v)
 		}
 	}
-	writeMetricHeader(w, "govgate_upstream_in_flight", "gauge", "Requests in flight to a pool member.")
+	WriteMetricHeader(w, "govgate_upstream_in_flight", "gauge", "Requests in flight to a pool member.")
 	for _, id := range ids {
 		for _, m := range rt.pools[id].members {
 			fmt.Fprintf(w, "govgate_upstream_in_flight{pool=%q,member=%q} %d\n", id, m.addr, m.inFlight.Load())
@@ -369,10 +369,11 @@ func (g *Gateway) writePoolMetrics(w io.Writer) {
 	}
 }
 
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+// WriteJSON answers an admin request with v as indented JSON.
+func WriteJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		adminError(ctx, fasthttp.StatusInternalServerError, "internal", "response could not be encoded")
+		AdminError(ctx, fasthttp.StatusInternalServerError, "internal", "response could not be encoded")
 		return
 	}
 	ctx.SetStatusCode(status)
@@ -380,6 +381,7 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	ctx.SetBody(append(data, '\n'))
 }
 
-func adminError(ctx *fasthttp.RequestCtx, status int, code, msg string) {
+// AdminError answers an admin request with the JSON refusal every endpoint uses.
+func AdminError(ctx *fasthttp.RequestCtx, status int, code, msg string) {
 	writeError(&ctx.Response, Errorf(status, code, "%s", msg), nil)
 }

@@ -1,10 +1,12 @@
-package gateway
+package gateway_test
 
 import (
 	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	. "github.com/govgate/govgate/gateway"
 )
 
 func TestAdminEndpoints(t *testing.T) {

@@ -19,7 +19,7 @@ func (g *Gateway) adminExchange(c *adminCaller, need Role, start time.Time) *Exc
 	x.Admin = need
 	if c != nil {
 		x.Identity = Identity{System: c.peer.Sign.Subject.CommonName, CertSerial: c.peer.SerialHex, Issuer: c.peer.Sign.Issuer.CommonName, Auth: "tlcp"}
-		x.Identity.Dept = deptOf(c.peer.SignURIs)
+		x.Identity.Dept = DeptOf(c.peer.SignURIs)
 	}
 	return x
 }
@@ -27,6 +27,10 @@ func (g *Gateway) adminExchange(c *adminCaller, need Role, start time.Time) *Exc
 // adminAttempt marks, as a user value of the request, the record of an admin action made
 // before the action runs: AuditStage records it with status 0 (no answer yet).
 type adminAttempt struct{}
+
+// AdminAttempt reports whether the record being made is that of an admin action before it
+// runs: its status is then no answer yet (0).
+func AdminAttempt(ctx *fasthttp.RequestCtx) bool { return ctx.UserValue(adminAttempt{}) != nil }
 
 // auditAdminAttempt makes the record of a state change durable before it runs. Without an
 // audit stage (the operator's explicit choice at start) there is nothing to write.
@@ -93,7 +97,7 @@ func (g *Gateway) handleAdminReadError(ctx *fasthttp.RequestCtx, err error) {
 	caller, _ := g.authorizeAdmin(ctx, ep.role)
 	x := g.adminExchange(caller, ep.role, start)
 	defer g.exchanges.put(x)
-	x.Err = e.withCause(err)
+	x.Err = e.WithCause(err)
 	writeError(&ctx.Response, e, x.ID)
 	ctx.SetConnectionClose()
 	kind := adminRead

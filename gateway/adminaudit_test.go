@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	. "github.com/govgate/govgate/gateway"
 
 	"github.com/valyala/fasthttp"
 )

@@ -1,10 +1,12 @@
-package gateway
+package gateway_test
 
 import (
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
 
 	"github.com/govgate/govgate/audit"
 )
@@ -160,7 +162,7 @@ func TestAdminRecordKinds(t *testing.T) {
 	if rep, err := audit.Verify(k.dir, keys); err != nil {
 		t.Fatalf("the log does not verify: %v (%+v)", err, rep)
 	}
-	rows, err := audit.Report(k.dir, time.Time{}, time.Now().Add(time.Minute))
+	rows, err := audit.Report(k.dir, audit.ReportOptions{To: time.Now().Add(time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +170,7 @@ func TestAdminRecordKinds(t *testing.T) {
 	// refusal, the catalog read — and none of the 5 admin records.
 	var onAdminRoute, counted int
 	for _, r := range rows {
-		if r.Provider == "admin" && r.Resource == "population.basic" {
+		if r.Pool == "admin" && r.Resource == "population.basic" {
 			onAdminRoute += r.Allowed
 		}
 		counted += r.Allowed + r.Denied + r.Failed

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -12,6 +12,11 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/decide"
+	"github.com/govgate/govgate/gateway/identity"
+	"github.com/govgate/govgate/gateway/record"
+
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/policy"
@@ -22,7 +27,7 @@ import (
 // that it does not.
 
 // attack2Gateway is the production assembly the hostile suites lack in one piece: a TLCP
-// listener with the real PeerAuthenticator (SM2 request signatures, replay cache), the
+// listener with the real identity.PeerAuthenticator (SM2 request signatures, replay cache), the
 // real policy engine over the shipped Rego (decide, quota, release) and a real audit log,
 // in front of a raw provider.
 type attack2Gateway struct {
@@ -46,18 +51,18 @@ func startAttack2TLCP(t *testing.T, provider string, quota int) *attack2Gateway 
 		Route{ID: "tax-query", PathPrefix: "/tax/v1", Resource: "tax.registration", Mode: ModeQuery, Pool: "population", TargetZone: ZoneInternal, Timeout: 2 * time.Second},
 		Route{ID: "tiles", PathPrefix: "/tiles", Resource: "geographic.tiles", Mode: ModeQuery, Pool: "population", TargetZone: ZoneInternal, Timeout: 2 * time.Second},
 	)
-	cfg.applyDefaults()
+	cfg.ApplyDefaults()
 	dir := t.TempDir()
-	stage := &AuditStage{GatewayID: "gw-test"}
+	stage := &record.AuditStage{GatewayID: "gw-test"}
 	l, err := audit.Open(audit.Options{Dir: dir, Origin: "govgate/gw-test", Signer: pki.audit, CheckpointInterval: 100 * time.Millisecond, OnCommit: stage.ObserveCommit})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
 	stage.Log = l
-	ps := NewPolicyStage(engine)
+	ps := decide.NewPolicyStage(engine)
 	gw := startGateway(t, cfg, Options{Stages: Stages{
-		Authenticate: NewPeerAuthenticatorWith(SignaturePolicy{}),
+		Authenticate: identity.NewPeerAuthenticatorWith(SignaturePolicy{}),
 		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: pki.ids, Trust: pki.trust}},
 		Decide:       ps, Release: ps, Catalog: ps, Audit: stage,
 	}})

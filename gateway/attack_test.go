@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/govgate/govgate/crypto/tlcp"
+	. "github.com/govgate/govgate/gateway"
 
 	"github.com/govgate/govgate/certs"
 	"github.com/govgate/govgate/internal/vaulttest"
@@ -259,7 +262,7 @@ func TestAttackReadyzLeaksKeyStoreErrorToAnyHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	putTLCPPair(t, store, ca)
-	src, err := NewTLCPSource(ctx, TLCPFiles{SignKeyName: "tlcp-sign", EncKeyName: "tlcp-enc", ClientCA: []string{filepath.Join(dir, "ca", "ca.pem")}}, store, nil)
+	src, err := tlcp.NewSource(ctx, tlcp.SourceFiles{SignKeyName: "tlcp-sign", EncKeyName: "tlcp-enc", ClientCA: []string{filepath.Join(dir, "ca", "ca.pem")}}, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"errors"
@@ -9,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/record"
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/crypto"
@@ -25,7 +28,7 @@ func withAuditLog(t *testing.T, dir string, l **audit.Log) func(string, *gateway
 		if err != nil {
 			t.Fatal(err)
 		}
-		stage := &AuditStage{GatewayID: "gw-test"}
+		stage := &record.AuditStage{GatewayID: "gw-test"}
 		log, err := audit.Open(audit.Options{Dir: dir, Origin: "govgate/gw-test", Signer: signer, SegmentBytes: 64 << 10,
 			CheckpointInterval: 100 * time.Millisecond, OnCommit: stage.ObserveCommit})
 		if err != nil {

@@ -1,10 +1,12 @@
-package gateway
+package gateway_test
 
 import (
 	"bytes"
 	"context"
 	"net"
 	"testing"
+
+	. "github.com/govgate/govgate/gateway"
 
 	"github.com/govgate/govgate/crypto/tlcp"
 )
@@ -48,7 +50,7 @@ func TestTLCPTransportSharesClientVerifyCounts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ln, err := tr.Wrap(inner, Listener{Name: "ext"})
+		ln, err := tr.Wrap(inner)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,20 +59,5 @@ func TestTLCPTransportSharesClientVerifyCounts(t *testing.T) {
 	}
 	if stats[0] != stats[1] {
 		t.Error("two listeners of one transport count client verifications apart")
-	}
-}
-
-// A label value is escaped as the Prometheus text format has it, not as Go quotes.
-func TestPromLabelValue(t *testing.T) {
-	for in, want := range map[string]string{
-		"sm3_digest": "sm3_digest",
-		`a"b`:        `a\"b`,
-		`a\b`:        `a\\b`,
-		"a\nb":       `a\nb`,
-		"tab\tand é": "tab\tand é", // Go's %q would write \t and \u00e9
-	} {
-		if got := promLabelValue(in); got != want {
-			t.Errorf("promLabelValue(%q) = %q, want %q", in, got, want)
-		}
 	}
 }

@@ -204,6 +204,9 @@ type TLCP struct {
 	// handshake messages (GmSSL 3.x's form); by default it is accepted beside GB/T
 	// 38636's signature over their SM3.
 	ClientVerifyDigestOnly bool `yaml:"client_verify_digest_only"`
+	// CipherSuites is the listeners' suite preference order, most preferred first, by
+	// GB/T 38636-2020 name; empty is crypto/tlcp.DefaultSuites (forward-secret GCM first).
+	CipherSuites []string `yaml:"cipher_suites,omitempty"`
 }
 
 // TLSConfig is the standard mutual-TLS identity of tls listeners and the CAs and CRL their

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"encoding/base64"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
 
 	"github.com/dunglas/httpsfv"
 

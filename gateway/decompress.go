@@ -13,8 +13,6 @@ import (
 	"github.com/klauspost/compress/zstd"
 	brotli "github.com/molecule-man/go-brrr"
 	"github.com/valyala/fasthttp"
-
-	"github.com/govgate/govgate/policy"
 )
 
 // The release stage decodes a compressed JSON response to cut it down to the released
@@ -74,20 +72,29 @@ func parseContentCoding(v []byte) (contentCoding, bool) {
 }
 
 func errTooLarge(limit int64) error {
-	return &policy.ReleaseError{Reason: Reason{Code: "RESPONSE_TOO_LARGE", Message: fmt.Sprintf("the provider's response decompresses to more than %d bytes (limits.max_decompressed_bytes)", limit)}}
+	return ReleaseRefusal(false, Reason{Code: "RESPONSE_TOO_LARGE", Message: fmt.Sprintf("the provider's response decompresses to more than %d bytes (limits.max_decompressed_bytes)", limit)})
 }
 
 func errEncoding() error {
-	return &policy.ReleaseError{Reason: Reason{Code: "RESPONSE_ENCODING", Message: "the provider's Content-Encoding is not one the gateway decodes: gzip, deflate, br or zstd, one coding, not stacked"}}
+	return ReleaseRefusal(false, Reason{Code: "RESPONSE_ENCODING", Message: "the provider's Content-Encoding is not one the gateway decodes: gzip, deflate, br or zstd, one coding, not stacked"})
 }
 
 func errCorrupt() error {
-	return &policy.ReleaseError{Reason: Reason{Code: "RESPONSE_CORRUPT", Message: "the provider's compressed response could not be decoded"}}
+	return ReleaseRefusal(false, Reason{Code: "RESPONSE_CORRUPT", Message: "the provider's compressed response could not be decoded"})
 }
 
-// uncompressedBody is the response body for the release stage to filter. A decoded body
+// UncompressedBody is the response body for the release stage to filter. A decoded body
 // holds its share of the release budget until fasthttp resets the request, after the
-// response has been written.
+// response has been written. A failure is the exchange's refusal, an *Error: the budget's
+// own 503, or a provider's response that cannot be released (502 with its reason).
+func UncompressedBody(ctx *fasthttp.RequestCtx, x *Exchange) ([]byte, error) {
+	body, err := uncompressedBody(ctx, x)
+	if err != nil {
+		return nil, decodeRefusal(err)
+	}
+	return body, nil
+}
+
 func uncompressedBody(ctx *fasthttp.RequestCtx, x *Exchange) ([]byte, error) {
 	resp := &ctx.Response
 	ce := resp.Header.ContentEncoding()
@@ -109,12 +116,12 @@ type releaseHoldKey struct{}
 
 // decodeRefusal turns a decoding failure into the exchange's refusal: the budget's own
 // 503 as it is, a provider's response that cannot be released as 502 with its reason.
-func decodeRefusal(err error) error {
+func decodeRefusal(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
-	return releaseError(err)
+	return Errorf(fasthttp.StatusBadGateway, "release_refused", "the response could not be released").WithCause(err)
 }
 
 // decode returns src itself when it has no content coding; else src decoded within the

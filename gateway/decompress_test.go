@@ -14,7 +14,6 @@ import (
 	brotli "github.com/molecule-man/go-brrr"
 
 	"github.com/govgate/govgate/internal/race"
-	"github.com/govgate/govgate/policy"
 )
 
 // encode compresses data with a content coding, as a provider would.
@@ -57,12 +56,11 @@ func testReleaseMemory(limit, budget int64, wait time.Duration) *releaseMemory {
 
 // reasonOf is the reason code of a release refusal, or the code of any other refusal.
 func reasonOf(err error) string {
-	var re *policy.ReleaseError
-	if errors.As(err, &re) {
-		return re.Reason.Code
-	}
 	var e *Error
 	if errors.As(err, &e) {
+		if e.Code == "release_refused" && len(e.Reasons) == 1 {
+			return e.Reasons[0].Code
+		}
 		return e.Code
 	}
 	if err != nil {

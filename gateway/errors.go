@@ -34,10 +34,20 @@ func Errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// withCause attaches an internal error that is logged but never sent to the caller.
-func (e *Error) withCause(err error) *Error {
+// WithCause attaches an internal error that is logged but never sent to the caller.
+func (e *Error) WithCause(err error) *Error {
 	e.cause = err
 	return e
+}
+
+// ReleaseRefusal is a response the release stage withholds: 403 release_denied when the
+// consumer may not have it (denied), 502 release_refused when the provider sent what
+// cannot be released.
+func ReleaseRefusal(denied bool, r Reason) *Error {
+	if denied {
+		return &Error{Status: fasthttp.StatusForbidden, Code: "release_denied", Message: "the response may not be released to this consumer", Reasons: []Reason{r}}
+	}
+	return &Error{Status: fasthttp.StatusBadGateway, Code: "release_refused", Message: "the provider's response cannot be released", Reasons: []Reason{r}}
 }
 
 func errAmbiguousPath() *Error {

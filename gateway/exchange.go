@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/govgate/govgate/crypto"
-	"github.com/govgate/govgate/policy"
 )
 
 // Identity is the authenticated caller, as the authenticate stage established it.
@@ -18,16 +17,24 @@ type Identity struct {
 	Signed     bool   // the request carried a valid SM2 request signature
 }
 
-// Reason is one reason code of a decision, with a message a department can act on.
-type Reason = policy.Reason
+// Reason is one reason code of a decision, with a message a department can act on. It is
+// the policy's reason as refusals carry it; the core declares it so that it needs no
+// policy engine to write one.
+type Reason struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
 
-// Decision is the decide stage's verdict for one exchange.
+// Decision is the decide stage's verdict for one exchange: the core reads only whether
+// one was made and what it was.
 type Decision struct {
 	Evaluated bool
 	Allow     bool
-	// Policy is the whole decision when the policy engine made it: fields, obligations,
-	// agreement, revision. Decisions are shared by the decision cache: never change one.
-	Policy *policy.Decision
+	// Detail is the decide stage's own account of the decision (the policy engine's whole
+	// decision: fields, obligations, agreement, revision), for the stages that know its
+	// type — release, the record. The core never reads it; a decision may be shared by a
+	// cache, so no stage changes it.
+	Detail any
 }
 
 // SignatureEvidence is what the authenticate stage keeps of a verified request signature,
@@ -36,8 +43,8 @@ type SignatureEvidence struct {
 	Input, Signature, Base string
 	PublicKey              string // hex of the uncompressed SM2 point
 
-	claim   crypto.NonceClaim // the signature's nonce (replay.go)
-	claimed bool              // claim holds in the replay store, until released
+	Claim   crypto.NonceClaim // the signature's nonce, for the authenticate stage that claimed it
+	Claimed bool              // Claim holds in the replay store, until released (nonces.go)
 }
 
 // Exchange is the state of one request as it crosses the pipeline. Exchanges are pooled:
@@ -78,6 +85,11 @@ type Exchange struct {
 	// resource it filters.
 	partial bool
 }
+
+// Partial reports that the provider answered with a part of its response (206 or
+// Content-Range), which the release stage refuses on a resource it filters: the field
+// itself is gone from the response by then.
+func (x *Exchange) Partial() bool { return x.partial }
 
 // exchangePool recycles Exchanges so that the hot path does not allocate one per request.
 type exchangePool struct{ p sync.Pool }

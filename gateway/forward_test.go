@@ -1,9 +1,11 @@
-package gateway
+package gateway_test
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
 
 	"github.com/valyala/fasthttp"
 )
@@ -198,7 +200,7 @@ func TestUpstreamErrors(t *testing.T) {
 	cfg := testConfig(dead)
 	cfg.Pools = append(cfg.Pools, Pool{ID: "slow", Addresses: []string{slow.addr}})
 	cfg.Routes = append(cfg.Routes, Route{ID: "slow", PathPrefix: "/slow", Resource: "r", Mode: ModeQuery, Pool: "slow", TargetZone: ZoneInternal, Timeout: 150 * time.Millisecond})
-	cfg.applyDefaults()
+	cfg.ApplyDefaults()
 	cfg.Pools[0].Passive.MaxFails = 1000 // keep the dead member in rotation for this test
 	gw := startGateway(t, cfg, Options{})
 

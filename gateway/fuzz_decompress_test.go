@@ -6,8 +6,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
-	"github.com/govgate/govgate/policy"
 )
 
 // FuzzDecode: whatever bytes a provider sends under whatever coding, decoding returns a
@@ -35,15 +33,14 @@ func FuzzDecode(f *testing.F) {
 		if err == nil && len(body) > limit {
 			t.Fatalf("decoded %d bytes, over the limit of %d", len(body), limit)
 		}
-		var re *policy.ReleaseError
 		var e *Error
 		switch {
 		case err == nil:
-		case errors.As(err, &re):
-			switch re.Reason.Code {
+		case errors.As(err, &e) && e.Code == "release_refused" && len(e.Reasons) == 1:
+			switch e.Reasons[0].Code {
 			case "RESPONSE_TOO_LARGE", "RESPONSE_ENCODING", "RESPONSE_CORRUPT":
 			default:
-				t.Fatalf("unknown reason %s", re.Reason.Code)
+				t.Fatalf("unknown reason %s", e.Reasons[0].Code)
 			}
 		case errors.As(err, &e) && e.Code == "release_memory_exhausted":
 		default:

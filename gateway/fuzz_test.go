@@ -16,7 +16,7 @@ func FuzzAmbiguousPath(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		p := rawPath(raw)
+		p := RawPath(raw)
 		if p == nil || ambiguousPath(p) {
 			return
 		}

@@ -257,7 +257,7 @@ func (g *Gateway) nextRequestID(x *Exchange) {
 
 // stageDone records the time since start in the stage's histogram and returns now, the
 // start of the next stage.
-func (g *Gateway) stageDone(stage int, start time.Time) time.Time {
+func (g *Gateway) stageDone(stage Stage, start time.Time) time.Time {
 	now := time.Now()
 	g.metrics.observeStage(stage, now.Sub(start))
 	return now

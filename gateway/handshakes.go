@@ -75,7 +75,7 @@ func logHandshakeFailure(log *slog.Logger, limit *logLimiter, f tlcp.HandshakeFa
 		for _, u := range c.URIs {
 			uris = append(uris, u.String())
 		}
-		attrs = append(attrs, "dept", deptOf(uris), "system", c.Subject.CommonName,
+		attrs = append(attrs, "dept", DeptOf(uris), "system", c.Subject.CommonName,
 			"serial", c.SerialNumber.Text(16), "issuer", c.Issuer.CommonName)
 	}
 	attrs = append(attrs, "error", f.Err)
@@ -166,7 +166,7 @@ func (m *Metrics) writeClientVerify(w io.Writer) {
 			sums[c.Form] += c.Count
 		}
 	}
-	writeMetricHeader(w, "govgate_tlcp_client_verify_total", "counter",
+	WriteMetricHeader(w, "govgate_tlcp_client_verify_total", "counter",
 		"Completed TLCP handshakes by what the client's CertificateVerify signed: SM3 of the handshake messages (GB/T 38636) or the messages themselves (GmSSL 3.x).")
 	for _, f := range forms {
 		fmt.Fprintf(w, "govgate_tlcp_client_verify_total{form=\"%s\"} %d\n", promLabelValue(f), sums[f])

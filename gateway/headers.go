@@ -7,7 +7,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/govgate/govgate/policy"
 	"github.com/govgate/govgate/wire"
 )
 
@@ -394,12 +393,18 @@ func appendRemoteIP(dst []byte, addr net.Addr) []byte {
 	return append(dst, addr.String()...)
 }
 
-// providerLabel is the label the provider set on its response, "" when it set none. A
+// HeaderClassification is the security label of a response, set by the provider or, when
+// it sets none, by the gateway from the catalog. The consumer receives the gateway's,
+// written after the label is checked; the provider's is read by ProviderLabel.
+const HeaderClassification = wire.HeaderClassification
+
+// ProviderLabel is the label the provider set on its response, "" when it set none. A
 // label the gateway cannot read as exactly one value is refused rather than replaced by
 // the catalog's: sent twice (a reader could take either), nominated hop-by-hop by the
 // provider's Connection header (a proxy between would have removed it), or empty. Whether
-// the one value is a known label is the policy's CheckLabel to say.
-func (x *Exchange) providerLabel() (string, error) {
+// the one value is a known label is the release stage's to say. A refusal is an *Error
+// (403 release_denied).
+func (x *Exchange) ProviderLabel() (string, error) {
 	switch {
 	case x.labelNominated:
 		return "", labelAmbiguous("the provider's Connection header names X-Classification, so a proxy would drop it")
@@ -412,7 +417,7 @@ func (x *Exchange) providerLabel() (string, error) {
 }
 
 func labelAmbiguous(msg string) error {
-	return &policy.ReleaseError{Denied: true, Reason: Reason{Code: "LABEL_AMBIGUOUS", Message: msg}}
+	return ReleaseRefusal(true, Reason{Code: "LABEL_AMBIGUOUS", Message: msg})
 }
 
 // unreleasable says why a route may not add name to the response fields it releases, or

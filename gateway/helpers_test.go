@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
 
 	"github.com/valyala/fasthttp"
 )
@@ -81,22 +83,6 @@ func startUpstream(t testing.TB, extra func(ctx *fasthttp.RequestCtx) bool) *ups
 	go u.srv.Serve(ln)
 	t.Cleanup(func() { u.srv.Shutdown() })
 	return u
-}
-
-// testConfig is a one-listener, one-route config for pools on the given upstreams.
-func testConfig(addrs ...string) *Config {
-	cfg := &Config{
-		GatewayID: "gw-test",
-		Admin:     Admin{Address: "127.0.0.1:0"},
-		Listeners: []Listener{{Name: "ext", Address: "127.0.0.1:0", Zone: ZoneExternal, Transport: TransportPlain}},
-		Routes: []Route{{
-			ID: "population-query", PathPrefix: "/population/v1", Resource: "population.basic",
-			Mode: ModeQuery, Pool: "population", TargetZone: ZoneInternal, Timeout: 2 * time.Second,
-		}},
-		Pools: []Pool{{ID: "population", Addresses: addrs}},
-	}
-	cfg.applyDefaults()
-	return cfg
 }
 
 type testGateway struct {
@@ -168,7 +154,7 @@ func decodeEcho(t *testing.T, body []byte) echo {
 // errorCode reads the code of a JSON refusal and checks its shape.
 func errorCode(t *testing.T, body []byte) string {
 	t.Helper()
-	var b errorBody
+	var b ErrorBody
 	if err := json.Unmarshal(body, &b); err != nil {
 		t.Fatalf("refusal is not JSON: %v: %s", err, body)
 	}

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -7,6 +7,10 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/decide"
+	"github.com/govgate/govgate/gateway/identity"
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/certs"
@@ -62,7 +66,7 @@ func (a *adminTarget) send(t *testing.T, head []string, body string) (int, strin
 // no request id).
 func adminErrorCode(t *testing.T, body []byte) string {
 	t.Helper()
-	var b errorBody
+	var b ErrorBody
 	if err := json.Unmarshal(body, &b); err != nil || b.Error.Code == "" || b.Error.Message == "" {
 		t.Fatalf("refusal is not a JSON error with code and message: %v: %s", err, body)
 	}
@@ -314,7 +318,7 @@ func TestAdminGuardWithRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps := NewPolicyStage(engine)
+	ps := decide.NewPolicyStage(engine)
 	var l *audit.Log
 	var setup gatewaySetup
 	withAuditLog(t, t.TempDir(), &l)("", &setup)
@@ -322,9 +326,9 @@ func TestAdminGuardWithRoles(t *testing.T) {
 	cfg.Admin.TLCP = true
 	cfg.TLCP = TLCP{SignCert: "x", SignKey: "x", EncCert: "x", EncKey: "x", ClientCA: "x"}
 	cfg.Listeners[0].Transport = TransportTLCP
-	cfg.applyDefaults()
+	cfg.ApplyDefaults()
 	gw := startGateway(t, cfg, Options{Stages: Stages{
-		Authenticate: NewPeerAuthenticator(0, 1000), Decide: ps, Release: ps, Audit: setup.auditor,
+		Authenticate: identity.NewPeerAuthenticator(0, 1000), Decide: ps, Release: ps, Audit: setup.auditor,
 		Transports: map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: ids, Trust: trust}},
 		Admin:      append(ps.AdminHandlers(), setup.admin...),
 	}})

@@ -1,9 +1,8 @@
-package gateway
+package gateway_test
 
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -17,22 +16,10 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/govgate/govgate/gateway"
+
 	"github.com/govgate/govgate/internal/race"
 )
-
-// gzipBomb is a gzip body of n MiB of spaces (valid JSON whitespace, so only the size is
-// wrong with it) in about n KiB: one member of 1 MiB, repeated — a gzip stream may hold
-// members one after another, and decoders read them all.
-func gzipBomb(t testing.TB, mib int) []byte {
-	t.Helper()
-	var member bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&member, gzip.BestCompression)
-	w.Write(bytes.Repeat([]byte(" "), 1<<20))
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return bytes.Repeat(member.Bytes(), mib)
-}
 
 // procStatus reads a field of /proc/self/status in bytes, or -1.
 func procStatus(field string) int64 {
@@ -100,7 +87,7 @@ func TestReleaseBombsHoldBoundedMemory(t *testing.T) {
 		headroom = 100 << 20
 	)
 	bomb := rawResponse(200, []string{"Content-Type: application/json", "Content-Encoding: gzip"}, string(gzipBomb(t, 1024)))
-	good := rawResponse(200, []string{"Content-Type: application/json", "Content-Encoding: gzip"}, string(encode(t, "gzip", []byte(taxpayerJSON))))
+	good := rawResponse(200, []string{"Content-Type: application/json", "Content-Encoding: gzip"}, string(Encode(t, "gzip", []byte(taxpayerJSON))))
 	g, _ := startHostile(t, func(req []byte) string {
 		if bytes.Contains(req, []byte("/tax/v1/good")) {
 			return good
@@ -137,7 +124,7 @@ func TestReleaseBombsHoldBoundedMemory(t *testing.T) {
 					return
 				}
 				defer resp.Body.Close()
-				var b errorBody
+				var b ErrorBody
 				json.NewDecoder(resp.Body).Decode(&b)
 				var reasons []string
 				for _, r := range b.Error.Reasons {
@@ -170,13 +157,13 @@ func TestReleaseBombsHoldBoundedMemory(t *testing.T) {
 // release stage does not decode, stacked codings, or a corrupt stream are each refused
 // with 502 and a reason naming what was wrong; nothing of the body leaks.
 func TestReleaseRefusesUnknownEncodings(t *testing.T) {
-	gz := string(encode(t, "gzip", []byte(taxpayerJSON)))
+	gz := string(Encode(t, "gzip", []byte(taxpayerJSON)))
 	answers := map[string]string{
 		"/tax/v1/compress": rawResponse(200, []string{"Content-Type: application/json", "Content-Encoding: compress"}, gz),
 		"/tax/v1/stacked":  rawResponse(200, []string{"Content-Type: application/json", "Content-Encoding: gzip, gzip"}, gz),
 		"/tax/v1/corrupt":  rawResponse(200, []string{"Content-Type: application/json", "Content-Encoding: gzip"}, gz[:len(gz)-8]),
-		"/tax/v1/zstd":     rawResponse(200, []string{"Content-Type: application/json", "Content-Encoding: zstd"}, string(encode(t, "zstd", []byte(taxpayerJSON)))),
-		"/tax/v1/br":       rawResponse(200, []string{"Content-Type: application/json", "Content-Encoding: br"}, string(encode(t, "br", []byte(taxpayerJSON)))),
+		"/tax/v1/zstd":     rawResponse(200, []string{"Content-Type: application/json", "Content-Encoding: zstd"}, string(Encode(t, "zstd", []byte(taxpayerJSON)))),
+		"/tax/v1/br":       rawResponse(200, []string{"Content-Type: application/json", "Content-Encoding: br"}, string(Encode(t, "br", []byte(taxpayerJSON)))),
 	}
 	g, _ := startHostile(t, func(req []byte) string {
 		line, _, _ := rawHead(req)
@@ -203,16 +190,16 @@ func TestReleaseRefusesUnknownEncodings(t *testing.T) {
 // TestReleaseMemoryExhausted over sockets: when the release budget is taken, an exchange
 // that needs to decode waits at most limits.release_wait and is refused with 503.
 func TestReleaseMemoryExhausted(t *testing.T) {
-	good := rawResponse(200, []string{"Content-Type: application/json", "Content-Encoding: gzip"}, string(encode(t, "gzip", []byte(taxpayerJSON))))
+	good := rawResponse(200, []string{"Content-Type: application/json", "Content-Encoding: gzip"}, string(Encode(t, "gzip", []byte(taxpayerJSON))))
 	g, rp := startHostile(t, func([]byte) string { return good }, func(_ string, s *gatewaySetup) {
 		s.config = func(c *Config) {
 			c.Limits.MaxDecompressedBytes, c.Limits.ReleaseMemory, c.Limits.ReleaseWait = 1<<20, 24<<20, 50*time.Millisecond
 		}
 	})
-	m := g.rt.Load().release
+	m := g.ReleaseBudget()
 	takeAll := func() {
 		t.Helper()
-		if err := m.budget.take(t.Context(), time.Now(), m.size, false); err != nil {
+		if err := m.TakeAll(t.Context()); err != nil {
 			t.Fatalf("taking the whole budget: %v", err)
 		}
 	}
@@ -231,15 +218,15 @@ func TestReleaseMemoryExhausted(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	m.budget.give(m.size, true)
+	m.GiveAll()
 	if status, _, body := do(t, "GET", g.base+"/tax/v1/x", "", rensheju); status != 200 {
 		t.Errorf("budget free: %d %s", status, body)
 	}
 	// The released exchange's share comes back once its response has been written.
-	waitFor(t, "the release budget given back", m.budget.idle)
+	waitFor(t, "the release budget given back", m.Idle)
 	// Uncompressed answers do not use the budget at all.
 	takeAll()
-	defer m.budget.give(m.size, true)
+	defer m.GiveAll()
 	rp.setAnswer(func([]byte) string {
 		return rawResponse(200, []string{"Content-Type: application/json"}, taxpayerJSON)
 	})
@@ -248,12 +235,12 @@ func TestReleaseMemoryExhausted(t *testing.T) {
 	}
 	// A reload keeps the budget while its limits stay, and replaces it when they change.
 	same := *g.Config()
-	if err := g.Reload(&same); err != nil || g.rt.Load().release != m {
-		t.Errorf("reload with the same limits: %v, budget kept %v", err, g.rt.Load().release == m)
+	if err := g.Reload(&same); err != nil || g.ReleaseBudget() != m {
+		t.Errorf("reload with the same limits: %v, budget kept %v", err, g.ReleaseBudget() == m)
 	}
 	changed := *g.Config()
 	changed.Limits.ReleaseMemory = 32 << 20
-	if err := g.Reload(&changed); err != nil || g.rt.Load().release == m || g.rt.Load().release.size != 32<<20 {
+	if err := g.Reload(&changed); err != nil || g.ReleaseBudget() == m || g.ReleaseBudget().Size() != 32<<20 {
 		t.Errorf("reload with a new budget: %v", err)
 	}
 }

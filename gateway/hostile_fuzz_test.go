@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"bufio"
@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	. "github.com/govgate/govgate/gateway"
 )
 
 // FuzzHostileRequestTarget sends random request targets, Host values and methods through

@@ -1,9 +1,11 @@
-package gateway
+package gateway_test
 
 import (
 	"net/http"
 	"strings"
 	"testing"
+
+	. "github.com/govgate/govgate/gateway"
 )
 
 // Hostile header traffic: names in any case, duplicates, fields nominated hop-by-hop by a

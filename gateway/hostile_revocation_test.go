@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"bufio"
@@ -17,6 +17,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/identity"
 
 	"github.com/emmansun/gmsm/smx509"
 
@@ -63,7 +66,7 @@ func (s *syncBuffer) lines(words ...string) []string {
 // CA file and a CRL file, as a cryptography administrator maintains them.
 type tlcpRig struct {
 	p     *pkiFiles
-	src   *TLCPSource
+	src   *tlcp.Source
 	gw    *testGateway
 	addr  string
 	audit *recordingAuditor
@@ -84,7 +87,7 @@ func startTLCPRig(t *testing.T, tune func(*Config)) *tlcpRig {
 	}
 	p.writePair(t, pair)
 	p.writeCRL(t, 1)
-	src, err := NewTLCPSource(context.Background(), p.files(), nil, nil)
+	src, err := tlcp.NewSource(context.Background(), p.files(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +98,11 @@ func startTLCPRig(t *testing.T, tune func(*Config)) *tlcpRig {
 	if tune != nil {
 		tune(cfg)
 	}
-	cfg.applyDefaults()
+	cfg.ApplyDefaults()
 	logs := &syncBuffer{}
 	rec := &recordingAuditor{}
 	gw := startGateway(t, cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil)), Stages: Stages{
-		Authenticate: NewPeerAuthenticator(0, 1000),
+		Authenticate: identity.NewPeerAuthenticator(0, 1000),
 		Audit:        rec,
 		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: src.Identity, Trust: src.Trust}},
 	}})
@@ -253,7 +256,7 @@ func TestRevocationBackstopMaxConnectionAge(t *testing.T) {
 		t.Errorf("TLCP connection past its maximum age: %v %v %s", err, resp, body)
 	}
 	if d := (&Config{}); true {
-		d.applyDefaults()
+		d.ApplyDefaults()
 		if d.Limits.MaxConnectionAge != DefaultMaxConnectionAge || DefaultMaxConnectionAge != time.Hour {
 			t.Errorf("max_connection_age defaults to %v", d.Limits.MaxConnectionAge)
 		}
@@ -339,32 +342,6 @@ func pemCRL(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
 }
 
-// TestHandshakeLogLimiterWindows: one line per key and at most max lines per window; the
-// lines held back are reported once, when the next window opens.
-func TestHandshakeLogLimiterWindows(t *testing.T) {
-	l := &logLimiter{window: time.Minute, max: 2}
-	t0 := time.Unix(1_000_000, 0)
-	steps := []struct {
-		key        string
-		at         time.Duration
-		ok         bool
-		heldBefore int
-	}{
-		{"revoked|a", 0, true, 0},
-		{"revoked|a", time.Second, false, 0},
-		{"revoked|b", 2 * time.Second, true, 0},
-		{"protocol|10.0.0.1", 3 * time.Second, false, 0}, // past max lines
-		{"revoked|a", time.Minute, true, 2},
-		{"revoked|a", time.Minute + time.Second, false, 0},
-	}
-	for i, s := range steps {
-		ok, held := l.allow(s.key, t0.Add(s.at))
-		if ok != s.ok || held != s.heldBefore {
-			t.Errorf("step %d (%s at %v): allowed %v, held back %d; want %v, %d", i, s.key, s.at, ok, held, s.ok, s.heldBefore)
-		}
-	}
-}
-
 // TestRevocationReachesOpenAdminConnections: an administrator whose certificate is
 // revoked while its admin connection is open loses the API at its next request.
 func TestRevocationReachesOpenAdminConnections(t *testing.T) {
@@ -374,9 +351,9 @@ func TestRevocationReachesOpenAdminConnections(t *testing.T) {
 	cfg.Admin.TLCP = true
 	cfg.TLCP = TLCP{SignCert: "x", SignKey: "x", EncCert: "x", EncKey: "x", ClientCA: "x"}
 	cfg.Listeners[0].Transport = TransportTLCP
-	cfg.applyDefaults()
+	cfg.ApplyDefaults()
 	gw := startGateway(t, cfg, Options{Stages: Stages{
-		Authenticate: NewPeerAuthenticator(0, 1000),
+		Authenticate: identity.NewPeerAuthenticator(0, 1000),
 		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: ids, Trust: trust}},
 	}})
 	operator, _ := ca.IssuePair(certs.PairRequest{System: "ops", Roles: []string{"operator"}})
@@ -421,14 +398,8 @@ func TestAdminHandshakeFailuresCounted(t *testing.T) {
 	if _, err := tlcp.Dial(context.Background(), "tcp", r.gw.AdminAddr().String(), tlcp.ClientConfig{Identity: tlcpIdentity(revoked), Trust: r.src.Trust, ServerName: "localhost"}); err == nil {
 		t.Fatal("a revoked administrator completed a handshake with the admin API")
 	}
-	counts := r.gw.metrics.handshakeFailures("admin")
 	waitFor(t, "the admin handshake failure to be counted", func() bool {
-		for i, reason := range counts.reasons {
-			if reason == tlcp.ReasonRevoked {
-				return counts.counts[i].Load() == 1
-			}
-		}
-		return false
+		return r.gw.HandshakeFailures("admin", tlcp.ReasonRevoked) == 1
 	})
 	if l := r.logs.lines("handshake refused", "listener=admin", "reason=revoked", fmt.Sprintf("serial=%x", revoked.SignCert.SerialNumber)); len(l) != 1 {
 		t.Errorf("admin handshake log lines: %q", l)

@@ -1,10 +1,12 @@
-package gateway
+package gateway_test
 
 import (
 	"bytes"
 	"fmt"
 	"strings"
 	"testing"
+
+	. "github.com/govgate/govgate/gateway"
 )
 
 // Route confusion and unauthorised methods: a request target that a provider's server
@@ -300,7 +302,7 @@ func TestPoolHostValidation(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := testConfig("127.0.0.1:8080")
 			c.change(cfg)
-			cfg.applyDefaults()
+			cfg.ApplyDefaults()
 			err := cfg.Validate()
 			switch {
 			case c.want == "" && err != nil:

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"bufio"
@@ -11,6 +11,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/identity"
+	"github.com/govgate/govgate/gateway/record"
 
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/valyala/fasthttp"
@@ -75,7 +79,7 @@ type sigGateway struct {
 	*testGateway
 	addr      string // the TLCP listener
 	log       *audit.Log
-	auth      *PeerAuthenticator
+	auth      *identity.PeerAuthenticator
 	decisions *countingDecider
 }
 
@@ -96,15 +100,15 @@ func (p *sigPKI) start(t *testing.T, provider, dir string, pol SignaturePolicy) 
 	cfg := testConfig(provider)
 	cfg.Listeners[0].Transport = TransportTLCP
 	cfg.TLCP = TLCP{SignCert: "s.pem", SignKey: "s.key", EncCert: "e.pem", EncKey: "e.key", ClientCA: "ca.pem"}
-	cfg.applyDefaults()
-	stage := &AuditStage{GatewayID: "gw-test"}
+	cfg.ApplyDefaults()
+	stage := &record.AuditStage{GatewayID: "gw-test"}
 	l, err := audit.Open(audit.Options{Dir: dir, Origin: "govgate/gw-test", Signer: p.audit, CheckpointInterval: 100 * time.Millisecond, OnCommit: stage.ObserveCommit})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
 	stage.Log = l
-	auth := NewPeerAuthenticatorWith(pol)
+	auth := identity.NewPeerAuthenticatorWith(pol)
 	if _, err := auth.RebuildReplayWindow(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}

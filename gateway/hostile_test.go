@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"strings"
@@ -9,8 +9,6 @@ import (
 // The hostile-traffic suite: a running gateway with the real policy engine, a raw client
 // and a rawProvider that records the exact bytes it receives and answers what each test
 // scripts. Each test asserts the refusal and that nothing that should not have crossed did.
-
-const taxpayerJSON = `{"taxpayer_id":"91110108MA01A2B3C4","name":"北京数联科技有限公司","tax_status":"正常","credit_rating":"A","bank_account":"6222020200112233445"}`
 
 // startHostile runs the policy gateway in front of a raw provider answering with answer.
 func startHostile(t testing.TB, answer func(req []byte) string, setup ...func(dir string, s *gatewaySetup)) (*policyGateway, *rawProvider) {

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"bufio"
@@ -8,10 +8,13 @@ import (
 	"io"
 	"math/big"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/govgate/govgate/certs"
+	"github.com/govgate/govgate/gateway/identity"
+	"github.com/govgate/govgate/internal/testpki"
 )
 
 // TestRevocationReachesOpenTLSConnections: on a standard mutual-TLS listener too, a
@@ -20,10 +23,10 @@ import (
 // answer; another department's open connection goes on. A CA set that no longer holds
 // the issuer refuses it as certificate_untrusted.
 func TestRevocationReachesOpenTLSConnections(t *testing.T) {
-	p := newECPKI(t)
-	tr, gw, up, rec := startTLSGateway(t, p, func(a *PeerAuthenticator, tr *TLSTransport) { a.TLSTrust = tr })
+	p := testpki.NewEC(t)
+	tr, gw, up, rec := startTLSGateway(t, p, func(a *identity.PeerAuthenticator, tr *certs.TLSTransport) { a.TLSTrust = tr })
 	roots := x509.NewCertPool()
-	roots.AddCert(p.ca)
+	roots.AddCert(p.CA)
 	addr := gw.ListenerAddr("ext").String()
 	open := func(cert tls.Certificate) *rawConn {
 		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, ServerName: "localhost"})
@@ -34,8 +37,8 @@ func TestRevocationReachesOpenTLSConnections(t *testing.T) {
 		return &rawConn{Conn: c, r: bufio.NewReader(c)}
 	}
 	const get = "GET /population/v1/persons HTTP/1.1\r\nHost: localhost\r\n\r\n"
-	dept, deptCert := p.issue(t, "pension-review", "110000-rensheju", false)
-	other, _ := p.issue(t, "tax-sync", "110000-shuiwu", false)
+	dept, deptCert := p.Issue(t, "pension-review", "110000-rensheju", false)
+	other, _ := p.Issue(t, "tax-sync", "110000-shuiwu", false)
 	victim, bystander := open(dept), open(other)
 	for name, c := range map[string]*rawConn{"revoked-to-be": victim, "bystander": bystander} {
 		if resp, body := c.roundTrip(t, get); resp.StatusCode != 200 {
@@ -45,11 +48,11 @@ func TestRevocationReachesOpenTLSConnections(t *testing.T) {
 	hits := up.hits.Load()
 
 	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now(), NextUpdate: time.Now().Add(time.Hour),
-		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: deptCert.SerialNumber, RevocationTime: time.Now()}}}, p.ca, p.key)
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: deptCert.SerialNumber, RevocationTime: time.Now()}}}, p.CA, p.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.files.ClientCRL = []string{p.write(t, "crl.pem", "X509 CRL", crl, 0o644)}
+	p.Write(t, "crl.pem", "X509 CRL", crl, 0o644) // over the empty one the transport loaded
 	if err := tr.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -78,9 +81,10 @@ func TestRevocationReachesOpenTLSConnections(t *testing.T) {
 	}
 
 	// A CA set without the issuer: the bystander's open connection is refused too.
-	stranger := newECPKI(t)
-	tr.files.ClientCA = []string{filepath.Join(stranger.dir, "ca.pem")}
-	tr.files.ClientCRL = nil
+	stranger := testpki.NewEC(t)
+	p.Write(t, "ca.pem", "CERTIFICATE", stranger.CA.Raw, 0o644)
+	stranger.Dir = p.Dir
+	stranger.CRL(t) // the CRL must be the new CA's
 	if err := tr.Reload(); err != nil {
 		t.Fatal(err)
 	}

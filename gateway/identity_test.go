@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/identity"
 
 	"github.com/emmansun/gmsm/smx509"
 
@@ -41,9 +44,9 @@ func startTLCPGateway(t *testing.T, cfg *Config, unsigned bool, tune ...func(*cl
 	cfg.Listeners[0].Transport = TransportTLCP
 	// The files are the command's to load; this test hands the loaded identity over directly.
 	cfg.TLCP = TLCP{SignCert: "s.pem", SignKey: "s.key", EncCert: "e.pem", EncKey: "e.key", ClientCA: "ca.pem"}
-	cfg.applyDefaults()
+	cfg.ApplyDefaults()
 	gw := startGateway(t, cfg, Options{Stages: Stages{
-		Authenticate: NewPeerAuthenticator(0, 1000),
+		Authenticate: identity.NewPeerAuthenticator(0, 1000),
 		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: ids, Trust: trust}},
 	}})
 	cc := client.Config{Identity: tlcpIdentity(deptPair), Trust: trust, ServerName: "localhost", Unsigned: unsigned}

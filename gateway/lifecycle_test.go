@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
 )
 
 func TestReloadWithBadConfigKeepsOldRoutes(t *testing.T) {
@@ -40,7 +42,7 @@ func TestReloadAddsRouteOnOpenConnection(t *testing.T) {
 	next.Listeners = cfg.Listeners // same listener settings: its connections stay open
 	next.Pools = append(next.Pools, Pool{ID: "enterprise", Addresses: []string{ent.addr}})
 	next.Routes = append(next.Routes, Route{ID: "enterprise-query", PathPrefix: "/enterprise/v1", Resource: "enterprise.registration", Mode: ModeQuery, Pool: "enterprise", TargetZone: ZoneInternal})
-	next.applyDefaults()
+	next.ApplyDefaults()
 	if err := gw.Reload(next); err != nil {
 		t.Fatal(err)
 	}

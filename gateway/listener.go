@@ -42,7 +42,7 @@ func (g *Gateway) startListener(lc Listener, limits Limits) (*runningListener, e
 			ln.Close()
 			return nil, fmt.Errorf("listener %s: transport %s is not available in this gateway", lc.Name, lc.Transport)
 		}
-		wrapped, err := provider.Wrap(ln, lc)
+		wrapped, err := provider.Wrap(ln)
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("listener %s: %s: %w", lc.Name, lc.Transport, err)
@@ -90,7 +90,7 @@ func (g *Gateway) newServer(rl *runningListener) *fasthttp.Server {
 // requestConfig narrows the body limit to the route's, once the headers are in and before
 // the body is read, so that a small-limit route never buffers a large body.
 func (g *Gateway) requestConfig(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-	p := rawPath(h.RequestURI())
+	p := RawPath(h.RequestURI())
 	if e := g.rt.Load().router.match(h.Host(), p); e != nil && e.MaxBodyBytes > 0 {
 		return fasthttp.RequestConfig{MaxRequestBodySize: e.MaxBodyBytes}
 	}

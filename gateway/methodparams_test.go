@@ -105,11 +105,11 @@ func TestMethodParamsAllocateNothing(t *testing.T) {
 	var args fasthttp.Args
 	args.Parse("district=haidian&id=1&x[]=1&y=2")
 	if n := testing.AllocsPerRun(100, func() {
-		if refuseAmbiguousQuery(&args) != nil {
+		if RefuseAmbiguousQuery(&args) != nil {
 			t.Fatal("refused")
 		}
 	}); n != 0 {
-		t.Errorf("refuseAmbiguousQuery allocates %v times per request", n)
+		t.Errorf("RefuseAmbiguousQuery allocates %v times per request", n)
 	}
 }
 
@@ -131,7 +131,7 @@ func TestAmbiguousQuery(t *testing.T) {
 	} {
 		var args fasthttp.Args
 		args.Parse(c.query)
-		err := refuseAmbiguousQuery(&args)
+		err := RefuseAmbiguousQuery(&args)
 		if (err != nil) != c.refused {
 			t.Errorf("%q: refused %v, want %v", c.query, err, c.refused)
 		}
@@ -146,11 +146,11 @@ func TestAmbiguousQuery(t *testing.T) {
 	}
 	var args fasthttp.Args
 	args.Parse(q + "district=1")
-	if err := refuseAmbiguousQuery(&args); err != nil {
+	if err := RefuseAmbiguousQuery(&args); err != nil {
 		t.Errorf("40 distinct parameters refused: %v", err)
 	}
 	args.Parse(q + "district=1&DISTRICT[]=2")
-	if err := refuseAmbiguousQuery(&args); err == nil {
+	if err := RefuseAmbiguousQuery(&args); err == nil {
 		t.Error("a repeated parameter among 42 passed")
 	}
 }

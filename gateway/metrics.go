@@ -12,19 +12,6 @@ import (
 	"github.com/govgate/govgate/crypto/tlcp"
 )
 
-// stage indexes for the per-stage latency histograms.
-const (
-	stageAuthenticate = iota
-	stageRoute
-	stageDecide
-	stageForward
-	stageRelease
-	stageAudit
-	numStages
-)
-
-var stageNames = [numStages]string{StageAuthenticate, StageRoute, StageDecide, StageForward, StageRelease, StageAudit}
-
 // decision indexes for the request counters.
 const (
 	decisionNone = iota
@@ -42,7 +29,7 @@ type Metrics struct {
 	mu        sync.Mutex
 	routes    map[string]*routeMetrics
 	listeners map[string]*atomic.Int64
-	stages    [numStages]histogram
+	stages    [numStages]Histogram
 	reloadOK  atomic.Uint64
 	reloadErr atomic.Uint64
 	// handshakes counts failed TLCP handshakes by listener and reason.
@@ -122,12 +109,12 @@ func (m *Metrics) openConns(listener string) *atomic.Int64 {
 	return c
 }
 
-func (m *Metrics) observeStage(stage int, d time.Duration) {
-	m.stages[stage].observe(d)
+func (m *Metrics) observeStage(stage Stage, d time.Duration) {
+	m.stages[stage].Observe(d)
 }
 
-// histogram is a fixed-bucket latency histogram in seconds.
-type histogram struct {
+// Histogram is a fixed-bucket latency histogram in seconds; its zero value is ready.
+type Histogram struct {
 	counts [len(latencyBuckets) + 1]atomic.Uint64
 	sumNs  atomic.Uint64
 }
@@ -139,7 +126,8 @@ var latencyBuckets = [...]float64{
 	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 }
 
-func (h *histogram) observe(d time.Duration) {
+// Observe counts one duration.
+func (h *Histogram) Observe(d time.Duration) {
 	s := d.Seconds()
 	i := sort.SearchFloat64s(latencyBuckets[:], s)
 	h.counts[i].Add(1)
@@ -151,7 +139,7 @@ func (m *Metrics) Write(w io.Writer, extra func(io.Writer)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
-	writeMetricHeader(w, "govgate_requests_total", "counter", "Exchanges by route, status and policy decision.")
+	WriteMetricHeader(w, "govgate_requests_total", "counter", "Exchanges by route, status and policy decision.")
 	for _, id := range sortedKeys(m.routes) {
 		r := m.routes[id]
 		for status := range r.counts {
@@ -163,18 +151,18 @@ func (m *Metrics) Write(w io.Writer, extra func(io.Writer)) {
 		}
 	}
 
-	writeMetricHeader(w, "govgate_stage_duration_seconds", "histogram", "Time spent in each pipeline stage.")
+	WriteMetricHeader(w, "govgate_stage_duration_seconds", "histogram", "Time spent in each pipeline stage.")
 	for i := range m.stages {
-		m.stages[i].write(w, "govgate_stage_duration_seconds", fmt.Sprintf("stage=%q", stageNames[i]))
+		m.stages[i].Write(w, "govgate_stage_duration_seconds", fmt.Sprintf("stage=%q", Stage(i)))
 	}
 
-	writeMetricHeader(w, "govgate_open_connections", "gauge", "Client connections open, by listener.")
+	WriteMetricHeader(w, "govgate_open_connections", "gauge", "Client connections open, by listener.")
 	for _, name := range sortedKeys(m.listeners) {
 		fmt.Fprintf(w, "govgate_open_connections{listener=%q} %d\n", name, m.listeners[name].Load())
 	}
 
 	if len(m.handshakes) > 0 {
-		writeMetricHeader(w, "govgate_handshake_failures_total", "counter", "TLCP handshakes that failed, by listener and reason.")
+		WriteMetricHeader(w, "govgate_handshake_failures_total", "counter", "TLCP handshakes that failed, by listener and reason.")
 		for _, name := range sortedKeys(m.handshakes) {
 			h := m.handshakes[name]
 			for i, r := range h.reasons {
@@ -184,7 +172,7 @@ func (m *Metrics) Write(w io.Writer, extra func(io.Writer)) {
 	}
 	m.writeClientVerify(w)
 
-	writeMetricHeader(w, "govgate_config_reloads_total", "counter", "Configuration reloads by result.")
+	WriteMetricHeader(w, "govgate_config_reloads_total", "counter", "Configuration reloads by result.")
 	fmt.Fprintf(w, "govgate_config_reloads_total{result=\"ok\"} %d\n", m.reloadOK.Load())
 	fmt.Fprintf(w, "govgate_config_reloads_total{result=\"error\"} %d\n", m.reloadErr.Load())
 
@@ -193,14 +181,14 @@ func (m *Metrics) Write(w io.Writer, extra func(io.Writer)) {
 	}
 }
 
-// writeMetricHeader starts a metric family in the Prometheus text format.
-func writeMetricHeader(w io.Writer, name, kind, help string) {
+// WriteMetricHeader starts a metric family in the Prometheus text format.
+func WriteMetricHeader(w io.Writer, name, kind, help string) {
 	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
 }
 
-// write renders the histogram as metric name, its series told apart by label (`stage="x"`)
+// Write renders the histogram as metric name, its series told apart by label (`stage="x"`)
 // or, for a histogram of one series, by none.
-func (h *histogram) write(w io.Writer, name, label string) {
+func (h *Histogram) Write(w io.Writer, name, label string) {
 	sep, braced := "", ""
 	if label != "" {
 		sep, braced = ",", "{"+label+"}"

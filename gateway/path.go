@@ -5,9 +5,9 @@ import (
 	"strings"
 )
 
-// rawPath is the path of a request target as it arrived: origin-form up to '?', or the
+// RawPath is the path of a request target as it arrived: origin-form up to '?', or the
 // path of an absolute-form target. It is empty for anything else (asterisk-form, junk).
-func rawPath(requestURI []byte) []byte {
+func RawPath(requestURI []byte) []byte {
 	if i := bytes.IndexByte(requestURI, '?'); i >= 0 {
 		requestURI = requestURI[:i]
 	}

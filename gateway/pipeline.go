@@ -61,7 +61,7 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 	t := x.Start
 	if g.stages.Authenticate != nil {
 		err := g.stages.Authenticate.Authenticate(ctx, x)
-		t = g.stageDone(stageAuthenticate, t)
+		t = g.stageDone(StageAuthenticate, t)
 		if err != nil {
 			return stageError(StageAuthenticate, err)
 		}
@@ -84,7 +84,7 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 
 	// Routed on the raw path, which is what the provider receives.
 	e := rt.router.match(ctx.Host(), path)
-	t = g.stageDone(stageRoute, t)
+	t = g.stageDone(StageRoute, t)
 	if e == nil {
 		return errNoRoute()
 	}
@@ -95,7 +95,7 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 
 	if g.stages.Decide != nil {
 		err := g.stages.Decide.Decide(ctx, x)
-		t = g.stageDone(stageDecide, t)
+		t = g.stageDone(StageDecide, t)
 		if err != nil {
 			return stageError(StageDecide, err)
 		}
@@ -103,7 +103,7 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 
 	setForwardedHeaders(ctx, x, tlsLike)
 	err := g.forward(ctx, x, e)
-	t = g.stageDone(stageForward, t)
+	t = g.stageDone(StageForward, t)
 	if err != nil {
 		g.giveBackQuota(ctx, x, err) // when nothing reached a provider (quotagiveback.go)
 		return err
@@ -111,7 +111,7 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 
 	if g.stages.Release != nil {
 		err := g.stages.Release.Release(ctx, x)
-		g.stageDone(stageRelease, t)
+		g.stageDone(StageRelease, t)
 		if err != nil {
 			return stageError(StageRelease, err)
 		}
@@ -133,12 +133,12 @@ func (g *Gateway) serveCatalog(ctx *fasthttp.RequestCtx, x *Exchange) *Error {
 
 // stageError keeps a stage's own refusal and turns any other failure into a 503: a stage
 // that could not do its work refuses the exchange rather than wave it through.
-func stageError(stage string, err error) *Error {
+func stageError(stage Stage, err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
-	return Errorf(fasthttp.StatusServiceUnavailable, stage+"_unavailable", "the %s stage failed; the exchange was refused", stage).withCause(err)
+	return Errorf(fasthttp.StatusServiceUnavailable, stage.String()+"_unavailable", "the %s stage failed; the exchange was refused", stage).WithCause(err)
 }
 
 // finish audits the exchange, attaches the receipt and counts it. If the record cannot be
@@ -147,10 +147,10 @@ func (g *Gateway) finish(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime) {
 	if g.stages.Audit != nil {
 		t := time.Now()
 		receipt, err := g.stages.Audit.Audit(ctx, x)
-		g.stageDone(stageAudit, t)
+		g.stageDone(StageAudit, t)
 		if err != nil {
 			g.log.Error("audit record not written; exchange refused", "request_id", string(x.ID), "error", err)
-			x.Err = Errorf(fasthttp.StatusServiceUnavailable, "audit_unavailable", "the audit record could not be written; the exchange was refused").withCause(err)
+			x.Err = Errorf(fasthttp.StatusServiceUnavailable, "audit_unavailable", "the audit record could not be written; the exchange was refused").WithCause(err)
 			writeError(&ctx.Response, x.Err, x.ID)
 		} else if len(receipt) > 0 {
 			ctx.Response.Header.SetBytesV(HeaderReceipt, receipt)
@@ -193,12 +193,12 @@ func (g *Gateway) handleReadError(rl *runningListener, ctx *fasthttp.RequestCtx,
 	rt := g.rt.Load()
 	x := g.startExchange(rl)
 	defer g.exchanges.put(x)
-	if p := rawPath(ctx.Request.Header.RequestURI()); p != nil {
+	if p := RawPath(ctx.Request.Header.RequestURI()); p != nil {
 		if en := rt.router.match(ctx.Request.Header.Host(), p); en != nil {
 			x.Route, x.entry = &en.Route, en
 		}
 	}
-	x.Err = e.withCause(err)
+	x.Err = e.WithCause(err)
 	writeError(&ctx.Response, e, x.ID)
 	ctx.SetConnectionClose()
 	g.finish(ctx, x, rt)

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"bytes"
@@ -13,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/decide"
 
 	"github.com/valyala/fasthttp"
 
@@ -73,7 +76,7 @@ func policyDir(t testing.TB, quota int) string {
 
 type policyGateway struct {
 	*testGateway
-	stage *PolicyStage
+	stage *decide.PolicyStage
 	audit *recordingAuditor
 	dir   string
 	up    *upstream
@@ -120,7 +123,7 @@ func startPolicyGateway(t testing.TB, quota int, respond func(ctx *fasthttp.Requ
 	if gs.config != nil {
 		gs.config(cfg)
 	}
-	ps := NewPolicyStage(engine)
+	ps := decide.NewPolicyStage(engine)
 	rec := &recordingAuditor{}
 	if gs.auditor == nil {
 		gs.auditor = rec
@@ -161,7 +164,7 @@ func taxpayer(ctx *fasthttp.RequestCtx) bool {
 
 func reasonCodes(t *testing.T, body []byte) []string {
 	t.Helper()
-	var b errorBody
+	var b ErrorBody
 	if err := json.Unmarshal(body, &b); err != nil {
 		t.Fatalf("refusal is not JSON: %s", body)
 	}

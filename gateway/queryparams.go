@@ -26,8 +26,8 @@ import (
 // with more is checked with a map.
 const queryScanSmall = 32
 
-// refuseAmbiguousQuery refuses a query that names one parameter more than once.
-func refuseAmbiguousQuery(args *fasthttp.Args) *Error {
+// RefuseAmbiguousQuery refuses a query that names one parameter more than once.
+func RefuseAmbiguousQuery(args *fasthttp.Args) *Error {
 	n := args.Len()
 	if n < 2 {
 		return nil

@@ -10,18 +10,9 @@ import (
 // one back. The pipeline calls GiveBack at most once per exchange, only after Decide
 // returned nil for it and only when forwarding failed in a way that proves no provider
 // received any of the request (notDelivered): an exchange that carried nothing uses none
-// of the agreement's quota, as it uses no nonce (replay.go).
+// of the agreement's quota, as it uses no nonce (nonces.go).
 type QuotaGiver interface {
 	GiveBack(ctx *fasthttp.RequestCtx, x *Exchange)
-}
-
-// GiveBack returns the request Decide counted against the decision's agreement.
-func (p *PolicyStage) GiveBack(_ *fasthttp.RequestCtx, x *Exchange) {
-	d := x.Decision.Policy
-	if p.Quotas == nil || d == nil || !d.Allow || d.Agreement == "" {
-		return
-	}
-	p.Quotas.GiveBack(x.Identity.Dept, d.Agreement, d.Quota, x.Start)
 }
 
 // notDelivered reports whether forward's failure proves that no byte of the request reached

@@ -6,7 +6,7 @@ import "github.com/valyala/fasthttp"
 // top-level members of the whole document; a byte range of it is another document (a
 // nested object becomes the top level, a cut string or number another value), which the
 // cut would read as the whole. So on a filtered resource the consumer's Range and If-Range
-// never reach the provider (dropRangeRequest, from the decide stage once the decision says
+// never reach the provider (DropRangeRequest, from the decide stage once the decision says
 // the resource is filtered), and a provider answering with a part anyway — 206, or any
 // Content-Range — is refused at release (RESPONSE_PARTIAL). Opaque resources, released
 // whole, keep Range.
@@ -39,9 +39,9 @@ func unfilteredFieldsOf(h *fasthttp.RequestHeader) []string {
 // unfilteredResponseFields are the provider's validators of the whole document.
 var unfilteredResponseFields = [...]string{fasthttp.HeaderETag, fasthttp.HeaderLastModified}
 
-// dropRangeRequest deletes every field of unfilteredFieldsOf(h) from the request, in any
+// DropRangeRequest deletes every field of unfilteredFieldsOf(h) from the request, in any
 // case, and reports whether none is left.
-func dropRangeRequest(h *fasthttp.RequestHeader) bool {
+func DropRangeRequest(h *fasthttp.RequestHeader) bool {
 	names := unfilteredFieldsOf(h)
 	for _, name := range names {
 		h.Del(name)
@@ -95,9 +95,9 @@ func partialResponse(h *fasthttp.ResponseHeader) bool {
 	return false
 }
 
-// dropResponseValidators deletes the provider's ETag and Last-Modified in any case: the
+// DropResponseValidators deletes the provider's ETag and Last-Modified in any case: the
 // upstream client keeps names as the provider wrote them, and Del matches exact bytes.
-func dropResponseValidators(h *fasthttp.ResponseHeader) {
+func DropResponseValidators(h *fasthttp.ResponseHeader) {
 	// DelBytes removes every field of one spelling; each round removes one spelling, and
 	// there cannot be more spellings than fields.
 	for n := h.Len(); n > 0; n-- {

@@ -82,7 +82,7 @@ func (h *releaseHold) grow(n int64) error {
 	}
 	if err := h.m.budget.take(h.ctx, h.deadline, n, h.held > 0); err != nil {
 		h.m.refused.Add(1)
-		return errReleaseMemory().withCause(err)
+		return errReleaseMemory().WithCause(err)
 	}
 	h.held += n
 	return nil
@@ -123,9 +123,9 @@ func validateReleaseLimits(l Limits, add addFunc) {
 // writeMetrics shows how much of the budget is held, so that an operator sees pressure
 // before exchanges are refused, and how many were.
 func (m *releaseMemory) writeMetrics(w io.Writer) {
-	writeMetricHeader(w, "govgate_release_memory_bytes", "gauge", "Bytes of limits.release_memory held by exchanges decoding responses (held) and the budget (limit).")
+	WriteMetricHeader(w, "govgate_release_memory_bytes", "gauge", "Bytes of limits.release_memory held by exchanges decoding responses (held) and the budget (limit).")
 	fmt.Fprintf(w, "govgate_release_memory_bytes{state=\"held\"} %d\n", m.budget.held())
 	fmt.Fprintf(w, "govgate_release_memory_bytes{state=\"limit\"} %d\n", m.size)
-	writeMetricHeader(w, "govgate_release_memory_refusals_total", "counter", "Exchanges refused (503 release_memory_exhausted) for want of release memory.")
+	WriteMetricHeader(w, "govgate_release_memory_refusals_total", "counter", "Exchanges refused (503 release_memory_exhausted) for want of release memory.")
 	fmt.Fprintf(w, "govgate_release_memory_refusals_total %d\n", m.refused.Load())
 }

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"encoding/json"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
 )
 
 // reloadRig is a gateway whose config is a real file, reloaded from it by
@@ -34,7 +36,7 @@ func startReloadRig(t *testing.T) *reloadRig {
 	cfg.Policy.Dir = filepath.Join(dir, "policy")
 	cfg.Audit.Dir = filepath.Join(dir, "audit")
 	cfg.Keys.Dir = filepath.Join(dir, "keys")
-	cfg.applyDefaults()
+	cfg.ApplyDefaults()
 	r := &reloadRig{path: filepath.Join(dir, "govgate.yaml"), pop: pop, ent: ent, log: &syncBuffer{}}
 	r.write(t, cfg)
 	loaded, err := LoadConfig(r.path)
@@ -88,7 +90,7 @@ func (r *reloadRig) postReload(t *testing.T) (status int, code string, fields []
 	if status == 200 {
 		return status, "", nil
 	}
-	var b reloadRefusal
+	var b ReloadRefusal
 	if err := json.Unmarshal(body, &b); err != nil || b.Error.Code == "" || b.Error.Message == "" {
 		t.Fatalf("POST /reload refusal is not a JSON error: %v: %s", err, body)
 	}
@@ -116,7 +118,7 @@ func (r *reloadRig) served(t *testing.T, path string) (int, string) {
 func (r *reloadRig) assertRefused(t *testing.T, want []string) {
 	t.Helper()
 	before := r.shownConfig(t)
-	errsBefore := r.metrics.reloadErr.Load()
+	errsBefore := r.ReloadErrors()
 
 	err := r.ReloadFromSource()
 	var restart *RestartRequiredError
@@ -146,7 +148,7 @@ func (r *reloadRig) assertRefused(t *testing.T, want []string) {
 			t.Errorf("the log line does not name %s: %s", f, line)
 		}
 	}
-	if n := r.metrics.reloadErr.Load() - errsBefore; n != 2 {
+	if n := r.ReloadErrors() - errsBefore; n != 2 {
 		t.Errorf("reload error metric rose by %d, want 2", n)
 	}
 	if after := r.shownConfig(t); after != before {

@@ -1,10 +1,13 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
 	"fmt"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/identity"
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/crypto"
@@ -63,7 +66,7 @@ func TestRebuildReplayWindowReadsOnlyTheTail(t *testing.T) {
 	}
 	l.Close()
 
-	a := NewPeerAuthenticatorWith(SignaturePolicy{})
+	a := identity.NewPeerAuthenticatorWith(SignaturePolicy{})
 	got, err := a.RebuildReplayWindow(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,19 @@ const (
 	RoleOperator        Role = "operator"
 )
 
+// DeptURIPrefix is the SAN URI prefix that carries a department code.
+const DeptURIPrefix = "urn:govgate:dept:"
+
+// DeptOf is the department a certificate's URI SANs name (the first urn:govgate:dept:).
+func DeptOf(uris []string) string {
+	for _, s := range uris {
+		if dept, ok := strings.CutPrefix(s, DeptURIPrefix); ok {
+			return dept
+		}
+	}
+	return ""
+}
+
 // RoleURIPrefix starts the SAN URI that names a certificate's administrator role.
 const RoleURIPrefix = "urn:govgate:role:"
 
@@ -64,7 +77,7 @@ func (g *Gateway) authorizeAdmin(ctx *fasthttp.RequestCtx, need Role) (*adminCal
 	}
 	// An administrator revoked (or whose CA left the trust store) while its connection is
 	// open loses the API at its next request, as a department does (revocation.go).
-	peer, err := trustedPeer(conn, time.Now())
+	peer, err := TrustedPeer(conn, time.Now())
 	if err != nil {
 		return nil, stageError(StageAuthenticate, err)
 	}

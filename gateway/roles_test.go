@@ -1,10 +1,14 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/decide"
+	"github.com/govgate/govgate/gateway/identity"
 
 	"github.com/emmansun/gmsm/smx509"
 
@@ -24,7 +28,7 @@ func TestAdminRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps := NewPolicyStage(engine)
+	ps := decide.NewPolicyStage(engine)
 	var l *audit.Log
 	var setup gatewaySetup
 	withAuditLog(t, t.TempDir(), &l)("", &setup)
@@ -33,10 +37,10 @@ func TestAdminRoles(t *testing.T) {
 	cfg.Admin.TLCP = true
 	cfg.TLCP = TLCP{SignCert: "x", SignKey: "x", EncCert: "x", EncKey: "x", ClientCA: "x"}
 	cfg.Listeners[0].Transport = TransportTLCP
-	cfg.applyDefaults()
+	cfg.ApplyDefaults()
 	tr := &TLCPTransport{Identity: ids, Trust: trust}
 	gw := startGateway(t, cfg, Options{Stages: Stages{
-		Authenticate: NewPeerAuthenticator(0, 1000), Decide: ps, Release: ps, Audit: setup.auditor,
+		Authenticate: identity.NewPeerAuthenticator(0, 1000), Decide: ps, Release: ps, Audit: setup.auditor,
 		Transports: map[Transport]ListenerProvider{TransportTLCP: tr},
 		Admin:      append(ps.AdminHandlers(), setup.admin...),
 	}})

@@ -3,21 +3,37 @@ package gateway
 import (
 	"io"
 	"net"
+	"strconv"
 
 	"github.com/valyala/fasthttp"
 )
 
-// The stages every exchange passes, in order. Route and forward are the proxy's own work;
-// the others are supplied by the packages that own them (crypto for identity, policy for
-// decisions and release, audit for the record) through Stages.
+// Stage is one of the stages every exchange passes. Route and forward are the proxy's own
+// work; the others are plugged in through Stages by adapters — gateway/identity,
+// gateway/decide, gateway/record — which gateway/assemble puts together.
+type Stage uint8
+
+// The stages, in pipeline order.
 const (
-	StageAuthenticate = "authenticate"
-	StageRoute        = "route"
-	StageDecide       = "decide"
-	StageForward      = "forward"
-	StageRelease      = "release"
-	StageAudit        = "audit"
+	StageAuthenticate Stage = iota
+	StageRoute
+	StageDecide
+	StageForward
+	StageRelease
+	StageAudit
+	numStages
 )
+
+var stageNames = [numStages]string{"authenticate", "route", "decide", "forward", "release", "audit"}
+
+// String is the stage's name in metrics (stage="decide"), /readyz and error codes
+// (decide_unavailable).
+func (s Stage) String() string {
+	if s < numStages {
+		return stageNames[s]
+	}
+	return "stage" + strconv.Itoa(int(s))
+}
 
 // Authenticator establishes who the peer is. It returns an *Error to refuse the request
 // (typically 401), and fills x.Identity on success. It runs before routing, so a caller it
@@ -46,11 +62,12 @@ type Auditor interface {
 	Audit(ctx *fasthttp.RequestCtx, x *Exchange) (receipt []byte, err error)
 }
 
-// ListenerProvider wraps a bound TCP listener in a transport (TLS, TLCP). The crypto and
-// certs packages supply these; a config naming a transport without a provider is refused
-// at start.
+// ListenerProvider wraps a bound TCP listener in a transport: TLCPTransport (over
+// crypto/tlcp), certs.TLSTransport. It takes the listener alone, so that a transport needs
+// nothing of this package; a config naming a transport without a provider is refused at
+// start.
 type ListenerProvider interface {
-	Wrap(ln net.Listener, l Listener) (net.Listener, error)
+	Wrap(ln net.Listener) (net.Listener, error)
 }
 
 // CatalogServer answers CatalogPath for an authenticated caller: the shared resources it
@@ -94,16 +111,16 @@ type Stages struct {
 func (s Stages) Absent() []string {
 	var out []string
 	if s.Authenticate == nil {
-		out = append(out, StageAuthenticate)
+		out = append(out, StageAuthenticate.String())
 	}
 	if s.Decide == nil {
-		out = append(out, StageDecide)
+		out = append(out, StageDecide.String())
 	}
 	if s.Release == nil {
-		out = append(out, StageRelease)
+		out = append(out, StageRelease.String())
 	}
 	if s.Audit == nil {
-		out = append(out, StageAudit)
+		out = append(out, StageAudit.String())
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	. "github.com/govgate/govgate/gateway"
 
 	"github.com/valyala/fasthttp"
 )
@@ -87,7 +89,7 @@ func TestDenyIsRefusedWithReasonsAndAudited(t *testing.T) {
 	if status != 403 || errorCode(t, body) != "denied" {
 		t.Fatalf("status %d %s", status, body)
 	}
-	var b errorBody
+	var b ErrorBody
 	json.Unmarshal(body, &b)
 	if len(b.Error.Reasons) != 1 || b.Error.Reasons[0].Code != "AGREEMENT_EXPIRED" {
 		t.Errorf("reasons = %+v", b.Error.Reasons)
@@ -175,8 +177,8 @@ func TestReadyzNamesAbsentStages(t *testing.T) {
 	if status != 200 || !r.Ready {
 		t.Fatalf("status %d %s", status, body)
 	}
-	want := []string{StageAuthenticate, StageDecide, StageRelease}
-	if strings.Join(r.AbsentStages, ",") != strings.Join(want, ",") || r.Stages[StageAudit] != "ok" {
+	want := []string{StageAuthenticate.String(), StageDecide.String(), StageRelease.String()}
+	if strings.Join(r.AbsentStages, ",") != strings.Join(want, ",") || r.Stages[StageAudit.String()] != "ok" {
 		t.Errorf("absent = %v, stages = %v", r.AbsentStages, r.Stages)
 	}
 }

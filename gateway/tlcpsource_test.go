@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/assemble"
+	"github.com/govgate/govgate/gateway/identity"
 
 	"github.com/emmansun/gmsm/smx509"
 
@@ -59,9 +63,9 @@ func (p *pkiFiles) writeCRL(t *testing.T, number int64, revoked ...*big.Int) {
 	os.Chtimes(path, later, later)
 }
 
-func (p *pkiFiles) files() TLCPFiles {
+func (p *pkiFiles) files() tlcp.SourceFiles {
 	j := func(n string) string { return filepath.Join(p.dir, n) }
-	return TLCPFiles{SignCert: j("sign.pem"), SignKey: j("sign.key"), EncCert: j("enc.pem"), EncKey: j("enc.key"), ClientCA: []string{j("ca.pem")}, ClientCRL: []string{j("crl.pem")}}
+	return tlcp.SourceFiles{SignCert: j("sign.pem"), SignKey: j("sign.key"), EncCert: j("enc.pem"), EncKey: j("enc.key"), ClientCA: []string{j("ca.pem")}, ClientCRL: []string{j("crl.pem")}}
 }
 
 func touch(t *testing.T, paths ...string) {
@@ -86,7 +90,7 @@ func TestRotationAndRevocationWithoutRestart(t *testing.T) {
 	first, _ := ca.IssuePair(certs.PairRequest{System: "gw-test", DNSNames: []string{"localhost"}, Server: true})
 	p.writePair(t, first)
 	p.writeCRL(t, 1)
-	src, err := NewTLCPSource(context.Background(), p.files(), nil, nil)
+	src, err := tlcp.NewSource(context.Background(), p.files(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,12 +99,12 @@ func TestRotationAndRevocationWithoutRestart(t *testing.T) {
 	cfg := testConfig(up.addr)
 	cfg.Listeners[0].Transport = TransportTLCP
 	cfg.TLCP = TLCP{SignCert: "x", SignKey: "x", EncCert: "x", EncKey: "x", ClientCA: "x"}
-	cfg.applyDefaults()
-	cs := &CertsStage{Sources: []CertificateLister{src}}
+	cfg.ApplyDefaults()
+	cs := &certs.Lister{Holders: []certs.CertificateHolder{src}}
 	gw := startGateway(t, cfg, Options{Stages: Stages{
-		Authenticate: NewPeerAuthenticator(0, 1000),
+		Authenticate: identity.NewPeerAuthenticator(0, 1000),
 		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: src.Identity, Trust: src.Trust}},
-		Admin:        cs.AdminHandlers(), Metrics: []MetricsWriter{cs},
+		Admin:        []AdminHandler{assemble.CertsEndpoint(cs)}, Metrics: []MetricsWriter{cs},
 	}})
 	addr := gw.ListenerAddr("ext").String()
 	base := "https://" + addr

@@ -1,7 +1,11 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
+
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/assemble"
+	"github.com/govgate/govgate/gateway/identity"
 
 	"path/filepath"
 	"strings"
@@ -33,7 +37,7 @@ func TestTLCPPairFromVault(t *testing.T) {
 	}
 	putPair := func() string { return putTLCPPair(t, store, ca) }
 	first := putPair()
-	src, err := NewTLCPSource(ctx, TLCPFiles{SignKeyName: "tlcp-sign", EncKeyName: "tlcp-enc", ClientCA: []string{filepath.Join(dir, "ca", "ca.pem")}}, store, nil)
+	src, err := tlcp.NewSource(ctx, tlcp.SourceFiles{SignKeyName: "tlcp-sign", EncKeyName: "tlcp-enc", ClientCA: []string{filepath.Join(dir, "ca", "ca.pem")}}, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,12 +47,12 @@ func TestTLCPPairFromVault(t *testing.T) {
 	cfg.Listeners[0].Transport = TransportTLCP
 	cfg.TLCP = TLCP{SignKeyName: "tlcp-sign", EncKeyName: "tlcp-enc", ClientCA: "x"}
 	cfg.Keys = Keys{Backend: "vault", Vault: Vault{Address: v.Addr, TokenEnv: "VAULT_TOKEN"}}
-	cfg.applyDefaults()
-	cs := &CertsStage{Sources: []CertificateLister{src}}
+	cfg.ApplyDefaults()
+	cs := &certs.Lister{Holders: []certs.CertificateHolder{src}}
 	gw := startGateway(t, cfg, Options{Stages: Stages{
-		Authenticate: NewPeerAuthenticator(0, 1000),
+		Authenticate: identity.NewPeerAuthenticator(0, 1000),
 		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: src.Identity, Trust: src.Trust}},
-		Admin:        cs.AdminHandlers(), Metrics: []MetricsWriter{cs},
+		Admin:        []AdminHandler{assemble.CertsEndpoint(cs)}, Metrics: []MetricsWriter{cs},
 		Degraded: map[string]WarningReporter{"tlcp-keys": src},
 	}})
 	addr := gw.ListenerAddr("ext").String()

@@ -1,92 +1,38 @@
-package gateway
+package gateway_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/govgate/govgate/certs"
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/identity"
+	"github.com/govgate/govgate/internal/testpki"
 )
-
-// ecPKI is a standard (ECDSA) CA for tls listeners, with the govgate identity profile.
-type ecPKI struct {
-	dir  string
-	ca   *x509.Certificate
-	key  *ecdsa.PrivateKey
-	next int64
-}
-
-func newECPKI(t *testing.T) *ecPKI {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ec root"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	p := &ecPKI{dir: t.TempDir(), ca: ca, key: key, next: 100}
-	p.write(t, "ca.pem", "CERTIFICATE", der, 0o644)
-	return p
-}
-
-func (p *ecPKI) write(t *testing.T, name, typ string, der []byte, mode os.FileMode) string {
-	t.Helper()
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-func (p *ecPKI) issue(t *testing.T, cn, dept string, server bool) (tls.Certificate, *x509.Certificate) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	p.next++
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.next), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	if server {
-		tmpl.ExtKeyUsage, tmpl.DNSNames = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, []string{"localhost"}
-	}
-	if dept != "" {
-		u, _ := url.Parse(DeptURIPrefix + dept)
-		tmpl.URIs = []*url.URL{u}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: c}, c
-}
 
 // TestMutualTLSListener: a tls listener authenticates standard client certificates with
 // the same identity profile; no certificate, another CA's, a revoked one and an SM2
 // signature attempt are refused.
 func TestMutualTLSListener(t *testing.T) {
-	p := newECPKI(t)
+	p := testpki.NewEC(t)
 	tr, gw, _, _ := startTLSGateway(t, p, nil)
-	files := tr.files
 	url := "https://localhost:" + portOf(gw.ListenerAddr("ext").String()) + "/population/v1/persons"
 	roots := x509.NewCertPool()
-	roots.AddCert(p.ca)
+	roots.AddCert(p.CA)
 	clientWith := func(certs ...tls.Certificate) *http.Client {
 		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: certs}}}
 	}
-	dept, deptCert := p.issue(t, "pension-review", "110000-rensheju", false)
+	dept, deptCert := p.Issue(t, "pension-review", "110000-rensheju", false)
 	resp, err := clientWith(dept).Get(url)
 	if err != nil {
 		t.Fatal(err)
@@ -104,8 +50,8 @@ func TestMutualTLSListener(t *testing.T) {
 	if _, err := clientWith().Get(url); err == nil {
 		t.Error("a client without a certificate was served")
 	}
-	other := newECPKI(t)
-	stranger, _ := other.issue(t, "s", "110000-x", false)
+	other := testpki.NewEC(t)
+	stranger, _ := other.Issue(t, "s", "110000-x", false)
 	if _, err := clientWith(stranger).Get(url); err == nil {
 		t.Error("another CA's certificate was accepted")
 	}
@@ -120,11 +66,11 @@ func TestMutualTLSListener(t *testing.T) {
 	}
 	// Revoked at the next handshake after a reload.
 	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now(), NextUpdate: time.Now().Add(time.Hour),
-		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: deptCert.SerialNumber, RevocationTime: time.Now()}}}, p.ca, p.key)
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: deptCert.SerialNumber, RevocationTime: time.Now()}}}, p.CA, p.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.files.ClientCRL = []string{p.write(t, "crl.pem", "X509 CRL", crl, 0o644)}
+	p.Write(t, "crl.pem", "X509 CRL", crl, 0o644) // over the empty one the transport loaded
 	if err := tr.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -132,11 +78,11 @@ func TestMutualTLSListener(t *testing.T) {
 		t.Error("a revoked certificate was accepted")
 	}
 	// A key others can read is refused, and the running configuration stays.
-	os.Chmod(files.Key, 0o644)
+	os.Chmod(filepath.Join(p.Dir, "gw.key"), 0o644)
 	if err := tr.Reload(); err == nil {
 		t.Error("a world-readable key was loaded")
 	}
-	fresh, _ := p.issue(t, "other-system", "110000-shuiwu", false)
+	fresh, _ := p.Issue(t, "other-system", "110000-shuiwu", false)
 	if resp, err := clientWith(fresh).Get(url); err != nil || resp.StatusCode != 200 {
 		t.Errorf("after a refused reload: %v %v", err, resp)
 	}
@@ -157,17 +103,19 @@ func decodeJSON(t *testing.T, resp *http.Response, v any) {
 
 // startTLSGateway runs a gateway with one tls listener whose server certificate and
 // client CA come from p, in front of an echo upstream; tune may change the authenticator
-// before it starts. It returns the transport (whose files a test may change and Reload),
+// before it starts. It returns the transport (whose files — ca.pem, crl.pem in p.Dir — a
+// test may replace and Reload),
 // the gateway, the upstream and the auditor.
-func startTLSGateway(t *testing.T, p *ecPKI, tune func(*PeerAuthenticator, *TLSTransport)) (*TLSTransport, *testGateway, *upstream, *recordingAuditor) {
+func startTLSGateway(t *testing.T, p *testpki.EC, tune func(*identity.PeerAuthenticator, *certs.TLSTransport)) (*certs.TLSTransport, *testGateway, *upstream, *recordingAuditor) {
 	t.Helper()
-	srv, _ := p.issue(t, "gw-test", "", true)
+	srv, _ := p.Issue(t, "gw-test", "", true)
 	keyDER, _ := x509.MarshalPKCS8PrivateKey(srv.PrivateKey)
-	files := TLSFiles{
-		Cert: p.write(t, "gw.pem", "CERTIFICATE", srv.Certificate[0], 0o644), Key: p.write(t, "gw.key", "PRIVATE KEY", keyDER, 0o600),
-		ClientCA: []string{filepath.Join(p.dir, "ca.pem")},
+	files := certs.TLSFiles{
+		Cert: p.Write(t, "gw.pem", "CERTIFICATE", srv.Certificate[0], 0o644), Key: p.Write(t, "gw.key", "PRIVATE KEY", keyDER, 0o600),
+		ClientCA:  []string{filepath.Join(p.Dir, "ca.pem")},
+		ClientCRL: []string{p.CRL(t)},
 	}
-	tr, err := NewTLSTransport(files, nil)
+	tr, err := certs.NewTLSTransport(files, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +123,8 @@ func startTLSGateway(t *testing.T, p *ecPKI, tune func(*PeerAuthenticator, *TLST
 	cfg := testConfig(up.addr)
 	cfg.Listeners[0].Transport = TransportTLS
 	cfg.TLS = TLSConfig{Cert: "x", Key: "x", ClientCA: "x"}
-	cfg.applyDefaults()
-	auth := NewPeerAuthenticator(0, 1000)
+	cfg.ApplyDefaults()
+	auth := identity.NewPeerAuthenticator(0, 1000)
 	if tune != nil {
 		tune(auth, tr)
 	}

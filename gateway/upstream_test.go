@@ -1,9 +1,11 @@
-package gateway
+package gateway_test
 
 import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/govgate/govgate/gateway"
 )
 
 func TestHealthCheckEjectsAndRecovers(t *testing.T) {

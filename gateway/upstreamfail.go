@@ -60,21 +60,21 @@ func upstreamError(err error, e *routeEntry) (*Error, bool) {
 	var dial *upstreamDialError
 	switch {
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
-		return Errorf(fasthttp.StatusServiceUnavailable, "upstream_busy", "pool %s has no free connection", e.Pool).withCause(err), false
+		return Errorf(fasthttp.StatusServiceUnavailable, "upstream_busy", "pool %s has no free connection", e.Pool).WithCause(err), false
 	case errors.As(err, &dial):
-		return Errorf(fasthttp.StatusBadGateway, "upstream_unreachable", "the provider could not be reached").withCause(err), true
+		return Errorf(fasthttp.StatusBadGateway, "upstream_unreachable", "the provider could not be reached").WithCause(err), true
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):
-		return Errorf(fasthttp.StatusGatewayTimeout, "upstream_timeout", "the provider did not answer within %s", e.Timeout).withCause(err), true
+		return Errorf(fasthttp.StatusGatewayTimeout, "upstream_timeout", "the provider did not answer within %s", e.Timeout).WithCause(err), true
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		return Errorf(fasthttp.StatusBadGateway, "upstream_response_too_large", "the provider's response exceeds %d bytes", e.pool.cfg.MaxResponseBytes).withCause(err), false
+		return Errorf(fasthttp.StatusBadGateway, "upstream_response_too_large", "the provider's response exceeds %d bytes", e.pool.cfg.MaxResponseBytes).WithCause(err), false
 	case errors.Is(err, errStaleConn):
-		return Errorf(fasthttp.StatusBadGateway, "upstream_unreachable", "the provider could not be reached").withCause(err), false
+		return Errorf(fasthttp.StatusBadGateway, "upstream_unreachable", "the provider could not be reached").WithCause(err), false
 	case providerClosed(err):
-		return Errorf(fasthttp.StatusBadGateway, "upstream_closed", "the provider closed the connection before its response was complete").withCause(err), true
+		return Errorf(fasthttp.StatusBadGateway, "upstream_closed", "the provider closed the connection before its response was complete").WithCause(err), true
 	case malformedResponse(err):
-		return Errorf(fasthttp.StatusBadGateway, "upstream_bad_response", "the provider's response is not valid HTTP").withCause(err), true
+		return Errorf(fasthttp.StatusBadGateway, "upstream_bad_response", "the provider's response is not valid HTTP").WithCause(err), true
 	default:
-		return Errorf(fasthttp.StatusBadGateway, "upstream_error", "the exchange with the provider failed").withCause(err), false
+		return Errorf(fasthttp.StatusBadGateway, "upstream_error", "the exchange with the provider failed").WithCause(err), false
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/govgate/govgate/crypto/tlcp"
 )
 
 // Validate reports every problem in the config, each naming the field it is about, so an
@@ -93,6 +95,9 @@ func (c *Config) validateTLCP(add addFunc) {
 		} else {
 			requireAll(add, "by the tls listeners (or tls.acme)", named{"tls.cert", c.TLS.Cert}, named{"tls.key", c.TLS.Key})
 		}
+	}
+	if _, err := tlcp.ParseSuites(t.CipherSuites); err != nil {
+		add("tlcp.cipher_suites", "%v", err)
 	}
 	if t.SignKeyName != "" && c.Keys.Backend == "file" && c.Keys.Dir == "" {
 		add("keys.dir", "required: the TLCP pair lives in the key store")

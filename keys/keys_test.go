@@ -3,8 +3,10 @@ package keys
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -83,7 +85,8 @@ func TestWatcherAppliesChecksAndSurvivesOutages(t *testing.T) {
 	fs.Put(ctx, "tlcp", []byte("good-1"))
 	var mu sync.Mutex
 	var applied []string
-	w := &Watcher{Store: store, Name: "tlcp", Interval: 10 * time.Millisecond, Apply: func(v *Version) error {
+	w := &Watcher{What: "test key", Store: store, Names: []string{"tlcp"}, Interval: 10 * time.Millisecond, Apply: func(vs []*Version) error {
+		v := vs[0]
 		if strings.HasPrefix(string(v.Data), "bad") {
 			return errors.New("not a PEM key")
 		}
@@ -107,27 +110,75 @@ func TestWatcherAppliesChecksAndSurvivesOutages(t *testing.T) {
 	}
 	fs.Put(ctx, "tlcp", []byte("bad-2"))
 	fs.Put(ctx, "tlcp", []byte("good-3"))
-	wait("version 3", func() bool { return w.Current() == 3 })
+	wait("version 3", func() bool { return w.Current()[0] == 3 })
 	fs.Put(ctx, "tlcp", []byte("bad-4"))
 	time.Sleep(50 * time.Millisecond)
-	if w.Current() != 3 {
-		t.Errorf("a malformed version replaced the current one: %d", w.Current())
+	if w.Current()[0] != 3 {
+		t.Errorf("a malformed version replaced the current one: %d", w.Current()[0])
 	}
 	store.mu.Lock()
 	store.down = true
 	store.mu.Unlock()
 	wait("the outage to be noticed", func() bool { return w.Err() != nil })
-	if w.Current() != 3 {
+	if w.Current()[0] != 3 {
 		t.Error("the current version was dropped during an outage")
 	}
 	store.mu.Lock()
 	store.down = false
 	store.mu.Unlock()
 	fs.Put(ctx, "tlcp", []byte("good-5"))
-	wait("version 5 after the outage", func() bool { return w.Current() == 5 && w.Err() == nil })
+	wait("version 5 after the outage", func() bool { return w.Current()[0] == 5 && w.Err() == nil })
 	mu.Lock()
 	defer mu.Unlock()
 	if strings.Join(applied, ",") != "good-1,good-3,good-5" {
 		t.Errorf("applied %v", applied)
+	}
+}
+
+// TestWatcherSwapsAPairWhole: two names are read and applied together — a new version of
+// either hands Apply both — a set Apply refuses leaves the last good one in use and is
+// not retried until something changes, and a replaced file triggers Apply like a version.
+func TestWatcherSwapsAPairWhole(t *testing.T) {
+	ctx := context.Background()
+	fs, _ := NewFileStore(filepath.Join(t.TempDir(), "keys"))
+	fs.Put(ctx, "sign", []byte("sign-1"))
+	fs.Put(ctx, "enc", []byte("enc-1"))
+	file := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(file, []byte("ca-1"), 0o644)
+	var applied []string
+	w := &Watcher{What: "pair", Store: fs, Names: []string{"sign", "enc"}, Files: []string{file}, Interval: time.Hour,
+		Apply: func(vs []*Version) error {
+			if len(vs) != 2 {
+				return fmt.Errorf("%d versions", len(vs))
+			}
+			pair := string(vs[0].Data) + "+" + string(vs[1].Data)
+			if strings.Contains(pair, "bad") {
+				return errors.New("mismatched pair")
+			}
+			applied = append(applied, pair)
+			return nil
+		}}
+	if err := w.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fs.Put(ctx, "enc", []byte("enc-2")) // the encryption half alone: applied with its signing half
+	w.Poll(ctx)
+	fs.Put(ctx, "sign", []byte("bad-2")) // refused: the pair in use stays
+	w.Poll(ctx)
+	w.Poll(ctx) // nothing changed: not tried again
+	if got := w.Current(); !slices.Equal(got, []int{1, 2}) || w.Refused() != 1 {
+		t.Errorf("after a refused pair: versions %v, refused %d", got, w.Refused())
+	}
+	fs.Put(ctx, "sign", []byte("sign-3"))
+	w.Poll(ctx)
+	// A replaced file: applied again with the versions in use.
+	later := time.Now().Add(time.Minute)
+	os.Chtimes(file, later, later)
+	w.Poll(ctx)
+	if want := "sign-1+enc-1,sign-1+enc-2,sign-3+enc-2,sign-3+enc-2"; strings.Join(applied, ",") != want {
+		t.Errorf("applied %s, want %s", strings.Join(applied, ","), want)
+	}
+	if got := w.Current(); !slices.Equal(got, []int{3, 2}) {
+		t.Errorf("versions in use %v, want [3 2]", got)
 	}
 }

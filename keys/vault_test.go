@@ -130,7 +130,8 @@ func TestVaultOutageKeepsLastGoodVersion(t *testing.T) {
 	s.Put(ctx, "audit-signing", []byte("good-1"))
 	var mu sync.Mutex
 	inUse := ""
-	w := &Watcher{Store: s, Name: "audit-signing", Interval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond, Apply: func(ver *Version) error {
+	w := &Watcher{What: "audit key", Store: s, Names: []string{"audit-signing"}, Interval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond, Apply: func(vs []*Version) error {
+		ver := vs[0]
 		if !strings.HasPrefix(string(ver.Data), "good") {
 			return errors.New("malformed")
 		}
@@ -153,18 +154,18 @@ func TestVaultOutageKeepsLastGoodVersion(t *testing.T) {
 		}
 	}
 	s.Put(ctx, "audit-signing", []byte("good-2"))
-	waitUntil("version 2", func() bool { return w.Current() == 2 })
+	waitUntil("version 2", func() bool { return w.Current()[0] == 2 })
 	s.Put(ctx, "audit-signing", []byte("garbage-3"))
 	time.Sleep(100 * time.Millisecond)
-	if w.Current() != 2 {
-		t.Fatalf("a malformed version was taken: %d", w.Current())
+	if w.Current()[0] != 2 {
+		t.Fatalf("a malformed version was taken: %d", w.Current()[0])
 	}
 	v.stop()
 	waitUntil("the outage to show", func() bool { return w.Err() != nil })
 	mu.Lock()
 	defer mu.Unlock()
-	if inUse != "good-2" || w.Current() != 2 {
-		t.Errorf("in use during the outage: %q (version %d)", inUse, w.Current())
+	if inUse != "good-2" || w.Current()[0] != 2 {
+		t.Errorf("in use during the outage: %q (version %d)", inUse, w.Current()[0])
 	}
 }
 

@@ -1,17 +1,14 @@
 package policy
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // Data is the typed view of the documents security officers edit, as DESIGN.md's policy
@@ -97,183 +94,220 @@ var (
 )
 
 // mergeData decodes every data file and places its document at the file's directory, the
-// way the opa command line does, so that a directory behaves the same under both.
-func mergeData(files map[string][]byte) (map[string]any, error) {
+// way the opa command line does, so that a directory behaves the same under both. It also
+// returns where each value came from. Every file is decoded, so that a load reports the
+// problems of all of them at once.
+func mergeData(files map[string][]byte) (map[string]any, *srcNode, error) {
 	root := map[string]any{}
+	rootSrc := newContainer(Pos{}, Pos{})
+	errs := &dataErrs{src: rootSrc}
 	for _, p := range sortedKeys(files) {
-		doc, err := decodeDocument(p, files[p])
-		if err != nil {
-			return nil, err
+		var at dataPath
+		if dir := path.Dir(p); dir != "." {
+			for _, part := range strings.Split(dir, "/") {
+				at = at.key(part)
+			}
 		}
+		doc, src := decodeDocument(p, files[p], at, errs)
 		if doc == nil {
 			continue
 		}
-		dir := path.Dir(p)
-		if _, ok := doc.(map[string]any); !ok && dir == "." {
-			return nil, fmt.Errorf("%s: a data file at the top of the policy directory must hold an object", p)
+		if _, ok := doc.(map[string]any); !ok && len(at) == 0 {
+			errs.atPos(src.where(), nil, "a data file at the top of the policy directory must hold a mapping, not %s", describeJSON(doc))
+			continue
 		}
-		if err := placeDocument(root, dir, doc); err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
+		placeDocument(root, rootSrc, at, doc, src, errs)
 	}
-	return root, nil
-}
-
-func decodeDocument(p string, b []byte) (any, error) {
-	var doc any
-	if path.Ext(p) == ".json" {
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		if err := dec.Decode(&doc); err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-		return doc, nil
+	if err := errs.err(); err != nil {
+		return nil, nil, err
 	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	// A JSON round trip turns YAML's Go values into the JSON model OPA's data lives in, and
-	// refuses what JSON cannot say (non-string keys).
-	j, err := json.Marshal(doc)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(j))
-	dec.UseNumber()
-	doc = nil
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	return doc, nil
+	return root, rootSrc, nil
 }
 
 // placeDocument merges doc into root at dir; two files may not define the same key.
-func placeDocument(root map[string]any, dir string, doc any) error {
-	node := root
-	var parts []string
-	if dir != "." {
-		parts = strings.Split(dir, "/")
+func placeDocument(root map[string]any, rootSrc *srcNode, dir dataPath, doc any, docSrc *srcNode, errs *dataErrs) {
+	twice := func(p dataPath, here Pos) {
+		errs.atPos(here, p, "defined twice: here and at %s; two files may not define the same key", rootSrc.find(p))
 	}
-	for i, part := range parts {
-		if i == len(parts)-1 {
-			if _, ok := doc.(map[string]any); !ok {
-				if _, exists := node[part]; exists {
-					return fmt.Errorf("data.%s is defined twice", strings.Join(parts, "."))
-				}
-				node[part] = doc
-				return nil
+	node, nodeSrc := root, rootSrc
+	obj, isObj := doc.(map[string]any)
+	for i, e := range dir {
+		if i == len(dir)-1 && !isObj {
+			if _, exists := node[e.key]; exists {
+				twice(dir, docSrc.where())
+				return
 			}
+			node[e.key], nodeSrc.fields[e.key] = doc, docSrc
+			return
 		}
-		next, ok := node[part].(map[string]any)
+		next, ok := node[e.key].(map[string]any)
 		if !ok {
-			if _, exists := node[part]; exists {
-				return fmt.Errorf("data.%s is defined twice", strings.Join(parts[:i+1], "."))
+			if _, exists := node[e.key]; exists {
+				twice(dir[:i+1], docSrc.where())
+				return
 			}
 			next = map[string]any{}
-			node[part] = next
+			node[e.key], nodeSrc.fields[e.key] = next, newContainer(Pos{}, Pos{})
 		}
-		node = next
+		node, nodeSrc = next, nodeSrc.fields[e.key]
 	}
-	for k, v := range doc.(map[string]any) {
+	for _, k := range sortedKeys(obj) {
 		if _, exists := node[k]; exists {
-			return fmt.Errorf("data.%s is defined twice", strings.Join(append(parts, k), "."))
+			twice(dir.key(k), docSrc.fields[k].where())
+			continue
 		}
-		node[k] = v
+		node[k], nodeSrc.fields[k] = obj[k], docSrc.fields[k]
 	}
-	return nil
 }
 
-// parseData decodes the merged documents into the typed view, refusing unknown fields so
-// that a misspelt key (valid_too) is an error rather than a silently absent condition.
-func parseData(root map[string]any) (*Data, error) {
-	b, err := json.Marshal(root)
+// parseData decodes the contract's documents into the typed view, refusing unknown keys
+// so that a misspelt one (valid_too) is an error rather than a silently absent condition,
+// then checks the documents against each other. Other top-level documents are allowed (a
+// policy may read its own); only those of the contract are typed.
+func parseData(root map[string]any, src *srcNode) (*Data, error) {
+	errs := &dataErrs{src: src}
+	shape := &shapeCheck{errs: errs}
+	t := reflect.TypeFor[Data]()
+	clean := map[string]any{}
+	for name, ft := range jsonFields(t) {
+		if v, ok := root[name]; ok {
+			clean[name] = shape.check(v, ft, dataPath{}.key(name))
+		}
+	}
+	b, err := json.Marshal(clean)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("data: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var d Data
-	if err := dec.Decode(&d); err != nil {
-		// Other top-level documents are allowed (a policy may read its own); only the five
-		// of the contract are typed, so decode those alone when the whole fails on an
-		// unknown top-level key.
-		var top map[string]json.RawMessage
-		if json.Unmarshal(b, &top) != nil {
-			return nil, fmt.Errorf("data: %w", err)
-		}
-		if err := decodeContractDocs(top, &d); err != nil {
-			return nil, err
-		}
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("data: %w", err) // the shape check lets nothing through that fails here
 	}
-	if err := d.validate(); err != nil {
+	d.validate(func(p dataPath, format string, args ...any) {
+		if !shape.refused(p) {
+			errs.at(p, format, args...)
+		}
+	}, src.find)
+	if err := errs.err(); err != nil {
 		return nil, err
 	}
 	return &d, nil
 }
 
-func decodeContractDocs(top map[string]json.RawMessage, d *Data) error {
-	targets := map[string]any{
-		"labels": &d.Labels, "zones": &d.Zones, "departments": &d.Departments,
-		"catalog": &d.Catalog, "agreements": &d.Agreements, "modes": &d.Modes,
-	}
-	for _, name := range sortedKeys(targets) {
-		raw, ok := top[name]
-		if !ok {
-			continue
-		}
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(targets[name]); err != nil {
-			return fmt.Errorf("data.%s: %w", name, err)
-		}
-	}
-	return nil
-}
+// badFunc records a problem with the value at a data path.
+type badFunc func(p dataPath, format string, args ...any)
 
-// validate checks the documents against each other and reports every problem at once.
-func (d *Data) validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+// placeFunc says where the files hold the value at a data path, for messages that name a
+// second place (the first of two duplicates).
+type placeFunc func(p dataPath) Pos
+
+var (
+	pathLabels      = dataPath{}.key("labels")
+	pathZones       = dataPath{}.key("zones")
+	pathDepartments = dataPath{}.key("departments")
+	pathCatalog     = dataPath{}.key("catalog")
+	pathAgreements  = dataPath{}.key("agreements")
+	pathModes       = dataPath{}.key("modes")
+)
+
+// validate checks the documents against each other and reports every problem.
+func (d *Data) validate(bad badFunc, place placeFunc) {
 	if len(d.Labels) == 0 {
-		bad("data.labels: no labels defined")
+		bad(pathLabels, "no labels defined")
 	}
 	rank := map[string]int{}
 	for i, l := range d.Labels {
-		if _, dup := rank[l]; dup {
-			bad("data.labels: %q appears twice", l)
+		if first, dup := rank[l]; dup {
+			bad(pathLabels.index(i), "%q appears twice; first at %s", l, place(pathLabels.index(first)))
+			continue
 		}
 		rank[l] = i
 	}
-	known := func(label string) bool { _, ok := rank[label]; return ok }
-	for _, name := range sortedKeys(d.Zones) {
-		if !known(d.Zones[name].Ceiling) {
-			bad("data.zones.%s.ceiling: unknown label %q", name, d.Zones[name].Ceiling)
+	label := func(p dataPath, l string) {
+		switch _, ok := rank[l]; {
+		case l == "":
+			bad(p, "missing; a label of data.labels")
+		case !ok:
+			bad(p, "unknown label %q", l)
 		}
+	}
+	for _, name := range sortedKeys(d.Zones) {
+		label(pathZones.key(name).key("ceiling"), d.Zones[name].Ceiling)
 	}
 	for _, code := range sortedKeys(d.Departments) {
-		if !known(d.Departments[code].Clearance) {
-			bad("data.departments.%s.clearance: unknown label %q", code, d.Departments[code].Clearance)
-		}
+		label(pathDepartments.key(code).key("clearance"), d.Departments[code].Clearance)
 	}
 	for _, id := range sortedKeys(d.Catalog) {
-		d.Catalog[id].validate(id, known, d.Departments, bad)
+		d.Catalog[id].validate(pathCatalog.key(id), label, d.Departments, bad, place)
 	}
-	d.validateModes(bad)
+	d.validateModes(bad, place)
 	for _, consumer := range sortedKeys(d.Agreements) {
 		if _, ok := d.Departments[consumer]; !ok {
-			bad("data.agreements.%s: department not registered", consumer)
+			bad(pathAgreements.key(consumer), "department not registered")
 		}
 		for _, res := range sortedKeys(d.Agreements[consumer]) {
 			r, ok := d.Catalog[res]
 			if !ok {
-				bad("data.agreements.%s.%s: resource not in the catalog", consumer, res)
+				bad(pathAgreements.key(consumer).key(res), "resource not in the catalog")
 			}
 			for i, a := range d.Agreements[consumer][res] {
-				a.validate(fmt.Sprintf("data.agreements.%s.%s[%d]", consumer, res, i), r, bad)
+				a.validate(pathAgreements.key(consumer).key(res).index(i), r, bad, place)
 			}
 		}
 	}
-	return errors.Join(errs...)
+	d.validateAgreementIDs(bad, place)
+}
+
+// validateAgreementIDs refuses one agreement id used for two different agreements. An id
+// names one agreement (共享协议): it may stand under several consumers or resources (a
+// multilateral agreement appears under each consumer it covers), but only once under one
+// consumer and resource, and always with the same provider and validity, which are what
+// the agreement itself fixes. A copied block whose id was not changed is caught here.
+func (d *Data) validateAgreementIDs(bad badFunc, place placeFunc) {
+	type use struct {
+		at                 dataPath
+		consumer, resource string
+		a                  Agreement
+	}
+	first := map[string]use{}
+	for _, consumer := range sortedKeys(d.Agreements) {
+		for _, res := range sortedKeys(d.Agreements[consumer]) {
+			for i, a := range d.Agreements[consumer][res] {
+				if a.ID == "" {
+					continue
+				}
+				here := use{pathAgreements.key(consumer).key(res).index(i).key("id"), consumer, res, a}
+				there, dup := first[a.ID]
+				if !dup {
+					first[a.ID] = here
+					continue
+				}
+				// Report at the later place in the files, naming the earlier one.
+				if before(place(here.at), place(there.at)) {
+					here, there = there, here
+				}
+				var why string
+				switch {
+				case here.consumer == there.consumer && here.resource == there.resource:
+					why = "appears twice for this consumer and resource"
+				case here.a.Provider != there.a.Provider:
+					why = fmt.Sprintf("names two agreements: provider %s here, %s there", here.a.Provider, there.a.Provider)
+				case here.a.ValidFrom != there.a.ValidFrom || here.a.ValidTo != there.a.ValidTo:
+					why = fmt.Sprintf("names two agreements: valid %s to %s here, %s to %s there", here.a.ValidFrom, here.a.ValidTo, there.a.ValidFrom, there.a.ValidTo)
+				default:
+					continue
+				}
+				bad(here.at, "agreement id %q %s; first at %s (%s)", a.ID, why, place(there.at), there.at)
+			}
+		}
+	}
+}
+
+// before reports whether a comes before b in the files.
+func before(a, b Pos) bool {
+	if a.File != b.File {
+		return a.File < b.File
+	}
+	return a.Line < b.Line || a.Line == b.Line && a.Column < b.Column
 }
 
 // neverForwarded are the methods the gateway refuses whatever the policy says; a mode that
@@ -283,103 +317,114 @@ var neverForwarded = []string{"TRACE", "TRACK", "CONNECT"}
 // validateModes checks data.modes when the directory has it (a policy without it refuses
 // every method, METHOD_NOT_ALLOWED): known modes, methods as HTTP spells them, none the
 // gateway never forwards, and methods for every mode the catalog offers.
-func (d *Data) validateModes(bad func(string, ...any)) {
+func (d *Data) validateModes(bad badFunc, place placeFunc) {
 	if d.Modes == nil {
 		return
 	}
 	for _, name := range sortedKeys(d.Modes) {
-		at := "data.modes." + name
+		at := pathModes.key(name)
 		oneOf(at, name, modes, bad)
 		ms := d.Modes[name].Methods
 		if len(ms) == 0 {
-			bad("%s.methods: none given", at)
+			bad(at.key("methods"), "none given")
 		}
 		for i, m := range ms {
 			switch {
 			case m == "" || strings.Trim(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "":
-				bad("%s.methods: %q is not a method in capitals (GET, POST, …)", at, m)
+				bad(at.key("methods").index(i), "%q is not a method in capitals (GET, POST, …)", m)
 			case slices.Contains(neverForwarded, m):
-				bad("%s.methods: %s is never forwarded by the gateway", at, m)
-			case slices.Contains(ms[:i], m):
-				bad("%s.methods: %s appears twice", at, m)
+				bad(at.key("methods").index(i), "%s is never forwarded by the gateway", m)
+			default:
+				noRepeat(at.key("methods"), ms, i, bad, place)
 			}
 		}
 	}
 	for _, id := range sortedKeys(d.Catalog) {
-		for _, m := range d.Catalog[id].Modes {
+		for i, m := range d.Catalog[id].Modes {
 			if _, ok := d.Modes[m]; !ok && slices.Contains(modes, m) {
-				bad("data.catalog.%s.modes: mode %s has no methods in data.modes", id, m)
+				bad(pathCatalog.key(id).key("modes").index(i), "mode %s has no methods in data.modes", m)
 			}
 		}
 	}
 }
 
-func (r Resource) validate(id string, known func(string) bool, depts map[string]Department, bad func(string, ...any)) {
-	at := "data.catalog." + id
-	if _, ok := depts[r.Owner]; !ok {
-		bad("%s.owner: department %q not registered", at, r.Owner)
-	}
-	oneOf(at+".category", r.Category, categories, bad)
-	oneOf(at+".sharing", r.Sharing, sharings, bad)
-	oneOf(at+".grade", r.Grade, grades, bad)
-	if !known(r.Classification) {
-		bad("%s.classification: unknown label %q", at, r.Classification)
-	}
-	if len(r.Modes) == 0 {
-		bad("%s.modes: none given", at)
-	}
-	for _, m := range r.Modes {
-		oneOf(at+".modes", m, modes, bad)
-	}
-	for _, f := range sortedKeys(r.Fields) {
-		if !known(r.Fields[f].Label) {
-			bad("%s.fields.%s.label: unknown label %q", at, f, r.Fields[f].Label)
-		}
-		// The release stage refuses a value not of this type, so a field without one
-		// could never be released; say so when the catalog is loaded.
-		oneOf(at+".fields."+f+".type", r.Fields[f].Type, fieldTypes, bad)
+// noRepeat refuses list[i] when an earlier item is the same, naming the earlier one.
+func noRepeat(at dataPath, list []string, i int, bad badFunc, place placeFunc) {
+	if j := slices.Index(list[:i], list[i]); j >= 0 {
+		bad(at.index(i), "%q appears twice; first at %s", list[i], place(at.index(j)))
 	}
 }
 
-func (a Agreement) validate(at string, r Resource, bad func(string, ...any)) {
+func (r Resource) validate(at dataPath, label func(dataPath, string), depts map[string]Department, bad badFunc, place placeFunc) {
+	if _, ok := depts[r.Owner]; !ok {
+		bad(at.key("owner"), "department %q not registered", r.Owner)
+	}
+	oneOf(at.key("category"), r.Category, categories, bad)
+	oneOf(at.key("sharing"), r.Sharing, sharings, bad)
+	oneOf(at.key("grade"), r.Grade, grades, bad)
+	label(at.key("classification"), r.Classification)
+	if len(r.Modes) == 0 {
+		bad(at.key("modes"), "none given")
+	}
+	for i, m := range r.Modes {
+		oneOf(at.key("modes").index(i), m, modes, bad)
+		noRepeat(at.key("modes"), r.Modes, i, bad, place)
+	}
+	for _, f := range sortedKeys(r.Fields) {
+		label(at.key("fields").key(f).key("label"), r.Fields[f].Label)
+		// The release stage refuses a value not of this type, so a field without one
+		// could never be released; say so when the catalog is loaded.
+		oneOf(at.key("fields").key(f).key("type"), r.Fields[f].Type, fieldTypes, bad)
+	}
+}
+
+func (a Agreement) validate(at dataPath, r Resource, bad badFunc, place placeFunc) {
 	if a.ID == "" {
-		bad("%s.id: missing", at)
+		bad(at.key("id"), "missing")
 	}
 	from, errFrom := time.Parse(time.RFC3339, a.ValidFrom)
 	to, errTo := time.Parse(time.RFC3339, a.ValidTo)
 	if errFrom != nil {
-		bad("%s.valid_from: %q is not RFC 3339", at, a.ValidFrom)
+		bad(at.key("valid_from"), "%q is not RFC 3339", a.ValidFrom)
 	}
 	if errTo != nil {
-		bad("%s.valid_to: %q is not RFC 3339", at, a.ValidTo)
+		bad(at.key("valid_to"), "%q is not RFC 3339", a.ValidTo)
 	}
 	if errFrom == nil && errTo == nil && !from.Before(to) {
-		bad("%s: valid_from %s is not before valid_to %s", at, a.ValidFrom, a.ValidTo)
+		bad(at.key("valid_to"), "valid_from %s is not before valid_to %s", a.ValidFrom, a.ValidTo)
 	}
-	for _, m := range a.Modes {
-		oneOf(at+".modes", m, modes, bad)
+	for i, m := range a.Modes {
+		oneOf(at.key("modes").index(i), m, modes, bad)
+		noRepeat(at.key("modes"), a.Modes, i, bad, place)
 	}
 	if len(a.Purposes) == 0 {
-		bad("%s.purposes: none given; an agreement states what the data is for", at)
+		bad(at.key("purposes"), "none given; an agreement states what the data is for")
 	}
-	for _, f := range a.Fields {
+	for i := range a.Purposes {
+		noRepeat(at.key("purposes"), a.Purposes, i, bad, place)
+	}
+	for i, f := range a.Fields {
 		if _, ok := r.Fields[f]; !ok && r.Fields != nil {
-			bad("%s.fields: %q is not a field of the resource", at, f)
+			bad(at.key("fields").index(i), "%q is not a field of the resource", f)
+		}
+		noRepeat(at.key("fields"), a.Fields, i, bad, place)
+	}
+	for _, f := range sortedKeys(a.Mask) {
+		if _, err := parseMask(a.Mask[f]); err != nil {
+			bad(at.key("mask").key(f), "%v", err)
 		}
 	}
-	for f, rule := range a.Mask {
-		if _, err := parseMask(rule); err != nil {
-			bad("%s.mask.%s: %v", at, f, err)
-		}
+	if a.Quota.PerDay < 0 {
+		bad(at.key("quota").key("per_day"), "negative")
 	}
-	if a.Quota.PerDay < 0 || a.Quota.PerMinute < 0 {
-		bad("%s.quota: negative", at)
+	if a.Quota.PerMinute < 0 {
+		bad(at.key("quota").key("per_minute"), "negative")
 	}
 }
 
-func oneOf(at, v string, allowed []string, bad func(string, ...any)) {
+func oneOf(at dataPath, v string, allowed []string, bad badFunc) {
 	if !slices.Contains(allowed, v) {
-		bad("%s: %q is not one of %s", at, v, strings.Join(allowed, ", "))
+		bad(at, "%q is not one of %s", v, strings.Join(allowed, ", "))
 	}
 }
 

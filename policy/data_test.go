@@ -41,28 +41,28 @@ func TestDataValidation(t *testing.T) {
 		t.Fatalf("valid modes refused: %v", err)
 	}
 	for want, change := range map[string]map[string]string{
-		"data.zones.external.ceiling: unknown label":         {"zones.yaml": "zones: {external: {ceiling: top}}\n"},
-		"data.labels: \"public\" appears twice":              {"labels.yaml": "labels: [public, public]\n"},
-		"data.departments.d1.clearance":                      {"departments.yaml": "departments: {d1: {clearance: x}}\n"},
-		"data.catalog.r1.sharing":                            {"catalog.yaml": strings.Replace(base["catalog.yaml"], "conditional", "sometimes", 1)},
-		"data.catalog.r1.owner":                              {"catalog.yaml": strings.Replace(base["catalog.yaml"], "owner: d1", "owner: d9", 1)},
-		"data.agreements.d2: department not registered":      {"agreements.yaml": strings.Replace(base["agreements.yaml"], "{d1:", "{d2:", 1)},
-		"resource not in the catalog":                        {"agreements.yaml": strings.Replace(base["agreements.yaml"], "{r1:", "{r2:", 1)},
-		"\"b\" is not a field of the resource":               {"agreements.yaml": strings.Replace(base["agreements.yaml"], "fields: [a]", "fields: [a, b]", 1)},
-		"is not before valid_to":                             {"agreements.yaml": strings.Replace(base["agreements.yaml"], "2027-01-01", "2025-01-01", 1)},
-		"unknown field \"purpose\"":                          {"agreements.yaml": strings.Replace(base["agreements.yaml"], "purposes: [p]", "purposes: [p], purpose: p", 1)},
-		"defined twice":                                      {"more.yaml": "labels: [public]\n"},
-		"no rule defines data.govgate.authz.decision":        {"p.rego": "package govgate.other\n\nx := 1\n"},
-		"top of the policy directory must hold an object":    {"list.json": "[1, 2]"},
-		"data.modes.query.methods: TRACE is never forwarded": {"modes.yaml": "modes: {query: {methods: [GET, TRACE]}}\n"},
-		"data.modes.query.methods: \"get\" is not a method":  {"modes.yaml": "modes: {query: {methods: [get]}}\n"},
-		"data.modes.query.methods: GET appears twice":        {"modes.yaml": "modes: {query: {methods: [GET, GET]}}\n"},
-		"data.modes.query.methods: none given":               {"modes.yaml": "modes: {query: {methods: []}}\n"},
-		"data.modes.search: \"search\" is not one of":        {"modes.yaml": "modes: {query: {methods: [GET]}, search: {methods: [GET]}}\n"},
-		"mode query has no methods in data.modes":            {"modes.yaml": "modes: {publish: {methods: [GET]}}\n"},
-		"unknown field \"method\"":                           {"modes.yaml": "modes: {query: {method: [GET]}}\n"},
-		"data.catalog.r1.fields.a.type: \"object\"":          {"catalog.yaml": strings.Replace(base["catalog.yaml"], "type: string", "type: object", 1)},
-		"data.catalog.r1.fields.a.type: \"\"":                {"catalog.yaml": strings.Replace(base["catalog.yaml"], "type: string, ", "", 1)},
+		"data.zones.external.ceiling: unknown label":                          {"zones.yaml": "zones: {external: {ceiling: top}}\n"},
+		"data.labels[1]: \"public\" appears twice; first at labels.yaml:1:10": {"labels.yaml": "labels: [public, public]\n"},
+		"data.departments.d1.clearance":                                       {"departments.yaml": "departments: {d1: {clearance: x}}\n"},
+		"data.catalog.r1.sharing":                                             {"catalog.yaml": strings.Replace(base["catalog.yaml"], "conditional", "sometimes", 1)},
+		"data.catalog.r1.owner":                                               {"catalog.yaml": strings.Replace(base["catalog.yaml"], "owner: d1", "owner: d9", 1)},
+		"data.agreements.d2: department not registered":                       {"agreements.yaml": strings.Replace(base["agreements.yaml"], "{d1:", "{d2:", 1)},
+		"resource not in the catalog":                                         {"agreements.yaml": strings.Replace(base["agreements.yaml"], "{r1:", "{r2:", 1)},
+		"\"b\" is not a field of the resource":                                {"agreements.yaml": strings.Replace(base["agreements.yaml"], "fields: [a]", "fields: [a, b]", 1)},
+		"is not before valid_to":                                              {"agreements.yaml": strings.Replace(base["agreements.yaml"], "2027-01-01", "2025-01-01", 1)},
+		"unknown key \"purpose\" in an agreement; did you mean \"purposes\"?": {"agreements.yaml": strings.Replace(base["agreements.yaml"], "purposes: [p]", "purposes: [p], purpose: p", 1)},
+		"defined twice":                                                       {"more.yaml": "labels: [public]\n"},
+		"no rule defines data.govgate.authz.decision":                         {"p.rego": "package govgate.other\n\nx := 1\n"},
+		"list.json:1:1: a data file at the top of the policy directory must hold a mapping, not a list": {"list.json": "[1, 2]"},
+		"data.modes.query.methods[1]: TRACE is never forwarded":                                         {"modes.yaml": "modes: {query: {methods: [GET, TRACE]}}\n"},
+		"data.modes.query.methods[0]: \"get\" is not a method":                                          {"modes.yaml": "modes: {query: {methods: [get]}}\n"},
+		"data.modes.query.methods[1]: \"GET\" appears twice":                                            {"modes.yaml": "modes: {query: {methods: [GET, GET]}}\n"},
+		"data.modes.query.methods: none given":                                                          {"modes.yaml": "modes: {query: {methods: []}}\n"},
+		"data.modes.search: \"search\" is not one of":                                                   {"modes.yaml": "modes: {query: {methods: [GET]}, search: {methods: [GET]}}\n"},
+		"mode query has no methods in data.modes":                                                       {"modes.yaml": "modes: {publish: {methods: [GET]}}\n"},
+		"unknown key \"method\" in a mode; did you mean \"methods\"?":                                   {"modes.yaml": "modes: {query: {method: [GET]}}\n"},
+		"data.catalog.r1.fields.a.type: \"object\"":                                                     {"catalog.yaml": strings.Replace(base["catalog.yaml"], "type: string", "type: object", 1)},
+		"data.catalog.r1.fields.a.type: \"\"":                                                           {"catalog.yaml": strings.Replace(base["catalog.yaml"], "type: string, ", "", 1)},
 	} {
 		err := compile(change)
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -93,7 +93,7 @@ func TestReadFiles(t *testing.T) {
 	if f.ID() == id {
 		t.Error("revision id does not cover the data")
 	}
-	root, err := mergeData(f.Data)
+	root, _, err := mergeData(f.Data)
 	if err != nil {
 		t.Fatal(err)
 	}

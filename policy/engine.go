@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -112,7 +111,8 @@ func (e *Engine) fsys() fs.FS {
 
 // Reload reads the source again and, if it changed, compiles it, runs its tests and makes
 // it live. On any error the running revision stays, the error is returned and kept for
-// Status. changed is false when the files are the same as the live revision's.
+// Status. changed is false when the files are the same as the live revision's; a failure
+// kept from an earlier reload is then cleared, since the files no longer hold what failed.
 func (e *Engine) Reload(ctx context.Context) (rev *Revision, changed bool, err error) {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
@@ -127,6 +127,11 @@ func (e *Engine) Reload(ctx context.Context) (rev *Revision, changed bool, err e
 		return nil, false, err
 	}
 	if cur := e.live.Load(); cur != nil && cur.rev.ID == rev.ID {
+		// The files are the live revision's again (a broken edit was reverted): the
+		// failure no longer describes them, and an alert on it must stop firing.
+		if f := e.lastErr.Swap(nil); f != nil {
+			e.log.Info("policy files equal the live revision again; the earlier reload failure is cleared", "source", e.Source(), "revision", rev.ID, "failed_at", f.at)
+		}
 		return cur.rev, false, nil
 	}
 	lr := &Live{rev: rev, tests: tests, engine: e}
@@ -230,7 +235,10 @@ func EvalOn(ctx context.Context, rev *Revision, input []byte, explain bool) (*Ex
 	}
 	obj, ok := v.(ast.Object)
 	if !ok {
-		return nil, errors.New("input: not a JSON object")
+		return nil, fmt.Errorf("input: want a JSON object, got %s", describeValue(v))
+	}
+	if err := checkEvalInput(obj); err != nil {
+		return nil, err
 	}
 	var resource string
 	if r := obj.Get(ast.InternedTerm("resource")); r != nil {

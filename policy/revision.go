@@ -87,11 +87,11 @@ func compileModules(modules map[string]*ast.Module, caps *ast.Capabilities) (*as
 // compiled strictly, the decision query prepared. It does not run the Rego tests; see
 // RunTests.
 func Compile(ctx context.Context, files *Files) (*Revision, error) {
-	root, err := mergeData(files.Data)
+	root, src, err := mergeData(files.Data)
 	if err != nil {
 		return nil, fmt.Errorf("policy data: %w", err)
 	}
-	data, err := parseData(root)
+	data, err := parseData(root, src)
 	if err != nil {
 		return nil, fmt.Errorf("policy data: %w", err)
 	}

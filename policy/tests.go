@@ -38,8 +38,13 @@ func (r *TestReport) Summary() string {
 // RunTests runs every test_ rule in the files' _test.rego modules through OPA's tester,
 // against the files' own data, with the same strict compiler and builtins as a decision.
 func RunTests(ctx context.Context, files *Files, withCoverage bool) (*TestReport, error) {
-	root, err := mergeData(files.Data)
+	root, src, err := mergeData(files.Data)
 	if err != nil {
+		return nil, fmt.Errorf("policy data: %w", err)
+	}
+	// Data the gateway would refuse is reported here too, rather than tested as if it
+	// could go live.
+	if _, err := parseData(root, src); err != nil {
 		return nil, fmt.Errorf("policy data: %w", err)
 	}
 	dataValue, err := ast.InterfaceToValue(root)

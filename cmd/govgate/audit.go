@@ -4,15 +4,20 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/policy"
 )
 
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -29,10 +34,13 @@ Commands, for auditors (审计管理员); they read the log without changing it:
   verify  recompute every record hash, root and checkpoint signature; print every fault
           with its index, then the total (exit status 1 when there is one)
   proof   the inclusion proof of one record, checked against the latest signed checkpoint
-  report  data sharing per consumer, provider, resource and agreement: allowed, denied,
-          failed, bytes (records of kind exchange, catalog and refusal; admin actions are not
-          sharing)
-  export  copy the sealed segments and their checkpoints into a directory that verifies alone
+  report  data sharing per consumer, providing department, pool, resource, agreement and
+          kind (or --by day, reason, ...): allowed, denied, failed, bytes (records of kind
+          exchange, catalog and refusal; admin actions are not sharing)
+  export  copy the log up to its latest checkpoint into a directory that verifies, proves
+          and reports alone
+
+Every command takes --json for output a program reads (docs/architecture.md).
 `)
 		return errUsage
 	}
@@ -58,9 +66,10 @@ const keysHelp = "the audit public keys (keys.json) the auditor trusts — a cop
 
 func runAuditVerify(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	dir, args := splitDir(args)
-	fs := newFlagSet("audit verify", "audit verify DIR --keys FILE", stderr)
+	fs := newFlagSet("audit verify", "audit verify DIR --keys FILE [--json]", stderr)
 	keysPath := fs.String("keys", "", keysHelp)
-	keys, err := parseDirAndKeys(fs, args, dir, keysPath)
+	asJSON := fs.Bool("json", false, "print the report as JSON (docs/architecture.md): every fault, the counts, ok")
+	keys, err := parseDirAndKeys(fs, args, dir, keysPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -69,26 +78,48 @@ func runAuditVerify(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if rep == nil {
 		return err
 	}
+	if *asJSON {
+		if rep.Faults == nil {
+			rep.Faults = []*audit.Fault{}
+		}
+		if err := writeJSON(stdout, struct {
+			OK bool `json:"ok"`
+			*audit.VerifyReport
+		}{len(rep.Faults) == 0, rep}); err != nil {
+			return err
+		}
+		if len(rep.Faults) > 0 {
+			return errFound
+		}
+		return nil
+	}
 	if len(rep.Faults) > 0 {
 		// Every fault, one a line, then the total: a fault never hides a later one.
 		for _, f := range rep.Faults {
 			fmt.Fprintf(stdout, "FAULT %v\n", f)
 		}
-		fmt.Fprintf(stdout, "%s in %s and %d checkpoints: the log does not verify\n",
-			plural(len(rep.Faults), "fault"), recordSpan(rep.First, rep.Records), rep.Checkpoints)
+		fmt.Fprintf(stdout, "%s in %s and %s: the log does not verify\n",
+			plural(len(rep.Faults), "fault"), recordSpan(rep.First, rep.Records), plural(rep.Checkpoints, "checkpoint"))
 		return errFound
 	}
-	fmt.Fprintf(stdout, "ok: %s, %d consumer signatures, %d checkpoints (latest covers %d), verified in %s\n",
-		recordSpan(rep.First, rep.Records), rep.Signed, rep.Checkpoints, rep.LastCheckpoint, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "ok: %s, %s, %s (latest covers %s), verified in %s\n",
+		recordSpan(rep.First, rep.Records), plural(rep.Signed, "consumer signature"), plural(rep.Checkpoints, "checkpoint"), plural(int(rep.LastCheckpoint), "record"), time.Since(start).Round(time.Millisecond))
 	if rep.UncoveredRecord > 0 {
-		fmt.Fprintf(stdout, "note: the last %d records are not yet covered by a checkpoint (one is signed every second while records arrive)\n", rep.UncoveredRecord)
+		fmt.Fprintf(stdout, "note: the last %s are not yet covered by a checkpoint (one is signed every second while records arrive)\n", plural(int(rep.UncoveredRecord), "record"))
 	}
 	return nil
 }
 
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 // parseDirAndKeys parses the flags of a command that reads log DIR against
-// the trusted keys named by --keys; both are required.
-func parseDirAndKeys(fs *flag.FlagSet, args []string, dir string, keysPath *string) (*audit.KeySet, error) {
+// the trusted keys named by --keys; both are required. Keys taken from DIR itself are
+// accepted with a warning: they prove only that the files agree with each other.
+func parseDirAndKeys(fs *flag.FlagSet, args []string, dir string, keysPath *string, stderr io.Writer) (*audit.KeySet, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -96,21 +127,41 @@ func parseDirAndKeys(fs *flag.FlagSet, args []string, dir string, keysPath *stri
 		fs.Usage()
 		return nil, errUsage
 	}
+	warnLogKeys(stderr, dir, *keysPath)
 	return audit.LoadKeySet(*keysPath)
+}
+
+// warnLogKeys warns when the trusted keys are the key set inside the log (or export)
+// being checked: whoever could rewrite the log could rewrite that file with it.
+func warnLogKeys(stderr io.Writer, dir, keysPath string) {
+	k, err1 := os.Stat(keysPath)
+	own, err2 := os.Stat(filepath.Join(dir, "keys.json"))
+	if err1 != nil || err2 != nil || !os.SameFile(k, own) {
+		return
+	}
+	fmt.Fprintf(stderr, `WARNING: --keys %s is the key set inside %s itself. Whoever could change the log
+WARNING: could change that file too, so this checks only that the files agree with each
+WARNING: other. Verify against a copy of the audit keys kept apart from the log (from the
+WARNING: gateway's key store or a copy taken when it began signing).
+`, keysPath, dir)
 }
 
 func runAuditProof(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	dir, args := splitDir(args)
-	fs := newFlagSet("audit proof", "audit proof DIR --index N --keys FILE", stderr)
+	fs := newFlagSet("audit proof", "audit proof DIR --index N --keys FILE [--json]", stderr)
 	index := fs.Uint64("index", 0, "the record to prove")
 	keysPath := fs.String("keys", "", keysHelp)
-	keys, err := parseDirAndKeys(fs, args, dir, keysPath)
+	asJSON := fs.Bool("json", false, "print the proof as JSON (docs/architecture.md)")
+	keys, err := parseDirAndKeys(fs, args, dir, keysPath, stderr)
 	if err != nil {
 		return err
 	}
 	c, err := audit.LatestCheckpoint(dir, keys)
 	if err != nil {
 		return err
+	}
+	if *index >= c.Size {
+		return fmt.Errorf("record %d is not covered by the latest checkpoint, of %s: prove it after the next checkpoint", *index, plural(int(c.Size), "record"))
 	}
 	rec, err := audit.ReadRecord(dir, *index)
 	if err != nil {
@@ -124,58 +175,140 @@ func runAuditProof(_ context.Context, args []string, stdout, stderr io.Writer) e
 	if err := audit.VerifyReceipt(r, c, hashes); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "record %d is in log %s of size %d (checkpoint signed by %s, key %s)\n", *index, c.Origin, c.Size, c.KeyName, c.KeyID)
+	proof := make([]string, len(hashes))
+	for i, h := range hashes {
+		proof[i] = base64.StdEncoding.EncodeToString(h)
+	}
+	if *asJSON {
+		return writeJSON(stdout, proofJSON{Index: *index, Origin: c.Origin, Size: c.Size, KeyName: c.KeyName, KeyID: c.KeyID,
+			Receipt: r.String(), Proof: proof, Record: string(rec), Checkpoint: string(c.Note)})
+	}
+	fmt.Fprintf(stdout, "record %d is in log %s of %s (checkpoint signed by %s, key %s)\n", *index, c.Origin, plural(int(c.Size), "record"), c.KeyName, c.KeyID)
 	fmt.Fprintf(stdout, "receipt: %s\n", r)
 	fmt.Fprintln(stdout, "inclusion proof:")
-	for _, h := range hashes {
-		fmt.Fprintf(stdout, "  %s\n", base64.StdEncoding.EncodeToString(h))
+	for _, h := range proof {
+		fmt.Fprintf(stdout, "  %s\n", h)
 	}
 	fmt.Fprintf(stdout, "record: %s\ncheckpoint:\n%s", rec, c.Note)
 	return nil
 }
 
-func runAuditReport(_ context.Context, args []string, stdout, stderr io.Writer) error {
+// proofJSON is `audit proof --json` (docs/architecture.md).
+type proofJSON struct {
+	Index      uint64   `json:"index"`
+	Origin     string   `json:"origin"`
+	Size       uint64   `json:"size"`
+	KeyName    string   `json:"key_name"`
+	KeyID      string   `json:"key_id"`
+	Receipt    string   `json:"receipt"`
+	Proof      []string `json:"proof"`  // base64 hashes, leaf to root
+	Record     string   `json:"record"` // the record's stored bytes
+	Checkpoint string   `json:"checkpoint"`
+}
+
+func runAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dir, args := splitDir(args)
-	fs := newFlagSet("audit report", "audit report DIR [--from T] [--to T] [--csv]", stderr)
-	from := fs.String("from", "", "first instant included, RFC 3339 or YYYY-MM-DD (default: the beginning)")
-	to := fs.String("to", "", "first instant excluded, RFC 3339 or YYYY-MM-DD (default: now)")
+	fs := newFlagSet("audit report", "audit report DIR [--from T] [--to T] [--by COLUMNS] [--policy DIR] [--csv|--json]", stderr)
+	from := fs.String("from", "", "first instant included, RFC 3339 or YYYY-MM-DD in Beijing time (default: the beginning)")
+	to := fs.String("to", "", "first instant excluded, RFC 3339 or YYYY-MM-DD in Beijing time (default: now)")
+	by := fs.String("by", audit.FormatReportBy(audit.DefaultReportBy()), "comma-separated columns to group and sort by, in the order given, of: "+audit.FormatReportBy(audit.ReportDims())+
+		" (day is the day in Beijing time; reason the policy's reason codes or the error code)")
+	policyDir := fs.String("policy", "", "the gateway's policy directory (policy.dir): its catalog names the department providing each resource (without it the provider column is empty; records name the pool)")
 	asCSV := fs.Bool("csv", false, "print CSV instead of a table")
+	asJSON := fs.Bool("json", false, "print JSON (docs/architecture.md) instead of a table")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if dir == "" {
+	if dir == "" || (*asCSV && *asJSON) {
 		fs.Usage()
 		return errUsage
 	}
-	lo, err := parseInstant(*from, time.Time{})
-	if err != nil {
+	opts := audit.ReportOptions{}
+	var err error
+	if opts.By, err = audit.ParseReportBy(*by); err != nil {
+		return fmt.Errorf("--by: %w", err)
+	}
+	if opts.From, err = parseInstant(*from, time.Time{}); err != nil {
 		return fmt.Errorf("--from: %w", err)
 	}
-	hi, err := parseInstant(*to, time.Now())
-	if err != nil {
+	if opts.To, err = parseInstant(*to, time.Now()); err != nil {
 		return fmt.Errorf("--to: %w", err)
 	}
-	rows, err := audit.Report(dir, lo, hi)
+	if *policyDir != "" {
+		if opts.ProviderDept, err = catalogOwners(ctx, *policyDir); err != nil {
+			return err
+		}
+	} else if slices.Contains(opts.By, audit.ByProvider) {
+		fmt.Fprintln(stderr, "note: no --policy: the provider column (the providing department) is empty; the pool column names the pool")
+	}
+	rows, err := audit.Report(dir, opts)
 	if err != nil {
 		return err
 	}
-	return writeReport(stdout, rows, *asCSV)
+	switch {
+	case *asJSON:
+		return writeJSON(stdout, reportJSON{From: timeOrNil(opts.From), To: opts.To, By: opts.By, Rows: rows})
+	case *asCSV:
+		return writeReportCSV(stdout, opts.By, rows)
+	}
+	return writeReportTable(stdout, opts.By, rows)
 }
 
-func writeReport(w io.Writer, rows []audit.ReportRow, asCSV bool) error {
-	header := []string{"consumer", "provider", "resource", "agreement", "allowed", "denied", "failed", "bytes_released"}
-	lines := [][]string{header}
+// reportJSON is `audit report --json` (docs/architecture.md).
+type reportJSON struct {
+	From *time.Time        `json:"from"` // null: from the beginning
+	To   time.Time         `json:"to"`
+	By   []audit.ReportDim `json:"by"`
+	Rows []audit.ReportRow `json:"rows"`
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// catalogOwners reads the policy directory's catalog: the owner of each resource is the
+// department that provides it.
+func catalogOwners(ctx context.Context, dir string) (func(string) string, error) {
+	files, err := policy.ReadFiles(os.DirFS(dir))
+	if err != nil {
+		return nil, fmt.Errorf("--policy %s: %w", dir, err)
+	}
+	rev, err := policy.Compile(ctx, files)
+	if err != nil {
+		return nil, fmt.Errorf("--policy %s: %w", dir, err)
+	}
+	catalog := rev.Data().Catalog
+	return func(resource string) string { return catalog[resource].Owner }, nil
+}
+
+func reportLines(by []audit.ReportDim, rows []audit.ReportRow) [][]string {
+	header := make([]string, 0, len(by)+4)
+	for _, d := range by {
+		header = append(header, string(d))
+	}
+	lines := [][]string{append(header, "allowed", "denied", "failed", "bytes_released")}
 	for _, r := range rows {
-		lines = append(lines, []string{r.Consumer, r.Provider, r.Resource, r.Agreement,
-			strconv.Itoa(r.Allowed), strconv.Itoa(r.Denied), strconv.Itoa(r.Failed), strconv.FormatInt(r.BytesReleased, 10)})
+		line := make([]string, 0, len(header))
+		for _, d := range by {
+			line = append(line, r.Get(d))
+		}
+		lines = append(lines, append(line, strconv.Itoa(r.Allowed), strconv.Itoa(r.Denied), strconv.Itoa(r.Failed), strconv.FormatInt(r.BytesReleased, 10)))
 	}
-	if asCSV {
-		cw := csv.NewWriter(w)
-		cw.WriteAll(lines)
-		return cw.Error()
-	}
+	return lines
+}
+
+func writeReportCSV(w io.Writer, by []audit.ReportDim, rows []audit.ReportRow) error {
+	cw := csv.NewWriter(w)
+	cw.WriteAll(reportLines(by, rows))
+	return cw.Error()
+}
+
+func writeReportTable(w io.Writer, by []audit.ReportDim, rows []audit.ReportRow) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, row := range lines {
+	for _, row := range reportLines(by, rows) {
 		for i, c := range row {
 			if c == "" {
 				c = "-"
@@ -200,10 +333,11 @@ func parseInstant(s string, def time.Time) (time.Time, error) {
 	return time.ParseInLocation("2006-01-02", s, time.FixedZone("CST", 8*3600))
 }
 
-func runAuditExport(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dir, args := splitDir(args)
-	fs := newFlagSet("audit export", "audit export DIR --out DIR", stderr)
-	out := fs.String("out", "", "directory to create with the export")
+	fs := newFlagSet("audit export", "audit export DIR --out DIR [--json]", stderr)
+	out := fs.String("out", "", "directory to create (or an empty one) with the export")
+	asJSON := fs.Bool("json", false, "print what was exported as JSON (docs/architecture.md)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -211,12 +345,33 @@ func runAuditExport(_ context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return errUsage
 	}
-	first, end, err := audit.Export(dir, *out)
+	ex, err := audit.Export(dir, *out)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "exported records %d–%d to %s; check it with: govgate audit verify %s --keys %s/keys.json\n", first, end, *out, *out, *out)
+	if *asJSON {
+		return writeJSON(stdout, exportJSON{Out: *out, First: ex.First, End: ex.End, Records: ex.End - ex.First,
+			Origin: ex.Checkpoint.Origin, CheckpointSize: ex.Checkpoint.Size})
+	}
+	fmt.Fprintf(stdout, `exported %s to %s, with the checkpoint of %s that covers them all.
+Records after that checkpoint (at most a checkpoint interval's) are not exported: the next
+export takes them.
+Verify it against the audit keys kept apart from the log — not %s, which
+came with the export and proves nothing about it:
+  govgate audit verify %s --keys TRUSTED-keys.json
+  govgate audit proof %s --index N --keys TRUSTED-keys.json
+`, recordSpan(ex.First, ex.End-ex.First), *out, plural(int(ex.Checkpoint.Size), "record"), filepath.Join(*out, "keys.json"), *out, *out)
 	return nil
+}
+
+// exportJSON is `audit export --json` (docs/architecture.md).
+type exportJSON struct {
+	Out            string `json:"out"`
+	First          uint64 `json:"first"`
+	End            uint64 `json:"end"` // exclusive: records [first, end)
+	Records        uint64 `json:"records"`
+	Origin         string `json:"origin"`
+	CheckpointSize uint64 `json:"checkpoint_size"`
 }
 
 // recordSpan names n records from index first: "19 records (indexes 0–18)", so that the

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/govgate/govgate/audit"
-	"github.com/govgate/govgate/crypto"
 )
 
 // TestAuditVerifyReportsEveryFault: govgate audit verify prints every fault with its
@@ -19,18 +18,7 @@ import (
 // reported; an untouched log exits 0.
 func TestAuditVerifyReportsEveryFault(t *testing.T) {
 	dir := t.TempDir()
-	key, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := audit.NewNoteSigner("gw-1-audit", key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := audit.Open(audit.Options{Dir: dir, Origin: "govgate.test/gw-1", Signer: signer, CheckpointInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := auditTestLog(t, dir, auditTestSigner(t))
 	for i := range 200 {
 		r := &audit.Record{Kind: audit.KindExchange, Route: "r", Provider: "p", Resource: "res", Time: time.Unix(1796000000, 0), Gateway: "gw-1", RequestID: fmt.Sprintf("req-%d-", i), Method: "GET", Path: "/x", Status: 200, Fields: []string{}}
 		if _, err := l.Append(context.Background(), r); err != nil {

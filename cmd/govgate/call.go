@@ -36,6 +36,27 @@ type deptFlags struct {
 	unsigned                                                                          *bool
 	timeout                                                                           *time.Duration
 	headers                                                                           headerFlags
+	suites                                                                            suitesFlag
+}
+
+// suitesFlag is --suites (and its alias --suite): TLCP cipher suites to offer, most
+// preferred first, by GB/T 38636-2020 name; an unknown name is refused as it is parsed.
+type suitesFlag struct{ list []tlcp.Suite }
+
+func (f *suitesFlag) String() string {
+	if f == nil || f.list == nil {
+		return ""
+	}
+	return fmt.Sprint(f.list)
+}
+
+func (f *suitesFlag) Set(v string) error {
+	list, err := tlcp.ParseSuiteList(v)
+	if err != nil {
+		return err
+	}
+	f.list = list
+	return nil
 }
 
 func addDeptFlags(fs *flag.FlagSet) *deptFlags {
@@ -52,6 +73,9 @@ func addDeptFlags(fs *flag.FlagSet) *deptFlags {
 	d.purpose = fs.String("purpose", "", "purpose of the call (X-Govgate-Purpose)")
 	d.unsigned = fs.Bool("no-sign", false, "send without an SM2 request signature")
 	d.timeout = fs.Duration("timeout", 30*time.Second, "time limit for one request, handshake included")
+	suitesHelp := "TLCP cipher suites to offer, comma-separated, most preferred first: ECDHE_SM4_GCM_SM3, ECC_SM4_GCM_SM3, ECDHE_SM4_CBC_SM3, ECC_SM4_CBC_SM3 (default: all four, in that order; the gateway's preference decides)"
+	fs.Var(&d.suites, "suites", suitesHelp)
+	fs.Var(&d.suites, "suite", "the same as --suites (one suite: only that one is offered)")
 	return d
 }
 
@@ -77,7 +101,7 @@ func (d *deptFlags) client(maxConns int) (*client.Client, error) {
 	}
 	trust := &tlcp.TrustSource{}
 	trust.Store(ts)
-	return client.New(client.Config{Identity: id, Trust: trust, ServerName: *d.serverName, Unsigned: *d.unsigned, Timeout: *d.timeout, MaxConns: maxConns})
+	return client.New(client.Config{Identity: id, Trust: trust, ServerName: *d.serverName, Unsigned: *d.unsigned, Timeout: *d.timeout, MaxConns: maxConns, Suites: d.suites.list})
 }
 
 // body reads -d.

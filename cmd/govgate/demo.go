@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 
 	"github.com/govgate/govgate/certs"
 	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/assemble"
 	"github.com/govgate/govgate/keys"
 )
 
@@ -61,20 +64,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	stages, err := buildStages(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer stages.close()
-	g, err := gateway.New(cfg, gateway.Options{Logger: log, Source: build, Stages: stages.Stages})
-	if err != nil {
-		return err
-	}
-	if err := g.Start(); err != nil {
-		return err
-	}
-	printDemoHelp(stdout, g, pki, *vaultAddr)
-	return runUntilSignal(ctx, g, log)
+	return runGateway(ctx, cfg, assemble.Options{Logger: log, Source: build}, func(g *gateway.Gateway) {
+		if err := keepAuditorKeys(cfg, pki); err != nil {
+			log.Warn("demo: no auditor's copy of the audit keys", "error", err)
+		}
+		printDemoHelp(stdout, g, pki, *vaultAddr)
+	})
 }
 
 // demoGatewayConfig is the embedded demo config with the listener, admin and provider
@@ -104,10 +99,24 @@ func demoGatewayConfig(listen, admin string, p *demoProviders, pki *demoPKI) (*g
 	return cfg, nil
 }
 
+// keepAuditorKeys copies the audit log's public keys out of the log, once the gateway has
+// opened it: an auditor verifies against a copy kept apart from the log, never against the
+// keys.json beside the records, which whoever could rewrite the log could rewrite too.
+func keepAuditorKeys(cfg *gateway.Config, pki *demoPKI) error {
+	b, err := os.ReadFile(filepath.Join(cfg.Audit.Dir, "keys.json"))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(pki.path(demoAuditorKeys), b, 0o644)
+}
+
+// demoAuditorKeys is the auditor's copy of the audit keys in the demo's data directory.
+const demoAuditorKeys = "auditor-keys.json"
+
 // seedVault copies the demo's gateway pair from the data directory's file store into
 // Vault, where the gateway then reads it, the first time the demo runs against that Vault.
 func seedVault(ctx context.Context, cfg *gateway.Config, pki *demoPKI) error {
-	vault, err := openKeyStore(ctx, cfg)
+	vault, err := assemble.OpenKeyStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -166,11 +175,12 @@ Try, as department %[5]s (system %[6]s):
   # the sharing catalog (共享信息目录) this department may see
   %[3]s '%[1]s/.well-known/govgate/catalog'
   # the receipt of an exchange, checked against a signed checkpoint of the audit log
-  %[3]s --verify-receipt --audit-url http://%[2]s --audit-keys %[4]s/audit/keys.json \
+  %[3]s --verify-receipt --audit-url http://%[2]s --audit-keys %[4]s/auditor-keys.json \
       '%[1]s/population/v1/persons?id=110101199003077777'
-  # the audit log, verified offline, and the sharing report supervision asks for
-  go run ./cmd/govgate audit verify %[4]s/audit --keys %[4]s/audit/keys.json
-  go run ./cmd/govgate audit report %[4]s/audit
+  # the audit log, verified offline against the auditor's copy of its keys (taken at
+  # start, kept apart from the log), and the sharing report supervision asks for
+  go run ./cmd/govgate audit verify %[4]s/audit --keys %[4]s/auditor-keys.json
+  go run ./cmd/govgate audit report %[4]s/audit --policy rego
   # rotate the gateway's TLCP certificate while it runs: new handshakes get the new one
   go run ./cmd/govgate certs rotate --ca %[4]s/ca %[8]s --system gw-demo-01 --dns localhost
   # revoke the tax bureau's certificate (110000-shuiwu): its next handshake is refused

@@ -66,7 +66,7 @@ func TestDemoWithVault(t *testing.T) {
 		t.Fatalf("certs rotate into Vault: %d %s %s", code, o, e)
 	}
 	deadline = time.Now().Add(15 * time.Second)
-	for !strings.Contains(errOut.String(), "TLCP certificate pair rotated") {
+	for !strings.Contains(errOut.String(), "new TLCP certificate pair in use") {
 		if time.Now().After(deadline) {
 			t.Fatalf("the pair rotated in Vault was not picked up:\n%s", errOut.String())
 		}

@@ -61,6 +61,10 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			mode = "tls"
 		}
 	}
+	if d.suites.list != nil && mode != "tlcp" {
+		fmt.Fprintf(stderr, "govgate loadtest: --suites applies to --transport tlcp, not %s\n", mode)
+		return errUsage
+	}
 	var target loadtest.Target
 	switch mode {
 	case "plain":

@@ -4,15 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/govgate/govgate/audit"
-	"github.com/govgate/govgate/crypto/tlcp"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/crypto/tlcp"
 )
 
 // syncBuffer is an output the command writes while the test reads.
@@ -117,12 +119,18 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	if out := call(base + "/population/v1/persons?id=110108196505050011"); !strings.HasPrefix(out, "403") || !strings.Contains(out, "LABEL_ABOVE_CEILING") || strings.Contains(out, "赵建国") {
 		t.Errorf("secret record: %s", out)
 	}
+	// Each suite can be asked for; the gateway answers on it.
+	for _, suite := range []string{"ECC_SM4_CBC_SM3", "ECC_SM4_GCM_SM3", "ECDHE_SM4_CBC_SM3", "ECDHE_SM4_GCM_SM3"} {
+		if out := call("--suite", suite, base+"/population/v1/persons?id=110101199003077777"); !strings.HasPrefix(out, "200") {
+			t.Errorf("call --suite %s: %s", suite, out)
+		}
+	}
 	// The catalog this department may see.
 	if out := call(base + "/.well-known/govgate/catalog"); !strings.HasPrefix(out, "200") || !strings.Contains(out, "enterprise.registration") || strings.Contains(out, "case_records") {
 		t.Errorf("catalog: %s", out)
 	}
 	// The load generator, as a department: TLCP, every request SM2-signed.
-	lcode, lout, lerr := runCmd(t, "loadtest", "-q", "--requests", "200", "--presign", "150", "--conns", "4", "--ca", dir+"/ca/ca.pem",
+	lcode, lout, lerr := runCmd(t, "loadtest", "-q", "--requests", "200", "--presign", "150", "--conns", "4", "--suites", "ECDHE_SM4_GCM_SM3,ECC_SM4_CBC_SM3", "--ca", dir+"/ca/ca.pem",
 		"--cert", dir+"/rensheju-sign-fullchain.pem,"+dir+"/rensheju-enc-fullchain.pem", "--key", dir+"/rensheju-sign.key,"+dir+"/rensheju-enc.key",
 		base+"/population/v1/persons?id=110101199003077777")
 	if lcode != 0 || !strings.Contains(lout, "over tlcp: closed loop, 4 connections") || !strings.Contains(lout, "200 requests") || !strings.Contains(lout, ", 200 ok") {
@@ -134,7 +142,11 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no admin address in %s", out.String())
 	}
-	keys := dir + "/audit/keys.json"
+	// The demo prints the auditor's copy of the keys, taken out of the log at start.
+	keys := dir + "/" + demoAuditorKeys
+	if !strings.Contains(out.String(), "--keys "+keys) || strings.Contains(out.String(), "/audit/keys.json") {
+		t.Errorf("the demo's commands verify against the keys inside the log:\n%s", out.String())
+	}
 	call("--verify-receipt", "--audit-url", m[1], "--audit-keys", keys, base+"/population/v1/persons?id=110101199003077777")
 	// What the audit disk adds to each exchange is on /metrics: the exchanges above were
 	// committed, in as many group commits or fewer.
@@ -159,7 +171,7 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	}
 	deadline = time.Now().Add(15 * time.Second)
 	for {
-		ks, err := audit.LoadKeySet(keys)
+		ks, err := audit.LoadKeySet(dir + "/audit/keys.json")
 		if err == nil && len(ks.Keys) == 2 {
 			// Both keys sign under the log's origin (C2SP tlog-checkpoint).
 			if ks.Keys[0].Name != "govgate/gw-demo-01" || ks.Keys[1].Name != "govgate/gw-demo-01" {
@@ -171,6 +183,15 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 			t.Fatalf("the rotated audit key was not picked up: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// The auditor's copy still has the old key only: checkpoints signed with the new one
+	// are refused until the administrator hands the auditor the new key set.
+	if code, _, _ := runCmd(t, "call", "--ca", dir+"/ca/ca.pem", "--cert", dir+"/rensheju-sign-fullchain.pem,"+dir+"/rensheju-enc-fullchain.pem", "--key", dir+"/rensheju-sign.key,"+dir+"/rensheju-enc.key",
+		"--verify-receipt", "--audit-url", m[1], "--audit-keys", keys, base+"/population/v1/persons?id=110101199003077777"); code == 0 {
+		t.Error("a receipt under the rotated key verified against the auditor's stale key copy")
+	}
+	if b, err := os.ReadFile(dir + "/audit/keys.json"); err != nil || os.WriteFile(keys, b, 0o644) != nil {
+		t.Fatalf("hand the auditor the new key set: %v", err)
 	}
 	call("--verify-receipt", "--audit-url", m[1], "--audit-keys", keys, base+"/population/v1/persons?id=110101199003077777")
 	// The cryptography administrator rotates the gateway's pair and revokes the tax
@@ -244,15 +265,30 @@ func TestDemoAnswersThroughTheGateway(t *testing.T) {
 	}
 	// Offline, an auditor verifies the log the demo wrote and reports on it.
 	code, vout, verr := runCmd(t, "audit", "verify", dir+"/audit", "--keys", keys)
+	if strings.Contains(verr, "WARNING") {
+		t.Errorf("audit verify with the auditor's copy warns: %s", verr)
+	}
 	if code != 0 || !strings.Contains(vout, "ok: ") || !regexp.MustCompile(`, [1-9][0-9]* consumer signatures`).MatchString(vout) {
 		t.Errorf("audit verify: %d %s %s", code, vout, verr)
 	}
-	code, rout, rerr := runCmd(t, "audit", "report", dir+"/audit", "--csv")
+	code, rout, rerr := runCmd(t, "audit", "report", dir+"/audit", "--by", "consumer,pool,resource,agreement", "--csv")
 	if code != 0 || !strings.Contains(rout, "110000-rensheju,enterprise-registry,enterprise.registration,AGR-2026-0107,1,0,0,") {
 		t.Errorf("audit report: %d %s %s", code, rout, rerr)
 	}
 	code, pout, perr := runCmd(t, "audit", "proof", dir+"/audit", "--index", "0", "--keys", keys)
 	if code != 0 || !strings.Contains(pout, "record 0 is in log govgate/gw-demo-01") {
 		t.Errorf("audit proof: %d %s %s", code, pout, perr)
+	}
+	// An export of the log the gateway wrote (its one segment never sealed) verifies and
+	// proves on its own, up to the checkpoint the gateway signed at shutdown.
+	code, eout, eerr := runCmd(t, "audit", "export", dir+"/audit", "--out", dir+"/export")
+	if code != 0 || !strings.Contains(eout, "kept apart") {
+		t.Fatalf("audit export: %d %s %s", code, eout, eerr)
+	}
+	if code, o, e := runCmd(t, "audit", "verify", dir+"/export", "--keys", keys); code != 0 || strings.Contains(o, "not yet covered") {
+		t.Errorf("audit verify of the export: %d %s %s", code, o, e)
+	}
+	if code, o, e := runCmd(t, "audit", "proof", dir+"/export", "--index", "0", "--keys", keys); code != 0 || !strings.Contains(o, "record 0 is in log govgate/gw-demo-01") {
+		t.Errorf("audit proof of the export: %d %s %s", code, o, e)
 	}
 }

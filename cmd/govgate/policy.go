@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -38,7 +39,9 @@ Commands, for security officers (安全管理员):
   fmt     rewrite Rego files in opa fmt's layout (--list to only name them)
   eval    evaluate one input document and print the decision (--explain: the rules that fired)
 
-Every command reads --dir DIR, or the shipped policy when --dir is not given.
+Every command reads the policy directory given as DIR or --dir DIR (as opa test DIR
+does), or the shipped policy when none is given. Exit status: 0 ok, 1 error, 2 problems
+found (failing tests, files out of layout, with eval --fail a denial).
 `)
 		return errUsage
 	}
@@ -53,19 +56,61 @@ Every command reads --dir DIR, or the shipped policy when --dir is not given.
 func policyFiles(dir string) (*policy.Files, error) {
 	var fsys fs.FS = shipped.FS()
 	if dir != "" {
+		// os.DirFS would report a missing directory as "stat .": name it.
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("policy directory: %w", err)
+		}
 		fsys = os.DirFS(dir)
 	}
 	return policy.ReadFiles(fsys)
 }
 
-const policyDirHelp = "policy directory (Rego and data); empty: the shipped policy"
+const policyDirHelp = "policy directory (Rego and data), also accepted as the one positional argument; empty: the shipped policy"
+
+// parseDirArgs parses the flags wherever they stand among the arguments and takes at most
+// one positional argument, the policy directory, as opa test DIR and opa check DIR do.
+// --dir stays for scripts written against it; giving both is refused rather than guessed.
+func parseDirArgs(fset *flag.FlagSet, args []string, dir *string) error {
+	var positional []string
+	for {
+		if err := fset.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return errUsage
+		}
+		rest := fset.Args()
+		if len(rest) == 0 {
+			break
+		}
+		// After "--" everything is positional; otherwise flags may follow the directory.
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	switch {
+	case len(positional) > 1:
+		fmt.Fprintf(fset.Output(), "unexpected argument %q: one policy directory only\n", positional[1])
+		fset.Usage()
+		return errUsage
+	case len(positional) == 1 && *dir != "" && *dir != positional[0]:
+		fmt.Fprintf(fset.Output(), "two policy directories given (%q and --dir %q): give one\n", positional[0], *dir)
+		return errUsage
+	case len(positional) == 1:
+		*dir = positional[0]
+	}
+	return nil
+}
 
 func runPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newFlagSet("policy test", "policy test [--dir DIR] [--coverage] [--json]", stderr)
+	fset := newFlagSet("policy test", "policy test [DIR | --dir DIR] [--coverage] [--json]", stderr)
 	dir := fset.String("dir", "", policyDirHelp)
 	coverage := fset.Bool("coverage", false, "report the policy lines the tests evaluate, and those they miss")
 	asJSON := fset.Bool("json", false, "print the report as JSON")
-	if err := parseFlags(fset, args); err != nil {
+	if err := parseDirArgs(fset, args, dir); err != nil {
 		return err
 	}
 	files, err := policyFiles(*dir)
@@ -117,9 +162,9 @@ func sortedFileNames[V any](m map[string]V) []string {
 }
 
 func runPolicyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newFlagSet("policy check", "policy check [--dir DIR]", stderr)
+	fset := newFlagSet("policy check", "policy check [DIR | --dir DIR]", stderr)
 	dir := fset.String("dir", "", policyDirHelp)
-	if err := parseFlags(fset, args); err != nil {
+	if err := parseDirArgs(fset, args, dir); err != nil {
 		return err
 	}
 	files, err := policyFiles(*dir)
@@ -145,14 +190,14 @@ func runPolicyCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func runPolicyFmt(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newFlagSet("policy fmt", "policy fmt --dir DIR [--list]", stderr)
+	fset := newFlagSet("policy fmt", "policy fmt DIR | --dir DIR [--list]", stderr)
 	dir := fset.String("dir", "", "policy directory whose Rego files are rewritten (required)")
 	list := fset.Bool("list", false, "only list the files whose layout differs; exit 2 if any")
-	if err := parseFlags(fset, args); err != nil {
+	if err := parseDirArgs(fset, args, dir); err != nil {
 		return err
 	}
 	if *dir == "" {
-		fmt.Fprintln(stderr, "govgate policy fmt: --dir is required; the shipped policy cannot be rewritten")
+		fmt.Fprintln(stderr, "govgate policy fmt: a directory is required (DIR or --dir); the shipped policy cannot be rewritten")
 		return errUsage
 	}
 	files, err := policyFiles(*dir)
@@ -184,11 +229,12 @@ func runPolicyFmt(_ context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newFlagSet("policy eval", "policy eval --input FILE [--dir DIR] [--explain]", stderr)
+	fset := newFlagSet("policy eval", "policy eval --input FILE [DIR | --dir DIR] [--explain] [--fail]", stderr)
 	dir := fset.String("dir", "", policyDirHelp)
 	input := fset.String("input", "", "input document as JSON (DESIGN.md's policy input); - reads stdin")
 	explain := fset.Bool("explain", false, "also list the rules that fired, with file and line")
-	if err := parseFlags(fset, args); err != nil {
+	fail := fset.Bool("fail", false, "exit 2 when the decision is a denial (the decision is still printed), for scripts")
+	if err := parseDirArgs(fset, args, dir); err != nil {
 		return err
 	}
 	if *input == "" {
@@ -220,17 +266,24 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(out)
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	if *fail && !out.Decision.Allow {
+		fmt.Fprintf(stderr, "denied: %s\n", strings.Join(out.Decision.ReasonCodes(), ", "))
+		return errFound
+	}
+	return nil
 }
 
 func runPolicyInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newFlagSet("policy init", "policy init --dir DIR", stderr)
+	fset := newFlagSet("policy init", "policy init DIR | --dir DIR", stderr)
 	dir := fset.String("dir", "", "directory to create with the shipped policy (must not exist or be empty)")
-	if err := parseFlags(fset, args); err != nil {
+	if err := parseDirArgs(fset, args, dir); err != nil {
 		return err
 	}
 	if *dir == "" {
-		fmt.Fprintln(stderr, "govgate policy init: --dir is required")
+		fmt.Fprintln(stderr, "govgate policy init: a directory is required (DIR or --dir)")
 		return errUsage
 	}
 	if entries, err := os.ReadDir(*dir); err == nil && len(entries) > 0 {

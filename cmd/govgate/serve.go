@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/gateway/assemble"
 )
 
 // logFlags are the logging flags every long-running command shares.
@@ -57,23 +59,30 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stages, err := buildStages(ctx, cfg, log)
+	source := func() (*gateway.Config, error) { return gateway.LoadConfig(*path) }
+	return runGateway(ctx, cfg, assemble.Options{Logger: log, Source: source}, nil)
+}
+
+// runGateway builds the gateway through the assembly, starts it and runs it until a
+// signal; started, when set, is told of the running gateway. Everything the assembly
+// built is released after the gateway has shut down.
+func runGateway(ctx context.Context, cfg *gateway.Config, opts assemble.Options, started func(*gateway.Gateway)) (err error) {
+	a, err := assemble.Build(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
-	defer stages.close()
-	g, err := gateway.New(cfg, gateway.Options{
-		Logger: log,
-		Source: func() (*gateway.Config, error) { return gateway.LoadConfig(*path) },
-		Stages: stages.Stages,
-	})
-	if err != nil {
+	defer func() {
+		if cerr := a.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	if err := a.Gateway.Start(); err != nil {
 		return err
 	}
-	if err := g.Start(); err != nil {
-		return err
+	if started != nil {
+		started(a.Gateway)
 	}
-	return runUntilSignal(ctx, g, log)
+	return runUntilSignal(ctx, a.Gateway, opts.Logger)
 }
 
 // runUntilSignal runs a started gateway until SIGTERM or SIGINT (or ctx ends), reloading on

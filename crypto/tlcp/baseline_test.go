@@ -71,7 +71,10 @@ func startTJFocServer(b testing.TB, p *testPKI) string {
 func dialTJFoc(b testing.TB, p *testPKI, addr string) net.Conn {
 	b.Helper()
 	c, err := gmtls.Dial("tcp", addr, &gmtls.Config{
-		GMSupport:    &gmtls.GMSupport{},
+		GMSupport: &gmtls.GMSupport{},
+		// tjfoc's client at its defaults: it offers ECDHE_SM4_CBC_SM3 too, whose "ECDHE"
+		// is plain ECDH, not GB/T 38636's SM2 key exchange; govgate's default order puts
+		// ECC_SM4_CBC_SM3 before it so that such a client still connects unchanged.
 		Certificates: tjfocPair(b, p.client),
 		RootCAs:      tjfocPool(b, p),
 		ServerName:   "localhost",

@@ -30,6 +30,9 @@ type ServerConfig struct {
 	// ClientVerify counts completed handshakes by CertificateVerify form; the listener
 	// makes its own when nil.
 	ClientVerify *ClientVerifyStats
+	// Suites are the cipher suites the listener accepts, in its order of preference
+	// (the listener's order wins over the client's); nil is DefaultSuites().
+	Suites []Suite
 }
 
 // Listener accepts TLCP connections. The handshake runs on the connection's first read
@@ -37,6 +40,7 @@ type ServerConfig struct {
 type Listener struct {
 	net.Listener
 	cfg     ServerConfig
+	suites  []uint16
 	gm      *gmtls.Config
 	current atomic.Pointer[identityConfig]
 	peers   *peerCache
@@ -92,7 +96,11 @@ func NewListener(inner net.Listener, cfg ServerConfig) (*Listener, error) {
 	if cfg.ClientVerify == nil {
 		cfg.ClientVerify = &ClientVerifyStats{}
 	}
-	l := &Listener{Listener: inner, cfg: cfg, peers: newPeerCache()}
+	suites, err := suiteIDs(cfg.Suites)
+	if err != nil {
+		return nil, fmt.Errorf("tlcp listener: %w", err)
+	}
+	l := &Listener{Listener: inner, cfg: cfg, suites: suites, peers: newPeerCache()}
 	l.gm = &gmtls.Config{
 		GMSupport: &gmtls.GMSupport{},
 		// gmtls's GM server reads Certificates only (it ignores GetCertificate), so each
@@ -124,10 +132,13 @@ func (l *Listener) configFor(id *Identity, ts *TrustStore) *gmtls.Config {
 			"listed", len(names), "not_listed", dropped)
 	}
 	cfg := &gmtls.Config{
-		GMSupport:              &gmtls.GMSupport{},
-		Certificates:           []gmtls.Certificate{sign, enc},
-		CipherSuites:           []uint16{CipherSuite},
-		SessionTicketsDisabled: true,
+		GMSupport:    &gmtls.GMSupport{},
+		Certificates: []gmtls.Certificate{sign, enc},
+		CipherSuites: l.suites,
+		// The configured order decides, so that a client listing CBC or ECC first still
+		// gets forward secrecy and GCM when it offers them.
+		PreferServerCipherSuites: true,
+		SessionTicketsDisabled:   true,
 		// tjfoc's own chain check uses its slow SM2 and knows nothing of CRLs: it is
 		// replaced by verifyPeer, which runs on every handshake.
 		ClientAuth:            gmtls.RequireAnyClientCert,
@@ -210,6 +221,10 @@ type Conn struct {
 	// refused is set once TrustedPeer has refused the peer: the server closes the
 	// connection after its answer.
 	refused atomic.Bool
+	// established is set once the handshake has succeeded and the peer is verified: Close
+	// may run on another goroutine (fasthttp's shutdown closing idle connections), so it
+	// reads this rather than err and peer.
+	established atomic.Bool
 	// verifyForm is what the client's CertificateVerify signed (server side).
 	verifyForm gmtls.ClientVerifyForm
 }
@@ -257,8 +272,15 @@ func (c *Conn) readPeer() error {
 	if err != nil {
 		return err
 	}
+	// The SM2 key exchange used the peer's second certificate's key: it must be the
+	// encryption certificate verified here (gmtls has already refused an ECDHE client
+	// without one; a server always sends one).
+	if c.Suite().ForwardSecret() && (peer.Enc == nil || len(raw) < 2 || string(raw[1]) != string(peer.Enc.Raw)) {
+		return certError(ReasonBadCertificate, peer.Sign, errors.New("tlcp: with ECDHE the peer's second certificate must be a verified encryption certificate"))
+	}
 	c.peer = peer
 	c.verifiedWith.Store(ts)
+	c.established.Store(true)
 	// gmtls's own parse of the certificates and its handshake buffer are not needed
 	// from here on; c.peer (shared through the listener's cache) is what stays.
 	return c.guard("release handshake state", func() error { c.tls.ReleaseHandshakeState(); return nil })
@@ -290,6 +312,13 @@ func (c *Conn) guard(op string, f func() error) (err error) {
 		}
 	}()
 	return f()
+}
+
+// Suite is the negotiated cipher suite, after a successful handshake (0 before).
+func (c *Conn) Suite() Suite {
+	var s Suite
+	c.guard("connection state", func() error { s = Suite(c.tls.ConnectionState().CipherSuite); return nil })
+	return s
 }
 
 // Peer returns the verified peer certificates, after a successful handshake.
@@ -348,7 +377,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 
 // Close closes the connection; a close_notify is sent only after a completed handshake.
 func (c *Conn) Close() error {
-	if c.err == nil && c.peer != nil {
+	if c.established.Load() {
 		c.guard("close", c.tls.Close)
 	}
 	return c.raw.Close()
@@ -367,6 +396,9 @@ type ClientConfig struct {
 	ServerName       string       // the DNS name the server's signing certificate must carry
 	HandshakeTimeout time.Duration
 	Logger           *slog.Logger
+	// Suites are the cipher suites offered, most preferred first; nil is DefaultSuites().
+	// The server's preference decides among them.
+	Suites []Suite
 
 	// certificateRequest, when set (by tests), is told of the certificate_authorities
 	// list of the server's CertificateRequest.
@@ -396,6 +428,10 @@ func dial(ctx context.Context, network, addr string, cfg ClientConfig) (*Conn, e
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	suites, err := suiteIDs(cfg.Suites)
+	if err != nil {
+		return nil, fmt.Errorf("tlcp dial: %w", err)
+	}
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, network, addr)
 	if err != nil {
@@ -403,7 +439,7 @@ func dial(ctx context.Context, network, addr string, cfg ClientConfig) (*Conn, e
 	}
 	gm := &gmtls.Config{
 		GMSupport:              &gmtls.GMSupport{},
-		CipherSuites:           []uint16{CipherSuite},
+		CipherSuites:           suites,
 		SessionTicketsDisabled: true,
 		InsecureSkipVerify:     true, // verified by verifyPeer in Handshake, with emmansun
 		CertificateVerifyInput: cfg.certificateVerifyInput,

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/govgate/govgate/crypto/tlcp/internal/gmtls"
 )
 
 // Why a peer was refused, as a small fixed set an operator can alert on: a metric label,
@@ -84,6 +86,8 @@ func classifyHandshake(err error) (string, *smx509.Certificate) {
 		return ce.Reason, ce.Cert
 	case errors.Is(err, errGmtlsPanic):
 		return ReasonPanic, nil
+	case errors.Is(err, gmtls.ErrNoClientEncryptionCertificate):
+		return ReasonBadCertificate, nil
 	case errors.As(err, &timeout) && timeout.Timeout():
 		return ReasonTimeout, nil
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),

@@ -47,21 +47,28 @@ func keepAliveGets(t *testing.T, c net.Conn, n int) string {
 	br := bufio.NewReader(c)
 	var out strings.Builder
 	for i := range n {
-		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-			t.Fatalf("request %d: %v", i+1, err)
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("response %d: %v", i+1, err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("response %d: %d %v", i+1, resp.StatusCode, err)
-		}
+		_, body := roundTrip(t, c, br, i+1, []byte("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"))
 		out.Write(body)
 	}
 	return out.String()
+}
+
+// roundTrip writes the n-th request on c and reads its answer, which must be a 200.
+func roundTrip(t *testing.T, c net.Conn, br *bufio.Reader, n int, req []byte) (*http.Response, []byte) {
+	t.Helper()
+	if _, err := c.Write(req); err != nil {
+		t.Fatalf("request %d: %v", n, err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("response %d: %v", n, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("response %d: %d %v", n, resp.StatusCode, err)
+	}
+	return resp, body
 }
 
 // A response goes out as one TLCP record, not as tjfoc's 1-byte record and the rest (the

@@ -59,6 +59,14 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // startServer serves HTTP over TLCP with fasthttp and answers with the client's CN.
 func startServer(t testing.TB, p *testPKI) (addr string, ids *IdentitySource, ln *Listener) {
 	t.Helper()
+	return startServerSuites(t, p, nil)
+}
+
+// startServerSuites is startServer accepting the given suites (nil: the default). A
+// request with a body is answered with the body; every answer names the negotiated suite
+// in X-Suite.
+func startServerSuites(t testing.TB, p *testPKI, suites []Suite) (addr string, ids *IdentitySource, ln *Listener) {
+	t.Helper()
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +75,7 @@ func startServer(t testing.TB, p *testPKI) (addr string, ids *IdentitySource, ln
 	if err := ids.Store(p.server); err != nil {
 		t.Fatal(err)
 	}
-	ln, err = NewListener(inner, ServerConfig{Identity: ids, Trust: p.trust, HandshakeTimeout: 2 * time.Second, Logger: quietLogger()})
+	ln, err = NewListener(inner, ServerConfig{Identity: ids, Trust: p.trust, HandshakeTimeout: 2 * time.Second, Logger: quietLogger(), Suites: suites})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +83,11 @@ func startServer(t testing.TB, p *testPKI) (addr string, ids *IdentitySource, ln
 		c, ok := ctx.Conn().(*Conn)
 		if !ok || c.Peer() == nil {
 			ctx.Error("no peer", 500)
+			return
+		}
+		ctx.Response.Header.Set("X-Suite", c.Suite().String())
+		if body := ctx.PostBody(); len(body) > 0 {
+			ctx.Write(body)
 			return
 		}
 		fmt.Fprintf(ctx, "hello %s", c.Peer().Sign.Subject.CommonName)
@@ -96,12 +109,13 @@ func get(t testing.TB, addr string, id *Identity, trust *TrustSource) (string, e
 	return request(c)
 }
 
-// dialUnchecked sends one GET with an identity the client would refuse to use itself.
-func dialUnchecked(t testing.TB, addr string, id *Identity, trust *TrustSource) (string, error) {
+// dialUnchecked sends one GET with an identity the client would refuse to use itself,
+// offering suites (none: the default).
+func dialUnchecked(t testing.TB, addr string, id *Identity, trust *TrustSource, suites ...Suite) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := dial(ctx, "tcp", addr, ClientConfig{Identity: id, Trust: trust, ServerName: "localhost", Logger: quietLogger()})
+	c, err := dial(ctx, "tcp", addr, ClientConfig{Identity: id, Trust: trust, ServerName: "localhost", Logger: quietLogger(), Suites: suites})
 	if err != nil {
 		return "", err
 	}

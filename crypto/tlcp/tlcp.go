@@ -8,16 +8,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emmansun/gmsm/ecdh"
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 
 	gcrypto "github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/crypto/tlcp/internal/gmtls"
 )
-
-// CipherSuite is the only suite govgate speaks on the GM side: ECC_SM4_CBC_SM3 (0xE013).
-// The ECDHE suite is not offered: an ECDHE-only ClientHello crashes tjfoc's server.
-const CipherSuite = gmtls.GMTLS_SM2_WITH_SM4_SM3
 
 // DefaultHandshakeTimeout bounds how long a peer may take to complete the handshake.
 const DefaultHandshakeTimeout = 10 * time.Second
@@ -71,19 +68,32 @@ func (id *Identity) gmCertificates() (sign, enc gmtls.Certificate) {
 	// expect (a chain after the signing certificate would put a CA where the encryption
 	// certificate belongs).
 	sign = gmtls.Certificate{Certificate: [][]byte{id.SignCert.Raw}, PrivateKey: signer{id.SignKey}}
-	enc = gmtls.Certificate{Certificate: append([][]byte{id.EncCert.Raw}, chain...), PrivateKey: decrypter{id.EncKey}}
+	enc = gmtls.Certificate{Certificate: append([][]byte{id.EncCert.Raw}, chain...), PrivateKey: newDecrypter(id.EncKey)}
 	return sign, enc
 }
 
-// clientCertificate is what a client sends: signing, encryption, then the chain, in one
-// Certificate message, with the signing key for CertificateVerify.
+// clientCertificate is what a client hands gmtls: its signing certificate and chain (the
+// Certificate message of the ECC suites) and a key that signs CertificateVerify and
+// holds the encryption certificate and key, which gmtls puts after the signing
+// certificate and uses for the SM2 key exchange when the suite is ECDHE (GB/T 38636-2020:
+// an ECDHE client sends its encryption certificate; an ECC one has no use for it).
 func (id *Identity) clientCertificate() gmtls.Certificate {
-	certs := [][]byte{id.SignCert.Raw, id.EncCert.Raw}
+	certs := [][]byte{id.SignCert.Raw}
 	for _, c := range id.Chain {
 		certs = append(certs, c.Raw)
 	}
-	return gmtls.Certificate{Certificate: certs, PrivateKey: signer{id.SignKey}}
+	return gmtls.Certificate{Certificate: certs, PrivateKey: clientKey{signer: signer{id.SignKey}, encCert: id.EncCert.Raw, enc: newDecrypter(id.EncKey)}}
 }
+
+// clientKey is a client's signing key for gmtls, carrying its encryption pair along.
+type clientKey struct {
+	signer
+	encCert []byte
+	enc     decrypter
+}
+
+func (k clientKey) EncryptionCertificate() []byte           { return k.encCert }
+func (k clientKey) EncryptionKey() gmtls.SM2KeyAgreementKey { return k.enc }
 
 // signer makes gmtls's SM2 signatures with emmansun: gmtls passes the message itself (it
 // computes Z_A and SM3 inside its own Sign), so we sign with the default user ID.
@@ -95,14 +105,33 @@ func (s signer) Sign(rand io.Reader, msg []byte, _ crypto.SignerOpts) ([]byte, e
 	return s.key.Sign(rand, msg, sm2.DefaultSM2SignerOpts)
 }
 
-// decrypter opens the pre-master secret with emmansun: gmtls hands over C1C3C2 with the
-// 0x04 prefix, which is emmansun's default layout.
-type decrypter struct{ key *sm2.PrivateKey }
+// decrypter is the encryption key for gmtls, with emmansun: it opens the pre-master
+// secret of the ECC suites (gmtls hands over C1C3C2 with the 0x04 prefix, emmansun's
+// default layout) and takes part in the SM2 key exchange of the ECDHE suites.
+type decrypter struct {
+	key *sm2.PrivateKey
+	// ecdh is key in emmansun's ecdh form, made once per identity rather than per
+	// handshake; nil if the key cannot be converted (then ECDHE fails, ECC still works).
+	ecdh *ecdh.PrivateKey
+}
+
+func newDecrypter(key *sm2.PrivateKey) decrypter {
+	d := decrypter{key: key}
+	d.ecdh, _ = key.ECDH()
+	return d
+}
 
 func (d decrypter) Public() crypto.PublicKey { return &d.key.PublicKey }
 
 func (d decrypter) Decrypt(_ io.Reader, ciphertext []byte, _ crypto.DecrypterOpts) ([]byte, error) {
 	return sm2.Decrypt(d.key, ciphertext)
+}
+
+func (d decrypter) SM2MQV(eLocal *ecdh.PrivateKey, sRemote, eRemote *ecdh.PublicKey) (*ecdh.PublicKey, error) {
+	if d.ecdh == nil {
+		return nil, errors.New("tlcp: the encryption key cannot be used for the SM2 key exchange")
+	}
+	return d.ecdh.SM2MQV(eLocal, sRemote, eRemote)
 }
 
 // IdentitySource is where the current identity comes from; rotation stores a new one.

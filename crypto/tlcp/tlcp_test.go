@@ -3,6 +3,7 @@ package tlcp
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"math/big"
 	"net"
 	"testing"
@@ -40,9 +41,11 @@ func TestClientCertificatesRefused(t *testing.T) {
 	}
 	clientTrust := &TrustSource{}
 	clientTrust.Store(ts)
-	for name, id := range cases {
-		if _, err := dialUnchecked(t, addr, id, clientTrust); err == nil {
-			t.Errorf("%s: accepted", name)
+	for _, s := range allSuites {
+		for name, id := range cases {
+			if _, err := dialUnchecked(t, addr, id, clientTrust, s); err == nil {
+				t.Errorf("%s over %s: accepted", name, s)
+			}
 		}
 	}
 	// No client certificate at all.
@@ -56,12 +59,22 @@ func TestClientCertificatesRefused(t *testing.T) {
 }
 
 // Hostile inputs that crash gmtls at its defaults. After each, the next good client
-// must be served: the process is still up and the listener still accepts.
+// must be served: the process is still up and the listener still accepts. Run against a
+// listener accepting each suite alone and one accepting them all.
 func TestHostileHellosDoNotStopTheServer(t *testing.T) {
+	for _, suites := range [][]Suite{nil, {ECDHE_SM4_GCM_SM3}, {ECC_SM4_GCM_SM3}, {ECDHE_SM4_CBC_SM3}, {ECC_SM4_CBC_SM3}} {
+		t.Run(fmt.Sprint(suites), func(t *testing.T) { hostileHellos(t, suites) })
+	}
+}
+
+func hostileHellos(t *testing.T, suites []Suite) {
 	p := newTestPKI(t)
-	addr, _, ln := startServer(t, p)
+	addr, _, ln := startServerSuites(t, p, suites)
 	attacks := map[string][]byte{
 		"ECDHE-only ClientHello":  clientHello(0x0101, []uint16{0xe011}, nil, nil),
+		"ECDHE-GCM-only hello":    clientHello(0x0101, []uint16{0xe051}, nil, nil),
+		"GCM-only hello":          clientHello(0x0101, []uint16{0xe053}, nil, nil),
+		"GCM hello with ticket":   clientHello(0x0101, []uint16{0xe051, 0xe053}, randomBytes(32), ticketExtension()),
 		"session resumption":      clientHello(0x0101, []uint16{0xe013}, randomBytes(32), ticketExtension()),
 		"TLS 1.0 ClientHello":     clientHello(0x0301, []uint16{0x002f, 0x0035}, nil, nil),
 		"TLS 1.2 ClientHello":     clientHello(0x0303, []uint16{0xc02f}, nil, nil),

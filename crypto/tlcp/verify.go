@@ -136,7 +136,7 @@ func verifyPeer(raw [][]byte, ts *TrustStore, usage smx509.ExtKeyUsage, now time
 	for _, u := range certs[0].URIs {
 		peer.SignURIs = append(peer.SignURIs, u.String())
 	}
-	if len(certs) > 1 && certs[1].KeyUsage&smx509.KeyUsageDigitalSignature == 0 && certs[1].KeyUsage&smx509.KeyUsageKeyEncipherment != 0 {
+	if len(certs) > 1 && isEncryptionCert(certs[1]) {
 		peer.Enc = certs[1]
 	}
 	if certs[0].KeyUsage&smx509.KeyUsageDigitalSignature == 0 {
@@ -164,4 +164,13 @@ func verifyPeer(raw [][]byte, ts *TrustStore, usage smx509.ExtKeyUsage, now time
 		}
 	}
 	return peer, nil
+}
+
+// isEncryptionCert tells a TLCP encryption certificate from a CA of the chain in the
+// second place of a Certificate message: not a CA, no digitalSignature, and an
+// encipherment or key-agreement usage (gmtls applies the same rule before it uses an
+// ECDHE client's key).
+func isEncryptionCert(c *smx509.Certificate) bool {
+	const enc = smx509.KeyUsageKeyEncipherment | smx509.KeyUsageDataEncipherment | smx509.KeyUsageKeyAgreement
+	return !c.IsCA && c.KeyUsage&smx509.KeyUsageDigitalSignature == 0 && c.KeyUsage&enc != 0
 }

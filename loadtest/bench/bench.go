@@ -41,10 +41,11 @@ type bench struct {
 	ca       *certs.Dir
 	dept     *tlcp.Identity
 	trust    *tlcp.TrustSource
-	profile  string   // -cpuprofile, passed to the govgate servers
-	opaBin   string   // the stock OPA server, built at the first row that runs it
-	opaPaths []string // the policy it loads
-	tls      *tlsPair // the nginx TLS row's pair, made at the first row that runs it
+	profile  string     // -cpuprofile, passed to the govgate servers
+	suite    tlcp.Suite // -tlcp-suite: the one the TLCP rows' client offers
+	opaBin   string     // the stock OPA server, built at the first row that runs it
+	opaPaths []string   // the policy it loads
+	tls      *tlsPair   // the nginx TLS row's pair, made at the first row that runs it
 }
 
 func newBench() (*bench, error) {
@@ -254,7 +255,7 @@ func (b *bench) target(sc scenario, url string, duration time.Duration, conns in
 		return t, func() {}, err
 	}
 	c, err := client.New(client.Config{Identity: b.dept, Trust: b.trust, ServerName: "localhost", Unsigned: !sc.sign,
-		Timeout: 10 * time.Second, MaxConns: conns})
+		Timeout: 10 * time.Second, MaxConns: conns, Suites: []tlcp.Suite{b.suite}})
 	if err != nil {
 		return nil, nil, err
 	}

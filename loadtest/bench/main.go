@@ -3,8 +3,9 @@
 // keep-alive reverse proxy, what a department deploys without govgate — nginx with
 // auth_request to the stock OPA server (`opa run --server`) loaded with govgate's rego/,
 // over plain HTTP (d) and terminating TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256 (d2), the
-// channel-encrypted peer of the TLCP rows — and govgate with its stages switched on one at
-// a time; and writes BENCHMARKS.md. Run by hand, not by CI:
+// channel-encrypted peer of the TLCP rows — and govgate as gateway/assemble builds it for
+// serve, with its stages switched on one at a time; and writes BENCHMARKS.md. Run by
+// hand, not by CI:
 //
 //	go run ./loadtest/bench [-duration 10s] [-runs 3] [-conns 32] [-out BENCHMARKS.md]
 //
@@ -25,6 +26,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/govgate/govgate/crypto/tlcp"
 )
 
 func main() {
@@ -39,14 +42,19 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
 	only := flag.String("only", "", "run only the scenarios whose label starts with this (d: d and d2, e: e1–e6, e3: just e3, f, g); no report is written")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of each govgate server to FILE.<stages>, and its heap as it stops to FILE.<stages>.heap")
+	tlcpSuite := flag.String("tlcp-suite", "ECDHE_SM4_GCM_SM3", "TLCP cipher suite the TLCP rows' client offers (the gateway accepts all four): ECDHE_SM4_GCM_SM3 (the default preference), ECC_SM4_GCM_SM3, ECDHE_SM4_CBC_SM3 or ECC_SM4_CBC_SM3 (the only one before suites were configurable)")
 	flag.Parse()
+	suite, err := tlcp.ParseSuite(*tlcpSuite)
+	if err != nil {
+		log.Fatalf("-tlcp-suite: %v", err)
+	}
 	if *role != "" {
 		if err := serve(*role, *addr, *upstream, *stages, *dir, *profile); err != nil {
 			log.Fatal(err)
 		}
 		return
 	}
-	if err := orchestrate(*duration, *runs, *conns, *out, *only, *profile); err != nil {
+	if err := orchestrate(*duration, *runs, *conns, *out, *only, *profile, suite); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -88,7 +96,7 @@ type row struct {
 	commits             *commitStats // govgate with an audit log: its group commits in the measured run
 }
 
-func orchestrate(duration time.Duration, runs, conns int, out, only, profile string) error {
+func orchestrate(duration time.Duration, runs, conns int, out, only, profile string, suite tlcp.Suite) error {
 	if os.Getenv("GOVGATE_BENCH_PINNED") == "" && haveTaskset() && runtime.NumCPU() > 1 {
 		// Re-run pinned to CPU 1; the servers go to CPU 0.
 		cmd := exec.Command("taskset", append([]string{"-c", "1", os.Args[0]}, os.Args[1:]...)...)
@@ -101,6 +109,7 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile str
 		return err
 	}
 	b.profile = profile
+	b.suite = suite
 	defer b.close()
 	// The disk first, while nothing else runs.
 	disk, err := measureDiskSync(b.dir, 1000, 1024)
@@ -146,7 +155,7 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile str
 	for i := range rows {
 		rows[i].ratioBare, rows[i].ratioNgx = rows[i].rps/bare, rows[i].rps/ngxAuth
 	}
-	return writeReport(out, rows, disk, duration, runs, conns)
+	return writeReport(out, rows, disk, duration, runs, conns, suite)
 }
 
 // interleaved measures each scenario runs times, one round over all of them after
@@ -226,9 +235,11 @@ func scenarios() []scenario {
 			return b.nginx(nginxRow{auth: true, tls: true})
 		}},
 		{name: "(e1) govgate: proxy only", servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "proxy") }},
-		{name: "(e2) govgate: + policy", servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy") }},
-		{name: "(e3) govgate: + durable audit", servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy,audit") }},
-		{name: "(e4) govgate: + TLCP", tlcp: true, servers: full},
+		// Each row switches on one more stage through the assembly's options; TLCP comes
+		// first because without it no consumer is identified for the policy to decide on.
+		{name: "(e2) govgate: + TLCP", tlcp: true, servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "tlcp") }},
+		{name: "(e3) govgate: + policy", tlcp: true, servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "tlcp,policy") }},
+		{name: "(e4) govgate: + durable audit", tlcp: true, servers: full},
 		{name: "(e5) govgate: + SM2 request signatures", tlcp: true, sign: true, servers: func(b *bench) ([]*proc, string, error) {
 			return b.self("govgate", "policy,audit,tlcp,sign")
 		}},

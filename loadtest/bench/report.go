@@ -6,14 +6,16 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/govgate/govgate/crypto/tlcp"
 )
 
 // writeReport writes BENCHMARKS.md: the throughput table, the latency at half load, the
 // memory at 2,000 connections, and each target of the load-test issue against what was
 // measured.
-func writeReport(out string, rows []row, disk diskSync, duration time.Duration, runs, conns int) error {
+func writeReport(out string, rows []row, disk diskSync, duration time.Duration, runs, conns int, suite tlcp.Suite) error {
 	var s strings.Builder
-	fmt.Fprintf(&s, "# Benchmarks\n\nProduced by `go run ./loadtest/bench -duration %s -runs %d -conns %d` on %s.\n\n", duration, runs, conns, time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(&s, "# Benchmarks\n\nProduced by `go run ./loadtest/bench -duration %s -runs %d -conns %d -tlcp-suite %s` on %s.\n\n", duration, runs, conns, suite, time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&s, "Machine: %s, %d CPUs, %s. Servers (the upstream included) pinned to CPU 0, the load generator (`loadtest` package) to CPU 1. Each row is the median of %d runs of %s (by throughput in closed loop, by p99 in open loop), after a one-second warm-up; the runs go in rounds over each table's rows, so that a noisy minute on this shared machine costs every row one sample rather than one row all of them. CPU is the server processes' user+system time (for (d) and (d2): nginx and the stock OPA server), RSS their peak resident memory.\n\n",
 		cpuModel(), cpuCount(), runtime.Version(), runs, duration)
 	fmt.Fprintf(&s, "## Throughput: closed loop, %d connections\n\n", conns)
@@ -24,7 +26,7 @@ func writeReport(out string, rows []row, disk diskSync, duration time.Duration, 
 		}
 		fmt.Fprintf(&s, "| %s | %.0f | %.0f | %.0f | %.3f | %.0f | %.2f | %.2f | %d | %s |\n", r.name, r.rps, r.p50, r.p99, r.cpuPer1k, r.rssMB, r.ratioBare, r.ratioNgx, r.errors, r.commits)
 	}
-	s.WriteString("\nEvery request is the same query for an enterprise registration record by the tax bureau under agreement AGR-2025-0219 (business information: the policy decides and the fields are cut to the agreement's; no quota, so that none runs out mid-run). Rows (e1)–(e3) use plain HTTP with the consumer named by a header (a bench-only authenticate stage); (e4)–(e5) use TLCP with the department's SM2 pair, (e5) with every request SM2-signed (pre-signed before the run, so that the generator's signing does not limit it).\n\n")
+	fmt.Fprintf(&s, "\nEvery request is the same query for an enterprise registration record by the tax bureau under agreement AGR-2025-0219 (business information: the policy decides and the fields are cut to the agreement's; no quota, so that none runs out mid-run). Every govgate row runs the gateway `govgate serve` builds (package gateway/assemble), with the stages a row does not measure yet switched off through the assembly's options: (e1) plain HTTP, proxy only; (e2)–(e5) TLCP with the department's SM2 pair over %s, adding the policy (e3), the durable audit log (e4) and, in (e5), every request SM2-signed (pre-signed before the run, so that the generator's signing does not limit it).\n\n", suite)
 
 	e4 := findRow(rows, "(e4)")
 	s.WriteString("## Latency at half of (e4)'s throughput\n\n")

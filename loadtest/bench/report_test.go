@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/govgate/govgate/crypto/tlcp"
 )
 
 // reportRows is one row per scenario with made-up numbers: (e4) at 4,000 req/s and
@@ -30,7 +32,7 @@ func reportRows() []row {
 func renderReport(t *testing.T, rows []row) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "BENCHMARKS.md")
-	if err := writeReport(out, rows, diskSync{n: 1000, bytes: 1024}, 3*time.Second, 1, 32); err != nil {
+	if err := writeReport(out, rows, diskSync{n: 1000, bytes: 1024}, 3*time.Second, 1, 32, tlcp.ECDHE_SM4_GCM_SM3); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(out)

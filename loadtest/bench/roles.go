@@ -16,10 +16,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/govgate/govgate/audit"
-	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/gateway"
-	"github.com/govgate/govgate/policy"
+	"github.com/govgate/govgate/gateway/assemble"
 )
 
 // record is what the upstream answers: an enterprise registration, as the demo's registry.
@@ -64,28 +62,34 @@ func serveUntil(ctx context.Context, addr string, h fasthttp.RequestHandler) err
 	return srv.ListenAndServe(addr)
 }
 
-// benchIdentity names the consumer from a header, for the rows without TLCP: a bench
-// fixture, not a stage govgate ships.
-type benchIdentity struct{}
-
-func (benchIdentity) Authenticate(c *fasthttp.RequestCtx, x *gateway.Exchange) error {
-	x.Identity = gateway.Identity{Dept: string(c.Request.Header.Peek("X-Bench-Dept")), System: "bench", Auth: "tls"}
-	return nil
-}
-
+// serveGovgate runs govgate as the assembly builds it for serve, with the parts the row
+// does not measure yet left out through the assembly's options: the rows switch the stages
+// on one at a time (stages names them: tlcp, policy, audit; tmpfs puts the audit log on
+// /dev/shm, gogc200 halves the collector's rate).
 func serveGovgate(ctx context.Context, addr, upstream, stages, dir, profile string) error {
 	gateway.ReserveSyscallProc() // as govgate serve does
 	if strings.Contains(stages, "gogc200") {
 		debug.SetGCPercent(200)
 	}
 	on := func(s string) bool { return strings.Contains(stages, s) }
+	parent := dir
+	if on("tmpfs") {
+		parent = "/dev/shm"
+	}
+	state, err := os.MkdirTemp(parent, "govgate-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(state)
 	yaml := fmt.Sprintf(`gateway_id: gw-bench
 admin: {address: "127.0.0.1:0"}
 listeners: [{name: ext, address: %q, zone: external, transport: %s}]
 routes: [{id: enterprise-query, path_prefix: /enterprise/v1, resource: enterprise.registration, mode: query, pool: registry, target_zone: internal, timeout: 10s}]
 pools: [{id: registry, addresses: [%q]}]
 limits: {max_conns_per_client: 4096} # every bench connection comes from 127.0.0.1
-`, addr, map[bool]string{true: "tlcp", false: "plain"}[on("tlcp")], upstream)
+audit: {dir: %q}
+keys: {dir: %q}
+`, addr, map[bool]string{true: "tlcp", false: "plain"}[on("tlcp")], upstream, filepath.Join(state, "audit"), filepath.Join(state, "keys"))
 	if on("tlcp") {
 		yaml += fmt.Sprintf("tlcp: {sign_cert: %q, sign_key: %q, enc_cert: %q, enc_key: %q, client_ca: %q}\n",
 			filepath.Join(dir, "gw-sign.pem"), filepath.Join(dir, "gw-sign.key"), filepath.Join(dir, "gw-enc.pem"), filepath.Join(dir, "gw-enc.key"), filepath.Join(dir, "ca", "ca.pem"))
@@ -94,58 +98,27 @@ limits: {max_conns_per_client: 4096} # every bench connection comes from 127.0.0
 	if err != nil {
 		return err
 	}
-	var st gateway.Stages
-	if on("tlcp") {
-		src, err := gateway.NewTLCPSource(ctx, gateway.TLCPFiles{SignCert: cfg.TLCP.SignCert, SignKey: cfg.TLCP.SignKey, EncCert: cfg.TLCP.EncCert,
-			EncKey: cfg.TLCP.EncKey, ClientCA: []string{cfg.TLCP.ClientCA}}, nil, nil)
-		if err != nil {
-			return err
-		}
-		st.Authenticate = gateway.NewPeerAuthenticator(0, 1_000_000)
-		st.Transports = map[gateway.Transport]gateway.ListenerProvider{gateway.TransportTLCP: &gateway.TLCPTransport{Identity: src.Identity, Trust: src.Trust}}
-	} else if on("policy") {
-		st.Authenticate = benchIdentity{}
+	opts := assemble.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if !on("policy") {
+		opts.Without |= assemble.Policy
 	}
-	if on("policy") {
-		engine, err := policy.New(ctx, policy.Options{})
-		if err != nil {
-			return err
-		}
-		ps := gateway.NewPolicyStage(engine)
-		st.Decide, st.Release = ps, ps
+	if !on("audit") {
+		opts.Without |= assemble.Audit
 	}
+	var commits *commitTimes
 	if on("audit") {
-		key, err := crypto.GenerateKey()
-		if err != nil {
-			return err
-		}
-		signer, err := audit.NewNoteSigner("govgate/gw-bench", key)
-		if err != nil {
-			return err
-		}
-		parent := dir
-		if on("tmpfs") {
-			parent = "/dev/shm"
-		}
-		logDir, err := os.MkdirTemp(parent, "govgate-bench-audit-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(logDir)
-		commits := newCommitTimes()
-		l, err := audit.Open(audit.Options{Dir: logDir, Origin: "govgate/gw-bench", Signer: signer, OnCommit: commits.observe})
-		if err != nil {
-			return err
-		}
-		defer commits.write(commitsFile(dir, addr)) // after the last commit, at Close
-		defer l.Close()
-		st.Audit = &gateway.AuditStage{Log: l, GatewayID: "gw-bench"}
+		commits = newCommitTimes()
+		opts.OnCommit = commits.observe
 	}
-	g, err := gateway.New(cfg, gateway.Options{Stages: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a, err := assemble.Build(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
-	if err := g.Start(); err != nil {
+	if commits != nil {
+		defer commits.write(commitsFile(dir, addr)) // after the last commit, at Close
+	}
+	defer a.Close()
+	if err := a.Gateway.Start(); err != nil {
 		return err
 	}
 	<-ctx.Done()
@@ -156,7 +129,7 @@ limits: {max_conns_per_client: 4096} # every bench connection comes from 127.0.0
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return g.Shutdown(sctx)
+	return a.Gateway.Shutdown(sctx)
 }
 
 // writeHeapProfile records the live heap while the connections are still open.

@@ -13,9 +13,10 @@
 //     certificate selection, and tjfoc's own chain verification on both sides. Source
 //     (tests and this file aside): 9,791 lines before, 4,664 after. Measured with
 //     go test -coverprofile over crypto/tlcp/... and the gateway's TLCP tests: every
-//     function removed was at 0 %. Kept at 0 % on purpose: the TLS 1.2 AEAD record layer
-//     (fixedNonceAEAD, explicit nonce) and tjfoc's ECDHE_SM2 agreement with the helpers it
-//     calls (key_agreement.go, auth.go), for the GB/T 38636 GCM and ECDHE suites;
+//     function removed was at 0 %. Kept then, at 0 %, for the suites below: the TLS 1.2
+//     AEAD record layer (explicit nonce), which the GCM suites now use; tjfoc's ECDHE_SM2
+//     agreement, its helpers (auth.go, key_agreement.go's hashes and curves) and
+//     fixedNonceAEAD, since removed: gm_ecdhe.go and gm_aead.go replace them;
 //   - the server answers a ClientHello of any version from TLCP's up with TLCP's (upstream
 //     answered with the client's TLS version, then ran TLCP's suite under TLS 1.2's PRF)
 //     and refuses a lower one with protocol_version;
@@ -29,6 +30,19 @@
 //     handshake messages rather than over their SM3 — reporting which form it was in
 //     ConnectionState.ClientVerify; Config.CertificateVerifyInput lets a test client sign
 //     either form, or the wrong thing (issue 13, item 2);
+//   - the GB/T 38636-2020 suites upstream lacked or could not run: ECDHE_SM4_CBC_SM3
+//     (0xE011; upstream's ECDHE server panicked and its client did plain ECDH on a NIST
+//     curve), ECDHE_SM4_GCM_SM3 (0xE051) and ECC_SM4_GCM_SM3 (0xE053). ECDHE is the SM2 key
+//     exchange (gm_ecdhe.go: server initiator, default IDs, 48-byte pre-master secret,
+//     ServerKeyExchange signed over both randoms and the parameters, ClientKeyExchange
+//     read bare or as a vector), in place of upstream's ecdheKeyAgreementGM (removed).
+//     GCM is emmansun's SM4-GCM with a 4-byte implicit and 8-byte explicit nonce
+//     (gm_aead.go), through the record layer's AEAD path;
+//   - the client's Certificate message depends on the suite (clientCertificateList):
+//     signing certificate and chain for ECC, signing, encryption, chain for ECDHE (the
+//     encryption pair comes from an EncryptionKeyHolder private key); a server running
+//     ECDHE refuses (bad_certificate, ErrNoClientEncryptionCertificate) a client whose
+//     second certificate is not an encryption certificate;
 //   - the record layer's SM4-CBC and HMAC-SM3, and the handshake's SM3, are
 //     emmansun/gmsm's: tjfoc's are 2–4× slower on 1 KiB records and its SM3 keeps a copy
 //     of each write (loadtest/bench: TLCP row CPU per request −15 %);

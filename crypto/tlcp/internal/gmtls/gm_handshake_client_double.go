@@ -282,7 +282,11 @@ func (hs *clientHandshakeStateGM) doFullHandshake() error {
 	// certificate to send.
 	if certRequested {
 		certMsg = new(certificateMsg)
-		certMsg.certificates = chainToSend.Certificate
+		// govgate: the list depends on the suite (gm_ecdhe.go).
+		if certMsg.certificates, err = clientCertificateList(keyAgreement, chainToSend); err != nil {
+			c.sendAlert(alertInternalError)
+			return err
+		}
 		hs.finishedHash.Write(certMsg.marshal())
 		if _, err := c.writeRecord(recordTypeHandshake, certMsg.marshal()); err != nil {
 			return err

@@ -284,6 +284,12 @@ func (hs *serverHandshakeStateGM) doFullHandshake() error {
 	}
 	hs.finishedHash.Write(ckx.marshal())
 
+	// govgate: ECDHE takes the client's encryption key from its Certificate message.
+	if err := serverClientCertificates(keyAgreement, c.peerCertificates); err != nil {
+		c.sendAlert(alertBadCertificate)
+		return err
+	}
+
 	preMasterSecret, err := keyAgreement.processClientKeyExchange(c.config, &hs.cert[1], ckx, c.vers)
 	if err != nil {
 		c.sendAlert(alertHandshakeFailure)

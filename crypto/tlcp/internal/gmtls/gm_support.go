@@ -30,11 +30,18 @@ const (
 	GMTLS_IBC_WITH_SM4_SM3       uint16 = 0xe017
 	GMTLS_RSA_WITH_SM4_SM3       uint16 = 0xe019
 	GMTLS_RSA_WITH_SM4_SHA1      uint16 = 0xe01a
+
+	// govgate: the GCM suites of GB/T 38636-2020.
+	GMTLS_ECDHE_SM4_GCM_SM3 uint16 = 0xe051
+	GMTLS_ECC_SM4_GCM_SM3   uint16 = 0xe053
 )
 
 var gmCipherSuites = []*cipherSuite{
 	{GMTLS_SM2_WITH_SM4_SM3, 16, 32, 16, eccGMKA, suiteECDSA, cipherSM4, macSM3, nil},
-	{GMTLS_ECDHE_SM2_WITH_SM4_SM3, 16, 32, 16, ecdheGMKA, suiteECDHE | suiteECDSA, cipherSM4, macSM3, nil},
+	{GMTLS_ECDHE_SM2_WITH_SM4_SM3, 16, 32, 16, sm2ECDHEKA, suiteECDHE | suiteECDSA, cipherSM4, macSM3, nil},
+	// govgate: GCM — no MAC key, a 4-byte implicit nonce (gm_aead.go); ECDHE is gm_ecdhe.go.
+	{GMTLS_ECC_SM4_GCM_SM3, 16, 0, 4, eccGMKA, suiteECDSA, nil, nil, aeadSM4GCM},
+	{GMTLS_ECDHE_SM4_GCM_SM3, 16, 0, 4, sm2ECDHEKA, suiteECDHE | suiteECDSA, nil, nil, aeadSM4GCM},
 }
 
 func getCipherSuites(c *Config) []uint16 {
@@ -60,12 +67,6 @@ func macSM3(version uint16, key []byte) macFunction {
 
 func newFinishedHashGM(cipherSuite *cipherSuite) finishedHash {
 	return finishedHash{client: sm3.New(), server: sm3.New(), buffer: []byte{}, prf: prf12(sm3.New)}
-}
-
-func ecdheGMKA(version uint16) keyAgreement {
-	return &ecdheKeyAgreementGM{
-		version: version,
-	}
 }
 
 func eccGMKA(version uint16) keyAgreement {

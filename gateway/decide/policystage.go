@@ -1,0 +1,194 @@
+package decide
+
+import (
+	"errors"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/policy"
+)
+
+// PolicyStage is the decide and release stages on the policy engine: one evaluation per
+// exchange, the agreement's quota, then the label check and field filtering of the
+// response. It also serves the catalog a department may see.
+type PolicyStage struct {
+	Engine *policy.Engine
+	Quotas *policy.Quotas
+}
+
+// NewPolicyStage returns the stages over engine, with fresh quota counters.
+func NewPolicyStage(engine *policy.Engine) *PolicyStage {
+	return &PolicyStage{Engine: engine, Quotas: policy.NewQuotas()}
+}
+
+// Decide evaluates data.govgate.authz.decision for the exchange. A deny is a 403 with the
+// decision's reasons; an evaluation error refuses the exchange through stageError (503).
+func (p *PolicyStage) Decide(ctx *fasthttp.RequestCtx, x *gateway.Exchange) error {
+	live := p.Engine.Current()
+	readsQuery := live.Revision().ReadsQuery()
+	if readsQuery {
+		if err := gateway.RefuseAmbiguousQuery(ctx.QueryArgs()); err != nil {
+			return err
+		}
+	}
+	in := policyInput(ctx, x, readsQuery)
+	d, err := live.Decide(ctx, &in)
+	if err != nil {
+		return err
+	}
+	x.Decision = gateway.Decision{Evaluated: true, Allow: d.Allow, Detail: d}
+	if !d.Allow {
+		return &gateway.Error{Status: fasthttp.StatusForbidden, Code: "denied", Message: "the sharing policy refused this exchange", Reasons: reasons(d.Reasons)}
+	}
+	// The shipped policy denies this itself; checking again here keeps a policy that forgot
+	// to from waving an unsigned request through.
+	if d.RequireSignature && !x.Identity.Signed {
+		return gateway.Errorf(fasthttp.StatusUnauthorized, "signature_required", "this exchange requires an SM2 request signature (Signature-Input, Signature, Content-Digest)")
+	}
+	// A filtered resource is cut on its whole document; a part of it is not one.
+	if !d.Opaque() && !gateway.DropRangeRequest(&ctx.Request.Header) {
+		return errors.New("decide: Range or If-Range could not be removed from the request") // 503, fail closed
+	}
+	if d.Agreement != "" {
+		if r, ok := p.Quotas.Take(x.Identity.Dept, d.Agreement, d.Quota, x.Start); !ok {
+			return &gateway.Error{Status: fasthttp.StatusTooManyRequests, Code: "quota_exceeded", Message: "the agreement's quota is used up", Reasons: []gateway.Reason{gateway.Reason(r)}}
+		}
+	}
+	return nil
+}
+
+func policyInput(ctx *fasthttp.RequestCtx, x *gateway.Exchange, withQuery bool) policy.Input {
+	in := policy.Input{
+		Subject: policy.Subject{
+			Dept: x.Identity.Dept, System: x.Identity.System, CertSerial: x.Identity.CertSerial,
+			Auth: x.Identity.Auth, Signed: x.Identity.Signed,
+		},
+		Request: policy.Request{
+			Method: string(ctx.Method()), Path: string(ctx.Path()),
+			Purpose: string(x.Purpose), Agreement: string(x.Agreement),
+		},
+		Route: policy.Route{
+			ID: x.Route.ID, Mode: string(x.Route.Mode),
+			SourceZone: string(x.Listener.Zone), TargetZone: string(x.Route.TargetZone),
+		},
+		Resource: x.Route.Resource,
+		Time:     x.Start,
+	}
+	if withQuery {
+		args := ctx.QueryArgs()
+		in.Request.Query = make(map[string]string, args.Len())
+		for k, v := range args.All() {
+			if _, seen := in.Request.Query[string(k)]; !seen {
+				in.Request.Query[string(k)] = string(v)
+			}
+		}
+	}
+	return in
+}
+
+// Release checks the response's label and cuts a JSON body down to the decision's fields,
+// masked as its obligations say. A response it cannot release is withheld: 403 when the
+// consumer may not have it, 502 when the provider sent what cannot be released.
+func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *gateway.Exchange) error {
+	d, _ := x.Decision.Detail.(*policy.Decision)
+	if d == nil {
+		return errors.New("release: no policy decision for this exchange")
+	}
+	resp := &ctx.Response
+	label, err := x.ProviderLabel()
+	if err != nil {
+		return err // a refusal (gateway.ReleaseRefusal)
+	}
+	if err := d.CheckLabel(label); err != nil {
+		return releaseError(err)
+	}
+	resp.Header.Set(gateway.HeaderClassification, d.ReleasedLabel(label))
+	if d.Opaque() {
+		return nil
+	}
+	gateway.DropResponseValidators(&resp.Header)
+	if x.Partial() {
+		// Range and If-Range were removed before forwarding (Decide), so a part is a
+		// provider that ignored that; a part filtered as the whole would be re-rooted.
+		return gateway.ReleaseRefusal(false, gateway.Reason{Code: "RESPONSE_PARTIAL", Message: "the provider answered with a part of its response (206 or Content-Range), and this resource is released only whole, field by field"})
+	}
+	if len(resp.Body()) == 0 {
+		// Nothing to filter: a HEAD, a 304, a 204. The provider's Content-Length is then the
+		// length of the unfiltered body (a HEAD's or 304's describes the GET's), and its
+		// difference from the filtered GET measures the withheld fields; its
+		// Content-Encoding is that body's too, while the filtered GET goes out unencoded.
+		// Both are dropped, and none is written in their place: the filtered length is not
+		// known without the body, and RFC 9110 8.6 lets a HEAD or 304 answer without a
+		// length but not with a false one. fasthttp's server writes no Content-Length for
+		// a response without a body that has none set (HEAD and 304 included), and
+		// Content-Length: 0 for an empty GET, which is then the truth.
+		resp.Header.Del(fasthttp.HeaderContentLength)
+		resp.Header.Del(fasthttp.HeaderContentEncoding)
+		return nil
+	}
+	if !policy.IsJSON(string(resp.Header.ContentType())) {
+		return gateway.ReleaseRefusal(false, gateway.Reason{Code: "RESPONSE_NOT_JSON", Message: "the provider's response is not JSON, and this resource is released only field by field"})
+	}
+	body, err := gateway.UncompressedBody(ctx, x)
+	if err != nil {
+		return err
+	}
+	out, err := d.FilterJSON(body)
+	if err != nil {
+		return releaseError(err)
+	}
+	resp.Header.Del(fasthttp.HeaderContentEncoding)
+	resp.SetBody(out)
+	return nil
+}
+
+// releaseError is the refusal of a response the policy would not release.
+func releaseError(err error) *gateway.Error {
+	var re *policy.ReleaseError
+	if !errors.As(err, &re) {
+		return gateway.Errorf(fasthttp.StatusBadGateway, "release_refused", "the response could not be released").WithCause(err)
+	}
+	return gateway.ReleaseRefusal(re.Denied, gateway.Reason(re.Reason))
+}
+
+// reasons is a decision's reasons as refusals carry them.
+func reasons(rs []policy.Reason) []gateway.Reason {
+	out := make([]gateway.Reason, len(rs))
+	for i, r := range rs {
+		out[i] = gateway.Reason(r)
+	}
+	return out
+}
+
+// ServeCatalog answers GET /.well-known/govgate/catalog with the catalog entries the
+// authenticated caller may see from this listener's zone.
+func (p *PolicyStage) ServeCatalog(ctx *fasthttp.RequestCtx, x *gateway.Exchange) error {
+	body, err := p.Engine.CatalogEntries(ctx, x.Identity.Dept, string(x.Listener.Zone))
+	if err != nil {
+		return err
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/json; charset=utf-8")
+	ctx.SetBody(body)
+	return nil
+}
+
+// Ready reports whether a revision is loaded; New refuses to start without one, so this
+// only fails for a stage built by hand without an engine.
+func (p *PolicyStage) Ready() error {
+	if p.Engine == nil || p.Engine.Current() == nil {
+		return errors.New("no policy revision loaded")
+	}
+	return nil
+}
+
+// GiveBack returns the request Decide counted against the decision's agreement
+// (gateway.QuotaGiver).
+func (p *PolicyStage) GiveBack(_ *fasthttp.RequestCtx, x *gateway.Exchange) {
+	d, _ := x.Decision.Detail.(*policy.Decision)
+	if p.Quotas == nil || d == nil || !d.Allow || d.Agreement == "" {
+		return
+	}
+	p.Quotas.GiveBack(x.Identity.Dept, d.Agreement, d.Quota, x.Start)
+}

@@ -1,0 +1,54 @@
+package gateway
+
+import (
+	"context"
+	"time"
+)
+
+// What the end-to-end tests of package gateway_test reach inside the gateway.
+
+// ApplyDefaults fills the defaults of a config built in a test.
+func (c *Config) ApplyDefaults() { c.applyDefaults() }
+
+// ErrorBody is the JSON of a refusal.
+type ErrorBody = errorBody
+
+// Encode compresses data with a content coding.
+var Encode = encode
+
+// HandshakeFailures is how many failed handshakes of reason a listener counted.
+func (g *Gateway) HandshakeFailures(listener string, reason string) uint64 {
+	h := g.metrics.handshakeFailures(listener)
+	for i, r := range h.reasons {
+		if r == reason {
+			return h.counts[i].Load()
+		}
+	}
+	return 0
+}
+
+// ReleaseBudget is a test's hold on the release memory budget in force.
+type ReleaseBudget struct{ m *releaseMemory }
+
+// ReleaseBudget is the budget of the runtime in force.
+func (g *Gateway) ReleaseBudget() ReleaseBudget { return ReleaseBudget{g.rt.Load().release} }
+
+// TakeAll takes the whole budget, as if exchanges held it.
+func (b ReleaseBudget) TakeAll(ctx context.Context) error {
+	return b.m.budget.take(ctx, time.Now(), b.m.size, false)
+}
+
+// GiveAll gives back what TakeAll took.
+func (b ReleaseBudget) GiveAll() { b.m.budget.give(b.m.size, true) }
+
+// Idle reports whether nothing of the budget is held.
+func (b ReleaseBudget) Idle() bool { return b.m.budget.idle() }
+
+// Size is the budget's bytes.
+func (b ReleaseBudget) Size() int64 { return b.m.size }
+
+// ReloadRefusal is the JSON of a refused POST /reload.
+type ReloadRefusal = reloadRefusal
+
+// ReloadErrors counts the reloads refused.
+func (g *Gateway) ReloadErrors() uint64 { return g.metrics.reloadErr.Load() }

@@ -1,0 +1,151 @@
+package record
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/policy"
+	"github.com/govgate/govgate/wire"
+)
+
+// AuditStage records every exchange in the audit log and returns its receipt. It returns
+// only once the record is durable; if it cannot be made durable, the exchange is refused.
+type AuditStage struct {
+	Log       *audit.Log
+	GatewayID string
+	commits   gateway.Histogram
+	records   sync.Pool // of *audit.Record: Append keeps nothing of a record
+}
+
+// ObserveCommit is the log's audit.Options.OnCommit: the time each group commit took, which
+// every exchange in it waited for. It is how an operator sees a slow audit disk.
+func (a *AuditStage) ObserveCommit(_ int, took time.Duration) { a.commits.Observe(took) }
+
+// Audit implements gateway.Auditor.
+func (a *AuditStage) Audit(ctx *fasthttp.RequestCtx, x *gateway.Exchange) ([]byte, error) {
+	rec := a.record(ctx, x)
+	r, err := a.Log.Append(ctx, rec)
+	*rec = audit.Record{}
+	a.records.Put(rec)
+	if err != nil {
+		return nil, err
+	}
+	return r.Append(nil), nil
+}
+
+func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange) *audit.Record {
+	resp := &ctx.Response
+	status := resp.StatusCode()
+	body := sentBody(ctx.Method(), status, resp.Body())
+	digest := crypto.SM3(body)
+	r, _ := a.records.Get().(*audit.Record)
+	if r == nil {
+		r = new(audit.Record)
+	}
+	*r = audit.Record{
+		Time:      x.Start,
+		Gateway:   a.GatewayID,
+		RequestID: string(x.ID),
+		Client:    ctx.RemoteAddr().String(),
+		Consumer: audit.Consumer{
+			Dept: x.Identity.Dept, System: x.Identity.System, CertSerial: x.Identity.CertSerial,
+		},
+		Upstream:       x.Upstream,
+		Method:         string(ctx.Method()),
+		Path:           string(ctx.Request.Header.RequestURI()),
+		Agreement:      string(x.Agreement),
+		Purpose:        string(x.Purpose),
+		ContentDigest:  string(ctx.Request.Header.Peek(wire.HeaderContentDigest)),
+		Status:         status,
+		ResponseDigest: hex.EncodeToString(digest[:]),
+		Fields:         []string{},
+		Bytes:          audit.Bytes{Request: int64(len(ctx.Request.Body())), Response: int64(len(body))},
+		LatencyMicros:  time.Since(x.Start).Microseconds(),
+	}
+	if x.Err != nil {
+		r.Error = x.Err.Code
+	}
+	r.Kind = recordKind(x)
+	switch r.Kind {
+	case audit.KindAdmin:
+		// An admin record holds who, what and the outcome, nothing a data request has:
+		// a Content-Digest an operator's client sent is not a consumer's.
+		r.Role, r.ContentDigest = string(x.Admin), ""
+		if gateway.AdminAttempt(ctx) {
+			r.Status = 0 // an admin action recorded before it runs: no answer yet (serveAdmin)
+		}
+		return r
+	case audit.KindExchange:
+		r.Provider, r.Route, r.Resource, r.Mode = x.Route.Pool, x.Route.ID, x.Route.Resource, string(x.Route.Mode)
+	}
+	if d, _ := x.Decision.Detail.(*policy.Decision); d != nil {
+		r.Decision = &audit.Decision{Allow: d.Allow, Reasons: d.ReasonCodes(), Revision: d.Revision}
+		if d.Agreement != "" {
+			r.Agreement = d.Agreement // the agreement it happened under, named or chosen
+		}
+		if x.Err == nil {
+			r.Fields = recordedFields(d, body) // what the released body carries
+		}
+	} else if x.Decision.Evaluated {
+		r.Decision = &audit.Decision{Allow: x.Decision.Allow, Reasons: []string{}}
+	}
+	if x.Identity.Signed && x.Signature.Input != "" {
+		r.Consumer.PublicKey = x.Signature.PublicKey
+		r.Signature = &audit.Signature{Base: x.Signature.Base, Input: x.Signature.Input, Signature: x.Signature.Signature}
+	}
+	return r
+}
+
+// recordKind says what an exchange is recorded as: an admin action, a data exchange that
+// reached a route, a request refused before it did, or — neither routed nor refused — the
+// catalog read the gateway answers itself (pipeline.go).
+func recordKind(x *gateway.Exchange) audit.Kind {
+	switch {
+	case x.Admin != "":
+		return audit.KindAdmin
+	case x.Route != nil:
+		return audit.KindExchange
+	case x.Err != nil:
+		return audit.KindRefusal
+	}
+	return audit.KindCatalog
+}
+
+// Ready reports the log as not ready while records cannot be made durable.
+func (a *AuditStage) Ready() error {
+	if f := a.Log.Failing(); f != "" {
+		return errors.New("audit records cannot be made durable: " + f)
+	}
+	return nil
+}
+
+// WriteMetrics adds the audit log's metrics.
+func (a *AuditStage) WriteMetrics(w io.Writer) {
+	s := a.Log.Stats()
+	failing := 0
+	if s.Failing != "" {
+		failing = 1
+	}
+	gateway.WriteMetricHeader(w, "govgate_audit_records_total", "counter", "Records made durable.")
+	fmt.Fprintf(w, "govgate_audit_records_total %d\n", s.Appended)
+	gateway.WriteMetricHeader(w, "govgate_audit_append_failures_total", "counter", "Records that could not be made durable; their exchanges were refused.")
+	fmt.Fprintf(w, "govgate_audit_append_failures_total %d\n", s.Failed)
+	gateway.WriteMetricHeader(w, "govgate_audit_failing", "gauge", "Whether the latest append failed (1): exchanges are being refused.")
+	fmt.Fprintf(w, "govgate_audit_failing %d\n", failing)
+	gateway.WriteMetricHeader(w, "govgate_audit_log_size", "gauge", "Records in the audit log.")
+	fmt.Fprintf(w, "govgate_audit_log_size %d\n", s.Size)
+	gateway.WriteMetricHeader(w, "govgate_audit_checkpoint_size", "gauge", "Size of the latest signed checkpoint.")
+	fmt.Fprintf(w, "govgate_audit_checkpoint_size %d\n", s.CheckpointSize)
+	gateway.WriteMetricHeader(w, "govgate_audit_commit_duration_seconds", "histogram",
+		"Time each group commit took to frame, write and fsync its records; every audited exchange waits for one. Records per commit: govgate_audit_records_total over its count.")
+	a.commits.Write(w, "govgate_audit_commit_duration_seconds", "")
+}

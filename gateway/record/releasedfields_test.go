@@ -1,0 +1,45 @@
+package record
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestReleasedFields(t *testing.T) {
+	fields := []string{"name", "tax_status", "taxpayer_id"}
+	for _, c := range []struct {
+		body string
+		want []string
+		ok   bool
+	}{
+		{`{}`, []string{}, true},
+		{` [ ] `, []string{}, true},
+		{`{"name":"a","tax_status":"b","taxpayer_id":"c"}`, fields, true},
+		{`{"tax_status":"x\"name\":"}`, []string{"tax_status"}, true},
+		{`[{"name":1},{"taxpayer_id":null}]`, []string{"name", "taxpayer_id"}, true},
+		{`{"n\u0061me":"a","other":{"tax_status":1}}`, []string{"name"}, true},
+		{`{"name":"a"`, nil, false},
+		{`"name"`, nil, false},
+		{`[1]`, nil, false},
+		{`{"name":}`, nil, false},
+		{`{"name":"a"} x`, nil, false},
+		{`{"name" "a"}`, nil, false},
+		{`[{"name":"a"},`, nil, false},
+		{`{"a":[{"b":"\\"}]}`, []string{}, true},
+	} {
+		got, ok := releasedFields([]byte(c.body), fields)
+		if ok != c.ok || (ok && !slices.Equal(got, c.want)) {
+			t.Errorf("%s: %v %v, want %v %v", c.body, got, ok, c.want, c.ok)
+		}
+	}
+	if got, _ := releasedFields([]byte(`{"name":1,"tax_status":2,"taxpayer_id":3}`), fields); &got[0] != &fields[0] {
+		t.Error("every field present: want the decision's own slice")
+	}
+}
+
+func FuzzReleasedFields(f *testing.F) {
+	f.Add([]byte(`[{"name":"a","x":{"y":[1,"\""]}}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		releasedFields(b, []string{"name", "x"})
+	})
+}
