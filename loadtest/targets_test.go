@@ -2,17 +2,14 @@ package loadtest
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"math/big"
 	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/govgate/govgate/internal/testpki"
 	"github.com/valyala/fasthttp"
 )
 
@@ -35,33 +32,21 @@ type quietLogger struct{}
 
 func (quietLogger) Printf(string, ...any) {}
 
-// tlsServer is a real fasthttp server terminating TLS on 127.0.0.1 with a fresh P-256
-// certificate; it returns the https URL, the roots that trust it, the server's request
-// count and its listener.
+// tlsServer is a real fasthttp server terminating TLS on 127.0.0.1 with a P-256
+// certificate for localhost; it returns the https URL, the roots that trust it, the
+// server's request count and its listener.
 func tlsServer(t *testing.T) (string, *x509.CertPool, *atomic.Int64, *countingListener) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pki := testpki.NewEC(t)
+	cert, _ := pki.Issue(t, "localhost", "", true)
 	roots := x509.NewCertPool()
-	roots.AddCert(cert)
+	roots.AddCert(pki.CA)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cl := &countingListener{Listener: ln}
-	tlsLn := tls.NewListener(cl, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	tlsLn := tls.NewListener(cl, &tls.Config{Certificates: []tls.Certificate{cert}})
 	var hits atomic.Int64
 	srv := &fasthttp.Server{Logger: quietLogger{}, Handler: func(ctx *fasthttp.RequestCtx) {
 		hits.Add(1)
@@ -81,7 +66,7 @@ func tlsServer(t *testing.T) (string, *x509.CertPool, *atomic.Int64, *countingLi
 // connection (and one handshake) per request.
 func TestHTTPTargetOverTLSKeepsConnectionsAlive(t *testing.T) {
 	url, roots, hits, ln := tlsServer(t)
-	tg, err := NewHTTPTarget(Request{URL: url}, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, 4, 5*time.Second)
+	tg, err := NewHTTPTarget(Request{URL: url}, &tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: tls.VersionTLS12}, 4, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +89,7 @@ func TestHTTPTargetOverTLSRefuses(t *testing.T) {
 	if _, err := NewHTTPTarget(Request{URL: url}, nil, 1, time.Second); err == nil {
 		t.Fatal("an https target without a TLS configuration was accepted")
 	}
-	tg, err := NewHTTPTarget(Request{URL: url}, &tls.Config{RootCAs: x509.NewCertPool()}, 2, 5*time.Second)
+	tg, err := NewHTTPTarget(Request{URL: url}, &tls.Config{RootCAs: x509.NewCertPool(), ServerName: "localhost"}, 2, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
