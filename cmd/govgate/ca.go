@@ -121,7 +121,7 @@ func runCertsIssue(_ context.Context, args []string, stdout, stderr io.Writer) e
 	// Checked before anything is issued, like the password: keys of a pair in use are
 	// not replaced behind the administrator's back.
 	if existing := certs.ExistingPairFiles(*out, prefix); len(existing) > 0 && !*force {
-		return fmt.Errorf("%s already exists (%d files of a pair named %q): choose another --name or --out, or replace them with --force", strings.Join(existing, ", "), len(existing), prefix)
+		return fmt.Errorf("%d files of a pair named %q already exist: %s; choose another --name or --out, or replace them (and their private keys) with --force", len(existing), prefix, strings.Join(existing, ", "))
 	}
 	d, err := ca.open()
 	if err != nil {

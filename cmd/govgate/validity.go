@@ -19,7 +19,7 @@ const day = 24 * time.Hour
 // validityFlag defines a validity flag with a default.
 func validityFlag(fs *flag.FlagSet, name string, def time.Duration, usage string) *time.Duration {
 	d := def
-	fs.Var((*validity)(&d), name, usage+" (days and hours: 3650d, 90d, 1d12h)")
+	fs.Var((*validity)(&d), name, usage+" in `DAYS` and hours: 3650d, 90d, 1d12h")
 	return &d
 }
 
