@@ -148,6 +148,9 @@ func runCertsIssue(_ context.Context, args []string, stdout, stderr io.Writer) e
 	if err := d.WritePairFiles(*out, prefix, p, password); err != nil {
 		return err
 	}
+	if p.SignCert.NotAfter.Equal(d.CA.Cert.NotAfter) {
+		fmt.Fprintf(stdout, "note: cut to the CA's own expiry, %s, short of the %s asked for\n", d.CA.Cert.NotAfter.UTC().Format(time.RFC3339), formatValidity(*valid))
+	}
 	fmt.Fprintf(stdout, "issued %s: sign %s, enc %s, valid for %s, until %s; in %s: %s-{sign,enc}-fullchain.pem (certificate and chain, for sign_cert/enc_cert and --cert), -cert.pem, -chain.pem, .key\n",
 		*system, p.SignCert.SerialNumber.Text(16), p.EncCert.SerialNumber.Text(16), formatValidity(*valid), p.SignCert.NotAfter.UTC().Format(time.RFC3339), *out, prefix)
 	return nil

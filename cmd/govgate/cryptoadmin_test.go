@@ -247,6 +247,17 @@ func TestValidityInDays(t *testing.T) {
 		t.Errorf("90d certificate valid for %v", left)
 	}
 	mustRun(t, "certs", "crl", "--ca", ca, "--out", filepath.Join(dir, "crl.pem"), "--valid", "1d12h")
+	// A certificate cannot outlive its CA: asked for longer, it ends with the CA, and says so.
+	if o := mustRun(t, "certs", "issue", "--ca", ca, "--system", "long", "--out", out, "--valid", "9000d"); !strings.Contains(o, "cut to the CA's own expiry") {
+		t.Errorf("issue past the CA's expiry: %s", o)
+	}
+	long, err := tlcp.LoadIdentity(filepath.Join(out, "long-sign-fullchain.pem"), filepath.Join(out, "long-sign.key"), filepath.Join(out, "long-enc-fullchain.pem"), filepath.Join(out, "long-enc.key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(long.EncCert.NotAfter); left > 7300*day {
+		t.Errorf("a leaf outlives its 7300d CA: %v", left)
+	}
 	for _, args := range [][]string{
 		{"certs", "issue", "--ca", ca, "--system", "s2", "--out", out, "--valid", "1y"},
 		{"certs", "crl", "--ca", ca, "--out", filepath.Join(dir, "crl.pem"), "--valid", "0d"},
