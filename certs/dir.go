@@ -227,8 +227,15 @@ type RevokeFilter struct {
 	Dept, System string
 }
 
+// CheckReason refuses a name that is not one of RFC 5280's CRL reasons.
+func CheckReason(name string) error {
+	_, err := reasonCode(name)
+	return err
+}
+
 // Matching returns the certificates this CA issued that f selects and that are not yet
-// revoked, in issue order. An empty filter selects nothing.
+// revoked, in issue order. It refuses an empty filter, and a selection with nothing in
+// it, so a mistyped department code is not a silent success.
 func (d *Dir) Matching(f RevokeFilter) ([]Issued, error) {
 	if f.Dept == "" && f.System == "" {
 		return nil, errors.New("revoke: name a department, a system or both")
@@ -252,11 +259,13 @@ func (d *Dir) Matching(f RevokeFilter) ([]Issued, error) {
 		}
 		out = append(out, c)
 	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("revoke: no unrevoked certificate of %s", f)
+	}
 	return out, nil
 }
 
-// RevokeMatching revokes every unrevoked certificate f selects and returns them; it
-// refuses when there is none, so a mistyped department code is not a silent success.
+// RevokeMatching revokes every unrevoked certificate f selects (Matching) and returns them.
 func (d *Dir) RevokeMatching(f RevokeFilter, reason string) ([]Issued, error) {
 	if _, err := reasonCode(reason); err != nil {
 		return nil, err
@@ -264,9 +273,6 @@ func (d *Dir) RevokeMatching(f RevokeFilter, reason string) ([]Issued, error) {
 	match, err := d.Matching(f)
 	if err != nil {
 		return nil, err
-	}
-	if len(match) == 0 {
-		return nil, fmt.Errorf("revoke: no unrevoked certificate of %s", f)
 	}
 	now := time.Now().UTC()
 	for i, c := range match {

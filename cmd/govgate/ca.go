@@ -231,8 +231,8 @@ func runCertsRevoke(_ context.Context, args []string, stdout, stderr io.Writer) 
 	verb := "revoked"
 	if *dryRun {
 		verb = "would revoke"
-		if list, err = d.Matching(f); err == nil && len(list) == 0 {
-			err = fmt.Errorf("revoke: no unrevoked certificate of %s", f)
+		if err = certs.CheckReason(*reason); err == nil {
+			list, err = d.Matching(f)
 		}
 	} else {
 		list, err = d.RevokeMatching(f, *reason)
@@ -242,7 +242,7 @@ func runCertsRevoke(_ context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if !*dryRun {
-		fmt.Fprintf(stdout, "publish it with: govgate certs crl --ca %s --out <tlcp.client_crl>\n", *ca.dir)
+		fmt.Fprintf(stdout, "publish them with: govgate certs crl --ca %s --out <tlcp.client_crl>\n", *ca.dir)
 	}
 	return nil
 }
@@ -291,7 +291,7 @@ func runCertsCRL(_ context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func runCertsRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("certs rotate", "certs rotate --ca DIR (--keys DIR | --vault-addr URL) --system NAME --dns NAMES", stderr)
+	fs := newFlagSet("certs rotate", "certs rotate --ca DIR (--keys DIR | --vault-addr URL --vault-prefix PATH) --system NAME --dns NAMES", stderr)
 	ca := addCAFlags(fs)
 	sf := addStoreFlags(fs, "keys")
 	system := fs.String("system", "", "the gateway's name, the certificates' CN")

@@ -187,6 +187,9 @@ func TestRevokeByDeptAndSystem(t *testing.T) {
 	if code, _, stderr := runCmd(t, "certs", "revoke", "--dept", "110000-typo", "--ca", ca, "--dry-run"); code != 1 || !strings.Contains(stderr, `"110000-typo"`) {
 		t.Errorf("dry run of an unknown department: %d %s", code, stderr)
 	}
+	if code, _, stderr := runCmd(t, "certs", "revoke", "--dept", "110000-rensheju", "--ca", ca, "--dry-run", "--reason", "stolen"); code != 1 || !strings.Contains(stderr, "keyCompromise") {
+		t.Errorf("dry run with an unknown reason: %d %s", code, stderr)
+	}
 	for _, args := range [][]string{
 		{"certs", "revoke", s[4], "--dept", "110000-rensheju", "--ca", ca},
 		{"certs", "revoke", "--ca", ca},

@@ -30,7 +30,7 @@ Commands, for cryptography administrators (密码管理员):
 }
 
 func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("keys list", "keys list --dir DIR | --vault-addr URL", stderr)
+	fs := newFlagSet("keys list", "keys list (--dir DIR | --vault-addr URL --vault-prefix PATH)", stderr)
 	sf := addStoreFlags(fs, "dir")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -69,7 +69,7 @@ func versionState(k keys.Summary, v keys.VersionInfo) string {
 }
 
 func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("keys rotate", "keys rotate NAME --dir DIR | --vault-addr URL [--password-env VAR]", stderr)
+	fs := newFlagSet("keys rotate", "keys rotate NAME (--dir DIR | --vault-addr URL --vault-prefix PATH) [--password-env VAR]", stderr)
 	sf := addStoreFlags(fs, "dir")
 	passEnv := fs.String("password-env", "", "environment variable holding the password to encrypt the new key with")
 	pos, err := parseArgs(fs, args)
