@@ -149,12 +149,3 @@ func (h *Histogram) Metric(desc *prometheus.Desc, labels ...string) prometheus.M
 	}
 	return m
 }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
