@@ -104,14 +104,16 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// TestHealthcheck probes a real HTTP server: ready is 2xx only; a 503 and a closed port
-// are not ready (exit 1); --wait rides out a slow start; a bad command line exits 2.
+// TestHealthcheck probes a real HTTP server: ready is 2xx only; a 503, a redirect and a
+// closed port are not ready (exit 1); --wait rides out a slow start; a bad command line exits 2.
 func TestHealthcheck(t *testing.T) {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/readyz":
 			w.WriteHeader(http.StatusOK)
+		case "/moved":
+			http.Redirect(w, r, "/readyz", http.StatusFound)
 		case "/slow":
 			if calls.Add(1) < 3 {
 				http.Error(w, "audit: not loaded", http.StatusServiceUnavailable)
@@ -126,6 +128,9 @@ func TestHealthcheck(t *testing.T) {
 	}
 	if code, _, errOut := runCmd(t, "healthcheck", "--url", srv.URL+"/notready"); code != 1 || !strings.Contains(errOut, "answered 503") {
 		t.Errorf("503: %d %s", code, errOut)
+	}
+	if code, _, errOut := runCmd(t, "healthcheck", "--url", srv.URL+"/moved"); code != 1 || !strings.Contains(errOut, "answered 302") {
+		t.Errorf("redirect: %d %s", code, errOut)
 	}
 	if code, _, errOut := runCmd(t, "healthcheck", "--url", "http://127.0.0.1:"+freePort(t)+"/readyz"); code != 1 || !strings.Contains(errOut, "not ready") {
 		t.Errorf("closed port: %d %s", code, errOut)

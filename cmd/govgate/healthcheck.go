@@ -50,7 +50,9 @@ func probe(ctx context.Context, url string, timeout time.Duration) (int, error) 
 	if err != nil {
 		return 0, fmt.Errorf("probe %s: %w", url, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// A probe answers for itself: a redirect is not ready, and is not followed elsewhere.
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return 0, fmt.Errorf("probe %s: no answer within %s", url, timeout)
