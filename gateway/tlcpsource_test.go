@@ -13,6 +13,7 @@ import (
 	. "github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/assemble"
 	"github.com/govgate/govgate/gateway/identity"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/emmansun/gmsm/smx509"
 
@@ -104,7 +105,7 @@ func TestRotationAndRevocationWithoutRestart(t *testing.T) {
 	gw := startGateway(t, cfg, Options{Stages: Stages{
 		Authenticate: identity.NewPeerAuthenticator(0, 1000),
 		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: src.Identity, Trust: src.Trust}},
-		Admin:        []AdminHandler{assemble.CertsEndpoint(cs)}, Metrics: []MetricsWriter{cs},
+		Admin:        []AdminHandler{assemble.CertsEndpoint(cs)}, Metrics: []prometheus.Collector{cs.Collector()},
 	}})
 	addr := gw.ListenerAddr("ext").String()
 	base := "https://" + addr

@@ -81,7 +81,7 @@ func (b *builder) audit() error {
 	b.watch(watch.Run)
 	b.degrade("audit-key", keyWarning{watch})
 	b.stages.Audit = stage
-	b.admin(stage.AdminHandlers(), stage)
+	b.admin(stage.AdminHandlers(), stage.Collector())
 	return nil
 }
 

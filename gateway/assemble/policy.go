@@ -29,6 +29,6 @@ func (b *builder) policy() error {
 	}
 	ps := decide.NewPolicyStage(engine)
 	b.stages.Decide, b.stages.Release, b.stages.Catalog = ps, ps, ps
-	b.admin(ps.AdminHandlers(), ps)
+	b.admin(ps.AdminHandlers(), ps.Collector())
 	return nil
 }
