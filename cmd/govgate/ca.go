@@ -23,7 +23,14 @@ func envPassword(name string) []byte {
 
 func runCA(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "init" {
-		fmt.Fprintln(stderr, "Usage: govgate ca init --dir DIR [--name CN] [--org O] [--valid DURATION] [--parent DIR]")
+		fmt.Fprint(stderr, `Usage: govgate ca <command> [flags]
+
+Commands, for cryptography administrators (密码管理员):
+  init    create the SM2 CA in a new directory: a root, or an intermediate (--parent DIR)
+
+What the CA issues and revokes is under govgate certs: issue, list, revoke, crl, rotate.
+Run 'govgate ca init -h' for its flags.
+`)
 		return errUsage
 	}
 	fs := newFlagSet("ca init", "ca init --dir DIR [flags]", stderr)
