@@ -58,6 +58,7 @@ type Log struct {
 	opts Options
 	log  *slog.Logger
 	dir  string
+	lock *os.File // the writer's lock of dir (lock.go), released by closeFiles
 
 	reqs    chan *appendReq
 	signers chan signerSwap
@@ -145,7 +146,11 @@ func Open(opts Options) (*Log, error) {
 	if opts.Origin == "" {
 		return nil, errors.New("open audit log: no origin")
 	}
-	l := &Log{opts: opts, log: opts.Logger, dir: opts.Dir}
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("open audit log %s: %w", opts.Dir, err)
+	}
+	l := &Log{opts: opts, log: opts.Logger, dir: opts.Dir, lock: lock}
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, fmt.Errorf("open audit log %s: %w", opts.Dir, err)
@@ -571,6 +576,10 @@ func (l *Log) closeFiles() error {
 	}
 	if l.ckptFile != nil {
 		errs = append(errs, l.ckptFile.Close())
+	}
+	if l.lock != nil {
+		errs = append(errs, l.lock.Close()) // last: another writer may begin once it goes
+		l.lock = nil
 	}
 	return errors.Join(errs...)
 }

@@ -229,6 +229,9 @@ func (ca *CA) issue(req PairRequest, usage smx509.KeyUsage) (*smx509.Certificate
 		SubjectKeyId:   ski,
 		AuthorityKeyId: aki,
 	}
+	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
+		tmpl.NotAfter = ca.Cert.NotAfter // as for an intermediate: no chain verifies past the CA's expiry
+	}
 	var uris []string
 	if req.Dept != "" {
 		uris = append(uris, DeptURIPrefix+req.Dept)

@@ -53,9 +53,34 @@ func isSelfSigned(c *smx509.Certificate) bool {
 	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }
 
+// PairFiles lists every file WritePairFiles writes for prefix in out.
+func PairFiles(out, prefix string) []string {
+	var files []string
+	for _, use := range []string{"sign", "enc"} {
+		for _, suffix := range []string{CertSuffix, ChainSuffix, FullchainSuffix, KeySuffix} {
+			files = append(files, PairFile(out, prefix, use, suffix))
+		}
+	}
+	return files
+}
+
+// ExistingPairFiles returns those of PairFiles(out, prefix) that exist: a new pair written
+// over them would replace private keys still in use.
+func ExistingPairFiles(out, prefix string) []string {
+	var found []string
+	for _, f := range PairFiles(out, prefix) {
+		if _, err := os.Lstat(f); err == nil {
+			found = append(found, f)
+		}
+	}
+	return found
+}
+
 // WritePairFiles writes the pair's certificates (0644) and keys (0600) into out, creating
 // it 0700. With a password the keys are encrypted (crypto.MarshalPrivateKeyPEM), the form
-// GmSSL requires.
+// GmSSL requires. Every file is written to a temporary name first and only then renamed
+// into place: a failure part-way leaves the old set, never a new key with an old
+// certificate.
 func (d *Dir) WritePairFiles(out, prefix string, p *Pair, password []byte) error {
 	if err := os.MkdirAll(out, 0o700); err != nil {
 		return fmt.Errorf("write pair files: %w", err)
@@ -64,63 +89,78 @@ func (d *Dir) WritePairFiles(out, prefix string, p *Pair, password []byte) error
 	for _, c := range d.IssuerChain() {
 		chain = append(chain, crypto.MarshalCertificatePEM(c)...)
 	}
+	var files []pendingFile
 	for _, u := range []struct {
 		use  string
 		cert *smx509.Certificate
 		key  *crypto.PrivateKey
 	}{{"sign", p.SignCert, p.SignKey}, {"enc", p.EncCert, p.EncKey}} {
-		if err := writeCertFiles(out, prefix, u.use, crypto.MarshalCertificatePEM(u.cert), chain); err != nil {
-			return err
-		}
+		leaf := crypto.MarshalCertificatePEM(u.cert)
 		keyPEM, err := crypto.MarshalPrivateKeyPEM(u.key, password)
 		if err != nil {
 			return err
 		}
-		if err := writeFile(PairFile(out, prefix, u.use, KeySuffix), keyPEM, 0o600); err != nil {
+		files = append(files,
+			pendingFile{PairFile(out, prefix, u.use, CertSuffix), leaf, 0o644},
+			pendingFile{PairFile(out, prefix, u.use, ChainSuffix), chain, 0o644},
+			pendingFile{PairFile(out, prefix, u.use, FullchainSuffix), append(append([]byte{}, leaf...), chain...), 0o644},
+			pendingFile{PairFile(out, prefix, u.use, KeySuffix), keyPEM, 0o600})
+	}
+	return writeFileSet(files)
+}
+
+// pendingFile is one file of a set written together.
+type pendingFile struct {
+	path string
+	data []byte
+	perm os.FileMode
+}
+
+// writeFileSet writes every file to path.tmp, then renames them all: an error before the
+// renames leaves no file of the set changed.
+func writeFileSet(files []pendingFile) error {
+	var written []string
+	cleanup := func() {
+		for _, tmp := range written {
+			os.Remove(tmp)
+		}
+	}
+	for _, f := range files {
+		tmp, err := writeTemp(f.path, f.data, f.perm)
+		if err != nil {
+			cleanup()
 			return err
+		}
+		written = append(written, tmp)
+	}
+	for i, f := range files {
+		if err := os.Rename(written[i], f.path); err != nil {
+			cleanup()
+			return fmt.Errorf("write %s: %w", f.path, err)
 		}
 	}
 	return nil
 }
 
-// writeCertFiles writes the certificate, chain and fullchain files of one use.
-func writeCertFiles(out, prefix, use string, leaf, chain []byte) error {
-	for suffix, b := range map[string][]byte{
-		CertSuffix:      leaf,
-		ChainSuffix:     chain,
-		FullchainSuffix: append(append([]byte{}, leaf...), chain...),
-	} {
-		if err := writeFile(PairFile(out, prefix, use, suffix), b, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// writeFile writes b to path with mode perm through a new temporary file renamed into
-// place: an existing file's mode (os.WriteFile keeps it) never applies to a key, and a reader
-// never sees half a file.
-func writeFile(path string, b []byte, perm os.FileMode) error {
+// writeTemp writes b to a new path.tmp with mode perm and returns its name: a new file,
+// so an existing file's mode (os.WriteFile keeps it) never applies to a key.
+func writeTemp(path string, b []byte, perm os.FileMode) (string, error) {
 	tmp := path + ".tmp"
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	if _, err := f.Write(b); err != nil {
 		f.Close()
 		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return tmp, nil
 }

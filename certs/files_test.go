@@ -126,3 +126,44 @@ func TestWritePairFilesEncryptedAndOverwrite(t *testing.T) {
 		t.Errorf("temporary files left: %v", matches)
 	}
 }
+
+// TestWritePairFilesAllOrNothing: when one file of the set cannot be written (its
+// temporary name is taken by a directory), no file of the old set is replaced and no
+// temporary file is left: never a new key beside an old certificate.
+func TestWritePairFilesAllOrNothing(t *testing.T) {
+	tmp := t.TempDir()
+	ca, err := InitDir(filepath.Join(tmp, "ca"), "CA", "govgate", 24*time.Hour, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(tmp, "out")
+	old, _ := ca.Issue(PairRequest{System: "s"})
+	if err := ca.WritePairFiles(out, "x", old, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := map[string][]byte{}
+	for _, f := range PairFiles(out, "x") {
+		before[f], _ = os.ReadFile(f)
+	}
+	if got := ExistingPairFiles(out, "x"); len(got) != 8 {
+		t.Fatalf("existing: %v", got)
+	}
+	blocker := PairFile(out, "x", "enc", KeySuffix) + ".tmp"
+	os.MkdirAll(filepath.Join(blocker, "busy"), 0o700)
+	p, _ := ca.Issue(PairRequest{System: "s"})
+	if err := ca.WritePairFiles(out, "x", p, nil); err == nil {
+		t.Fatal("the blocked write succeeded")
+	}
+	for f, b := range before {
+		if now, _ := os.ReadFile(f); !bytes.Equal(now, b) {
+			t.Errorf("%s changed by a failed write", f)
+		}
+	}
+	os.RemoveAll(blocker)
+	if matches, _ := filepath.Glob(filepath.Join(out, "*.tmp")); len(matches) != 0 {
+		t.Errorf("temporary files left: %v", matches)
+	}
+	if got := ExistingPairFiles(filepath.Join(tmp, "none"), "x"); len(got) != 0 {
+		t.Errorf("existing in an absent directory: %v", got)
+	}
+}

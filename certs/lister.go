@@ -1,11 +1,12 @@
 package certs
 
 import (
-	"fmt"
-	"io"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/internal/metric"
 )
 
 // CertificateHolder is a part that holds certificates: the TLCP pair source, the TLS
@@ -31,26 +32,38 @@ func (c *Lister) All(now time.Time) []crypto.CertInfo {
 	return out
 }
 
-// WriteMetrics adds days to expiry per certificate and the count of refused reloads.
-func (c *Lister) WriteMetrics(w io.Writer) {
-	metricHeader(w, "govgate_cert_days_to_expiry", "gauge", "Days until a certificate the gateway holds expires.")
-	for _, ci := range c.All(time.Now()) {
-		fmt.Fprintf(w, "govgate_cert_days_to_expiry{role=%q,serial=%q} %d\n", ci.Role, ci.Serial, ci.DaysLeft)
+// Collector returns days to expiry per certificate, the count of refused reloads and
+// whether the key store is unreachable, read from the holders at scrape time.
+func (c *Lister) Collector() prometheus.Collector {
+	d := prometheus.NewDesc
+	return &listerCollector{
+		l:           c,
+		daysLeft:    d("govgate_cert_days_to_expiry", "Days until a certificate the gateway holds expires.", []string{"role", "serial"}, nil),
+		refused:     d("govgate_cert_reloads_refused_total", "New certificates, keys or CRLs refused; the running ones stayed.", nil, nil),
+		unreachable: d("govgate_key_store_unreachable", "Whether the key store could not be read at the last poll (1): cached keys are in use.", []string{"component"}, nil),
 	}
-	metricHeader(w, "govgate_cert_reloads_refused_total", "counter", "New certificates, keys or CRLs refused; the running ones stayed.")
-	refused, stale := 0, 0
-	for _, s := range c.Holders {
-		refused += s.Refused()
-		if s.Warning() != "" {
-			stale = 1
-		}
-	}
-	fmt.Fprintf(w, "govgate_cert_reloads_refused_total %d\n", refused)
-	metricHeader(w, "govgate_key_store_unreachable", "gauge", "Whether the key store could not be read at the last poll (1): cached keys are in use.")
-	fmt.Fprintf(w, "govgate_key_store_unreachable{component=\"certs\"} %d\n", stale)
 }
 
-// metricHeader starts a metric family in the Prometheus text format.
-func metricHeader(w io.Writer, name, kind, help string) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
+type listerCollector struct {
+	l                              *Lister
+	daysLeft, refused, unreachable *prometheus.Desc
+}
+
+func (c *listerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.daysLeft, c.refused, c.unreachable} {
+		ch <- d
+	}
+}
+
+func (c *listerCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, ci := range c.l.All(time.Now()) {
+		ch <- metric.Const(c.daysLeft, prometheus.GaugeValue, float64(ci.DaysLeft), ci.Role, ci.Serial)
+	}
+	refused, stale := 0, false
+	for _, s := range c.l.Holders {
+		refused += s.Refused()
+		stale = stale || s.Warning() != ""
+	}
+	ch <- metric.Const(c.refused, prometheus.CounterValue, float64(refused))
+	ch <- metric.Const(c.unreachable, prometheus.GaugeValue, metric.Flag(stale), "certs")
 }

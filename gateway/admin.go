@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"sort"
 	"strings"
 	"time"
 
@@ -210,14 +208,7 @@ func (g *Gateway) serveBuiltinAdmin(ctx *fasthttp.RequestCtx) {
 	case "/readyz":
 		g.serveReady(ctx)
 	case "/metrics":
-		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-		g.metrics.Write(ctx, func(w io.Writer) {
-			g.writePoolMetrics(w)
-			g.rt.Load().release.writeMetrics(w)
-			for _, m := range g.stages.Metrics {
-				m.WriteMetrics(w)
-			}
-		})
+		g.serveMetrics(ctx)
 	case "/config":
 		out, err := g.Config().Redacted().YAML()
 		if err != nil {
@@ -341,32 +332,6 @@ func (g *Gateway) serveReady(ctx *fasthttp.RequestCtx) {
 // probeReadiness is /readyz's body for a Host that is not the admin API's own.
 type probeReadiness struct {
 	Ready bool `json:"ready"`
-}
-
-func (g *Gateway) writePoolMetrics(w io.Writer) {
-	rt := g.rt.Load()
-	ids := make([]string, 0, len(rt.pools))
-	for id := range rt.pools {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	WriteMetricHeader(w, "govgate_upstream_healthy", "gauge", "Whether a pool member takes traffic (1) or not (0).")
-	now := nowNanos()
-	for _, id := range ids {
-		for _, m := range rt.pools[id].members {
-			v := 0
-			if m.available(now) {
-				v = 1
-			}
-			fmt.Fprintf(w, "govgate_upstream_healthy{pool=%q,member=%q} %d\n", id, m.addr, v)
-		}
-	}
-	WriteMetricHeader(w, "govgate_upstream_in_flight", "gauge", "Requests in flight to a pool member.")
-	for _, id := range ids {
-		for _, m := range rt.pools[id].members {
-			fmt.Fprintf(w, "govgate_upstream_in_flight{pool=%q,member=%q} %d\n", id, m.addr, m.inFlight.Load())
-		}
-	}
 }
 
 // WriteJSON answers an admin request with v as indented JSON.

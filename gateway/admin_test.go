@@ -30,17 +30,20 @@ func TestAdminEndpoints(t *testing.T) {
 	do(t, "GET", gw.base+"/population/v1/persons", "", nil)
 	do(t, "GET", gw.base+"/nowhere", "", nil)
 	_, _, metrics := do(t, "GET", gw.admin+"/metrics", "", nil)
-	for _, want := range []string{
-		`govgate_requests_total{route="population-query",status="200",decision="none"} 1`,
-		`govgate_requests_total{route="",status="404",decision="none"} 1`,
-		`govgate_stage_duration_seconds_count{stage="forward"} 1`,
-		`govgate_upstream_healthy{pool="population",member="` + up.addr + `"} 1`,
-		`govgate_open_connections{listener="ext"}`,
+	for _, want := range []struct {
+		name   string
+		labels []string
+	}{
+		{"govgate_requests_total", []string{"route=population-query", "status=200", "decision=none"}},
+		{"govgate_requests_total", []string{"route=", "status=404", "decision=none"}},
+		{"govgate_stage_duration_seconds", []string{"stage=forward"}},
+		{"govgate_upstream_healthy", []string{"pool=population", "member=" + up.addr}},
 	} {
-		if !strings.Contains(string(metrics), want) {
-			t.Errorf("/metrics lacks %s", want)
+		if !hasSample(t, metrics, 1, want.name, want.labels...) {
+			t.Errorf("/metrics lacks %s%v = 1:\n%s", want.name, want.labels, metrics)
 		}
 	}
+	mustSample(t, metrics, "govgate_open_connections", "listener=ext")
 	if _, _, b := do(t, "GET", gw.admin+"/config", "", nil); strings.Contains(string(b), "provider-secret") || !strings.Contains(string(b), "gw-test") {
 		t.Errorf("/config:\n%s", b)
 	}
@@ -74,8 +77,8 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Errorf("removed route still served: %d", s)
 	}
 	_, _, metrics = do(t, "GET", gw.admin+"/metrics", "", nil)
-	if !strings.Contains(string(metrics), `govgate_config_reloads_total{result="ok"} 1`) ||
-		!strings.Contains(string(metrics), `govgate_config_reloads_total{result="error"} 1`) {
+	if !hasSample(t, metrics, 1, "govgate_config_reloads_total", "result=ok") ||
+		!hasSample(t, metrics, 1, "govgate_config_reloads_total", "result=error") {
 		t.Errorf("reload counters wrong:\n%s", metrics)
 	}
 }

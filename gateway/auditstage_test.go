@@ -12,6 +12,7 @@ import (
 
 	. "github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/record"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/crypto"
@@ -36,7 +37,7 @@ func withAuditLog(t *testing.T, dir string, l **audit.Log) func(string, *gateway
 		}
 		t.Cleanup(func() { log.Close() })
 		stage.Log = log
-		s.auditor, s.admin, s.metrics = stage, stage.AdminHandlers(), []MetricsWriter{stage}
+		s.auditor, s.admin, s.metrics = stage, stage.AdminHandlers(), []prometheus.Collector{stage.Collector()}
 		*l = log
 	}
 }

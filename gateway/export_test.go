@@ -52,3 +52,13 @@ type ReloadRefusal = reloadRefusal
 
 // ReloadErrors counts the reloads refused.
 func (g *Gateway) ReloadErrors() uint64 { return g.metrics.reloadErr.Load() }
+
+// ListenerZone is the zone the named running listener serves, "" when none runs.
+func (g *Gateway) ListenerZone(name string) Zone {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if rl := g.listeners[name]; rl != nil {
+		return rl.cfg.Zone
+	}
+	return ""
+}

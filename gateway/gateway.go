@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Options configures a Gateway beyond its YAML config.
@@ -28,7 +30,9 @@ type Gateway struct {
 	log     *slog.Logger
 	stages  Stages
 	metrics *Metrics
-	source  func() (*Config, error)
+	// serveMetrics answers GET /metrics from the gateway's own registry.
+	serveMetrics fasthttp.RequestHandler
+	source       func() (*Config, error)
 
 	// rt is the routing state every request reads once, at its start: a reload swaps it
 	// whole, so a request never sees half of one config and half of another.
@@ -81,6 +85,11 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 		idPrefix:  hex.EncodeToString(prefix[:]) + "-",
 	}
 	g.rt.Store(g.buildRuntime(cfg, nil))
+	serveMetrics, err := newMetricsHandler(log, newCollector(g), opts.Stages.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	g.serveMetrics = serveMetrics
 	return g, nil
 }
 

@@ -2,12 +2,9 @@ package gateway
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -151,13 +148,10 @@ func (m *Metrics) observeClientVerify(s *tlcp.ClientVerifyStats) {
 	m.clientVerify[s] = struct{}{}
 }
 
-// writeClientVerify renders the counts; m.mu is held.
-func (m *Metrics) writeClientVerify(w io.Writer) {
-	if len(m.clientVerify) == 0 {
-		return
-	}
-	var forms []string
-	sums := map[string]uint64{}
+// clientVerifyCounts sums the forms over the listeners' sources, in the order the first
+// source lists them; m.mu is held.
+func (m *Metrics) clientVerifyCounts() (forms []string, sums map[string]uint64) {
+	sums = map[string]uint64{}
 	for s := range m.clientVerify {
 		for _, c := range s.Counts() {
 			if _, seen := sums[c.Form]; !seen {
@@ -166,15 +160,5 @@ func (m *Metrics) writeClientVerify(w io.Writer) {
 			sums[c.Form] += c.Count
 		}
 	}
-	WriteMetricHeader(w, "govgate_tlcp_client_verify_total", "counter",
-		"Completed TLCP handshakes by what the client's CertificateVerify signed: SM3 of the handshake messages (GB/T 38636) or the messages themselves (GmSSL 3.x).")
-	for _, f := range forms {
-		fmt.Fprintf(w, "govgate_tlcp_client_verify_total{form=\"%s\"} %d\n", promLabelValue(f), sums[f])
-	}
-}
-
-// promLabelValue escapes a label value as the Prometheus text format requires (backslash,
-// double quote, newline); Go's %q escapes more, and differently.
-func promLabelValue(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+	return forms, sums
 }

@@ -30,18 +30,3 @@ func TestHandshakeLogLimiterWindows(t *testing.T) {
 		}
 	}
 }
-
-// A label value is escaped as the Prometheus text format has it, not as Go quotes.
-func TestPromLabelValue(t *testing.T) {
-	for in, want := range map[string]string{
-		"sm3_digest": "sm3_digest",
-		`a"b`:        `a\"b`,
-		`a\b`:        `a\\b`,
-		"a\nb":       `a\nb`,
-		"tab\tand é": "tab\tand é", // Go's %q would write \t and \u00e9
-	} {
-		if got := promLabelValue(in); got != want {
-			t.Errorf("promLabelValue(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -76,7 +76,7 @@ func adminErrorCode(t *testing.T, body []byte) string {
 // jsonBody is the header the admin API requires of a request body.
 var jsonBody = map[string]string{"Content-Type": "application/json"}
 
-const evalInput = `{"subject":{"dept":"110000-rensheju","system":"s","auth":"tlcp","signed":true},"request":{"method":"GET","path":"/tax/v1/x","purpose":"social-insurance-check"},"route":{"id":"tax-query","mode":"query","source_zone":"external","target_zone":"internal"},"resource":"tax.registration","time":"2026-11-29T10:00:00Z"}`
+const evalInput = `{"subject":{"dept":"110000-rensheju","system":"s","auth":"tlcp","signed":true},"request":{"method":"GET","path":"/tax/v1/x","purpose":"social-insurance-check"},"route":{"id":"tax-query","mode":"query","source_zone":"external","target_zone":"internal"},"resource":{"id":"tax.registration"},"time":"2026-11-29T10:00:00Z"}`
 
 // adminEndpoints is every admin endpoint with the request that reaches it legitimately.
 var adminEndpoints = []struct {

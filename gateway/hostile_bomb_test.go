@@ -209,13 +209,17 @@ func TestReleaseMemoryExhausted(t *testing.T) {
 		t.Errorf("budget taken: %d %s", status, body)
 	}
 	_, _, metrics := do(t, "GET", g.admin+"/metrics", "", nil)
-	for _, want := range []string{
-		`govgate_release_memory_bytes{state="held"} 25165824`,
-		`govgate_release_memory_bytes{state="limit"} 25165824`,
-		`govgate_release_memory_refusals_total 1`,
+	for _, want := range []struct {
+		name  string
+		value float64
+		label []string
+	}{
+		{"govgate_release_memory_bytes", 25165824, []string{"state=held"}},
+		{"govgate_release_memory_bytes", 25165824, []string{"state=limit"}},
+		{"govgate_release_memory_refusals_total", 1, nil},
 	} {
-		if !strings.Contains(string(metrics), want) {
-			t.Errorf("/metrics lacks %s", want)
+		if !hasSample(t, metrics, want.value, want.name, want.label...) {
+			t.Errorf("/metrics lacks %s%v = %g:\n%s", want.name, want.label, want.value, metrics)
 		}
 	}
 	m.GiveAll()

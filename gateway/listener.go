@@ -184,9 +184,7 @@ func (g *Gateway) reloadListenersLocked(cfg *Config) error {
 		}
 	}
 	go g.drain(stopping, cfg.Limits.ShutdownTimeout)
-	for _, rl := range fresh {
-		g.listeners[rl.cfg.Name] = rl
-	}
+	started := fresh
 	var errs []error
 	for _, lc := range changed {
 		rl, err := g.startListener(lc, cfg.Limits)
@@ -194,9 +192,37 @@ func (g *Gateway) reloadListenersLocked(cfg *Config) error {
 			errs = append(errs, err)
 			continue
 		}
-		g.listeners[lc.Name] = rl
+		started = append(started, rl)
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		// The reload is refused, so the listeners in force come back as they were: a
+		// refused reload must not close a department's listener, nor leave some
+		// listeners on the new settings under the old config (GET /config).
+		g.restoreListenersLocked(started, stopping, cfg.Limits.ShutdownTimeout)
+		return err
+	}
+	for _, rl := range started {
+		g.listeners[rl.cfg.Name] = rl
+	}
+	return nil
+}
+
+// restoreListenersLocked undoes a refused listener reload: the listeners it started stop,
+// and those it stopped are started again with the settings they had. One that cannot be
+// started again is logged: its address was taken meanwhile.
+func (g *Gateway) restoreListenersLocked(started, stopped []*runningListener, timeout time.Duration) {
+	for _, rl := range started {
+		rl.ln.Close()
+	}
+	go g.drain(started, timeout)
+	for _, old := range stopped {
+		rl, err := g.startListener(old.cfg, old.limits)
+		if err != nil {
+			g.log.Error("reload refused, and a listener in force could not be started again", "listener", old.cfg.Name, "error", err)
+			continue
+		}
+		g.listeners[old.cfg.Name] = rl
+	}
 }
 
 // drain waits for the connections of stopped listeners to finish, up to timeout.

@@ -1,13 +1,12 @@
 package gateway
 
 import (
-	"fmt"
-	"io"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/govgate/govgate/crypto/tlcp"
 )
@@ -24,7 +23,7 @@ var decisionNames = [numDecisions]string{"none", "allow", "deny"}
 
 // Metrics holds the gateway's counters in a form the request path updates without
 // allocating or locking: per-route arrays of atomics, resolved once per route at reload.
-// Write renders them in the Prometheus text exposition format.
+// collector.go reads them at scrape time.
 type Metrics struct {
 	mu        sync.Mutex
 	routes    map[string]*routeMetrics
@@ -134,81 +133,19 @@ func (h *Histogram) Observe(d time.Duration) {
 	h.sumNs.Add(uint64(d))
 }
 
-// Write renders every metric; extra adds gauges the gateway reads at scrape time.
-func (m *Metrics) Write(w io.Writer, extra func(io.Writer)) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-
-	WriteMetricHeader(w, "govgate_requests_total", "counter", "Exchanges by route, status and policy decision.")
-	for _, id := range sortedKeys(m.routes) {
-		r := m.routes[id]
-		for status := range r.counts {
-			for d := range r.counts[status] {
-				if n := r.counts[status][d].Load(); n > 0 {
-					fmt.Fprintf(w, "govgate_requests_total{route=%q,status=\"%d\",decision=%q} %d\n", id, status, decisionNames[d], n)
-				}
-			}
-		}
-	}
-
-	WriteMetricHeader(w, "govgate_stage_duration_seconds", "histogram", "Time spent in each pipeline stage.")
-	for i := range m.stages {
-		m.stages[i].Write(w, "govgate_stage_duration_seconds", fmt.Sprintf("stage=%q", Stage(i)))
-	}
-
-	WriteMetricHeader(w, "govgate_open_connections", "gauge", "Client connections open, by listener.")
-	for _, name := range sortedKeys(m.listeners) {
-		fmt.Fprintf(w, "govgate_open_connections{listener=%q} %d\n", name, m.listeners[name].Load())
-	}
-
-	if len(m.handshakes) > 0 {
-		WriteMetricHeader(w, "govgate_handshake_failures_total", "counter", "TLCP handshakes that failed, by listener and reason.")
-		for _, name := range sortedKeys(m.handshakes) {
-			h := m.handshakes[name]
-			for i, r := range h.reasons {
-				fmt.Fprintf(w, "govgate_handshake_failures_total{listener=%q,reason=%q} %d\n", name, r, h.counts[i].Load())
-			}
-		}
-	}
-	m.writeClientVerify(w)
-
-	WriteMetricHeader(w, "govgate_config_reloads_total", "counter", "Configuration reloads by result.")
-	fmt.Fprintf(w, "govgate_config_reloads_total{result=\"ok\"} %d\n", m.reloadOK.Load())
-	fmt.Fprintf(w, "govgate_config_reloads_total{result=\"error\"} %d\n", m.reloadErr.Load())
-
-	if extra != nil {
-		extra(w)
-	}
-}
-
-// WriteMetricHeader starts a metric family in the Prometheus text format.
-func WriteMetricHeader(w io.Writer, name, kind, help string) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
-}
-
-// Write renders the histogram as metric name, its series told apart by label (`stage="x"`)
-// or, for a histogram of one series, by none.
-func (h *Histogram) Write(w io.Writer, name, label string) {
-	sep, braced := "", ""
-	if label != "" {
-		sep, braced = ",", "{"+label+"}"
-	}
+// Metric returns the histogram as a constant Prometheus histogram of desc, read now: the
+// request path keeps its atomics and the scrape pays for the copy.
+func (h *Histogram) Metric(desc *prometheus.Desc, labels ...string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(latencyBuckets))
 	var cum uint64
 	for i, b := range latencyBuckets {
 		cum += h.counts[i].Load()
-		fmt.Fprintf(w, "%s_bucket{%s%sle=%q} %d\n", name, label, sep, strconv.FormatFloat(b, 'g', -1, 64), cum)
+		buckets[b] = cum
 	}
 	cum += h.counts[len(latencyBuckets)].Load()
-	fmt.Fprintf(w, "%s_bucket{%s%sle=\"+Inf\"} %d\n", name, label, sep, cum)
-	fmt.Fprintf(w, "%s_sum%s %g\n", name, braced, float64(h.sumNs.Load())/1e9)
-	fmt.Fprintf(w, "%s_count%s %d\n", name, braced, cum)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	m, err := prometheus.NewConstHistogram(desc, cum, float64(h.sumNs.Load())/1e9, buckets, labels...)
+	if err != nil {
+		return prometheus.NewInvalidMetric(desc, err)
 	}
-	sort.Strings(keys)
-	return keys
+	return m
 }

@@ -18,6 +18,7 @@ import (
 	. "github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/decide"
 	"github.com/govgate/govgate/wire"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/valyala/fasthttp"
 
@@ -88,7 +89,7 @@ type policyGateway struct {
 type gatewaySetup struct {
 	policy  policy.Options
 	auditor Auditor
-	metrics []MetricsWriter
+	metrics []prometheus.Collector
 	admin   []AdminHandler
 	// provider, when set, is the pool's address instead of a fresh echo upstream: a
 	// rawProvider for the hostile-traffic tests.
@@ -132,7 +133,7 @@ func startPolicyGateway(t testing.TB, quota int, respond func(ctx *fasthttp.Requ
 	}
 	g := startGateway(t, cfg, Options{Stages: Stages{
 		Authenticate: headerAuthenticator{}, Decide: ps, Release: ps, Catalog: ps, Audit: gs.auditor,
-		Admin: append(ps.AdminHandlers(), gs.admin...), Metrics: append([]MetricsWriter{ps}, gs.metrics...),
+		Admin: append(ps.AdminHandlers(), gs.admin...), Metrics: append([]prometheus.Collector{ps.Collector()}, gs.metrics...),
 	}})
 	return &policyGateway{testGateway: g, stage: ps, audit: rec, dir: dir, up: up}
 }

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,14 +116,4 @@ func validateReleaseLimits(l Limits, add addFunc) {
 	if l.ReleaseWait < 0 {
 		add("limits.release_wait", "must not be negative")
 	}
-}
-
-// writeMetrics shows how much of the budget is held, so that an operator sees pressure
-// before exchanges are refused, and how many were.
-func (m *releaseMemory) writeMetrics(w io.Writer) {
-	WriteMetricHeader(w, "govgate_release_memory_bytes", "gauge", "Bytes of limits.release_memory held by exchanges decoding responses (held) and the budget (limit).")
-	fmt.Fprintf(w, "govgate_release_memory_bytes{state=\"held\"} %d\n", m.budget.held())
-	fmt.Fprintf(w, "govgate_release_memory_bytes{state=\"limit\"} %d\n", m.size)
-	WriteMetricHeader(w, "govgate_release_memory_refusals_total", "counter", "Exchanges refused (503 release_memory_exhausted) for want of release memory.")
-	fmt.Fprintf(w, "govgate_release_memory_refusals_total %d\n", m.refused.Load())
 }

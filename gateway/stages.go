@@ -1,10 +1,10 @@
 package gateway
 
 import (
-	"io"
 	"net"
 	"strconv"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/govgate/govgate/wire"
@@ -89,11 +89,6 @@ type ProofServer interface {
 	ServeProof(ctx *fasthttp.RequestCtx, x *Exchange) error
 }
 
-// MetricsWriter adds a stage's own metrics to /metrics, in Prometheus text format.
-type MetricsWriter interface {
-	WriteMetrics(w io.Writer)
-}
-
 // WarningReporter is a part that can run degraded: it still serves, but an operator should
 // know — a key store that cannot be reached while cached keys are in use. /readyz lists
 // warnings without failing readiness: taking the gateway out would not bring the store back.
@@ -112,8 +107,10 @@ type Stages struct {
 	Transports   map[Transport]ListenerProvider
 	// Admin adds endpoints to the admin API.
 	Admin []AdminHandler
-	// Metrics add to /metrics.
-	Metrics []MetricsWriter
+	// Metrics add to /metrics: each part's collector reads its own counters at scrape
+	// time; the gateway registers them with its own (New refuses a family two of them
+	// expose).
+	Metrics []prometheus.Collector
 	// Degraded names the parts /readyz asks for warnings.
 	Degraded map[string]WarningReporter
 }

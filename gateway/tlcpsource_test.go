@@ -13,6 +13,7 @@ import (
 	. "github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/assemble"
 	"github.com/govgate/govgate/gateway/identity"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/emmansun/gmsm/smx509"
 
@@ -81,7 +82,7 @@ func touch(t *testing.T, paths ...string) {
 // keep-alive connection goes on, a newly revoked department is refused at its next
 // handshake, and a malformed certificate is refused with the running one kept.
 func TestRotationAndRevocationWithoutRestart(t *testing.T) {
-	ca, err := certs.NewRootCA("test root", "govgate", time.Hour)
+	ca, err := certs.NewRootCA("test root", "govgate", 2*365*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestRotationAndRevocationWithoutRestart(t *testing.T) {
 	gw := startGateway(t, cfg, Options{Stages: Stages{
 		Authenticate: identity.NewPeerAuthenticator(0, 1000),
 		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: src.Identity, Trust: src.Trust}},
-		Admin:        []AdminHandler{assemble.CertsEndpoint(cs)}, Metrics: []MetricsWriter{cs},
+		Admin:        []AdminHandler{assemble.CertsEndpoint(cs)}, Metrics: []prometheus.Collector{cs.Collector()},
 	}})
 	addr := gw.ListenerAddr("ext").String()
 	base := "https://" + addr

@@ -6,6 +6,7 @@ import (
 	. "github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/assemble"
 	"github.com/govgate/govgate/gateway/identity"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"path/filepath"
 	"strings"
@@ -52,7 +53,7 @@ func TestTLCPPairFromVault(t *testing.T) {
 	gw := startGateway(t, cfg, Options{Stages: Stages{
 		Authenticate: identity.NewPeerAuthenticator(0, 1000),
 		Transports:   map[Transport]ListenerProvider{TransportTLCP: &TLCPTransport{Identity: src.Identity, Trust: src.Trust}},
-		Admin:        []AdminHandler{assemble.CertsEndpoint(cs)}, Metrics: []MetricsWriter{cs},
+		Admin:        []AdminHandler{assemble.CertsEndpoint(cs)}, Metrics: []prometheus.Collector{cs.Collector()},
 		Degraded: map[string]WarningReporter{"tlcp-keys": src},
 	}})
 	addr := gw.ListenerAddr("ext").String()

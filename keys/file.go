@@ -131,7 +131,7 @@ func (s *FileStore) Put(_ context.Context, name string, data []byte) (*Version, 
 	return &Version{Name: name, Number: next, Data: data, Created: info.ModTime()}, nil
 }
 
-// List returns every key with its newest version.
+// List returns every key with all its versions, oldest first.
 func (s *FileStore) List(ctx context.Context) ([]Summary, error) {
 	entries, err := os.ReadDir(s.Dir)
 	if err != nil {
@@ -142,14 +142,33 @@ func (s *FileStore) List(ctx context.Context) ([]Summary, error) {
 		if !e.IsDir() || CheckName(e.Name()) != nil {
 			continue
 		}
-		v, err := s.Latest(ctx, e.Name())
+		sum, err := s.summary(e.Name())
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Summary{Name: v.Name, Latest: v.Number, Created: v.Created})
+		out = append(out, sum)
 	}
 	return out, nil
+}
+
+// summary lists name's versions; the creation time of a file version is its file's.
+func (s *FileStore) summary(name string) (Summary, error) {
+	nums, err := s.versions(name)
+	if err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{Name: name}
+	for _, n := range nums {
+		info, err := os.Stat(filepath.Join(s.Dir, name, strconv.Itoa(n)+".pem"))
+		if err != nil {
+			return Summary{}, fmt.Errorf("key %s version %d: %w", name, n, err)
+		}
+		sum.Versions = append(sum.Versions, VersionInfo{Number: n, Created: info.ModTime()})
+	}
+	last := sum.Versions[len(sum.Versions)-1]
+	sum.Latest, sum.Created = last.Number, last.Created
+	return sum, nil
 }

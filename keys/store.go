@@ -19,11 +19,21 @@ type Version struct {
 	Created time.Time
 }
 
-// Summary is a key and its newest version, for listings.
+// Summary is a key and its versions, for listings. Latest is the version a gateway uses
+// (Store.Latest); Created is that version's.
 type Summary struct {
-	Name    string    `json:"name"`
-	Latest  int       `json:"latest"`
+	Name     string        `json:"name"`
+	Latest   int           `json:"latest"`
+	Created  time.Time     `json:"created"`
+	Versions []VersionInfo `json:"versions"`
+}
+
+// VersionInfo is one version of a key without its data. Deleted marks a Vault version
+// soft-deleted or destroyed: listed, as an administrator asked, but never used.
+type VersionInfo struct {
+	Number  int       `json:"number"`
 	Created time.Time `json:"created"`
+	Deleted bool      `json:"deleted,omitempty"`
 }
 
 // Store holds named, versioned keys. Versions are never changed or removed by the

@@ -133,7 +133,7 @@ func (s *VaultStore) Put(ctx context.Context, name string, data []byte) (*Versio
 	return &Version{Name: name, Number: sec.VersionMetadata.Version, Data: data, Created: sec.VersionMetadata.CreatedTime}, nil
 }
 
-// List returns the keys under the prefix with their newest versions.
+// List returns the keys under the prefix with all their versions, oldest first.
 func (s *VaultStore) List(ctx context.Context) ([]Summary, error) {
 	sec, err := s.c.Logical().ListWithContext(ctx, s.mount+"/metadata/"+s.prefix)
 	if err != nil {
@@ -149,15 +149,34 @@ func (s *VaultStore) List(ctx context.Context) ([]Summary, error) {
 		if CheckName(name) != nil {
 			continue
 		}
-		v, err := s.Latest(ctx, name)
+		sum, err := s.summary(ctx, name)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Summary{Name: name, Latest: v.Number, Created: v.Created})
+		out = append(out, sum)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// summary lists name's versions from its KV v2 metadata; Latest is what Latest reads (a
+// soft-deleted newest version leaves the key unreadable, as the gateway sees it).
+func (s *VaultStore) summary(ctx context.Context, name string) (Summary, error) {
+	v, err := s.Latest(ctx, name)
+	if err != nil {
+		return Summary{}, err
+	}
+	md, err := s.kv.GetMetadata(ctx, s.path(name))
+	if err != nil {
+		return Summary{}, notFound(name, err)
+	}
+	sum := Summary{Name: name, Latest: v.Number, Created: v.Created}
+	for _, m := range md.Versions {
+		sum.Versions = append(sum.Versions, VersionInfo{Number: m.Version, Created: m.CreatedTime, Deleted: m.Destroyed || !m.DeletionTime.IsZero()})
+	}
+	sort.Slice(sum.Versions, func(i, j int) bool { return sum.Versions[i].Number < sum.Versions[j].Number })
+	return sum, nil
 }

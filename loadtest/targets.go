@@ -63,6 +63,12 @@ func (h *HTTPTarget) Do(context.Context) (int, error) {
 	defer fasthttp.ReleaseResponse(resp)
 	req.Header.SetMethod(h.req.Method)
 	req.SetRequestURI(h.path)
+	if h.hc.IsTLS {
+		// A path-only URI is http to fasthttp, and a HostClient refuses a scheme other
+		// than its own; once the URI is parsed, the Host it writes is the URI's.
+		req.URI().SetScheme("https")
+		req.URI().SetHost(h.hc.Addr)
+	}
 	req.Header.SetHost(h.hc.Addr)
 	req.SetBody(h.req.Body)
 	for k, v := range h.req.Header {

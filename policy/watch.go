@@ -18,21 +18,33 @@ const watchSettle = 300 * time.Millisecond
 
 // Watch reloads the policy whenever its directory changes, until ctx ends. It returns an
 // error only if the directory cannot be watched at all; reload failures are logged and
-// kept for Status, and the running revision stays.
+// kept for Status, and the running revision stays. The watch ends some time after ctx;
+// a caller that must know when (to release everything at close) uses OpenWatch.
 func (e *Engine) Watch(ctx context.Context) error {
+	run, err := e.OpenWatch()
+	if err != nil {
+		return err
+	}
+	go run(ctx)
+	return nil
+}
+
+// OpenWatch sets up the watch of the policy directory, so that an error shows now, and
+// returns its loop for the caller to run: it reloads on every change until ctx ends, and
+// returns once the watch is closed. The loop must be run, or the watch is never closed.
+func (e *Engine) OpenWatch() (run func(ctx context.Context), err error) {
 	if e.opts.Dir == "" || e.opts.FS != nil {
-		return errors.New("watch policy: only a policy directory can be watched")
+		return nil, errors.New("watch policy: only a policy directory can be watched")
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return fmt.Errorf("watch policy %s: %w", e.opts.Dir, err)
+		return nil, fmt.Errorf("watch policy %s: %w", e.opts.Dir, err)
 	}
 	if err := addTree(w, e.opts.Dir); err != nil {
 		w.Close()
-		return fmt.Errorf("watch policy %s: %w", e.opts.Dir, err)
+		return nil, fmt.Errorf("watch policy %s: %w", e.opts.Dir, err)
 	}
-	go e.watchLoop(ctx, w)
-	return nil
+	return func(ctx context.Context) { e.watchLoop(ctx, w) }, nil
 }
 
 func (e *Engine) watchLoop(ctx context.Context, w *fsnotify.Watcher) {

@@ -23,14 +23,21 @@ func envPassword(name string) []byte {
 
 func runCA(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "init" {
-		fmt.Fprintln(stderr, "Usage: govgate ca init --dir DIR [--name CN] [--org O] [--valid DURATION] [--parent DIR]")
+		fmt.Fprint(stderr, `Usage: govgate ca <command> [flags]
+
+Commands, for cryptography administrators (密码管理员):
+  init    create the SM2 CA in a new directory: a root, or an intermediate (--parent DIR)
+
+What the CA issues and revokes is under govgate certs: issue, list, revoke, crl, rotate.
+Run 'govgate ca init -h' for its flags.
+`)
 		return errUsage
 	}
 	fs := newFlagSet("ca init", "ca init --dir DIR [flags]", stderr)
 	dir := fs.String("dir", "", "directory of the new CA (must be empty or absent)")
 	name := fs.String("name", "govgate SM2 CA", "the CA certificate's common name")
 	org := fs.String("org", "govgate", "the CA certificate's organisation")
-	valid := fs.Duration("valid", 10*365*24*time.Hour, "validity of the CA certificate")
+	valid := validityFlag(fs, "valid", 3650*day, "validity of the CA certificate")
 	parent := fs.String("parent", "", "directory of an existing CA that signs this one (an intermediate); empty makes a root")
 	parentPass := fs.String("parent-pass-env", "", "environment variable holding the parent CA key's password")
 	passEnv := fs.String("pass-env", "", caPassHelp)
@@ -56,7 +63,7 @@ func runCA(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if p != nil {
 		kind = "intermediate of " + p.CA.Cert.Subject.CommonName
 	}
-	fmt.Fprintf(stdout, "SM2 CA %q (%s) in %s; serial %s; valid until %s\n", *name, kind, *dir, d.CA.Cert.SerialNumber.Text(16), d.CA.Cert.NotAfter.UTC().Format(time.RFC3339))
+	fmt.Fprintf(stdout, "SM2 CA %q (%s) in %s; serial %s; valid for %s, until %s\n", *name, kind, *dir, d.CA.Cert.SerialNumber.Text(16), formatValidity(*valid), d.CA.Cert.NotAfter.UTC().Format(time.RFC3339))
 	return nil
 }
 
@@ -70,7 +77,7 @@ func runCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 Commands, for cryptography administrators (密码管理员):
   issue   a signing and an encryption certificate for a department's system (or the gateway)
   list    the certificates the CA issued, with expiry and revocation
-  revoke  revoke a certificate by serial, with an RFC 5280 reason
+  revoke  revoke a certificate by serial, or every one of a department or system, with an RFC 5280 reason
   crl     issue the SM2-signed CRL and write it where the gateway reads it (tlcp.client_crl)
   rotate  a new pair for the gateway's own TLCP identity, written to the key store
 `)
@@ -97,9 +104,10 @@ func runCertsIssue(_ context.Context, args []string, stdout, stderr io.Writer) e
 	server := fs.Bool("server", false, "a server pair (serverAuth), e.g. for a gateway")
 	dns := fs.String("dns", "", "comma-separated DNS names, for a server pair")
 	roles := fs.String("role", "", "comma-separated administrator roles for the admin API (security-officer, crypto-admin, auditor, operator), into SAN URIs urn:govgate:role:<role>")
-	valid := fs.Duration("valid", 365*24*time.Hour, "validity")
+	valid := validityFlag(fs, "valid", 365*day, "validity")
 	out := fs.String("out", "", "directory to write <name>-{sign,enc}-{cert,chain,fullchain}.pem and <name>-{sign,enc}.key into")
 	name := fs.String("name", "", "file name prefix (default: the system name)")
+	force := fs.Bool("force", false, "replace the files of an earlier pair with the same name in --out (their private keys are lost)")
 	keyPass := fs.String("key-pass-env", "", "environment variable holding a password to encrypt the keys with (PKCS#8 PBES2, SM4-CBC, PBKDF2-HMAC-SM3: the form GmSSL loads); plain when unset")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -112,6 +120,15 @@ func runCertsIssue(_ context.Context, args []string, stdout, stderr io.Writer) e
 	password := envPassword(*keyPass)
 	if *keyPass != "" && len(password) == 0 {
 		return fmt.Errorf("--key-pass-env %s: the variable is empty or unset", *keyPass)
+	}
+	prefix := *name
+	if prefix == "" {
+		prefix = *system
+	}
+	// Checked before anything is issued, like the password: keys of a pair in use are
+	// not replaced behind the administrator's back.
+	if existing := certs.ExistingPairFiles(*out, prefix); len(existing) > 0 && !*force {
+		return fmt.Errorf("%d files of a pair named %q already exist: %s; choose another --name or --out, or replace them (and their private keys) with --force", len(existing), prefix, strings.Join(existing, ", "))
 	}
 	d, err := ca.open()
 	if err != nil {
@@ -135,15 +152,14 @@ func runCertsIssue(_ context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	prefix := *name
-	if prefix == "" {
-		prefix = *system
-	}
 	if err := d.WritePairFiles(*out, prefix, p, password); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "issued %s: sign %s, enc %s, valid until %s; in %s: %s-{sign,enc}-fullchain.pem (certificate and chain, for sign_cert/enc_cert and --cert), -cert.pem, -chain.pem, .key\n",
-		*system, p.SignCert.SerialNumber.Text(16), p.EncCert.SerialNumber.Text(16), p.SignCert.NotAfter.UTC().Format(time.RFC3339), *out, prefix)
+	if p.SignCert.NotAfter.Equal(d.CA.Cert.NotAfter) {
+		fmt.Fprintf(stdout, "note: cut to the CA's own expiry, %s, short of the %s asked for\n", d.CA.Cert.NotAfter.UTC().Format(time.RFC3339), formatValidity(*valid))
+	}
+	fmt.Fprintf(stdout, "issued %s: sign %s, enc %s, valid for %s, until %s; in %s: %s-{sign,enc}-fullchain.pem (certificate and chain, for sign_cert/enc_cert and --cert), -cert.pem, -chain.pem, .key\n",
+		*system, p.SignCert.SerialNumber.Text(16), p.EncCert.SerialNumber.Text(16), formatValidity(*valid), p.SignCert.NotAfter.UTC().Format(time.RFC3339), *out, prefix)
 	return nil
 }
 
@@ -190,14 +206,19 @@ func runCertsList(_ context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func runCertsRevoke(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	serial, args := splitDir(args)
-	fs := newFlagSet("certs revoke", "certs revoke SERIAL --ca DIR --reason REASON", stderr)
+	fs := newFlagSet("certs revoke", "certs revoke (SERIAL | --dept CODE | --system NAME) --ca DIR --reason REASON [--dry-run]", stderr)
 	ca := addCAFlags(fs)
 	reason := fs.String("reason", "unspecified", "RFC 5280 reason: keyCompromise, superseded, cessationOfOperation, affiliationChanged, …")
-	if err := parseFlags(fs, args); err != nil {
+	dept := fs.String("dept", "", "revoke every unrevoked certificate of this department (with --system: of that system of it)")
+	system := fs.String("system", "", "revoke every unrevoked certificate of this system: its signing and its encryption certificate")
+	dryRun := fs.Bool("dry-run", false, "list what --dept/--system would revoke, and revoke nothing")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if *ca.dir == "" || serial == "" {
+	byFilter := *dept != "" || *system != ""
+	if *ca.dir == "" || len(pos) > 1 || (len(pos) == 1) == byFilter || (*dryRun && !byFilter) {
+		fmt.Fprintln(stderr, "govgate certs revoke: one SERIAL, or --dept and/or --system (--dry-run only with them)")
 		fs.Usage()
 		return errUsage
 	}
@@ -205,18 +226,50 @@ func runCertsRevoke(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	if err := d.Revoke(serial, *reason); err != nil {
+	if !byFilter {
+		if err := d.Revoke(pos[0], *reason); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked %s (%s); publish it with: govgate certs crl --ca %s --out <tlcp.client_crl>\n", pos[0], *reason, *ca.dir)
+		return nil
+	}
+	f := certs.RevokeFilter{Dept: *dept, System: *system}
+	var list []certs.Issued
+	verb := "revoked"
+	if *dryRun {
+		verb = "would revoke"
+		if err = certs.CheckReason(*reason); err == nil {
+			list, err = d.Matching(f)
+		}
+	} else {
+		list, err = d.RevokeMatching(f, *reason)
+	}
+	printRevoked(stdout, verb, list, *reason)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "revoked %s (%s); publish it with: govgate certs crl --ca %s --out <tlcp.client_crl>\n", serial, *reason, *ca.dir)
+	if !*dryRun {
+		fmt.Fprintf(stdout, "publish them with: govgate certs crl --ca %s --out <tlcp.client_crl>\n", *ca.dir)
+	}
 	return nil
+}
+
+// printRevoked lists the certificates revoked (or that would be), one a line.
+func printRevoked(w io.Writer, verb string, list []certs.Issued, reason string) {
+	for _, c := range list {
+		dept := c.Dept
+		if dept == "" {
+			dept = "-"
+		}
+		fmt.Fprintf(w, "%s %s (%s) dept %s system %s use %s\n", verb, c.Serial, reason, dept, c.System, c.Use)
+	}
 }
 
 func runCertsCRL(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("certs crl", "certs crl --ca DIR --out FILE", stderr)
 	ca := addCAFlags(fs)
 	out := fs.String("out", "", "where to write the CRL (PEM): the gateway's tlcp.client_crl")
-	valid := fs.Duration("valid", 7*24*time.Hour, "time until the CRL's nextUpdate")
+	valid := validityFlag(fs, "valid", 7*day, "time until the CRL's nextUpdate")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -245,14 +298,14 @@ func runCertsCRL(_ context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func runCertsRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("certs rotate", "certs rotate --ca DIR (--keys DIR | --vault-addr URL) --system NAME --dns NAMES", stderr)
+	fs := newFlagSet("certs rotate", "certs rotate --ca DIR (--keys DIR | --vault-addr URL --vault-prefix PATH) --system NAME --dns NAMES", stderr)
 	ca := addCAFlags(fs)
 	sf := addStoreFlags(fs, "keys")
 	system := fs.String("system", "", "the gateway's name, the certificates' CN")
 	dns := fs.String("dns", "", "comma-separated DNS names clients dial")
 	signName := fs.String("sign-key-name", "tlcp-sign", "key store name of the signing bundle (tlcp.sign_key_name)")
 	encName := fs.String("enc-key-name", "tlcp-enc", "key store name of the encryption bundle (tlcp.enc_key_name)")
-	valid := fs.Duration("valid", 365*24*time.Hour, "validity")
+	valid := validityFlag(fs, "valid", 365*day, "validity")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

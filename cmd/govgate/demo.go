@@ -68,7 +68,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := keepAuditorKeys(cfg, pki); err != nil {
 			log.Warn("demo: no auditor's copy of the audit keys", "error", err)
 		}
-		printDemoHelp(stdout, g, pki, *vaultAddr)
+		printDemoHelp(stdout, g, pki, *vaultAddr, cfg.Keys.Vault.Prefix)
 	})
 }
 
@@ -142,10 +142,10 @@ func seedVault(ctx context.Context, cfg *gateway.Config, pki *demoPKI) error {
 	return nil
 }
 
-func printDemoHelp(w io.Writer, g *gateway.Gateway, pki *demoPKI, vaultAddr string) {
+func printDemoHelp(w io.Writer, g *gateway.Gateway, pki *demoPKI, vaultAddr, vaultPrefix string) {
 	store := "--keys " + pki.path("keys")
 	if vaultAddr != "" {
-		store = "--vault-addr " + vaultAddr
+		store = "--vault-addr " + vaultAddr + " --vault-prefix " + vaultPrefix
 	}
 	_, port, _ := net.SplitHostPort(g.ListenerAddr("external").String())
 	gw := "https://localhost:" + port

@@ -42,7 +42,7 @@ func TestDemoWithVault(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	if !strings.Contains(out.String(), "--vault-addr "+v.Addr) {
+	if !strings.Contains(out.String(), "--vault-addr "+v.Addr+" --vault-prefix govgate/gw-demo-01") {
 		t.Errorf("the demo does not print the Vault rotation command:\n%s", out.String())
 	}
 	call := func() string {
@@ -58,11 +58,11 @@ func TestDemoWithVault(t *testing.T) {
 	if out := call(); !strings.Contains(out, "张伟") {
 		t.Fatalf("call: %s", out)
 	}
-	code, list, lerr := runCmd(t, "keys", "list", "--vault-addr", v.Addr)
+	code, list, lerr := runCmd(t, "keys", "list", "--vault-addr", v.Addr, "--vault-prefix", "govgate/gw-demo-01")
 	if code != 0 || !strings.Contains(list, "tlcp-sign") || !strings.Contains(list, "audit-signing") {
 		t.Fatalf("keys list in Vault: %d %s %s", code, list, lerr)
 	}
-	if code, o, e := runCmd(t, "certs", "rotate", "--ca", dir+"/ca", "--vault-addr", v.Addr, "--system", "gw-demo-01", "--dns", "localhost"); code != 0 || !strings.Contains(o, "tlcp-sign version 2") {
+	if code, o, e := runCmd(t, "certs", "rotate", "--ca", dir+"/ca", "--vault-addr", v.Addr, "--vault-prefix", "govgate/gw-demo-01", "--system", "gw-demo-01", "--dns", "localhost"); code != 0 || !strings.Contains(o, "tlcp-sign version 2") {
 		t.Fatalf("certs rotate into Vault: %d %s %s", code, o, e)
 	}
 	deadline = time.Now().Add(15 * time.Second)

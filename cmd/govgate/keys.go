@@ -21,7 +21,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprint(stderr, `Usage: govgate keys <command> [flags]
 
 Commands, for cryptography administrators (密码管理员):
-  list    the keys in the store and their newest versions
+  list    the keys in the store, every version, and which one is in use
   rotate  add a new version of an SM2 key; a running gateway picks it up at its next poll
 `)
 		return errUsage
@@ -30,7 +30,7 @@ Commands, for cryptography administrators (密码管理员):
 }
 
 func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("keys list", "keys list --dir DIR | --vault-addr URL", stderr)
+	fs := newFlagSet("keys list", "keys list (--dir DIR | --vault-addr URL --vault-prefix PATH)", stderr)
 	sf := addStoreFlags(fs, "dir")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -48,25 +48,39 @@ func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "name\tlatest\tcreated")
+	fmt.Fprintln(tw, "name\tversion\tcreated\tstate")
 	for _, k := range list {
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", k.Name, k.Latest, k.Created.UTC().Format(time.RFC3339))
+		for _, v := range k.Versions {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", k.Name, v.Number, v.Created.UTC().Format(time.RFC3339), versionState(k, v))
+		}
 	}
 	return tw.Flush()
 }
 
+// versionState says which version a gateway uses: the latest readable one.
+func versionState(k keys.Summary, v keys.VersionInfo) string {
+	switch {
+	case v.Deleted:
+		return "deleted"
+	case v.Number == k.Latest:
+		return "in use"
+	}
+	return "old"
+}
+
 func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	name, args := splitDir(args)
-	fs := newFlagSet("keys rotate", "keys rotate NAME --dir DIR | --vault-addr URL [--password-env VAR]", stderr)
+	fs := newFlagSet("keys rotate", "keys rotate NAME (--dir DIR | --vault-addr URL --vault-prefix PATH) [--password-env VAR]", stderr)
 	sf := addStoreFlags(fs, "dir")
 	passEnv := fs.String("password-env", "", "environment variable holding the password to encrypt the new key with")
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if !sf.given() || name == "" {
+	if !sf.given() || len(pos) != 1 {
 		fs.Usage()
 		return errUsage
 	}
+	name := pos[0]
 	if err := keys.CheckName(name); err != nil {
 		return err
 	}

@@ -40,16 +40,12 @@ Commands, for security officers (安全管理员):
   eval    evaluate one input document and print the decision (--explain: the rules that fired)
 
 Every command reads the policy directory given as DIR or --dir DIR (as opa test DIR
-does), or the shipped policy when none is given. Exit status: 0 ok, 1 error, 2 problems
-found (failing tests, files out of layout, with eval --fail a denial).
+does), or the shipped policy when none is given. Exit status: 0 ok; 1 an error or
+problems found (failing tests, files out of layout, with eval --fail a denial); 2 usage.
 `)
 		return errUsage
 	}
-	err := sub[args[0]](ctx, args[1:], stdout, stderr)
-	if errors.Is(err, errFound) {
-		return errUsage
-	}
-	return err
+	return sub[args[0]](ctx, args[1:], stdout, stderr)
 }
 
 // policyFiles reads the policy directory, or the shipped policy when dir is empty.
@@ -192,7 +188,7 @@ func runPolicyCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 func runPolicyFmt(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := newFlagSet("policy fmt", "policy fmt DIR | --dir DIR [--list]", stderr)
 	dir := fset.String("dir", "", "policy directory whose Rego files are rewritten (required)")
-	list := fset.Bool("list", false, "only list the files whose layout differs; exit 2 if any")
+	list := fset.Bool("list", false, "only list the files whose layout differs; exit 1 if any")
 	if err := parseDirArgs(fset, args, dir); err != nil {
 		return err
 	}
@@ -233,7 +229,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 	dir := fset.String("dir", "", policyDirHelp)
 	input := fset.String("input", "", "input document as JSON (DESIGN.md's policy input); - reads stdin")
 	explain := fset.Bool("explain", false, "also list the rules that fired, with file and line")
-	fail := fset.Bool("fail", false, "exit 2 when the decision is a denial (the decision is still printed), for scripts")
+	fail := fset.Bool("fail", false, "exit 1 when the decision is a denial (the decision is still printed), for scripts")
 	if err := parseDirArgs(fset, args, dir); err != nil {
 		return err
 	}

@@ -50,10 +50,10 @@ func TestPolicyCommandsOnAWorkingCopy(t *testing.T) {
 	}
 	// Misformatted: check and fmt --list name the file; fmt rewrites it.
 	os.WriteFile(rego, bytes.Replace(src, []byte("default allow := false"), []byte("default   allow:=false"), 1), 0o644)
-	if code, out, _ := runCmd(t, "policy", "check", "--dir", dir); code != 2 || !strings.Contains(out, "authz/authz.rego: not in opa fmt layout") {
+	if code, out, _ := runCmd(t, "policy", "check", "--dir", dir); code != 1 || !strings.Contains(out, "authz/authz.rego: not in opa fmt layout") {
 		t.Errorf("check of a misformatted file: %d %s", code, out)
 	}
-	if code, out, _ := runCmd(t, "policy", "fmt", "--dir", dir, "--list"); code != 2 || strings.TrimSpace(out) != "authz/authz.rego" {
+	if code, out, _ := runCmd(t, "policy", "fmt", "--dir", dir, "--list"); code != 1 || strings.TrimSpace(out) != "authz/authz.rego" {
 		t.Errorf("fmt --list: %d %q", code, out)
 	}
 	if code, _, errOut := runCmd(t, "policy", "fmt", "--dir", dir); code != 0 {
@@ -66,7 +66,7 @@ func TestPolicyCommandsOnAWorkingCopy(t *testing.T) {
 	test := filepath.Join(dir, "authz", "authz_test.rego")
 	tsrc, _ := os.ReadFile(test)
 	os.WriteFile(test, bytes.Replace(tsrc, []byte(`d.require_signature == true`), []byte(`d.require_signature == false`), 1), 0o644)
-	if code, out, _ := runCmd(t, "policy", "test", "--dir", dir); code != 2 || !strings.Contains(out, "FAIL authz/authz_test.rego") || !strings.Contains(out, "test_decision_shape_allow") {
+	if code, out, _ := runCmd(t, "policy", "test", "--dir", dir); code != 1 || !strings.Contains(out, "FAIL authz/authz_test.rego") || !strings.Contains(out, "test_decision_shape_allow") {
 		t.Errorf("failing test: %d %s", code, out)
 	}
 	// A compile error is reported with its file and line.

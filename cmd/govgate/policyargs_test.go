@@ -58,7 +58,7 @@ func TestPolicyEvalFailAndInputTypes(t *testing.T) {
 	}
 	denied := "../../examples/policy-input.json" // cites an expired agreement
 	code, out, errOut := runCmd(t, "policy", "eval", "--fail", "--input", denied)
-	if code != 2 || !strings.Contains(out, `"allow": false`) || errOut != "denied: AGREEMENT_EXPIRED\n" {
+	if code != 1 || !strings.Contains(out, `"allow": false`) || errOut != "denied: AGREEMENT_EXPIRED\n" {
 		t.Errorf("eval --fail on a denial: %d %s %q", code, out, errOut)
 	}
 	if code, out, _ := runCmd(t, "policy", "eval", "--input", denied); code != 0 || !strings.Contains(out, `"allow": false`) {

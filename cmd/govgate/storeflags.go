@@ -20,7 +20,7 @@ func addStoreFlags(fs *flag.FlagSet, dirFlag string) storeFlags {
 		dir:           fs.String(dirFlag, "", "the key store directory (keys.dir of the config)"),
 		vaultAddr:     fs.String("vault-addr", "", "use the Vault KV v2 key store at this address instead of a directory"),
 		vaultTokenEnv: fs.String("vault-token-env", "VAULT_TOKEN", "environment variable holding the Vault token"),
-		vaultPrefix:   fs.String("vault-prefix", "govgate/gw-demo-01", "path of the gateway's keys under the KV mount (keys.vault.prefix)"),
+		vaultPrefix:   fs.String("vault-prefix", "", "path of the gateway's keys under the KV mount (keys.vault.prefix, e.g. govgate/<gateway_id>); required with --vault-addr"),
 	}
 }
 
@@ -32,6 +32,11 @@ func (s storeFlags) open(ctx context.Context) (keys.Store, error) {
 			return nil, errors.New("name the key store: a directory or --vault-addr")
 		}
 		return keys.NewFileStore(*s.dir)
+	}
+	// No default: a prefix guessed for the operator would read or write another
+	// gateway's keys.
+	if *s.vaultPrefix == "" {
+		return nil, errors.New("--vault-prefix is required with --vault-addr: the path of this gateway's keys under the KV mount (keys.vault.prefix of its config)")
 	}
 	token := os.Getenv(*s.vaultTokenEnv)
 	if token == "" {

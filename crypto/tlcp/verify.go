@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -111,7 +112,8 @@ func (p *PeerCertificates) narrow(chains [][]*smx509.Certificate) {
 
 // verifyPeer checks a peer's Certificate message (signing, encryption, chain) with
 // emmansun: both certificates chain to the trust store for usage, neither is revoked, the
-// signing one can sign, the encryption one can encipher and they share a subject.
+// signing one can sign, the encryption one can encipher, they share a subject and the
+// encryption one names no URI SAN (department, role) the signing one does not.
 func verifyPeer(raw [][]byte, ts *TrustStore, usage smx509.ExtKeyUsage, now time.Time, serverName string) (*PeerCertificates, error) {
 	if ts == nil {
 		return nil, certError(ReasonUntrusted, nil, errors.New("tlcp: no trust store loaded"))
@@ -157,6 +159,12 @@ func verifyPeer(raw [][]byte, ts *TrustStore, usage smx509.ExtKeyUsage, now time
 		if string(peer.Enc.RawSubject) != string(peer.Sign.RawSubject) {
 			return nil, certError(ReasonBadCertificate, certs[0], errors.New("tlcp: the signing and encryption certificates name different subjects"))
 		}
+		// The department is in the URI SAN, not the subject (CN=<system>): two
+		// departments' systems of one name share a subject, so the pair is one party's
+		// only if the encryption certificate names no URI the signing one does not.
+		if uri, ok := foreignURI(peer.Enc, peer.SignURIs); !ok {
+			return nil, certError(ReasonBadCertificate, certs[0], fmt.Errorf("tlcp: the encryption certificate names %s, which the signing certificate does not", uri))
+		}
 	}
 	for _, c := range []*smx509.Certificate{peer.Sign, peer.Enc} {
 		if c != nil && ts.Revoked[serialHex(c.SerialNumber)] {
@@ -173,4 +181,15 @@ func verifyPeer(raw [][]byte, ts *TrustStore, usage smx509.ExtKeyUsage, now time
 func isEncryptionCert(c *smx509.Certificate) bool {
 	const enc = smx509.KeyUsageKeyEncipherment | smx509.KeyUsageDataEncipherment | smx509.KeyUsageKeyAgreement
 	return !c.IsCA && c.KeyUsage&smx509.KeyUsageDigitalSignature == 0 && c.KeyUsage&enc != 0
+}
+
+// foreignURI returns the first URI SAN of enc that is not among signURIs, and false; true
+// when there is none.
+func foreignURI(enc *smx509.Certificate, signURIs []string) (string, bool) {
+	for _, u := range enc.URIs {
+		if !slices.Contains(signURIs, u.String()) {
+			return u.String(), false
+		}
+	}
+	return "", true
 }

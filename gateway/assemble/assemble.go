@@ -12,6 +12,7 @@ import (
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/identity"
 	"github.com/govgate/govgate/keys"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Part is a part of the gateway a measurement may leave out.
@@ -167,7 +168,7 @@ func (b *builder) transport(t gateway.Transport, p gateway.ListenerProvider) {
 }
 
 // admin adds endpoints and metrics to the admin API.
-func (b *builder) admin(h []gateway.AdminHandler, m gateway.MetricsWriter) {
+func (b *builder) admin(h []gateway.AdminHandler, m prometheus.Collector) {
 	b.stages.Admin = append(b.stages.Admin, h...)
 	if m != nil {
 		b.stages.Metrics = append(b.stages.Metrics, m)
@@ -187,7 +188,7 @@ func (b *builder) holdsCertificates(h certs.CertificateHolder) {
 	if b.certs == nil {
 		b.certs = &certs.Lister{}
 		l := b.certs
-		b.admin([]gateway.AdminHandler{CertsEndpoint(l)}, l)
+		b.admin([]gateway.AdminHandler{CertsEndpoint(l)}, l.Collector())
 	}
 	b.certs.Holders = append(b.certs.Holders, h)
 }

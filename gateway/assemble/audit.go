@@ -82,7 +82,7 @@ func (b *builder) audit() error {
 	b.degrade("audit-key", keyWarning{watch})
 	b.stages.Audit = stage
 	b.stages.Proofs = stage
-	b.admin(stage.AdminHandlers(), stage)
+	b.admin(stage.AdminHandlers(), stage.Collector())
 	return nil
 }
 

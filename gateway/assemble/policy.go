@@ -23,12 +23,15 @@ func (b *builder) policy() error {
 		return err
 	}
 	if p.Dir != "" && *p.Watch {
-		if err := engine.Watch(b.ctx); err != nil {
+		// Run as a watcher, so that Close waits until the directory's watch is closed.
+		run, err := engine.OpenWatch()
+		if err != nil {
 			return err
 		}
+		b.watch(run)
 	}
 	ps := decide.NewPolicyStage(engine)
 	b.stages.Decide, b.stages.Release, b.stages.Catalog = ps, ps, ps
-	b.admin(ps.AdminHandlers(), ps)
+	b.admin(ps.AdminHandlers(), ps.Collector())
 	return nil
 }

@@ -1,12 +1,11 @@
 package decide
 
 import (
-	"fmt"
-	"io"
-
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/internal/metric"
 )
 
 // AdminHandlers are the policy endpoints of the admin API: the status of the live
@@ -51,23 +50,38 @@ func (p *PolicyStage) serveEval(ctx *fasthttp.RequestCtx) {
 	gateway.WriteJSON(ctx, fasthttp.StatusOK, out)
 }
 
-// WriteMetrics adds the policy's metrics: reloads, the live revision, the decision cache.
-func (p *PolicyStage) WriteMetrics(w io.Writer) {
-	s := p.Engine.Status()
-	failing := 0
-	if s.LastError != "" {
-		failing = 1
+// Collector returns the policy's metrics: reloads, the live revision, the decision cache,
+// read from the engine's status at scrape time.
+func (p *PolicyStage) Collector() prometheus.Collector {
+	d := prometheus.NewDesc
+	return &policyCollector{
+		p:            p,
+		reloads:      d("govgate_policy_reloads_total", "Policy revisions made live (ok) or refused (error).", []string{"result"}, nil),
+		failing:      d("govgate_policy_reload_failing", "Whether the latest policy reload was refused (1): the running revision is older than the files.", nil, nil),
+		revision:     d("govgate_policy_revision_info", "The live policy revision.", []string{"revision"}, nil),
+		cache:        d("govgate_policy_decision_cache_total", "Decision cache lookups by result.", []string{"result"}, nil),
+		cacheEntries: d("govgate_policy_decision_cache_entries", "Decisions held in the cache.", nil, nil),
 	}
-	gateway.WriteMetricHeader(w, "govgate_policy_reloads_total", "counter", "Policy revisions made live (ok) or refused (error).")
-	fmt.Fprintf(w, "govgate_policy_reloads_total{result=\"ok\"} %d\n", s.Reloads)
-	fmt.Fprintf(w, "govgate_policy_reloads_total{result=\"error\"} %d\n", s.Failures)
-	gateway.WriteMetricHeader(w, "govgate_policy_reload_failing", "gauge", "Whether the latest policy reload was refused (1): the running revision is older than the files.")
-	fmt.Fprintf(w, "govgate_policy_reload_failing %d\n", failing)
-	gateway.WriteMetricHeader(w, "govgate_policy_revision_info", "gauge", "The live policy revision.")
-	fmt.Fprintf(w, "govgate_policy_revision_info{revision=%q} 1\n", s.Revision)
-	gateway.WriteMetricHeader(w, "govgate_policy_decision_cache_total", "counter", "Decision cache lookups by result.")
-	fmt.Fprintf(w, "govgate_policy_decision_cache_total{result=\"hit\"} %d\n", s.CacheHits)
-	fmt.Fprintf(w, "govgate_policy_decision_cache_total{result=\"miss\"} %d\n", s.CacheMisses)
-	gateway.WriteMetricHeader(w, "govgate_policy_decision_cache_entries", "gauge", "Decisions held in the cache.")
-	fmt.Fprintf(w, "govgate_policy_decision_cache_entries %d\n", s.CacheEntries)
+}
+
+type policyCollector struct {
+	p                                               *PolicyStage
+	reloads, failing, revision, cache, cacheEntries *prometheus.Desc
+}
+
+func (c *policyCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.reloads, c.failing, c.revision, c.cache, c.cacheEntries} {
+		ch <- d
+	}
+}
+
+func (c *policyCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.p.Engine.Status()
+	ch <- metric.Const(c.reloads, prometheus.CounterValue, float64(s.Reloads), "ok")
+	ch <- metric.Const(c.reloads, prometheus.CounterValue, float64(s.Failures), "error")
+	ch <- metric.Const(c.failing, prometheus.GaugeValue, metric.Flag(s.LastError != ""))
+	ch <- metric.Const(c.revision, prometheus.GaugeValue, 1, s.Revision)
+	ch <- metric.Const(c.cache, prometheus.CounterValue, float64(s.CacheHits), "hit")
+	ch <- metric.Const(c.cache, prometheus.CounterValue, float64(s.CacheMisses), "miss")
+	ch <- metric.Const(c.cacheEntries, prometheus.GaugeValue, float64(s.CacheEntries))
 }

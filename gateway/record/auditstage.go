@@ -3,16 +3,16 @@ package record
 import (
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/internal/metric"
 	"github.com/govgate/govgate/policy"
 	"github.com/govgate/govgate/wire"
 )
@@ -131,24 +131,38 @@ func (a *AuditStage) Ready() error {
 	return nil
 }
 
-// WriteMetrics adds the audit log's metrics.
-func (a *AuditStage) WriteMetrics(w io.Writer) {
-	s := a.Log.Stats()
-	failing := 0
-	if s.Failing != "" {
-		failing = 1
+// Collector returns the audit log's metrics, read from its stats at scrape time.
+func (a *AuditStage) Collector() prometheus.Collector {
+	d := prometheus.NewDesc
+	return &auditCollector{
+		a:              a,
+		records:        d("govgate_audit_records_total", "Records made durable.", nil, nil),
+		failures:       d("govgate_audit_append_failures_total", "Records that could not be made durable; their exchanges were refused.", nil, nil),
+		failing:        d("govgate_audit_failing", "Whether the latest append failed (1): exchanges are being refused.", nil, nil),
+		size:           d("govgate_audit_log_size", "Records in the audit log.", nil, nil),
+		checkpointSize: d("govgate_audit_checkpoint_size", "Size of the latest signed checkpoint.", nil, nil),
+		commits: d("govgate_audit_commit_duration_seconds",
+			"Time each group commit took to frame, write and fsync its records; every audited exchange waits for one. Records per commit: govgate_audit_records_total over its count.", nil, nil),
 	}
-	gateway.WriteMetricHeader(w, "govgate_audit_records_total", "counter", "Records made durable.")
-	fmt.Fprintf(w, "govgate_audit_records_total %d\n", s.Appended)
-	gateway.WriteMetricHeader(w, "govgate_audit_append_failures_total", "counter", "Records that could not be made durable; their exchanges were refused.")
-	fmt.Fprintf(w, "govgate_audit_append_failures_total %d\n", s.Failed)
-	gateway.WriteMetricHeader(w, "govgate_audit_failing", "gauge", "Whether the latest append failed (1): exchanges are being refused.")
-	fmt.Fprintf(w, "govgate_audit_failing %d\n", failing)
-	gateway.WriteMetricHeader(w, "govgate_audit_log_size", "gauge", "Records in the audit log.")
-	fmt.Fprintf(w, "govgate_audit_log_size %d\n", s.Size)
-	gateway.WriteMetricHeader(w, "govgate_audit_checkpoint_size", "gauge", "Size of the latest signed checkpoint.")
-	fmt.Fprintf(w, "govgate_audit_checkpoint_size %d\n", s.CheckpointSize)
-	gateway.WriteMetricHeader(w, "govgate_audit_commit_duration_seconds", "histogram",
-		"Time each group commit took to frame, write and fsync its records; every audited exchange waits for one. Records per commit: govgate_audit_records_total over its count.")
-	a.commits.Write(w, "govgate_audit_commit_duration_seconds", "")
+}
+
+type auditCollector struct {
+	a                                                         *AuditStage
+	records, failures, failing, size, checkpointSize, commits *prometheus.Desc
+}
+
+func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.records, c.failures, c.failing, c.size, c.checkpointSize, c.commits} {
+		ch <- d
+	}
+}
+
+func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.a.Log.Stats()
+	ch <- metric.Const(c.records, prometheus.CounterValue, float64(s.Appended))
+	ch <- metric.Const(c.failures, prometheus.CounterValue, float64(s.Failed))
+	ch <- metric.Const(c.failing, prometheus.GaugeValue, metric.Flag(s.Failing != ""))
+	ch <- metric.Const(c.size, prometheus.GaugeValue, float64(s.Size))
+	ch <- metric.Const(c.checkpointSize, prometheus.GaugeValue, float64(s.CheckpointSize))
+	ch <- c.a.commits.Metric(c.commits)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log"
 	"os"
@@ -29,6 +30,7 @@ type proc struct {
 	// commits is where a govgate role with an audit log writes its commit times as it
 	// stops; empty for other processes.
 	commits string
+	opa     bool // the stock OPA server of rows (d) and (d2), whose CPU the report splits out
 }
 
 // bench holds what all scenarios share: the upstream, the PKI, a work directory.
@@ -41,6 +43,9 @@ type bench struct {
 	trust    *tlcp.TrustSource
 	profile  string     // -cpuprofile, passed to the govgate servers
 	suite    tlcp.Suite // -tlcp-suite: the one the TLCP rows' client offers
+	opaBin   string     // the stock OPA server, built at the first row that runs it
+	opaPaths []string   // the policy it loads
+	tls      *tlsPair   // the nginx TLS row's pair, made at the first row that runs it
 }
 
 func newBench() (*bench, error) {
@@ -159,66 +164,6 @@ func (b *bench) self(role, stages string) ([]*proc, string, error) {
 	return []*proc{p}, scheme + "://" + addr + "/enterprise/v1/companies?uscc=91110108MA01A2B3C4", nil
 }
 
-// nginx writes a config and starts nginx — one worker, since the servers are pinned to one
-// core — as a keep-alive reverse proxy, with auth_request to the OPA service if asked.
-func (b *bench) nginx(auth bool) ([]*proc, string, error) {
-	addr := freeAddr()
-	var procs []*proc
-	authUpstream, authLocation, authRequest := "", "", ""
-	if auth {
-		authAddr := freeAddr()
-		p, err := b.start("authz", authAddr, "", "")
-		if err != nil {
-			return nil, "", err
-		}
-		procs = append(procs, p)
-		authUpstream = "upstream authz { server " + authAddr + "; keepalive 64; }"
-		authLocation = `location = /_authz {
-      internal;
-      proxy_pass http://authz;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URI $request_uri;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }`
-		authRequest = "auth_request /_authz;"
-	}
-	conf := fmt.Sprintf(`daemon off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream up { server %[2]s; keepalive 64; }
-  %[3]s
-  server {
-    listen %[4]s;
-    %[5]s
-    location / {
-      %[6]s
-      proxy_pass http://up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-`, b.dir, b.upstream, authUpstream, addr, authLocation, authRequest)
-	path := filepath.Join(b.dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, "", err
-	}
-	p, err := b.run([]string{"nginx", "-c", path, "-p", b.dir}, addr)
-	if err != nil {
-		for _, q := range procs {
-			q.stop()
-		}
-		return nil, "", fmt.Errorf("nginx (apt-get install nginx-light): %w", err)
-	}
-	return append(procs, p), "http://" + addr + "/enterprise/v1/companies?uscc=91110108MA01A2B3C4", nil
-}
-
 // measure runs one scenario once.
 func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, error) {
 	procs, url, err := sc.servers(b)
@@ -265,12 +210,12 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 			p.cmd.Process.Signal(syscall.SIGUSR1) // count the measured run's commits only
 		}
 	}
-	before := cpuOf(procs)
+	before, opaBefore := cpuOf(procs), cpuOf(opaOf(procs))
 	r, err := loadtest.Run(context.Background(), target, loadtest.Options{Conns: ld.conns, Rate: ld.rate, Duration: duration})
 	if err != nil {
 		return row{}, err
 	}
-	used := cpuOf(procs) - before
+	used, opaUsed := cpuOf(procs)-before, cpuOf(opaOf(procs))-opaBefore
 	var errs int64
 	for _, n := range r.Errors {
 		errs += n
@@ -279,6 +224,7 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 		p999: float64(r.Latency.P999), errors: errs, rssMB: rssOf(procs), openingRSSMB: opening}
 	if r.Requests > 0 {
 		out.cpuPer1k = used / float64(r.Requests) * 1000
+		out.opaCPUPer1k = opaUsed / float64(r.Requests) * 1000
 	}
 	// The role writes its commit times as it stops.
 	closeTarget()
@@ -299,9 +245,13 @@ func (b *bench) target(sc scenario, url string, duration time.Duration, conns in
 	// The tax bureau's agreement AGR-2025-0219 has no quota: a quota running out mid-run
 	// would turn the measurement into one of 429s.
 	req := loadtest.Request{Method: "GET", URL: url, Agreement: "AGR-2025-0219", Purpose: "tax-registration",
-		Header: map[string]string{"X-Bench-Dept": "110000-shuiwu"}}
+		Header: map[string]string{benchDeptHeader: "110000-shuiwu"}}
 	if !sc.tlcp {
-		t, err := loadtest.NewHTTPTarget(req, nil, conns, 10*time.Second)
+		var tc *tls.Config
+		if b.tls != nil && strings.HasPrefix(url, "https:") {
+			tc = b.tls.client
+		}
+		t, err := loadtest.NewHTTPTarget(req, tc, conns, 10*time.Second)
 		return t, func() {}, err
 	}
 	c, err := client.New(client.Config{Identity: b.dept, Trust: b.trust, ServerName: "localhost", Unsigned: !sc.sign,

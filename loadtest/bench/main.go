@@ -1,14 +1,18 @@
 // Command bench measures, in one run and against the same small upstream with the same
 // client and request, the upstream directly, a bare fasthttp reverse proxy, nginx as a
-// keep-alive reverse proxy, nginx with auth_request to an OPA authorisation service, and
-// govgate with its stages switched on one at a time; and writes BENCHMARKS.md. Run by
+// keep-alive reverse proxy, what a department deploys without govgate — nginx with
+// auth_request to the stock OPA server (`opa run --server`) loaded with govgate's rego/,
+// over plain HTTP (d) and terminating TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256 (d2), the
+// channel-encrypted peer of the TLCP rows — and govgate as gateway/assemble builds it for
+// serve, with its stages switched on one at a time; and writes BENCHMARKS.md. Run by
 // hand, not by CI:
 //
 //	go run ./loadtest/bench [-duration 10s] [-runs 3] [-conns 32] [-out BENCHMARKS.md]
 //
 // Servers run as separate processes pinned to CPU 0, the load generator to CPU 1 (taskset),
 // so that CPU time and peak RSS are the server's own. nginx comes from Debian
-// (apt-get install nginx-light).
+// (apt-get install nginx-light); OPA is built from the OPA module go.mod requires (a tool
+// directive there), with `go build`, at the first row that needs it.
 package main
 
 import (
@@ -36,7 +40,7 @@ func main() {
 	runs := flag.Int("runs", 3, "measurements per row; the row is their median by throughput")
 	conns := flag.Int("conns", 32, "client connections")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
-	only := flag.String("only", "", "run only the scenarios whose label starts with this (e: e1–e5, e3: just e3, f, g); no report is written")
+	only := flag.String("only", "", "run only the scenarios whose label starts with this (d: d and d2, e: e1–e6, e3: just e3, f, g); no report is written")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of each govgate server to FILE.<stages>, and its heap as it stops to FILE.<stages>.heap")
 	tlcpSuite := flag.String("tlcp-suite", "ECDHE_SM4_GCM_SM3", "TLCP cipher suite the TLCP rows' client offers (the gateway accepts all four): ECDHE_SM4_GCM_SM3 (the default preference), ECC_SM4_GCM_SM3, ECDHE_SM4_CBC_SM3 or ECC_SM4_CBC_SM3 (the only one before suites were configurable)")
 	flag.Parse()
@@ -85,6 +89,7 @@ type row struct {
 	offered             float64 // open loop: the rate asked for
 	rps, p50, p99, p999 float64 // req/s, µs
 	cpuPer1k, rssMB     float64 // rssMB: the peak during the measured run
+	opaCPUPer1k         float64 // the stock OPA server's share of cpuPer1k, rows (d) and (d2)
 	openingRSSMB        float64 // the peak before it: warm-up, and the ramp if any
 	errors              int64
 	ratioBare, ratioNgx float64
@@ -164,8 +169,8 @@ func (b *bench) interleaved(scs []scenario, duration time.Duration, runs int, ld
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", sc.name, err)
 			}
-			log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k  rss %.0f MB  errors %d  commits %s",
-				sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.rssMB, r.errors, r.commits)
+			log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k (opa %.3f)  rss %.0f MB  errors %d  commits %s",
+				sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.opaCPUPer1k, r.rssMB, r.errors, r.commits)
 			if r.errors > 0 {
 				return nil, fmt.Errorf("%s: %d requests failed; a run with errors measures the errors", sc.name, r.errors)
 			}
@@ -222,8 +227,13 @@ func scenarios() []scenario {
 			return nil, "http://" + b.upstream + "/enterprise/v1/companies", nil
 		}},
 		{name: "(b) bare fasthttp reverse proxy", servers: bareproxy},
-		{name: "(c) nginx keep-alive reverse proxy", servers: func(b *bench) ([]*proc, string, error) { return b.nginx(false) }},
-		{name: "(d) nginx + auth_request to OPA", servers: func(b *bench) ([]*proc, string, error) { return b.nginx(true) }},
+		{name: "(c) nginx keep-alive reverse proxy", servers: func(b *bench) ([]*proc, string, error) { return b.nginx(nginxRow{}) }},
+		{name: "(d) nginx + auth_request to the stock OPA server", servers: func(b *bench) ([]*proc, string, error) {
+			return b.nginx(nginxRow{auth: true})
+		}},
+		{name: "(d2) nginx terminating TLS 1.2 " + nginxTLSCipher + " + auth_request to the stock OPA server", servers: func(b *bench) ([]*proc, string, error) {
+			return b.nginx(nginxRow{auth: true, tls: true})
+		}},
 		{name: "(e1) govgate: proxy only", servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "proxy") }},
 		// Each row switches on one more stage through the assembly's options; TLCP comes
 		// first because without it no consumer is identified for the policy to decide on.

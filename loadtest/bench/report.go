@@ -16,7 +16,7 @@ import (
 func writeReport(out string, rows []row, disk diskSync, duration time.Duration, runs, conns int, suite tlcp.Suite) error {
 	var s strings.Builder
 	fmt.Fprintf(&s, "# Benchmarks\n\nProduced by `go run ./loadtest/bench -duration %s -runs %d -conns %d -tlcp-suite %s` on %s.\n\n", duration, runs, conns, suite, time.Now().UTC().Format("2006-01-02"))
-	fmt.Fprintf(&s, "Machine: %s, %d CPUs, %s. Servers (the upstream included) pinned to CPU 0, the load generator (`loadtest` package) to CPU 1. Each row is the median of %d runs of %s (by throughput in closed loop, by p99 in open loop), after a one-second warm-up; the runs go in rounds over each table's rows, so that a noisy minute on this shared machine costs every row one sample rather than one row all of them. CPU is the server processes' user+system time (for (d): nginx and the authorisation service), RSS their peak resident memory.\n\n",
+	fmt.Fprintf(&s, "Machine: %s, %d CPUs, %s. Servers (the upstream included) pinned to CPU 0, the load generator (`loadtest` package) to CPU 1. Each row is the median of %d runs of %s (by throughput in closed loop, by p99 in open loop), after a one-second warm-up; the runs go in rounds over each table's rows, so that a noisy minute on this shared machine costs every row one sample rather than one row all of them. CPU is the server processes' user+system time (for (d) and (d2): nginx and the stock OPA server), RSS their peak resident memory.\n\n",
 		cpuModel(), cpuCount(), runtime.Version(), runs, duration)
 	fmt.Fprintf(&s, "## Throughput: closed loop, %d connections\n\n", conns)
 	s.WriteString("| scenario | req/s | p50 µs | p99 µs | CPU s / 1k req | peak RSS MB | × (b) | × (d) | errors | audit commit an exchange waited on: p50 / p99 µs; records per commit |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -47,6 +47,7 @@ func writeReport(out string, rows []row, disk diskSync, duration time.Duration, 
 		}
 	}
 	writeTargets(&s, rows, disk)
+	writePeerComparison(&s, rows)
 	return os.WriteFile(out, []byte(s.String()), 0o644)
 }
 

@@ -18,8 +18,6 @@ import (
 
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/assemble"
-	"github.com/govgate/govgate/policy"
-	"github.com/govgate/govgate/wire"
 )
 
 // record is what the upstream answers: an enterprise registration, as the demo's registry.
@@ -52,8 +50,6 @@ func serve(role, addr, upstream, stages, dir, profile string) error {
 				c.Error("upstream", fasthttp.StatusBadGateway)
 			}
 		})
-	case "authz":
-		return serveAuthz(ctx, addr)
 	case "govgate":
 		return serveGovgate(ctx, addr, upstream, stages, dir, profile)
 	}
@@ -64,34 +60,6 @@ func serveUntil(ctx context.Context, addr string, h fasthttp.RequestHandler) err
 	srv := &fasthttp.Server{Handler: h, Name: "bench"}
 	go func() { <-ctx.Done(); srv.Shutdown() }()
 	return srv.ListenAndServe(addr)
-}
-
-// serveAuthz is what a department would put behind nginx's auth_request without govgate:
-// OPA with govgate's shipped policy and data, deciding from the headers nginx forwards.
-func serveAuthz(ctx context.Context, addr string) error {
-	engine, err := policy.New(ctx, policy.Options{})
-	if err != nil {
-		return err
-	}
-	return serveUntil(ctx, addr, func(c *fasthttp.RequestCtx) {
-		h := &c.Request.Header
-		in := policy.Input{
-			Subject:  policy.Subject{Dept: string(h.Peek("X-Bench-Dept")), Auth: "tls"},
-			Request:  policy.Request{Method: "GET", Path: string(h.Peek("X-Original-URI")), Purpose: string(h.Peek(wire.HeaderPurpose)), Agreement: string(h.Peek(wire.HeaderAgreement))},
-			Route:    policy.Route{ID: "enterprise-query", Mode: "query", SourceZone: "external", TargetZone: "internal"},
-			Resource: "enterprise.registration",
-			Time:     time.Now(),
-		}
-		d, err := engine.Decide(c, &in)
-		switch {
-		case err != nil:
-			c.SetStatusCode(fasthttp.StatusInternalServerError)
-		case d.Allow:
-			c.SetStatusCode(fasthttp.StatusOK)
-		default:
-			c.SetStatusCode(fasthttp.StatusForbidden)
-		}
-	})
 }
 
 // serveGovgate runs govgate as the assembly builds it for serve, with the parts the row

@@ -63,7 +63,15 @@ now_ns := time.parse_rfc3339_ns(input.time)
 
 deny contains reason("DEPT_UNKNOWN", msg) if {
 	not department
+	input.subject.dept != ""
 	msg := sprintf("department %q is not registered with the gateway; ask your security officer to register it", [input.subject.dept])
+}
+
+# No department at all: the caller presented no certificate naming one, which on a plain
+# listener is every caller. Said as such, rather than as an unregistered department "".
+deny contains reason("DEPT_UNKNOWN", msg) if {
+	input.subject.dept == ""
+	msg := "the request carries no department identity: call over a tlcp (or tls) listener with a certificate whose SAN URI is urn:govgate:dept:<code>"
 }
 
 deny contains reason("RESOURCE_UNKNOWN", msg) if {
@@ -255,6 +263,7 @@ deny contains reason("PURPOSE_REQUIRED", msg) if {
 }
 
 deny contains reason("AGREEMENT_REQUIRED", msg) if {
+	department
 	needs_agreement
 	not declared
 	count(held) == 0
@@ -262,6 +271,7 @@ deny contains reason("AGREEMENT_REQUIRED", msg) if {
 }
 
 deny contains reason("AGREEMENT_NOT_FOUND", msg) if {
+	department
 	declared
 	count(candidates) == 0
 	msg := sprintf("department %s holds no agreement %s for resource %q", [input.subject.dept, declared, input.resource.id])

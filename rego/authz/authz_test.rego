@@ -78,6 +78,18 @@ test_registered_department_allowed if allowed(with_resource("legal_entity.basic"
 
 test_unregistered_department_denied if denied_with(with_subject({"dept": "999999-nobody"}), "DEPT_UNKNOWN")
 
+# A caller with no department (a plain listener) is told it presented none, and is not
+# also cited for agreements a department "" would hold.
+test_no_department_identity if {
+	d := decide(with_subject({"dept": ""}))
+	[r] := [r | some r in d.reasons; r.code == "DEPT_UNKNOWN"]
+	contains(r.message, "no department identity")
+	not contains(r.message, `""`)
+	every r2 in d.reasons {
+		not startswith(r2.code, "AGREEMENT_")
+	}
+}
+
 # ---- basic information goes to every registered department, with no agreement
 
 test_basic_to_any_department if {
