@@ -162,7 +162,7 @@ func TestQuickstart(t *testing.T) {
 			}
 			if args[1] == "call" {
 				called = true
-				if !strings.HasPrefix(out, "200\n") || !strings.Contains(errOut, "receipt: log=govgate/gw-quickstart-01; index=") || !strings.Contains(out, `"resources":[{`) {
+				if !strings.HasPrefix(out, "HTTP/1.1 200 OK") || !strings.Contains(out+errOut, "receipt: log=govgate/gw-quickstart-01; index=") || !strings.Contains(out, `"resources":[{`) {
 					t.Errorf("%s: want 200 with the catalog and a receipt:\n%s\n%s", where, out, errOut)
 				}
 			}
@@ -219,7 +219,7 @@ func quickstartRefusals(t *testing.T, ports *strings.Replacer) {
 		t.Fatalf("issue: %d %s %s", code, out, errOut)
 	}
 	code, out, errOut := callAs("ca/ca.pem", "strangers/stranger")
-	if code != 1 || !strings.HasPrefix(out, "403\n") || !strings.Contains(out, "DEPT_UNKNOWN") || !strings.Contains(out, `department \"990000-unknown\" is not registered`) {
+	if code != 1 || !strings.HasPrefix(out, "HTTP/1.1 403 Forbidden") || !strings.Contains(out, "DEPT_UNKNOWN") || !strings.Contains(out, `department \"990000-unknown\" is not registered`) {
 		t.Errorf("unregistered department: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// A registered department's name on a pair from another CA: no handshake, no answer.
