@@ -195,6 +195,24 @@ func TestForgedProofsAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	real := &client.GatewaySource{Client: c, BaseURL: r.base}
+	// The proof edits need hashes to edit: wait for a checkpoint over all five records, so
+	// that the first record's proof is not the empty proof of a one-record tree.
+	cpPath, _ := real.Paths()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		note, err := real.Get(t.Context(), cpPath)
+		var size int
+		if err == nil {
+			if lines := strings.Split(string(note), "\n"); len(lines) > 1 {
+				fmt.Sscan(lines[1], &size)
+			}
+		}
+		if size >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint over the five records: %d, %v", size, err)
+		}
+	}
 	if _, err := (&client.ReceiptCheck{Source: real, Keys: keys, Wait: 10 * time.Second}).Verify(t.Context(), receipt); err != nil {
 		t.Fatalf("the true answers: %v", err)
 	}
