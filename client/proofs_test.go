@@ -93,6 +93,14 @@ func TestDepartmentVerifiesItsReceiptOnTheDataListener(t *testing.T) {
 	if theirs.Status != 404 || missing.Status != 404 {
 		t.Fatalf("B's index %d: %d %s; a missing index: %d %s", bIndex, theirs.Status, theirs.Body, missing.Status, missing.Body)
 	}
+	// A parameter given twice is refused, not read as its first value.
+	twice, err := a.Do(t.Context(), client.Request{URL: fmt.Sprintf("%s%s?index=%d&index=%d&size=%d", r.base, wire.PathInclusionProof, bIndex, bIndex, cp.Size)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := errorOf(t, twice.Body); twice.Status != 400 || code != "ambiguous_query" {
+		t.Errorf("a repeated index: %d %s", twice.Status, twice.Body)
+	}
 	tc, tm := errorOf(t, theirs.Body)
 	mc, mm := errorOf(t, missing.Body)
 	if tc != mc || strings.Replace(tm, fmt.Sprint(bIndex), "N", 1) != strings.Replace(mm, fmt.Sprint(uint64(1<<40)), "N", 1) {

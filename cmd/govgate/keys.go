@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/keys"
 )
 
@@ -88,19 +87,11 @@ func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	key, err := crypto.GenerateKey()
-	if err != nil {
-		return err
-	}
 	var password []byte
 	if *passEnv != "" {
 		password = []byte(os.Getenv(*passEnv))
 	}
-	pemKey, err := crypto.MarshalPrivateKeyPEM(key, password)
-	if err != nil {
-		return err
-	}
-	v, err := store.Put(ctx, name, pemKey)
+	v, err := keys.PutNewSM2Key(ctx, store, name, password)
 	if err != nil {
 		return err
 	}

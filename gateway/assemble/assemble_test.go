@@ -115,16 +115,7 @@ const enterpriseRecord = `{"uscc":"91110108MA01A2B3C4","name":"北京数联科�
 // addresses are free again.
 func TestBuildServesARealExchange(t *testing.T) {
 	p := newTestPKI(t)
-	provider := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
-		ctx.SetContentType("application/json; charset=utf-8")
-		ctx.SetBodyString(enterpriseRecord)
-	}}
-	pln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go provider.Serve(pln)
-	defer provider.Shutdown()
+	pln := startProvider(t)
 	listen, admin := freeAddr(t), freeAddr(t)
 	cfg := exampleConfig(t, p, listen, admin, pln.Addr().String())
 	a, err := Build(t.Context(), cfg, Options{Logger: quiet})
@@ -288,4 +279,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
+}
+
+// startProvider serves the enterprise record as a provider would, until the test ends.
+func startProvider(t *testing.T) net.Listener {
+	t.Helper()
+	provider := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json; charset=utf-8")
+		ctx.SetBodyString(enterpriseRecord)
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go provider.Serve(ln)
+	t.Cleanup(func() { provider.Shutdown() })
+	return ln
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/keys"
 )
@@ -52,15 +51,7 @@ func ensureKey(ctx context.Context, store keys.Store, name string, password []by
 	if !errors.Is(err, keys.ErrNotFound) {
 		return err
 	}
-	key, err := crypto.GenerateKey()
-	if err != nil {
-		return err
-	}
-	pemKey, err := crypto.MarshalPrivateKeyPEM(key, password)
-	if err != nil {
-		return err
-	}
-	v, err := store.Put(ctx, name, pemKey)
+	v, err := keys.PutNewSM2Key(ctx, store, name, password)
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/internal/testpki"
 	"github.com/govgate/govgate/wire"
@@ -30,16 +28,7 @@ func TestBuildTLCPAndTLSTogether(t *testing.T) {
 	ec.CRL(t)
 	srv, _ := ec.Issue(t, "gw-assemble", "", true)
 	keyDER, _ := x509.MarshalPKCS8PrivateKey(srv.PrivateKey)
-	provider := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
-		ctx.SetContentType("application/json")
-		ctx.SetBodyString(enterpriseRecord)
-	}}
-	pln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go provider.Serve(pln)
-	defer provider.Shutdown()
+	pln := startProvider(t)
 	cfg := exampleConfig(t, p, freeAddr(t), freeAddr(t), pln.Addr().String())
 	tlsAddr := freeAddr(t)
 	cfg.Listeners = append(cfg.Listeners, gateway.Listener{Name: "tls", Address: tlsAddr, Zone: gateway.ZoneExternal, Transport: gateway.TransportTLS})

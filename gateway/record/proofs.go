@@ -74,6 +74,10 @@ func (a *AuditStage) recordOf(index uint64, dept string) bool {
 }
 
 func queryUint(ctx *fasthttp.RequestCtx, name string) (uint64, error) {
+	// Two values would let the ownership check and a proxy in front read different ones.
+	if len(ctx.QueryArgs().PeekMulti(name)) > 1 {
+		return 0, gateway.Errorf(fasthttp.StatusBadRequest, "ambiguous_query", "query parameter %s is given more than once", name)
+	}
 	v, err := strconv.ParseUint(string(ctx.QueryArgs().Peek(name)), 10, 64)
 	if err != nil {
 		return 0, gateway.Errorf(fasthttp.StatusBadRequest, "bad_request", "query parameter %s must be a non-negative integer", name)
