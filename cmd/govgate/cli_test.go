@@ -81,7 +81,7 @@ func TestHelpExitsZeroForEveryCommand(t *testing.T) {
 	if _, _, errOut := runCmd(t, "ca", "-h"); !strings.Contains(errOut, "govgate certs") {
 		t.Errorf("ca -h does not point to govgate certs:\n%s", errOut)
 	}
-	for _, args := range [][]string{{"-h"}, {"help"}, {"help", "audit", "verify"}} {
+	for _, args := range [][]string{{"-h"}, {"help"}, {"help", "audit", "verify"}, {"ca", "init", "help"}, {"certs", "list", "help"}, {"version", "help"}} {
 		if code, _, _ := runCmd(t, args...); code != 0 {
 			t.Errorf("govgate %v: exit %d", args, code)
 		}

@@ -256,7 +256,7 @@ func mustHelp(t *testing.T, args ...string) (string, string) {
 // and refuse Vault without one, before contacting it.
 func TestNoDemoVaultPrefix(t *testing.T) {
 	for _, args := range [][]string{{"keys", "list", "-h"}, {"keys", "rotate", "-h"}, {"certs", "rotate", "-h"}} {
-		if _, e := mustHelp(t, args...); strings.Contains(e, "gw-demo") || !strings.Contains(e, "-vault-prefix") {
+		if _, e := mustHelp(t, args...); strings.Contains(e, "gw-demo") || !strings.Contains(e, "--vault-prefix") {
 			t.Errorf("%v:\n%s", args, e)
 		}
 	}

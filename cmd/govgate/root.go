@@ -33,8 +33,12 @@ import (
 //			})
 //	}
 //
-// and is added to its group's list (auditCmd, policyCmd, ...) or to newRoot's. Porting:
-// the flag definitions move into the define function unchanged (pflag's String, Bool,
+// and is added to its group's list (auditCmd, policyCmd, ...) or to newRoot's: an entry of
+// a group's old sub map (`"ship": runAuditShip`) becomes auditShipCmd() in auditCmd, an
+// entry of main.go's old commands() table one in newRoot's AddCommand; a new group is
+// group(name, short, long, subs...). Porting a body: a DIR taken with splitDir or
+// parseArgs becomes exactArgs(1) and args[0]; the flag definitions move into the define
+// function unchanged (pflag's String, Bool,
 // Int, Duration, Var have flag's signatures; a custom flag.Value adds `Type() string`;
 // a one-letter flag becomes the shorthand of a long one, StringP("request", "X", ...));
 // the body moves into the returned function; parseFlags/parseArgs disappear, `fs.Usage();
@@ -47,12 +51,24 @@ type runFunc func(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // leaf builds a command that does something. define registers the flags on the command's
 // flag set (so that -h, completion and the legacy single-dash rewrite know them) and
-// returns the body, which reads them.
+// returns the body, which reads them. A lone "help" that the command would refuse as an argument asks for its help.
 func leaf(use, short string, args cobra.PositionalArgs, define func(fs *pflag.FlagSet) runFunc) *cobra.Command {
-	c := &cobra.Command{Use: use, Short: short, Args: args}
+	askedHelp := func(c *cobra.Command, a []string) bool {
+		return len(a) == 1 && a[0] == "help" && args(c, a) != nil
+	}
+	c := &cobra.Command{Use: use, Short: short}
+	c.Args = func(c *cobra.Command, a []string) error {
+		if askedHelp(c, a) {
+			return nil
+		}
+		return args(c, a)
+	}
 	body := define(c.Flags())
-	c.RunE = func(c *cobra.Command, args []string) error {
-		return body(c.Context(), args, c.OutOrStdout(), c.ErrOrStderr())
+	c.RunE = func(c *cobra.Command, a []string) error {
+		if askedHelp(c, a) {
+			return c.Help()
+		}
+		return body(c.Context(), a, c.OutOrStdout(), c.ErrOrStderr())
 	}
 	return c
 }
