@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/csv"
-	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,60 +13,35 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/policy"
 )
 
-func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"verify": runAuditVerify,
-		"proof":  runAuditProof,
-		"report": runAuditReport,
-		"export": runAuditExport,
-	}
-	if len(args) == 0 || sub[args[0]] == nil {
-		fmt.Fprint(stderr, `Usage: govgate audit <command> DIR [flags]
-
-Commands, for auditors (审计管理员); they read the log without changing it:
-  verify  recompute every record hash, root and checkpoint signature; print every fault
-          with its index, then the total (exit status 1 when there is one)
-  proof   the inclusion proof of one record, checked against the latest signed checkpoint
-  report  data sharing per consumer, providing department, pool, resource, agreement and
-          kind (or --by day, reason, ...): allowed, denied, failed, bytes (records of kind
-          exchange, catalog and refusal; admin actions are not sharing)
-  export  copy the log up to its latest checkpoint into a directory that verifies, proves
-          and reports alone
-
-Every command takes --json for output a program reads (docs/architecture.md).
-`)
-		return errUsage
-	}
-	err := sub[args[0]](ctx, args[1:], stdout, stderr)
-	if errors.Is(err, errFound) {
-		return errFaultExit
-	}
-	return err
-}
-
-// errFaultExit makes the command exit 1 after it printed the fault itself.
-var errFaultExit = errors.New("the audit log does not verify")
-
-// splitDir takes the log directory from the front of args, so that flags may follow it.
-func splitDir(args []string) (string, []string) {
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		return args[0], args[1:]
-	}
-	return "", args
+func auditCmd() *cobra.Command {
+	return group("audit", "verify the audit log offline, prove records, report sharing (auditors)",
+		`Commands for auditors (审计管理员); they read the log DIR without changing it.
+Every command takes --json for output a program reads (docs/architecture.md).`,
+		auditVerifyCmd(), auditProofCmd(), auditReportCmd(), auditExportCmd())
 }
 
 const keysHelp = "the audit public keys (keys.json) the auditor trusts — a copy kept apart from the log"
 
-func runAuditVerify(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	dir, args := splitDir(args)
-	fs := newFlagSet("audit verify", "audit verify DIR --keys FILE [--json]", stderr)
-	keysPath := fs.String("keys", "", keysHelp)
-	asJSON := fs.Bool("json", false, "print the report as JSON (docs/architecture.md): every fault, the counts, ok")
-	keys, err := parseDirAndKeys(fs, args, dir, keysPath, stderr)
+func auditVerifyCmd() *cobra.Command {
+	return leaf("verify DIR --keys FILE", "recompute every record hash, root and checkpoint signature; print every fault with its index, then the total (exit 1 when there is one)",
+		exactArgs(1), func(fs *pflag.FlagSet) runFunc {
+			keysPath := fs.String("keys", "", keysHelp)
+			asJSON := fs.Bool("json", false, "print the report as JSON (docs/architecture.md): every fault, the counts, ok")
+			return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+				return auditVerify(args[0], *keysPath, *asJSON, stdout, stderr)
+			}
+		})
+}
+
+func auditVerify(dir, keysPath string, asJSON bool, stdout, stderr io.Writer) error {
+	keys, err := dirKeys(dir, keysPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -78,7 +50,7 @@ func runAuditVerify(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if rep == nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		if rep.Faults == nil {
 			rep.Faults = []*audit.Fault{}
 		}
@@ -110,25 +82,15 @@ func runAuditVerify(_ context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// parseDirAndKeys parses the flags of a command that reads log DIR against
-// the trusted keys named by --keys; both are required. Keys taken from DIR itself are
-// accepted with a warning: they prove only that the files agree with each other.
-func parseDirAndKeys(fs *flag.FlagSet, args []string, dir string, keysPath *string, stderr io.Writer) (*audit.KeySet, error) {
-	if err := parseFlags(fs, args); err != nil {
-		return nil, err
+// dirKeys loads the trusted keys named by --keys, required, for a command that reads
+// log DIR. Keys taken from DIR itself are accepted with a warning: they prove only that
+// the files agree with each other.
+func dirKeys(dir, keysPath string, stderr io.Writer) (*audit.KeySet, error) {
+	if keysPath == "" {
+		return nil, usageErrorf("--keys is required: the audit public keys you trust, kept apart from the log")
 	}
-	if dir == "" || *keysPath == "" {
-		fs.Usage()
-		return nil, errUsage
-	}
-	warnLogKeys(stderr, dir, *keysPath)
-	return audit.LoadKeySet(*keysPath)
+	warnLogKeys(stderr, dir, keysPath)
+	return audit.LoadKeySet(keysPath)
 }
 
 // warnLogKeys warns when the trusted keys are the key set inside the log (or export)
@@ -146,13 +108,20 @@ WARNING: gateway's key store or a copy taken when it began signing).
 `, keysPath, dir)
 }
 
-func runAuditProof(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	dir, args := splitDir(args)
-	fs := newFlagSet("audit proof", "audit proof DIR --index N --keys FILE [--json]", stderr)
-	index := fs.Uint64("index", 0, "the record to prove")
-	keysPath := fs.String("keys", "", keysHelp)
-	asJSON := fs.Bool("json", false, "print the proof as JSON (docs/architecture.md)")
-	keys, err := parseDirAndKeys(fs, args, dir, keysPath, stderr)
+func auditProofCmd() *cobra.Command {
+	return leaf("proof DIR --index N --keys FILE", "the inclusion proof of one record, checked against the latest signed checkpoint",
+		exactArgs(1), func(fs *pflag.FlagSet) runFunc {
+			index := fs.Uint64("index", 0, "the record to prove")
+			keysPath := fs.String("keys", "", keysHelp)
+			asJSON := fs.Bool("json", false, "print the proof as JSON (docs/architecture.md)")
+			return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+				return auditProof(args[0], *index, *keysPath, *asJSON, stdout, stderr)
+			}
+		})
+}
+
+func auditProof(dir string, index uint64, keysPath string, asJSON bool, stdout, stderr io.Writer) error {
+	keys, err := dirKeys(dir, keysPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -160,18 +129,18 @@ func runAuditProof(_ context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	if *index >= c.Size {
-		return fmt.Errorf("record %d is not covered by the latest checkpoint, of %s: prove it after the next checkpoint", *index, plural(int(c.Size), "record"))
+	if index >= c.Size {
+		return fmt.Errorf("record %d is not covered by the latest checkpoint, of %s: prove it after the next checkpoint", index, plural(int(c.Size), "record"))
 	}
-	rec, err := audit.ReadRecord(dir, *index)
+	rec, err := audit.ReadRecord(dir, index)
 	if err != nil {
 		return err
 	}
-	hashes, err := audit.Prove(dir, *index, c.Size)
+	hashes, err := audit.Prove(dir, index, c.Size)
 	if err != nil {
 		return err
 	}
-	r := audit.Receipt{Origin: c.Origin, Index: *index, Leaf: audit.Hasher{}.HashLeaf(rec)}
+	r := audit.Receipt{Origin: c.Origin, Index: index, Leaf: audit.Hasher{}.HashLeaf(rec)}
 	if err := audit.VerifyReceipt(r, c, hashes); err != nil {
 		return err
 	}
@@ -179,11 +148,11 @@ func runAuditProof(_ context.Context, args []string, stdout, stderr io.Writer) e
 	for i, h := range hashes {
 		proof[i] = base64.StdEncoding.EncodeToString(h)
 	}
-	if *asJSON {
-		return writeJSON(stdout, proofJSON{Index: *index, Origin: c.Origin, Size: c.Size, KeyName: c.KeyName, KeyID: c.KeyID,
+	if asJSON {
+		return writeJSON(stdout, proofJSON{OK: true, Index: index, Origin: c.Origin, Size: c.Size, KeyName: c.KeyName, KeyID: c.KeyID,
 			Receipt: r.String(), Proof: proof, Record: string(rec), Checkpoint: string(c.Note)})
 	}
-	fmt.Fprintf(stdout, "record %d is in log %s of %s (checkpoint signed by %s, key %s)\n", *index, c.Origin, plural(int(c.Size), "record"), c.KeyName, c.KeyID)
+	fmt.Fprintf(stdout, "record %d is in log %s of %s (checkpoint signed by %s, key %s)\n", index, c.Origin, plural(int(c.Size), "record"), c.KeyName, c.KeyID)
 	fmt.Fprintf(stdout, "receipt: %s\n", r)
 	fmt.Fprintln(stdout, "inclusion proof:")
 	for _, h := range proof {
@@ -195,6 +164,7 @@ func runAuditProof(_ context.Context, args []string, stdout, stderr io.Writer) e
 
 // proofJSON is `audit proof --json` (docs/architecture.md).
 type proofJSON struct {
+	OK         bool     `json:"ok"` // the proof verified against the checkpoint
 	Index      uint64   `json:"index"`
 	Origin     string   `json:"origin"`
 	Size       uint64   `json:"size"`
@@ -206,36 +176,40 @@ type proofJSON struct {
 	Checkpoint string   `json:"checkpoint"`
 }
 
-func runAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	dir, args := splitDir(args)
-	fs := newFlagSet("audit report", "audit report DIR [--from T] [--to T] [--by COLUMNS] [--policy DIR] [--csv|--json]", stderr)
-	from := fs.String("from", "", "first instant included, RFC 3339 or YYYY-MM-DD in Beijing time (default: the beginning)")
-	to := fs.String("to", "", "first instant excluded, RFC 3339 or YYYY-MM-DD in Beijing time (default: now)")
-	by := fs.String("by", audit.FormatReportBy(audit.DefaultReportBy()), "comma-separated columns to group and sort by, in the order given, of: "+audit.FormatReportBy(audit.ReportDims())+
-		" (day is the day in Beijing time; reason the policy's reason codes or the error code)")
-	policyDir := fs.String("policy", "", "the gateway's policy directory (policy.dir): its catalog names the department providing each resource (without it the provider column is empty; records name the pool)")
-	asCSV := fs.Bool("csv", false, "print CSV instead of a table")
-	asJSON := fs.Bool("json", false, "print JSON (docs/architecture.md) instead of a table")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if dir == "" || (*asCSV && *asJSON) {
-		fs.Usage()
-		return errUsage
-	}
+func auditReportCmd() *cobra.Command {
+	return leaf("report DIR [--from T] [--to T] [--by COLUMNS] [--policy DIR] [--csv|--json]",
+		"data sharing per consumer, providing department, pool, resource, agreement and kind (or --by day, reason, ...): allowed, denied, failed, bytes",
+		exactArgs(1), func(fs *pflag.FlagSet) runFunc {
+			from := fs.String("from", "", "first instant included, RFC 3339 or YYYY-MM-DD in Beijing time (default: the beginning)")
+			to := fs.String("to", "", "first instant excluded, RFC 3339 or YYYY-MM-DD in Beijing time (default: now)")
+			by := fs.String("by", audit.FormatReportBy(audit.DefaultReportBy()), "comma-separated columns to group and sort by, in the order given, of: "+audit.FormatReportBy(audit.ReportDims())+
+				" (day is the day in Beijing time; reason the policy's reason codes or the error code)")
+			policyDir := fs.String("policy", "", "the gateway's policy directory (policy.dir): its catalog names the department providing each resource (without it the provider column is empty; records name the pool)")
+			asCSV := fs.Bool("csv", false, "print CSV instead of a table")
+			asJSON := fs.Bool("json", false, "print JSON (docs/architecture.md) instead of a table")
+			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+				if *asCSV && *asJSON {
+					return usageErrorf("--csv and --json: give one")
+				}
+				return auditReport(ctx, args[0], *from, *to, *by, *policyDir, *asCSV, *asJSON, stdout, stderr)
+			}
+		})
+}
+
+func auditReport(ctx context.Context, dir, from, to, by, policyDir string, asCSV, asJSON bool, stdout, stderr io.Writer) error {
 	opts := audit.ReportOptions{}
 	var err error
-	if opts.By, err = audit.ParseReportBy(*by); err != nil {
+	if opts.By, err = audit.ParseReportBy(by); err != nil {
 		return fmt.Errorf("--by: %w", err)
 	}
-	if opts.From, err = parseInstant(*from, time.Time{}); err != nil {
+	if opts.From, err = parseInstant(from, time.Time{}); err != nil {
 		return fmt.Errorf("--from: %w", err)
 	}
-	if opts.To, err = parseInstant(*to, time.Now()); err != nil {
+	if opts.To, err = parseInstant(to, time.Now()); err != nil {
 		return fmt.Errorf("--to: %w", err)
 	}
-	if *policyDir != "" {
-		if opts.ProviderDept, err = catalogOwners(ctx, *policyDir); err != nil {
+	if policyDir != "" {
+		if opts.ProviderDept, err = catalogOwners(ctx, policyDir); err != nil {
 			return err
 		}
 	} else if slices.Contains(opts.By, audit.ByProvider) {
@@ -246,9 +220,9 @@ func runAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	switch {
-	case *asJSON:
+	case asJSON:
 		return writeJSON(stdout, reportJSON{From: timeOrNil(opts.From), To: opts.To, By: opts.By, Rows: rows})
-	case *asCSV:
+	case asCSV:
 		return writeReportCSV(stdout, opts.By, rows)
 	}
 	return writeReportTable(stdout, opts.By, rows)
@@ -333,24 +307,27 @@ func parseInstant(s string, def time.Time) (time.Time, error) {
 	return time.ParseInLocation("2006-01-02", s, time.FixedZone("CST", 8*3600))
 }
 
-func runAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	dir, args := splitDir(args)
-	fs := newFlagSet("audit export", "audit export DIR --out DIR [--json]", stderr)
-	out := fs.String("out", "", "directory to create (or an empty one) with the export")
-	asJSON := fs.Bool("json", false, "print what was exported as JSON (docs/architecture.md)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if dir == "" || *out == "" {
-		fs.Usage()
-		return errUsage
-	}
-	ex, err := audit.Export(dir, *out)
+func auditExportCmd() *cobra.Command {
+	return leaf("export DIR --out DIR", "copy the log up to its latest checkpoint into a directory that verifies, proves and reports alone",
+		exactArgs(1), func(fs *pflag.FlagSet) runFunc {
+			out := fs.String("out", "", "directory to create (or an empty one) with the export")
+			asJSON := fs.Bool("json", false, "print what was exported as JSON (docs/architecture.md)")
+			return func(_ context.Context, args []string, stdout, _ io.Writer) error {
+				if *out == "" {
+					return usageErrorf("--out is required")
+				}
+				return auditExport(args[0], *out, *asJSON, stdout)
+			}
+		})
+}
+
+func auditExport(dir, out string, asJSON bool, stdout io.Writer) error {
+	ex, err := audit.Export(dir, out)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return writeJSON(stdout, exportJSON{Out: *out, First: ex.First, End: ex.End, Records: ex.End - ex.First,
+	if asJSON {
+		return writeJSON(stdout, exportJSON{Out: out, First: ex.First, End: ex.End, Records: ex.End - ex.First,
 			Origin: ex.Checkpoint.Origin, CheckpointSize: ex.Checkpoint.Size})
 	}
 	fmt.Fprintf(stdout, `exported %s to %s, with the checkpoint of %s that covers them all.
@@ -360,7 +337,7 @@ Verify it against the audit keys kept apart from the log — not %s, which
 came with the export and proves nothing about it:
   govgate audit verify %s --keys TRUSTED-keys.json
   govgate audit proof %s --index N --keys TRUSTED-keys.json
-`, recordSpan(ex.First, ex.End-ex.First), *out, plural(int(ex.Checkpoint.Size), "record"), filepath.Join(*out, "keys.json"), *out, *out)
+`, recordSpan(ex.First, ex.End-ex.First), out, plural(int(ex.Checkpoint.Size), "record"), filepath.Join(out, "keys.json"), out, out)
 	return nil
 }
 

@@ -3,13 +3,15 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/client"
@@ -19,7 +21,14 @@ import (
 // headerFlags collects repeated -H "Name: value" flags.
 type headerFlags map[string]string
 
-func (h headerFlags) String() string { return fmt.Sprint(map[string]string(h)) }
+func (h headerFlags) String() string {
+	if len(h) == 0 {
+		return ""
+	}
+	return fmt.Sprint(map[string]string(h))
+}
+
+func (h headerFlags) Type() string { return "string" }
 
 func (h headerFlags) Set(v string) error {
 	name, value, ok := strings.Cut(v, ":")
@@ -50,6 +59,8 @@ func (f *suitesFlag) String() string {
 	return fmt.Sprint(f.list)
 }
 
+func (f *suitesFlag) Type() string { return "list" }
+
 func (f *suitesFlag) Set(v string) error {
 	list, err := tlcp.ParseSuiteList(v)
 	if err != nil {
@@ -59,11 +70,11 @@ func (f *suitesFlag) Set(v string) error {
 	return nil
 }
 
-func addDeptFlags(fs *flag.FlagSet) *deptFlags {
+func addDeptFlags(fs *pflag.FlagSet) *deptFlags {
 	d := &deptFlags{headers: headerFlags{}}
-	d.method = fs.String("X", "GET", "HTTP method (govgate call: POST when a body is given without -X, as curl)")
-	d.data = fs.String("d", "", "request body; @FILE reads it from FILE (sent as is, unlike curl's -d which drops newlines)")
-	fs.Var(d.headers, "H", "extra request header \"Name: value\" (repeatable)")
+	d.method = fs.StringP("request", "X", "GET", "HTTP method (govgate call: POST when a body is given without -X, as curl)")
+	d.data = fs.StringP("data", "d", "", "request body; @FILE reads it from FILE (sent as is, unlike curl's -d which drops newlines)")
+	fs.VarP(d.headers, "header", "H", "extra request header \"Name: value\" (repeatable)")
 	d.profile = fs.String("profile", "", "profile of the profile file to take --ca, --cert, --key (and --audit-keys) from (default: $"+client.EnvProfile+", else the file's default)")
 	d.certFiles = fs.String("cert", "", "signing and encryption certificates, comma-separated: SIGN.pem,ENC.pem (each may carry its chain); default $"+client.EnvCert+", else the profile's")
 	d.keyFiles = fs.String("key", "", "signing and encryption keys, comma-separated: SIGN.key,ENC.key (files must be mode 0600); default $"+client.EnvKey+", else the profile's")
@@ -123,7 +134,7 @@ func (d *deptFlags) client(maxConns int) (*client.Client, error) {
 	certs := strings.Split(*d.certFiles, ",")
 	keys := strings.Split(*d.keyFiles, ",")
 	if len(certs) != 2 || len(keys) != 2 || *d.ca == "" {
-		return nil, fmt.Errorf("%w: --cert SIGN,ENC, --key SIGN,ENC and --ca are required (or $%s, $%s, $%s, or a profile)", errUsage, client.EnvCert, client.EnvKey, client.EnvCA)
+		return nil, usageErrorf("--cert SIGN,ENC, --key SIGN,ENC and --ca are required (or $%s, $%s, $%s, or a profile)", client.EnvCert, client.EnvKey, client.EnvCA)
 	}
 	var password []byte
 	if *d.keyPassEnv != "" {
@@ -160,24 +171,18 @@ type callFlags struct {
 	include, verbose, silent, fail, failWithBody, verifyReceipt *bool
 	output, writeOut, json, auditURL, auditKeys                 *string
 	elapsed                                                     time.Duration // of the last send, for %{time_total}
+	methodSet                                                   bool          // -X was given
 }
 
-func addCallFlags(fs *flag.FlagSet, d *deptFlags) *callFlags {
+func addCallFlags(fs *pflag.FlagSet, d *deptFlags) *callFlags {
 	c := &callFlags{}
-	c.include = fs.Bool("i", false, "print the response's status line (HTTP/1.1 200 OK) and header fields before the body")
-	fs.BoolVar(c.include, "include", false, "the same as -i")
-	c.verbose = fs.Bool("v", false, "print the request and response heads to stderr (> sent, < received)")
-	fs.BoolVar(c.verbose, "verbose", false, "the same as -v")
-	c.silent = fs.Bool("s", false, "print neither the status, request id and receipt lines nor -v to stderr; errors still are")
-	fs.BoolVar(c.silent, "silent", false, "the same as -s")
-	c.output = fs.String("o", "", "write the body to FILE instead of stdout")
-	fs.StringVar(c.output, "output", "", "the same as -o")
-	c.fail = fs.Bool("f", false, "on a status of 400 or more, print no body (govgate call exits 1 on such a status with or without -f; curl's 22 is not used)")
-	fs.BoolVar(c.fail, "fail", false, "the same as -f")
+	c.include = fs.BoolP("include", "i", false, "print the response's status line (HTTP/1.1 200 OK) and header fields before the body")
+	c.verbose = fs.BoolP("verbose", "v", false, "print the request and response heads to stderr (> sent, < received)")
+	c.silent = fs.BoolP("silent", "s", false, "print neither the status, request id and receipt lines nor -v to stderr; errors still are")
+	c.output = fs.StringP("output", "o", "", "write the body to FILE instead of stdout")
+	c.fail = fs.BoolP("fail", "f", false, "on a status of 400 or more, print no body (govgate call exits 1 on such a status with or without -f; curl's 22 is not used)")
 	c.failWithBody = fs.Bool("fail-with-body", false, "on a status of 400 or more, print the body (the default; kept for curl's command lines)")
-	c.writeOut = fs.String("w", "", writeOutHelp)
-	fs.StringVar(c.writeOut, "write-out", "", "the same as -w")
-	fs.StringVar(d.data, "data", "", "the same as -d")
+	c.writeOut = fs.StringP("write-out", "w", "", writeOutHelp)
 	fs.StringVar(d.data, "data-binary", "", "request body, sent as is; @FILE reads it from FILE")
 	c.json = fs.String("json", "", "JSON request body (@FILE reads it from FILE); sets Content-Type and Accept to application/json")
 	c.verifyReceipt = fs.Bool("verify-receipt", false, "check the receipt: wait for a signed checkpoint covering it and verify its inclusion proof, from the data listener called (or --audit-url); needs --audit-keys")
@@ -186,23 +191,19 @@ func addCallFlags(fs *flag.FlagSet, d *deptFlags) *callFlags {
 	return c
 }
 
-func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("call", "call [flags] URL (flags and the URL in any order)", stderr)
-	d := addDeptFlags(fs)
-	cf := addCallFlags(fs, d)
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "govgate call: exactly one URL is required")
-		fs.Usage()
-		return errUsage
-	}
-	target := pos[0]
+func callCmd() *cobra.Command {
+	return leaf("call [flags] URL", "call the gateway as a department: TLCP, SM2-signed request, receipt (flags and the URL in any order, as curl)",
+		exactArgs(1), func(fs *pflag.FlagSet) runFunc {
+			d := addDeptFlags(fs)
+			cf := addCallFlags(fs, d)
+			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+				cf.methodSet = fs.Changed("request")
+				return cf.call(ctx, d, args[0], stdout, stderr)
+			}
+		})
+}
+
+func (cf *callFlags) call(ctx context.Context, d *deptFlags, target string, stdout, stderr io.Writer) error {
 	profile, err := d.resolve()
 	if err != nil {
 		return err
@@ -215,22 +216,17 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			*cf.auditKeys = profile.AuditKeys
 		}
 		if *cf.auditKeys == "" {
-			fmt.Fprintln(stderr, "govgate call: --verify-receipt needs --audit-keys (a copy of the gateway's keys.json kept apart from it)")
-			return errUsage
+			return usageErrorf("--verify-receipt needs --audit-keys (a copy of the gateway's keys.json kept apart from it)")
 		}
 		if keys, err = audit.LoadKeySet(*cf.auditKeys); err != nil {
 			return fmt.Errorf("--audit-keys: %w", err)
 		}
 	}
-	req, err := cf.request(fs, d, target)
+	req, err := cf.request(d, target)
 	if err != nil {
 		return err
 	}
 	c, err := d.client(0)
-	if errors.Is(err, errUsage) {
-		fmt.Fprintln(stderr, "govgate call:", err)
-		return errUsage
-	}
 	if err != nil {
 		return err
 	}
@@ -239,13 +235,29 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if err := cf.print(resp, req, stdout, stderr); err != nil {
+	if err := cf.print(resp, stdout); err != nil {
 		return err
 	}
+	if !*cf.silent {
+		printReceiptLines(resp, stderr)
+	}
+	// The write-out comes after the receipt check, so that %{json} can carry its verdict.
+	var receiptErr error
+	wo := writeOut{resp: resp, url: req.URL, method: req.Method, elapsed: cf.elapsed}
 	if *cf.verifyReceipt {
-		if err := checkReceipt(ctx, c, resp, target, *cf.auditURL, keys, *cf.silent, stderr); err != nil {
-			return fmt.Errorf("receipt: %w", err)
+		receiptErr = checkReceipt(ctx, c, resp, target, *cf.auditURL, keys, *cf.silent, stderr)
+		verified := receiptErr == nil
+		wo.receiptVerified = &verified
+	}
+	if *cf.writeOut != "" {
+		s, err := wo.expand(*cf.writeOut)
+		if err != nil {
+			return err
 		}
+		io.WriteString(stdout, s)
+	}
+	if receiptErr != nil {
+		return fmt.Errorf("receipt: %w", receiptErr)
 	}
 	if resp.Status >= 400 {
 		return fmt.Errorf("the gateway answered %d", resp.Status)
@@ -253,62 +265,11 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// parseInterspersed parses flags wherever they are among the positional arguments, as
-// curl takes its URL anywhere; "--" ends the flags. Bundled short booleans (-sS, -fsi)
-// are split first.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	args = splitBundled(fs, args)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
-	}
-}
-
-// splitBundled turns -sf into -s -f when every letter is a boolean flag and the whole is
-// not itself a flag.
-func splitBundled(fs *flag.FlagSet, args []string) []string {
-	out := make([]string, 0, len(args))
-	for _, a := range args {
-		if len(a) > 2 && a[0] == '-' && a[1] != '-' && !strings.Contains(a, "=") && fs.Lookup(a[1:]) == nil && allBool(fs, a[1:]) {
-			for _, ch := range a[1:] {
-				out = append(out, "-"+string(ch))
-			}
-			continue
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
-func allBool(fs *flag.FlagSet, letters string) bool {
-	for _, ch := range letters {
-		f := fs.Lookup(string(ch))
-		if f == nil {
-			return false
-		}
-		b, ok := f.Value.(interface{ IsBoolFlag() bool })
-		if !ok || !b.IsBoolFlag() {
-			return false
-		}
-	}
-	return true
-}
-
 // request builds the call from the flags: the body of -d/--data-binary or --json, and
 // POST when a body is given without -X.
-func (cf *callFlags) request(fs *flag.FlagSet, d *deptFlags, target string) (client.Request, error) {
+func (cf *callFlags) request(d *deptFlags, target string) (client.Request, error) {
 	if *cf.json != "" && *d.data != "" {
-		return client.Request{}, fmt.Errorf("%w: --json and -d/--data-binary both give a body", errUsage)
+		return client.Request{}, usageErrorf("--json and -d/--data-binary both give a body")
 	}
 	header := map[string]string{}
 	for k, v := range d.headers {
@@ -324,9 +285,7 @@ func (cf *callFlags) request(fs *flag.FlagSet, d *deptFlags, target string) (cli
 		return client.Request{}, err
 	}
 	method := *d.method
-	methodSet := false
-	fs.Visit(func(f *flag.Flag) { methodSet = methodSet || f.Name == "X" })
-	if !methodSet && *d.data != "" {
+	if !cf.methodSet && *d.data != "" {
 		method = "POST"
 	}
 	return client.Request{Method: method, URL: target, Body: body, Header: header, Agreement: *d.agreement, Purpose: *d.purpose}, nil
@@ -372,9 +331,8 @@ func prefixLines(w io.Writer, prefix string, head []byte) {
 	}
 }
 
-// print writes the answer: head (-i), body (stdout or -o), the write-out (-w), and the
-// status, request id and receipt lines on stderr (unless -s).
-func (cf *callFlags) print(resp *client.Response, req client.Request, stdout, stderr io.Writer) error {
+// print writes the answer: head (-i) and body (stdout or -o).
+func (cf *callFlags) print(resp *client.Response, stdout io.Writer) error {
 	if *cf.include {
 		stdout.Write([]byte(strings.ReplaceAll(string(resp.Head), "\r\n", "\n")))
 	}
@@ -390,16 +348,6 @@ func (cf *callFlags) print(resp *client.Response, req client.Request, stdout, st
 				fmt.Fprintln(stdout)
 			}
 		}
-	}
-	if *cf.writeOut != "" {
-		s, err := writeOut{resp: resp, url: req.URL, method: req.Method, elapsed: cf.elapsed}.expand(*cf.writeOut)
-		if err != nil {
-			return err
-		}
-		io.WriteString(stdout, s)
-	}
-	if !*cf.silent {
-		printReceiptLines(resp, stderr)
 	}
 	return nil
 }

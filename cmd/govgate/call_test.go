@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -81,6 +82,29 @@ func TestCallVerifiesReceiptWithoutTheAdminAPI(t *testing.T) {
 	}
 	if code, _, errOut := runCmd(t, append(append([]string{"call", "--verify-receipt", "--audit-keys", bad}, d.creds()...), d.person())...); code == 0 {
 		t.Errorf("a receipt verified with a made-up key set: %s", errOut)
+	}
+	// -w '%{json}': the status, request id, receipt and the receipt's verdict as one JSON
+	// object, written after the check; the exit status still tells the verdict. The other
+	// key set is a real one, of another log: it loads, and the receipt does not verify.
+	otherLog := t.TempDir()
+	auditTestLog(t, otherLog, auditTestSigner(t)).Close()
+	other := trustedKeys(t, otherLog)
+	for _, c := range []struct {
+		keys     string
+		code     int
+		verified bool
+	}{{d.keys, 0, true}, {other, 1, false}} {
+		body := filepath.Join(t.TempDir(), "body")
+		code, out, errOut := runCmd(t, append(append([]string{"call", "--verify-receipt", "--audit-keys", c.keys, "-s", "-o", body, "-w", "%{json}"}, d.creds()...), d.person())...)
+		var cj struct {
+			HTTPCode        int    `json:"http_code"`
+			RequestID       string `json:"request_id"`
+			Receipt         string `json:"receipt"`
+			ReceiptVerified *bool  `json:"receipt_verified"`
+		}
+		if err := json.Unmarshal([]byte(out), &cj); err != nil || code != c.code || cj.HTTPCode != 200 || cj.RequestID == "" || cj.Receipt == "" || cj.ReceiptVerified == nil || *cj.ReceiptVerified != c.verified {
+			t.Errorf("-w %%{json} with %s: exit %d %v %q %s", c.keys, code, err, out, errOut)
+		}
 	}
 
 	t.Run("curl flags", func(t *testing.T) { testCurlFlags(t, d) })

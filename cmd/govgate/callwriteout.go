@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -12,7 +13,8 @@ import (
 
 // writeOutHelp documents the subset of curl's --write-out variables govgate call knows.
 const writeOutHelp = "after the call, print FORMAT to stdout with %{http_code} (also %{response_code}), %{size_download}, %{content_type}, " +
-	"%{url_effective}, %{method}, %{time_total} (seconds), %header{NAME} (a response header) and \\n \\t \\r %%; an unknown variable is refused"
+	"%{url_effective}, %{method}, %{time_total} (seconds), %{json} (all of them, the request id, the receipt and its verdict as one JSON object), " +
+	"%header{NAME} (a response header) and \\n \\t \\r %%; an unknown variable is refused"
 
 // writeOut expands a --write-out format for one finished call.
 type writeOut struct {
@@ -20,6 +22,8 @@ type writeOut struct {
 	url     string
 	method  string
 	elapsed time.Duration
+	// receiptVerified is the verdict of --verify-receipt; nil when it was not asked.
+	receiptVerified *bool
 }
 
 func (w writeOut) expand(format string) (string, error) {
@@ -83,6 +87,33 @@ func (w writeOut) variable(name string) (string, error) {
 		return w.method, nil
 	case "time_total":
 		return strconv.FormatFloat(w.elapsed.Seconds(), 'f', 6, 64), nil
+	case "json":
+		return w.json()
 	}
-	return "", fmt.Errorf("--write-out: unknown variable %%{%s} (known: http_code, response_code, size_download, content_type, url_effective, method, time_total; %%header{NAME})", name)
+	return "", fmt.Errorf("--write-out: unknown variable %%{%s} (known: http_code, response_code, size_download, content_type, url_effective, method, time_total, json; %%header{NAME})", name)
+}
+
+// callJSON is --write-out '%{json}' (docs/architecture.md): curl's variables by curl's
+// names, and what govgate adds: the request id, the receipt and its verdict.
+type callJSON struct {
+	HTTPCode        int     `json:"http_code"`
+	Method          string  `json:"method"`
+	URLEffective    string  `json:"url_effective"`
+	ContentType     string  `json:"content_type"`
+	SizeDownload    int     `json:"size_download"`
+	TimeTotal       float64 `json:"time_total"`
+	RequestID       string  `json:"request_id"`
+	Receipt         string  `json:"receipt"`     // empty when the answer carries none
+	RecordKind      string  `json:"record_kind"` // "admin" from the admin API
+	ReceiptVerified *bool   `json:"receipt_verified"`
+}
+
+func (w writeOut) json() (string, error) {
+	b, err := json.Marshal(callJSON{
+		HTTPCode: w.resp.Status, Method: w.method, URLEffective: w.url,
+		ContentType: http.Header(w.resp.Header).Get("Content-Type"), SizeDownload: len(w.resp.Body),
+		TimeTotal: w.elapsed.Seconds(), RequestID: w.resp.RequestID, Receipt: w.resp.Receipt,
+		RecordKind: w.resp.RecordKind, ReceiptVerified: w.receiptVerified,
+	})
+	return string(b), err
 }

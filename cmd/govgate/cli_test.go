@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -9,53 +10,81 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-// TestHelpExitsZeroForEveryCommand: asking for help is never an error, for the top level,
-// every command and every group; a group asked for help lists all its subcommands. A
-// command line that is wrong stays exit 2.
+// TestHelpExitsZeroForEveryCommand walks the whole command tree: asking for help (-h,
+// --help, and Go flag's -help) is never an error for the top level, any group or any
+// command, and prints that command's usage; every flag has help text; a group asked for
+// help (also as "help") lists all its subcommands. A group without a subcommand, or with
+// one that does not exist, and an unknown flag anywhere, stay usage errors: 2.
 func TestHelpExitsZeroForEveryCommand(t *testing.T) {
-	for _, c := range commands() {
-		for _, h := range []string{"-h", "--help"} {
-			if code, _, errOut := runCmd(t, c.name, h); code != 0 || !strings.Contains(errOut, "Usage: govgate "+c.name) {
-				t.Errorf("govgate %s %s: exit %d\n%s", c.name, h, code, errOut)
+	var paths [][]string
+	walk(newRoot(io.Discard, io.Discard), func(c *cobra.Command) {
+		if c.Hidden || c.Name() == "__complete" {
+			return
+		}
+		path := strings.Fields(c.CommandPath())[1:]
+		paths = append(paths, path)
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if strings.TrimSpace(f.Usage) == "" {
+				t.Errorf("govgate %s --%s has no help text", strings.Join(path, " "), f.Name)
+			}
+		})
+	})
+	if len(paths) < 30 {
+		t.Fatalf("only %d commands in the tree", len(paths))
+	}
+	for _, path := range paths {
+		for _, h := range []string{"-h", "--help", "-help"} {
+			code, out, errOut := runCmd(t, append(append([]string{}, path...), h)...)
+			if code != 0 || !strings.Contains(errOut, "Usage:") || !strings.Contains(errOut, strings.Join(append([]string{"govgate"}, path...), " ")) || out != "" {
+				t.Errorf("govgate %s %s: exit %d\nstdout %q\n%s", strings.Join(path, " "), h, code, out, errOut)
+			}
+		}
+		if len(path) > 0 && path[0] != "help" {
+			if code, _, errOut := runCmd(t, append(append([]string{}, path...), "--no-such-flag")...); code != 2 || !strings.Contains(errOut, "unknown flag: --no-such-flag") {
+				t.Errorf("govgate %s --no-such-flag: exit %d %s", strings.Join(path, " "), code, errOut)
 			}
 		}
 	}
 	groups := map[string][]string{
-		"ca":     {"init", "govgate certs"},
-		"certs":  {"issue", "list", "revoke", "crl", "rotate"},
-		"keys":   {"list", "rotate"},
-		"policy": {"init", "test", "check", "fmt", "eval"},
-		"audit":  {"verify", "proof", "report", "export"},
+		"ca":         {"init"},
+		"certs":      {"issue", "list", "revoke", "crl", "rotate"},
+		"keys":       {"list", "rotate"},
+		"policy":     {"init", "test", "check", "fmt", "eval"},
+		"audit":      {"verify", "proof", "report", "export"},
+		"completion": {"bash", "zsh", "fish", "powershell"},
 	}
-	for _, c := range commands() {
-		if want, ok := groups[c.name]; ok != c.group {
-			t.Errorf("%s: group %v, want %v", c.name, c.group, ok)
-		} else if ok {
-			_, _, errOut := runCmd(t, c.name, "help")
+	for name, want := range groups {
+		for _, h := range []string{"help", "-h"} {
+			code, _, errOut := runCmd(t, name, h)
 			for _, w := range want {
-				if !strings.Contains(errOut, "  "+w) && !strings.Contains(errOut, w) {
-					t.Errorf("govgate %s -h does not list %s:\n%s", c.name, w, errOut)
+				if code != 0 || !strings.Contains(errOut, "  "+w) {
+					t.Errorf("govgate %s %s: exit %d, does not list %s:\n%s", name, h, code, w, errOut)
 				}
 			}
-			// Without a subcommand, or with one that does not exist: a usage error.
-			if code, _, _ := runCmd(t, c.name); code != 2 {
-				t.Errorf("govgate %s: exit %d, want 2", c.name, code)
-			}
-			if code, _, _ := runCmd(t, c.name, "nonsense"); code != 2 {
-				t.Errorf("govgate %s nonsense: exit %d, want 2", c.name, code)
-			}
+		}
+		if name == "completion" {
+			continue
+		}
+		// Without a subcommand, or with one that does not exist: a usage error.
+		if code, _, _ := runCmd(t, name); code != 2 {
+			t.Errorf("govgate %s: exit %d, want 2", name, code)
+		}
+		if code, _, errOut := runCmd(t, name, "nonsense"); code != 2 || !strings.Contains(errOut, `unknown command "nonsense"`) {
+			t.Errorf("govgate %s nonsense: exit %d %s", name, code, errOut)
 		}
 	}
-	if code, _, _ := runCmd(t, "-h"); code != 0 {
-		t.Errorf("govgate -h: exit %d", code)
+	if _, _, errOut := runCmd(t, "ca", "-h"); !strings.Contains(errOut, "govgate certs") {
+		t.Errorf("ca -h does not point to govgate certs:\n%s", errOut)
 	}
-	if code, _, _ := runCmd(t, "ca", "init", "-h"); code != 0 {
-		t.Errorf("govgate ca init -h: exit %d", code)
-	}
-	if code, _, _ := runCmd(t, "ca", "init", "--no-such-flag"); code != 2 {
-		t.Errorf("govgate ca init --no-such-flag: exit %d", code)
+	for _, args := range [][]string{{"-h"}, {"help"}, {"help", "audit", "verify"}, {"ca", "init", "help"}, {"certs", "list", "help"}, {"version", "help"}} {
+		if code, _, _ := runCmd(t, args...); code != 0 {
+			t.Errorf("govgate %v: exit %d", args, code)
+		}
 	}
 }
 

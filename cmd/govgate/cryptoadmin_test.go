@@ -2,9 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
-	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,36 +21,6 @@ func mustRun(t *testing.T, args ...string) string {
 		t.Fatalf("%v: exit %d: %s %s", args, code, stdout, stderr)
 	}
 	return stdout
-}
-
-// TestParseArgsAnyOrder: flags and positional arguments in any order; "--" ends the
-// flags, so what follows is positional even when it starts with '-'; a bad flag after a
-// positional one is still refused.
-func TestParseArgsAnyOrder(t *testing.T) {
-	for _, c := range []struct {
-		args    []string
-		pos     []string
-		ca      string
-		dryRun  bool
-		wantErr error
-	}{
-		{[]string{"5d30", "--ca", "x"}, []string{"5d30"}, "x", false, nil},
-		{[]string{"--ca", "x", "5d30"}, []string{"5d30"}, "x", false, nil},
-		{[]string{"a", "--dry-run", "b", "--ca=x", "c"}, []string{"a", "b", "c"}, "x", true, nil},
-		{[]string{"--ca", "x", "--", "-a", "--dry-run"}, []string{"-a", "--dry-run"}, "x", false, nil},
-		{[]string{"a", "--", "--ca", "y"}, []string{"a", "--ca", "y"}, "", false, nil},
-		{[]string{"a", "--nope"}, nil, "", false, errUsage},
-		{[]string{"a", "-h"}, nil, "", false, flag.ErrHelp},
-	} {
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		ca := fs.String("ca", "", "")
-		dryRun := fs.Bool("dry-run", false, "")
-		pos, err := parseArgs(fs, c.args)
-		if !errors.Is(err, c.wantErr) || strings.Join(pos, "|") != strings.Join(c.pos, "|") || *ca != c.ca || *dryRun != c.dryRun {
-			t.Errorf("%q: pos %q ca %q dry-run %v err %v", c.args, pos, *ca, *dryRun, err)
-		}
-	}
 }
 
 // TestCryptoAdminArgsAnyOrder runs the commands with a positional argument with their
@@ -289,7 +256,7 @@ func mustHelp(t *testing.T, args ...string) (string, string) {
 // and refuse Vault without one, before contacting it.
 func TestNoDemoVaultPrefix(t *testing.T) {
 	for _, args := range [][]string{{"keys", "list", "-h"}, {"keys", "rotate", "-h"}, {"certs", "rotate", "-h"}} {
-		if _, e := mustHelp(t, args...); strings.Contains(e, "gw-demo") || !strings.Contains(e, "-vault-prefix") {
+		if _, e := mustHelp(t, args...); strings.Contains(e, "gw-demo") || !strings.Contains(e, "--vault-prefix") {
 			t.Errorf("%v:\n%s", args, e)
 		}
 	}

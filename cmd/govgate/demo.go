@@ -10,6 +10,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/govgate/govgate/certs"
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/assemble"
@@ -19,56 +22,56 @@ import (
 //go:embed demo.yaml
 var demoConfig []byte
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", "demo [flags]", stderr)
-	listen := fs.String("listen", "127.0.0.1:8443", "address of the demo's external-zone TLCP listener")
-	dataDir := fs.String("data-dir", "govgate-demo-data", "directory for the demo's CA, certificates and keys (created on first start)")
-	admin := fs.String("admin", "127.0.0.1:9090", "address of the admin API (loopback only)")
-	vaultAddr := fs.String("vault-addr", "", "keep the keys in Vault KV v2 at this address instead of the data directory's file store")
-	vaultTokenEnv := fs.String("vault-token-env", "VAULT_TOKEN", "environment variable holding the Vault token, with --vault-addr")
-	var lf logFlags
-	lf.register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := lf.logger(stderr)
-	if err != nil {
-		return err
-	}
+func demoCmd() *cobra.Command {
+	return leaf("demo [flags]", "run gateway and sample providers on loopback with embedded defaults", noArgs, func(fs *pflag.FlagSet) runFunc {
+		listen := fs.String("listen", "127.0.0.1:8443", "address of the demo's external-zone TLCP listener")
+		dataDir := fs.String("data-dir", "govgate-demo-data", "directory for the demo's CA, certificates and keys (created on first start)")
+		admin := fs.String("admin", "127.0.0.1:9090", "address of the admin API (loopback only)")
+		vaultAddr := fs.String("vault-addr", "", "keep the keys in Vault KV v2 at this address instead of the data directory's file store")
+		vaultTokenEnv := fs.String("vault-token-env", "VAULT_TOKEN", "environment variable holding the Vault token, with --vault-addr")
+		var lf logFlags
+		lf.register(fs)
+		return func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+			log, err := lf.logger(stderr)
+			if err != nil {
+				return err
+			}
 
-	pki, err := ensureDemoPKI(ctx, *dataDir)
-	if err != nil {
-		return err
-	}
-	providers, err := startDemoProviders()
-	if err != nil {
-		return err
-	}
-	defer providers.close()
+			pki, err := ensureDemoPKI(ctx, *dataDir)
+			if err != nil {
+				return err
+			}
+			providers, err := startDemoProviders()
+			if err != nil {
+				return err
+			}
+			defer providers.close()
 
-	build := func() (*gateway.Config, error) {
-		cfg, err := demoGatewayConfig(*listen, *admin, providers, pki)
-		if err == nil && *vaultAddr != "" {
-			cfg.Keys.Backend = "vault"
-			cfg.Keys.Vault = gateway.Vault{Address: *vaultAddr, TokenEnv: *vaultTokenEnv, Mount: "secret", Prefix: "govgate/" + cfg.GatewayID}
-			err = cfg.Validate()
+			build := func() (*gateway.Config, error) {
+				cfg, err := demoGatewayConfig(*listen, *admin, providers, pki)
+				if err == nil && *vaultAddr != "" {
+					cfg.Keys.Backend = "vault"
+					cfg.Keys.Vault = gateway.Vault{Address: *vaultAddr, TokenEnv: *vaultTokenEnv, Mount: "secret", Prefix: "govgate/" + cfg.GatewayID}
+					err = cfg.Validate()
+				}
+				return cfg, err
+			}
+			cfg, err := build()
+			if err != nil {
+				return err
+			}
+			if *vaultAddr != "" {
+				if err := seedVault(ctx, cfg, pki); err != nil {
+					return err
+				}
+			}
+			return runGateway(ctx, cfg, assemble.Options{Logger: log, Source: build}, func(g *gateway.Gateway) {
+				if err := keepAuditorKeys(cfg, pki); err != nil {
+					log.Warn("demo: no auditor's copy of the audit keys", "error", err)
+				}
+				printDemoHelp(stdout, g, pki, *vaultAddr, cfg.Keys.Vault.Prefix)
+			})
 		}
-		return cfg, err
-	}
-	cfg, err := build()
-	if err != nil {
-		return err
-	}
-	if *vaultAddr != "" {
-		if err := seedVault(ctx, cfg, pki); err != nil {
-			return err
-		}
-	}
-	return runGateway(ctx, cfg, assemble.Options{Logger: log, Source: build}, func(g *gateway.Gateway) {
-		if err := keepAuditorKeys(cfg, pki); err != nil {
-			log.Warn("demo: no auditor's copy of the audit keys", "error", err)
-		}
-		printDemoHelp(stdout, g, pki, *vaultAddr, cfg.Keys.Vault.Prefix)
 	})
 }
 

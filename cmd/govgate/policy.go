@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,39 +10,20 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/govgate/govgate/policy"
 	shipped "github.com/govgate/govgate/rego"
 )
 
-// errFound is returned when a check found problems it has already printed: the exit
-// status says so without a second message.
-var errFound = errors.New("problems found")
-
-func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"test":  runPolicyTest,
-		"check": runPolicyCheck,
-		"fmt":   runPolicyFmt,
-		"eval":  runPolicyEval,
-		"init":  runPolicyInit,
-	}
-	if len(args) == 0 || sub[args[0]] == nil {
-		fmt.Fprint(stderr, `Usage: govgate policy <command> [flags]
-
-Commands, for security officers (安全管理员):
-  init    write the shipped policy and example data into a new directory to start from
-  test    run the Rego tests (with --coverage, the lines they evaluate)
-  check   compile strictly, check the data documents and the layout of every file
-  fmt     rewrite Rego files in opa fmt's layout (--list to only name them)
-  eval    evaluate one input document and print the decision (--explain: the rules that fired)
-
+func policyCmd() *cobra.Command {
+	return group("policy", "test, check, format and evaluate the Rego policy (security officers)",
+		`Commands for security officers (安全管理员).
 Every command reads the policy directory given as DIR or --dir DIR (as opa test DIR
 does), or the shipped policy when none is given. Exit status: 0 ok; 1 an error or
-problems found (failing tests, files out of layout, with eval --fail a denial); 2 usage.
-`)
-		return errUsage
-	}
-	return sub[args[0]](ctx, args[1:], stdout, stderr)
+problems found (failing tests, files out of layout, with eval --fail a denial); 2 usage.`,
+		policyInitCmd(), policyTestCmd(), policyCheckCmd(), policyFmtCmd(), policyEvalCmd())
 }
 
 // policyFiles reads the policy directory, or the shipped policy when dir is empty.
@@ -63,64 +41,50 @@ func policyFiles(dir string) (*policy.Files, error) {
 
 const policyDirHelp = "policy directory (Rego and data), also accepted as the one positional argument; empty: the shipped policy"
 
-// parseDirArgs parses the flags wherever they stand among the arguments and takes at most
-// one positional argument, the policy directory, as opa test DIR and opa check DIR do.
-// --dir stays for scripts written against it; giving both is refused rather than guessed.
-func parseDirArgs(fset *flag.FlagSet, args []string, dir *string) error {
-	var positional []string
-	for {
-		if err := fset.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return errUsage
-		}
-		rest := fset.Args()
-		if len(rest) == 0 {
-			break
-		}
-		// After "--" everything is positional; otherwise flags may follow the directory.
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			positional = append(positional, rest...)
-			break
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
-	}
+// policyDir takes the policy directory from the one positional argument, as opa test
+// DIR and opa check DIR do, or from --dir, kept for scripts written against it; giving
+// both is refused rather than guessed.
+func policyDir(args []string, dir string) (string, error) {
 	switch {
-	case len(positional) > 1:
-		fmt.Fprintf(fset.Output(), "unexpected argument %q: one policy directory only\n", positional[1])
-		fset.Usage()
-		return errUsage
-	case len(positional) == 1 && *dir != "" && *dir != positional[0]:
-		fmt.Fprintf(fset.Output(), "two policy directories given (%q and --dir %q): give one\n", positional[0], *dir)
-		return errUsage
-	case len(positional) == 1:
-		*dir = positional[0]
+	case len(args) > 1:
+		return "", usageErrorf("unexpected argument %q: one policy directory only", args[1])
+	case len(args) == 1 && dir != "" && dir != args[0]:
+		return "", usageErrorf("two policy directories given (%q and --dir %q): give one", args[0], dir)
+	case len(args) == 1:
+		return args[0], nil
 	}
-	return nil
+	return dir, nil
 }
 
-func runPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newFlagSet("policy test", "policy test [DIR | --dir DIR] [--coverage] [--json]", stderr)
-	dir := fset.String("dir", "", policyDirHelp)
-	coverage := fset.Bool("coverage", false, "report the policy lines the tests evaluate, and those they miss")
-	asJSON := fset.Bool("json", false, "print the report as JSON")
-	if err := parseDirArgs(fset, args, dir); err != nil {
-		return err
-	}
-	files, err := policyFiles(*dir)
+func policyTestCmd() *cobra.Command {
+	return leaf("test [DIR | --dir DIR] [--coverage] [--json]", "run the Rego tests (with --coverage, the lines they evaluate)", anyArgs, func(fset *pflag.FlagSet) runFunc {
+		dir := fset.String("dir", "", policyDirHelp)
+		coverage := fset.Bool("coverage", false, "report the policy lines the tests evaluate, and those they miss")
+		asJSON := fset.Bool("json", false, "print the report as JSON (docs/architecture.md): ok, the counts, every failure")
+		return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+			d, err := policyDir(args, *dir)
+			if err != nil {
+				return err
+			}
+			return policyTest(ctx, d, *coverage, *asJSON, stdout)
+		}
+	})
+}
+
+func policyTest(ctx context.Context, dir string, coverage, asJSON bool, stdout io.Writer) error {
+	files, err := policyFiles(dir)
 	if err != nil {
 		return err
 	}
-	rep, err := policy.RunTests(ctx, files, *coverage)
+	rep, err := policy.RunTests(ctx, files, coverage)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+	if asJSON {
+		if err := writeJSON(stdout, struct {
+			OK bool `json:"ok"`
+			*policy.TestReport
+		}{rep.OK(), rep}); err != nil {
 			return err
 		}
 	} else {
@@ -157,13 +121,30 @@ func sortedFileNames[V any](m map[string]V) []string {
 	return out
 }
 
-func runPolicyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newFlagSet("policy check", "policy check [DIR | --dir DIR]", stderr)
-	dir := fset.String("dir", "", policyDirHelp)
-	if err := parseDirArgs(fset, args, dir); err != nil {
-		return err
-	}
-	files, err := policyFiles(*dir)
+func policyCheckCmd() *cobra.Command {
+	return leaf("check [DIR | --dir DIR]", "compile strictly, check the data documents and the layout of every file", anyArgs, func(fset *pflag.FlagSet) runFunc {
+		dir := fset.String("dir", "", policyDirHelp)
+		asJSON := fset.Bool("json", false, jsonHelp)
+		return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+			d, err := policyDir(args, *dir)
+			if err != nil {
+				return err
+			}
+			return policyCheck(ctx, d, *asJSON, stdout)
+		}
+	})
+}
+
+// checkJSON is `policy check --json` (docs/architecture.md).
+type checkJSON struct {
+	OK          bool     `json:"ok"`
+	Revision    string   `json:"revision"`
+	Reads       []string `json:"reads"`       // the data documents the policy reads
+	Unformatted []string `json:"unformatted"` // files not in opa fmt layout
+}
+
+func policyCheck(ctx context.Context, dir string, asJSON bool, stdout io.Writer) error {
+	files, err := policyFiles(dir)
 	if err != nil {
 		return err
 	}
@@ -174,6 +155,16 @@ func runPolicyCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	changed, err := policy.Format(files)
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		unformatted := sortedFileNames(changed)
+		if err := writeJSON(stdout, checkJSON{OK: len(changed) == 0, Revision: rev.ID, Reads: rev.Reads(), Unformatted: unformatted}); err != nil {
+			return err
+		}
+		if len(changed) > 0 {
+			return errFound
+		}
+		return nil
 	}
 	for _, p := range sortedFileNames(changed) {
 		fmt.Fprintf(stdout, "%s: not in opa fmt layout (run govgate policy fmt --dir)\n", p)
@@ -185,18 +176,25 @@ func runPolicyCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	return nil
 }
 
-func runPolicyFmt(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newFlagSet("policy fmt", "policy fmt DIR | --dir DIR [--list]", stderr)
-	dir := fset.String("dir", "", "policy directory whose Rego files are rewritten (required)")
-	list := fset.Bool("list", false, "only list the files whose layout differs; exit 1 if any")
-	if err := parseDirArgs(fset, args, dir); err != nil {
-		return err
-	}
-	if *dir == "" {
-		fmt.Fprintln(stderr, "govgate policy fmt: a directory is required (DIR or --dir); the shipped policy cannot be rewritten")
-		return errUsage
-	}
-	files, err := policyFiles(*dir)
+func policyFmtCmd() *cobra.Command {
+	return leaf("fmt DIR | --dir DIR [--list]", "rewrite Rego files in opa fmt's layout (--list to only name them)", anyArgs, func(fset *pflag.FlagSet) runFunc {
+		dir := fset.String("dir", "", "policy directory whose Rego files are rewritten (required)")
+		list := fset.Bool("list", false, "only list the files whose layout differs; exit 1 if any")
+		return func(_ context.Context, args []string, stdout, _ io.Writer) error {
+			d, err := policyDir(args, *dir)
+			if err != nil {
+				return err
+			}
+			if d == "" {
+				return usageErrorf("a directory is required (DIR or --dir); the shipped policy cannot be rewritten")
+			}
+			return policyFmt(d, *list, stdout)
+		}
+	})
+}
+
+func policyFmt(dir string, list bool, stdout io.Writer) error {
+	files, err := policyFiles(dir)
 	if err != nil {
 		return err
 	}
@@ -206,10 +204,10 @@ func runPolicyFmt(_ context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	for _, p := range sortedFileNames(changed) {
 		fmt.Fprintln(stdout, p)
-		if *list {
+		if list {
 			continue
 		}
-		full := filepath.Join(*dir, filepath.FromSlash(p))
+		full := filepath.Join(dir, filepath.FromSlash(p))
 		info, err := os.Stat(full)
 		if err != nil {
 			return err
@@ -218,36 +216,44 @@ func runPolicyFmt(_ context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("format %s: %w", full, err)
 		}
 	}
-	if *list && len(changed) > 0 {
+	if list && len(changed) > 0 {
 		return errFound
 	}
 	return nil
 }
 
-func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newFlagSet("policy eval", "policy eval --input FILE [DIR | --dir DIR] [--explain] [--fail]", stderr)
-	dir := fset.String("dir", "", policyDirHelp)
-	input := fset.String("input", "", "input document as JSON (DESIGN.md's policy input); - reads stdin")
-	explain := fset.Bool("explain", false, "also list the rules that fired, with file and line")
-	fail := fset.Bool("fail", false, "exit 1 when the decision is a denial (the decision is still printed), for scripts")
-	if err := parseDirArgs(fset, args, dir); err != nil {
-		return err
-	}
-	if *input == "" {
-		fmt.Fprintln(stderr, "govgate policy eval: --input is required")
-		return errUsage
-	}
+func policyEvalCmd() *cobra.Command {
+	return leaf("eval --input FILE [DIR | --dir DIR] [--explain] [--fail]", "evaluate one input document and print the decision (--explain: the rules that fired)", anyArgs, func(fset *pflag.FlagSet) runFunc {
+		dir := fset.String("dir", "", policyDirHelp)
+		input := fset.String("input", "", "input document as JSON (DESIGN.md's policy input); - reads stdin")
+		explain := fset.Bool("explain", false, "also list the rules that fired, with file and line")
+		fail := fset.Bool("fail", false, "exit 1 when the decision is a denial (the decision is still printed), for scripts")
+		fset.Bool("json", false, "accepted for scripts that ask: the decision is always printed as JSON (docs/architecture.md)")
+		return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			d, err := policyDir(args, *dir)
+			if err != nil {
+				return err
+			}
+			if *input == "" {
+				return usageErrorf("--input is required")
+			}
+			return policyEval(ctx, d, *input, *explain, *fail, stdout, stderr)
+		}
+	})
+}
+
+func policyEval(ctx context.Context, dir, input string, explain, fail bool, stdout, stderr io.Writer) error {
 	var raw []byte
 	var err error
-	if *input == "-" {
+	if input == "-" {
 		raw, err = io.ReadAll(os.Stdin)
 	} else {
-		raw, err = os.ReadFile(*input)
+		raw, err = os.ReadFile(input)
 	}
 	if err != nil {
 		return fmt.Errorf("read input: %w", err)
 	}
-	files, err := policyFiles(*dir)
+	files, err := policyFiles(dir)
 	if err != nil {
 		return err
 	}
@@ -255,39 +261,43 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	out, err := policy.EvalOn(ctx, rev, raw, *explain)
+	out, err := policy.EvalOn(ctx, rev, raw, explain)
 	if err != nil {
-		return fmt.Errorf("%s: %w", *input, err)
+		return fmt.Errorf("%s: %w", input, err)
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(out); err != nil {
+	if err := writeJSON(stdout, out); err != nil {
 		return err
 	}
-	if *fail && !out.Decision.Allow {
+	if fail && !out.Decision.Allow {
 		fmt.Fprintf(stderr, "denied: %s\n", strings.Join(out.Decision.ReasonCodes(), ", "))
 		return errFound
 	}
 	return nil
 }
 
-func runPolicyInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newFlagSet("policy init", "policy init DIR | --dir DIR", stderr)
-	dir := fset.String("dir", "", "directory to create with the shipped policy (must not exist or be empty)")
-	if err := parseDirArgs(fset, args, dir); err != nil {
-		return err
+func policyInitCmd() *cobra.Command {
+	return leaf("init DIR | --dir DIR", "write the shipped policy and example data into a new directory to start from", anyArgs, func(fset *pflag.FlagSet) runFunc {
+		dir := fset.String("dir", "", "directory to create with the shipped policy (must not exist or be empty)")
+		return func(_ context.Context, args []string, stdout, _ io.Writer) error {
+			d, err := policyDir(args, *dir)
+			if err != nil {
+				return err
+			}
+			if d == "" {
+				return usageErrorf("a directory is required (DIR or --dir)")
+			}
+			return policyInit(d, stdout)
+		}
+	})
+}
+
+func policyInit(dir string, stdout io.Writer) error {
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("%s is not empty; nothing was written", dir)
 	}
-	if *dir == "" {
-		fmt.Fprintln(stderr, "govgate policy init: a directory is required (DIR or --dir)")
-		return errUsage
+	if err := shipped.WriteTo(dir); err != nil {
+		return fmt.Errorf("write policy to %s: %w", dir, err)
 	}
-	if entries, err := os.ReadDir(*dir); err == nil && len(entries) > 0 {
-		return fmt.Errorf("%s is not empty; nothing was written", *dir)
-	}
-	if err := shipped.WriteTo(*dir); err != nil {
-		return fmt.Errorf("write policy to %s: %w", *dir, err)
-	}
-	fmt.Fprintf(stdout, "wrote the shipped policy to %s; set policy.dir to it, edit, and run govgate policy test --dir %s\n", *dir, *dir)
+	fmt.Fprintf(stdout, "wrote the shipped policy to %s; set policy.dir to it, edit, and run govgate policy test --dir %s\n", dir, dir)
 	return nil
 }

@@ -10,6 +10,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/assemble"
 )
@@ -20,9 +24,7 @@ type logFlags struct {
 	format string
 }
 
-func (l *logFlags) register(fs interface {
-	StringVar(p *string, name, value, usage string)
-}) {
+func (l *logFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
 }
@@ -43,23 +45,27 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlagSet("serve", "serve -c govgate.yaml [flags]", stderr)
-	path := fs.String("c", "govgate.yaml", "path of the YAML config file (see examples/govgate.yaml)")
-	var lf logFlags
-	lf.register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+func serveCmd() *cobra.Command {
+	return leaf("serve -c govgate.yaml [flags]", "run the gateway from a YAML config file", noArgs, func(fs *pflag.FlagSet) runFunc {
+		path := fs.StringP("config", "c", "govgate.yaml", "path of the YAML config file (see examples/govgate.yaml)")
+		var lf logFlags
+		lf.register(fs)
+		return func(ctx context.Context, _ []string, _, stderr io.Writer) error {
+			return serve(ctx, *path, lf, stderr)
+		}
+	})
+}
+
+func serve(ctx context.Context, path string, lf logFlags, stderr io.Writer) error {
 	log, err := lf.logger(stderr)
 	if err != nil {
 		return err
 	}
-	cfg, err := gateway.LoadConfig(*path)
+	cfg, err := gateway.LoadConfig(path)
 	if err != nil {
 		return err
 	}
-	source := func() (*gateway.Config, error) { return gateway.LoadConfig(*path) }
+	source := func() (*gateway.Config, error) { return gateway.LoadConfig(path) }
 	return runGateway(ctx, cfg, assemble.Options{Logger: log, Source: source}, nil)
 }
 
@@ -119,19 +125,39 @@ func shutdown(g *gateway.Gateway, log *slog.Logger, why string) error {
 	return nil
 }
 
-func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("config", "config -c govgate.yaml", stderr)
-	path := fs.String("c", "govgate.yaml", "path of the YAML config file to validate")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := gateway.LoadConfig(*path)
+func configCmd() *cobra.Command {
+	return leaf("config -c govgate.yaml", "validate a config file and print it with defaults applied", noArgs, func(fs *pflag.FlagSet) runFunc {
+		path := fs.StringP("config", "c", "govgate.yaml", "path of the YAML config file to validate")
+		asJSON := fs.Bool("json", false, "print the verdict and the config with defaults applied as JSON (docs/architecture.md)")
+		return func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+			return validateConfig(*path, *asJSON, stdout)
+		}
+	})
+}
+
+// configJSON is `config --json` (docs/architecture.md); a config that does not validate
+// is {"ok": false, "error": "..."}.
+type configJSON struct {
+	OK     bool           `json:"ok"`
+	Path   string         `json:"path"`
+	Config map[string]any `json:"config"` // the YAML's keys, defaults applied, secrets redacted
+}
+
+func validateConfig(path string, asJSON bool, stdout io.Writer) error {
+	cfg, err := gateway.LoadConfig(path)
 	if err != nil {
 		return err
 	}
 	out, err := cfg.Redacted().YAML()
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		var m map[string]any
+		if err := yaml.Unmarshal(out, &m); err != nil {
+			return fmt.Errorf("config as JSON: %w", err)
+		}
+		return writeJSON(stdout, configJSON{OK: true, Path: path, Config: m})
 	}
 	_, err = stdout.Write(out)
 	return err

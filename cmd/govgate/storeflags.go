@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
+
+	"github.com/spf13/pflag"
 
 	"github.com/govgate/govgate/keys"
 )
@@ -15,7 +16,7 @@ type storeFlags struct {
 	dir, vaultAddr, vaultTokenEnv, vaultPrefix *string
 }
 
-func addStoreFlags(fs *flag.FlagSet, dirFlag string) storeFlags {
+func addStoreFlags(fs *pflag.FlagSet, dirFlag string) storeFlags {
 	return storeFlags{
 		dir:           fs.String(dirFlag, "", "the key store directory (keys.dir of the config)"),
 		vaultAddr:     fs.String("vault-addr", "", "use the Vault KV v2 key store at this address instead of a directory"),

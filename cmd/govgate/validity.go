@@ -2,11 +2,12 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 // validity is a certificate's or CRL's lifetime on the command line. Administrators count
@@ -17,7 +18,7 @@ type validity time.Duration
 const day = 24 * time.Hour
 
 // validityFlag defines a validity flag with a default.
-func validityFlag(fs *flag.FlagSet, name string, def time.Duration, usage string) *time.Duration {
+func validityFlag(fs *pflag.FlagSet, name string, def time.Duration, usage string) *time.Duration {
 	d := def
 	fs.Var((*validity)(&d), name, usage+" in `DAYS` and hours: 3650d, 90d, 1d12h")
 	return &d
@@ -78,3 +79,6 @@ func (v *validity) String() string {
 	}
 	return formatValidity(time.Duration(*v))
 }
+
+// Type names the value in pflag's help: "--valid DAYS" comes from the usage's backquotes.
+func (v *validity) Type() string { return "validity" }
