@@ -12,6 +12,7 @@ import (
 // new guide cannot go untested.
 var guidePages = []string{
 	"department.md",
+	"security-officer.md",
 }
 
 // TestGuides runs each role's guide in docs/guides as written (guideharness_test.go says
