@@ -408,6 +408,7 @@ type guideRun struct {
 	last       *guideStep // the last command run, for a `text output` block
 	lastOut    string
 	lastOutput bool // it has had its output block
+	skipped    bool // the last command could not run here (no Vault): skip its output
 
 	bg       context.CancelFunc // the background gateway
 	bgDone   chan int
@@ -469,6 +470,9 @@ func (g *guideRun) run(steps []guideStep) {
 				t.Fatal(err)
 			}
 		case guideOutput:
+			if g.skipped {
+				continue // the output of a command that could not run here
+			}
 			if g.last == nil || g.lastOutput {
 				g.fatal(s, "an output block needs a command of its own before it")
 			}
@@ -477,10 +481,10 @@ func (g *guideRun) run(steps []guideStep) {
 				g.fatal(*g.last, "output (block at line %d): %v\n--- it printed:\n%s", s.line, err, g.lastOut)
 			}
 		case guideCommand:
-			if s.vault && !g.startVault(s) {
-				continue
+			g.skipped = s.vault && !g.startVault(s)
+			if !g.skipped {
+				g.command(s)
 			}
-			g.command(s)
 		}
 	}
 	if g.bg != nil {

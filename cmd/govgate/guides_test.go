@@ -13,6 +13,7 @@ import (
 var guidePages = []string{
 	"department.md",
 	"security-officer.md",
+	"crypto-admin.md",
 }
 
 // TestGuides runs each role's guide in docs/guides as written (guideharness_test.go says
