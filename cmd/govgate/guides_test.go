@@ -14,6 +14,7 @@ var guidePages = []string{
 	"department.md",
 	"security-officer.md",
 	"crypto-admin.md",
+	"auditor.md",
 }
 
 // TestGuides runs each role's guide in docs/guides as written (guideharness_test.go says
