@@ -15,6 +15,7 @@ var guidePages = []string{
 	"security-officer.md",
 	"crypto-admin.md",
 	"auditor.md",
+	"operator.md",
 }
 
 // TestGuides runs each role's guide in docs/guides as written (guideharness_test.go says
