@@ -15,6 +15,8 @@ package main
 //	```text output        what the last command before it printed, stdout and stderr
 //	                      together as a terminal shows them
 //
+// An indented code line starting with govgate, outside a block, fails the test as well.
+//
 // In a `sh guide` block: blank lines and lines starting with # are skipped; a line ending
 // in \ continues on the next; a trailing comment `# exit N` says the command exits N
 // (without it: 0), and `# exit N within 10s` that it does so within that time (the
@@ -127,6 +129,9 @@ func readGuide(path string) ([]guideStep, error) {
 			steps = append(steps, s)
 			cont.Reset()
 		default:
+			if t := strings.TrimLeft(line, " \t"); len(line)-len(t) >= 4 && strings.HasPrefix(t, "govgate ") {
+				return nil, fmt.Errorf("%s:%d: an indented command the test does not run: put it in a `sh guide` block", path, n)
+			}
 			m := guideFence.FindStringSubmatch(line)
 			if m == nil {
 				continue

@@ -76,6 +76,7 @@ func TestGuideHarness(t *testing.T) {
 		"nolang.md":   "```\ngovgate version\n```\n",
 		"unclosed.md": "```sh guide\ngovgate version\n",
 		"cont.md":     "```sh guide\ngovgate version \\\n```\n",
+		"indented.md": "text\n\n    govgate version\n",
 	} {
 		if _, err := readGuide(write(name, body)); err == nil {
 			t.Errorf("%s: read without an error", name)
