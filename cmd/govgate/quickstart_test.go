@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -166,11 +167,11 @@ func TestQuickstart(t *testing.T) {
 					t.Errorf("%s: want 200 with the catalog and a receipt:\n%s\n%s", where, out, errOut)
 				}
 			}
-		case args[0] == "mkdir" && args[1] == "-p":
-			for _, d := range args[2:] {
-				if err := os.MkdirAll(d, 0o700); err != nil {
-					t.Fatal(err)
-				}
+		case args[0] == "mkdir":
+			// Run as written, so that the modes the page gives are the modes serve checks
+			// (a key store directory others can read is refused).
+			if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v\n%s", where, err, out)
 			}
 		case args[0] == "cp" && len(args) == 3:
 			b, err := os.ReadFile(args[1])
