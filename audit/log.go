@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emmansun/gmsm/sm3"
 	"github.com/transparency-dev/merkle/compact"
 )
 
@@ -80,6 +83,9 @@ type Log struct {
 	treeWritten uint64 // records whose tree nodes are written to tree.hashes
 	pending     []byte // nodes not yet written, after a failed write
 	wbuf        []byte // the frames of the batch being written, reused
+	offsets     []int64        // the batch's record offsets, reused
+	results     []appendResult // the batch's answers, reused
+	nodes       nodeBatch      // the batch's new tree nodes, reused
 	zeros       []byte // never written to: the source of Log.writeZeros
 
 	ckpt     atomic.Pointer[SignedCheckpoint]
@@ -104,19 +110,26 @@ func (s *segment) count() uint64 { return uint64(len(s.offsets)) }
 // appendReq is one Append waiting for the writer. Requests and their encoding buffers are
 // reused (they were a third of the bytes the gateway allocated): the writer hands the
 // buffer back once the record is framed, Append the request once it has its answer.
+//
+// Everything of the record that does not depend on its index is done by the appending
+// goroutine before the hand-off: the canonical encoding, and the SM3 leaf hash and the
+// frame's CRC-32C over the record up to its sequence number (the head, most of the
+// record). The writer only continues both over the digits and the short tail, so that
+// its critical path is framing, one write and one sync.
 type appendReq struct {
 	buf   *[]byte // the record without its sequence number, which goes at split
 	split int
+	leaf  hash.Hash // SM3 of 0x00 ‖ head, continued by the writer over seq ‖ tail
+	crc   uint32    // CRC-32C of the head, continued by the writer
+	sum   [HashSize]byte
 	done  chan appendResult
 }
-
 // maxKeptRecordBuffer bounds the encoding buffers kept for reuse: a record with a long
 // signature base or path is encoded in a buffer of its own.
 const maxKeptRecordBuffer = 16 << 10
 
 type appendResult struct {
 	index uint64
-	leaf  []byte
 	err   error
 }
 
@@ -216,26 +229,38 @@ func (l *Log) Append(ctx context.Context, rec *Record) (Receipt, error) {
 	// the answer rather than ctx: an exchange must not be reported unrecorded when it was
 	// recorded.
 	res := <-req.done
+	var leaf []byte
+	if res.err == nil {
+		leaf = append(make([]byte, 0, HashSize), req.sum[:]...)
+	}
 	l.requests.Put(req)
 	if res.err != nil {
 		return Receipt{}, res.err
 	}
-	return Receipt{Origin: l.opts.Origin, Index: res.index, Leaf: res.leaf}, nil
+	return Receipt{Origin: l.opts.Origin, Index: res.index, Leaf: leaf}, nil
 }
 
 // newRequest encodes rec into a reused request.
 func (l *Log) newRequest(rec *Record) *appendReq {
 	req, _ := l.requests.Get().(*appendReq)
 	if req == nil {
-		req = &appendReq{done: make(chan appendResult, 1)}
+		req = &appendReq{done: make(chan appendResult, 1), leaf: sm3.New()}
 	}
 	req.buf, _ = l.recordBufs.Get().(*[]byte)
 	if req.buf == nil {
 		req.buf = new([]byte)
 	}
 	*req.buf, req.split = rec.appendEncoded((*req.buf)[:0])
+	head := (*req.buf)[:req.split]
+	req.leaf.Reset()
+	req.leaf.Write(leafPrefix[:])
+	req.leaf.Write(head)
+	req.crc = crc32.Update(0, castagnoli, head)
 	return req
 }
+
+// leafPrefix is RFC 6962's domain separation byte of a leaf hash (Hasher.HashLeaf).
+var leafPrefix = [1]byte{0}
 
 // releaseBuffer keeps a framed request's encoding buffer for the next record.
 func (l *Log) releaseBuffer(req *appendReq) {
@@ -350,19 +375,17 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 	}
 	start := l.size
 	buf := l.wbuf[:0]
-	offsets := make([]int64, len(batch))
-	leaves := make([][]byte, len(batch))
-	results := make([]appendResult, len(batch))
+	offsets := l.offsets[:0]
+	results := l.results[:0]
 	for i, r := range batch {
 		index := start + uint64(i)
-		offsets[i] = seg.end + int64(len(buf))
-		var rec []byte
+		offsets = append(offsets, seg.end+int64(len(buf)))
 		b := *r.buf
-		buf, rec = appendRecordFrame(buf, b[:r.split], index, b[r.split:])
+		buf = appendPrehashedFrame(buf, r, b[:r.split], index, b[r.split:])
 		l.releaseBuffer(r)
-		leaves[i] = Hasher{}.HashLeaf(rec)
-		results[i] = appendResult{index: index, leaf: leaves[i]}
+		results = append(results, appendResult{index: index})
 	}
+	l.offsets, l.results = offsets, results
 	// The batch buffer is kept for the next batch (it was a fifth of the gateway's
 	// allocated bytes), unless a burst made it large.
 	if cap(buf) <= maxKeptBatchBuffer {
@@ -376,10 +399,16 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 	if err := l.sync(seg, seg.end+int64(len(buf))); err != nil {
 		return nil, l.undo(seg, len(buf), err)
 	}
-	var nodes nodeBatch
+	nodes := &l.nodes
+	nodes.buf = nodes.buf[:0]
 	rng := l.rng
-	for _, leaf := range leaves {
-		if err := rng.Append(leaf, nodes.visit); err != nil {
+	// The range keeps leaf hashes on its right border, so they get memory of their own
+	// (one block per batch), not the requests' reused sums.
+	leaves := make([]byte, 0, len(batch)*HashSize)
+	for _, r := range batch {
+		at := len(leaves)
+		leaves = append(leaves, r.sum[:]...)
+		if err := rng.Append(leaves[at:len(leaves):len(leaves)], nodes.visit); err != nil {
 			return nil, err
 		}
 	}

@@ -40,7 +40,7 @@ func main() {
 	runs := flag.Int("runs", 3, "measurements per row; the row is their median by throughput")
 	conns := flag.Int("conns", 32, "client connections")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
-	only := flag.String("only", "", "run only the scenarios whose label starts with this (d: d and d2, e: e1–e6, e3: just e3, f, g); no report is written")
+	only := flag.String("only", "", "run only the scenarios whose label starts with one of these comma-separated prefixes (d: d and d2, e: e1–e6, e3: just e3, f, g; b,e: (b) and e1–e6); no report is written")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of each govgate server to FILE.<stages>, and its heap as it stops to FILE.<stages>.heap")
 	tlcpSuite := flag.String("tlcp-suite", "ECDHE_SM4_GCM_SM3", "TLCP cipher suite the TLCP rows' client offers (the gateway accepts all four): ECDHE_SM4_GCM_SM3 (the default preference), ECC_SM4_GCM_SM3, ECDHE_SM4_CBC_SM3 or ECC_SM4_CBC_SM3 (the only one before suites were configurable)")
 	flag.Parse()
@@ -121,7 +121,7 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile str
 	// this shared machine costs every row one sample rather than one row all of its own.
 	byLoad := map[loadKind][]scenario{}
 	for _, sc := range scenarios() {
-		if only == "" || strings.HasPrefix(sc.name, "("+only) {
+		if selected(sc.name, only) {
 			byLoad[sc.load] = append(byLoad[sc.load], sc)
 		}
 	}
@@ -188,6 +188,20 @@ func (b *bench) interleaved(scs []scenario, duration time.Duration, runs int, ld
 		rows[j] = ss[len(ss)/2]
 	}
 	return rows, nil
+}
+
+// selected tells whether the scenario named name is among only's comma-separated label
+// prefixes ("b,e" runs (b) and (e1)–(e6)); an empty only selects every scenario.
+func selected(name, only string) bool {
+	if only == "" {
+		return true
+	}
+	for _, p := range strings.Split(only, ",") {
+		if p = strings.TrimSpace(p); p != "" && strings.HasPrefix(name, "("+p) {
+			return true
+		}
+	}
+	return false
 }
 
 func scenarioNamed(prefix string) scenario {
