@@ -80,13 +80,13 @@ type Log struct {
 	size        uint64     // durable records
 	rng         *compact.Range
 	tree        nodeStore
-	treeWritten uint64 // records whose tree nodes are written to tree.hashes
-	pending     []byte // nodes not yet written, after a failed write
-	wbuf        []byte // the frames of the batch being written, reused
+	treeWritten uint64         // records whose tree nodes are written to tree.hashes
+	pending     []byte         // nodes not yet written, after a failed write
+	wbuf        []byte         // the frames of the batch being written, reused
 	offsets     []int64        // the batch's record offsets, reused
 	results     []appendResult // the batch's answers, reused
 	nodes       nodeBatch      // the batch's new tree nodes, reused
-	zeros       []byte // never written to: the source of Log.writeZeros
+	zeros       []byte         // never written to: the source of Log.writeZeros
 
 	ckpt     atomic.Pointer[SignedCheckpoint]
 	ckptMu   sync.Mutex // one checkpoint written at a time; held by its goroutine
@@ -124,6 +124,7 @@ type appendReq struct {
 	sum   [HashSize]byte
 	done  chan appendResult
 }
+
 // maxKeptRecordBuffer bounds the encoding buffers kept for reuse: a record with a long
 // signature base or path is encoded in a buffer of its own.
 const maxKeptRecordBuffer = 16 << 10
