@@ -87,6 +87,7 @@ type Log struct {
 	results     []appendResult // the batch's answers, reused
 	nodes       nodeBatch      // the batch's new tree nodes, reused
 	zeros       []byte         // never written to: the source of Log.writeZeros
+	grow        *growth        // the active segment's growth in progress, if any
 
 	ckpt     atomic.Pointer[SignedCheckpoint]
 	ckptMu   sync.Mutex // one checkpoint written at a time; held by its goroutine
@@ -394,6 +395,7 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 	} else {
 		l.wbuf = nil
 	}
+	l.waitGrowthBefore(seg.end + int64(len(buf)))
 	if _, err := seg.f.WriteAt(buf, seg.end); err != nil {
 		return nil, l.undo(seg, len(buf), err)
 	}
@@ -435,9 +437,15 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 // its records, a step at a time, so that most commits overwrite blocks the file already
 // has: fdatasync then flushes data alone, where an append's fsync also commits the
 // file system's journal (its new size) — under load about half the time and the CPU (see
-// loadtest/bench's audit commit column).
+// loadtest/bench's audit commit column). The growth itself — zeros written and a full
+// fsync — runs beside the commits (startGrowth) once half the room is used, so that no
+// exchange waits for it; only a batch that outruns it does the growth itself, as before.
 func (l *Log) sync(seg *segment, dataEnd int64) error {
-	if dataEnd+segmentGrowth/2 <= seg.alloc {
+	l.finishGrowth(false)
+	if dataEnd <= seg.alloc {
+		if dataEnd+segmentGrowth/2 > seg.alloc {
+			l.startGrowth(seg)
+		}
 		return fdatasync(seg.f)
 	}
 	from := max(dataEnd, seg.alloc)
@@ -457,6 +465,72 @@ func (l *Log) sync(seg *segment, dataEnd int64) error {
 	return nil
 }
 
+// growth is a segment being grown by zeros beside the writer: [from, to) is being
+// written, and done answers once it is durable. Only the writer starts and finishes one.
+type growth struct {
+	seg      *segment
+	from, to int64
+	done     chan error
+}
+
+// startGrowth grows seg by segmentGrowth past its room in another goroutine, unless a
+// growth is already running. The writer writes no record at or past from until it has
+// finished (waitGrowthBefore), so the zeros never land on a record.
+func (l *Log) startGrowth(seg *segment) {
+	if l.grow != nil {
+		return
+	}
+	if l.zeros == nil {
+		l.zeros = make([]byte, segmentGrowth)
+	}
+	g := &growth{seg: seg, from: seg.alloc, to: seg.alloc + segmentGrowth, done: make(chan error, 1)}
+	l.grow = g
+	zeros := l.zeros // read only: safe beside the writer's own use
+	go func() {
+		err := writeZerosFrom(seg.f, zeros, g.from, g.to-g.from)
+		if err == nil {
+			err = seg.f.Sync()
+		}
+		g.done <- err
+	}()
+}
+
+// finishGrowth takes the result of the growth in progress, waiting for it when wait is
+// set; a growth that succeeded becomes the segment's room, one that failed leaves it as
+// it was (the next commit past the room grows, or appends, itself).
+func (l *Log) finishGrowth(wait bool) {
+	g := l.grow
+	if g == nil {
+		return
+	}
+	var err error
+	if wait {
+		err = <-g.done
+	} else {
+		select {
+		case err = <-g.done:
+		default:
+			return
+		}
+	}
+	l.grow = nil
+	if err != nil {
+		l.log.Warn("audit segment not grown ahead of its records; commits grow it themselves", "segment", g.seg.path, "error", err)
+		return
+	}
+	if g.seg.alloc == g.from {
+		g.seg.alloc = g.to
+	}
+}
+
+// waitGrowthBefore finishes the growth in progress when a write reaching end would touch
+// the range it is zeroing.
+func (l *Log) waitGrowthBefore(end int64) {
+	if l.grow != nil && end > l.grow.from {
+		l.finishGrowth(true)
+	}
+}
+
 // segmentGrowth is how far ahead of its records an active segment is grown.
 const segmentGrowth = 256 << 10
 
@@ -466,9 +540,13 @@ func (l *Log) writeZeros(seg *segment, off, n int64) error {
 	if l.zeros == nil {
 		l.zeros = make([]byte, segmentGrowth)
 	}
+	return writeZerosFrom(seg.f, l.zeros, off, n)
+}
+
+func writeZerosFrom(f *os.File, zeros []byte, off, n int64) error {
 	for n > 0 {
-		k := min(n, int64(len(l.zeros)))
-		if _, err := seg.f.WriteAt(l.zeros[:k], off); err != nil {
+		k := min(n, int64(len(zeros)))
+		if _, err := f.WriteAt(zeros[:k], off); err != nil {
 			return err
 		}
 		off, n = off+k, n-k
@@ -481,6 +559,7 @@ func (l *Log) writeZeros(seg *segment, off, n int64) error {
 // the grown zeros is cut, what it wrote over them is zeroed again. The zeros stay: room
 // the log keeps for its records on a disk that is filling up.
 func (l *Log) undo(seg *segment, n int, cause error) error {
+	l.finishGrowth(true)
 	err := seg.f.Truncate(seg.alloc)
 	if err == nil && seg.alloc > seg.end {
 		err = l.writeZeros(seg, seg.end, min(int64(n), seg.alloc-seg.end))
@@ -496,6 +575,7 @@ func (l *Log) undo(seg *segment, n int, cause error) error {
 
 // seal cuts the segment's zeros (and anything else) after its durable end, durably.
 func (l *Log) seal(seg *segment) error {
+	l.finishGrowth(true)
 	if err := seg.f.Truncate(seg.end); err != nil {
 		return fmt.Errorf("cut back segment %s: %w", seg.path, err)
 	}
