@@ -211,11 +211,13 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 		}
 	}
 	before, opaBefore := cpuOf(procs), cpuOf(opaOf(procs))
+	ioBefore := ioOf(procs)
 	r, err := loadtest.Run(context.Background(), target, loadtest.Options{Conns: ld.conns, Rate: ld.rate, Duration: duration})
 	if err != nil {
 		return row{}, err
 	}
 	used, opaUsed := cpuOf(procs)-before, cpuOf(opaOf(procs))-opaBefore
+	io := ioOf(procs).minus(ioBefore)
 	var errs int64
 	for _, n := range r.Errors {
 		errs += n
@@ -225,6 +227,7 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 	if r.Requests > 0 {
 		out.cpuPer1k = used / float64(r.Requests) * 1000
 		out.opaCPUPer1k = opaUsed / float64(r.Requests) * 1000
+		out.io = io.per(float64(r.Requests))
 	}
 	// The role writes its commit times as it stops.
 	closeTarget()
@@ -286,6 +289,53 @@ func cpuOf(procs []*proc) float64 {
 		}
 	}
 	return total
+}
+
+// ioCounts are a process's read and write system calls and the bytes they moved
+// (/proc/PID/io: syscr, syscw, rchar, wchar) — sockets and files alike, so the bytes are
+// those copied between the process and the kernel.
+type ioCounts struct{ reads, writes, readBytes, writeBytes float64 }
+
+func (a ioCounts) minus(b ioCounts) ioCounts {
+	return ioCounts{a.reads - b.reads, a.writes - b.writes, a.readBytes - b.readBytes, a.writeBytes - b.writeBytes}
+}
+
+func (a ioCounts) per(n float64) ioCounts {
+	if n == 0 {
+		return ioCounts{}
+	}
+	return ioCounts{a.reads / n, a.writes / n, a.readBytes / n, a.writeBytes / n}
+}
+
+// ioOf sums the processes' and their children's ioCounts.
+func ioOf(procs []*proc) ioCounts {
+	var c ioCounts
+	for _, p := range procs {
+		for _, pid := range family(p.cmd.Process.Pid) {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				k, v, ok := strings.Cut(line, ":")
+				if !ok {
+					continue
+				}
+				n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				switch k {
+				case "syscr":
+					c.reads += n
+				case "syscw":
+					c.writes += n
+				case "rchar":
+					c.readBytes += n
+				case "wchar":
+					c.writeBytes += n
+				}
+			}
+		}
+	}
+	return c
 }
 
 // rssOf is the summed peak resident memory of the processes and their children, in MB.

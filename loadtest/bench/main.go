@@ -94,6 +94,7 @@ type row struct {
 	errors              int64
 	ratioBare, ratioNgx float64
 	commits             *commitStats // govgate with an audit log: its group commits in the measured run
+	io                  ioCounts     // the servers' read/write system calls and bytes, per exchange
 }
 
 func orchestrate(duration time.Duration, runs, conns int, out, only, profile string, suite tlcp.Suite) error {
