@@ -42,6 +42,8 @@ type bench struct {
 	dept     *tlcp.Identity
 	trust    *tlcp.TrustSource
 	profile  string     // -cpuprofile, passed to the govgate servers
+	trace    string     // -trace, passed to the govgate servers
+	strace   string     // -strace: count the servers' system calls in the measured run
 	suite    tlcp.Suite // -tlcp-suite: the one the TLCP rows' client offers
 	opaBin   string     // the stock OPA server, built at the first row that runs it
 	opaPaths []string   // the policy it loads
@@ -108,6 +110,9 @@ func (b *bench) start(role, addr, upstream, stages string) (*proc, error) {
 	args := []string{os.Args[0], "-role", role, "-addr", addr, "-upstream", upstream, "-stages", stages, "-dir", b.dir}
 	if b.profile != "" && role == "govgate" {
 		args = append(args, "-cpuprofile", b.profile+"."+strings.ReplaceAll(stages, ",", "-"))
+	}
+	if b.trace != "" && role == "govgate" {
+		args = append(args, "-trace", b.trace+"."+strings.ReplaceAll(stages, ",", "-"))
 	}
 	return b.run(args, addr)
 }
@@ -210,11 +215,20 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 			p.cmd.Process.Signal(syscall.SIGUSR1) // count the measured run's commits only
 		}
 	}
+	if b.trace != "" {
+		for _, p := range procs {
+			p.cmd.Process.Signal(syscall.SIGUSR2) // a govgate server started with -trace begins its trace
+		}
+	}
+	counters := b.countSyscalls(sc, procs)
 	before, opaBefore := cpuOf(procs), cpuOf(opaOf(procs))
 	ioBefore := ioOf(procs)
 	r, err := loadtest.Run(context.Background(), target, loadtest.Options{Conns: ld.conns, Rate: ld.rate, Duration: duration})
 	if err != nil {
 		return row{}, err
+	}
+	for _, c := range counters {
+		c.finish(r.Requests)
 	}
 	used, opaUsed := cpuOf(procs)-before, cpuOf(opaOf(procs))-opaBefore
 	io := ioOf(procs).minus(ioBefore)

@@ -42,6 +42,8 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
 	only := flag.String("only", "", "run only the scenarios whose label starts with one of these comma-separated prefixes (d: d and d2, e: e1–e6, e3: just e3, f, g; b,e: (b) and e1–e6); no report is written")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of each govgate server to FILE.<stages>, and its heap as it stops to FILE.<stages>.heap")
+	traceOut := flag.String("trace", "", "write a runtime trace (go tool trace) of each govgate server's measured run to FILE.<stages>")
+	straceOut := flag.String("strace", "", "count each server's system calls over the measured run with strace -c -f, into FILE.<row>.<n>, and per exchange into FILE.<row>.<n>.per-exchange (strace slows the server: read the counts, not the row's throughput)")
 	tlcpSuite := flag.String("tlcp-suite", "ECDHE_SM4_GCM_SM3", "TLCP cipher suite the TLCP rows' client offers (the gateway accepts all four): ECDHE_SM4_GCM_SM3 (the default preference), ECC_SM4_GCM_SM3, ECDHE_SM4_CBC_SM3 or ECC_SM4_CBC_SM3 (the only one before suites were configurable)")
 	flag.Parse()
 	suite, err := tlcp.ParseSuite(*tlcpSuite)
@@ -49,12 +51,15 @@ func main() {
 		log.Fatalf("-tlcp-suite: %v", err)
 	}
 	if *role != "" {
+		if *traceOut != "" {
+			defer traceOnSignal(*traceOut)()
+		}
 		if err := serve(*role, *addr, *upstream, *stages, *dir, *profile); err != nil {
 			log.Fatal(err)
 		}
 		return
 	}
-	if err := orchestrate(*duration, *runs, *conns, *out, *only, *profile, suite); err != nil {
+	if err := orchestrate(*duration, *runs, *conns, *out, *only, *profile, *traceOut, *straceOut, suite); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -97,7 +102,7 @@ type row struct {
 	io                  ioCounts     // the servers' read/write system calls and bytes, per exchange
 }
 
-func orchestrate(duration time.Duration, runs, conns int, out, only, profile string, suite tlcp.Suite) error {
+func orchestrate(duration time.Duration, runs, conns int, out, only, profile, traceOut, straceOut string, suite tlcp.Suite) error {
 	if os.Getenv("GOVGATE_BENCH_PINNED") == "" && haveTaskset() && runtime.NumCPU() > 1 {
 		// Re-run pinned to CPU 1; the servers go to CPU 0.
 		cmd := exec.Command("taskset", append([]string{"-c", "1", os.Args[0]}, os.Args[1:]...)...)
@@ -109,7 +114,7 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile str
 	if err != nil {
 		return err
 	}
-	b.profile = profile
+	b.profile, b.trace, b.strace = profile, traceOut, straceOut
 	b.suite = suite
 	defer b.close()
 	// The disk first, while nothing else runs.
@@ -170,8 +175,8 @@ func (b *bench) interleaved(scs []scenario, duration time.Duration, runs int, ld
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", sc.name, err)
 			}
-			log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k (opa %.3f)  rss %.0f MB  errors %d  commits %s",
-				sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.opaCPUPer1k, r.rssMB, r.errors, r.commits)
+			log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k (opa %.3f)  rss %.0f MB  errors %d  commits %s  reads+writes/exchange %.1f+%.1f",
+				sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.opaCPUPer1k, r.rssMB, r.errors, r.commits, r.io.reads, r.io.writes)
 			if r.errors > 0 {
 				return nil, fmt.Errorf("%s: %d requests failed; a run with errors measures the errors", sc.name, r.errors)
 			}
