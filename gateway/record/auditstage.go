@@ -56,7 +56,6 @@ func (a *AuditStage) Audit(ctx *fasthttp.RequestCtx, x *gateway.Exchange) ([]byt
 	return r.Append(nil), nil
 }
 
-//
 // The record's strings taken from the exchange's bytes are views of them, not copies
 // (transient): the record lives only until Audit's Append returns, while the exchange
 // and its buffers are still the handler's.
