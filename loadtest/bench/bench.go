@@ -30,7 +30,10 @@ type proc struct {
 	// commits is where a govgate role with an audit log writes its commit times as it
 	// stops; empty for other processes.
 	commits string
-	opa     bool // the stock OPA server of rows (d) and (d2), whose CPU the report splits out
+	// allocs is where a Go server role (govgate, the bare proxy) writes its heap
+	// allocation over the measured run as it stops; empty for other processes.
+	allocs string
+	opa    bool // the stock OPA server of rows (d) and (d2), whose CPU the report splits out
 }
 
 // bench holds what all scenarios share: the upstream, the PKI, a work directory.
@@ -161,6 +164,7 @@ func (b *bench) self(role, stages string) ([]*proc, string, error) {
 	if role == "govgate" && strings.Contains(stages, "audit") {
 		p.commits = commitsFile(b.dir, addr)
 	}
+	p.allocs = allocsFile(b.dir, addr)
 	scheme := "http"
 	if strings.Contains(stages, "tlcp") {
 		scheme = "https"
@@ -215,9 +219,10 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 			p.cmd.Process.Signal(syscall.SIGUSR1) // count the measured run's commits only
 		}
 	}
-	if b.trace != "" {
-		for _, p := range procs {
-			p.cmd.Process.Signal(syscall.SIGUSR2) // a govgate server started with -trace begins its trace
+	for _, p := range procs {
+		if p.allocs != "" {
+			// Count allocation from here; a govgate server started with -trace begins its trace.
+			p.cmd.Process.Signal(syscall.SIGUSR2)
 		}
 	}
 	counters := b.countSyscalls(sc, procs)
@@ -247,6 +252,12 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 	closeTarget()
 	stop()
 	for _, p := range procs {
+		if p.allocs != "" && r.Requests > 0 {
+			if bytes, objects, err := readAllocs(p.allocs); err == nil {
+				out.allocBytes, out.allocObjects = bytes/float64(r.Requests), objects/float64(r.Requests)
+			}
+			os.Remove(p.allocs)
+		}
 		if p.commits != "" {
 			if out.commits, err = readCommitStats(p.commits); err != nil {
 				log.Printf("%s: no audit commit times: %v", sc.name, err) // the row stands without them

@@ -100,6 +100,8 @@ type row struct {
 	ratioBare, ratioNgx float64
 	commits             *commitStats // govgate with an audit log: its group commits in the measured run
 	io                  ioCounts     // the servers' read/write system calls and bytes, per exchange
+	// allocBytes and allocObjects are a Go server's heap allocation per exchange.
+	allocBytes, allocObjects float64
 }
 
 func orchestrate(duration time.Duration, runs, conns int, out, only, profile, traceOut, straceOut string, suite tlcp.Suite) error {
@@ -175,8 +177,8 @@ func (b *bench) interleaved(scs []scenario, duration time.Duration, runs int, ld
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", sc.name, err)
 			}
-			log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k (opa %.3f)  rss %.0f MB  errors %d  commits %s  reads+writes/exchange %.1f+%.1f",
-				sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.opaCPUPer1k, r.rssMB, r.errors, r.commits, r.io.reads, r.io.writes)
+			log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k (opa %.3f)  rss %.0f MB  errors %d  commits %s  reads+writes/exchange %.1f+%.1f  alloc/exchange %.0f B %.1f objects",
+				sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.opaCPUPer1k, r.rssMB, r.errors, r.commits, r.io.reads, r.io.writes, r.allocBytes, r.allocObjects)
 			if r.errors > 0 {
 				return nil, fmt.Errorf("%s: %d requests failed; a run with errors measures the errors", sc.name, r.errors)
 			}

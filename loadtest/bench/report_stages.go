@@ -23,8 +23,8 @@ func cpuMicros(r *row) float64 { return r.cpuPer1k * 1000 }
 // calls and the bytes they moved per exchange.
 func writeStages(s *strings.Builder, rows []row, suite tlcp.Suite) {
 	s.WriteString("\n## Where the CPU goes: per stage, in this run\n\n")
-	fmt.Fprintf(s, "Server CPU per exchange (user+system of the proxy process, not the upstream's) and what each stage adds over the row before it, in the same run. TLCP rows use %s. System calls are the server's read- and write-type calls (`/proc/PID/io` syscr and syscw: sockets and the audit files; not epoll or futex), and bytes what they moved across the kernel boundary, both per exchange; a keep-alive proxy's floor is one read and one write per direction, 4 calls.\n\n", suite)
-	s.WriteString("| row | req/s | CPU µs per exchange | added by the stage | reads + writes per exchange | bytes read + written per exchange |\n|---|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(s, "Server CPU per exchange (user+system of the proxy process, not the upstream's) and what each stage adds over the row before it, in the same run. TLCP rows use %s. System calls are the server's read- and write-type calls (`/proc/PID/io` syscr and syscw: sockets and the audit files; not epoll or futex), and bytes what they moved across the kernel boundary, both per exchange; a keep-alive proxy's floor is one read and one write per direction, 4 calls. Heap allocated is the server's own count over the measured run (runtime/metrics), per exchange.\n\n", suite)
+	s.WriteString("| row | req/s | CPU µs per exchange | added by the stage | reads + writes per exchange | bytes read + written per exchange | heap allocated per exchange |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, st := range stages {
 		r := findRow(rows, st.row)
 		if r == nil {
@@ -34,7 +34,7 @@ func writeStages(s *strings.Builder, rows []row, suite tlcp.Suite) {
 		if prev := findRow(rows, st.over); st.over != "" && prev != nil {
 			added = fmt.Sprintf("%+.0f over %s", cpuMicros(r)-cpuMicros(prev), st.over)
 		}
-		fmt.Fprintf(s, "| %s | %.0f | %.0f | %s | %.1f + %.1f | %.0f + %.0f |\n", r.name, r.rps, cpuMicros(r), added, r.io.reads, r.io.writes, r.io.readBytes, r.io.writeBytes)
+		fmt.Fprintf(s, "| %s | %.0f | %.0f | %s | %.1f + %.1f | %.0f + %.0f | %.0f B, %.1f objects |\n", r.name, r.rps, cpuMicros(r), added, r.io.reads, r.io.writes, r.io.readBytes, r.io.writeBytes, r.allocBytes, r.allocObjects)
 	}
 }
 

@@ -26,8 +26,8 @@ func TestReportHasPerStageCPUAndTargets(t *testing.T) {
 	md := renderReport(t, rows)
 	for _, want := range []string{
 		"## Where the CPU goes: per stage, in this run",
-		"| " + scenarioNamed("(b)").name + " | 3000 | 20 | – | 2.0 + 2.5 | 900 + 1100 |",
-		"| " + scenarioNamed("(e2)").name + " | 3000 | 40 | +16 over (e1) | 2.0 + 2.5 | 900 + 1100 |",
+		"| " + scenarioNamed("(b)").name + " | 3000 | 20 | – | 2.0 + 2.5 | 900 + 1100 | 0 B, 0.0 objects |",
+		"| " + scenarioNamed("(e2)").name + " | 3000 | 40 | +16 over (e1) | 2.0 + 2.5 | 900 + 1100 | 0 B, 0.0 objects |",
 		"| " + scenarioNamed("(e4)").name + " | 4000 | 70 | +23 over (e3) |",
 		"| TLCP (ECDHE_SM4_GCM_SM3) adds ≤ 25 µs CPU per exchange: (e2) − (e1) | +16 µs | met |",
 		"| the durable audit adds ≤ 15 µs CPU per exchange: (e4) − (e3) | +23 µs | **missed** |",
