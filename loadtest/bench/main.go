@@ -9,6 +9,16 @@
 //
 //	go run ./loadtest/bench [-duration 10s] [-runs 3] [-conns 32] [-out BENCHMARKS.md]
 //
+// Besides the throughput, latency and memory tables, BENCHMARKS.md gets the per-stage CPU
+// table — (b), then govgate with one more stage at each row: req/s, server CPU µs per
+// exchange, what the stage adds over the row before it, read/write system calls and bytes
+// per exchange (/proc/PID/io) and heap allocated per exchange (the server's
+// runtime/metrics) — and the targets table (TLCP and audit CPU budgets, full pipeline ×
+// (b), p99 at half load, p99 and peak RSS at 2,000 connections), all from the same run.
+// For diagnosis: -only b,e3,e4 runs a subset (no report), -cpuprofile, -trace (runtime
+// trace of each govgate server's measured run) and -strace (strace -c -f of each server's
+// measured run, per exchange).
+//
 // Servers run as separate processes pinned to CPU 0, the load generator to CPU 1 (taskset),
 // so that CPU time and peak RSS are the server's own. nginx comes from Debian
 // (apt-get install nginx-light); OPA is built from the OPA module go.mod requires (a tool
