@@ -671,6 +671,7 @@ func (l *Log) Close() error {
 }
 
 func (l *Log) closeFiles() error {
+	l.finishGrowth(true) // the writer has stopped: no growth may write after the close
 	var errs []error
 	// A log closed cleanly has no zeros after its records.
 	if n := len(l.segments); n > 0 && l.segments[n-1].f != nil && l.segments[n-1].alloc > l.segments[n-1].end {
