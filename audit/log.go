@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emmansun/gmsm/sm3"
 	"github.com/transparency-dev/merkle/compact"
 )
 
@@ -77,10 +80,14 @@ type Log struct {
 	size        uint64     // durable records
 	rng         *compact.Range
 	tree        nodeStore
-	treeWritten uint64 // records whose tree nodes are written to tree.hashes
-	pending     []byte // nodes not yet written, after a failed write
-	wbuf        []byte // the frames of the batch being written, reused
-	zeros       []byte // never written to: the source of Log.writeZeros
+	treeWritten uint64         // records whose tree nodes are written to tree.hashes
+	pending     []byte         // nodes not yet written, after a failed write
+	wbuf        []byte         // the frames of the batch being written, reused
+	offsets     []int64        // the batch's record offsets, reused
+	results     []appendResult // the batch's answers, reused
+	nodes       nodeBatch      // the batch's new tree nodes, reused
+	zeros       []byte         // never written to: the source of Log.writeZeros
+	grow        *growth        // the active segment's growth in progress, if any
 
 	ckpt     atomic.Pointer[SignedCheckpoint]
 	ckptMu   sync.Mutex // one checkpoint written at a time; held by its goroutine
@@ -104,9 +111,18 @@ func (s *segment) count() uint64 { return uint64(len(s.offsets)) }
 // appendReq is one Append waiting for the writer. Requests and their encoding buffers are
 // reused (they were a third of the bytes the gateway allocated): the writer hands the
 // buffer back once the record is framed, Append the request once it has its answer.
+//
+// Everything of the record that does not depend on its index is done by the appending
+// goroutine before the hand-off: the canonical encoding, and the SM3 leaf hash and the
+// frame's CRC-32C over the record up to its sequence number (the head, most of the
+// record). The writer only continues both over the digits and the short tail, so that
+// its critical path is framing, one write and one sync.
 type appendReq struct {
 	buf   *[]byte // the record without its sequence number, which goes at split
 	split int
+	leaf  hash.Hash // SM3 of 0x00 ‖ head, continued by the writer over seq ‖ tail
+	crc   uint32    // CRC-32C of the head, continued by the writer
+	sum   [HashSize]byte
 	done  chan appendResult
 }
 
@@ -116,7 +132,6 @@ const maxKeptRecordBuffer = 16 << 10
 
 type appendResult struct {
 	index uint64
-	leaf  []byte
 	err   error
 }
 
@@ -216,26 +231,38 @@ func (l *Log) Append(ctx context.Context, rec *Record) (Receipt, error) {
 	// the answer rather than ctx: an exchange must not be reported unrecorded when it was
 	// recorded.
 	res := <-req.done
+	var leaf []byte
+	if res.err == nil {
+		leaf = append(make([]byte, 0, HashSize), req.sum[:]...)
+	}
 	l.requests.Put(req)
 	if res.err != nil {
 		return Receipt{}, res.err
 	}
-	return Receipt{Origin: l.opts.Origin, Index: res.index, Leaf: res.leaf}, nil
+	return Receipt{Origin: l.opts.Origin, Index: res.index, Leaf: leaf}, nil
 }
 
 // newRequest encodes rec into a reused request.
 func (l *Log) newRequest(rec *Record) *appendReq {
 	req, _ := l.requests.Get().(*appendReq)
 	if req == nil {
-		req = &appendReq{done: make(chan appendResult, 1)}
+		req = &appendReq{done: make(chan appendResult, 1), leaf: sm3.New()}
 	}
 	req.buf, _ = l.recordBufs.Get().(*[]byte)
 	if req.buf == nil {
 		req.buf = new([]byte)
 	}
 	*req.buf, req.split = rec.appendEncoded((*req.buf)[:0])
+	head := (*req.buf)[:req.split]
+	req.leaf.Reset()
+	req.leaf.Write(leafPrefix[:])
+	req.leaf.Write(head)
+	req.crc = crc32.Update(0, castagnoli, head)
 	return req
 }
+
+// leafPrefix is RFC 6962's domain separation byte of a leaf hash (Hasher.HashLeaf).
+var leafPrefix = [1]byte{0}
 
 // releaseBuffer keeps a framed request's encoding buffer for the next record.
 func (l *Log) releaseBuffer(req *appendReq) {
@@ -350,19 +377,17 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 	}
 	start := l.size
 	buf := l.wbuf[:0]
-	offsets := make([]int64, len(batch))
-	leaves := make([][]byte, len(batch))
-	results := make([]appendResult, len(batch))
+	offsets := l.offsets[:0]
+	results := l.results[:0]
 	for i, r := range batch {
 		index := start + uint64(i)
-		offsets[i] = seg.end + int64(len(buf))
-		var rec []byte
+		offsets = append(offsets, seg.end+int64(len(buf)))
 		b := *r.buf
-		buf, rec = appendRecordFrame(buf, b[:r.split], index, b[r.split:])
+		buf = appendPrehashedFrame(buf, r, b[:r.split], index, b[r.split:])
 		l.releaseBuffer(r)
-		leaves[i] = Hasher{}.HashLeaf(rec)
-		results[i] = appendResult{index: index, leaf: leaves[i]}
+		results = append(results, appendResult{index: index})
 	}
+	l.offsets, l.results = offsets, results
 	// The batch buffer is kept for the next batch (it was a fifth of the gateway's
 	// allocated bytes), unless a burst made it large.
 	if cap(buf) <= maxKeptBatchBuffer {
@@ -370,16 +395,23 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 	} else {
 		l.wbuf = nil
 	}
+	l.waitGrowthBefore(seg.end + int64(len(buf)))
 	if _, err := seg.f.WriteAt(buf, seg.end); err != nil {
 		return nil, l.undo(seg, len(buf), err)
 	}
 	if err := l.sync(seg, seg.end+int64(len(buf))); err != nil {
 		return nil, l.undo(seg, len(buf), err)
 	}
-	var nodes nodeBatch
+	nodes := &l.nodes
+	nodes.buf = nodes.buf[:0]
 	rng := l.rng
-	for _, leaf := range leaves {
-		if err := rng.Append(leaf, nodes.visit); err != nil {
+	// The range keeps leaf hashes on its right border, so they get memory of their own
+	// (one block per batch), not the requests' reused sums.
+	leaves := make([]byte, 0, len(batch)*HashSize)
+	for _, r := range batch {
+		at := len(leaves)
+		leaves = append(leaves, r.sum[:]...)
+		if err := rng.Append(leaves[at:len(leaves):len(leaves)], nodes.visit); err != nil {
 			return nil, err
 		}
 	}
@@ -405,9 +437,15 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 // its records, a step at a time, so that most commits overwrite blocks the file already
 // has: fdatasync then flushes data alone, where an append's fsync also commits the
 // file system's journal (its new size) — under load about half the time and the CPU (see
-// loadtest/bench's audit commit column).
+// loadtest/bench's audit commit column). The growth itself — zeros written and a full
+// fsync — runs beside the commits (startGrowth) once half the room is used, so that no
+// exchange waits for it; only a batch that outruns it does the growth itself, as before.
 func (l *Log) sync(seg *segment, dataEnd int64) error {
-	if dataEnd+segmentGrowth/2 <= seg.alloc {
+	l.finishGrowth(false)
+	if dataEnd <= seg.alloc {
+		if dataEnd+segmentGrowth/2 > seg.alloc {
+			l.startGrowth(seg)
+		}
 		return fdatasync(seg.f)
 	}
 	from := max(dataEnd, seg.alloc)
@@ -427,6 +465,72 @@ func (l *Log) sync(seg *segment, dataEnd int64) error {
 	return nil
 }
 
+// growth is a segment being grown by zeros beside the writer: [from, to) is being
+// written, and done answers once it is durable. Only the writer starts and finishes one.
+type growth struct {
+	seg      *segment
+	from, to int64
+	done     chan error
+}
+
+// startGrowth grows seg by segmentGrowth past its room in another goroutine, unless a
+// growth is already running. The writer writes no record at or past from until it has
+// finished (waitGrowthBefore), so the zeros never land on a record.
+func (l *Log) startGrowth(seg *segment) {
+	if l.grow != nil {
+		return
+	}
+	if l.zeros == nil {
+		l.zeros = make([]byte, segmentGrowth)
+	}
+	g := &growth{seg: seg, from: seg.alloc, to: seg.alloc + segmentGrowth, done: make(chan error, 1)}
+	l.grow = g
+	zeros := l.zeros // read only: safe beside the writer's own use
+	go func() {
+		err := writeZerosFrom(seg.f, zeros, g.from, g.to-g.from)
+		if err == nil {
+			err = seg.f.Sync()
+		}
+		g.done <- err
+	}()
+}
+
+// finishGrowth takes the result of the growth in progress, waiting for it when wait is
+// set; a growth that succeeded becomes the segment's room, one that failed leaves it as
+// it was (the next commit past the room grows, or appends, itself).
+func (l *Log) finishGrowth(wait bool) {
+	g := l.grow
+	if g == nil {
+		return
+	}
+	var err error
+	if wait {
+		err = <-g.done
+	} else {
+		select {
+		case err = <-g.done:
+		default:
+			return
+		}
+	}
+	l.grow = nil
+	if err != nil {
+		l.log.Warn("audit segment not grown ahead of its records; commits grow it themselves", "segment", g.seg.path, "error", err)
+		return
+	}
+	if g.seg.alloc == g.from {
+		g.seg.alloc = g.to
+	}
+}
+
+// waitGrowthBefore finishes the growth in progress when a write reaching end would touch
+// the range it is zeroing.
+func (l *Log) waitGrowthBefore(end int64) {
+	if l.grow != nil && end > l.grow.from {
+		l.finishGrowth(true)
+	}
+}
+
 // segmentGrowth is how far ahead of its records an active segment is grown.
 const segmentGrowth = 256 << 10
 
@@ -436,9 +540,13 @@ func (l *Log) writeZeros(seg *segment, off, n int64) error {
 	if l.zeros == nil {
 		l.zeros = make([]byte, segmentGrowth)
 	}
+	return writeZerosFrom(seg.f, l.zeros, off, n)
+}
+
+func writeZerosFrom(f *os.File, zeros []byte, off, n int64) error {
 	for n > 0 {
-		k := min(n, int64(len(l.zeros)))
-		if _, err := seg.f.WriteAt(l.zeros[:k], off); err != nil {
+		k := min(n, int64(len(zeros)))
+		if _, err := f.WriteAt(zeros[:k], off); err != nil {
 			return err
 		}
 		off, n = off+k, n-k
@@ -451,6 +559,7 @@ func (l *Log) writeZeros(seg *segment, off, n int64) error {
 // the grown zeros is cut, what it wrote over them is zeroed again. The zeros stay: room
 // the log keeps for its records on a disk that is filling up.
 func (l *Log) undo(seg *segment, n int, cause error) error {
+	l.finishGrowth(true)
 	err := seg.f.Truncate(seg.alloc)
 	if err == nil && seg.alloc > seg.end {
 		err = l.writeZeros(seg, seg.end, min(int64(n), seg.alloc-seg.end))
@@ -466,6 +575,7 @@ func (l *Log) undo(seg *segment, n int, cause error) error {
 
 // seal cuts the segment's zeros (and anything else) after its durable end, durably.
 func (l *Log) seal(seg *segment) error {
+	l.finishGrowth(true)
 	if err := seg.f.Truncate(seg.end); err != nil {
 		return fmt.Errorf("cut back segment %s: %w", seg.path, err)
 	}
@@ -561,6 +671,7 @@ func (l *Log) Close() error {
 }
 
 func (l *Log) closeFiles() error {
+	l.finishGrowth(true) // the writer has stopped: no growth may write after the close
 	var errs []error
 	// A log closed cleanly has no zeros after its records.
 	if n := len(l.segments); n > 0 && l.segments[n-1].f != nil && l.segments[n-1].alloc > l.segments[n-1].end {

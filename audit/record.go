@@ -177,7 +177,11 @@ func (r *Record) appendVersion(b []byte, v int) (out []byte, split int) {
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = append(b, `,"time":`...)
-	b = appendString(b, r.Time.UTC().Format(time.RFC3339Nano))
+	// RFC 3339 text needs no JSON escape: formatted in place, it is what appendString of
+	// the formatted string gives, without a string per record.
+	b = append(b, '"')
+	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
 	b = append(b, `,"upstream":`...)
 	b = appendString(b, r.Upstream)
 	b = append(b, `,"v":`...)

@@ -44,6 +44,24 @@ func appendRecordFrame(dst, head []byte, seq uint64, tail []byte) (out, rec []by
 	return dst, rec
 }
 
+// appendPrehashedFrame is appendRecordFrame for a record whose head the appending
+// goroutine has already hashed (appendReq): it frames head‖seq‖tail into dst and
+// finishes the frame's CRC-32C and the record's leaf hash, into r.sum, over seq‖tail only.
+// The bytes are appendRecordFrame's and the hash Hasher.HashLeaf's (TestPrehashedFrame).
+func appendPrehashedFrame(dst []byte, r *appendReq, head []byte, seq uint64, tail []byte) []byte {
+	at := len(dst)
+	var hdr [frameOverhead]byte
+	dst = append(dst, hdr[:]...)
+	dst = joinSeq(dst, head, seq, tail)
+	rec := dst[at+frameOverhead:]
+	rest := rec[len(head):]
+	binary.BigEndian.PutUint32(dst[at:], uint32(len(rec)))
+	binary.BigEndian.PutUint32(dst[at+4:], crc32.Update(r.crc, castagnoli, rest))
+	r.leaf.Write(rest)
+	r.leaf.Sum(r.sum[:0])
+	return dst
+}
+
 // errTorn is a frame that is cut short or does not match its checksum; or, with
 // zeroTail, the zeros an active segment is grown by ahead of its records, which end its
 // data cleanly.

@@ -103,6 +103,9 @@ func NewListener(inner net.Listener, cfg ServerConfig) (*Listener, error) {
 	l := &Listener{Listener: inner, cfg: cfg, suites: suites, peers: newPeerCache()}
 	l.gm = &gmtls.Config{
 		GMSupport: &gmtls.GMSupport{},
+		// The listener's connections share their record buffers: one is held only while
+		// a record is read, decrypted or written, not for an idle connection's life.
+		Blocks: &gmtls.BlockPool{},
 		// gmtls's GM server reads Certificates only (it ignores GetCertificate), so each
 		// handshake gets a config for the identity and trust store current at its
 		// ClientHello.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -23,7 +24,14 @@ type AuditStage struct {
 	Log       *audit.Log
 	GatewayID string
 	commits   gateway.Histogram
-	records   sync.Pool // of *audit.Record: Append keeps nothing of a record
+	records   sync.Pool // of *pendingRecord: Append keeps nothing of a record
+}
+
+// pendingRecord is a record being appended, with room for what it holds that is not the
+// exchange's own bytes.
+type pendingRecord struct {
+	rec    audit.Record
+	digest [2 * crypto.DigestSize]byte // ResponseDigest's hex
 }
 
 // ObserveCommit is the log's audit.Options.OnCommit: the time each group commit took, which
@@ -32,41 +40,48 @@ func (a *AuditStage) ObserveCommit(_ int, took time.Duration) { a.commits.Observ
 
 // Audit implements gateway.Auditor.
 func (a *AuditStage) Audit(ctx *fasthttp.RequestCtx, x *gateway.Exchange) ([]byte, error) {
-	rec := a.record(ctx, x)
+	p, _ := a.records.Get().(*pendingRecord)
+	if p == nil {
+		p = new(pendingRecord)
+	}
+	rec := a.record(ctx, x, p)
 	r, err := a.Log.Append(ctx, rec)
-	*rec = audit.Record{}
-	a.records.Put(rec)
+	// The record's strings point into the exchange and p: nothing of them may outlive
+	// Append, which keeps nothing of the record (it is encoded before the hand-off).
+	p.rec = audit.Record{}
+	a.records.Put(p)
 	if err != nil {
 		return nil, err
 	}
 	return r.Append(nil), nil
 }
 
-func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange) *audit.Record {
+// The record's strings taken from the exchange's bytes are views of them, not copies
+// (transient): the record lives only until Audit's Append returns, while the exchange
+// and its buffers are still the handler's.
+func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange, p *pendingRecord) *audit.Record {
 	resp := &ctx.Response
 	status := resp.StatusCode()
 	body := sentBody(ctx.Method(), status, resp.Body())
 	digest := crypto.SM3(body)
-	r, _ := a.records.Get().(*audit.Record)
-	if r == nil {
-		r = new(audit.Record)
-	}
+	hex.Encode(p.digest[:], digest[:])
+	r := &p.rec
 	*r = audit.Record{
 		Time:      x.Start,
 		Gateway:   a.GatewayID,
-		RequestID: string(x.ID),
+		RequestID: transient(x.ID),
 		Client:    ctx.RemoteAddr().String(),
 		Consumer: audit.Consumer{
 			Dept: x.Identity.Dept, System: x.Identity.System, CertSerial: x.Identity.CertSerial,
 		},
 		Upstream:       x.Upstream,
-		Method:         string(ctx.Method()),
-		Path:           string(ctx.Request.Header.RequestURI()),
-		Agreement:      string(x.Agreement),
-		Purpose:        string(x.Purpose),
-		ContentDigest:  string(ctx.Request.Header.Peek(wire.HeaderContentDigest)),
+		Method:         transient(ctx.Method()),
+		Path:           transient(ctx.Request.Header.RequestURI()),
+		Agreement:      transient(x.Agreement),
+		Purpose:        transient(x.Purpose),
+		ContentDigest:  transient(ctx.Request.Header.Peek(wire.HeaderContentDigest)),
 		Status:         status,
-		ResponseDigest: hex.EncodeToString(digest[:]),
+		ResponseDigest: transient(p.digest[:]),
 		Fields:         []string{},
 		Bytes:          audit.Bytes{Request: int64(len(ctx.Request.Body())), Response: int64(len(body))},
 		LatencyMicros:  time.Since(x.Start).Microseconds(),
@@ -103,6 +118,15 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange) *audi
 		r.Signature = &audit.Signature{Base: x.Signature.Base, Input: x.Signature.Input, Signature: x.Signature.Signature}
 	}
 	return r
+}
+
+// transient is b as a string without a copy, for a record that lives only while b does
+// and is not changed (AuditStage.record).
+func transient(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // recordKind says what an exchange is recorded as: an admin action, a data exchange that

@@ -144,9 +144,12 @@ func (s *jsonScan) object(fields []string, seen *[4]uint64) bool {
 			return false
 		}
 		name := key[1 : len(key)-1]
-		var decoded string
 		for j := 0; j < len(name); j++ {
 			if name[j] == '\\' {
+				// Declared here: its address goes to json.Unmarshal, so it lives on the
+				// heap, which only a name with an escape should pay for (it was one
+				// allocation per member of every released object).
+				var decoded string
 				if json.Unmarshal(key, &decoded) != nil {
 					return false
 				}

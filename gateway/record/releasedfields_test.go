@@ -3,6 +3,8 @@ package record
 import (
 	"slices"
 	"testing"
+
+	"github.com/govgate/govgate/internal/race"
 )
 
 func TestReleasedFields(t *testing.T) {
@@ -42,4 +44,26 @@ func FuzzReleasedFields(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		releasedFields(b, []string{"name", "x"})
 	})
+}
+
+// TestReleasedFieldsAllocatesNothing: scanning a released body whose member names have no
+// escapes allocates nothing — the scan runs for every audited exchange. A name with an
+// escape is still decoded (and may allocate).
+func TestReleasedFieldsAllocatesNothing(t *testing.T) {
+	if race.Enabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	body := []byte(`[{"uscc":"9111","name":"北京数联","status":"存续","address":"北京市"},{"uscc":"9112","name":"x"}]`)
+	fields := []string{"uscc", "name", "status"}
+	if a := testing.AllocsPerRun(200, func() {
+		if got, ok := releasedFields(body, fields); !ok || len(got) != 3 {
+			t.Fatalf("releasedFields = %v, %v", got, ok)
+		}
+	}); a != 0 {
+		t.Fatalf("releasedFields allocates %.1f times per body; want 0", a)
+	}
+	escaped := []byte(`{"na\u006de":"x"}`)
+	if got, ok := releasedFields(escaped, []string{"name"}); !ok || len(got) != 1 || got[0] != "name" {
+		t.Fatalf("an escaped member name is not decoded: %v, %v", got, ok)
+	}
 }

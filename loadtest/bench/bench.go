@@ -30,7 +30,10 @@ type proc struct {
 	// commits is where a govgate role with an audit log writes its commit times as it
 	// stops; empty for other processes.
 	commits string
-	opa     bool // the stock OPA server of rows (d) and (d2), whose CPU the report splits out
+	// allocs is where a Go server role (govgate, the bare proxy) writes its heap
+	// allocation over the measured run as it stops; empty for other processes.
+	allocs string
+	opa    bool // the stock OPA server of rows (d) and (d2), whose CPU the report splits out
 }
 
 // bench holds what all scenarios share: the upstream, the PKI, a work directory.
@@ -42,6 +45,8 @@ type bench struct {
 	dept     *tlcp.Identity
 	trust    *tlcp.TrustSource
 	profile  string     // -cpuprofile, passed to the govgate servers
+	trace    string     // -trace, passed to the govgate servers
+	strace   string     // -strace: count the servers' system calls in the measured run
 	suite    tlcp.Suite // -tlcp-suite: the one the TLCP rows' client offers
 	opaBin   string     // the stock OPA server, built at the first row that runs it
 	opaPaths []string   // the policy it loads
@@ -109,6 +114,9 @@ func (b *bench) start(role, addr, upstream, stages string) (*proc, error) {
 	if b.profile != "" && role == "govgate" {
 		args = append(args, "-cpuprofile", b.profile+"."+strings.ReplaceAll(stages, ",", "-"))
 	}
+	if b.trace != "" && role == "govgate" {
+		args = append(args, "-trace", b.trace+"."+strings.ReplaceAll(stages, ",", "-"))
+	}
 	return b.run(args, addr)
 }
 
@@ -156,6 +164,7 @@ func (b *bench) self(role, stages string) ([]*proc, string, error) {
 	if role == "govgate" && strings.Contains(stages, "audit") {
 		p.commits = commitsFile(b.dir, addr)
 	}
+	p.allocs = allocsFile(b.dir, addr)
 	scheme := "http"
 	if strings.Contains(stages, "tlcp") {
 		scheme = "https"
@@ -210,12 +219,24 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 			p.cmd.Process.Signal(syscall.SIGUSR1) // count the measured run's commits only
 		}
 	}
+	for _, p := range procs {
+		if p.allocs != "" {
+			// Count allocation from here; a govgate server started with -trace begins its trace.
+			p.cmd.Process.Signal(syscall.SIGUSR2)
+		}
+	}
+	counters := b.countSyscalls(sc, procs)
 	before, opaBefore := cpuOf(procs), cpuOf(opaOf(procs))
+	ioBefore := ioOf(procs)
 	r, err := loadtest.Run(context.Background(), target, loadtest.Options{Conns: ld.conns, Rate: ld.rate, Duration: duration})
 	if err != nil {
 		return row{}, err
 	}
+	for _, c := range counters {
+		c.finish(r.Requests)
+	}
 	used, opaUsed := cpuOf(procs)-before, cpuOf(opaOf(procs))-opaBefore
+	io := ioOf(procs).minus(ioBefore)
 	var errs int64
 	for _, n := range r.Errors {
 		errs += n
@@ -225,11 +246,18 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 	if r.Requests > 0 {
 		out.cpuPer1k = used / float64(r.Requests) * 1000
 		out.opaCPUPer1k = opaUsed / float64(r.Requests) * 1000
+		out.io = io.per(float64(r.Requests))
 	}
 	// The role writes its commit times as it stops.
 	closeTarget()
 	stop()
 	for _, p := range procs {
+		if p.allocs != "" && r.Requests > 0 {
+			if bytes, objects, err := readAllocs(p.allocs); err == nil {
+				out.allocBytes, out.allocObjects = bytes/float64(r.Requests), objects/float64(r.Requests)
+			}
+			os.Remove(p.allocs)
+		}
 		if p.commits != "" {
 			if out.commits, err = readCommitStats(p.commits); err != nil {
 				log.Printf("%s: no audit commit times: %v", sc.name, err) // the row stands without them
@@ -286,6 +314,53 @@ func cpuOf(procs []*proc) float64 {
 		}
 	}
 	return total
+}
+
+// ioCounts are a process's read and write system calls and the bytes they moved
+// (/proc/PID/io: syscr, syscw, rchar, wchar) — sockets and files alike, so the bytes are
+// those copied between the process and the kernel.
+type ioCounts struct{ reads, writes, readBytes, writeBytes float64 }
+
+func (a ioCounts) minus(b ioCounts) ioCounts {
+	return ioCounts{a.reads - b.reads, a.writes - b.writes, a.readBytes - b.readBytes, a.writeBytes - b.writeBytes}
+}
+
+func (a ioCounts) per(n float64) ioCounts {
+	if n == 0 {
+		return ioCounts{}
+	}
+	return ioCounts{a.reads / n, a.writes / n, a.readBytes / n, a.writeBytes / n}
+}
+
+// ioOf sums the processes' and their children's ioCounts.
+func ioOf(procs []*proc) ioCounts {
+	var c ioCounts
+	for _, p := range procs {
+		for _, pid := range family(p.cmd.Process.Pid) {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				k, v, ok := strings.Cut(line, ":")
+				if !ok {
+					continue
+				}
+				n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				switch k {
+				case "syscr":
+					c.reads += n
+				case "syscw":
+					c.writes += n
+				case "rchar":
+					c.readBytes += n
+				case "wchar":
+					c.writeBytes += n
+				}
+			}
+		}
+	}
+	return c
 }
 
 // rssOf is the summed peak resident memory of the processes and their children, in MB.

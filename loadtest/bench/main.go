@@ -9,6 +9,16 @@
 //
 //	go run ./loadtest/bench [-duration 10s] [-runs 3] [-conns 32] [-out BENCHMARKS.md]
 //
+// Besides the throughput, latency and memory tables, BENCHMARKS.md gets the per-stage CPU
+// table — (b), then govgate with one more stage at each row: req/s, server CPU µs per
+// exchange, what the stage adds over the row before it, read/write system calls and bytes
+// per exchange (/proc/PID/io) and heap allocated per exchange (the server's
+// runtime/metrics) — and the targets table (TLCP and audit CPU budgets, full pipeline ×
+// (b), p99 at half load, p99 and peak RSS at 2,000 connections), all from the same run.
+// For diagnosis: -only b,e3,e4 runs a subset (no report), -cpuprofile, -trace (runtime
+// trace of each govgate server's measured run) and -strace (strace -c -f of each server's
+// measured run, per exchange).
+//
 // Servers run as separate processes pinned to CPU 0, the load generator to CPU 1 (taskset),
 // so that CPU time and peak RSS are the server's own. nginx comes from Debian
 // (apt-get install nginx-light); OPA is built from the OPA module go.mod requires (a tool
@@ -40,8 +50,10 @@ func main() {
 	runs := flag.Int("runs", 3, "measurements per row; the row is their median by throughput")
 	conns := flag.Int("conns", 32, "client connections")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
-	only := flag.String("only", "", "run only the scenarios whose label starts with this (d: d and d2, e: e1–e6, e3: just e3, f, g); no report is written")
+	only := flag.String("only", "", "run only the scenarios whose label starts with one of these comma-separated prefixes (d: d and d2, e: e1–e6, e3: just e3, f, g; b,e: (b) and e1–e6); no report is written")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of each govgate server to FILE.<stages>, and its heap as it stops to FILE.<stages>.heap")
+	traceOut := flag.String("trace", "", "write a runtime trace (go tool trace) of each govgate server's measured run to FILE.<stages>")
+	straceOut := flag.String("strace", "", "count each server's system calls over the measured run with strace -c -f, into FILE.<row>.<n>, and per exchange into FILE.<row>.<n>.per-exchange (strace slows the server: read the counts, not the row's throughput)")
 	tlcpSuite := flag.String("tlcp-suite", "ECDHE_SM4_GCM_SM3", "TLCP cipher suite the TLCP rows' client offers (the gateway accepts all four): ECDHE_SM4_GCM_SM3 (the default preference), ECC_SM4_GCM_SM3, ECDHE_SM4_CBC_SM3 or ECC_SM4_CBC_SM3 (the only one before suites were configurable)")
 	flag.Parse()
 	suite, err := tlcp.ParseSuite(*tlcpSuite)
@@ -49,12 +61,15 @@ func main() {
 		log.Fatalf("-tlcp-suite: %v", err)
 	}
 	if *role != "" {
+		if *traceOut != "" {
+			defer traceOnSignal(*traceOut)()
+		}
 		if err := serve(*role, *addr, *upstream, *stages, *dir, *profile); err != nil {
 			log.Fatal(err)
 		}
 		return
 	}
-	if err := orchestrate(*duration, *runs, *conns, *out, *only, *profile, suite); err != nil {
+	if err := orchestrate(*duration, *runs, *conns, *out, *only, *profile, *traceOut, *straceOut, suite); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -94,9 +109,12 @@ type row struct {
 	errors              int64
 	ratioBare, ratioNgx float64
 	commits             *commitStats // govgate with an audit log: its group commits in the measured run
+	io                  ioCounts     // the servers' read/write system calls and bytes, per exchange
+	// allocBytes and allocObjects are a Go server's heap allocation per exchange.
+	allocBytes, allocObjects float64
 }
 
-func orchestrate(duration time.Duration, runs, conns int, out, only, profile string, suite tlcp.Suite) error {
+func orchestrate(duration time.Duration, runs, conns int, out, only, profile, traceOut, straceOut string, suite tlcp.Suite) error {
 	if os.Getenv("GOVGATE_BENCH_PINNED") == "" && haveTaskset() && runtime.NumCPU() > 1 {
 		// Re-run pinned to CPU 1; the servers go to CPU 0.
 		cmd := exec.Command("taskset", append([]string{"-c", "1", os.Args[0]}, os.Args[1:]...)...)
@@ -108,7 +126,7 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile str
 	if err != nil {
 		return err
 	}
-	b.profile = profile
+	b.profile, b.trace, b.strace = profile, traceOut, straceOut
 	b.suite = suite
 	defer b.close()
 	// The disk first, while nothing else runs.
@@ -121,7 +139,7 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile str
 	// this shared machine costs every row one sample rather than one row all of its own.
 	byLoad := map[loadKind][]scenario{}
 	for _, sc := range scenarios() {
-		if only == "" || strings.HasPrefix(sc.name, "("+only) {
+		if selected(sc.name, only) {
 			byLoad[sc.load] = append(byLoad[sc.load], sc)
 		}
 	}
@@ -169,8 +187,8 @@ func (b *bench) interleaved(scs []scenario, duration time.Duration, runs int, ld
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", sc.name, err)
 			}
-			log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k (opa %.3f)  rss %.0f MB  errors %d  commits %s",
-				sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.opaCPUPer1k, r.rssMB, r.errors, r.commits)
+			log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k (opa %.3f)  rss %.0f MB  errors %d  commits %s  reads+writes/exchange %.1f+%.1f  alloc/exchange %.0f B %.1f objects",
+				sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.opaCPUPer1k, r.rssMB, r.errors, r.commits, r.io.reads, r.io.writes, r.allocBytes, r.allocObjects)
 			if r.errors > 0 {
 				return nil, fmt.Errorf("%s: %d requests failed; a run with errors measures the errors", sc.name, r.errors)
 			}
@@ -188,6 +206,20 @@ func (b *bench) interleaved(scs []scenario, duration time.Duration, runs int, ld
 		rows[j] = ss[len(ss)/2]
 	}
 	return rows, nil
+}
+
+// selected tells whether the scenario named name is among only's comma-separated label
+// prefixes ("b,e" runs (b) and (e1)–(e6)); an empty only selects every scenario.
+func selected(name, only string) bool {
+	if only == "" {
+		return true
+	}
+	for _, p := range strings.Split(only, ",") {
+		if p = strings.TrimSpace(p); p != "" && strings.HasPrefix(name, "("+p) {
+			return true
+		}
+	}
+	return false
 }
 
 func scenarioNamed(prefix string) scenario {

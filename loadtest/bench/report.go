@@ -26,8 +26,9 @@ func writeReport(out string, rows []row, disk diskSync, duration time.Duration, 
 		}
 		fmt.Fprintf(&s, "| %s | %.0f | %.0f | %.0f | %.3f | %.0f | %.2f | %.2f | %d | %s |\n", r.name, r.rps, r.p50, r.p99, r.cpuPer1k, r.rssMB, r.ratioBare, r.ratioNgx, r.errors, r.commits)
 	}
-	fmt.Fprintf(&s, "\nEvery request is the same query for an enterprise registration record by the tax bureau under agreement AGR-2025-0219 (business information: the policy decides and the fields are cut to the agreement's; no quota, so that none runs out mid-run). Every govgate row runs the gateway `govgate serve` builds (package gateway/assemble), with the stages a row does not measure yet switched off through the assembly's options: (e1) plain HTTP, proxy only; (e2)–(e5) TLCP with the department's SM2 pair over %s, adding the policy (e3), the durable audit log (e4) and, in (e5), every request SM2-signed (pre-signed before the run, so that the generator's signing does not limit it).\n\n", suite)
-
+	fmt.Fprintf(&s, "\nEvery request is the same query for an enterprise registration record by the tax bureau under agreement AGR-2025-0219 (business information: the policy decides and the fields are cut to the agreement's; no quota, so that none runs out mid-run). Every govgate row runs the gateway `govgate serve` builds (package gateway/assemble), with the stages a row does not measure yet switched off through the assembly's options: (e1) plain HTTP, proxy only; (e2)–(e5) TLCP with the department's SM2 pair over %s, adding the policy (e3), the durable audit log (e4) and, in (e5), every request SM2-signed (pre-signed before the run, so that the generator's signing does not limit it).\n", suite)
+	writeStages(&s, rows, suite)
+	s.WriteString("\n")
 	e4 := findRow(rows, "(e4)")
 	s.WriteString("## Latency at half of (e4)'s throughput\n\n")
 	fmt.Fprintf(&s, "Open loop at %.0f req/s, 32 connections; each request's latency is measured from when it was due, so a stall is not hidden.\n\n", e4.rps/2)
@@ -46,23 +47,25 @@ func writeReport(out string, rows []row, disk diskSync, duration time.Duration, 
 			fmt.Fprintf(&s, "| %s | %.0f | %.0f | %.0f | %.3f | %.0f | %.0f | %d | %s |\n", r.name, r.rps, r.p50, r.p99, r.cpuPer1k, r.rssMB, r.openingRSSMB, r.errors, r.commits)
 		}
 	}
-	writeTargets(&s, rows, disk)
+	writeTargets(&s, rows, disk, suite)
 	writePeerComparison(&s, rows)
 	return os.WriteFile(out, []byte(s.String()), 0o644)
 }
 
 // writeTargets sets each target against its measurement.
-func writeTargets(s *strings.Builder, rows []row, disk diskSync) {
+func writeTargets(s *strings.Builder, rows []row, disk diskSync, suite tlcp.Suite) {
 	e4, e5 := findRow(rows, "(e4)"), findRow(rows, "(e5)")
 	f1, f2, g2 := findRow(rows, "(f1)"), findRow(rows, "(f2)"), findRow(rows, "(g2)")
 	met := map[bool]string{true: "met", false: "**missed**"}
 	s.WriteString("\n## Targets\n\n| target | measured | |\n|---|---|---|\n")
-	fmt.Fprintf(s, "| (e4) policy + durable audit + TLCP ≥ 0.5 × (b) | %.2f × (b) | %s |\n", e4.ratioBare, met[e4.ratioBare >= 0.5])
+	writeStageTargets(s, rows, suite, met)
+	fmt.Fprintf(s, "| (e4) policy + durable audit + TLCP (%s) ≥ 0.5 × (b) | %.2f × (b) | %s |\n", suite, e4.ratioBare, met[e4.ratioBare >= 0.5])
 	fmt.Fprintf(s, "| (e4) ≥ 1.5 × (d) | %.2f × (d) | %s |\n", e4.ratioNgx, met[e4.ratioNgx >= 1.5])
 	share := (e5.cpuPer1k - e4.cpuPer1k) / e5.cpuPer1k
 	fmt.Fprintf(s, "| (e5) with SM2 request signatures: ratios, and the CPU the signatures take | %.2f × (b), %.2f × (d); (e5) − (e4) is %.0f %% of (e5)'s CPU per request — an upper bound: it also counts what a lower rate batches less; `-only e5 -cpuprofile` splits it | reported |\n", e5.ratioBare, e5.ratioNgx, 100*share)
 	fmt.Fprintf(s, "| peak RSS at %s connections ≤ 150 MB | (g2) %.0f MB under load; %.0f MB while they opened with %s requests in flight%s | %s |\n",
 		thousands(manyConnCount), g2.rssMB, g2.openingRSSMB, thousands(manyConnCount), lessGCTradeOff(g2, findRow(rows, "(g3)")), met[g2.rssMB <= 150])
+	fmt.Fprintf(s, "| p99 ≤ 10 ms at %s connections, at the (g2) rate | (g2) p99 %.1f ms | %s |\n", thousands(manyConnCount), g2.p99/1000, met[g2.p99 <= 10000])
 	diff := (f2.p99 - f1.p99) / 1000
 	fmt.Fprintf(s, "| p99 at half of its maximum throughput ≤ (b)'s + 2 ms | (f2) − (f1) = %+.1f ms; the audit disk's own fsync p99 is %.1f ms%s | %s |\n",
 		diff, disk.p99/1000, diagnosisDiffs(f1, findRow(rows, "(f3)"), findRow(rows, "(f4)")), met[diff <= 2])

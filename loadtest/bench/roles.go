@@ -37,6 +37,10 @@ func serve(role, addr, upstream, stages, dir, profile string) error {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
+	if role == "govgate" || role == "bareproxy" {
+		allocs := newAllocCounter()
+		defer allocs.write(allocsFile(dir, addr))
+	}
 	switch role {
 	case "upstream":
 		return serveUntil(ctx, addr, func(c *fasthttp.RequestCtx) {

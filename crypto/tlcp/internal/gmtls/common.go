@@ -277,6 +277,10 @@ type Config struct {
 	// and no resumption (a client config without it is refused).
 	SessionTicketsDisabled bool
 
+	// Blocks, when set, lends connections made with this Config their record buffers
+	// while they have a record in hand (govgate); read when the connection is made.
+	Blocks *BlockPool
+
 	// DynamicRecordSizingDisabled disables adaptive sizing of TLS records.
 	// When true, the largest possible TLS record size is always used. When
 	// false, the size of TLS records may be adjusted in an attempt to

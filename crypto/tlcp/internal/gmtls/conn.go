@@ -101,6 +101,11 @@ type halfConn struct {
 
 	// used to save allocating a new buffer for each MAC.
 	inDigestBuf, outDigestBuf []byte
+	// finalBlock is the padded last block of a CBC record being sealed (govgate: reused).
+	finalBlock [32]byte
+	// blocks lends this direction its record buffers while it has a record in hand, when
+	// the connection was made with a BlockPool (govgate).
+	blocks *BlockPool
 }
 
 func (hc *halfConn) setErrorLocked(err error) error {
@@ -295,11 +300,14 @@ func (hc *halfConn) decrypt(b *block) (ok bool, prefixLen int, alertValue alert)
 // block of payload. finalBlock is a fresh slice which contains the contents of
 // any suffix of payload as well as the needed padding to make finalBlock a
 // full block.
-func padToBlockSize(payload []byte, blockSize int) (prefix, finalBlock []byte) {
+func padToBlockSize(payload []byte, blockSize int, buf []byte) (prefix, finalBlock []byte) {
 	overrun := len(payload) % blockSize
 	paddingLen := blockSize - overrun
 	prefix = payload[:len(payload)-overrun]
-	finalBlock = make([]byte, blockSize)
+	if blockSize > len(buf) {
+		buf = make([]byte, blockSize)
+	}
+	finalBlock = buf[:blockSize] // govgate: the halfConn's, not one per record
 	copy(finalBlock, payload[len(payload)-overrun:])
 	for i := overrun; i < blockSize; i++ {
 		finalBlock[i] = byte(paddingLen - 1)
@@ -346,7 +354,7 @@ func (hc *halfConn) encrypt(b *block, explicitIVLen int) (bool, alert) {
 				c.SetIV(payload[:explicitIVLen])
 				payload = payload[explicitIVLen:]
 			}
-			prefix, finalBlock := padToBlockSize(payload, blockSize)
+			prefix, finalBlock := padToBlockSize(payload, blockSize, hc.finalBlock[:])
 			b.resize(recordHeaderLen + explicitIVLen + len(prefix) + len(finalBlock))
 			c.CryptBlocks(b.data[recordHeaderLen+explicitIVLen:], prefix)
 			c.CryptBlocks(b.data[recordHeaderLen+explicitIVLen+len(prefix):], finalBlock)
@@ -431,6 +439,9 @@ func (b *block) Read(p []byte) (n int, err error) {
 func (hc *halfConn) newBlock() *block {
 	b := hc.bfree
 	if b == nil {
+		if hc.blocks != nil {
+			return hc.blocks.get()
+		}
 		return new(block)
 	}
 	hc.bfree = b.link
@@ -446,6 +457,21 @@ func (hc *halfConn) newBlock() *block {
 func (hc *halfConn) freeBlock(b *block) {
 	b.link = hc.bfree
 	hc.bfree = b
+}
+
+// releaseBlocks hands hc's free blocks back to its pool, if it has one: the connection
+// keeps no record buffer while it has no record in hand (govgate).
+func (hc *halfConn) releaseBlocks() {
+	if hc.blocks == nil {
+		return
+	}
+	for b := hc.bfree; b != nil; {
+		next := b.link
+		b.link = nil
+		hc.blocks.put(b)
+		b = next
+	}
+	hc.bfree = nil
 }
 
 // splitBlock splits a block after the first n bytes,
@@ -784,47 +810,64 @@ func (c *Conn) flush() (int, error) {
 // connection and updates the record layer state.
 func (c *Conn) writeRecordLocked(typ recordType, data []byte) (int, error) {
 	b := c.out.newBlock()
-	defer c.out.freeBlock(b)
+	defer func() {
+		c.out.freeBlock(b)
+		if c.handshakeComplete() {
+			c.out.releaseBlocks()
+		}
+	}()
+
+	// govgate: every record of the call is sealed into one buffer, one after the other,
+	// and the buffer goes out in one write: a response split into records by the size
+	// heuristic below still costs one system call.
+	explicitIVLen := 0
+	explicitIVIsSeq := false
+	if cbc, ok := c.out.cipher.(cbcMode); ok {
+		explicitIVLen = cbc.BlockSize()
+	}
+	if explicitIVLen == 0 {
+		if c, ok := c.out.cipher.(aead); ok {
+			explicitIVLen = c.explicitNonceLen()
+
+			// The AES-GCM construction in TLS has an
+			// explicit nonce so that the nonce can be
+			// random. However, the nonce is only 8 bytes
+			// which is too small for a secure, random
+			// nonce. Therefore we use the sequence number
+			// as the nonce.
+			explicitIVIsSeq = explicitIVLen > 0
+		}
+	}
+	records := (len(data) + maxPlaintext - 1) / maxPlaintext
+	if c.config.DynamicRecordSizingDisabled || typ != recordTypeApplicationData || c.bytesSent >= recordSizeBoostThreshold {
+		records = max(records, 1)
+	} else {
+		records = max(records, (len(data)+tcpMSSEstimate/2-1)/(tcpMSSEstimate/2))
+	}
+	b.reserve(len(data) + records*(recordHeaderLen+explicitIVLen+maxRecordExpansion))
 
 	var n int
 	for len(data) > 0 {
-		explicitIVLen := 0
-		explicitIVIsSeq := false
-
-		if cbc, ok := c.out.cipher.(cbcMode); ok {
-			explicitIVLen = cbc.BlockSize()
-		}
-		if explicitIVLen == 0 {
-			if c, ok := c.out.cipher.(aead); ok {
-				explicitIVLen = c.explicitNonceLen()
-
-				// The AES-GCM construction in TLS has an
-				// explicit nonce so that the nonce can be
-				// random. However, the nonce is only 8 bytes
-				// which is too small for a secure, random
-				// nonce. Therefore we use the sequence number
-				// as the nonce.
-				explicitIVIsSeq = explicitIVLen > 0
-			}
-		}
 		m := len(data)
 		if maxPayload := c.maxPayloadSizeForWrite(typ, explicitIVLen); m > maxPayload {
 			m = maxPayload
 		}
-		b.resize(recordHeaderLen + explicitIVLen + m)
-		b.data[0] = byte(typ)
+		off := len(b.data)
+		b.resize(off + recordHeaderLen + explicitIVLen + m)
+		rec := &block{data: b.data[off:]}
+		rec.data[0] = byte(typ)
 		vers := c.vers
 		if vers == 0 {
 			// Some TLS servers fail if the record version is
 			// greater than TLS 1.0 for the initial ClientHello.
 			vers = VersionTLS10
 		}
-		b.data[1] = byte(vers >> 8)
-		b.data[2] = byte(vers)
-		b.data[3] = byte(m >> 8)
-		b.data[4] = byte(m)
+		rec.data[1] = byte(vers >> 8)
+		rec.data[2] = byte(vers)
+		rec.data[3] = byte(m >> 8)
+		rec.data[4] = byte(m)
 		if explicitIVLen > 0 {
-			explicitIV := b.data[recordHeaderLen : recordHeaderLen+explicitIVLen]
+			explicitIV := rec.data[recordHeaderLen : recordHeaderLen+explicitIVLen]
 			if explicitIVIsSeq {
 				copy(explicitIV, c.out.seq[:])
 			} else {
@@ -833,13 +876,23 @@ func (c *Conn) writeRecordLocked(typ recordType, data []byte) (int, error) {
 				}
 			}
 		}
-		copy(b.data[recordHeaderLen+explicitIVLen:], data)
-		c.out.encrypt(b, explicitIVLen)
-		if _, err := c.write(b.data); err != nil {
-			return n, err
+		copy(rec.data[recordHeaderLen+explicitIVLen:], data)
+		c.out.encrypt(rec, explicitIVLen)
+		if &rec.data[0] != &b.data[off] {
+			// The record outgrew the room reserved for it (it cannot: maxRecordExpansion
+			// bounds every suite's); carried over rather than lost.
+			b.resize(off)
+			b.data = append(b.data, rec.data...)
+		} else {
+			b.data = b.data[:off+len(rec.data)]
 		}
 		n += m
 		data = data[m:]
+	}
+	if len(b.data) > 0 {
+		if _, err := c.write(b.data); err != nil {
+			return 0, err
+		}
 	}
 
 	if typ == recordTypeChangeCipherSpec {
@@ -850,6 +903,11 @@ func (c *Conn) writeRecordLocked(typ recordType, data []byte) (int, error) {
 
 	return n, nil
 }
+
+// maxRecordExpansion bounds what sealing adds to a record's plaintext past its header
+// and explicit IV: an SM3 HMAC (32) and CBC padding (up to a block, 16), or a GCM tag
+// (16).
+const maxRecordExpansion = 64
 
 // writeRecord writes a TLS record with the given type and payload to the
 // connection and updates the record layer state.
@@ -930,16 +988,12 @@ var (
 // Write writes data to the connection.
 func (c *Conn) Write(b []byte) (int, error) {
 	// interlock with Close below
-	for {
-		x := atomic.LoadInt32(&c.activeCall)
-		if x&1 != 0 {
-			return 0, errClosed
-		}
-		if atomic.CompareAndSwapInt32(&c.activeCall, x, x+2) {
-			defer atomic.AddInt32(&c.activeCall, -2)
-			break
-		}
+	if !c.enterWrite() {
+		return 0, errClosed
 	}
+	// govgate: deferred outside the loop that registers the call, so that the defer is
+	// not heap-allocated on every write.
+	defer atomic.AddInt32(&c.activeCall, -2)
 
 	if err := c.Handshake(); err != nil {
 		return 0, err
@@ -977,6 +1031,19 @@ func (c *Conn) Write(b []byte) (int, error) {
 	return n, c.out.setErrorLocked(err)
 }
 
+// enterWrite registers a Write in activeCall, unless Close has been called.
+func (c *Conn) enterWrite() bool {
+	for {
+		x := atomic.LoadInt32(&c.activeCall)
+		if x&1 != 0 {
+			return false
+		}
+		if atomic.CompareAndSwapInt32(&c.activeCall, x, x+2) {
+			return true
+		}
+	}
+}
+
 // Read can be made to time out and return a net.Error with Timeout() == true
 // after a fixed time limit; see SetDeadline and SetReadDeadline.
 func (c *Conn) Read(b []byte) (n int, err error) {
@@ -1010,6 +1077,15 @@ func (c *Conn) Read(b []byte) (n int, err error) {
 		if c.input.off >= len(c.input.data) {
 			c.in.freeBlock(c.input)
 			c.input = nil
+			// govgate: nothing decrypted is waiting and nothing raw either: the
+			// connection is between records, and keeps no buffer of its own until the next.
+			if ri := c.rawInput; ri == nil || len(ri.data) == 0 {
+				if ri != nil {
+					c.in.freeBlock(ri)
+					c.rawInput = nil
+				}
+				c.in.releaseBlocks()
+			}
 		}
 
 		// If a close-notify alert is waiting, read it so that

@@ -17,14 +17,46 @@ package gmtls
 
 import (
 	"net"
+	"sync"
 )
+
+// BlockPool lends record buffers to the connections made with it (Config.Blocks), so
+// that a connection holds them only while it has a record in hand — reading, decrypting
+// or writing one — rather than for its whole life: at thousands of mostly idle
+// keep-alive connections that is the difference between a buffer per connection and a
+// buffer per record in flight (govgate).
+type BlockPool struct{ p sync.Pool }
+
+// maxPooledBlock bounds the buffers kept: a record's worth and its framing.
+const maxPooledBlock = 2 * (maxCiphertext + recordHeaderLen)
+
+func (p *BlockPool) get() *block {
+	if b, ok := p.p.Get().(*block); ok {
+		return b
+	}
+	return new(block)
+}
+
+func (p *BlockPool) put(b *block) {
+	if cap(b.data) > maxPooledBlock {
+		return
+	}
+	b.data, b.off, b.link = b.data[:0], 0, nil
+	p.p.Put(b)
+}
+
+func newConn(conn net.Conn, config *Config, isClient bool) *Conn {
+	c := &Conn{conn: conn, config: config, isClient: isClient}
+	c.in.blocks, c.out.blocks = config.Blocks, config.Blocks
+	return c
+}
 
 // Server returns a new TLS server side connection
 // using conn as the underlying transport.
 // The configuration config must be non-nil and must include (or return from
 // GetConfigForClient) the signing and the encryption certificate.
 func Server(conn net.Conn, config *Config) *Conn {
-	return &Conn{conn: conn, config: config}
+	return newConn(conn, config, false)
 }
 
 // Client returns a new TLS client side connection
@@ -32,5 +64,5 @@ func Server(conn net.Conn, config *Config) *Conn {
 // The config cannot be nil, and must set InsecureSkipVerify and SessionTicketsDisabled
 // (gmtls neither verifies chains nor resumes sessions).
 func Client(conn net.Conn, config *Config) *Conn {
-	return &Conn{conn: conn, config: config, isClient: true}
+	return newConn(conn, config, true)
 }
