@@ -1,0 +1,298 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/govgate/govgate/policy"
+)
+
+// DefaultPollInterval is how often a gateway asks the bundle server for a new revision.
+const DefaultPollInterval = 30 * time.Second
+
+// PollerOptions configure a Poller.
+type PollerOptions struct {
+	// URL is the bundle's address; its signature is at URL + SignatureSuffix.
+	URL      string
+	Interval time.Duration // DefaultPollInterval when zero
+	Verifier *Verifier
+	// Client makes the requests; http.DefaultClient's transport with a timeout when nil.
+	Client *http.Client
+	Logger *slog.Logger
+	// Now is the clock certificates are checked at; time.Now when nil.
+	Now func() time.Time
+}
+
+// Poller fetches the bundle, verifies it and keeps the latest verified one for the policy
+// engine, which reads it through Files. Run polls and calls the engine's reload after each
+// new verified bundle.
+type Poller struct {
+	opts PollerOptions
+	log  *slog.Logger
+
+	mu                                   sync.Mutex
+	current                              *fetched            // the latest verified bundle: what Files returns
+	byID                                 map[string]*fetched // current and the one before, by engine revision ID
+	etag                                 string              // of current
+	lastPoll                             time.Time
+	lastErr                              string
+	lastErrAt                            time.Time
+	polls, notModified, fetches, refused uint64
+}
+
+// fetched is one verified bundle and where it came from.
+type fetched struct {
+	loaded    *Loaded
+	id        string // the engine's revision ID of its files
+	signer    *Signer
+	etag      string
+	fetchedAt time.Time
+}
+
+// NewPoller checks the options; it does not fetch.
+func NewPoller(opts PollerOptions) (*Poller, error) {
+	if opts.URL == "" {
+		return nil, errors.New("policy bundle: no URL")
+	}
+	if opts.Verifier == nil {
+		return nil, errors.New("policy bundle: no verifier; an unsigned policy is never loaded")
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultPollInterval
+	}
+	if opts.Client == nil {
+		opts.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Poller{opts: opts, log: opts.Logger, byID: map[string]*fetched{}}, nil
+}
+
+// URL is the bundle's address.
+func (p *Poller) URL() string { return p.opts.URL }
+
+// Interval is the poll interval.
+func (p *Poller) Interval() time.Duration { return p.opts.Interval }
+
+// Files returns the latest verified bundle's files: the policy engine's source
+// (policy.Options.Files). Before the first verified bundle there is nothing to load.
+func (p *Poller) Files() (*policy.Files, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.current == nil {
+		return nil, fmt.Errorf("policy bundle %s: no verified bundle yet", p.opts.URL)
+	}
+	return p.current.loaded.Files, nil
+}
+
+// Poll asks the server once. changed is true when a new bundle was verified and is now
+// what Files returns; false on 304 Not Modified. A bundle that fails verification is
+// refused with an error and Files keeps the one before.
+func (p *Poller) Poll(ctx context.Context) (changed bool, err error) {
+	changed, err = p.poll(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.polls++
+	p.lastPoll = p.opts.Now()
+	if err != nil {
+		p.refused++
+		p.lastErr, p.lastErrAt = err.Error(), p.lastPoll
+	} else {
+		p.lastErr = ""
+	}
+	return changed, err
+}
+
+func (p *Poller) poll(ctx context.Context) (bool, error) {
+	p.mu.Lock()
+	etag := p.etag
+	p.mu.Unlock()
+	body, newTag, status, err := p.get(ctx, p.opts.URL, etag)
+	if err != nil {
+		return false, err
+	}
+	if status == http.StatusNotModified {
+		p.mu.Lock()
+		p.notModified++
+		p.mu.Unlock()
+		return false, nil
+	}
+	sig, _, _, err := p.get(ctx, p.opts.URL+SignatureSuffix, "")
+	if err != nil {
+		return false, fmt.Errorf("policy bundle %s: signature: %w", p.opts.URL, err)
+	}
+	signer, err := p.opts.Verifier.Verify(body, sig, p.opts.Now())
+	if err != nil {
+		return false, fmt.Errorf("policy bundle %s refused: %w", p.opts.URL, err)
+	}
+	loaded, err := Read(body)
+	if err != nil {
+		return false, fmt.Errorf("policy bundle %s refused: %w", p.opts.URL, err)
+	}
+	f := &fetched{loaded: loaded, id: loaded.Files.ID(), signer: signer, etag: newTag, fetchedAt: p.opts.Now()}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fetches++
+	if p.current != nil && p.current.id == f.id {
+		// Same files republished (a new ETag for the same content): nothing to reload.
+		p.etag = newTag
+		p.current.etag = newTag
+		return false, nil
+	}
+	p.current, p.etag = f, newTag
+	p.remember(f)
+	return true, nil
+}
+
+// maxRemembered bounds the verified bundles kept by revision ID, so that /policy can name
+// the signer of the live revision even after later bundles were refused by the engine.
+const maxRemembered = 16
+
+// remember keeps f, dropping the oldest-fetched bundle beyond maxRemembered.
+func (p *Poller) remember(f *fetched) {
+	p.byID[f.id] = f
+	for len(p.byID) > maxRemembered {
+		var oldest *fetched
+		for _, g := range p.byID {
+			if g != p.current && (oldest == nil || g.fetchedAt.Before(oldest.fetchedAt)) {
+				oldest = g
+			}
+		}
+		delete(p.byID, oldest.id)
+	}
+}
+
+// get fetches url, conditionally on etag; it returns the body of a 200, or the status
+// 304 with no body.
+func (p *Poller) get(ctx context.Context, url, etag string) ([]byte, string, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("policy bundle: %w", err)
+	}
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := p.opts.Client.Do(req)
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("policy bundle: %w", err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotModified:
+		if etag != "" {
+			return nil, etag, resp.StatusCode, nil
+		}
+		fallthrough
+	default:
+		return nil, "", resp.StatusCode, fmt.Errorf("policy bundle: GET %s: %s", url, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBundleSize+1))
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("policy bundle: GET %s: %w", url, err)
+	}
+	if len(body) > MaxBundleSize {
+		return nil, "", 0, fmt.Errorf("policy bundle: GET %s: more than %d bytes", url, MaxBundleSize)
+	}
+	return body, resp.Header.Get("ETag"), resp.StatusCode, nil
+}
+
+// Run polls every interval (with up to a tenth of jitter, so that a fleet does not ask in
+// step) until ctx ends; after each new verified bundle it calls reload, which makes the
+// bundle live or keeps the running revision. After a failure it retries sooner, doubling
+// the wait from a second up to the interval, as OPA backs off.
+func (p *Poller) Run(ctx context.Context, reload func(context.Context) error) {
+	failures := 0
+	for {
+		wait := jitter(p.opts.Interval)
+		if failures > 0 {
+			wait = min(time.Second<<min(failures-1, 16), wait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		changed, err := p.Poll(ctx)
+		if err != nil {
+			failures++
+			p.log.Error("policy bundle poll failed; the running revision stays", "url", p.opts.URL, "error", err)
+			continue
+		}
+		failures = 0
+		if !changed {
+			continue
+		}
+		if err := reload(ctx); err != nil {
+			// The engine logs and keeps the failure; the bundle stays current, so the
+			// next poll gets 304 and does not compile it again.
+			continue
+		}
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	j := d / 10
+	if j <= 0 {
+		return d
+	}
+	return d - j + rand.N(2*j)
+}
+
+// Status is what /policy shows about the bundle: the live revision's bundle (its manifest
+// revision, signer, ETag) and the poller's state.
+type Status struct {
+	URL          string        `json:"url"`
+	PollInterval time.Duration `json:"poll_interval_ns"`
+	Revision     string        `json:"bundle_revision,omitempty"`
+	ETag         string        `json:"etag,omitempty"`
+	Signer       *Signer       `json:"signer,omitempty"`
+	FetchedAt    *time.Time    `json:"fetched_at,omitempty"`
+	// Pending names the latest verified bundle when the engine has not made it live (its
+	// tests failed, or it does not compile).
+	Pending     string     `json:"pending_bundle_revision,omitempty"`
+	LastPoll    *time.Time `json:"last_poll,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	Polls       uint64     `json:"polls"`
+	NotModified uint64     `json:"not_modified"`
+	Fetches     uint64     `json:"fetches"`
+	Refused     uint64     `json:"refused"`
+}
+
+// Status describes the bundle whose files are the engine's live revision liveID.
+func (p *Poller) Status(liveID string) *Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &Status{URL: p.opts.URL, PollInterval: p.opts.Interval, LastError: p.lastErr,
+		Polls: p.polls, NotModified: p.notModified, Fetches: p.fetches, Refused: p.refused}
+	if live := p.byID[liveID]; live != nil {
+		at := live.fetchedAt
+		s.Revision, s.ETag, s.Signer, s.FetchedAt = live.loaded.Revision, live.etag, live.signer, &at
+	}
+	if p.current != nil && p.current.id != liveID {
+		s.Pending = p.current.loaded.Revision
+	}
+	if !p.lastPoll.IsZero() {
+		at := p.lastPoll
+		s.LastPoll = &at
+	}
+	if s.LastError != "" {
+		at := p.lastErrAt
+		s.LastErrorAt = &at
+	}
+	return s
+}
