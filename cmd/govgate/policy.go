@@ -28,6 +28,8 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"fmt":   runPolicyFmt,
 		"eval":  runPolicyEval,
 		"init":  runPolicyInit,
+		"build": runPolicyBuild, // policybundle.go
+		"sign":  runPolicySign,
 	}
 	if len(args) == 0 || sub[args[0]] == nil {
 		fmt.Fprint(stderr, `Usage: govgate policy <command> [flags]
@@ -38,6 +40,8 @@ Commands, for security officers (安全管理员):
   check   compile strictly, check the data documents and the layout of every file
   fmt     rewrite Rego files in opa fmt's layout (--list to only name them)
   eval    evaluate one input document and print the decision (--explain: the rules that fired)
+  build   build DIR into a policy bundle (OPA's layout) for a fleet: --out FILE [--revision R]
+  sign    sign a bundle with a security officer's SM2 certificate: BUNDLE --cert C --key K
 
 Every command reads the policy directory given as DIR or --dir DIR (as opa test DIR
 does), or the shipped policy when none is given. Exit status: 0 ok; 1 an error or
