@@ -38,6 +38,7 @@ func commands() []command {
 		{"keys", "list and rotate keys in the key store (cryptography administrators)", runKeys, true},
 		{"ca", "create the SM2 CA: a root, or an intermediate (cryptography administrators)", runCA, true},
 		{"certs", "issue, list, revoke certificates, publish the CRL, rotate the gateway's pair", runCerts, true},
+		{"fleet", "look at every gateway's admin API and flag where the fleet diverges", runFleet, true},
 		{"loadtest", "load the gateway: closed or open loop, plain, TLS or TLCP, HDR latency", runLoadtest, false},
 		{"healthcheck", "probe the admin API's /readyz: exit 0 when ready (container HEALTHCHECK)", runHealthcheck, false},
 		{"version", "print the module version, VCS revision and Go version", runVersion, false},
