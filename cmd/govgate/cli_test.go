@@ -26,7 +26,8 @@ func TestHelpExitsZeroForEveryCommand(t *testing.T) {
 		"ca":     {"init", "govgate certs"},
 		"certs":  {"issue", "list", "revoke", "crl", "rotate"},
 		"keys":   {"list", "rotate"},
-		"policy": {"init", "test", "check", "fmt", "eval"},
+		"policy": {"init", "test", "check", "fmt", "eval", "build", "sign"},
+		"fleet":  {"status"},
 		"audit":  {"verify", "proof", "report", "export"},
 	}
 	for _, c := range commands() {

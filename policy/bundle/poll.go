@@ -145,9 +145,10 @@ func (p *Poller) poll(ctx context.Context) (bool, error) {
 	defer p.mu.Unlock()
 	p.fetches++
 	if p.current != nil && p.current.id == f.id {
-		// Same files republished (a new ETag for the same content): nothing to reload.
-		p.etag = newTag
-		p.current.etag = newTag
+		// The same files, republished (another manifest revision or signer): nothing to
+		// compile, but the bundle describing the live revision is now this one.
+		p.current, p.etag = f, newTag
+		p.byID[f.id] = f
 		return false, nil
 	}
 	p.current, p.etag = f, newTag
