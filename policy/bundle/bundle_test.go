@@ -294,11 +294,11 @@ func TestNewBundleLiveOnTwoGateways(t *testing.T) {
 	want := revisionOf(t, "two")
 	// Polls come every interval ± 10%; a compile and the tests take a few hundred ms on
 	// this machine. The deadline is generous; what is asserted is that both go live.
-	deadline := time.Now().Add(20 * interval)
+	deadline := time.Now().Add(200 * interval)
 	for _, gw := range gws {
 		for gw.engine.Revision().ID != want {
 			if time.Now().After(deadline) {
-				t.Fatalf("revision %s not live after %s; status %+v", want, 20*interval, gw.engine.Status())
+				t.Fatalf("revision %s not live after %s; status %+v", want, 200*interval, gw.engine.Status())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
