@@ -146,6 +146,7 @@ func TestRefusedBundlesKeepTheOldRevision(t *testing.T) {
 		{"revoked signer", func() { srv.Publish(t, bad, revoked.Sign(t, bad)) }, "is revoked"},
 		{"signature of another bundle", func() { srv.Publish(t, bad, officer.Sign(t, good)) }, "digest is not the bundle's"},
 		{"garbage signature", func() { srv.Publish(t, bad, []byte(`{"format":"x"}`)) }, "format"},
+		{"oversized signature", func() { srv.Publish(t, bad, []byte(strings.Repeat(" ", bundle.MaxSignatureSize+1))) }, "more than"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -118,7 +118,7 @@ func (p *Poller) poll(ctx context.Context) (bool, error) {
 	p.mu.Lock()
 	etag := p.etag
 	p.mu.Unlock()
-	body, newTag, status, err := p.get(ctx, p.opts.URL, etag)
+	body, newTag, status, err := p.get(ctx, p.opts.URL, etag, MaxBundleSize)
 	if err != nil {
 		return false, err
 	}
@@ -128,7 +128,7 @@ func (p *Poller) poll(ctx context.Context) (bool, error) {
 		p.mu.Unlock()
 		return false, nil
 	}
-	sig, _, _, err := p.get(ctx, p.opts.URL+SignatureSuffix, "")
+	sig, _, _, err := p.get(ctx, p.opts.URL+SignatureSuffix, "", MaxSignatureSize)
 	if err != nil {
 		return false, fmt.Errorf("policy bundle %s: signature: %w", p.opts.URL, err)
 	}
@@ -174,9 +174,9 @@ func (p *Poller) remember(f *fetched) {
 	}
 }
 
-// get fetches url, conditionally on etag; it returns the body of a 200, or the status
-// 304 with no body.
-func (p *Poller) get(ctx context.Context, url, etag string) ([]byte, string, int, error) {
+// get fetches url, conditionally on etag, reading at most limit bytes; it returns the
+// body of a 200, or the status 304 with no body.
+func (p *Poller) get(ctx context.Context, url, etag string, limit int64) ([]byte, string, int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, "", 0, fmt.Errorf("policy bundle: %w", err)
@@ -199,12 +199,12 @@ func (p *Poller) get(ctx context.Context, url, etag string) ([]byte, string, int
 	default:
 		return nil, "", resp.StatusCode, fmt.Errorf("policy bundle: GET %s: %s", url, resp.Status)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBundleSize+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, "", 0, fmt.Errorf("policy bundle: GET %s: %w", url, err)
 	}
-	if len(body) > MaxBundleSize {
-		return nil, "", 0, fmt.Errorf("policy bundle: GET %s: more than %d bytes", url, MaxBundleSize)
+	if int64(len(body)) > limit {
+		return nil, "", 0, fmt.Errorf("policy bundle: GET %s: more than %d bytes", url, limit)
 	}
 	return body, resp.Header.Get("ETag"), resp.StatusCode, nil
 }
