@@ -320,3 +320,26 @@ func TestVerifierNeedsACA(t *testing.T) {
 		t.Fatal("a CRL signed by an untrusted CA was accepted")
 	}
 }
+
+// TestVerifyAtTime: a signer certificate past its validity is refused, and so is any
+// signer once the configured CRL is past its next update (a stale list vouches for no one).
+func TestVerifyAtTime(t *testing.T) {
+	pki := bundletest.NewPKI(t, "signers root")
+	officer := pki.Officer(t) // valid 12 h
+	b := bundletest.Build(t, "t")
+	sig := officer.Sign(t, b)
+	v := verifier(t, pki, "")
+	if _, err := v.Verify(b, sig, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(b, sig, time.Now().Add(13*time.Hour)); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("an expired signer: %v", err)
+	}
+	withCRL := verifier(t, pki, pki.WriteCRL(t)) // next update in 1 h
+	if _, err := withCRL.Verify(b, sig, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := withCRL.Verify(b, sig, time.Now().Add(2*time.Hour)); err == nil || !strings.Contains(err.Error(), "CRL") {
+		t.Fatalf("a stale CRL: %v", err)
+	}
+}
