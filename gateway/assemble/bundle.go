@@ -48,5 +48,6 @@ func (b *builder) policyBundle() error {
 	ps.Bundle = poller
 	b.stages.Decide, b.stages.Release, b.stages.Catalog = ps, ps, ps
 	b.admin(ps.AdminHandlers(), ps.Collector())
+	b.admin(nil, ps.BundleCollector())
 	return nil
 }

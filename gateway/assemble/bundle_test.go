@@ -3,6 +3,7 @@ package assemble
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +84,12 @@ func TestFleetGoesLiveOnOneSignedBundle(t *testing.T) {
 		if v := getPolicy(t, admin); v.Revision != first.Revision || v.Bundle.Revision != "one" {
 			t.Fatalf("%s after an auditor's bundle: %+v", admin, v.Bundle)
 		}
+	}
+
+	// The refusal shows in the metrics an alert reads.
+	if status, body, err := fasthttp.Get(nil, "http://"+admins[0]+"/metrics"); err != nil || status != 200 ||
+		!strings.Contains(string(body), "govgate_policy_bundle_failing 1") || !strings.Contains(string(body), `govgate_policy_bundle_polls_total{result="refused"}`) {
+		t.Fatalf("/metrics after a refused bundle: %v %d", err, status)
 	}
 
 	// A new officer's bundle is live on both.
