@@ -234,13 +234,10 @@ func (p *Poller) Run(ctx context.Context, reload func(context.Context) error) {
 			continue
 		}
 		failures = 0
-		if !changed {
-			continue
-		}
-		if err := reload(ctx); err != nil {
-			// The engine logs and keeps the failure; the bundle stays current, so the
-			// next poll gets 304 and does not compile it again.
-			continue
+		if changed {
+			// A failure is the engine's to log and keep (Status, /policy); the bundle
+			// stays current, so the next poll gets 304 and does not compile it again.
+			_ = reload(ctx)
 		}
 	}
 }
