@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/policy"
 	"github.com/govgate/govgate/policy/bundle"
 	"github.com/govgate/govgate/policy/bundle/bundletest"
@@ -146,6 +147,13 @@ func TestRefusedBundlesKeepTheOldRevision(t *testing.T) {
 		{"revoked signer", func() { srv.Publish(t, bad, revoked.Sign(t, bad)) }, "is revoked"},
 		{"signature of another bundle", func() { srv.Publish(t, bad, officer.Sign(t, good)) }, "digest is not the bundle's"},
 		{"garbage signature", func() { srv.Publish(t, bad, []byte(`{"format":"x"}`)) }, "format"},
+		{"an older signed bundle (rollback)", func() {
+			old, err := bundle.Sign(bad, officer.Key, []*crypto.Certificate{officer.Cert}, time.Now().Add(-time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.Publish(t, bad, old)
+		}, "before the current bundle"},
 		{"oversized signature", func() { srv.Publish(t, bad, []byte(strings.Repeat(" ", bundle.MaxSignatureSize+1))) }, "more than"},
 	}
 	for _, c := range cases {

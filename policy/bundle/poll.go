@@ -136,6 +136,9 @@ func (p *Poller) poll(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("policy bundle %s refused: %w", p.opts.URL, err)
 	}
+	if err := p.checkNotOlder(signer); err != nil {
+		return false, fmt.Errorf("policy bundle %s refused: %w", p.opts.URL, err)
+	}
 	loaded, err := Read(body)
 	if err != nil {
 		return false, fmt.Errorf("policy bundle %s refused: %w", p.opts.URL, err)
@@ -154,6 +157,21 @@ func (p *Poller) poll(ctx context.Context) (bool, error) {
 	p.current, p.etag = f, newTag
 	p.remember(f)
 	return true, nil
+}
+
+// checkNotOlder refuses a bundle signed before the current one: whoever controls the
+// bundle server (or the network to it) could otherwise serve an older, validly signed
+// revision — one whose grants were since withdrawn. An officer who wants the old policy
+// back signs it again. The poller remembers only since its start (the first bundle after
+// a restart is not compared).
+func (p *Poller) checkNotOlder(s *Signer) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.current != nil && s.SignedAt.Before(p.current.signer.SignedAt) {
+		return fmt.Errorf("bundle signed at %s, before the current bundle (signed at %s): an older revision is not taken back unless signed again",
+			s.SignedAt.Format(time.RFC3339), p.current.signer.SignedAt.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // maxRemembered bounds the verified bundles kept by revision ID, so that /policy can name
