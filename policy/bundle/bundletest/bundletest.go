@@ -4,6 +4,7 @@
 package bundletest
 
 import (
+	"encoding/pem"
 	"math/big"
 	"net/http/httptest"
 	"os"
@@ -148,4 +149,8 @@ func (s *Server) Publish(t testing.TB, b, sig []byte) {
 	if err := bundle.Publish(s.Dir, "bundle.tar.gz", b, sig); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func pemBlock(typ string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }

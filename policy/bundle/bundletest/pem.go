@@ -1,7 +1,0 @@
-package bundletest
-
-import "encoding/pem"
-
-func pemBlock(typ string, der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-}
