@@ -185,6 +185,10 @@ type PolicyBundle struct {
 	SignersCA []string `yaml:"signers_ca"`
 	// CRL is a PEM CRL file of a signers CA; a signer it revokes is refused. Optional.
 	CRL string `yaml:"crl"`
+	// PersistDir keeps the last verified bundle: a restart with the bundle server down
+	// starts on it (verified again), and an older bundle is refused across restarts.
+	// Optional.
+	PersistDir string `yaml:"persist_dir"`
 }
 
 // TLCP is the gateway's own TLCP identity and the CAs its clients' certificates must chain

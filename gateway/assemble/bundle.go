@@ -10,7 +10,8 @@ import (
 )
 
 // policyBundle loads the policy from the signed bundle of policy.bundle: the first bundle
-// must be fetched and verified now (a gateway does not start with nothing to decide by),
+// must be fetched and verified now, or kept verified in persist_dir (a gateway does not
+// start with nothing to decide by),
 // then a poller makes each new verified bundle live through the engine's reload, which
 // compiles it and runs its tests first.
 func (b *builder) policyBundle() error {
@@ -21,13 +22,20 @@ func (b *builder) policyBundle() error {
 	}
 	log := b.log.With("component", "policy-bundle")
 	poller, err := bundle.NewPoller(bundle.PollerOptions{
-		URL: p.Bundle.URL, Interval: p.Bundle.PollInterval, Verifier: v, Logger: log,
+		URL: p.Bundle.URL, Interval: p.Bundle.PollInterval, Verifier: v, Logger: log, PersistDir: p.Bundle.PersistDir,
 	})
 	if err != nil {
 		return err
 	}
+	persisted, err := poller.LoadPersisted()
+	if err != nil {
+		return err
+	}
 	if _, err := poller.Poll(b.ctx); err != nil {
-		return fmt.Errorf("first policy bundle: %w", err)
+		if !persisted {
+			return fmt.Errorf("first policy bundle: %w", err)
+		}
+		log.Warn("policy bundle server not answering; starting on the persisted bundle", "dir", p.Bundle.PersistDir, "error", err)
 	}
 	engine, err := policy.New(b.ctx, policy.Options{
 		Files:      poller.Files,

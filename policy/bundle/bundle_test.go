@@ -5,6 +5,8 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -349,5 +351,61 @@ func TestVerifyAtTime(t *testing.T) {
 	}
 	if _, err := withCRL.Verify(b, sig, time.Now().Add(2*time.Hour)); err == nil || !strings.Contains(err.Error(), "CRL") {
 		t.Fatalf("a stale CRL: %v", err)
+	}
+}
+
+// TestPersistedBundle: a restarted poller with the bundle server down starts on the bundle
+// it kept (verified again); with the server back, an older signed bundle is still refused.
+func TestPersistedBundle(t *testing.T) {
+	pki := bundletest.NewPKI(t, "signers root")
+	officer := pki.Officer(t)
+	srv := bundletest.NewServer(t)
+	oldB := bundletest.Build(t, "old")
+	oldSig, err := bundle.Sign(oldB, officer.Key, []*crypto.Certificate{officer.Cert}, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newB := bundletest.Build(t, "new")
+	srv.Publish(t, newB, officer.Sign(t, newB))
+	keep := t.TempDir()
+	opts := bundle.PollerOptions{URL: srv.URL, Interval: time.Hour, Verifier: verifier(t, pki, ""), PersistDir: keep}
+	p1, _ := bundle.NewPoller(opts)
+	if _, err := p1.Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart with the server serving the older bundle: refused, the kept one stays.
+	srv.Publish(t, oldB, oldSig)
+	p2, _ := bundle.NewPoller(opts)
+	if ok, err := p2.LoadPersisted(); !ok || err != nil {
+		t.Fatalf("load persisted: %v %v", ok, err)
+	}
+	if _, err := p2.Poll(t.Context()); err == nil || !strings.Contains(err.Error(), "before the current bundle") {
+		t.Fatalf("an older bundle after a restart: %v", err)
+	}
+	files, err := p2.Files()
+	if err != nil || files.ID() != revisionOf(t, "new") {
+		t.Fatalf("files after restart: %v", err)
+	}
+
+	// The server down: the kept bundle is what the engine loads.
+	srv.Close()
+	p3, _ := bundle.NewPoller(opts)
+	if ok, err := p3.LoadPersisted(); !ok || err != nil {
+		t.Fatalf("load persisted: %v %v", ok, err)
+	}
+	if _, err := p3.Poll(t.Context()); err == nil {
+		t.Fatal("a poll of a closed server succeeded")
+	}
+	e, err := policy.New(t.Context(), policy.Options{Files: p3.Files, SourceName: srv.URL})
+	if err != nil || e.Revision().ID != revisionOf(t, "new") {
+		t.Fatalf("engine on the persisted bundle: %v", err)
+	}
+
+	// A kept bundle changed on disk is refused, not loaded.
+	os.WriteFile(filepath.Join(keep, "bundle.tar.gz"), oldB, 0o644)
+	p4, _ := bundle.NewPoller(opts)
+	if ok, err := p4.LoadPersisted(); ok || err == nil {
+		t.Fatalf("a tampered persisted bundle loaded: %v %v", ok, err)
 	}
 }

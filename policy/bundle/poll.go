@@ -28,6 +28,9 @@ type PollerOptions struct {
 	Logger *slog.Logger
 	// Now is the clock certificates are checked at; time.Now when nil.
 	Now func() time.Time
+	// PersistDir, when set, keeps the latest verified bundle (and its signature) for
+	// LoadPersisted after a restart.
+	PersistDir string
 }
 
 // Poller fetches the bundle, verifies it and keeps the latest verified one for the policy
@@ -132,18 +135,17 @@ func (p *Poller) poll(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("policy bundle %s: signature: %w", p.opts.URL, err)
 	}
-	signer, err := p.opts.Verifier.Verify(body, sig, p.opts.Now())
+	f, err := p.verify(body, sig, newTag)
 	if err != nil {
 		return false, fmt.Errorf("policy bundle %s refused: %w", p.opts.URL, err)
 	}
-	if err := p.checkNotOlder(signer); err != nil {
+	if err := p.checkNotOlder(f.signer); err != nil {
 		return false, fmt.Errorf("policy bundle %s refused: %w", p.opts.URL, err)
 	}
-	loaded, err := Read(body)
-	if err != nil {
-		return false, fmt.Errorf("policy bundle %s refused: %w", p.opts.URL, err)
+	if err := p.persist(body, sig); err != nil {
+		// Not fatal: the bundle is verified; only a restart with the server down suffers.
+		p.log.Warn("policy bundle not persisted", "dir", p.opts.PersistDir, "error", err)
 	}
-	f := &fetched{loaded: loaded, id: loaded.Files.ID(), signer: signer, etag: newTag, fetchedAt: p.opts.Now()}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.fetches++
@@ -162,8 +164,8 @@ func (p *Poller) poll(ctx context.Context) (bool, error) {
 // checkNotOlder refuses a bundle signed before the current one: whoever controls the
 // bundle server (or the network to it) could otherwise serve an older, validly signed
 // revision — one whose grants were since withdrawn. An officer who wants the old policy
-// back signs it again. The poller remembers only since its start (the first bundle after
-// a restart is not compared).
+// back signs it again. Across a restart the comparison holds only with PersistDir
+// (LoadPersisted before the first poll).
 func (p *Poller) checkNotOlder(s *Signer) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -172,6 +174,19 @@ func (p *Poller) checkNotOlder(s *Signer) error {
 			s.SignedAt.Format(time.RFC3339), p.current.signer.SignedAt.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// verify checks a bundle and its signature and unpacks it.
+func (p *Poller) verify(body, sig []byte, etag string) (*fetched, error) {
+	signer, err := p.opts.Verifier.Verify(body, sig, p.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	loaded, err := Read(body)
+	if err != nil {
+		return nil, err
+	}
+	return &fetched{loaded: loaded, id: loaded.Files.ID(), signer: signer, etag: etag, fetchedAt: p.opts.Now()}, nil
 }
 
 // maxRemembered bounds the verified bundles kept by revision ID, so that /policy can name
