@@ -168,6 +168,27 @@ type Policy struct {
 	CacheSize int `yaml:"cache_size"`
 	// SkipTests lets a revision go live without running its Rego tests.
 	SkipTests bool `yaml:"skip_tests"`
+	// Bundle, when set, loads the policy from a signed OPA bundle polled from a bundle
+	// server instead of Dir (the two are mutually exclusive).
+	Bundle *PolicyBundle `yaml:"bundle"`
+}
+
+// PolicyBundle is a signed policy bundle on an HTTP(S) bundle server (package
+// policy/bundle). Every gateway of a fleet polls the same URL, so one revision is live
+// everywhere.
+type PolicyBundle struct {
+	// URL is the bundle's address; its SM2 signature is at URL + ".sig".
+	URL string `yaml:"url"`
+	// PollInterval is how often the server is asked (If-None-Match); default 30s.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// SignersCA are PEM files of the CAs a signer's certificate must chain to; required.
+	SignersCA []string `yaml:"signers_ca"`
+	// CRL is a PEM CRL file of a signers CA; a signer it revokes is refused. Optional.
+	CRL string `yaml:"crl"`
+	// PersistDir keeps the last verified bundle: a restart with the bundle server down
+	// starts on it (verified again), and an older bundle is refused across restarts.
+	// Optional.
+	PersistDir string `yaml:"persist_dir"`
 }
 
 // TLCP is the gateway's own TLCP identity and the CAs its clients' certificates must chain
@@ -466,6 +487,9 @@ func (c *Config) applyDefaults() {
 	if c.Keys.Backend == "vault" {
 		setDefault(&c.Keys.Vault.Mount, "secret")
 		setDefault(&c.Keys.Vault.Prefix, "govgate/"+c.GatewayID)
+	}
+	if c.Policy.Bundle != nil {
+		setDefault(&c.Policy.Bundle.PollInterval, 30*time.Second)
 	}
 	if c.Policy.Watch == nil {
 		watch := true

@@ -37,6 +37,7 @@ func (c *Config) Validate() error {
 	if c.Policy.CacheSize < -1 {
 		add("policy.cache_size", "%d: want a positive size, or -1 to disable the cache", c.Policy.CacheSize)
 	}
+	c.validatePolicyBundle(add)
 	c.validateAudit(add)
 	switch k := c.Keys; k.Backend {
 	case "file":

@@ -54,7 +54,8 @@ func TestHelpExitsZeroForEveryCommand(t *testing.T) {
 		"ca":         {"init"},
 		"certs":      {"issue", "list", "revoke", "crl", "rotate"},
 		"keys":       {"list", "rotate"},
-		"policy":     {"init", "test", "check", "fmt", "eval"},
+		"policy":     {"init", "test", "check", "fmt", "eval", "build", "sign"},
+		"fleet":      {"status"},
 		"audit":      {"verify", "proof", "report", "export"},
 		"completion": {"bash", "zsh", "fish", "powershell"},
 	}

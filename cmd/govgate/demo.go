@@ -29,12 +29,18 @@ func demoCmd() *cobra.Command {
 		admin := fs.String("admin", "127.0.0.1:9090", "address of the admin API (loopback only)")
 		vaultAddr := fs.String("vault-addr", "", "keep the keys in Vault KV v2 at this address instead of the data directory's file store")
 		vaultTokenEnv := fs.String("vault-token-env", "VAULT_TOKEN", "environment variable holding the Vault token, with --vault-addr")
+		fleetMode := fs.Bool("fleet", false, "run a fleet instead (demofleet.go): redis-server if on PATH, a signed-bundle server and two gateways (the second on --listen2, --admin2)")
+		listen2 := fs.String("listen2", "127.0.0.1:8444", "with --fleet: the second gateway's TLCP listener")
+		admin2 := fs.String("admin2", "127.0.0.1:9091", "with --fleet: the second gateway's admin API")
 		var lf logFlags
 		lf.register(fs)
 		return func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 			log, err := lf.logger(stderr)
 			if err != nil {
 				return err
+			}
+			if *fleetMode {
+				return runDemoFleet(ctx, demoFleetOptions{dataDir: *dataDir, listen: [2]string{*listen, *listen2}, admin: [2]string{*admin, *admin2}, log: log}, stdout)
 			}
 
 			pki, err := ensureDemoPKI(ctx, *dataDir)

@@ -23,7 +23,8 @@ func policyCmd() *cobra.Command {
 Every command reads the policy directory given as DIR or --dir DIR (as opa test DIR
 does), or the shipped policy when none is given. Exit status: 0 ok; 1 an error or
 problems found (failing tests, files out of layout, with eval --fail a denial); 2 usage.`,
-		policyInitCmd(), policyTestCmd(), policyCheckCmd(), policyFmtCmd(), policyEvalCmd())
+		policyInitCmd(), policyTestCmd(), policyCheckCmd(), policyFmtCmd(), policyEvalCmd(),
+		policyBuildCmd(), policySignCmd())
 }
 
 // policyFiles reads the policy directory, or the shipped policy when dir is empty.

@@ -126,7 +126,7 @@ Exit status, for every command: 0 ok, or the answer is yes (and for any help req
 	root.SetVersionTemplate(buildVersion(version, revision))
 	root.AddCommand(
 		serveCmd(), demoCmd(), callCmd(), configCmd(), policyCmd(), auditCmd(), keysCmd(),
-		caCmd(), certsCmd(), loadtestCmd(), healthcheckCmd(), versionCmd(),
+		caCmd(), certsCmd(), loadtestCmd(), healthcheckCmd(), versionCmd(), fleetCmd(),
 	)
 	root.SetOut(stdout) // before the completion commands, which keep the writer they see
 	root.SetErr(stderr)

@@ -13,6 +13,9 @@ func (b *builder) policy() error {
 		return nil
 	}
 	p := b.cfg.Policy
+	if p.Bundle != nil {
+		return b.policyBundle() // bundle.go
+	}
 	engine, err := policy.New(b.ctx, policy.Options{
 		Dir:       p.Dir,
 		SkipTests: p.SkipTests,

@@ -6,6 +6,8 @@ import (
 
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/internal/metric"
+	"github.com/govgate/govgate/policy"
+	"github.com/govgate/govgate/policy/bundle"
 )
 
 // AdminHandlers are the policy endpoints of the admin API: the status of the live
@@ -19,7 +21,15 @@ func (p *PolicyStage) AdminHandlers() []gateway.AdminHandler {
 }
 
 func (p *PolicyStage) serveStatus(ctx *fasthttp.RequestCtx) {
-	gateway.WriteJSON(ctx, fasthttp.StatusOK, p.Engine.Status())
+	st := p.Engine.Status()
+	if p.Bundle == nil {
+		gateway.WriteJSON(ctx, fasthttp.StatusOK, st)
+		return
+	}
+	gateway.WriteJSON(ctx, fasthttp.StatusOK, struct {
+		policy.Status
+		Bundle *bundle.Status `json:"bundle"`
+	}{st, p.Bundle.Status(st.Revision)})
 }
 
 // serveReload reloads now. A revision that does not compile or whose tests fail is refused

@@ -7,6 +7,7 @@ import (
 
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/policy"
+	"github.com/govgate/govgate/policy/bundle"
 )
 
 // PolicyStage is the decide and release stages on the policy engine: one evaluation per
@@ -15,6 +16,9 @@ import (
 type PolicyStage struct {
 	Engine *policy.Engine
 	Quotas *policy.Quotas
+	// Bundle, when the policy comes from a signed bundle, is its poller: /policy shows
+	// the live revision's bundle and signer.
+	Bundle *bundle.Poller
 }
 
 // NewPolicyStage returns the stages over engine, with fresh quota counters.

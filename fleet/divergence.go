@@ -1,0 +1,150 @@
+package fleet
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Divergence kinds.
+const (
+	KindUnreachable    = "unreachable"      // no admin endpoint answered
+	KindPolicyRevision = "policy_revision"  // two revisions live longer than the poll interval
+	KindPolicyBehind   = "policy_behind"    // a gateway is not on the newest revision, or its last bundle was refused
+	KindCertNotRotated = "cert_not_rotated" // one subject's certificate, an older serial on this gateway
+	KindCertExpiring   = "cert_expiring"    // a certificate expires within the warning window
+	KindNotReady       = "not_ready"        // /readyz says not ready (a stage, a pool, shared state)
+)
+
+// Divergence is one thing the fleet does not agree on, or one gateway lagging.
+type Divergence struct {
+	Kind    string `json:"kind"`
+	Gateway string `json:"gateway,omitempty"`
+	Message string `json:"message"`
+}
+
+// Options tune what counts as a divergence.
+type Options struct {
+	// Grace is how long two policy revisions may both be live before it is a divergence:
+	// a new bundle reaches each gateway within its poll interval. Zero: the largest poll
+	// interval a gateway reports (its bundle's), or DefaultGrace without bundles.
+	Grace time.Duration
+	// ExpiryWarning flags a certificate expiring within it; default DefaultExpiryWarning.
+	ExpiryWarning time.Duration
+	Now           time.Time
+}
+
+// Defaults of Options.
+const (
+	DefaultGrace         = 30 * time.Second
+	DefaultExpiryWarning = 30 * 24 * time.Hour
+)
+
+// Report is the fleet's status: every gateway, and every divergence found.
+type Report struct {
+	CheckedAt   time.Time           `json:"checked_at"`
+	Gateways    []GatewayStatus     `json:"gateways"`
+	Revisions   map[string][]string `json:"revisions"` // live policy revision → gateways
+	Divergences []Divergence        `json:"divergences"`
+	OK          bool                `json:"ok"`
+}
+
+// Analyze compares the gateways' statuses.
+func Analyze(gws []GatewayStatus, opts Options) *Report {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	if opts.ExpiryWarning == 0 {
+		opts.ExpiryWarning = DefaultExpiryWarning
+	}
+	r := &Report{CheckedAt: opts.Now, Gateways: gws, Revisions: map[string][]string{}, Divergences: []Divergence{}}
+	add := func(kind, gw, format string, args ...any) {
+		r.Divergences = append(r.Divergences, Divergence{Kind: kind, Gateway: gw, Message: fmt.Sprintf(format, args...)})
+	}
+	for _, g := range gws {
+		if !g.Reachable {
+			add(KindUnreachable, g.Name, "the admin API at %s did not answer: %v", g.Admin, g.Errors)
+			continue
+		}
+		if g.Ready != nil && !g.Ready.Ready {
+			add(KindNotReady, g.Name, "not ready: stages %v, warnings %v", g.Ready.Stages, g.Ready.Warnings)
+		}
+	}
+	analyzePolicy(gws, opts, r, add)
+	analyzeCerts(gws, opts, add)
+	r.OK = len(r.Divergences) == 0
+	return r
+}
+
+func analyzePolicy(gws []GatewayStatus, opts Options, r *Report, add func(kind, gw, format string, args ...any)) {
+	grace := opts.Grace
+	newest := map[string]time.Time{} // revision → when it last went live somewhere
+	for _, g := range gws {
+		p := g.Policy
+		if p == nil {
+			continue
+		}
+		r.Revisions[p.Revision] = append(r.Revisions[p.Revision], g.Name)
+		if p.LoadedAt.After(newest[p.Revision]) {
+			newest[p.Revision] = p.LoadedAt
+		}
+		if p.Bundle != nil {
+			if opts.Grace == 0 && p.Bundle.PollInterval > grace {
+				grace = p.Bundle.PollInterval
+			}
+			if p.Bundle.Pending != "" {
+				add(KindPolicyBehind, g.Name, "bundle %s was verified but not made live (%s); revision %s keeps serving", p.Bundle.Pending, p.LastError, p.Revision)
+			} else if p.Bundle.LastError != "" {
+				add(KindPolicyBehind, g.Name, "the last bundle poll was refused: %s", p.Bundle.LastError)
+			}
+		}
+	}
+	if opts.Grace == 0 && grace == 0 {
+		grace = DefaultGrace
+	}
+	if len(r.Revisions) < 2 {
+		return
+	}
+	revs := make([]string, 0, len(newest))
+	for rev := range newest {
+		revs = append(revs, rev)
+	}
+	sort.Slice(revs, func(i, j int) bool { return newest[revs[i]].After(newest[revs[j]]) })
+	latest := revs[0]
+	since := opts.Now.Sub(newest[latest])
+	if since <= grace {
+		return // a new revision is still reaching the fleet
+	}
+	add(KindPolicyRevision, "", "%d policy revisions live for %s, longer than %s: %v", len(revs), since.Round(time.Second), grace, r.Revisions)
+	for _, rev := range revs[1:] {
+		for _, gw := range r.Revisions[rev] {
+			add(KindPolicyBehind, gw, "runs revision %s; the newest, %s, is live on %v", rev, latest, r.Revisions[latest])
+		}
+	}
+}
+
+// analyzeCerts flags certificates about to expire, and a certificate (same role and
+// subject) that another gateway has already replaced with a later one.
+func analyzeCerts(gws []GatewayStatus, opts Options, add func(kind, gw, format string, args ...any)) {
+	type key struct{ role, subject string }
+	latest := map[key]time.Time{}
+	for _, g := range gws {
+		for _, c := range g.Certs {
+			k := key{c.Role, c.Subject}
+			if c.NotAfter.After(latest[k]) {
+				latest[k] = c.NotAfter
+			}
+		}
+	}
+	for _, g := range gws {
+		for _, c := range g.Certs {
+			if c.NotAfter.Sub(opts.Now) < opts.ExpiryWarning {
+				add(KindCertExpiring, g.Name, "%s certificate %s (serial %s) expires %s", c.Role, c.Subject, c.Serial, c.NotAfter.Format(time.RFC3339))
+			}
+			if l := latest[key{c.Role, c.Subject}]; c.NotAfter.Before(l) {
+				add(KindCertNotRotated, g.Name, "%s certificate %s (serial %s, until %s): another gateway holds one until %s",
+					c.Role, c.Subject, c.Serial, c.NotAfter.Format(time.RFC3339), l.Format(time.RFC3339))
+			}
+		}
+	}
+}

@@ -1,0 +1,6 @@
+// Package fleet looks at every gateway of a fleet through its admin API and says where
+// they diverge: the policy revision each runs and who signed it (GET /policy), the TLCP
+// certificates each holds (GET /certs), its audit log and latest signed checkpoint (GET
+// /audit/checkpoint, /metrics), its readiness and shared-state health (GET /readyz). It
+// reads; it changes nothing.
+package fleet

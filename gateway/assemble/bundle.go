@@ -1,0 +1,61 @@
+package assemble
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/govgate/govgate/gateway/decide"
+	"github.com/govgate/govgate/policy"
+	"github.com/govgate/govgate/policy/bundle"
+)
+
+// policyBundle loads the policy from the signed bundle of policy.bundle: the first bundle
+// must be fetched and verified now, or kept verified in persist_dir (a gateway does not
+// start with nothing to decide by),
+// then a poller makes each new verified bundle live through the engine's reload, which
+// compiles it and runs its tests first.
+func (b *builder) policyBundle() error {
+	p := b.cfg.Policy
+	v, err := bundle.NewVerifier(p.Bundle.SignersCA, p.Bundle.CRL)
+	if err != nil {
+		return err
+	}
+	log := b.log.With("component", "policy-bundle")
+	poller, err := bundle.NewPoller(bundle.PollerOptions{
+		URL: p.Bundle.URL, Interval: p.Bundle.PollInterval, Verifier: v, Logger: log, PersistDir: p.Bundle.PersistDir,
+	})
+	if err != nil {
+		return err
+	}
+	persisted, err := poller.LoadPersisted()
+	if err != nil {
+		return err
+	}
+	if _, err := poller.Poll(b.ctx); err != nil {
+		if !persisted {
+			return fmt.Errorf("first policy bundle: %w", err)
+		}
+		log.Warn("policy bundle server not answering; starting on the persisted bundle", "dir", p.Bundle.PersistDir, "error", err)
+	}
+	engine, err := policy.New(b.ctx, policy.Options{
+		Files:      poller.Files,
+		SourceName: p.Bundle.URL,
+		CacheSize:  p.CacheSize,
+		Logger:     b.log.With("component", "policy"),
+	})
+	if err != nil {
+		return err
+	}
+	b.watch(func(ctx context.Context) {
+		poller.Run(ctx, func(ctx context.Context) error {
+			_, _, err := engine.Reload(ctx)
+			return err
+		})
+	})
+	ps := decide.NewPolicyStage(engine)
+	ps.Bundle = poller
+	b.stages.Decide, b.stages.Release, b.stages.Catalog = ps, ps, ps
+	b.admin(ps.AdminHandlers(), ps.Collector())
+	b.admin(nil, ps.BundleCollector())
+	return nil
+}

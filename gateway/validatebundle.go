@@ -1,0 +1,30 @@
+package gateway
+
+import (
+	"net/url"
+	"time"
+)
+
+// validatePolicyBundle checks policy.bundle: a URL, the CAs its signers chain to, and no
+// policy directory beside it (two sources of one revision would diverge).
+func (c *Config) validatePolicyBundle(add func(field, format string, args ...any)) {
+	b := c.Policy.Bundle
+	if b == nil {
+		return
+	}
+	if c.Policy.Dir != "" {
+		add("policy.bundle", "and policy.dir are mutually exclusive: the policy comes from the bundle server or from a directory, not both")
+	}
+	if u, err := url.Parse(b.URL); b.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("policy.bundle.url", "%q: want an http:// or https:// URL", b.URL)
+	}
+	if len(b.SignersCA) == 0 {
+		add("policy.bundle.signers_ca", "required: an unsigned policy bundle is never loaded")
+	}
+	if b.PollInterval < time.Second {
+		add("policy.bundle.poll_interval", "%s: want at least 1s", b.PollInterval)
+	}
+	if c.Policy.SkipTests {
+		add("policy.skip_tests", "not with policy.bundle: a fleet's revision goes live only when its tests pass")
+	}
+}
