@@ -163,8 +163,8 @@ func TestReportsEqualFileReports(t *testing.T) {
 	cst := time.FixedZone("CST", 8*3600)
 	windows := [][2]time.Time{
 		{{}, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{time.Date(2026, 10, 31, 21, 13, 7, 0, cst), time.Date(2026, 11, 1, 2, 30, 0, 0, cst)},     // within two days
-		{time.Date(2026, 11, 1, 0, 0, 0, 0, cst), time.Date(2026, 11, 2, 0, 0, 0, 0, cst)},         // one whole day
+		{time.Date(2026, 10, 31, 21, 13, 7, 0, cst), time.Date(2026, 11, 1, 2, 30, 0, 0, cst)},       // within two days
+		{time.Date(2026, 11, 1, 0, 0, 0, 0, cst), time.Date(2026, 11, 2, 0, 0, 0, 0, cst)},           // one whole day
 		{time.Date(2026, 10, 31, 19, 0, 0, 123000, cst), time.Date(2026, 11, 1, 23, 59, 59, 0, cst)}, // edges both sides
 	}
 	bys := [][]audit.ReportDim{
