@@ -26,6 +26,8 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"proof":  runAuditProof,
 		"report": runAuditReport,
 		"export": runAuditExport,
+		"ship":   runAuditShip,
+		"retain": runAuditRetain,
 	}
 	if len(args) == 0 || sub[args[0]] == nil {
 		fmt.Fprint(stderr, `Usage: govgate audit <command> DIR [flags]
@@ -39,6 +41,11 @@ Commands, for auditors (审计管理员); they read the log without changing it:
           exchange, catalog and refusal; admin actions are not sharing)
   export  copy the log up to its latest checkpoint into a directory that verifies, proves
           and reports alone
+  ship    follow the log into the audit index (PostgreSQL, --db), verifying as it goes;
+          --migrate applies the index's schema
+  retain  drop the index's months past retention, each after its export verifies
+
+report and verify take --db URL to read the audit index instead of a directory.
 
 Every command takes --json for output a program reads (docs/architecture.md).
 `)
@@ -64,21 +71,40 @@ func splitDir(args []string) (string, []string) {
 
 const keysHelp = "the audit public keys (keys.json) the auditor trusts — a copy kept apart from the log"
 
-func runAuditVerify(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dir, args := splitDir(args)
-	fs := newFlagSet("audit verify", "audit verify DIR --keys FILE [--json]", stderr)
+	fs := newFlagSet("audit verify", "audit verify DIR --keys FILE [--json] | audit verify --db URL --origin O --keys FILE [--json]", stderr)
 	keysPath := fs.String("keys", "", keysHelp)
 	asJSON := fs.Bool("json", false, "print the report as JSON (docs/architecture.md): every fault, the counts, ok")
+	dbURL := fs.String("db", "", dbHelp+": verify its rows of --origin instead of a directory")
+	origin := fs.String("origin", "", "with --db: the log origin whose rows to verify")
+	if dir == "" {
+		if err := parseFlags(fs, args); err != nil {
+			return err
+		}
+		if *dbURL != "" {
+			return runAuditVerifyIndex(ctx, fs, *dbURL, *origin, *keysPath, *asJSON, stdout)
+		}
+	}
 	keys, err := parseDirAndKeys(fs, args, dir, keysPath, stderr)
 	if err != nil {
 		return err
+	}
+	if *dbURL != "" {
+		fs.Usage()
+		return errUsage
 	}
 	start := time.Now()
 	rep, err := audit.Verify(dir, keys)
 	if rep == nil {
 		return err
 	}
-	if *asJSON {
+	return printVerify(stdout, rep, *asJSON, start)
+}
+
+// printVerify prints a verification report, of a directory or of the index.
+func printVerify(stdout io.Writer, rep *audit.VerifyReport, asJSON bool, start time.Time) error {
+	if asJSON {
 		if rep.Faults == nil {
 			rep.Faults = []*audit.Fault{}
 		}
@@ -208,7 +234,7 @@ type proofJSON struct {
 
 func runAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dir, args := splitDir(args)
-	fs := newFlagSet("audit report", "audit report DIR [--from T] [--to T] [--by COLUMNS] [--policy DIR] [--csv|--json]", stderr)
+	fs := newFlagSet("audit report", "audit report DIR|--db URL [--origin O,...] [--from T] [--to T] [--by COLUMNS] [--policy DIR] [--csv|--json]", stderr)
 	from := fs.String("from", "", "first instant included, RFC 3339 or YYYY-MM-DD in Beijing time (default: the beginning)")
 	to := fs.String("to", "", "first instant excluded, RFC 3339 or YYYY-MM-DD in Beijing time (default: now)")
 	by := fs.String("by", audit.FormatReportBy(audit.DefaultReportBy()), "comma-separated columns to group and sort by, in the order given, of: "+audit.FormatReportBy(audit.ReportDims())+
@@ -216,10 +242,12 @@ func runAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	policyDir := fs.String("policy", "", "the gateway's policy directory (policy.dir): its catalog names the department providing each resource (without it the provider column is empty; records name the pool)")
 	asCSV := fs.Bool("csv", false, "print CSV instead of a table")
 	asJSON := fs.Bool("json", false, "print JSON (docs/architecture.md) instead of a table")
+	dbURL := fs.String("db", "", dbHelp+": report over every gateway shipped there instead of a directory")
+	origins := fs.String("origin", "", "with --db: only these log origins, comma-separated (default: all)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if dir == "" || (*asCSV && *asJSON) {
+	if (dir == "") == (*dbURL == "") || (*asCSV && *asJSON) {
 		fs.Usage()
 		return errUsage
 	}
@@ -241,7 +269,12 @@ func runAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	} else if slices.Contains(opts.By, audit.ByProvider) {
 		fmt.Fprintln(stderr, "note: no --policy: the provider column (the providing department) is empty; the pool column names the pool")
 	}
-	rows, err := audit.Report(dir, opts)
+	var rows []audit.ReportRow
+	if *dbURL != "" {
+		rows, err = reportFromIndex(ctx, *dbURL, *origins, opts)
+	} else {
+		rows, err = audit.Report(dir, opts)
+	}
 	if err != nil {
 		return err
 	}

@@ -235,3 +235,16 @@ func (s *Server) stop() {
 		os.RemoveAll(s.dir)
 	}
 }
+
+// StartT starts a server for one test (a package without a TestMain of its own), stopped
+// when t ends: skipped loudly when PostgreSQL cannot start, failed with
+// GOVGATE_REQUIRE_SERVICES=1.
+func StartT(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, stop := Start(context.Background(), opts)
+	t.Cleanup(stop)
+	if s.err != nil && os.Getenv("GOVGATE_REQUIRE_SERVICES") == "1" {
+		t.Fatalf("GOVGATE_REQUIRE_SERVICES=1 and PostgreSQL did not start: %v", s.err)
+	}
+	return s
+}
