@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -37,47 +38,49 @@ type Batch struct {
 	First *Progress
 }
 
-// PrepareConn creates the session's staging table; once per connection that ships.
-func PrepareConn(ctx context.Context, db *pgx.Conn) error {
-	_, err := db.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS ship_stage (LIKE records INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`)
-	if err != nil {
-		return fmt.Errorf("prepare the staging table: %w", err)
-	}
-	return nil
-}
+// ErrConflict is a batch that does not begin where the origin's progress row says: another
+// shipper of the same origin went ahead. The batch is not written.
+var ErrConflict = errors.New("another shipper advanced this origin")
 
-// insertRecords moves the staged rows into records, skipping those already there, and adds
-// exactly the ones inserted to the daily roll-up.
-const insertRecords = `
-WITH ins AS (
-	INSERT INTO records SELECT * FROM ship_stage ON CONFLICT DO NOTHING
-	RETURNING day, origin, kind, sharing, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome, bytes_response
-)
+// addRollup adds the batch's sharing rows to the daily roll-up, one statement.
+const addRollup = `
 INSERT INTO sharing_daily AS d (day, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome, n, bytes_released)
-SELECT day, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome,
-       count(*), coalesce(sum(bytes_response) FILTER (WHERE outcome = 'allowed'), 0)
-FROM ins WHERE sharing
-GROUP BY day, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome
+SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[])
 ON CONFLICT (day, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome)
 DO UPDATE SET n = d.n + EXCLUDED.n, bytes_released = d.bytes_released + EXCLUDED.bytes_released`
 
-// Ship writes one batch in one transaction: the months' partitions it needs, the rows
-// (COPY into the staging table, then INSERT ... ON CONFLICT DO NOTHING), the roll-up, the
-// checkpoint and the progress row. A crash at any point leaves all of it or none.
+// Ship writes one batch in one transaction: it locks the origin's progress row and checks
+// the batch begins where it says, creates the months' partitions it needs, copies the rows
+// (COPY), adds them to the daily roll-up, and writes the checkpoints and the progress row.
+// A crash at any point leaves all of it or none; a batch shipped twice (two shippers of
+// one origin) is refused by the progress check, and (origin, idx) stays unique.
 func Ship(ctx context.Context, db *pgx.Conn, b *Batch) error {
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		begin := b.Progress.Next - uint64(len(b.Rows))
+		var next int64
+		err := tx.QueryRow(ctx, `SELECT next_idx FROM ship_progress WHERE origin = $1 FOR UPDATE`, b.Progress.Origin).Scan(&next)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if b.First == nil {
+				return fmt.Errorf("%w: its progress row is gone", ErrConflict)
+			}
+		case err != nil:
+			return err
+		case uint64(next) != begin:
+			return fmt.Errorf("%w: the batch begins at %d, the index holds records up to %d", ErrConflict, begin, next)
+		}
 		if err := ensurePartitions(ctx, tx, b.Rows); err != nil {
 			return err
 		}
 		if len(b.Rows) > 0 {
-			_, err := tx.CopyFrom(ctx, pgx.Identifier{"ship_stage"}, columns, pgx.CopyFromSlice(len(b.Rows), func(i int) ([]any, error) {
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"records"}, columns, pgx.CopyFromSlice(len(b.Rows), func(i int) ([]any, error) {
 				return b.Rows[i].values(), nil
 			}))
 			if err != nil {
 				return fmt.Errorf("copy: %w", err)
 			}
-			if _, err := tx.Exec(ctx, insertRecords); err != nil {
-				return fmt.Errorf("insert: %w", err)
+			if _, err := tx.Exec(ctx, addRollup, rollup(b.Rows)...); err != nil {
+				return fmt.Errorf("roll-up: %w", err)
 			}
 		}
 		if f := b.First; f != nil {
@@ -93,7 +96,7 @@ func Ship(ctx context.Context, db *pgx.Conn, b *Batch) error {
 			}
 		}
 		p := b.Progress
-		_, err := tx.Exec(ctx, `INSERT INTO ship_progress (origin, next_idx, range, ckpt_size, ckpt_root) VALUES ($1, $2, $3, $4, $5)
+		_, err = tx.Exec(ctx, `INSERT INTO ship_progress (origin, next_idx, range, ckpt_size, ckpt_root) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (origin) DO UPDATE SET next_idx = $2, range = $3, ckpt_size = $4, ckpt_root = $5, updated = now()`,
 			p.Origin, int64(p.Next), p.Range, int64(p.CkptSize), p.CkptRoot)
 		return err
@@ -228,4 +231,53 @@ func LeafHashes(ctx context.Context, db *pgx.Conn, origin string, from, to uint6
 	var leaf []byte
 	_, err = pgx.ForEachRow(rows, []any{&idx, &leaf}, func() error { return fn(uint64(idx), leaf) })
 	return err
+}
+
+type rollupKey struct {
+	day                                                                          time.Time
+	origin, kind, consumer, provider, pool, resource, agreement, reason, outcome string
+}
+
+// rollup sums the sharing rows by day and group, as the unnest arrays of addRollup.
+func rollup(rows []Row) []any {
+	type sum struct{ n, bytes int64 }
+	sums := map[rollupKey]*sum{}
+	var order []rollupKey
+	for i := range rows {
+		r := &rows[i]
+		if !r.Sharing {
+			continue
+		}
+		k := rollupKey{r.Day, r.Origin, r.Kind, r.ConsumerDept, r.ProviderDept, r.Pool, r.Resource, r.Agreement, r.Reason, r.Outcome}
+		s := sums[k]
+		if s == nil {
+			s = &sum{}
+			sums[k] = s
+			order = append(order, k)
+		}
+		s.n++
+		if r.Outcome == "allowed" {
+			s.bytes += r.BytesResponse
+		}
+	}
+	cols := make([]any, 12)
+	days := make([]time.Time, len(order))
+	texts := make([][]string, 9)
+	for i := range texts {
+		texts[i] = make([]string, len(order))
+	}
+	ns, bs := make([]int64, len(order)), make([]int64, len(order))
+	for i, k := range order {
+		days[i] = k.day
+		for j, v := range []string{k.origin, k.kind, k.consumer, k.provider, k.pool, k.resource, k.agreement, k.reason, k.outcome} {
+			texts[j][i] = v
+		}
+		ns[i], bs[i] = sums[k].n, sums[k].bytes
+	}
+	cols[0] = days
+	for j := range texts {
+		cols[j+1] = texts[j]
+	}
+	cols[10], cols[11] = ns, bs
+	return cols
 }

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/audit/index"
@@ -84,21 +86,36 @@ func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint,
 	v := &verified{}
 	bad := uint64(0)
 	var badErr error
+	var pending [][]byte
+	check := func() {
+		for _, res := range checkParallel(pending) {
+			if badErr != nil {
+				break
+			}
+			if res.err != nil {
+				bad, badErr = p.Next+uint64(len(v.leaves)), res.err
+				break
+			}
+			v.leaves = append(v.leaves, res.leaf)
+		}
+		pending = pending[:0]
+	}
 	err := audit.ScanFrom(s.opts.Dir, p.Next, func(i uint64, rec []byte) error {
-		if i >= end {
+		if i >= end || badErr != nil {
 			return errEnough
 		}
-		if want := p.Next + uint64(len(v.leaves)); i != want {
+		if want := p.Next + uint64(len(v.leaves)+len(pending)); i != want {
 			return fmt.Errorf("record %d follows record %d: %w", i, want-1, errGap)
 		}
-		_, leaf, err := audit.CheckRecord(rec)
-		if err != nil {
-			bad, badErr = i, err
-			return errEnough
+		pending = append(pending, bytes.Clone(rec))
+		if len(pending) == checkChunk {
+			check()
 		}
-		v.leaves = append(v.leaves, leaf)
 		return nil
 	})
+	if len(pending) > 0 && (err == nil || errors.Is(err, errEnough)) {
+		check()
+	}
 	if errors.Is(err, errGap) || err == nil && len(v.leaves) == 0 && badErr == nil && s.firstKept() > p.Next {
 		next := p.Next
 		return nil, s.refuse(ctx, s.origin, "records_lost", &next, fmt.Sprintf("records from %d are no longer in %s (removed by retention before they were shipped?): %v", p.Next, s.opts.Dir, err))
@@ -180,7 +197,9 @@ func (s *Shipper) consistent(prevSize uint64, prevRoot []byte, t *audit.SignedCh
 }
 
 // shipVerified is pass two: the records are read again, each must still hash to its leaf
-// of pass one, and they go to the index in batches, with the checkpoints they reach.
+// of pass one, and they go to the index in batches, with the checkpoints they reach. One
+// batch is written while the next is read and built, so that the shipper's work and the
+// database's overlap (the machine's cores are shared between them).
 func (s *Shipper) shipVerified(ctx context.Context, v *verified, p, first *index.Progress) (uint64, int, error) {
 	end := v.good[len(v.good)-1].Size
 	start := p.Next
@@ -188,40 +207,61 @@ func (s *Shipper) shipVerified(ctx context.Context, v *verified, p, first *index
 	if err != nil {
 		return 0, 0, err
 	}
-	rows := make([]index.Row, 0, min(s.opts.Batch, int(end-start)))
-	ck := 0
+	batches := make(chan *index.Batch, 1)
+	done := make(chan error, 1)
 	var shippedCkpts int
-	flush := func() error {
+	go func() {
+		var err error
+		for b := range batches {
+			if err != nil {
+				continue // drain: the error is reported once
+			}
+			if err = index.Ship(ctx, s.opts.DB, b); err != nil {
+				continue
+			}
+			*p = b.Progress
+			s.stats.records.Add(uint64(len(b.Rows)))
+			s.stats.checkpoints.Add(uint64(len(b.Checkpoints)))
+			s.stats.batches.Add(1)
+			shippedCkpts += len(b.Checkpoints)
+		}
+		done <- err
+	}()
+	rows := make([]index.Row, 0, min(s.opts.Batch, int(end-start)))
+	ck, next := 0, start
+	ckSize, ckRoot := p.CkptSize, p.CkptRoot
+	flush := func() {
+		next += uint64(len(rows))
 		b := &index.Batch{Rows: rows, First: first}
-		next := p.Next + uint64(len(rows))
-		prog := index.Progress{Origin: s.origin, Next: next, Range: slices.Clone(rng.Hashes()), CkptSize: p.CkptSize, CkptRoot: p.CkptRoot}
-		var cks []index.Checkpoint
+		b.Progress = index.Progress{Origin: s.origin, Next: next, Range: slices.Clone(rng.Hashes())}
 		for ck < len(v.good) && v.good[ck].Size <= next {
 			c := v.good[ck]
-			cks = append(cks, index.Checkpoint{Size: c.Size, Root: c.Root, Note: c.Note})
-			prog.CkptSize, prog.CkptRoot = c.Size, c.Root
+			b.Checkpoints = append(b.Checkpoints, index.Checkpoint{Size: c.Size, Root: c.Root, Note: c.Note})
+			ckSize, ckRoot = c.Size, c.Root
 			ck++
 		}
-		b.Checkpoints, b.Progress = cks, prog
-		if err := index.Ship(ctx, s.opts.DB, b); err != nil {
-			return err
-		}
-		*p = prog
+		b.Progress.CkptSize, b.Progress.CkptRoot = ckSize, ckRoot
+		batches <- b
 		first = nil
-		s.stats.records.Add(uint64(len(rows)))
-		s.stats.checkpoints.Add(uint64(len(cks)))
-		s.stats.batches.Add(1)
-		shippedCkpts += len(cks)
-		rows = rows[:0]
-		return nil
+		rows = make([]index.Row, 0, cap(rows))
 	}
 	var changed *uint64
 	err = audit.ScanFrom(s.opts.Dir, start, func(i uint64, rec []byte) error {
 		if i >= end {
 			return errEnough
 		}
-		r, leaf, err := audit.CheckRecord(rec)
-		if err != nil || !bytes.Equal(leaf, v.leaves[i-start]) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// Pass one verified these bytes (consumer signature included): the same leaf is
+		// the same bytes, so only the parse for the columns is needed.
+		leaf := audit.Hasher{}.HashLeaf(rec)
+		if !bytes.Equal(leaf, v.leaves[i-start]) {
+			changed = &i
+			return errEnough
+		}
+		r, err := audit.ParseRecord(rec)
+		if err != nil {
 			changed = &i
 			return errEnough
 		}
@@ -230,23 +270,56 @@ func (s *Shipper) shipVerified(ctx context.Context, v *verified, p, first *index
 			return err
 		}
 		if len(rows) == s.opts.Batch {
-			return flush()
+			flush()
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errEnough) {
-		return p.Next - start, shippedCkpts, err
+	if err == nil || errors.Is(err, errEnough) {
+		if changed == nil && len(rows) > 0 {
+			flush()
+		}
+		err = nil
+	}
+	close(batches)
+	if shipErr := <-done; shipErr != nil {
+		return p.Next - start, shippedCkpts, shipErr
+	}
+	if err != nil {
+		return p.Next - start, shippedCkpts, fmt.Errorf("read %s from record %d: %w", s.opts.Dir, start, err)
 	}
 	if changed != nil {
 		return p.Next - start, shippedCkpts, s.refuse(ctx, s.origin, "record_changed_on_disk", changed, fmt.Sprintf("record %d changed while it was being shipped", *changed))
-	}
-	if len(rows) > 0 {
-		if err := flush(); err != nil {
-			return p.Next - start, shippedCkpts, err
-		}
 	}
 	if p.Next != end {
 		return p.Next - start, shippedCkpts, fmt.Errorf("shipped up to record %d of %s, the checkpoint covers %d: records went missing while shipping", p.Next, s.origin, end)
 	}
 	return p.Next - start, shippedCkpts, nil
+}
+
+// checkChunk is how many records pass one checks in parallel at once.
+const checkChunk = 4096
+
+type checkedRecord struct {
+	leaf []byte
+	err  error
+}
+
+// checkParallel runs audit.CheckRecord over recs on every core: parsing, hashing and the
+// consumer signatures' SM2 verification are independent per record.
+func checkParallel(recs [][]byte) []checkedRecord {
+	out := make([]checkedRecord, len(recs))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(recs); i += workers {
+				_, leaf, err := audit.CheckRecord(recs[i])
+				out[i] = checkedRecord{leaf, err}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }

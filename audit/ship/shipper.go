@@ -77,9 +77,6 @@ func New(ctx context.Context, opts Options) (*Shipper, error) {
 	if err := index.CheckSchema(ctx, opts.DB); err != nil {
 		return nil, err
 	}
-	if err := index.PrepareConn(ctx, opts.DB); err != nil {
-		return nil, err
-	}
 	return &Shipper{opts: opts, log: opts.Logger.With("dir", opts.Dir)}, nil
 }
 

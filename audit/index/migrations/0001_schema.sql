@@ -32,7 +32,8 @@ CREATE TABLE records (
     leaf_hash       bytea       NOT NULL, -- SM3(0x00 || record)
     record          bytea       NOT NULL, -- the canonical record bytes, as the log holds them
     -- A partitioned table's keys include its partition key; (origin, idx) is unique
-    -- because the shipper inserts only records verified against a signed checkpoint.
+    -- because a batch is written only where the origin's progress row (locked) says,
+    -- and only records verified against a signed checkpoint: a record's time is fixed.
     PRIMARY KEY (origin, idx, t)
 ) PARTITION BY RANGE (t);
 
