@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -101,3 +102,38 @@ func CheckRecord(rec []byte) (*Record, []byte, error) {
 	}
 	return r, leaf, nil
 }
+
+// CheckpointNotesFrom returns the whole signed notes of dir's checkpoints file from byte
+// offset on, and the offset after the last: a follower reads only what was appended since
+// it last looked. ErrCheckpointsShrank: the file is now shorter than offset, which an
+// append-only file never is.
+func CheckpointNotesFrom(dir string, offset int64) ([][]byte, int64, error) {
+	f, err := os.Open(filepath.Join(dir, "checkpoints"))
+	if errors.Is(err, os.ErrNotExist) && offset == 0 {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, offset, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, offset, err
+	}
+	if info.Size() < offset {
+		return nil, offset, fmt.Errorf("%w: %d bytes, %d were read before", ErrCheckpointsShrank, info.Size(), offset)
+	}
+	var out [][]byte
+	end, err := scanFrames(f, offset, info.Size(), func(_ int64, note []byte) error {
+		out = append(out, bytes.Clone(note))
+		return nil
+	})
+	var torn *errTorn
+	if err != nil && !errors.As(err, &torn) {
+		return nil, offset, err
+	}
+	return out, end, nil
+}
+
+// ErrCheckpointsShrank is a checkpoints file shorter than a follower already read.
+var ErrCheckpointsShrank = errors.New("the checkpoints file shrank")

@@ -144,6 +144,26 @@ func Checkpoints(ctx context.Context, db *pgx.Conn, origin string) ([]Checkpoint
 	return out, nil
 }
 
+// CheckpointRoots returns the stored roots of origin's checkpoints of the given sizes.
+func CheckpointRoots(ctx context.Context, db *pgx.Conn, origin string, sizes []int64) (map[uint64][]byte, error) {
+	rows, err := db.Query(ctx, `SELECT size, root FROM checkpoints WHERE origin = $1 AND size = ANY($2)`, origin, sizes)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints of %s: %w", origin, err)
+	}
+	out := map[uint64][]byte{}
+	var size int64
+	var root []byte
+	_, err = pgx.ForEachRow(rows, []any{&size, &root}, func() error {
+		out[uint64(size)] = root
+		root = nil
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints of %s: %w", origin, err)
+	}
+	return out, nil
+}
+
 // partitionLock serialises the creation of partitions among shippers of several origins.
 const partitionLock = 0x676f7670617274 // "govpart"
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,11 @@ type Shipper struct {
 	origin    string
 	rechecked time.Time
 	stats     stats
+	// The checkpoints file is read from where the last pass stopped; the checkpoints read
+	// but not yet shipped wait in pending.
+	ckptOffset int64
+	notes      int
+	pending    []*audit.SignedCheckpoint
 }
 
 type stats struct {
@@ -113,17 +119,18 @@ func (s *Shipper) Once(ctx context.Context) (Result, error) {
 	if s.stats.refused.Load() {
 		return Result{}, ErrRefused
 	}
-	ckpts, err := s.readCheckpoints(ctx)
-	if err != nil || len(ckpts) == 0 {
-		return Result{}, err
+	fresh, err := s.readCheckpoints(ctx)
+	if err != nil || s.origin == "" {
+		return Result{}, err // no checkpoint yet: nothing is provable
 	}
 	p, first, err := s.progress(ctx)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := s.checkHistory(ctx, ckpts, p); err != nil {
+	if err := s.checkHistory(ctx, fresh, p); err != nil {
 		return Result{}, err
 	}
+	s.pending = append(s.pending, fresh...)
 	if time.Since(s.rechecked) >= s.opts.Recheck {
 		if err := s.recheck(ctx, p); err != nil {
 			return Result{}, err
@@ -132,7 +139,8 @@ func (s *Shipper) Once(ctx context.Context) (Result, error) {
 	}
 	res := Result{Origin: s.origin, Next: p.Next}
 	for {
-		n, c, err := s.pass(ctx, ckpts, p, first)
+		s.pending = slices.DeleteFunc(s.pending, func(c *audit.SignedCheckpoint) bool { return c.Size <= p.Next })
+		n, c, err := s.pass(ctx, s.pending, p, first)
 		res.Records += n
 		res.Checkpoints += c
 		res.Next = p.Next
@@ -143,10 +151,14 @@ func (s *Shipper) Once(ctx context.Context) (Result, error) {
 	}
 }
 
-// readCheckpoints opens every checkpoint note of the log: one that does not verify with
-// the keys, or names another origin than the others, is refused.
+// readCheckpoints opens the checkpoint notes appended since the last pass: one that does
+// not verify with the keys, or names another origin than the others, is refused, and so
+// is a checkpoints file that shrank.
 func (s *Shipper) readCheckpoints(ctx context.Context) ([]*audit.SignedCheckpoint, error) {
-	notes, err := audit.CheckpointNotes(s.opts.Dir)
+	notes, off, err := audit.CheckpointNotesFrom(s.opts.Dir, s.ckptOffset)
+	if errors.Is(err, audit.ErrCheckpointsShrank) {
+		return nil, s.refuse(ctx, s.origin, "inconsistent_checkpoint", nil, fmt.Sprintf("%s: %v: the history was rewritten", s.opts.Dir, err))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read the checkpoints of %s: %w", s.opts.Dir, err)
 	}
@@ -158,17 +170,18 @@ func (s *Shipper) readCheckpoints(ctx context.Context) ([]*audit.SignedCheckpoin
 			if origin == "" {
 				origin = "(unknown: " + s.opts.Dir + ")"
 			}
-			return nil, s.refuse(ctx, origin, "bad_checkpoint", nil, fmt.Sprintf("checkpoint %d of the file does not verify: %v", i, err))
+			return nil, s.refuse(ctx, origin, "bad_checkpoint", nil, fmt.Sprintf("checkpoint %d of the file does not verify: %v", s.notes+i, err))
 		}
 		if s.origin == "" {
 			s.origin = c.Origin
 			s.log = s.log.With("origin", c.Origin)
 		}
 		if c.Origin != s.origin {
-			return nil, s.refuse(ctx, s.origin, "bad_checkpoint", nil, fmt.Sprintf("checkpoint %d names origin %q", i, c.Origin))
+			return nil, s.refuse(ctx, s.origin, "bad_checkpoint", nil, fmt.Sprintf("checkpoint %d names origin %q", s.notes+i, c.Origin))
 		}
 		out = append(out, c)
 	}
+	s.ckptOffset, s.notes = off, s.notes+len(notes)
 	return out, nil
 }
 
@@ -211,32 +224,31 @@ func (s *Shipper) refuse(ctx context.Context, origin, kind string, idx *uint64, 
 	return fmt.Errorf("%w: %s: %s", ErrRefused, kind, detail)
 }
 
-// checkHistory compares the log's checkpoints up to what was shipped with the ones
-// shipped: a different root for a size shipped is a history rewritten.
-func (s *Shipper) checkHistory(ctx context.Context, ckpts []*audit.SignedCheckpoint, p *index.Progress) error {
-	if p.CkptSize == 0 && len(p.CkptRoot) == 0 {
-		return nil
-	}
-	stored, err := index.Checkpoints(ctx, s.opts.DB, s.origin)
-	if err != nil {
-		return err
-	}
-	roots := make(map[uint64][]byte, len(stored))
-	for _, c := range stored {
-		roots[c.Size] = c.Root
-	}
+// checkHistory compares the checkpoints read this pass of sizes already shipped with the
+// stored ones: a different root for a size shipped is a history rewritten. Then it checks
+// the log's consistency proof from the last checkpoint shipped to the first after it.
+func (s *Shipper) checkHistory(ctx context.Context, fresh []*audit.SignedCheckpoint, p *index.Progress) error {
+	var sizes []int64
 	var after *audit.SignedCheckpoint // the first checkpoint after the one shipped
-	for _, c := range ckpts {
-		if c.Size > p.CkptSize {
-			if after == nil || c.Size < after.Size {
-				after = c
-			}
-			continue
+	for _, c := range fresh {
+		if c.Size <= p.Next {
+			sizes = append(sizes, int64(c.Size))
 		}
-		if r, ok := roots[c.Size]; ok && !bytes.Equal(r, c.Root) {
-			size := c.Size
-			return s.refuse(ctx, s.origin, "inconsistent_checkpoint", &size,
-				fmt.Sprintf("the log's checkpoint of size %d has root %x, the one shipped %x: the history was rewritten", c.Size, c.Root, r))
+		if c.Size > p.CkptSize && (after == nil || c.Size < after.Size) {
+			after = c
+		}
+	}
+	if len(sizes) > 0 {
+		roots, err := index.CheckpointRoots(ctx, s.opts.DB, s.origin, sizes)
+		if err != nil {
+			return err
+		}
+		for _, c := range fresh {
+			if r, ok := roots[c.Size]; ok && !bytes.Equal(r, c.Root) {
+				size := c.Size
+				return s.refuse(ctx, s.origin, "inconsistent_checkpoint", &size,
+					fmt.Sprintf("the log's checkpoint of size %d has root %x, the one shipped %x: the history was rewritten", c.Size, c.Root, r))
+			}
 		}
 	}
 	if after != nil {
