@@ -19,7 +19,7 @@ import (
 const (
 	DefaultBatch   = 5000
 	DefaultPoll    = time.Second
-	DefaultRecheck = time.Hour
+	DefaultRecheck = 24 * time.Hour
 	// maxSpan bounds the records one pass verifies before shipping (their leaves are held:
 	// 32 bytes each).
 	maxSpan = 1 << 22
