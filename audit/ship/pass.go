@@ -246,6 +246,28 @@ func (s *Shipper) shipVerified(ctx context.Context, v *verified, p, first *index
 		rows = make([]index.Row, 0, cap(rows))
 	}
 	var changed *uint64
+	// Records are read a chunk at a time and their rows built on every core; then, in
+	// order, each must hash to its leaf of pass one.
+	var chunk [][]byte
+	var chunkFirst uint64
+	build := func() error {
+		for k, b := range buildParallel(chunk, s.origin, chunkFirst, s.opts.ProviderDept) {
+			i := chunkFirst + uint64(k)
+			if b.err != nil || !bytes.Equal(b.row.Leaf, v.leaves[i-start]) {
+				changed = &i
+				return errEnough
+			}
+			rows = append(rows, b.row)
+			if err := rng.Append(b.row.Leaf, nil); err != nil {
+				return err
+			}
+			if len(rows) == s.opts.Batch {
+				flush()
+			}
+		}
+		chunk = chunk[:0]
+		return nil
+	}
 	err = audit.ScanFrom(s.opts.Dir, start, func(i uint64, rec []byte) error {
 		if i >= end {
 			return errEnough
@@ -253,27 +275,18 @@ func (s *Shipper) shipVerified(ctx context.Context, v *verified, p, first *index
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// Pass one verified these bytes (consumer signature included): the same leaf is
-		// the same bytes, so only the parse for the columns is needed.
-		leaf := audit.Hasher{}.HashLeaf(rec)
-		if !bytes.Equal(leaf, v.leaves[i-start]) {
-			changed = &i
-			return errEnough
+		if len(chunk) == 0 {
+			chunkFirst = i
 		}
-		r, err := audit.ParseRecord(rec)
-		if err != nil {
-			changed = &i
-			return errEnough
-		}
-		rows = append(rows, index.NewRow(s.origin, i, bytes.Clone(rec), leaf, r, s.opts.ProviderDept))
-		if err := rng.Append(leaf, nil); err != nil {
-			return err
-		}
-		if len(rows) == s.opts.Batch {
-			flush()
+		chunk = append(chunk, bytes.Clone(rec))
+		if len(chunk) == checkChunk {
+			return build()
 		}
 		return nil
 	})
+	if (err == nil || errors.Is(err, errEnough)) && changed == nil && len(chunk) > 0 {
+		err = build()
+	}
 	if err == nil || errors.Is(err, errEnough) {
 		if changed == nil && len(rows) > 0 {
 			flush()
@@ -317,6 +330,37 @@ func checkParallel(recs [][]byte) []checkedRecord {
 			for i := w; i < len(recs); i += workers {
 				_, leaf, err := audit.CheckRecord(recs[i])
 				out[i] = checkedRecord{leaf, err}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+type builtRow struct {
+	row index.Row
+	err error
+}
+
+// buildParallel hashes, parses and builds the rows of recs (records first, first+1, ...)
+// on every core. Pass one verified these bytes, consumer signature included; the caller
+// checks each leaf is pass one's, so only the parse for the columns is needed here.
+func buildParallel(recs [][]byte, origin string, first uint64, providerDept func(string) string) []builtRow {
+	out := make([]builtRow, len(recs))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(recs); i += workers {
+				leaf := audit.Hasher{}.HashLeaf(recs[i])
+				r, err := audit.ParseRecord(recs[i])
+				if err != nil {
+					out[i] = builtRow{err: err}
+					continue
+				}
+				out[i] = builtRow{row: index.NewRow(origin, first+uint64(i), recs[i], leaf, r, providerDept)}
 			}
 		}()
 	}
