@@ -7,5 +7,5 @@
 // per test (Server.Database). PostgreSQL refuses to run as root: when the tests run as
 // root, the server runs as the postgres system user, its directory chowned to it. When
 // the binaries are missing or the server does not start, the tests skip loudly — or fail,
-// when GOVGATE_REQUIRE_SERVICES=1 (.ci/run sets it).
+// when GOVGATE_REQUIRE_SERVICES=1 (for CI, where PostgreSQL must run).
 package pgtest
