@@ -128,7 +128,7 @@ func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint,
 			return s.refuse(ctx, s.origin, "record_invalid", &bad, fmt.Sprintf("record %d does not verify: %v", bad, badErr))
 		}
 	}
-	rng, err := audit.NewRangeFactory().NewRange(0, p.Next, p.Range)
+	rng, err := audit.NewRangeFactory().NewRange(0, p.Next, slices.Clone(p.Range))
 	if err != nil {
 		return nil, fmt.Errorf("the shipped compact range of %s: %w", s.origin, err)
 	}
@@ -203,7 +203,7 @@ func (s *Shipper) consistent(prevSize uint64, prevRoot []byte, t *audit.SignedCh
 func (s *Shipper) shipVerified(ctx context.Context, v *verified, p, first *index.Progress) (uint64, int, error) {
 	end := v.good[len(v.good)-1].Size
 	start := p.Next
-	rng, err := audit.NewRangeFactory().NewRange(0, p.Next, p.Range)
+	rng, err := audit.NewRangeFactory().NewRange(0, p.Next, slices.Clone(p.Range))
 	if err != nil {
 		return 0, 0, err
 	}

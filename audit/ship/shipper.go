@@ -205,6 +205,7 @@ func (s *Shipper) progress(ctx context.Context) (*index.Progress, *index.Progres
 		p.Next, p.Range = firsts[0], rng.Hashes()
 	}
 	first := *p
+	first.Range = slices.Clone(p.Range) // compact ranges append into their hashes' array
 	return p, &first, nil
 }
 
