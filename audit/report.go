@@ -20,12 +20,13 @@ const (
 	ByAgreement ReportDim = "agreement" // the sharing agreement the decision chose
 	ByKind      ReportDim = "kind"      // exchange, catalog (a catalog read), proof (a receipt check) or refusal
 	ByDay       ReportDim = "day"       // the day in Beijing time (UTC+8), YYYY-MM-DD
+	ByMonth     ReportDim = "month"     // the month in Beijing time (UTC+8), YYYY-MM
 	ByReason    ReportDim = "reason"    // why not allowed: the decision's reasons, or the error code
 )
 
 // ReportDims returns every column a report can group by.
 func ReportDims() []ReportDim {
-	return []ReportDim{ByConsumer, ByProvider, ByPool, ByResource, ByAgreement, ByKind, ByDay, ByReason}
+	return []ReportDim{ByConsumer, ByProvider, ByPool, ByResource, ByAgreement, ByKind, ByDay, ByMonth, ByReason}
 }
 
 // DefaultReportBy returns the grouping of a report that names none: one row per consumer,
@@ -59,6 +60,7 @@ type ReportRow struct {
 	Agreement     string `json:"agreement"`
 	Kind          string `json:"kind"`
 	Day           string `json:"day"`
+	Month         string `json:"month"`
 	Reason        string `json:"reason"`
 	Allowed       int    `json:"allowed"`
 	Denied        int    `json:"denied"`
@@ -91,6 +93,8 @@ func (r *ReportRow) column(d ReportDim) *string {
 		return &r.Kind
 	case ByDay:
 		return &r.Day
+	case ByMonth:
+		return &r.Month
 	case ByReason:
 		return &r.Reason
 	}
@@ -161,7 +165,14 @@ func Report(dir string, opts ReportOptions) ([]ReportRow, error) {
 	for _, r := range rows {
 		out = append(out, *r)
 	}
-	slices.SortFunc(out, func(a, b ReportRow) int {
+	SortReportRows(out, by)
+	return out, nil
+}
+
+// SortReportRows sorts rows by the columns of by, in that order, comparing bytes: the
+// order of every report, whatever computed it (the audit index's SQL too).
+func SortReportRows(rows []ReportRow, by []ReportDim) {
+	slices.SortFunc(rows, func(a, b ReportRow) int {
 		for _, d := range by {
 			if c := cmp.Compare(a.Get(d), b.Get(d)); c != 0 {
 				return c
@@ -169,7 +180,22 @@ func Report(dir string, opts ReportOptions) ([]ReportRow, error) {
 		}
 		return 0
 	})
-	return out, nil
+}
+
+// Outcome is how a report counts a record: "allowed", "denied" or "failed".
+func Outcome(r *Record) string {
+	switch outcomeOf(r) {
+	case allowed:
+		return "allowed"
+	case denied:
+		return "denied"
+	}
+	return "failed"
+}
+
+// ReportValue is the record's value in report column d, as Report groups it.
+func ReportValue(r *Record, d ReportDim, providerDept func(resource string) string) string {
+	return recordValue(r, d, providerDept)
 }
 
 func groupKey(r *ReportRow, by []ReportDim) string {
@@ -231,6 +257,8 @@ func recordValue(r *Record, d ReportDim, providerDept func(string) string) strin
 		return string(r.Kind)
 	case ByDay:
 		return r.Time.In(beijing).Format(time.DateOnly)
+	case ByMonth:
+		return r.Time.In(beijing).Format("2006-01")
 	case ByReason:
 		return reasonOf(r)
 	}

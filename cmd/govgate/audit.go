@@ -23,18 +23,29 @@ import (
 func auditCmd() *cobra.Command {
 	return group("audit", "verify the audit log offline, prove records, report sharing (auditors)",
 		`Commands for auditors (审计管理员); they read the log DIR without changing it.
+report and verify take --db URL to read the audit index (PostgreSQL) instead of a
+directory; ship follows a log into the index, retain drops the index's months past
+retention, each after its export verifies.
 Every command takes --json for output a program reads (docs/architecture.md).`,
-		auditVerifyCmd(), auditProofCmd(), auditReportCmd(), auditExportCmd())
+		auditVerifyCmd(), auditProofCmd(), auditReportCmd(), auditExportCmd(), auditShipCmd(), auditRetainCmd())
 }
 
 const keysHelp = "the audit public keys (keys.json) the auditor trusts — a copy kept apart from the log"
 
 func auditVerifyCmd() *cobra.Command {
-	return leaf("verify DIR --keys FILE", "recompute every record hash, root and checkpoint signature; print every fault with its index, then the total (exit 1 when there is one)",
-		exactArgs(1), func(fs *pflag.FlagSet) runFunc {
+	return leaf("verify (DIR | --db URL --origin O) --keys FILE", "recompute every record hash, root and checkpoint signature; print every fault with its index, then the total (exit 1 when there is one)",
+		maxArgs(1), func(fs *pflag.FlagSet) runFunc {
 			keysPath := fs.String("keys", "", keysHelp)
 			asJSON := fs.Bool("json", false, "print the report as JSON (docs/architecture.md): every fault, the counts, ok")
-			return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+			dbURL := fs.String("db", "", dbHelp+": verify its rows of --origin instead of a directory")
+			origin := fs.String("origin", "", "with --db: the log origin whose rows to verify")
+			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+				if (len(args) == 1) == (*dbURL != "") {
+					return usageErrorf("give the log DIR or --db URL, one of them")
+				}
+				if *dbURL != "" {
+					return auditVerifyIndex(ctx, *dbURL, *origin, *keysPath, *asJSON, stdout)
+				}
 				return auditVerify(args[0], *keysPath, *asJSON, stdout, stderr)
 			}
 		})
@@ -50,6 +61,11 @@ func auditVerify(dir, keysPath string, asJSON bool, stdout, stderr io.Writer) er
 	if rep == nil {
 		return err
 	}
+	return printVerify(stdout, rep, asJSON, start)
+}
+
+// printVerify prints a verification report, of a directory or of the index.
+func printVerify(stdout io.Writer, rep *audit.VerifyReport, asJSON bool, start time.Time) error {
 	if asJSON {
 		if rep.Faults == nil {
 			rep.Faults = []*audit.Fault{}
@@ -177,9 +193,9 @@ type proofJSON struct {
 }
 
 func auditReportCmd() *cobra.Command {
-	return leaf("report DIR [--from T] [--to T] [--by COLUMNS] [--policy DIR] [--csv|--json]",
+	return leaf("report (DIR | --db URL [--origin O,...]) [--from T] [--to T] [--by COLUMNS] [--policy DIR] [--csv|--json]",
 		"data sharing per consumer, providing department, pool, resource, agreement and kind (or --by day, reason, ...): allowed, denied, failed, bytes",
-		exactArgs(1), func(fs *pflag.FlagSet) runFunc {
+		maxArgs(1), func(fs *pflag.FlagSet) runFunc {
 			from := fs.String("from", "", "first instant included, RFC 3339 or YYYY-MM-DD in Beijing time (default: the beginning)")
 			to := fs.String("to", "", "first instant excluded, RFC 3339 or YYYY-MM-DD in Beijing time (default: now)")
 			by := fs.String("by", audit.FormatReportBy(audit.DefaultReportBy()), "comma-separated columns to group and sort by, in the order given, of: "+audit.FormatReportBy(audit.ReportDims())+
@@ -187,16 +203,28 @@ func auditReportCmd() *cobra.Command {
 			policyDir := fs.String("policy", "", "the gateway's policy directory (policy.dir): its catalog names the department providing each resource (without it the provider column is empty; records name the pool)")
 			asCSV := fs.Bool("csv", false, "print CSV instead of a table")
 			asJSON := fs.Bool("json", false, "print JSON (docs/architecture.md) instead of a table")
+			dbURL := fs.String("db", "", dbHelp+": report over every gateway shipped there instead of a directory")
+			origins := fs.String("origin", "", "with --db: only these log origins, comma-separated (default: all)")
 			return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				if *asCSV && *asJSON {
 					return usageErrorf("--csv and --json: give one")
 				}
-				return auditReport(ctx, args[0], *from, *to, *by, *policyDir, *asCSV, *asJSON, stdout, stderr)
+				if (len(args) == 1) == (*dbURL != "") {
+					return usageErrorf("give the log DIR or --db URL, one of them")
+				}
+				src := reportSource{dbURL: *dbURL, origins: *origins}
+				if len(args) == 1 {
+					src.dir = args[0]
+				}
+				return auditReport(ctx, src, *from, *to, *by, *policyDir, *asCSV, *asJSON, stdout, stderr)
 			}
 		})
 }
 
-func auditReport(ctx context.Context, dir, from, to, by, policyDir string, asCSV, asJSON bool, stdout, stderr io.Writer) error {
+// reportSource is what a report reads: a log directory, or the audit index.
+type reportSource struct{ dir, dbURL, origins string }
+
+func auditReport(ctx context.Context, src reportSource, from, to, by, policyDir string, asCSV, asJSON bool, stdout, stderr io.Writer) error {
 	opts := audit.ReportOptions{}
 	var err error
 	if opts.By, err = audit.ParseReportBy(by); err != nil {
@@ -215,7 +243,12 @@ func auditReport(ctx context.Context, dir, from, to, by, policyDir string, asCSV
 	} else if slices.Contains(opts.By, audit.ByProvider) {
 		fmt.Fprintln(stderr, "note: no --policy: the provider column (the providing department) is empty; the pool column names the pool")
 	}
-	rows, err := audit.Report(dir, opts)
+	var rows []audit.ReportRow
+	if src.dbURL != "" {
+		rows, err = reportFromIndex(ctx, src.dbURL, src.origins, opts)
+	} else {
+		rows, err = audit.Report(src.dir, opts)
+	}
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ func TestHelpExitsZeroForEveryCommand(t *testing.T) {
 		"keys":       {"list", "rotate"},
 		"policy":     {"init", "test", "check", "fmt", "eval", "build", "sign"},
 		"fleet":      {"status"},
-		"audit":      {"verify", "proof", "report", "export"},
+		"audit":      {"verify", "proof", "report", "export", "ship", "retain"},
 		"completion": {"bash", "zsh", "fish", "powershell"},
 	}
 	for name, want := range groups {

@@ -1,0 +1,303 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Progress is how far the shipper of one origin has come: records [.., Next) are in the
+// index, Range is the compact range of the first Next records (its hashes), and the last
+// checkpoint it verified.
+type Progress struct {
+	Origin   string
+	Next     uint64
+	Range    [][]byte
+	CkptSize uint64
+	CkptRoot []byte
+}
+
+// Checkpoint is a signed checkpoint as stored.
+type Checkpoint struct {
+	Size uint64
+	Root []byte
+	Note []byte
+}
+
+// Batch is what one transaction ships: rows of one origin, in index order, the checkpoint
+// they complete (if any), and the progress after them.
+type Batch struct {
+	Rows        []Row
+	Checkpoints []Checkpoint
+	Progress    Progress
+	// First is set on the first batch of an origin: where its records begin in the index
+	// and the compact range of the records before (empty at 0).
+	First *Progress
+}
+
+// ErrConflict is a batch that does not begin where the origin's progress row says: another
+// shipper of the same origin went ahead. The batch is not written.
+var ErrConflict = errors.New("another shipper advanced this origin")
+
+// addRollup adds the batch's sharing rows to the daily roll-up, one statement.
+const addRollup = `
+INSERT INTO sharing_daily AS d (day, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome, n, bytes_released)
+SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[])
+ON CONFLICT (day, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome)
+DO UPDATE SET n = d.n + EXCLUDED.n, bytes_released = d.bytes_released + EXCLUDED.bytes_released`
+
+// Ship writes one batch in one transaction: it locks the origin's progress row and checks
+// the batch begins where it says, creates the months' partitions it needs, copies the rows
+// (COPY), adds them to the daily roll-up, and writes the checkpoints and the progress row.
+// A crash at any point leaves all of it or none; a batch shipped twice (two shippers of
+// one origin) is refused by the progress check, and (origin, idx) stays unique.
+func Ship(ctx context.Context, db *pgx.Conn, b *Batch) error {
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		begin := b.Progress.Next - uint64(len(b.Rows))
+		var next int64
+		err := tx.QueryRow(ctx, `SELECT next_idx FROM ship_progress WHERE origin = $1 FOR UPDATE`, b.Progress.Origin).Scan(&next)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if b.First == nil {
+				return fmt.Errorf("%w: its progress row is gone", ErrConflict)
+			}
+		case err != nil:
+			return err
+		case uint64(next) != begin:
+			return fmt.Errorf("%w: the batch begins at %d, the index holds records up to %d", ErrConflict, begin, next)
+		}
+		if err := ensurePartitions(ctx, tx, b.Rows); err != nil {
+			return err
+		}
+		if len(b.Rows) > 0 {
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"records"}, columns, pgx.CopyFromSlice(len(b.Rows), func(i int) ([]any, error) {
+				return b.Rows[i].values(), nil
+			}))
+			if err != nil {
+				return fmt.Errorf("copy: %w", err)
+			}
+			if _, err := tx.Exec(ctx, addRollup, rollup(b.Rows)...); err != nil {
+				return fmt.Errorf("roll-up: %w", err)
+			}
+		}
+		if f := b.First; f != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO origins (origin, first_idx, first_range) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+				f.Origin, int64(f.Next), f.Range); err != nil {
+				return fmt.Errorf("origin: %w", err)
+			}
+		}
+		for _, c := range b.Checkpoints {
+			if _, err := tx.Exec(ctx, `INSERT INTO checkpoints (origin, size, root, note) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+				b.Progress.Origin, int64(c.Size), c.Root, c.Note); err != nil {
+				return fmt.Errorf("checkpoint: %w", err)
+			}
+		}
+		p := b.Progress
+		_, err = tx.Exec(ctx, `INSERT INTO ship_progress (origin, next_idx, range, ckpt_size, ckpt_root) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (origin) DO UPDATE SET next_idx = $2, range = $3, ckpt_size = $4, ckpt_root = $5, updated = now()`,
+			p.Origin, int64(p.Next), p.Range, int64(p.CkptSize), p.CkptRoot)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ship %d records of %s: %w", len(b.Rows), b.Progress.Origin, err)
+	}
+	return nil
+}
+
+// LoadProgress returns the shipper's progress for origin, or nil before its first batch.
+func LoadProgress(ctx context.Context, db *pgx.Conn, origin string) (*Progress, error) {
+	p := &Progress{Origin: origin}
+	var next, size int64
+	err := db.QueryRow(ctx, `SELECT next_idx, range, ckpt_size, ckpt_root FROM ship_progress WHERE origin = $1`, origin).
+		Scan(&next, &p.Range, &size, &p.CkptRoot)
+	if err == pgx.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load the progress of %s: %w", origin, err)
+	}
+	p.Next, p.CkptSize = uint64(next), uint64(size)
+	return p, nil
+}
+
+// Checkpoints returns the checkpoints stored for origin, by size.
+func Checkpoints(ctx context.Context, db *pgx.Conn, origin string) ([]Checkpoint, error) {
+	rows, err := db.Query(ctx, `SELECT size, root, note FROM checkpoints WHERE origin = $1 ORDER BY size`, origin)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints of %s: %w", origin, err)
+	}
+	var out []Checkpoint
+	var size int64
+	var c Checkpoint
+	_, err = pgx.ForEachRow(rows, []any{&size, &c.Root, &c.Note}, func() error {
+		c.Size = uint64(size)
+		out = append(out, c)
+		c = Checkpoint{}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints of %s: %w", origin, err)
+	}
+	return out, nil
+}
+
+// CheckpointRoots returns the stored roots of origin's checkpoints of the given sizes.
+func CheckpointRoots(ctx context.Context, db *pgx.Conn, origin string, sizes []int64) (map[uint64][]byte, error) {
+	rows, err := db.Query(ctx, `SELECT size, root FROM checkpoints WHERE origin = $1 AND size = ANY($2)`, origin, sizes)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints of %s: %w", origin, err)
+	}
+	out := map[uint64][]byte{}
+	var size int64
+	var root []byte
+	_, err = pgx.ForEachRow(rows, []any{&size, &root}, func() error {
+		out[uint64(size)] = root
+		root = nil
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints of %s: %w", origin, err)
+	}
+	return out, nil
+}
+
+// partitionLock serialises the creation of partitions among shippers of several origins.
+const partitionLock = 0x676f7670617274 // "govpart"
+
+// ensurePartitions creates the monthly partitions the rows fall in, if missing.
+func ensurePartitions(ctx context.Context, tx pgx.Tx, rows []Row) error {
+	seen := map[time.Time]bool{}
+	for i := range rows {
+		m := monthOf(rows[i].Time)
+		if seen[m] {
+			continue
+		}
+		seen[m] = true
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, partitionName(m)).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			continue
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(partitionLock)); err != nil {
+			return err
+		}
+		sql := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF records FOR VALUES FROM ('%s') TO ('%s')`,
+			partitionName(m), m.Format(time.RFC3339), m.AddDate(0, 1, 0).Format(time.RFC3339))
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("create partition %s: %w", partitionName(m), err)
+		}
+	}
+	return nil
+}
+
+// monthOf is the first instant of t's month in UTC: partitions are months of UTC.
+func monthOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+func partitionName(month time.Time) string { return "records_" + month.Format("200601") }
+
+// Alert records what the shipper refused.
+func Alert(ctx context.Context, db *pgx.Conn, origin, kind string, idx *uint64, detail string) error {
+	var i *int64
+	if idx != nil {
+		v := int64(*idx)
+		i = &v
+	}
+	_, err := db.Exec(ctx, `INSERT INTO alerts (origin, kind, idx, detail) VALUES ($1, $2, $3, $4)`, origin, kind, i, detail)
+	if err != nil {
+		return fmt.Errorf("record an alert for %s: %w", origin, err)
+	}
+	return nil
+}
+
+// AlertRow is one row of the alerts table.
+type AlertRow struct {
+	At     time.Time
+	Origin string
+	Kind   string
+	Index  *int64
+	Detail string
+}
+
+// Alerts returns the alerts of origin ("" for all), oldest first.
+func Alerts(ctx context.Context, db *pgx.Conn, origin string) ([]AlertRow, error) {
+	rows, err := db.Query(ctx, `SELECT at, origin, kind, idx, detail FROM alerts WHERE $1 = '' OR origin = $1 ORDER BY id`, origin)
+	if err != nil {
+		return nil, fmt.Errorf("alerts: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AlertRow, error) {
+		var a AlertRow
+		err := r.Scan(&a.At, &a.Origin, &a.Kind, &a.Index, &a.Detail)
+		return a, err
+	})
+}
+
+// LeafHashes calls fn with the stored leaf hash of each record of origin in [from, to), in
+// index order.
+func LeafHashes(ctx context.Context, db *pgx.Conn, origin string, from, to uint64, fn func(idx uint64, leaf []byte) error) error {
+	rows, err := db.Query(ctx, `SELECT idx, leaf_hash FROM records WHERE origin = $1 AND idx >= $2 AND idx < $3 ORDER BY idx`,
+		origin, int64(from), int64(to))
+	if err != nil {
+		return fmt.Errorf("leaf hashes of %s: %w", origin, err)
+	}
+	var idx int64
+	var leaf []byte
+	_, err = pgx.ForEachRow(rows, []any{&idx, &leaf}, func() error { return fn(uint64(idx), leaf) })
+	return err
+}
+
+type rollupKey struct {
+	day                                                                          time.Time
+	origin, kind, consumer, provider, pool, resource, agreement, reason, outcome string
+}
+
+// rollup sums the sharing rows by day and group, as the unnest arrays of addRollup.
+func rollup(rows []Row) []any {
+	type sum struct{ n, bytes int64 }
+	sums := map[rollupKey]*sum{}
+	var order []rollupKey
+	for i := range rows {
+		r := &rows[i]
+		if !r.Sharing {
+			continue
+		}
+		k := rollupKey{r.Day, r.Origin, r.Kind, r.ConsumerDept, r.ProviderDept, r.Pool, r.Resource, r.Agreement, r.Reason, r.Outcome}
+		s := sums[k]
+		if s == nil {
+			s = &sum{}
+			sums[k] = s
+			order = append(order, k)
+		}
+		s.n++
+		if r.Outcome == "allowed" {
+			s.bytes += r.BytesResponse
+		}
+	}
+	cols := make([]any, 12)
+	days := make([]time.Time, len(order))
+	texts := make([][]string, 9)
+	for i := range texts {
+		texts[i] = make([]string, len(order))
+	}
+	ns, bs := make([]int64, len(order)), make([]int64, len(order))
+	for i, k := range order {
+		days[i] = k.day
+		for j, v := range []string{k.origin, k.kind, k.consumer, k.provider, k.pool, k.resource, k.agreement, k.reason, k.outcome} {
+			texts[j][i] = v
+		}
+		ns[i], bs[i] = sums[k].n, sums[k].bytes
+	}
+	cols[0] = days
+	for j := range texts {
+		cols[j+1] = texts[j]
+	}
+	cols[10], cols[11] = ns, bs
+	return cols
+}

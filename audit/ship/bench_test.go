@@ -1,0 +1,136 @@
+package ship
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/audit/index"
+	"github.com/govgate/govgate/internal/pgtest"
+)
+
+// BenchmarkShipAndReport ships a generated log of GOVGATE_SHIP_BENCH_RECORDS records
+// (default 100,000) into a PostgreSQL run as in production (fsync and synchronous commit
+// on), and times the reports. Baselines in the same run: the audit log's own durable
+// append rate while generating (gen_rec/s), and the file-based report over the same log.
+// Run with -benchtime 1x: each iteration ships the whole log into a fresh database.
+func BenchmarkShipAndReport(b *testing.B) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("GOVGATE_SHIP_BENCH_RECORDS")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	srv := pgtest.StartT(b, pgtest.Options{Durable: true})
+	dir := filepath.Join(b.TempDir(), "gw-bench")
+	start := time.Now()
+	g := genLog(b, dir, "govgate.bench/gw-1", newSigner(b, "gw-bench"), 0, n, audit.DefaultSegmentBytes)
+	genRate := float64(n) / time.Since(start).Seconds()
+	var url string
+	var took time.Duration
+	for b.Loop() {
+		url = srv.Database(b)
+		db := connect(b, url)
+		if _, err := index.Migrate(ctx, db); err != nil {
+			b.Fatal(err)
+		}
+		s, err := New(ctx, Options{Dir: g.dir, Keys: g.keys(b), DB: db, Batch: DefaultBatch, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		res, err := s.Once(ctx)
+		took = time.Since(t0)
+		if err != nil || res.Next != g.size {
+			b.Fatalf("shipped %+v, %v", res, err)
+		}
+	}
+	b.ReportMetric(genRate, "gen_rec/s")
+	b.ReportMetric(float64(n)/took.Seconds(), "ship_rec/s")
+	b.ReportMetric(float64(n)/took.Seconds()/genRate, "ship/gen")
+	db := connect(b, url)
+	if _, err := db.Exec(ctx, "VACUUM ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+	var table, indexes, rollup int64
+	if err := db.QueryRow(ctx, `SELECT coalesce(sum(pg_table_size(inhrelid)), 0), coalesce(sum(pg_indexes_size(inhrelid)), 0)
+		FROM pg_inherits WHERE inhparent = 'records'::regclass`).Scan(&table, &indexes); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.QueryRow(ctx, `SELECT pg_total_relation_size('sharing_daily')`).Scan(&rollup); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(table)/float64(n), "table_B/rec")
+	b.ReportMetric(float64(indexes)/float64(n), "index_B/rec")
+	b.ReportMetric(float64(rollup), "rollup_B")
+	to := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		by   audit.ReportDim
+	}{{"day", audit.ByDay}, {"agreement", audit.ByAgreement}} {
+		opts := audit.ReportOptions{To: to, By: []audit.ReportDim{c.by}}
+		t0 := time.Now()
+		if _, err := index.Report(ctx, db, opts, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(t0).Microseconds())/1000, "db_report_"+c.name+"_ms")
+		t0 = time.Now()
+		if _, err := audit.Report(g.dir, opts); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(t0).Microseconds())/1000, "file_report_"+c.name+"_ms")
+	}
+	// What the roll-up saves: the same report by day counted from the records themselves.
+	t0 := time.Now()
+	if _, err := db.Exec(ctx, `SELECT to_char(day, 'YYYY-MM-DD'), outcome, count(*), sum(bytes_response) FROM records WHERE sharing GROUP BY 1, 2`); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(time.Since(t0).Microseconds())/1000, "scan_report_day_ms")
+}
+
+// BenchmarkReportRollup times the reports over a daily roll-up the size of a province's:
+// GOVGATE_ROLLUP_ROWS rows (default 1,000,000) spread over 180 days and 50 origins, made
+// with generate_series (the records themselves are not needed: the reports read only the
+// roll-up for whole days).
+func BenchmarkReportRollup(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("GOVGATE_ROLLUP_ROWS")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	_, db := newIndex(b)
+	if _, err := db.Exec(ctx, `INSERT INTO sharing_daily
+		SELECT date '2026-06-01' + (i % 180), 'govgate.bench/gw-' || (i / 180 % 50), 'exchange',
+		       'dept-' || (i / 9000 % 40), 'prov-' || (i / 360000 % 20), 'pool', 'res-' || (i / 9000 % 97),
+		       'agr-' || (i / 9000 % 300), CASE WHEN i % 7 = 0 THEN 'no_agreement' ELSE '' END,
+		       CASE WHEN i % 7 = 0 THEN 'denied' ELSE 'allowed' END, 1 + i % 1000, 100 * (i % 1000)
+		FROM generate_series(0, $1 - 1) AS i ON CONFLICT DO NOTHING`, n); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, "VACUUM ANALYZE sharing_daily"); err != nil {
+		b.Fatal(err)
+	}
+	var rows, records int64
+	if err := db.QueryRow(ctx, `SELECT count(*), sum(n) FROM sharing_daily`).Scan(&rows, &records); err != nil {
+		b.Fatal(err)
+	}
+	to := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	var took [2]time.Duration
+	for b.Loop() {
+		for k, by := range []audit.ReportDim{audit.ByDay, audit.ByAgreement} {
+			t0 := time.Now()
+			if _, err := index.Report(ctx, db, audit.ReportOptions{To: to, By: []audit.ReportDim{by}}, nil); err != nil {
+				b.Fatal(err)
+			}
+			took[k] += time.Since(t0)
+		}
+	}
+	b.ReportMetric(float64(rows), "rollup_rows")
+	b.ReportMetric(float64(records), "records_counted")
+	b.ReportMetric(float64(took[0].Milliseconds())/float64(b.N), "report_day_ms")
+	b.ReportMetric(float64(took[1].Milliseconds())/float64(b.N), "report_agreement_ms")
+}

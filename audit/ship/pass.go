@@ -1,0 +1,369 @@
+package ship
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/audit/index"
+	"github.com/transparency-dev/merkle/proof"
+)
+
+var errEnough = errors.New("enough records")
+
+// targets are the checkpoints after next, by size, one per size: two notes of one size
+// with different roots are a history rewritten.
+func (s *Shipper) targets(ctx context.Context, ckpts []*audit.SignedCheckpoint, next uint64) ([]*audit.SignedCheckpoint, error) {
+	var out []*audit.SignedCheckpoint
+	for _, c := range ckpts {
+		if c.Size > next {
+			out = append(out, c)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *audit.SignedCheckpoint) int { return cmp.Compare(a.Size, b.Size) })
+	uniq := out[:0]
+	for _, c := range out {
+		if k := len(uniq); k > 0 && uniq[k-1].Size == c.Size {
+			if !bytes.Equal(uniq[k-1].Root, c.Root) {
+				size := c.Size
+				return nil, s.refuse(ctx, s.origin, "inconsistent_checkpoint", &size, fmt.Sprintf("two checkpoints of size %d with different roots", c.Size))
+			}
+			continue
+		}
+		uniq = append(uniq, c)
+	}
+	return uniq, nil
+}
+
+// verified is what pass one found: the leaves of records [p.Next, ..), the checkpoints
+// they verify against, and the refusal to make once the good part is shipped.
+type verified struct {
+	leaves  [][]byte
+	good    []*audit.SignedCheckpoint
+	refusal func() error
+}
+
+// pass verifies the records up to the checkpoints after p.Next and ships those the
+// checkpoints confirm, in batches. It returns how many records and checkpoints it shipped.
+func (s *Shipper) pass(ctx context.Context, ckpts []*audit.SignedCheckpoint, p, first *index.Progress) (uint64, int, error) {
+	targets, err := s.targets(ctx, ckpts, p.Next)
+	if err != nil || len(targets) == 0 {
+		return 0, 0, err
+	}
+	v, err := s.verify(ctx, targets, p)
+	if err != nil {
+		return 0, 0, err
+	}
+	var n uint64
+	var c int
+	if len(v.good) > 0 {
+		n, c, err = s.shipVerified(ctx, v, p, first)
+		if err != nil {
+			return n, c, err
+		}
+	}
+	if v.refusal != nil {
+		return n, c, v.refusal()
+	}
+	return n, c, nil
+}
+
+// verify is pass one: every record's bytes (audit.CheckRecord), then each checkpoint in
+// turn: a consistency proof from the one before, and the root of the records.
+func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint, p *index.Progress) (*verified, error) {
+	end := targets[0].Size
+	for _, t := range targets {
+		if t.Size-p.Next <= maxSpan {
+			end = t.Size
+		}
+	}
+	v := &verified{}
+	bad := uint64(0)
+	var badErr error
+	var pending [][]byte
+	check := func() {
+		for _, res := range checkParallel(pending) {
+			if badErr != nil {
+				break
+			}
+			if res.err != nil {
+				bad, badErr = p.Next+uint64(len(v.leaves)), res.err
+				break
+			}
+			v.leaves = append(v.leaves, res.leaf)
+		}
+		pending = pending[:0]
+	}
+	err := audit.ScanFrom(s.opts.Dir, p.Next, func(i uint64, rec []byte) error {
+		if i >= end || badErr != nil {
+			return errEnough
+		}
+		if want := p.Next + uint64(len(v.leaves)+len(pending)); i != want {
+			return fmt.Errorf("record %d follows record %d: %w", i, want-1, errGap)
+		}
+		pending = append(pending, bytes.Clone(rec))
+		if len(pending) == checkChunk {
+			check()
+		}
+		return nil
+	})
+	if len(pending) > 0 && (err == nil || errors.Is(err, errEnough)) {
+		check()
+	}
+	if errors.Is(err, errGap) || err == nil && len(v.leaves) == 0 && badErr == nil && s.firstKept() > p.Next {
+		next := p.Next
+		return nil, s.refuse(ctx, s.origin, "records_lost", &next, fmt.Sprintf("records from %d are no longer in %s (removed by retention before they were shipped?): %v", p.Next, s.opts.Dir, err))
+	}
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, fmt.Errorf("read %s from record %d: %w", s.opts.Dir, p.Next, err)
+	}
+	if badErr != nil {
+		v.refusal = func() error {
+			return s.refuse(ctx, s.origin, "record_invalid", &bad, fmt.Sprintf("record %d does not verify: %v", bad, badErr))
+		}
+	}
+	rng, err := audit.NewRangeFactory().NewRange(0, p.Next, slices.Clone(p.Range))
+	if err != nil {
+		return nil, fmt.Errorf("the shipped compact range of %s: %w", s.origin, err)
+	}
+	prevSize, prevRoot := p.CkptSize, p.CkptRoot
+	have := p.Next + uint64(len(v.leaves))
+	for _, t := range targets {
+		if t.Size > have {
+			break
+		}
+		for rng.End() < t.Size {
+			if err := rng.Append(v.leaves[rng.End()-p.Next], nil); err != nil {
+				return nil, err
+			}
+		}
+		if why := s.consistent(prevSize, prevRoot, t); why != "" {
+			size := t.Size
+			v.refusal = func() error { return s.refuse(ctx, s.origin, "inconsistent_checkpoint", &size, why) }
+			break
+		}
+		root, err := rng.GetRootHash(nil)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(root, t.Root) {
+			from, size := prevSize, t.Size
+			v.refusal = func() error {
+				return s.refuse(ctx, s.origin, "record_invalid", &from, fmt.Sprintf("the records %d–%d do not hash to the signed root of checkpoint %d: a record was changed", from, size-1, size))
+			}
+			break
+		}
+		v.good = append(v.good, t)
+		prevSize, prevRoot = t.Size, t.Root
+	}
+	if len(v.good) > 0 {
+		v.leaves = v.leaves[:v.good[len(v.good)-1].Size-p.Next]
+	}
+	return v, nil
+}
+
+var errGap = errors.New("records are missing")
+
+func (s *Shipper) firstKept() uint64 {
+	firsts, err := audit.Segments(s.opts.Dir)
+	if err != nil || len(firsts) == 0 {
+		return 0
+	}
+	return firsts[0]
+}
+
+// consistent checks the log's consistency proof from the last checkpoint shipped to t;
+// "" when it holds. Without a stored tree (an export without tree.hashes) the root of the
+// records, checked next, is the proof.
+func (s *Shipper) consistent(prevSize uint64, prevRoot []byte, t *audit.SignedCheckpoint) string {
+	if prevSize == 0 {
+		return ""
+	}
+	hashes, err := audit.ProveConsistency(s.opts.Dir, prevSize, t.Size)
+	if err != nil {
+		s.log.Warn("audit shipper: no consistency proof from the stored tree; the records' root decides", "from", prevSize, "to", t.Size, "error", err)
+		return ""
+	}
+	if err := proof.VerifyConsistency(audit.Hasher{}, prevSize, t.Size, hashes, prevRoot, t.Root); err != nil {
+		return fmt.Sprintf("checkpoint %d is not consistent with checkpoint %d shipped before (%v): the history was rewritten", t.Size, prevSize, err)
+	}
+	return ""
+}
+
+// shipVerified is pass two: the records are read again, each must still hash to its leaf
+// of pass one, and they go to the index in batches, with the checkpoints they reach. One
+// batch is written while the next is read and built, so that the shipper's work and the
+// database's overlap (the machine's cores are shared between them).
+func (s *Shipper) shipVerified(ctx context.Context, v *verified, p, first *index.Progress) (uint64, int, error) {
+	end := v.good[len(v.good)-1].Size
+	start := p.Next
+	rng, err := audit.NewRangeFactory().NewRange(0, p.Next, slices.Clone(p.Range))
+	if err != nil {
+		return 0, 0, err
+	}
+	batches := make(chan *index.Batch, 1)
+	done := make(chan error, 1)
+	var shippedCkpts int
+	go func() {
+		var err error
+		for b := range batches {
+			if err != nil {
+				continue // drain: the error is reported once
+			}
+			if err = index.Ship(ctx, s.opts.DB, b); err != nil {
+				continue
+			}
+			*p = b.Progress
+			s.stats.records.Add(uint64(len(b.Rows)))
+			s.stats.checkpoints.Add(uint64(len(b.Checkpoints)))
+			s.stats.batches.Add(1)
+			shippedCkpts += len(b.Checkpoints)
+		}
+		done <- err
+	}()
+	rows := make([]index.Row, 0, min(s.opts.Batch, int(end-start)))
+	ck, next := 0, start
+	ckSize, ckRoot := p.CkptSize, p.CkptRoot
+	flush := func() {
+		next += uint64(len(rows))
+		b := &index.Batch{Rows: rows, First: first}
+		b.Progress = index.Progress{Origin: s.origin, Next: next, Range: slices.Clone(rng.Hashes())}
+		for ck < len(v.good) && v.good[ck].Size <= next {
+			c := v.good[ck]
+			b.Checkpoints = append(b.Checkpoints, index.Checkpoint{Size: c.Size, Root: c.Root, Note: c.Note})
+			ckSize, ckRoot = c.Size, c.Root
+			ck++
+		}
+		b.Progress.CkptSize, b.Progress.CkptRoot = ckSize, ckRoot
+		batches <- b
+		first = nil
+		rows = make([]index.Row, 0, cap(rows))
+	}
+	var changed *uint64
+	// Records are read a chunk at a time and their rows built on every core; then, in
+	// order, each must hash to its leaf of pass one.
+	var chunk [][]byte
+	var chunkFirst uint64
+	build := func() error {
+		for k, b := range buildParallel(chunk, s.origin, chunkFirst, s.opts.ProviderDept) {
+			i := chunkFirst + uint64(k)
+			if b.err != nil || !bytes.Equal(b.row.Leaf, v.leaves[i-start]) {
+				changed = &i
+				return errEnough
+			}
+			rows = append(rows, b.row)
+			if err := rng.Append(b.row.Leaf, nil); err != nil {
+				return err
+			}
+			if len(rows) == s.opts.Batch {
+				flush()
+			}
+		}
+		chunk = chunk[:0]
+		return nil
+	}
+	err = audit.ScanFrom(s.opts.Dir, start, func(i uint64, rec []byte) error {
+		if i >= end {
+			return errEnough
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if len(chunk) == 0 {
+			chunkFirst = i
+		}
+		chunk = append(chunk, bytes.Clone(rec))
+		if len(chunk) == checkChunk {
+			return build()
+		}
+		return nil
+	})
+	if (err == nil || errors.Is(err, errEnough)) && changed == nil && len(chunk) > 0 {
+		err = build()
+	}
+	if err == nil || errors.Is(err, errEnough) {
+		if changed == nil && len(rows) > 0 {
+			flush()
+		}
+		err = nil
+	}
+	close(batches)
+	if shipErr := <-done; shipErr != nil {
+		return p.Next - start, shippedCkpts, shipErr
+	}
+	if err != nil {
+		return p.Next - start, shippedCkpts, fmt.Errorf("read %s from record %d: %w", s.opts.Dir, start, err)
+	}
+	if changed != nil {
+		return p.Next - start, shippedCkpts, s.refuse(ctx, s.origin, "record_changed_on_disk", changed, fmt.Sprintf("record %d changed while it was being shipped", *changed))
+	}
+	if p.Next != end {
+		return p.Next - start, shippedCkpts, fmt.Errorf("shipped up to record %d of %s, the checkpoint covers %d: records went missing while shipping", p.Next, s.origin, end)
+	}
+	return p.Next - start, shippedCkpts, nil
+}
+
+// checkChunk is how many records pass one checks in parallel at once.
+const checkChunk = 4096
+
+type checkedRecord struct {
+	leaf []byte
+	err  error
+}
+
+// checkParallel runs audit.CheckRecord over recs on every core: parsing, hashing and the
+// consumer signatures' SM2 verification are independent per record.
+func checkParallel(recs [][]byte) []checkedRecord {
+	out := make([]checkedRecord, len(recs))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(recs); i += workers {
+				_, leaf, err := audit.CheckRecord(recs[i])
+				out[i] = checkedRecord{leaf, err}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+type builtRow struct {
+	row index.Row
+	err error
+}
+
+// buildParallel hashes, parses and builds the rows of recs (records first, first+1, ...)
+// on every core. Pass one verified these bytes, consumer signature included; the caller
+// checks each leaf is pass one's, so only the parse for the columns is needed here.
+func buildParallel(recs [][]byte, origin string, first uint64, providerDept func(string) string) []builtRow {
+	out := make([]builtRow, len(recs))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(recs); i += workers {
+				leaf := audit.Hasher{}.HashLeaf(recs[i])
+				r, err := audit.ParseRecord(recs[i])
+				if err != nil {
+					out[i] = builtRow{err: err}
+					continue
+				}
+				out[i] = builtRow{row: index.NewRow(origin, first+uint64(i), recs[i], leaf, r, providerDept)}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
