@@ -438,3 +438,41 @@ func TestSentinel(t *testing.T) {
 		t.Fatalf("replay through sentinel: %v", err)
 	}
 }
+
+// Redis Cluster: the scripts run across three masters without a CROSSSLOT error (each
+// touches one department's keys, one hash tag), departments spread over the shards, a
+// claim made through one client is a replay through another, and the quota counts on the
+// department's shard.
+func TestCluster(t *testing.T) {
+	cl := redistest.StartCluster(t, 3)
+	cfg := redisConfig(cl.Addrs()...)
+	cfg.Mode = gateway.RedisCluster
+	a, b := connect(t, cfg), connect(t, cfg)
+	h := NewHealth(refuse, quiet)
+	ga, gb := gatewayStore(t, a, 100, h), gatewayStore(t, b, 100, h)
+	qa := NewQuotaStore(a, Keys{Prefix: "t:"}, time.Second, h)
+	now := time.Now()
+	shards := map[string]bool{}
+	for i := range 30 {
+		dept := "dept-" + strconv.Itoa(i)
+		claim := crypto.NonceClaim{Dept: dept, KeyID: "k", Nonce: "n", Expiry: now.Add(time.Minute)}
+		if err := ga.ClaimNonce(t.Context(), claim, now); err != nil {
+			t.Fatalf("%s: %v", dept, err)
+		}
+		if err := gb.ClaimNonce(t.Context(), claim, now); sigCode(err) != crypto.SigReplayed {
+			t.Fatalf("%s: a replay through the other client: %v", dept, err)
+		}
+		if v, err := qa.CountUse(t.Context(), policy.QuotaUse{Consumer: dept, Agreement: "A", Quota: policy.Quota{PerDay: 5, PerMinute: 5}, At: now}); err != nil || !v.Allowed {
+			t.Fatalf("%s quota: %+v %v", dept, v, err)
+		}
+		key := Keys{Prefix: "t:"}.Nonce(dept, "k", "n")
+		for _, node := range cl.Nodes {
+			if got, err := node.Do("EXISTS", key); err == nil && got == "(integer) 1" {
+				shards[node.Addr] = true
+			}
+		}
+	}
+	if len(shards) < 2 {
+		t.Fatalf("30 departments landed on %d shard(s); the hash tag should spread them", len(shards))
+	}
+}
