@@ -70,7 +70,7 @@ func (s *QuotaStore) CountUse(ctx context.Context, u policy.QuotaUse) (policy.Qu
 		strconv.FormatInt(max(1, dayPX), 10), strconv.FormatInt(max(1, minutePX), 10)}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	n, err := countScript.Exec(cctx, s.client, keys, args).AsInt64()
+	n, err := execAgain(cctx, s.client, countScript, keys, args).AsInt64()
 	s.health.observe("count", err)
 	if err != nil {
 		return policy.QuotaVerdict{}, fmt.Errorf("count quota in redis: %w", err)

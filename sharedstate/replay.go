@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -18,18 +19,23 @@ import (
 // claim is counted up to one bucket after it went stale: stricter, never looser.
 const NonceBucket = 30 * time.Second
 
-// claimScript claims a nonce in one atomic step: refused as a replay if the key exists;
+// claimScript claims a nonce in one atomic step: refused as a replay if the key exists
+// (unless it holds this very attempt's value: the answer to a first try was lost);
 // refused as full if the department's live claims (the buckets from now to the furthest
 // expiry) reach the bound, unless the claim is restored from the audit log; else SET NX
 // PX with the signature's remaining validity and counted in its expiry's bucket.
 //
 //	KEYS[1] nonce key; KEYS[2..] the department's buckets, now to the furthest expiry
-//	ARGV[1] value (owner:expiry); ARGV[2] px; ARGV[3] per-department bound (0: none);
+//	ARGV[1] value (owner:expiry:attempt); ARGV[2] px; ARGV[3] per-department bound (0: none);
 //	ARGV[4] index in KEYS of the claim's own bucket; ARGV[5] its px; ARGV[6] "1" = restore
 //
 // Returns 1 claimed, 0 replayed, 2 full.
 var claimScript = rueidis.NewLuaScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local held = redis.call('GET', KEYS[1])
+if held then
+  if held == ARGV[1] then return 1 end
+  return 0
+end
 local bound = tonumber(ARGV[3])
 if bound > 0 and ARGV[6] ~= '1' then
   local n = 0
@@ -45,9 +51,10 @@ return 1
 // releaseScript deletes a claim only while it is still this one (compare and delete),
 // and takes it from its bucket's count.
 //
-//	KEYS[1] nonce key; KEYS[2] its bucket; ARGV[1] the claim's value
+//	KEYS[1] nonce key; KEYS[2] its bucket; ARGV[1] the claim's value up to its attempt
 var releaseScript = rueidis.NewLuaScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local held = redis.call('GET', KEYS[1])
+if not held or string.sub(held, 1, #ARGV[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
 return 1
@@ -64,9 +71,11 @@ type ReplayStore struct {
 	perDept int
 	// window is the furthest a claim's expiry lies after now: Skew + FutureSkew.
 	window time.Duration
-	// owner marks this store's claims, so that a release deletes only its own.
-	owner  string
-	health *Health
+	// owner marks this store's claims, so that a release deletes only its own; attempts
+	// numbers each claim, so that a claim sent again after a lost answer knows its own.
+	owner    string
+	attempts atomic.Uint64
+	health   *Health
 }
 
 // NewReplayStore returns the store on client. timeout bounds each command; perDept is
@@ -94,11 +103,12 @@ func (s *ReplayStore) ClaimNonce(ctx context.Context, c crypto.NonceClaim, now t
 	if c.Restore {
 		restore = "1"
 	}
-	args := []string{s.value(c), strconv.FormatInt(px, 10), strconv.Itoa(s.perDept),
+	value := s.value(c) + strconv.FormatUint(s.attempts.Add(1), 36)
+	args := []string{value, strconv.FormatInt(px, 10), strconv.Itoa(s.perDept),
 		strconv.FormatInt(own-first+2, 10), strconv.FormatInt(bucketPX(own, now), 10), restore}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	n, err := claimScript.Exec(cctx, s.client, keys, args).AsInt64()
+	n, err := execAgain(cctx, s.client, claimScript, keys, args).AsInt64()
 	s.health.observe("claim", err)
 	if err != nil {
 		return fmt.Errorf("claim nonce in redis: %w", err)
@@ -118,7 +128,7 @@ func (s *ReplayStore) ReleaseNonce(ctx context.Context, c crypto.NonceClaim) err
 	keys := []string{s.keys.Nonce(c.Dept, c.KeyID, c.Nonce), s.keys.NonceBucket(c.Dept, bucketOf(c.Expiry))}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	err := releaseScript.Exec(cctx, s.client, keys, []string{s.value(c)}).Error()
+	err := execAgain(cctx, s.client, releaseScript, keys, []string{s.value(c)}).Error()
 	s.health.observe("release", err)
 	if err != nil {
 		return fmt.Errorf("release nonce in redis: %w", err)
@@ -126,9 +136,25 @@ func (s *ReplayStore) ReleaseNonce(ctx context.Context, c crypto.NonceClaim) err
 	return nil
 }
 
-// value is what a claim stores: who claimed it, and the signature's expiry.
+// value is what a claim stores, up to its attempt: who claimed it, and the signature's
+// expiry.
 func (s *ReplayStore) value(c crypto.NonceClaim) string {
-	return s.owner + ":" + strconv.FormatInt(c.Expiry.UnixNano(), 10)
+	return s.owner + ":" + strconv.FormatInt(c.Expiry.UnixNano(), 10) + ":"
+}
+
+// execAgain runs script, and once more when the first try failed on the connection (not
+// with Redis's own answer) and time is left: after Redis restarts, each pooled connection
+// fails once before the client dials it again, and a request should not be refused for
+// that. Only scripts that are safe to run twice use it: claim (which knows its own
+// attempt), release (compare and delete) and count (a count made twice is stricter).
+func execAgain(ctx context.Context, c rueidis.Client, script *rueidis.Lua, keys, args []string) rueidis.RedisResult {
+	r := script.Exec(ctx, c, keys, args)
+	if err := r.Error(); err != nil && ctx.Err() == nil {
+		if _, isReply := rueidis.IsRedisErr(err); !isReply {
+			return script.Exec(ctx, c, keys, args)
+		}
+	}
+	return r
 }
 
 func bucketOf(t time.Time) int64 { return t.UnixNano() / int64(NonceBucket) }

@@ -476,3 +476,37 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("30 departments landed on %d shard(s); the hash tag should spread them", len(shards))
 	}
 }
+
+// A claim sent again after its answer was lost finds its own attempt and succeeds; any
+// other attempt — the same gateway, the same signature — is a replay.
+func TestClaimSentAgainKnowsItsOwnAttempt(t *testing.T) {
+	srv := redistest.Start(t)
+	c := connect(t, redisConfig(srv.Addr))
+	s := gatewayStore(t, c, 0, NewHealth(refuse, quiet))
+	now := time.Now()
+	claim := crypto.NonceClaim{Dept: "d", KeyID: "k", Nonce: "lost-answer", Expiry: now.Add(time.Minute)}
+	keys := []string{s.keys.Nonce("d", "k", "lost-answer"), s.keys.NonceBucket("d", bucketOf(claim.Expiry))}
+	value := s.value(claim) + "7"
+	args := []string{value, "60000", "0", "2", "60000", "0"}
+	for i, want := range []int64{1, 1} {
+		if n, err := claimScript.Exec(t.Context(), c, keys, args).AsInt64(); err != nil || n != want {
+			t.Fatalf("try %d of the same attempt: %d %v", i+1, n, err)
+		}
+	}
+	if n, _ := claimScript.Exec(t.Context(), c, keys, append([]string{s.value(claim) + "8"}, args[1:]...)).AsInt64(); n != 0 {
+		t.Fatalf("another attempt of the same gateway for the same nonce: %d; want a replay", n)
+	}
+	if err := s.ClaimNonce(t.Context(), claim, now); sigCode(err) != crypto.SigReplayed {
+		t.Fatalf("the store's own next claim: %v", err)
+	}
+	if got := srv.MustInt("GET", keys[1]); got != 1 {
+		t.Fatalf("the bucket counted %d claims for one nonce claimed once", got)
+	}
+	// The holder's release (any attempt of its) deletes it.
+	if err := s.ReleaseNonce(t.Context(), claim); err != nil {
+		t.Fatal(err)
+	}
+	if srv.MustInt("EXISTS", keys[0]) != 0 {
+		t.Fatal("the holder's release left the claim")
+	}
+}

@@ -188,11 +188,12 @@ func Port(addr string) int {
 	return n
 }
 
-// MustInt runs a command whose answer is an integer (PTTL, EXISTS, DBSIZE) and returns it.
+// MustInt runs a command whose answer is an integer, or a string holding one (PTTL,
+// EXISTS, GET of a counter), and returns it.
 func (s *Server) MustInt(args ...string) int64 {
 	s.t.Helper()
 	out := s.MustDo(args...)
-	n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(out, "(integer)")), 10, 64)
+	n, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(strings.TrimPrefix(out, "(integer)")), `"`), 10, 64)
 	if err != nil {
 		s.t.Fatalf("redis-cli %v: %q is not an integer", args, out)
 	}
