@@ -510,3 +510,54 @@ func TestClaimSentAgainKnowsItsOwnAttempt(t *testing.T) {
 		t.Fatal("the holder's release left the claim")
 	}
 }
+
+// Sentinel failover: the master is killed; the sentinel promotes its replica; the client
+// follows it, claims work again on the new master, and a claim made (and replicated)
+// before the failover is still a replay after it.
+func TestSentinelFailover(t *testing.T) {
+	master := redistest.Start(t)
+	host, port := "127.0.0.1", strconv.Itoa(redistest.Port(master.Addr))
+	replica := redistest.Start(t, redistest.WithConfig("replicaof "+host+" "+port))
+	sen := redistest.StartSentinel(t, master, "failover-master")
+	cfg := redisConfig(sen.Addr)
+	cfg.Mode, cfg.SentinelMaster = gateway.RedisSentinel, sen.Master
+	c := connect(t, cfg)
+	h := NewHealth(refuse, quiet)
+	s := gatewayStore(t, c, 0, h)
+	now := time.Now()
+	before := crypto.NonceClaim{Dept: "d", KeyID: "k", Nonce: "before-failover", Expiry: now.Add(time.Minute)}
+	if err := s.ClaimNonce(t.Context(), before, now); err != nil {
+		t.Fatal(err)
+	}
+	if out := master.MustDo("WAIT", "1", "5000"); !strings.HasSuffix(out, "1") {
+		t.Fatalf("the claim did not reach the replica: %s", out)
+	}
+	// The sentinel learns of the replica from the master's INFO (every 10 s).
+	for wait := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if out, err := redistest.Cli(sen.Addr, "SENTINEL", "replicas", sen.Master); err == nil && strings.Contains(out, strconv.Itoa(redistest.Port(replica.Addr))) {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Fatal("the sentinel did not learn of the replica in 20 s")
+		}
+	}
+	master.Stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		now := time.Now()
+		err := s.ClaimNonce(t.Context(), crypto.NonceClaim{Dept: "d", KeyID: "k", Nonce: "after-" + now.String(), Expiry: now.Add(time.Minute)}, now)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no claim succeeded 30 s after the master died: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if role := replica.MustDo("ROLE"); !strings.Contains(role, "master") {
+		t.Fatalf("the replica was not promoted: %s", role)
+	}
+	if err := s.ClaimNonce(t.Context(), before, time.Now()); sigCode(err) != crypto.SigReplayed {
+		t.Fatalf("a claim made before the failover, replayed after it: %v", err)
+	}
+}

@@ -32,6 +32,7 @@ func StartSentinel(t testing.TB, master *Server, name string) *Sentinel {
 		"logfile " + filepath.Join(dir, "sentinel.log"),
 		fmt.Sprintf("sentinel monitor %s %s %s 1", name, host, port),
 		fmt.Sprintf("sentinel down-after-milliseconds %s 1000", name),
+		fmt.Sprintf("sentinel failover-timeout %s 5000", name),
 	}
 	if master.Password != "" {
 		conf = append(conf, fmt.Sprintf("sentinel auth-pass %s %s", name, master.Password))
@@ -67,3 +68,6 @@ func StartSentinel(t testing.TB, master *Server, name string) *Sentinel {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Cli runs one redis-cli command against addr (a sentinel, a node) without credentials.
+func Cli(addr string, args ...string) (string, error) { return cli(addr, "", args...) }
