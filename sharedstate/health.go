@@ -38,6 +38,7 @@ type Health struct {
 
 	errs      sync.Map // op → *atomic.Uint64
 	fallbacks [2]atomic.Uint64
+	losses    atomic.Uint64 // times Redis came back without the marker
 }
 
 // NewHealth starts up (Connect has just reached Redis).
@@ -160,10 +161,37 @@ func (h *Health) Warning() string {
 	return fmt.Sprintf("DEGRADED: redis unreachable since %s: %s", time.Unix(0, h.since.Load()).UTC().Format(time.RFC3339), h.consequence())
 }
 
-// Run PINGs Redis every interval until ctx ends, so that an idle gateway notices an
-// outage and its end without a request.
-func (h *Health) Run(ctx context.Context, c rueidis.Client, interval, timeout time.Duration) {
-	t := time.NewTicker(interval)
+// Watch is what Run looks at: the gateway's own marker key, set when it starts and kept
+// alive by each check (MarkerTTL), whose absence says that Redis lost its data (restarted
+// without persistence, flushed); OnLoss is then called (the gateway claims again the
+// nonces its audit log recorded) before the marker is set again. Each gateway has its own
+// marker, so that every gateway of the fleet notices the loss and claims its own nonces.
+type Watch struct {
+	Client   rueidis.Client
+	Marker   string
+	Interval time.Duration
+	Timeout  time.Duration
+	OnLoss   func(ctx context.Context) error
+}
+
+// MarkerTTL is how long a gateway's marker outlives its last check: the marker of a
+// gateway that stopped goes away by itself.
+const MarkerTTL = time.Hour
+
+// Mark sets the marker key: Redis holds the fleet's state from now on.
+func (w Watch) Mark(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, w.Timeout)
+	defer cancel()
+	if err := w.Client.Do(ctx, w.Client.B().Set().Key(w.Marker).Value("1").PxMilliseconds(MarkerTTL.Milliseconds()).Build()).Error(); err != nil {
+		return fmt.Errorf("set marker %s: %w", w.Marker, err)
+	}
+	return nil
+}
+
+// Run asks Redis for the marker every interval until ctx ends, so that an idle gateway
+// notices an outage, its end, and a Redis that came back empty, without a request.
+func (h *Health) Run(ctx context.Context, w Watch) {
+	t := time.NewTicker(w.Interval)
 	defer t.Stop()
 	for {
 		select {
@@ -171,12 +199,32 @@ func (h *Health) Run(ctx context.Context, c rueidis.Client, interval, timeout ti
 			return
 		case <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		err := c.Do(pctx, c.B().Ping().Build()).Error()
+		pctx, cancel := context.WithTimeout(ctx, w.Timeout)
+		// PEXPIRE both asks (0: no such key) and keeps the marker of a live gateway alive.
+		n, err := w.Client.Do(pctx, w.Client.B().Pexpire().Key(w.Marker).Milliseconds(MarkerTTL.Milliseconds()).Build()).AsInt64()
 		cancel()
 		if ctx.Err() != nil {
 			return
 		}
+		h.observe("ping", err)
+		if err == nil && n == 0 {
+			h.dataLost(ctx, w)
+		}
+	}
+}
+
+// dataLost is a Redis that answers without the marker: the claims and counts it held are
+// gone, so replays of requests signed before are open until the nonces are claimed again.
+func (h *Health) dataLost(ctx context.Context, w Watch) {
+	h.losses.Add(1)
+	h.log.Error("shared state: redis answers but lost its data (restarted without appendonly, or flushed); claiming again the nonces this gateway's audit log recorded; the day's quota counts start again")
+	if w.OnLoss != nil {
+		if err := w.OnLoss(ctx); err != nil {
+			h.log.Error("shared state: claiming the nonces again failed; the marker stays unset and it is tried again", "error", err)
+			return
+		}
+	}
+	if err := w.Mark(ctx); err != nil {
 		h.observe("ping", err)
 	}
 }
@@ -186,11 +234,12 @@ var (
 	descErrors   = prometheus.NewDesc("govgate_shared_state_errors_total", "Shared-state commands that failed, by operation (claim, release, count, return, ping).", []string{"op"}, nil)
 	descDegraded = prometheus.NewDesc("govgate_shared_state_degraded", "1 while a feature runs on its local or allow fallback because Redis cannot answer: weaker than the fleet's config.", []string{"feature"}, nil)
 	descFallback = prometheus.NewDesc("govgate_shared_state_fallbacks_total", "Requests a feature decided without Redis (on_failure local or allow).", []string{"feature"}, nil)
+	descLosses   = prometheus.NewDesc("govgate_shared_state_data_lost_total", "Times Redis answered without the marker key: it lost the fleet's claims and counts (restarted without persistence, flushed).", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (h *Health) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descErrors, descDegraded, descFallback} {
+	for _, d := range []*prometheus.Desc{descUp, descErrors, descDegraded, descFallback, descLosses} {
 		ch <- d
 	}
 }
@@ -198,6 +247,7 @@ func (h *Health) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (h *Health) Collect(ch chan<- prometheus.Metric) {
 	ch <- metric.Const(descUp, prometheus.GaugeValue, metric.Flag(h.up.Load()))
+	ch <- metric.Const(descLosses, prometheus.CounterValue, float64(h.losses.Load()))
 	for _, op := range []string{"claim", "release", "count", "return", "ping"} {
 		var n uint64
 		if c, ok := h.errs.Load(op); ok {

@@ -46,3 +46,7 @@ func (k Keys) QuotaDay(dept, agreement string, day int64) string {
 func (k Keys) QuotaMinute(dept, agreement string, minute int64) string {
 	return k.dept(dept) + "q:" + esc(agreement) + ":m:" + strconv.FormatInt(minute, 10)
 }
+
+// Marker is the key one gateway process (id: random, per start) sets when it starts and
+// watches: its absence says Redis lost the fleet's state.
+func (k Keys) Marker(id string) string { return k.Prefix + "{marker}:" + esc(id) }

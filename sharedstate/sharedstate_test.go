@@ -306,7 +306,8 @@ func TestRefuseWhileRedisIsDownThenRecover(t *testing.T) {
 	srv.Restart()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	go func() { h.Run(ctx, c, 50*time.Millisecond, time.Second); close(done) }()
+	w := Watch{Client: c, Marker: Keys{Prefix: "t:"}.Marker("gw"), Interval: 50 * time.Millisecond, Timeout: time.Second}
+	go func() { h.Run(ctx, w); close(done) }()
 	defer func() { cancel(); <-done }()
 	for deadline := time.Now().Add(15 * time.Second); !h.Up(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -559,5 +560,58 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	if err := s.ClaimNonce(t.Context(), before, time.Now()); sigCode(err) != crypto.SigReplayed {
 		t.Fatalf("a claim made before the failover, replayed after it: %v", err)
+	}
+}
+
+// Redis comes back empty (flushed, or restarted without persistence): the watch sees the
+// marker gone, says so once in the log and the metric, calls OnLoss (the gateway claims
+// its audit log's nonces again) and sets the marker again; an OnLoss that fails leaves
+// the marker unset, to be tried again.
+func TestDataLossIsNoticedAndRepaired(t *testing.T) {
+	srv := redistest.Start(t)
+	c := connect(t, redisConfig(srv.Addr))
+	var logs syncBuffer
+	h := NewHealth(refuse, slog.New(slog.NewTextHandler(&logs, nil)))
+	var calls atomic.Int64
+	fail := atomic.Bool{}
+	fail.Store(true)
+	w := Watch{Client: c, Marker: Keys{Prefix: "t:"}.Marker("gw"), Interval: 30 * time.Millisecond, Timeout: time.Second,
+		OnLoss: func(context.Context) error {
+			calls.Add(1)
+			if fail.Load() {
+				return errors.New("audit log unreadable")
+			}
+			return nil
+		}}
+	if err := w.Mark(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { h.Run(ctx, w); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(200 * time.Millisecond)
+	if calls.Load() != 0 {
+		t.Fatal("OnLoss called while the marker is there")
+	}
+	srv.MustDo("FLUSHALL")
+	for deadline := time.Now().Add(10 * time.Second); calls.Load() < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("OnLoss called %d times after FLUSHALL; a failed one must be tried again", calls.Load())
+		}
+	}
+	fail.Store(false)
+	for deadline := time.Now().Add(10 * time.Second); srv.MustInt("EXISTS", w.Marker) != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the marker was not set again after a successful OnLoss")
+		}
+	}
+	n := calls.Load()
+	time.Sleep(200 * time.Millisecond)
+	if calls.Load() != n {
+		t.Fatal("OnLoss called again with the marker set")
+	}
+	if h.losses.Load() < 2 || !strings.Contains(logs.String(), "lost its data") || !strings.Contains(logs.String(), "audit log unreadable") {
+		t.Fatalf("losses %d, log:\n%s", h.losses.Load(), logs.String())
 	}
 }

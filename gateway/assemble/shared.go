@@ -2,7 +2,10 @@ package assemble
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/govgate/govgate/crypto"
@@ -67,7 +70,29 @@ func (b *builder) shared() error {
 	b.stages.Parts["shared-state"] = health
 	b.degrade("shared-state", health)
 	b.admin(nil, health)
-	b.watch(func(ctx context.Context) { health.Run(ctx, client, sharedPing, r.Timeout) })
+	id := make([]byte, 12)
+	if _, err := rand.Read(id); err != nil {
+		return fmt.Errorf("shared state marker id: %w", err)
+	}
+	w := sharedstate.Watch{Client: client, Marker: keys.Marker(hex.EncodeToString(id)), Interval: sharedPing, Timeout: r.Timeout, OnLoss: b.reclaim}
+	if err := w.Mark(b.ctx); err != nil {
+		return err
+	}
+	b.watch(func(ctx context.Context) { health.Run(ctx, w) })
 	log.Info("shared state in redis", "addrs", r.Addrs, "mode", r.Mode, "tls", r.TLS.Enabled(), "on_failure_replay", s.OnFailure.Replay, "on_failure_quota", s.OnFailure.Quota)
+	return nil
+}
+
+// reclaim claims again, in a Redis that lost its data, the nonces the audit log recorded
+// within the signature window: what the replay window's rebuild does at start.
+func (b *builder) reclaim(ctx context.Context) error {
+	if b.auth == nil || b.stages.Audit == nil {
+		return nil
+	}
+	r, err := b.auth.RebuildReplayWindow(ctx, b.cfg.Audit.Dir)
+	if err != nil {
+		return err
+	}
+	b.log.Warn("shared state: nonces claimed again from the audit log", "records", r.Records, "nonces", r.Claimed, "skipped", r.Skipped)
 	return nil
 }

@@ -418,3 +418,37 @@ func (s *syncLog) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Redis loses its data (FLUSHALL: what a restart without appendonly does): each gateway
+// notices within its ping interval, says so in the log and the metric, and claims again
+// the nonces its audit log recorded, so a request gateway A served before the loss is
+// still refused when replayed to gateway B after it.
+func TestFleetRedisDataLossClaimsAgainFromTheAuditLog(t *testing.T) {
+	srv := redistest.Start(t)
+	f := startFleet(t, srv, 1000, nil, nil)
+	c := f.client()
+	served, err := c.Prepare(f.request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer served.Release()
+	f.proxy.to(f.gws[0].listen)
+	if resp, err := c.Send(t.Context(), served); err != nil || resp.Status != 200 {
+		t.Fatalf("before the loss: %v %+v", err, resp)
+	}
+	srv.MustDo("FLUSHALL")
+	for i := range f.gws {
+		waitFor(t, "the gateway to notice the loss", func() bool {
+			return strings.Contains(f.metrics(i), "govgate_shared_state_data_lost_total 1")
+		})
+	}
+	waitFor(t, "both markers and gateway A's nonce to be back", func() bool {
+		markers, _ := srv.Do("KEYS", gateway.DefaultRedisKeyPrefix+"{marker}:*")
+		nonces, _ := srv.Do("KEYS", gateway.DefaultRedisKeyPrefix+"{110000-shuiwu}:n:*")
+		return strings.Count(markers, "{marker}") == 2 && strings.Count(nonces, ":n:") == 1
+	})
+	f.proxy.to(f.gws[1].listen)
+	if resp, err := f.client().Send(t.Context(), served); err != nil || resp.Status != 401 || !strings.Contains(string(resp.Body), "signature_replayed") {
+		t.Fatalf("a request served before the loss, replayed to the twin after it: %v %+v", err, resp)
+	}
+}
