@@ -17,6 +17,7 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/valyala/fasthttp"
+	"go.uber.org/goleak"
 
 	"github.com/govgate/govgate/client"
 	"github.com/govgate/govgate/crypto/tlcp"
@@ -450,5 +451,46 @@ func TestFleetRedisDataLossClaimsAgainFromTheAuditLog(t *testing.T) {
 	f.proxy.to(f.gws[1].listen)
 	if resp, err := f.client().Send(t.Context(), served); err != nil || resp.Status != 401 || !strings.Contains(string(resp.Body), "signature_replayed") {
 		t.Fatalf("a request served before the loss, replayed to the twin after it: %v %+v", err, resp)
+	}
+}
+
+// A gateway whose Redis cannot be reached is not built (whatever on_failure says), and
+// the failed build leaves nothing running: no goroutine of the Redis client, no listener.
+func TestBuildWithoutRedisFailsAndReleases(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newTestPKI(t)
+	cfg := exampleConfig(t, p, freeAddr(t), freeAddr(t), "127.0.0.1:1")
+	cfg.Shared.Redis.Addrs = []string{freeAddr(t)}
+	cfg.Shared.OnFailure = gateway.SharedOnFailure{Replay: gateway.OnFailureLocal, Quota: gateway.OnFailureAllow}
+	a, err := Build(t.Context(), cfg, Options{Logger: quiet})
+	if err == nil {
+		a.Close()
+		t.Fatal("built without a reachable redis")
+	}
+	if !strings.Contains(err.Error(), "build shared state") {
+		t.Fatalf("error %v; want it from the shared state", err)
+	}
+	for _, addr := range []string{cfg.Admin.Address, cfg.Listeners[0].Address} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("%s bound after a failed build: %v", addr, err)
+		}
+		ln.Close()
+	}
+}
+
+// Close releases the Redis client and the health watcher with the rest.
+func TestCloseReleasesTheRedisClient(t *testing.T) {
+	srv := redistest.Start(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := newTestPKI(t)
+	cfg := exampleConfig(t, p, freeAddr(t), freeAddr(t), "127.0.0.1:1")
+	cfg.Shared.Redis.Addrs = []string{srv.Addr}
+	a, err := Build(t.Context(), cfg, Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
