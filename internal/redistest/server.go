@@ -22,6 +22,7 @@ type Server struct {
 	Password string
 
 	t    testing.TB
+	tls  *TLSFiles
 	dir  string
 	conf string
 	mu   sync.Mutex
@@ -35,7 +36,18 @@ type Option func(*serverConf)
 type serverConf struct {
 	password string
 	extra    []string
+	tls      *TLSFiles
 }
+
+// TLSFiles are the PEM files of a server that speaks only TLS and requires a client
+// certificate issued by CA.
+type TLSFiles struct {
+	CA, Cert, Key         string // the server's
+	ClientCert, ClientKey string // a client's, for the helper's own redis-cli
+}
+
+// WithTLS makes the server speak only TLS on its port.
+func WithTLS(f TLSFiles) Option { return func(c *serverConf) { c.tls = &f } }
 
 // WithPassword sets requirepass (the default user's password).
 func WithPassword(pw string) Option { return func(c *serverConf) { c.password = pw } }
@@ -63,6 +75,12 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	if c.password != "" {
 		conf = append(conf, "requirepass "+c.password)
+	}
+	if c.tls != nil {
+		s.tls = c.tls
+		conf[1] = "port 0"
+		conf = append(conf, "tls-port "+port, "tls-cert-file "+c.tls.Cert, "tls-key-file "+c.tls.Key,
+			"tls-ca-cert-file "+c.tls.CA, "tls-auth-clients yes")
 	}
 	conf = append(conf, c.extra...)
 	s.conf = filepath.Join(s.dir, "redis.conf")
@@ -96,7 +114,7 @@ func (s *Server) start(bin string) {
 	s.mu.Lock()
 	s.cmd, s.done = cmd, done
 	s.mu.Unlock()
-	if err := waitPing(s.Addr, s.Password, done); err != nil {
+	if err := waitPing(s.cliArgs(), done); err != nil {
 		log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
 		s.t.Fatalf("redis-server on %s: %v\n%s%s", s.Addr, err, out.String(), log)
 	}
@@ -125,7 +143,16 @@ func (s *Server) Restart() {
 
 // Do runs one command through redis-cli and returns its raw output, trimmed.
 func (s *Server) Do(args ...string) (string, error) {
-	return cli(s.Addr, s.Password, args...)
+	return run(append(s.cliArgs(), args...))
+}
+
+// cliArgs are redis-cli's arguments to reach s.
+func (s *Server) cliArgs() []string {
+	args := connArgs(s.Addr, s.Password)
+	if s.tls != nil {
+		args = append(args, "--tls", "--cacert", s.tls.CA, "--cert", s.tls.ClientCert, "--key", s.tls.ClientKey)
+	}
+	return args
 }
 
 // MustDo is Do that fails the test on an error.
@@ -139,23 +166,32 @@ func (s *Server) MustDo(args ...string) string {
 }
 
 func cli(addr, password string, args ...string) (string, error) {
+	return run(append(connArgs(addr, password), args...))
+}
+
+func connArgs(addr, password string) []string {
 	host, port, _ := net.SplitHostPort(addr)
 	full := []string{"-h", host, "-p", port, "--no-raw"}
 	if password != "" {
 		full = append(full, "--no-auth-warning", "-a", password)
 	}
-	out, err := exec.Command("redis-cli", append(full, args...)...).CombinedOutput()
+	return full
+}
+
+func run(args []string) (string, error) {
+	out, err := exec.Command("redis-cli", args...).CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("redis-cli %s: %w: %s", addr, err, out)
+		return string(out), fmt.Errorf("redis-cli %s:%s: %w: %s", args[1], args[3], err, out)
 	}
 	return strings.TrimSpace(string(out)), nil
 }
 
-// waitPing waits until the server at addr answers PING, or the process ends.
-func waitPing(addr, password string, done <-chan struct{}) error {
+// waitPing waits until the server redis-cli reaches with args answers PING, or the
+// process ends.
+func waitPing(args []string, done <-chan struct{}) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if out, err := cli(addr, password, "PING"); err == nil && strings.Contains(out, "PONG") {
+		if out, err := run(append(args, "PING")); err == nil && strings.Contains(out, "PONG") {
 			return nil
 		}
 		select {
