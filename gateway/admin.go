@@ -260,6 +260,8 @@ type Readiness struct {
 	Stages       map[string]string    `json:"stages"`
 	Pools        map[string]PoolState `json:"pools"`
 	Warnings     map[string]string    `json:"warnings,omitempty"`
+	// Parts is each of Stages.Parts: "ok" or why it is not ready.
+	Parts map[string]string `json:"parts,omitempty"`
 }
 
 // PoolState is a pool's health as /readyz reports it.
@@ -291,6 +293,16 @@ func (g *Gateway) Readiness() Readiness {
 				r.Stages[name] = err.Error()
 				r.Ready = false
 			}
+		}
+	}
+	for name, p := range g.stages.Parts {
+		if r.Parts == nil {
+			r.Parts = map[string]string{}
+		}
+		r.Parts[name] = "ok"
+		if err := p.Ready(); err != nil {
+			r.Parts[name] = err.Error()
+			r.Ready = false
 		}
 	}
 	for name, d := range g.stages.Degraded {

@@ -64,6 +64,7 @@ type Config struct {
 	Policy    Policy     `yaml:"policy"`
 	Audit     Audit      `yaml:"audit"`
 	Keys      Keys       `yaml:"keys"`
+	Shared    Shared     `yaml:"shared"`
 }
 
 // ReloadClass says when a change to a config field takes effect.
@@ -105,8 +106,80 @@ func ReloadRules() []ReloadRule {
 		{"policy", RestartOnly, "the engine is built at start; the directory's contents are reloaded by its watcher and POST /policy/reload"},
 		{"audit", RestartOnly, "the log is opened at start with its origin, key and segment settings"},
 		{"keys", RestartOnly, "the store is opened and its watchers started at start; new key versions are picked up live"},
+		{"shared", RestartOnly, "the Redis client and the replay and quota stores on it are built at start; the connection is re-established by the client itself"},
 	}
 }
+
+// Shared is the state a fleet of gateways shares: nonce claims and quota counters in
+// Redis. With no address it is off and each gateway keeps both in memory (as one gateway
+// alone does).
+type Shared struct {
+	Redis     SharedRedis     `yaml:"redis"`
+	OnFailure SharedOnFailure `yaml:"on_failure"`
+}
+
+// Enabled reports whether the gateway shares its state through Redis.
+func (s *Shared) Enabled() bool { return len(s.Redis.Addrs) > 0 }
+
+// SharedRedis is how to reach Redis. Credentials are named by environment variables,
+// never written in the file.
+type SharedRedis struct {
+	// Addrs: one address is a standalone server; several are cluster seeds or sentinels.
+	Addrs []string `yaml:"addrs"`
+	// Mode is standalone, cluster or sentinel (default standalone).
+	Mode           string    `yaml:"mode"`
+	SentinelMaster string    `yaml:"sentinel_master"`
+	UsernameEnv    string    `yaml:"username_env"`
+	PasswordEnv    string    `yaml:"password_env"`
+	TLS            SharedTLS `yaml:"tls"`
+	// DialTimeout bounds one connection attempt (default 2s); Timeout one command (default
+	// 500ms): a request never waits longer than Timeout on Redis before the failure
+	// behaviour applies.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	Timeout     time.Duration `yaml:"timeout"`
+	// KeyPrefix starts every key (default "govgate:"), so that fleets can share a server.
+	KeyPrefix string `yaml:"key_prefix"`
+}
+
+// SharedTLS is TLS to Redis: a CA to verify the server, an optional client pair.
+type SharedTLS struct {
+	CA         string `yaml:"ca"`
+	Cert       string `yaml:"cert"`
+	Key        string `yaml:"key"`
+	ServerName string `yaml:"server_name"`
+}
+
+// Enabled reports whether Redis is reached over TLS.
+func (t SharedTLS) Enabled() bool { return t.CA != "" || t.Cert != "" || t.ServerName != "" }
+
+// SharedOnFailure is what each shared feature does while Redis cannot answer.
+type SharedOnFailure struct {
+	// Replay: refuse (default) refuses every signed request; local claims nonces in this
+	// gateway's memory only, so a replay sent to another gateway passes meanwhile.
+	Replay string `yaml:"replay"`
+	// Quota: refuse (default) refuses requests under a quota; local counts in this
+	// gateway's memory (the quota multiplied by the number of gateways at worst); allow
+	// counts nothing.
+	Quota string `yaml:"quota"`
+}
+
+// Redis deployment modes (shared.redis.mode) and failure behaviours (shared.on_failure).
+const (
+	RedisStandalone = "standalone"
+	RedisCluster    = "cluster"
+	RedisSentinel   = "sentinel"
+
+	OnFailureRefuse = "refuse"
+	OnFailureLocal  = "local"
+	OnFailureAllow  = "allow"
+)
+
+// Defaults of the shared section.
+const (
+	DefaultRedisDialTimeout = 2 * time.Second
+	DefaultRedisTimeout     = 500 * time.Millisecond
+	DefaultRedisKeyPrefix   = "govgate:"
+)
 
 // Keys is the key store: named keys with versions. New versions are picked up while the
 // gateway runs.
@@ -491,6 +564,13 @@ func (c *Config) applyDefaults() {
 	if c.Policy.Bundle != nil {
 		setDefault(&c.Policy.Bundle.PollInterval, 30*time.Second)
 	}
+
+	setDefault(&c.Shared.Redis.Mode, RedisStandalone)
+	setDefault(&c.Shared.Redis.DialTimeout, DefaultRedisDialTimeout)
+	setDefault(&c.Shared.Redis.Timeout, DefaultRedisTimeout)
+	setDefault(&c.Shared.Redis.KeyPrefix, DefaultRedisKeyPrefix)
+	setDefault(&c.Shared.OnFailure.Replay, OnFailureRefuse)
+	setDefault(&c.Shared.OnFailure.Quota, OnFailureRefuse)
 	if c.Policy.Watch == nil {
 		watch := true
 		c.Policy.Watch = &watch

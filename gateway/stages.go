@@ -113,6 +113,9 @@ type Stages struct {
 	Metrics []prometheus.Collector
 	// Degraded names the parts /readyz asks for warnings.
 	Degraded map[string]WarningReporter
+	// Parts names what /readyz asks besides the stages (the shared state): a part not
+	// ready makes the gateway not ready.
+	Parts map[string]ReadyChecker
 }
 
 // Absent lists the pluggable stages that are not supplied, in pipeline order.

@@ -54,6 +54,7 @@ func (c *Config) Validate() error {
 	default:
 		add("keys.backend", "%q is not file or vault", k.Backend)
 	}
+	c.validateShared(add)
 	c.validateLimits(add)
 	c.validateListeners(add)
 	pools := c.validatePools(add)

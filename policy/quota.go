@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"strconv"
 	"sync"
 	"time"
@@ -91,17 +92,73 @@ func (q *Quotas) TakeOrWait(consumer, agreement string, quota Quota, now time.Ti
 	}
 	perDay, perMinute := c.day.at(day), c.minute.at(minute)
 	if quota.PerDay > 0 && perDay.count >= quota.PerDay {
-		_, offset := now.In(beijing).Zone()
-		end := time.Unix((day+1)*86400-int64(offset), 0)
-		return Reason{Code: "QUOTA_EXCEEDED", Message: "agreement " + agreement + " allows " + itoa(quota.PerDay) + " requests a day; today's are used up (the day resets at 00:00 Beijing time)"}, end.Sub(now), false
+		r, wait := DayQuotaExceeded(agreement, quota, now)
+		return r, wait, false
 	}
 	if quota.PerMinute > 0 && perMinute.count >= quota.PerMinute {
-		end := time.Unix((minute+1)*60, 0)
-		return Reason{Code: "QUOTA_EXCEEDED", Message: "agreement " + agreement + " allows " + itoa(quota.PerMinute) + " requests a minute; wait for the next minute"}, end.Sub(now), false
+		r, wait := MinuteQuotaExceeded(agreement, quota, now)
+		return r, wait, false
 	}
 	perDay.count++
 	perMinute.count++
 	return Reason{}, 0, true
+}
+
+// DayQuotaExceeded is the reason and Retry-After of a request at now refused because the
+// agreement's daily quota is used up: the wait ends at 00:00 Beijing time.
+func DayQuotaExceeded(agreement string, quota Quota, now time.Time) (Reason, time.Duration) {
+	day, _ := QuotaWindows(now)
+	_, offset := now.In(beijing).Zone()
+	end := time.Unix((day+1)*86400-int64(offset), 0)
+	return Reason{Code: "QUOTA_EXCEEDED", Message: "agreement " + agreement + " allows " + itoa(quota.PerDay) + " requests a day; today's are used up (the day resets at 00:00 Beijing time)"}, end.Sub(now)
+}
+
+// MinuteQuotaExceeded is DayQuotaExceeded for the per-minute quota.
+func MinuteQuotaExceeded(agreement string, quota Quota, now time.Time) (Reason, time.Duration) {
+	_, minute := QuotaWindows(now)
+	end := time.Unix((minute+1)*60, 0)
+	return Reason{Code: "QUOTA_EXCEEDED", Message: "agreement " + agreement + " allows " + itoa(quota.PerMinute) + " requests a minute; wait for the next minute"}, end.Sub(now)
+}
+
+// QuotaWindows numbers the Beijing day and the clock minute of t, as Quotas counts them:
+// a store shared by a fleet names its counters by these numbers.
+func QuotaWindows(t time.Time) (day, minute int64) { return windowNumbers(t) }
+
+// QuotaUse is one request counted against an agreement's quota: by consumer (the
+// department), under agreement, at the exchange's start.
+type QuotaUse struct {
+	Consumer  string
+	Agreement string
+	Quota     Quota
+	At        time.Time
+}
+
+// QuotaVerdict is what counting a use decided: allowed, or the reason and Retry-After.
+type QuotaVerdict struct {
+	Allowed    bool
+	Reason     Reason
+	RetryAfter time.Duration
+}
+
+// QuotaStore counts uses against quotas. CountUse counts one use unless that would exceed
+// the quota; ReturnUse gives back one CountUse allowed (GiveBack's rules). An error means
+// the store could not answer: the caller refuses rather than admit an uncounted request.
+// Quotas is the in-process store; a store shared by a fleet (Redis) implements the same.
+type QuotaStore interface {
+	CountUse(ctx context.Context, u QuotaUse) (QuotaVerdict, error)
+	ReturnUse(ctx context.Context, u QuotaUse) error
+}
+
+// CountUse implements QuotaStore in memory; it never fails.
+func (q *Quotas) CountUse(_ context.Context, u QuotaUse) (QuotaVerdict, error) {
+	r, wait, ok := q.TakeOrWait(u.Consumer, u.Agreement, u.Quota, u.At)
+	return QuotaVerdict{Allowed: ok, Reason: r, RetryAfter: wait}, nil
+}
+
+// ReturnUse implements QuotaStore in memory; it never fails.
+func (q *Quotas) ReturnUse(_ context.Context, u QuotaUse) error {
+	q.GiveBack(u.Consumer, u.Agreement, u.Quota, u.At)
+	return nil
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -125,28 +125,14 @@ func demoFleetConfig(i int, o demoFleetOptions, p *demoProviders, pki *demoPKI, 
 	return cfg, nil
 }
 
-// errSharedStateNotBuilt: this build's gateway config has no shared: section yet.
-var errSharedStateNotBuilt = errors.New("this build's gateway has no shared-state section (issue 17 items 1–2); the gateways keep local replay caches and quotas")
-
-// demoSharedYAML is the shared: section both demo gateways run with.
-func demoSharedYAML(redisAddr string) string {
-	return fmt.Sprintf(`shared:
-  redis:
-    addrs: [%q]
-    mode: standalone
-  on_failure: {replay: refuse, quota: refuse}
-`, redisAddr)
-}
-
-// withSharedState points cfg at the demo's Redis.
-//
-// MERGE (lead): enable once the shared: section (issue 17 items 1–2) is in
-// gateway.Config: decode demoSharedYAML(redisAddr) into cfg's Shared field (e.g. parse
-// the config again with the section appended) and return cfg.Validate(). Until then the
-// config rejects unknown keys, so the demo says the gateways run without shared state.
+// withSharedState points cfg at the demo's Redis: replay claims and quotas shared by
+// both gateways, refused while Redis cannot answer (the production defaults).
 func withSharedState(cfg *gateway.Config, redisAddr string) error {
-	_ = demoSharedYAML(redisAddr)
-	return errSharedStateNotBuilt
+	cfg.Shared.Redis.Addrs = []string{redisAddr}
+	cfg.Shared.Redis.Mode = gateway.RedisStandalone
+	cfg.Shared.OnFailure.Replay = gateway.OnFailureRefuse
+	cfg.Shared.OnFailure.Quota = gateway.OnFailureRefuse
+	return cfg.Validate()
 }
 
 // ensureDemoOfficer issues the demo's security officer (urn:govgate:role:security-officer)
@@ -232,8 +218,10 @@ Try:
   curl -s http://%[3]s/policy; curl -s http://%[4]s/policy
   # policy sign refuses a certificate without the security-officer role, and so does every
   # gateway (a bundle changed after signing too): the live revision keeps serving
-  # the same department on both gateways: with shared state, a quota counts both, and a
-  # signed request replayed to the other gateway is refused (replay_detected)
+  # the same department on both gateways: with shared state, a quota counts both
+  # gateways' requests, and the same signed request (same nonce) sent to the other
+  # gateway is refused with 401 signature_replayed (govgate call signs each request
+  # anew; gateway/assemble's TestFleetReplayToTheTwinIsRefused replays captured bytes)
   %[9]s '%[1]s/population/v1/persons?id=110101199003077777'
   %[9]s '%[2]s/population/v1/persons?id=110101199003077777'
   # readiness, with the shared state's health

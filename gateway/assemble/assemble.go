@@ -118,6 +118,7 @@ func Build(ctx context.Context, cfg *gateway.Config, opts Options) (_ *Assembly,
 		{"tls", b.tls},
 		{"policy", b.policy},
 		{"audit", b.audit},
+		{"shared state", b.shared},
 		{"replay window", b.replayWindow},
 	} {
 		if err := step.build(); err != nil {

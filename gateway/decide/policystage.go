@@ -15,7 +15,8 @@ import (
 // response. It also serves the catalog a department may see.
 type PolicyStage struct {
 	Engine *policy.Engine
-	Quotas *policy.Quotas
+	// Quotas counts admitted exchanges: in memory (policy.Quotas) or shared by a fleet.
+	Quotas policy.QuotaStore
 	// Bundle, when the policy comes from a signed bundle, is its poller: /policy shows
 	// the live revision's bundle and signer.
 	Bundle *bundle.Poller
@@ -55,9 +56,13 @@ func (p *PolicyStage) Decide(ctx *fasthttp.RequestCtx, x *gateway.Exchange) erro
 		return errors.New("decide: Range or If-Range could not be removed from the request") // 503, fail closed
 	}
 	if d.Agreement != "" {
-		if r, wait, ok := p.Quotas.TakeOrWait(x.Identity.Dept, d.Agreement, d.Quota, x.Start); !ok {
+		v, err := p.Quotas.CountUse(ctx, quotaUse(x, d))
+		if err != nil {
+			return gateway.Errorf(fasthttp.StatusServiceUnavailable, "quota_store_unavailable", "the quota store could not count this exchange; it was refused").WithCause(err)
+		}
+		if !v.Allowed {
 			return &gateway.Error{Status: fasthttp.StatusTooManyRequests, Code: "quota_exceeded", Message: "the agreement's quota is used up",
-				Reasons: []gateway.Reason{gateway.Reason(r)}, RetryAfter: wait}
+				Reasons: []gateway.Reason{gateway.Reason(v.Reason)}, RetryAfter: v.RetryAfter}
 		}
 	}
 	return nil
@@ -190,10 +195,16 @@ func (p *PolicyStage) Ready() error {
 
 // GiveBack returns the request Decide counted against the decision's agreement
 // (gateway.QuotaGiver).
-func (p *PolicyStage) GiveBack(_ *fasthttp.RequestCtx, x *gateway.Exchange) {
+// A give-back that fails keeps the count: the safe side.
+func (p *PolicyStage) GiveBack(ctx *fasthttp.RequestCtx, x *gateway.Exchange) {
 	d, _ := x.Decision.Detail.(*policy.Decision)
 	if p.Quotas == nil || d == nil || !d.Allow || d.Agreement == "" {
 		return
 	}
-	p.Quotas.GiveBack(x.Identity.Dept, d.Agreement, d.Quota, x.Start)
+	_ = p.Quotas.ReturnUse(ctx, quotaUse(x, d))
+}
+
+// quotaUse is the exchange's use of its agreement's quota.
+func quotaUse(x *gateway.Exchange, d *policy.Decision) policy.QuotaUse {
+	return policy.QuotaUse{Consumer: x.Identity.Dept, Agreement: d.Agreement, Quota: d.Quota, At: x.Start}
 }

@@ -254,7 +254,7 @@ func scenarios() []scenario {
 	// And with the garbage collector running half as often (at twice the heap): what they
 	// gain in latency is what collection costs, what they lose in memory is its price.
 	lessGC := func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy,audit,tlcp,gogc200") }
-	return []scenario{
+	return append([]scenario{
 		{name: "(a) upstream directly", servers: func(b *bench) ([]*proc, string, error) {
 			return nil, "http://" + b.upstream + "/enterprise/v1/companies", nil
 		}},
@@ -283,7 +283,7 @@ func scenarios() []scenario {
 		{name: "(g1) bare fasthttp proxy, 2,000 connections", servers: bareproxy, load: manyConns},
 		{name: "(g2) govgate as (e4), 2,000 connections", tlcp: true, servers: full, load: manyConns},
 		{name: "(g3) diagnosis: (g2) with GOGC=200", tlcp: true, servers: lessGC, load: manyConns},
-	}
+	}, sharedScenarios()...)
 }
 
 // cpuCount is the machine's CPUs; runtime.NumCPU would say 1 in this pinned process.

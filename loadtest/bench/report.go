@@ -49,6 +49,7 @@ func writeReport(out string, rows []row, disk diskSync, duration time.Duration, 
 	}
 	writeTargets(&s, rows, disk, suite)
 	writePeerComparison(&s, rows)
+	writeShared(&s, rows)
 	return os.WriteFile(out, []byte(s.String()), 0o644)
 }
 

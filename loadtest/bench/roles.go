@@ -98,6 +98,11 @@ keys: {dir: %q}
 		yaml += fmt.Sprintf("tlcp: {sign_cert: %q, sign_key: %q, enc_cert: %q, enc_key: %q, client_ca: %q}\n",
 			filepath.Join(dir, "gw-sign.pem"), filepath.Join(dir, "gw-sign.key"), filepath.Join(dir, "gw-enc.pem"), filepath.Join(dir, "gw-enc.key"), filepath.Join(dir, "ca", "ca.pem"))
 	}
+	extra, err := sharedConfig(stages, state)
+	if err != nil {
+		return err
+	}
+	yaml += extra
 	cfg, err := gateway.ParseConfig([]byte(yaml))
 	if err != nil {
 		return err
