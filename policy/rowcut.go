@@ -108,9 +108,9 @@ func (c *ndjsonCutter) Cut(dst, src []byte, final bool) ([]byte, int, int, error
 type csvCutter struct {
 	d       *Decision
 	types   map[string]FieldSpec
-	started bool   // the header row is cut
-	width   int    // columns in the header
-	keep    []int  // indices of released columns
+	started bool  // the header row is cut
+	width   int   // columns in the header
+	keep    []int // indices of released columns
 	masks   []*maskRule
 	eol     string // "\r\n" or "\n", as the header row ended
 	row     int    // data rows seen, for errors
