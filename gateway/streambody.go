@@ -148,7 +148,7 @@ func errTransferTooLarge(limit int64) *Error {
 
 // Read implements io.Reader for fasthttp's chunked writer.
 func (s *streamBody) Read(p []byte) (int, error) {
-	if s.done {
+	if s.endErr != nil {
 		return 0, s.endErr
 	}
 	if len(s.out) == 0 {
@@ -211,12 +211,14 @@ func (s *streamBody) complete() error {
 // buffer is empty whenever it calls Read: the bytes written here directly to the
 // connection follow the last chunk it wrote.
 func (s *streamBody) cutWith(e *Error) error {
-	if s.done {
+	if s.endErr != nil {
 		return s.endErr
 	}
 	s.x.Err = e
 	s.g.log.Warn("transfer cut", "request_id", string(s.x.ID), "code", e.Code, "sent", s.sent, "received", s.received, "error", e.cause)
-	s.record(TransferCut)
+	if !s.done {
+		s.record(TransferCut)
+	} // else: recorded as completed, and the record could not be made durable
 	s.ctx.Conn().Write([]byte("0\r\n" + wire.HeaderTransferError + ": " + e.Code + "\r\n"))
 	s.endErr = e
 	return e

@@ -1,0 +1,189 @@
+package gateway_test
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/wire"
+)
+
+// TestStreamUnknownColumnRefusedBeforeFirstByte: a CSV header naming a column the catalog
+// does not declare is refused as an ordinary 502, before anything of the body leaves.
+func TestStreamUnknownColumnRefusedBeforeFirstByte(t *testing.T) {
+	body := "uscc,name,secret_score,status\n91110108MA01A2B3C4,北京数联,99,存续\n"
+	g := startPolicyGateway(t, 0, csvProvider("text/csv", body, 5), withStreamRoutes(0))
+	r := getStream(t, g.base+"/ent/changes.csv", exchanger)
+	if r.status != 502 || !strings.Contains(string(r.body), "CSV_UNKNOWN_COLUMN") || strings.Contains(string(r.body), "91110108") {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if e := g.audit.last(); e.code != "release_refused" || e.status != 502 {
+		t.Errorf("recorded as %+v", e)
+	}
+}
+
+// TestStreamNDJSONCutPerRow: NDJSON members are cut and masked per line; a line that is
+// not an object cuts the transfer there, visibly.
+func TestStreamNDJSONCutPerRow(t *testing.T) {
+	lines := `{"uscc":"91110108MA01A2B3C4","name":"北京数联","legal_representative":"张三丰","address":"海淀区","status":"存续"}` + "\n" +
+		"\r\n" +
+		`{"name":"朝阳,星辰\n商贸","legal_representative":"李四","registered_capital":"100万"}` + "\r\n"
+	for _, mt := range []string{"application/x-ndjson", "application/jsonl"} {
+		g := startPolicyGateway(t, 0, csvProvider(mt, lines, 3), withStreamRoutes(0))
+		r := getStream(t, g.base+"/ent/changes", exchanger)
+		want := `{"uscc":"91110108MA01A2B3C4","name":"北京数联","legal_representative":"张**","status":"存续"}` + "\n" +
+			`{"name":"朝阳,星辰\n商贸","legal_representative":"李*"}` + "\n"
+		if r.err != nil || r.status != 200 || string(r.body) != want {
+			t.Fatalf("%s: %d %v\n%s", mt, r.status, r.err, r.body)
+		}
+		if r.trailer.Get(wire.HeaderRows) != "2" {
+			t.Errorf("rows %q", r.trailer.Get(wire.HeaderRows))
+		}
+	}
+	bad := strings.Repeat(`{"uscc":"1","name":"a"}`+"\n", 3000) + "[1,2]\n" + `{"uscc":"after"}` + "\n"
+	g := startPolicyGateway(t, 0, csvProvider("application/x-ndjson", bad, 4096), withStreamRoutes(0))
+	r := getStream(t, g.base+"/ent/changes", exchanger)
+	if r.err == nil || strings.Contains(string(r.body), "after") {
+		t.Fatalf("a malformed line mid-stream did not cut the transfer: %v", r.err)
+	}
+}
+
+// TestStreamEndlessProviderCutAtLimit: a provider whose body never ends is cut once the
+// route's max_response_bytes is read, and the cut is recorded.
+func TestStreamEndlessProviderCutAtLimit(t *testing.T) {
+	const limit = 1 << 20
+	endless := func(ctx *fasthttp.RequestCtx) bool {
+		ctx.SetContentType("image/png")
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			chunk := make([]byte, 32<<10)
+			for {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+				if err := w.Flush(); err != nil {
+					return
+				}
+			}
+		})
+		return true
+	}
+	g := startPolicyGateway(t, 0, endless, withStreamRoutes(limit))
+	raw := getRaw(t, g.base, "/bulk/tiles/all", exchanger)
+	if !strings.HasSuffix(raw, "\r\n0\r\n"+wire.HeaderTransferError+": upstream_response_too_large\r\n") {
+		t.Errorf("not cut at the limit: %q", raw[max(0, len(raw)-120):])
+	}
+	if n := len(raw); n > limit+64<<10 {
+		t.Errorf("%d bytes sent for a limit of %d", n, limit)
+	}
+	if e := g.audit.last(); e.code != "upstream_response_too_large" {
+		t.Errorf("recorded as %+v", e)
+	}
+}
+
+// TestStreamProviderTrailersNeverReachTheConsumer: a provider's trailers — a forged
+// receipt, a duplicated one — are not forwarded; a label in a trailer, after rows went out
+// under the head's label, cuts the transfer.
+func TestStreamProviderTrailersNeverReachTheConsumer(t *testing.T) {
+	body := "uscc,name,status\n1,a,存续\n"
+	g := startPolicyGateway(t, 0, csvProvider("text/csv", body, 4, "X-Govgate-Receipt", "forged", "X-Govgate-Digest", "sm3=00", "X-Total", "1"), withStreamRoutes(0))
+	r := getStream(t, g.base+"/ent/x.csv", exchanger)
+	if r.err != nil || r.trailer.Get(wire.HeaderReceipt) == "forged" || len(r.trailer.Values(wire.HeaderReceipt)) != 1 {
+		t.Fatalf("%v %v", r.err, r.trailer)
+	}
+	if r.trailer.Get("X-Total") != "" {
+		t.Error("a provider trailer was forwarded")
+	}
+
+	g = startPolicyGateway(t, 0, csvProvider("text/csv", body, 4, "X-Classification", "secret"), withStreamRoutes(0))
+	raw := getRaw(t, g.base, "/ent/x.csv", exchanger)
+	if !strings.HasSuffix(raw, "0\r\n"+wire.HeaderTransferError+": release_denied\r\n") || strings.Contains(raw, wire.HeaderReceipt+": ") {
+		t.Errorf("a label in a trailer did not cut the transfer: %q", raw)
+	}
+}
+
+// TestStreamContentLengthThatLies: a provider that announces more than it sends and closes
+// cuts the transfer; the consumer never gets a complete-looking shorter body.
+func TestStreamContentLengthThatLies(t *testing.T) {
+	g, rp := startHostile(t, func([]byte) string {
+		return "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 100000\r\nConnection: close\r\n\r\nuscc,name\n1,a\n"
+	}, withStreamRoutes(0))
+	rp.mu.Lock()
+	rp.closeAfter = true
+	rp.mu.Unlock()
+	r := getStream(t, g.base+"/ent/x.csv", exchanger)
+	if r.err == nil {
+		t.Fatalf("a short body read as complete: %q", r.body)
+	}
+	raw := getRaw(t, g.base, "/ent/x.csv", exchanger)
+	if !strings.HasSuffix(raw, "0\r\n"+wire.HeaderTransferError+": upstream_closed\r\n") {
+		t.Errorf("%q", raw)
+	}
+}
+
+// TestStreamLabelAboveCeilingRefusedBeforeFirstByte: the label of the head is checked
+// before any byte of the body leaves.
+func TestStreamLabelAboveCeilingRefusedBeforeFirstByte(t *testing.T) {
+	answer := func(ctx *fasthttp.RequestCtx) bool {
+		csvProvider("text/csv", "uscc,name\n1,a\n", 4)(ctx)
+		ctx.Response.Header.Set("X-Classification", "secret")
+		return true
+	}
+	g := startPolicyGateway(t, 0, answer, withStreamRoutes(0))
+	r := getStream(t, g.base+"/ent/x.csv", exchanger)
+	if r.status != 403 || strings.Contains(string(r.body), "uscc") {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+}
+
+// TestStreamNotTabularRefused: a resource released by fields takes only CSV and NDJSON in
+// a stream; an opaque type is refused unless the catalog marks the resource opaque.
+func TestStreamNotTabularRefused(t *testing.T) {
+	for _, ct := range []string{"application/octet-stream", "application/zip", "application/json", "text/csv; charset=gbk"} {
+		g := startPolicyGateway(t, 0, csvProvider(ct, "uscc,name\n1,a\n", 4), withStreamRoutes(0))
+		r := getStream(t, g.base+"/ent/x", exchanger)
+		if r.status != 502 || !strings.Contains(string(r.body), "RESPONSE_NOT_TABULAR") {
+			t.Errorf("%s: %d %s", ct, r.status, r.body)
+		}
+	}
+	g := startPolicyGateway(t, 0, csvProvider("application/zip", "PK\x03\x04anything", 4), withStreamRoutes(0))
+	if r := getStream(t, g.base+"/bulk/tiles/all.zip", exchanger); r.status != 200 || string(r.body) != "PK\x03\x04anything" || r.err != nil {
+		t.Errorf("opaque resource: %d %q %v", r.status, r.body, r.err)
+	}
+}
+
+// TestStreamRecordedWhenTheTransferEnds: with the real audit log, the receipt trailer
+// names a durable record of the transfer: its outcome, rows, the bytes and digests of both
+// sides; a log that cannot make the record durable ends the transfer without a receipt.
+func TestStreamRecordedWhenTheTransferEnds(t *testing.T) {
+	var l *audit.Log
+	g := startPolicyGateway(t, 0, csvProvider("text/csv", entCSV, 50), withStreamRoutes(0), withAuditLog(t, t.TempDir(), &l))
+	r := getStream(t, g.base+"/ent/changes.csv", exchanger)
+	if r.err != nil || r.status != 200 {
+		t.Fatalf("%d %v", r.status, r.err)
+	}
+	rec := recordOf(t, l, r.trailer.Get(wire.HeaderReceipt))
+	tr := rec.Transfer
+	if tr == nil || tr.Outcome != audit.TransferCompleted || tr.Rows != 2 || tr.Received != int64(len(entCSV)) || tr.ReceivedDigest != sm3Hex([]byte(entCSV)) {
+		t.Fatalf("transfer recorded as %+v", tr)
+	}
+	if rec.Bytes.Response != int64(len(r.body)) || rec.ResponseDigest != sm3Hex(r.body) || rec.Mode != "exchange" || rec.Error != "" {
+		t.Errorf("record %+v", rec)
+	}
+	if tr.RequestDigest != sm3Hex(nil) {
+		t.Errorf("request digest %s", tr.RequestDigest)
+	}
+
+	f := startPolicyGateway(t, 0, csvProvider("text/csv", entCSV, 50), withStreamRoutes(0), func(_ string, s *gatewaySetup) { s.auditor = &recordingAuditor{fail: true} })
+	raw := getRaw(t, f.base, "/ent/changes.csv", exchanger)
+	if strings.Contains(raw, "\r\n"+wire.HeaderReceipt+":") || !strings.HasSuffix(raw, "0\r\n"+wire.HeaderTransferError+": audit_unavailable\r\n") {
+		t.Errorf("a transfer without a durable record ended as %q", raw[max(0, len(raw)-150):])
+	}
+	if !strings.Contains(raw, "Trailer: ") {
+		t.Error("trailers not announced")
+	}
+	_ = fmt.Sprint
+}
