@@ -207,3 +207,14 @@ func sm3Hex(b []byte) string {
 	d := crypto.SM3(b)
 	return fmt.Sprintf("%x", d[:])
 }
+
+func newGet(url string, header map[string]string) (*http.Request, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return req, nil
+}

@@ -279,3 +279,46 @@ func (s *streamBody) releaseUpstream(cause error) {
 		s.up = nil
 	}
 }
+
+// WriteTo hands fasthttp's chunked writer each cut window as one chunk (fasthttp calls it
+// when SupportsBodyWriteTo says so), rather than the 4 KiB reads of its copy buffer: a
+// chunk, and a write to the connection, per window. Each chunk is flushed as it is written
+// (fasthttp's chunkedBodyWriter), which cutWith relies on. Bytes count as sent once their
+// chunk was written.
+func (s *streamBody) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if s.endErr != nil {
+			if errors.Is(s.endErr, io.EOF) {
+				return total, nil
+			}
+			return total, s.endErr
+		}
+		if len(s.out) == 0 {
+			err := s.produce()
+			if errors.Is(err, io.EOF) {
+				if err := s.complete(); !errors.Is(err, io.EOF) {
+					return total, err
+				}
+				return total, nil
+			}
+			if err != nil {
+				return total, s.cutWith(asError(err))
+			}
+		}
+		n, err := w.Write(s.out)
+		s.sentHash.Write(s.out[:n])
+		s.sent += int64(n)
+		total += int64(n)
+		s.out = s.out[n:]
+		if err != nil {
+			return total, err // the consumer's connection failed: CloseWithError records it
+		}
+		if wt := s.rt.cfg.Limits.WriteTimeout; wt > 0 {
+			s.ctx.SetWriteDeadline(time.Now().Add(wt))
+		}
+	}
+}
+
+// SupportsBodyWriteTo tells fasthttp to use WriteTo.
+func (s *streamBody) SupportsBodyWriteTo() bool { return true }
