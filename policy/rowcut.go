@@ -177,6 +177,9 @@ func (c *csvCutter) header(eol string) error {
 			}
 		}
 	}
+	if len(c.keep) == 0 {
+		return refused("CSV_NO_RELEASED_COLUMN", "no column of the provider's CSV is a field this exchange may receive")
+	}
 	return nil
 }
 
@@ -191,6 +194,11 @@ func (c *csvCutter) appendRow(dst []byte) []byte {
 		v := c.scratch[c.fields[i][0]:c.fields[i][1]]
 		if m := c.masks[k]; m != nil && !header {
 			v = []byte(m.apply(string(v)))
+		}
+		if len(v) == 0 && len(c.keep) == 1 {
+			// A row of one empty field would be an empty line, which CSV readers skip.
+			dst = append(dst, `""`...)
+			continue
 		}
 		dst = appendCSVField(dst, v)
 	}
