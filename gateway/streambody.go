@@ -87,7 +87,7 @@ func (s *streamBody) produce() error {
 		if left := s.limit - s.received + 1; int64(len(room)) > left {
 			room = room[:left] // one byte past the limit is enough to know it is passed
 		}
-		n, err := s.src.Read(room)
+		n, err := s.fill(room)
 		s.recvHash.Write(room[:n])
 		s.received += int64(n)
 		s.pend += n
@@ -322,3 +322,19 @@ func (s *streamBody) WriteTo(w io.Writer) (int64, error) {
 
 // SupportsBodyWriteTo tells fasthttp to use WriteTo.
 func (s *streamBody) SupportsBodyWriteTo() bool { return true }
+
+// fill reads into room until half of it is full, the body ends or a read fails: a
+// provider's body arrives in its own chunks (4 KiB from fasthttp), and cutting, digesting
+// and writing each one as a chunk of its own spends a write to the consumer per 4 KiB.
+// A slow provider's rows wait for no more than the next read that brings half a window.
+func (s *streamBody) fill(room []byte) (int, error) {
+	n := 0
+	for n < len(room)/2 || n == 0 {
+		k, err := s.src.Read(room[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
