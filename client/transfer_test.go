@@ -2,7 +2,9 @@ package client_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,5 +78,53 @@ func TestStreamedCallChecksItsTrailers(t *testing.T) {
 	// retry as a replayed signature. Either way no dataset is delivered.
 	if err == nil && (resp.Status == 200 || resp.Transfer != nil) {
 		t.Fatalf("a cut transfer was taken as complete: %d, %d bytes", resp.Status, len(resp.Body))
+	}
+}
+
+// TestStreamedAnswerWithBadTrailersRefused: a server (here not the gateway: a man in the
+// middle or a misconfigured proxy) whose trailers do not prove the transfer — receipt
+// missing or sent twice, a digest of another body, a byte count that lies — is a failed
+// call.
+func TestStreamedAnswerWithBadTrailersRefused(t *testing.T) {
+	r := startRig(t)
+	c := r.client(t, nil)
+	const body = "uscc,name\r\n1,a\r\n"
+	sum := crypto.SM3([]byte(body))
+	good := fmt.Sprintf("sm3=%x", sum[:])
+	cases := map[string][]string{
+		"valid":              {"X-Govgate-Receipt", "log=x; index=1; leaf=00", "X-Govgate-Digest", good, "X-Govgate-Rows", "1", "X-Govgate-Bytes", fmt.Sprint(len(body))},
+		"no receipt":         {"X-Govgate-Digest", good, "X-Govgate-Rows", "1", "X-Govgate-Bytes", fmt.Sprint(len(body))},
+		"receipt twice":      {"X-Govgate-Receipt", "a", "X-Govgate-Receipt", "b", "X-Govgate-Digest", good, "X-Govgate-Rows", "1", "X-Govgate-Bytes", fmt.Sprint(len(body))},
+		"other digest":       {"X-Govgate-Receipt", "a", "X-Govgate-Digest", "sm3=00", "X-Govgate-Rows", "1", "X-Govgate-Bytes", fmt.Sprint(len(body))},
+		"bytes lie":          {"X-Govgate-Receipt", "a", "X-Govgate-Digest", good, "X-Govgate-Rows", "1", "X-Govgate-Bytes", "999"},
+		"error trailer":      {"X-Govgate-Receipt", "a", "X-Govgate-Digest", good, "X-Govgate-Rows", "1", "X-Govgate-Bytes", fmt.Sprint(len(body)), "X-Govgate-Error", "release_refused"},
+		"digest twice":       {"X-Govgate-Receipt", "a", "X-Govgate-Digest", good, "X-Govgate-Digest", good, "X-Govgate-Rows", "1", "X-Govgate-Bytes", fmt.Sprint(len(body))},
+		"negative row count": {"X-Govgate-Receipt", "a", "X-Govgate-Digest", good, "X-Govgate-Rows", "-1", "X-Govgate-Bytes", fmt.Sprint(len(body))},
+	}
+	for name, trailers := range cases {
+		srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+			ctx.SetContentType("text/csv")
+			ctx.Response.Header.AddTrailer("X-Govgate-Receipt, X-Govgate-Digest, X-Govgate-Rows, X-Govgate-Bytes, X-Govgate-Error")
+			ctx.SetBodyStreamWriter(func(w *bufio.Writer) { w.WriteString(body) })
+			for i := 0; i < len(trailers); i += 2 {
+				ctx.Response.Header.Add(trailers[i], trailers[i+1])
+			}
+		}}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(ln)
+		resp, err := c.Do(t.Context(), client.Request{URL: "http://" + ln.Addr().String() + "/x.csv"})
+		srv.Shutdown()
+		if name == "valid" {
+			if err != nil || resp.Transfer == nil || resp.Receipt != "log=x; index=1; leaf=00" {
+				t.Errorf("valid: %v %+v", err, resp)
+			}
+			continue
+		}
+		if !errors.Is(err, client.ErrTransferIncomplete) {
+			t.Errorf("%s: accepted (%v)", name, err)
+		}
 	}
 }
