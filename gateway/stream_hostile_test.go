@@ -188,3 +188,23 @@ func TestStreamRecordedWhenTheTransferEnds(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+// TestStreamConsumerGoneIsRecordedAborted: a consumer that goes away mid-transfer leaves a
+// record of the partial transfer (aborted), and the provider's stream is let go.
+func TestStreamConsumerGoneIsRecordedAborted(t *testing.T) {
+	block, _ := registrationBlock(256 << 10)
+	g := startPolicyGateway(t, 0, bulkProvider("text/csv", block, 400), withStreamRoutes(0))
+	c := dialRaw(t, g.base)
+	if _, err := c.Write([]byte("GET /ent/changes.csv HTTP/1.1\r\nHost: gw\r\nX-Test-Dept: 110000-rensheju\r\nX-Test-Signed: 1\r\nX-Govgate-Purpose: social-insurance-check\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.r.Read(make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	waitFor(t, "the aborted transfer's record", func() bool {
+		g.audit.mu.Lock()
+		defer g.audit.mu.Unlock()
+		return len(g.audit.entries) > 0 && g.audit.entries[len(g.audit.entries)-1].code == "transfer_aborted"
+	})
+}
