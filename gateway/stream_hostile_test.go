@@ -208,3 +208,32 @@ func TestStreamConsumerGoneIsRecordedAborted(t *testing.T) {
 		return len(g.audit.entries) > 0 && g.audit.entries[len(g.audit.entries)-1].code == "transfer_aborted"
 	})
 }
+
+// TestPublishConditionalRequestAudited: on a publish route of an opaque dataset, the
+// validators pass both ways: the 200 streams with its ETag and Last-Modified, a
+// conditional GET reaches the provider and its 304 comes back with a receipt — a 304 is an
+// exchange too, on the record with its status.
+func TestPublishConditionalRequestAudited(t *testing.T) {
+	const etag = `"v2026.12"`
+	answer := func(ctx *fasthttp.RequestCtx) bool {
+		ctx.Response.Header.Set("ETag", etag)
+		ctx.Response.Header.Set("Last-Modified", "Tue, 01 Dec 2026 00:00:00 GMT")
+		if string(ctx.Request.Header.Peek("If-None-Match")) == etag {
+			ctx.SetStatusCode(fasthttp.StatusNotModified)
+			return true
+		}
+		return csvProvider("application/zip", "PK\x03\x04dataset", 3)(ctx)
+	}
+	g := startPolicyGateway(t, 0, answer, withStreamRoutes(0))
+	r := getStream(t, g.base+"/pub/tiles/2026-12.zip", exchanger)
+	if r.status != 200 || r.err != nil || r.header.Get("ETag") != etag || r.header.Get("Last-Modified") == "" || r.trailer.Get(wire.HeaderReceipt) == "" {
+		t.Fatalf("%d %v %v %v", r.status, r.err, r.header, r.trailer)
+	}
+	r = getStream(t, g.base+"/pub/tiles/2026-12.zip", with(exchanger, "If-None-Match", etag))
+	if r.status != 304 || r.header.Get("ETag") != etag || r.header.Get(wire.HeaderReceipt) == "" || len(r.body) != 0 {
+		t.Fatalf("conditional GET: %d %v %q", r.status, r.header, r.body)
+	}
+	if e := g.audit.last(); e.status != 304 || e.route != "tiles-publish" || e.code != "" {
+		t.Errorf("the 304 is recorded as %+v", e)
+	}
+}

@@ -45,7 +45,7 @@ func withStreamRoutes(limit int64) func(dir string, s *gatewaySetup) {
 			panic(err)
 		}
 		// The tiles are exchanged too in these tests: an opaque resource, passed whole.
-		c := strings.Replace(string(cat), "opaque: true\n    modes: [query]", "opaque: true\n    modes: [query, exchange]", 1)
+		c := strings.Replace(string(cat), "opaque: true\n    modes: [query]", "opaque: true\n    modes: [query, exchange, publish]", 1)
 		c = strings.Replace(c, "modes: [query, exchange]\n    update_frequency: daily\n    application: 共享协议申请表", "modes: [query, exchange, publish]\n    update_frequency: daily\n    application: 共享协议申请表", 1)
 		if err := os.WriteFile(filepath.Join(dir, "catalog.yaml"), []byte(c), 0o644); err != nil {
 			panic(err)
@@ -58,6 +58,7 @@ func withStreamRoutes(limit int64) func(dir string, s *gatewaySetup) {
 			cfg.Routes = append(cfg.Routes,
 				Route{ID: "ent-exchange", PathPrefix: "/ent", Resource: "enterprise.registration", Mode: ModeExchange, Pool: "population", TargetZone: ZoneInternal, Timeout: 2 * time.Second, MaxResponseBytes: limit, TransferTimeout: time.Minute},
 				Route{ID: "ent-publish", PathPrefix: "/pub/ent", Resource: "enterprise.registration", Mode: ModePublish, Pool: "population", TargetZone: ZoneInternal, Timeout: 2 * time.Second, MaxResponseBytes: limit, TransferTimeout: time.Minute},
+				Route{ID: "tiles-publish", PathPrefix: "/pub/tiles", Resource: "geographic.tiles", Mode: ModePublish, Pool: "population", TargetZone: ZoneInternal, Timeout: 2 * time.Second, MaxResponseBytes: limit, TransferTimeout: time.Minute},
 				Route{ID: "tiles-exchange", PathPrefix: "/bulk/tiles", Resource: "geographic.tiles", Mode: ModeExchange, Pool: "population", TargetZone: ZoneInternal, Timeout: 2 * time.Second, MaxResponseBytes: limit, TransferTimeout: time.Minute},
 			)
 		}
