@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"bufio"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -235,5 +237,37 @@ func TestPublishConditionalRequestAudited(t *testing.T) {
 	}
 	if e := g.audit.last(); e.status != 304 || e.route != "tiles-publish" || e.code != "" {
 		t.Errorf("the 304 is recorded as %+v", e)
+	}
+}
+
+// TestStreamVolumeQuota: an agreement bounding rows a day ends the transfer that crosses
+// the bound, visibly (or refuses it before its first byte), and refuses the next one
+// before any byte leaves.
+func TestStreamVolumeQuota(t *testing.T) {
+	var rows strings.Builder
+	rows.WriteString("uscc,name,status\n")
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&rows, "9111%014d,企业第%d号,存续\n", i, i)
+	}
+	quota := func(dir string, s *gatewaySetup) {
+		a := strings.Replace(streamAgreements, "        mask:", "        quota: {rows_per_day: 7000}\n        mask:", 1)
+		if err := os.WriteFile(filepath.Join(dir, "agreements.yaml"), []byte(a), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := startPolicyGateway(t, 0, csvProvider("text/csv", rows.String(), 4096), withStreamRoutes(0), quota)
+	if r := getStream(t, g.base+"/ent/changes.csv", exchanger); r.err != nil || r.status != 200 || r.trailer.Get(wire.HeaderRows) != "5000" {
+		t.Fatalf("first transfer: %d %v %v", r.status, r.err, r.trailer)
+	}
+	raw := getRaw(t, g.base, "/ent/changes.csv", exchanger)
+	if !strings.HasSuffix(raw, "0\r\n"+wire.HeaderTransferError+": quota_exceeded\r\n") && !strings.HasPrefix(raw, "HTTP/1.1 429") {
+		t.Fatalf("the transfer crossing the volume ended as %q", raw[max(0, len(raw)-120):])
+	}
+	r := getStream(t, g.base+"/ent/changes.csv", exchanger)
+	if r.status != 429 || !strings.Contains(string(r.body), "VOLUME_EXCEEDED") {
+		t.Fatalf("after the volume: %d %s", r.status, r.body)
+	}
+	if e := g.audit.last(); e.code != "quota_exceeded" {
+		t.Errorf("recorded as %+v", e)
 	}
 }

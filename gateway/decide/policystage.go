@@ -15,11 +15,14 @@ import (
 type PolicyStage struct {
 	Engine *policy.Engine
 	Quotas *policy.Quotas
+	// Volumes counts the rows and bytes streamed transfers release (streamrelease.go);
+	// nil leaves volume quotas unenforced.
+	Volumes *policy.Volumes
 }
 
 // NewPolicyStage returns the stages over engine, with fresh quota counters.
 func NewPolicyStage(engine *policy.Engine) *PolicyStage {
-	return &PolicyStage{Engine: engine, Quotas: policy.NewQuotas()}
+	return &PolicyStage{Engine: engine, Quotas: policy.NewQuotas(), Volumes: policy.NewVolumes()}
 }
 
 // Decide evaluates data.govgate.authz.decision for the exchange. A deny is a 403 with the

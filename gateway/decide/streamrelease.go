@@ -2,6 +2,7 @@ package decide
 
 import (
 	"errors"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -26,7 +27,14 @@ func (p *PolicyStage) ReleaseStream(ctx *fasthttp.RequestCtx, x *gateway.Exchang
 		return nil, releaseError(err)
 	}
 	h.Set(gateway.HeaderClassification, d.ReleasedLabel(label))
+	vol, err := p.volumeMeter(x, d)
+	if err != nil {
+		return nil, err
+	}
 	if d.Opaque() {
+		if vol != nil {
+			return rowCutter{c: passWhole{}, vol: vol}, nil
+		}
 		return nil, nil
 	}
 	gateway.DropResponseValidators(h)
@@ -46,16 +54,62 @@ func (p *PolicyStage) ReleaseStream(ctx *fasthttp.RequestCtx, x *gateway.Exchang
 	if err != nil {
 		return nil, releaseError(err)
 	}
-	return rowCutter{c}, nil
+	return rowCutter{c: c, vol: vol}, nil
 }
 
-// rowCutter gives the policy's release errors as the gateway's refusals.
-type rowCutter struct{ c policy.RowCutter }
+// rowCutter gives the policy's release errors as the gateway's refusals, and counts what
+// it releases against the agreement's daily volume when it has one.
+type rowCutter struct {
+	c   policy.RowCutter
+	vol *volumeMeter
+}
 
 func (r rowCutter) Cut(dst, src []byte, final bool) ([]byte, int, int, error) {
+	n := len(dst)
 	out, used, rows, err := r.c.Cut(dst, src, final)
 	if err != nil {
 		return out, used, rows, releaseError(err)
 	}
+	if r.vol != nil {
+		if reason, ok := r.vol.add(int64(rows), int64(len(out)-n)); !ok {
+			return dst, used, 0, volumeError(reason) // none of this window's rows go out
+		}
+	}
 	return out, used, rows, nil
+}
+
+// passWhole is the cutter of an opaque body whose volume is counted: every byte as it came.
+type passWhole struct{}
+
+func (passWhole) Cut(dst, src []byte, _ bool) ([]byte, int, int, error) {
+	return append(dst, src...), len(src), 0, nil
+}
+
+// volumeMeter counts one transfer's release against its agreement's daily volume.
+type volumeMeter struct {
+	v               *policy.Volumes
+	dept, agreement string
+	quota           policy.Quota
+}
+
+// volumeMeter returns the meter of the exchange, nil when its agreement bounds no volume,
+// or a refusal when the day's volume is already used up: nothing is started then.
+func (p *PolicyStage) volumeMeter(x *gateway.Exchange, d *policy.Decision) (*volumeMeter, error) {
+	if p.Volumes == nil || d.Agreement == "" || !d.Quota.Bounded() {
+		return nil, nil
+	}
+	m := &volumeMeter{v: p.Volumes, dept: x.Identity.Dept, agreement: d.Agreement, quota: d.Quota}
+	if r, ok := m.add(0, 0); !ok {
+		return nil, volumeError(r)
+	}
+	return m, nil
+}
+
+func (m *volumeMeter) add(rows, bytes int64) (policy.Reason, bool) {
+	return m.v.Add(m.dept, m.agreement, m.quota, time.Now(), rows, bytes)
+}
+
+func volumeError(r policy.Reason) *gateway.Error {
+	return &gateway.Error{Status: fasthttp.StatusTooManyRequests, Code: "quota_exceeded", Message: "the agreement's daily volume is used up",
+		Reasons: []gateway.Reason{gateway.Reason(r)}}
 }
