@@ -33,14 +33,13 @@ type StreamReleaser interface {
 // streamed exchange's record is written when its transfer ends, not before its response
 // leaves. Exchange.Transfer is nil for a buffered exchange.
 type Transfer struct {
-	Outcome                string // TransferCompleted, TransferCut or TransferAborted
-	Sent, Received         int64  // bytes sent to the consumer, read from the provider
-	Rows                   int64  // data rows released
-	SentDigest             string // hex SM3 of the bytes sent
-	ReceivedDigest         string // hex SM3 of the bytes read from the provider
-	RequestDigest          string // hex SM3 of the consumer's body
-	RequestBytes           int64
-	ProviderTrailerRefused bool // the provider sent a label in a trailer
+	Outcome        string // TransferCompleted, TransferCut or TransferAborted
+	Sent, Received int64  // bytes sent to the consumer, read from the provider
+	Rows           int64  // data rows released
+	SentDigest     string // hex SM3 of the bytes sent
+	ReceivedDigest string // hex SM3 of the bytes read from the provider
+	RequestDigest  string // hex SM3 of the consumer's body
+	RequestBytes   int64
 }
 
 // The outcomes of a transfer, as audit.Transfer records them.

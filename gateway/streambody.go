@@ -42,17 +42,16 @@ type streamBody struct {
 	rows               int64
 	eof                bool // the provider's body has ended
 
-	done    bool  // recorded: completed, cut or aborted
-	endErr  error // what Read returns once done
-	closed  bool
-	started time.Time
+	done   bool  // recorded: completed, cut or aborted
+	endErr error // what Read returns once done
+	closed bool
 }
 
 func newStreamBody(g *Gateway, rt *runtime, ctx *fasthttp.RequestCtx, x *Exchange, up *fasthttp.Response, cutter RowCutter) *streamBody {
 	limit, _ := x.entry.transferLimits()
 	s := &streamBody{
 		g: g, rt: rt, ctx: ctx, x: x, up: up, src: up.BodyStream(), cutter: cutter, limit: limit,
-		win: make([]byte, StreamWindow), sentHash: crypto.NewSM3(), recvHash: crypto.NewSM3(), started: time.Now(),
+		win: make([]byte, StreamWindow), sentHash: crypto.NewSM3(), recvHash: crypto.NewSM3(),
 	}
 	if cutter != nil {
 		s.buf = make([]byte, 0, StreamWindow+StreamWindow/4)
@@ -184,7 +183,6 @@ func asError(err error) *Error {
 // trailers — after its rows were released under the label of its head — is cut instead.
 func (s *streamBody) complete() error {
 	if len(s.up.Header.Peek(HeaderClassification)) > 0 {
-		s.x.Transfer.ProviderTrailerRefused = true
 		return s.cutWith(ReleaseRefusal(true, Reason{Code: "LABEL_IN_TRAILER", Message: "the provider sent X-Classification in a trailer, after rows were released under the label of its head"}))
 	}
 	receipt, err := s.record(TransferCompleted)
