@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/crypto"
+	. "github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/wire"
 )
 
@@ -269,5 +272,51 @@ func TestStreamVolumeQuota(t *testing.T) {
 	}
 	if e := g.audit.last(); e.code != "quota_exceeded" {
 		t.Errorf("recorded as %+v", e)
+	}
+}
+
+// TestStreamRangeOnOpaqueExchange: on an opaque exchange route that releases Content-Range
+// and Repr-Digest, a Range request reaches the provider, its 206 streams back with its
+// Content-Range, the trailers digest the part sent, and each range is its own record.
+func TestStreamRangeOnOpaqueExchange(t *testing.T) {
+	blob := []byte(strings.Repeat("PK\x03\x04 registration archive ", 12000))
+	sum := crypto.SM3(blob)
+	repr := "sm3=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"
+	answer := func(ctx *fasthttp.RequestCtx) bool {
+		ctx.Response.Header.Set("Repr-Digest", repr)
+		ctx.SetContentType("application/zip")
+		var from int
+		if r := string(ctx.Request.Header.Peek("Range")); r != "" {
+			fmt.Sscanf(r, "bytes=%d-", &from)
+			ctx.SetStatusCode(fasthttp.StatusPartialContent)
+			ctx.Response.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, len(blob)-1, len(blob)))
+		}
+		ctx.SetBody(blob[from:])
+		return true
+	}
+	release := func(_ string, s *gatewaySetup) {
+		prev := s.config
+		s.config = func(cfg *Config) {
+			prev(cfg)
+			for i := range cfg.Routes {
+				if cfg.Routes[i].ID == "tiles-exchange" {
+					cfg.Routes[i].ResponseHeaders = []string{"Content-Range", "Repr-Digest"}
+				}
+			}
+		}
+	}
+	g := startPolicyGateway(t, 0, answer, withStreamRoutes(0), release)
+	r := getStream(t, g.base+"/bulk/tiles/archive.zip", with(exchanger, "Range", "bytes=100000-"))
+	if r.err != nil || r.status != 206 || string(r.body) != string(blob[100000:]) {
+		t.Fatalf("%d %v %d bytes", r.status, r.err, len(r.body))
+	}
+	if cr := r.header.Get("Content-Range"); cr != fmt.Sprintf("bytes 100000-%d/%d", len(blob)-1, len(blob)) || r.header.Get("Repr-Digest") != repr {
+		t.Errorf("Content-Range %q, Repr-Digest %q", cr, r.header.Get("Repr-Digest"))
+	}
+	if d := r.trailer.Get(wire.HeaderDigest); d != wire.DigestPrefix+sm3Hex(blob[100000:]) {
+		t.Errorf("digest trailer %q is not of the part sent", d)
+	}
+	if e := g.audit.last(); e.status != 206 || e.route != "tiles-exchange" {
+		t.Errorf("the range is recorded as %+v", e)
 	}
 }
