@@ -9,14 +9,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/govgate/govgate/crypto"
-)
+	"github.com/valyala/fasthttp"
 
-// The provider's statement of the whole representation's digest (RFC 9530 Repr-Digest),
-// with SM3 under the key "sm3": what a resumed download is checked against at its end,
-// since the gateway's digest trailer covers only the range it sent. A route releases it
-// to consumers with response_headers.
-const fieldReprDigest = "Repr-Digest"
+	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/wire"
+)
 
 // ErrResumeUnverified is a resumed download whose whole file cannot be checked: the answer
 // stated no SM3 Repr-Digest of the whole representation.
@@ -37,6 +34,17 @@ func ResumeOffset(path string) (int64, error) {
 
 // RangeFrom is the Range field asking for the bytes from offset on.
 func RangeFrom(offset int64) string { return "bytes=" + strconv.FormatInt(offset, 10) + "-" }
+
+// AskFrom sets req's Range to the bytes from offset on; at 0 it asks for the whole.
+func AskFrom(req *Request, offset int64) {
+	if offset <= 0 {
+		return
+	}
+	if req.Header == nil {
+		req.Header = map[string]string{}
+	}
+	req.Header[fasthttp.HeaderRange] = RangeFrom(offset)
+}
 
 // SaveResumed writes the answer to a request sent with RangeFrom(offset) into path: a 206
 // starting at offset is appended, a 200 replaces the file (the provider sent it whole), a
@@ -80,7 +88,7 @@ func SaveResumed(path string, offset int64, resp *Response) error {
 
 // contentRangeStart reads "bytes START-END/TOTAL" of a 206.
 func contentRangeStart(resp *Response) (start, total int64, err error) {
-	v := firstHeader(resp, "Content-Range")
+	v := firstHeader(resp, fasthttp.HeaderContentRange)
 	rest, ok := strings.CutPrefix(v, "bytes ")
 	if !ok {
 		return 0, 0, fmt.Errorf("resume: a 206 without a byte Content-Range (%q); the route must release Content-Range", v)
@@ -105,7 +113,7 @@ func firstHeader(resp *Response, name string) string {
 
 // reprDigest is the sm3 member of Repr-Digest, base64 as RFC 9530 writes it.
 func reprDigest(resp *Response) string {
-	for _, m := range strings.Split(firstHeader(resp, fieldReprDigest), ",") {
+	for _, m := range strings.Split(firstHeader(resp, wire.HeaderReprDigest), ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(m), "=")
 		if ok && strings.EqualFold(k, "sm3") && len(v) > 2 && v[0] == ':' && v[len(v)-1] == ':' {
 			return v[1 : len(v)-1]

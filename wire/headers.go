@@ -52,6 +52,11 @@ const (
 	HeaderTransferError = "X-Govgate-Error"
 	// DigestPrefix starts the value of HeaderDigest.
 	DigestPrefix = "sm3="
+	// HeaderReprDigest is the provider's RFC 9530 digest of the whole representation,
+	// "sm3=:<base64>:", released by a route that lists it in response_headers: what a
+	// download resumed with Range (govgate call --continue-at -) is checked against at its
+	// end, since HeaderDigest covers only the range sent.
+	HeaderReprDigest = "Repr-Digest"
 
 	// GovgatePrefix starts every field only the gateway may assert; a consumer's or a
 	// provider's field with this prefix never crosses the gateway.

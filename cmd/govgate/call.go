@@ -159,7 +159,9 @@ func (d *deptFlags) body() ([]byte, error) {
 type callFlags struct {
 	include, verbose, silent, fail, failWithBody, verifyReceipt *bool
 	output, writeOut, json, auditURL, auditKeys                 *string
+	continueAt                                                  *string
 	elapsed                                                     time.Duration // of the last send, for %{time_total}
+	resumeAt                                                    int64         // where --continue-at - continues --output
 }
 
 func addCallFlags(fs *flag.FlagSet, d *deptFlags) *callFlags {
@@ -172,6 +174,8 @@ func addCallFlags(fs *flag.FlagSet, d *deptFlags) *callFlags {
 	fs.BoolVar(c.silent, "silent", false, "the same as -s")
 	c.output = fs.String("o", "", "write the body to FILE instead of stdout")
 	fs.StringVar(c.output, "output", "", "the same as -o")
+	c.continueAt = fs.String("C", "", "continue an interrupted download to --output: '-' asks for the bytes from the file's end (Range) and appends them, then checks the whole file against the provider's sm3 Repr-Digest (curl's -C -)")
+	fs.StringVar(c.continueAt, "continue-at", "", "the same as -C")
 	c.fail = fs.Bool("f", false, "on a status of 400 or more, print no body (govgate call exits 1 on such a status with or without -f; curl's 22 is not used)")
 	fs.BoolVar(c.fail, "fail", false, "the same as -f")
 	c.failWithBody = fs.Bool("fail-with-body", false, "on a status of 400 or more, print the body (the default; kept for curl's command lines)")
@@ -224,6 +228,9 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	req, err := cf.request(fs, d, target)
 	if err != nil {
+		return err
+	}
+	if err := cf.resume(&req, stderr); err != nil {
 		return err
 	}
 	c, err := d.client(0)
@@ -380,7 +387,11 @@ func (cf *callFlags) print(resp *client.Response, req client.Request, stdout, st
 	}
 	failed := resp.Status >= 400 && *cf.fail && !*cf.failWithBody
 	if !failed {
-		if *cf.output != "" {
+		if *cf.continueAt != "" {
+			if err := client.SaveResumed(*cf.output, cf.resumeAt, resp); err != nil {
+				return err
+			}
+		} else if *cf.output != "" {
 			if err := os.WriteFile(*cf.output, resp.Body, 0o644); err != nil {
 				return fmt.Errorf("-o: %w", err)
 			}
@@ -446,5 +457,23 @@ func checkReceipt(ctx context.Context, c *client.Client, resp *client.Response, 
 	if !silent {
 		fmt.Fprintf(stderr, "receipt verified: the record is in log %s of size %d, checkpoint signed by %s (key %s)\n", cp.Origin, cp.Size, cp.KeyName, cp.KeyID)
 	}
+	return nil
+}
+
+// resume sets the request's Range for --continue-at -: the bytes from --output's end.
+func (cf *callFlags) resume(req *client.Request, stderr io.Writer) error {
+	if *cf.continueAt == "" {
+		return nil
+	}
+	if *cf.continueAt != "-" || *cf.output == "" {
+		fmt.Fprintln(stderr, "govgate call: --continue-at takes '-' (continue where the --output file ends) and needs --output")
+		return errUsage
+	}
+	off, err := client.ResumeOffset(*cf.output)
+	if err != nil {
+		return err
+	}
+	cf.resumeAt = off
+	client.AskFrom(req, off)
 	return nil
 }
