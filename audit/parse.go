@@ -268,6 +268,10 @@ func parseRecordFast(b []byte) (*Record, error) {
 	r.Status = int(p.int())
 	p.lit(`,"time":`)
 	ts := p.str()
+	if p.peek(`,"transfer":`) {
+		p.lit(`,"transfer":`)
+		r.Transfer = p.transfer()
+	}
 	p.lit(`,"upstream":`)
 	r.Upstream = p.str()
 	p.lit(`,"v":`)
@@ -310,4 +314,21 @@ func checkVersion(r *Record, hasKind, hasRole bool) error {
 		return checkKind(r)
 	}
 	return fmt.Errorf("record version %d is not one this verifier knows (1 or %d)", r.Version, RecordVersion)
+}
+
+// transfer reads the members of a streamed transfer (Transfer), in canonical order.
+func (p *recordParser) transfer() *Transfer {
+	t := &Transfer{}
+	p.lit(`{"outcome":`)
+	t.Outcome = p.str()
+	p.lit(`,"received":`)
+	t.Received = p.int()
+	p.lit(`,"received_digest":`)
+	t.ReceivedDigest = p.str()
+	p.lit(`,"request_digest":`)
+	t.RequestDigest = p.str()
+	p.lit(`,"rows":`)
+	t.Rows = p.int()
+	p.lit("}")
+	return t
 }

@@ -46,8 +46,35 @@ type Record struct {
 	Fields         []string   `json:"fields"`
 	Bytes          Bytes      `json:"bytes"`
 	LatencyMicros  int64      `json:"latency_us"`
-	Version        int        `json:"v"`
+	// Transfer is set on an exchange whose body was streamed (a route in exchange or
+	// publish mode); absent from every other record, whose bytes are unchanged by it.
+	Transfer *Transfer `json:"transfer,omitempty"`
+	Version  int       `json:"v"`
 }
+
+// Transfer is what a streamed exchange carried, recorded when it ended. Bytes.Response and
+// ResponseDigest are then what was sent to the consumer up to that end; Error names the
+// cause when it did not complete.
+type Transfer struct {
+	// Outcome is TransferCompleted, TransferCut (the gateway ended it: a row it could not
+	// release, a limit, a provider that broke off) or TransferAborted (the consumer went
+	// away before the end).
+	Outcome string `json:"outcome"`
+	// Received counts the bytes read from the provider; ReceivedDigest is their hex SM3.
+	Received       int64  `json:"received"`
+	ReceivedDigest string `json:"received_digest"`
+	// RequestDigest is the hex SM3 of the body the consumer sent.
+	RequestDigest string `json:"request_digest"`
+	// Rows counts the data rows released (0 for an opaque body).
+	Rows int64 `json:"rows"`
+}
+
+// The outcomes of a streamed transfer.
+const (
+	TransferCompleted = "completed"
+	TransferCut       = "cut"
+	TransferAborted   = "aborted"
+)
 
 // Consumer is who asked.
 type Consumer struct {
@@ -182,6 +209,19 @@ func (r *Record) appendVersion(b []byte, v int) (out []byte, split int) {
 	b = append(b, '"')
 	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
+	if t := r.Transfer; t != nil {
+		b = append(b, `,"transfer":{"outcome":`...)
+		b = appendString(b, t.Outcome)
+		b = append(b, `,"received":`...)
+		b = strconv.AppendInt(b, t.Received, 10)
+		b = append(b, `,"received_digest":`...)
+		b = appendString(b, t.ReceivedDigest)
+		b = append(b, `,"request_digest":`...)
+		b = appendString(b, t.RequestDigest)
+		b = append(b, `,"rows":`...)
+		b = strconv.AppendInt(b, t.Rows, 10)
+		b = append(b, '}')
+	}
 	b = append(b, `,"upstream":`...)
 	b = appendString(b, r.Upstream)
 	b = append(b, `,"v":`...)

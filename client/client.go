@@ -93,6 +93,9 @@ type Response struct {
 	// Head is the status line and header fields as received (HTTP/1.1 200 OK, CRLF
 	// separated, ending in an empty line): what curl -i prints.
 	Head []byte
+	// Transfer is set on a streamed answer, whose receipt came as a trailer and was
+	// checked with its digest against the body (transfer.go).
+	Transfer *Transfer
 }
 
 // Do sends req and returns the response.
@@ -189,6 +192,13 @@ func (c *Client) Send(ctx context.Context, p *Prepared) (*Response, error) {
 	hresp.Header.VisitAll(func(k, v []byte) {
 		resp.Header[string(k)] = append(resp.Header[string(k)], string(v))
 	})
+	if streamedAnswer(&hresp.Header) {
+		t, err := checkTransfer(&hresp.Header, resp.Body)
+		if err != nil {
+			return nil, fmt.Errorf("call %s: %w", p.u, err)
+		}
+		resp.Transfer, resp.Receipt = t, t.Receipt
+	}
 	return resp, nil
 }
 

@@ -73,6 +73,9 @@ func startRig(t *testing.T) *rig {
 		h := new(fasthttp.RequestHeader)
 		ctx.Request.Header.CopyTo(h)
 		r.seen <- h
+		if bulkAnswer(ctx) {
+			return
+		}
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(`{"uscc":"91110108MA01A2B3C4","name":"北京数联科技有限公司","bank_account":"6222020200112233445"}`)
 	}}
@@ -88,7 +91,8 @@ listeners: [{name: external, address: "127.0.0.1:0", zone: external, transport: 
 tlcp: {sign_cert: %q, sign_key: %q, enc_cert: %q, enc_key: %q, client_ca: %q}
 audit: {dir: %q, checkpoint_interval: 20ms}
 keys: {dir: %q}
-routes: [{id: enterprise-query, path_prefix: /enterprise/v1, resource: enterprise.registration, mode: query, pool: registry, target_zone: internal}]
+routes: [{id: enterprise-query, path_prefix: /enterprise/v1, resource: enterprise.registration, mode: query, pool: registry, target_zone: internal},
+  {id: enterprise-exchange, path_prefix: /enterprise/bulk, resource: enterprise.registration, mode: exchange, pool: registry, target_zone: internal}]
 pools: [{id: registry, addresses: [%q]}]
 `, write("sign.pem", crypto.MarshalCertificatePEM(gw.SignCert), 0o644), write("sign.key", keyPEM(gw.SignKey), 0o600),
 		write("enc.pem", crypto.MarshalCertificatePEM(gw.EncCert), 0o644), write("enc.key", keyPEM(gw.EncKey), 0o600),

@@ -413,6 +413,15 @@ type Route struct {
 	// Matched in any case. Hop-by-hop fields, Set-Cookie and the gateway's own fields
 	// (X-Govgate-*, X-Classification, X-Request-Id, Date, Server) are refused here.
 	ResponseHeaders []string `yaml:"response_headers,omitempty"`
+	// MaxResponseBytes bounds what a route in exchange or publish mode reads from its
+	// provider for one transfer, counted while streaming; a transfer that reaches it is cut
+	// (streamlimits.go). A query route's responses are bounded by its pool's
+	// max_response_bytes, since they are buffered whole.
+	MaxResponseBytes int64 `yaml:"max_response_bytes,omitempty"`
+	// TransferTimeout bounds one streamed transfer of an exchange or publish route, from
+	// the request to the provider until the last byte of its body: the route's timeout
+	// bounds only a buffered exchange.
+	TransferTimeout time.Duration `yaml:"transfer_timeout,omitempty"`
 }
 
 // Pool is a set of interchangeable upstream addresses of one provider.
@@ -596,6 +605,10 @@ func (c *Config) applyDefaults() {
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		setDefault(&r.MaxBodyBytes, DefaultMaxBodyBytes)
+		if r.Mode.Streams() {
+			setDefault(&r.MaxResponseBytes, DefaultMaxTransferBytes)
+			setDefault(&r.TransferTimeout, DefaultTransferTimeout)
+		}
 		r.PathPrefix = cleanPrefix(r.PathPrefix)
 		if r.Timeout == 0 {
 			if p := c.pool(r.Pool); p != nil {

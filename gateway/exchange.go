@@ -67,6 +67,9 @@ type Exchange struct {
 	// signature must cover a declaration exactly when it is carried (RFC 9421 §2.5).
 	AgreementSent, PurposeSent bool
 	Err                        *Error // why the exchange was refused or failed; nil when it succeeded
+	// Transfer is set when the response's body streams (stream.go): its record is written
+	// when the transfer ends, from what Transfer says it carried.
+	Transfer *Transfer
 
 	entry *routeEntry
 

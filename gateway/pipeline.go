@@ -15,7 +15,12 @@ import (
 func (g *Gateway) handle(rl *runningListener, ctx *fasthttp.RequestCtx) {
 	rt := g.rt.Load()
 	x := g.startExchange(rl)
-	defer g.exchanges.put(x)
+	streaming := false
+	defer func() {
+		if !streaming {
+			g.exchanges.put(x)
+		}
+	}()
 
 	if err := g.run(ctx, x, rt, rl.cfg.Transport != TransportPlain); err != nil {
 		g.releaseNonce(ctx, x) // refused before a provider was chosen: no share used
@@ -24,6 +29,11 @@ func (g *Gateway) handle(rl *runningListener, ctx *fasthttp.RequestCtx) {
 			g.log.Warn("exchange failed", "request_id", string(x.ID), "code", err.Code, "error", err.cause)
 		}
 		writeError(&ctx.Response, err, x.ID)
+	} else if x.Transfer != nil {
+		// The body streams: the exchange is recorded, and x given back, when the transfer
+		// ends (streambody.go).
+		streaming = true
+		return
 	}
 	g.finish(ctx, x, rt)
 }
@@ -105,12 +115,31 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 	}
 
 	setForwardedHeaders(ctx, x, tlsLike)
+	if streamed(ctx, e) {
+		up, err := g.forwardStream(ctx, x, e)
+		t = g.stageDone(StageForward, t)
+		if err != nil {
+			g.giveBackQuota(ctx, x, err)
+			return err
+		}
+		if up != nil {
+			err := g.releaseStream(ctx, x, rt, up)
+			g.stageDone(StageRelease, t)
+			return err
+		}
+		return g.release(ctx, x, t) // no body: released as a buffered answer
+	}
 	err := g.forward(ctx, x, e)
 	t = g.stageDone(StageForward, t)
 	if err != nil {
 		g.giveBackQuota(ctx, x, err) // when nothing reached a provider (quotagiveback.go)
 		return err
 	}
+	return g.release(ctx, x, t)
+}
+
+// release runs the release stage over a buffered answer.
+func (g *Gateway) release(ctx *fasthttp.RequestCtx, x *Exchange, t time.Time) *Error {
 
 	if g.stages.Release != nil {
 		err := g.stages.Release.Release(ctx, x)

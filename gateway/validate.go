@@ -275,6 +275,7 @@ func (c *Config) validateRoutes(add addFunc, pools map[string]bool) {
 		if r.Timeout <= 0 {
 			add(f+".timeout", "must be positive")
 		}
+		validateStreamLimits(r, f, add)
 		if r.MaxBodyBytes < 0 {
 			add(f+".max_body_bytes", "must not be negative")
 		}

@@ -83,6 +83,11 @@ type Agreement struct {
 type Quota struct {
 	PerDay    int `json:"per_day,omitempty"`
 	PerMinute int `json:"per_minute,omitempty"`
+	// RowsPerDay and BytesPerDay bound the volume released under the agreement per Beijing
+	// day on streamed transfers (the agreement's 数量): rows cut from CSV or NDJSON, bytes
+	// sent (volume.go).
+	RowsPerDay  int `json:"rows_per_day,omitempty"`
+	BytesPerDay int `json:"bytes_per_day,omitempty"`
 }
 
 // The vocabularies of DESIGN.md's policy contract.
@@ -419,6 +424,12 @@ func (a Agreement) validate(at dataPath, r Resource, bad badFunc, place placeFun
 	}
 	if a.Quota.PerMinute < 0 {
 		bad(at.key("quota").key("per_minute"), "negative")
+	}
+	if a.Quota.RowsPerDay < 0 {
+		bad(at.key("quota").key("rows_per_day"), "negative")
+	}
+	if a.Quota.BytesPerDay < 0 {
+		bad(at.key("quota").key("bytes_per_day"), "negative")
 	}
 }
 

@@ -38,6 +38,26 @@ const (
 	// HeaderRetryAfter is on a 429: the seconds until the quota window that is full ends.
 	HeaderRetryAfter = "Retry-After"
 
+	// The trailers of a streamed transfer (routes in exchange and publish mode), announced
+	// in the response's Trailer field and sent after its last chunk; the receipt then goes
+	// as a trailer under HeaderReceipt, naming a record written when the transfer ended.
+	// HeaderDigest is "sm3=" and the hex SM3 of the body sent; HeaderRows and HeaderBytes
+	// count its rows (0 for an opaque body) and bytes. A transfer the gateway cuts ends
+	// with HeaderTransferError (the refusal's code) after the last chunk and without the
+	// empty line that ends the trailer section, so no reader takes it for complete.
+	HeaderTrailer       = "Trailer"
+	HeaderDigest        = "X-Govgate-Digest"
+	HeaderRows          = "X-Govgate-Rows"
+	HeaderBytes         = "X-Govgate-Bytes"
+	HeaderTransferError = "X-Govgate-Error"
+	// DigestPrefix starts the value of HeaderDigest.
+	DigestPrefix = "sm3="
+	// HeaderReprDigest is the provider's RFC 9530 digest of the whole representation,
+	// "sm3=:<base64>:", released by a route that lists it in response_headers: what a
+	// download resumed with Range (govgate call --continue-at -) is checked against at its
+	// end, since HeaderDigest covers only the range sent.
+	HeaderReprDigest = "Repr-Digest"
+
 	// GovgatePrefix starts every field only the gateway may assert; a consumer's or a
 	// provider's field with this prefix never crosses the gateway.
 	GovgatePrefix = "X-Govgate-"

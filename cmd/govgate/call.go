@@ -170,8 +170,10 @@ func (d *deptFlags) body() ([]byte, error) {
 type callFlags struct {
 	include, verbose, silent, fail, failWithBody, verifyReceipt *bool
 	output, writeOut, json, auditURL, auditKeys                 *string
+	continueAt                                                  *string
 	elapsed                                                     time.Duration // of the last send, for %{time_total}
 	methodSet                                                   bool          // -X was given
+	resumeAt                                                    int64         // where --continue-at - continues --output
 }
 
 func addCallFlags(fs *pflag.FlagSet, d *deptFlags) *callFlags {
@@ -181,6 +183,7 @@ func addCallFlags(fs *pflag.FlagSet, d *deptFlags) *callFlags {
 	c.silent = fs.BoolP("silent", "s", false, "print neither the status, request id and receipt lines nor -v to stderr; errors still are")
 	c.output = fs.StringP("output", "o", "", "write the body to FILE instead of stdout")
 	c.fail = fs.BoolP("fail", "f", false, "on a status of 400 or more, print no body (govgate call exits 1 on such a status with or without -f; curl's 22 is not used)")
+	c.continueAt = fs.StringP("continue-at", "C", "", "continue an interrupted download to --output: '-' asks for the bytes from the file's end (Range) and appends them, then checks the whole file against the provider's sm3 Repr-Digest (curl's -C -)")
 	c.failWithBody = fs.Bool("fail-with-body", false, "on a status of 400 or more, print the body (the default; kept for curl's command lines)")
 	c.writeOut = fs.StringP("write-out", "w", "", writeOutHelp)
 	fs.StringVar(d.data, "data-binary", "", "request body, sent as is; @FILE reads it from FILE")
@@ -224,6 +227,9 @@ func (cf *callFlags) call(ctx context.Context, d *deptFlags, target string, stdo
 	}
 	req, err := cf.request(d, target)
 	if err != nil {
+		return err
+	}
+	if err := cf.resume(&req, stderr); err != nil {
 		return err
 	}
 	c, err := d.client(0)
@@ -338,7 +344,11 @@ func (cf *callFlags) print(resp *client.Response, stdout io.Writer) error {
 	}
 	failed := resp.Status >= 400 && *cf.fail && !*cf.failWithBody
 	if !failed {
-		if *cf.output != "" {
+		if *cf.continueAt != "" {
+			if err := client.SaveResumed(*cf.output, cf.resumeAt, resp); err != nil {
+				return err
+			}
+		} else if *cf.output != "" {
 			if err := os.WriteFile(*cf.output, resp.Body, 0o644); err != nil {
 				return fmt.Errorf("-o: %w", err)
 			}
@@ -394,5 +404,23 @@ func checkReceipt(ctx context.Context, c *client.Client, resp *client.Response, 
 	if !silent {
 		fmt.Fprintf(stderr, "receipt verified: the record is in log %s of size %d, checkpoint signed by %s (key %s)\n", cp.Origin, cp.Size, cp.KeyName, cp.KeyID)
 	}
+	return nil
+}
+
+// resume sets the request's Range for --continue-at -: the bytes from --output's end.
+func (cf *callFlags) resume(req *client.Request, stderr io.Writer) error {
+	if *cf.continueAt == "" {
+		return nil
+	}
+	if *cf.continueAt != "-" || *cf.output == "" {
+		fmt.Fprintln(stderr, "govgate call: --continue-at takes '-' (continue where the --output file ends) and needs --output")
+		return errUsage
+	}
+	off, err := client.ResumeOffset(*cf.output)
+	if err != nil {
+		return err
+	}
+	cf.resumeAt = off
+	client.AskFrom(req, off)
 	return nil
 }

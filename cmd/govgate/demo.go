@@ -160,9 +160,7 @@ func printDemoHelp(w io.Writer, g *gateway.Gateway, pki *demoPKI, vaultAddr, vau
 	gw := "https://localhost:" + port
 	adm := g.AdminAddr().String()
 	d := demoDepartments()[0]
-	call := fmt.Sprintf("go run ./cmd/govgate call --ca %s \\\n      --cert %s,%s \\\n      --key %s,%s \\\n     ",
-		pki.path("ca/ca.pem"), certs.PairFile(pki.dir, d.file, "sign", certs.FullchainSuffix), certs.PairFile(pki.dir, d.file, "enc", certs.FullchainSuffix),
-		certs.PairFile(pki.dir, d.file, "sign", certs.KeySuffix), certs.PairFile(pki.dir, d.file, "enc", certs.KeySuffix))
+	call := demoCall(pki, d)
 	fmt.Fprintf(w, `
 govgate demo is running.
 
@@ -181,6 +179,10 @@ Try, as department %[5]s (system %[6]s):
   %[3]s --agreement AGR-2024-0311 --purpose social-insurance-check '%[1]s/enterprise/v1/companies'
   # blocked (403): the registry labels this record secret, above the zone's ceiling
   %[3]s '%[1]s/population/v1/persons?id=110108196505050011'
+  # exchange (交换) as the tax bureau (110000-shuiwu): ~120 MB of registration changes
+  # streamed and cut row by row to the columns of AGR-2025-0219; the receipt and the SM3
+  # digest arrive as trailers and govgate call checks them (exit 1 on a cut transfer)
+  %[9]s --agreement AGR-2025-0219 --purpose tax-registration --output changes.csv '%[1]s/enterprise/bulk/changes.csv'
   # the sharing catalog (共享信息目录) this department may see
   %[3]s '%[1]s/.well-known/govgate/catalog'
   # the receipt of an exchange, checked against a signed checkpoint of the audit log
@@ -204,5 +206,12 @@ Try, as department %[5]s (system %[6]s):
   go run ./cmd/govgate policy eval --explain --input examples/policy-input.json
 
 Stop with Ctrl-C.
-`, gw, adm, call, pki.dir, d.dept, d.system, pki.serialOf("shuiwu-sign"+certs.CertSuffix), store)
+`, gw, adm, call, pki.dir, d.dept, d.system, pki.serialOf("shuiwu-sign"+certs.CertSuffix), store, demoCall(pki, demoDepartments()[1]))
+}
+
+// demoCall is the start of a govgate call command as department d.
+func demoCall(pki *demoPKI, d demoDepartment) string {
+	return fmt.Sprintf("go run ./cmd/govgate call --ca %s \\\n      --cert %s,%s \\\n      --key %s,%s \\\n     ",
+		pki.path("ca/ca.pem"), certs.PairFile(pki.dir, d.file, "sign", certs.FullchainSuffix), certs.PairFile(pki.dir, d.file, "enc", certs.FullchainSuffix),
+		certs.PairFile(pki.dir, d.file, "sign", certs.KeySuffix), certs.PairFile(pki.dir, d.file, "enc", certs.KeySuffix))
 }

@@ -85,6 +85,10 @@ func startDemoProviders() (*demoProviders, error) {
 		lookup(ctx, "/population/v1/persons", "id", persons, func(x person) string { return x.IDNumber })
 	})
 	p.serve(p.enterprise, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/enterprise/bulk/changes.csv" {
+			serveRegistrationChanges(ctx)
+			return
+		}
 		lookup(ctx, "/enterprise/v1/companies", "uscc", companies, func(x company) string { return x.USCC })
 	})
 	return p, nil

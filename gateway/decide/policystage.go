@@ -20,11 +20,14 @@ type PolicyStage struct {
 	// Bundle, when the policy comes from a signed bundle, is its poller: /policy shows
 	// the live revision's bundle and signer.
 	Bundle *bundle.Poller
+	// Volumes counts the rows and bytes streamed transfers release (streamrelease.go);
+	// nil leaves volume quotas unenforced.
+	Volumes *policy.Volumes
 }
 
 // NewPolicyStage returns the stages over engine, with fresh quota counters.
 func NewPolicyStage(engine *policy.Engine) *PolicyStage {
-	return &PolicyStage{Engine: engine, Quotas: policy.NewQuotas()}
+	return &PolicyStage{Engine: engine, Quotas: policy.NewQuotas(), Volumes: policy.NewVolumes()}
 }
 
 // Decide evaluates data.govgate.authz.decision for the exchange. A deny is a 403 with the

@@ -62,9 +62,19 @@ func (a *AuditStage) Audit(ctx *fasthttp.RequestCtx, x *gateway.Exchange) ([]byt
 func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange, p *pendingRecord) *audit.Record {
 	resp := &ctx.Response
 	status := resp.StatusCode()
-	body := sentBody(ctx.Method(), status, resp.Body())
-	digest := crypto.SM3(body)
-	hex.Encode(p.digest[:], digest[:])
+	var body []byte
+	var responseDigest string
+	reqBytes, respBytes := int64(len(ctx.Request.Body())), int64(0)
+	if t := x.Transfer; t != nil {
+		// A streamed body: what the transfer counted and digested (transfer.go), never
+		// resp.Body(), which would read the stream itself.
+		responseDigest, reqBytes, respBytes = t.SentDigest, t.RequestBytes, t.Sent
+	} else {
+		body = sentBody(ctx.Method(), status, resp.Body())
+		digest := crypto.SM3(body)
+		hex.Encode(p.digest[:], digest[:])
+		responseDigest, respBytes = transient(p.digest[:]), int64(len(body))
+	}
 	r := &p.rec
 	*r = audit.Record{
 		Time:      x.Start,
@@ -81,14 +91,15 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange, p *pe
 		Purpose:        transient(x.Purpose),
 		ContentDigest:  transient(ctx.Request.Header.Peek(wire.HeaderContentDigest)),
 		Status:         status,
-		ResponseDigest: transient(p.digest[:]),
+		ResponseDigest: responseDigest,
 		Fields:         []string{},
-		Bytes:          audit.Bytes{Request: int64(len(ctx.Request.Body())), Response: int64(len(body))},
+		Bytes:          audit.Bytes{Request: reqBytes, Response: respBytes},
 		LatencyMicros:  time.Since(x.Start).Microseconds(),
 	}
 	if x.Err != nil {
 		r.Error = x.Err.Code
 	}
+	r.Transfer = transferRecord(x.Transfer)
 	r.Kind = recordKind(ctx, x)
 	switch r.Kind {
 	case audit.KindAdmin:
@@ -107,8 +118,10 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange, p *pe
 		if d.Agreement != "" {
 			r.Agreement = d.Agreement // the agreement it happened under, named or chosen
 		}
-		if x.Err == nil {
+		if x.Err == nil && x.Transfer == nil {
 			r.Fields = recordedFields(d, body) // what the released body carries
+		} else if x.Transfer != nil {
+			r.Fields = transferFields(d, x.Transfer)
 		}
 	} else if x.Decision.Evaluated {
 		r.Decision = &audit.Decision{Allow: x.Decision.Allow, Reasons: []string{}}

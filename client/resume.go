@@ -1,0 +1,144 @@
+package client
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/wire"
+)
+
+// ErrResumeUnverified is a resumed download whose whole file cannot be checked: the answer
+// stated no SM3 Repr-Digest of the whole representation.
+var ErrResumeUnverified = errors.New("the resumed file cannot be verified: the answer states no sm3 Repr-Digest of the whole")
+
+// ResumeOffset is where a download to path continues (curl's -C -): the size of what is
+// already there, 0 when there is nothing.
+func ResumeOffset(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("resume %s: %w", path, err)
+	}
+	return fi.Size(), nil
+}
+
+// RangeFrom is the Range field asking for the bytes from offset on.
+func RangeFrom(offset int64) string { return "bytes=" + strconv.FormatInt(offset, 10) + "-" }
+
+// AskFrom sets req's Range to the bytes from offset on; at 0 it asks for the whole.
+func AskFrom(req *Request, offset int64) {
+	if offset <= 0 {
+		return
+	}
+	if req.Header == nil {
+		req.Header = map[string]string{}
+	}
+	req.Header[fasthttp.HeaderRange] = RangeFrom(offset)
+}
+
+// SaveResumed writes the answer to a request sent with RangeFrom(offset) into path: a 206
+// starting at offset is appended, a 200 replaces the file (the provider sent it whole), a
+// 416 for a file already whole leaves it. A resumed file is then checked whole against the
+// answer's Repr-Digest (sm3); a download that was not resumed was checked by its trailers.
+func SaveResumed(path string, offset int64, resp *Response) error {
+	switch {
+	case resp.Status == 206:
+		start, _, err := contentRangeStart(resp)
+		if err != nil {
+			return err
+		}
+		if start != offset {
+			return fmt.Errorf("resume %s: the answer starts at byte %d, the file has %d", path, start, offset)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("resume %s: %w", path, err)
+		}
+		if _, err := f.Write(resp.Body); err != nil {
+			f.Close()
+			return fmt.Errorf("resume %s: %w", path, err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("resume %s: %w", path, err)
+		}
+	case resp.Status == 200:
+		if err := os.WriteFile(path, resp.Body, 0o644); err != nil {
+			return fmt.Errorf("resume %s: %w", path, err)
+		}
+		if offset == 0 || resp.Transfer != nil && reprDigest(resp) == "" {
+			return nil // sent whole: its trailers checked it
+		}
+	case resp.Status == 416 && offset > 0:
+		// Nothing past the end: the file may already be whole; the digest says.
+	default:
+		return fmt.Errorf("resume %s: the gateway answered %d", path, resp.Status)
+	}
+	return verifyWhole(path, resp)
+}
+
+// contentRangeStart reads "bytes START-END/TOTAL" of a 206.
+func contentRangeStart(resp *Response) (start, total int64, err error) {
+	v := firstHeader(resp, fasthttp.HeaderContentRange)
+	rest, ok := strings.CutPrefix(v, "bytes ")
+	if !ok {
+		return 0, 0, fmt.Errorf("resume: a 206 without a byte Content-Range (%q); the route must release Content-Range", v)
+	}
+	span, size, _ := strings.Cut(rest, "/")
+	s, _, _ := strings.Cut(span, "-")
+	if start, err = strconv.ParseInt(s, 10, 64); err != nil || start < 0 {
+		return 0, 0, fmt.Errorf("resume: Content-Range %q", v)
+	}
+	total, _ = strconv.ParseInt(size, 10, 64)
+	return start, total, nil
+}
+
+func firstHeader(resp *Response, name string) string {
+	for k, vs := range resp.Header {
+		if strings.EqualFold(k, name) && len(vs) > 0 {
+			return vs[0]
+		}
+	}
+	return ""
+}
+
+// reprDigest is the sm3 member of Repr-Digest, base64 as RFC 9530 writes it.
+func reprDigest(resp *Response) string {
+	for _, m := range strings.Split(firstHeader(resp, wire.HeaderReprDigest), ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(m), "=")
+		if ok && strings.EqualFold(k, "sm3") && len(v) > 2 && v[0] == ':' && v[len(v)-1] == ':' {
+			return v[1 : len(v)-1]
+		}
+	}
+	return ""
+}
+
+// verifyWhole checks the file at path against the answer's Repr-Digest.
+func verifyWhole(path string, resp *Response) error {
+	want := reprDigest(resp)
+	if want == "" {
+		return fmt.Errorf("resume %s: %w", path, ErrResumeUnverified)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("resume %s: %w", path, err)
+	}
+	defer f.Close()
+	h := crypto.NewSM3()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("resume %s: %w", path, err)
+	}
+	if got := base64.StdEncoding.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("resume %s: %w: the file's SM3 is %s, the provider states %s", path, ErrTransferIncomplete, got, want)
+	}
+	return nil
+}

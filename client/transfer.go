@@ -1,0 +1,85 @@
+package client
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/wire"
+)
+
+// Transfer is what the trailers of a streamed answer (a route in exchange or publish mode)
+// state: the receipt of the record written when the transfer ended, and the digest and
+// counts of the body sent.
+type Transfer struct {
+	Receipt string
+	Digest  string // hex SM3 of the body, as X-Govgate-Digest states it
+	Rows    int64
+	Bytes   int64
+}
+
+// ErrTransferIncomplete is a streamed answer that does not prove itself complete: no
+// receipt trailer, a digest that does not match the body received, a gateway error
+// trailer, or the same trailer twice. Its body must not be used as the dataset.
+var ErrTransferIncomplete = errors.New("the transfer is not complete")
+
+// streamedAnswer reports whether the gateway announced the transfer's trailers.
+func streamedAnswer(h *fasthttp.ResponseHeader) bool {
+	for _, k := range h.PeekTrailerKeys() {
+		if bytes.EqualFold(k, []byte(wire.HeaderReceipt)) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkTransfer checks the trailers of a streamed answer against the body received.
+func checkTransfer(h *fasthttp.ResponseHeader, body []byte) (*Transfer, error) {
+	one := func(name string) (string, error) {
+		vs := h.PeekAll(name)
+		switch len(vs) {
+		case 0:
+			return "", fmt.Errorf("%w: no %s trailer", ErrTransferIncomplete, name)
+		case 1:
+			return string(vs[0]), nil
+		}
+		return "", fmt.Errorf("%w: %s sent %d times", ErrTransferIncomplete, name, len(vs))
+	}
+	if e := h.Peek(wire.HeaderTransferError); len(e) > 0 {
+		return nil, fmt.Errorf("%w: the gateway cut it (%s)", ErrTransferIncomplete, e)
+	}
+	t := &Transfer{}
+	var err error
+	if t.Receipt, err = one(wire.HeaderReceipt); err != nil {
+		return nil, err
+	}
+	if t.Receipt == "" {
+		return nil, fmt.Errorf("%w: an empty receipt", ErrTransferIncomplete)
+	}
+	digest, err := one(wire.HeaderDigest)
+	if err != nil {
+		return nil, err
+	}
+	sum := crypto.SM3(body)
+	if t.Digest = hex.EncodeToString(sum[:]); digest != wire.DigestPrefix+t.Digest {
+		return nil, fmt.Errorf("%w: the body received (SM3 %s) is not the one the gateway states it sent (%s)", ErrTransferIncomplete, t.Digest, digest)
+	}
+	for name, dst := range map[string]*int64{wire.HeaderRows: &t.Rows, wire.HeaderBytes: &t.Bytes} {
+		v, err := one(name)
+		if err != nil {
+			return nil, err
+		}
+		if *dst, err = strconv.ParseInt(v, 10, 64); err != nil || *dst < 0 {
+			return nil, fmt.Errorf("%w: %s is %q", ErrTransferIncomplete, name, v)
+		}
+	}
+	if t.Bytes != int64(len(body)) {
+		return nil, fmt.Errorf("%w: %d bytes received where the gateway states %d", ErrTransferIncomplete, len(body), t.Bytes)
+	}
+	return t, nil
+}

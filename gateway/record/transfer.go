@@ -1,0 +1,29 @@
+package record
+
+import (
+	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/policy"
+)
+
+// transferRecord is the record's account of a streamed transfer; nil for a buffered
+// exchange, whose record then has no transfer member.
+func transferRecord(t *gateway.Transfer) *audit.Transfer {
+	if t == nil {
+		return nil
+	}
+	return &audit.Transfer{
+		Outcome: t.Outcome, Received: t.Received, ReceivedDigest: t.ReceivedDigest,
+		RequestDigest: t.RequestDigest, Rows: t.Rows,
+	}
+}
+
+// transferFields are the fields a streamed body may have carried: the decision's when any
+// byte was sent, none otherwise. A stream is not re-read to see which columns its rows
+// held (its bytes are gone); the decision bounds them.
+func transferFields(d *policy.Decision, t *gateway.Transfer) []string {
+	if t.Sent == 0 || len(d.Fields) == 0 {
+		return []string{}
+	}
+	return d.Fields
+}
