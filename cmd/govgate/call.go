@@ -229,7 +229,7 @@ func (cf *callFlags) call(ctx context.Context, d *deptFlags, target string, stdo
 	if err != nil {
 		return err
 	}
-	if err := cf.resume(&req, stderr); err != nil {
+	if err := cf.resume(&req); err != nil {
 		return err
 	}
 	c, err := d.client(0)
@@ -408,13 +408,12 @@ func checkReceipt(ctx context.Context, c *client.Client, resp *client.Response, 
 }
 
 // resume sets the request's Range for --continue-at -: the bytes from --output's end.
-func (cf *callFlags) resume(req *client.Request, stderr io.Writer) error {
+func (cf *callFlags) resume(req *client.Request) error {
 	if *cf.continueAt == "" {
 		return nil
 	}
 	if *cf.continueAt != "-" || *cf.output == "" {
-		fmt.Fprintln(stderr, "govgate call: --continue-at takes '-' (continue where the --output file ends) and needs --output")
-		return errUsage
+		return usageErrorf("--continue-at takes '-' (continue where the --output file ends) and needs --output")
 	}
 	off, err := client.ResumeOffset(*cf.output)
 	if err != nil {
