@@ -36,6 +36,10 @@ const (
 	MaxSignatureSize = 64 << 10
 	// maxChain bounds the certificates a signature file may carry.
 	maxChain = 8
+	// MaxClockSkew is how far ahead of the verifier's clock signed_at may be: a signer's
+	// clock a little fast is tolerated; a signature from the future is not, since signed_at
+	// is the floor below which a poller refuses older bundles.
+	MaxClockSkew = 5 * time.Minute
 )
 
 // Signature is a parsed signature file.

@@ -1,0 +1,192 @@
+package bundle_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/rand"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/govgate/govgate/certs"
+	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/policy"
+	"github.com/govgate/govgate/policy/bundle"
+	"github.com/govgate/govgate/policy/bundle/bundletest"
+)
+
+// TestFutureSignatureRefused: a signature dated ahead of the gateway's clock (an officer's
+// clock far off, or a stolen officer key dating its bundle years ahead) would become the
+// rollback floor, and every later bundle, correctly dated, would be refused as "older"
+// until that date, revocation of the key notwithstanding. A gateway refuses a signed_at
+// beyond the tolerated clock skew, and accepts one within it.
+func TestFutureSignatureRefused(t *testing.T) {
+	pki := bundletest.NewPKI(t, "signers root")
+	officer := pki.Officer(t)
+	srv := bundletest.NewServer(t)
+	good := bundletest.Build(t, "good")
+	srv.Publish(t, good, officer.Sign(t, good))
+	gw := startGateway(t, srv.URL, verifier(t, pki, ""), time.Hour)
+
+	ahead := bundletest.Build(t, "ahead")
+	sig, err := bundle.Sign(ahead, officer.Key, []*crypto.Certificate{officer.Cert}, time.Now().Add(365*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Publish(t, ahead, sig)
+	if changed, err := gw.poller.Poll(t.Context()); err == nil || changed || !strings.Contains(err.Error(), "signed_at") {
+		t.Fatalf("a bundle signed a year ahead: changed=%v err=%v; want refused", changed, err)
+	}
+
+	// The next bundle, correctly dated, goes through: no floor was moved.
+	next := bundletest.Build(t, "next")
+	srv.Publish(t, next, officer.Sign(t, next))
+	if changed, err := gw.poller.Poll(t.Context()); err != nil || !changed {
+		t.Fatalf("the correctly dated bundle after: changed=%v err=%v", changed, err)
+	}
+
+	// Within the tolerated skew a signer's clock slightly ahead is no fault.
+	slight := bundletest.Build(t, "slightly ahead")
+	sig, err = bundle.Sign(slight, officer.Key, []*crypto.Certificate{officer.Cert}, time.Now().Add(bundle.MaxClockSkew/2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifier(t, pki, "").Verify(slight, sig, time.Now()); err != nil {
+		t.Fatalf("a signature %s ahead: %v", bundle.MaxClockSkew/2, err)
+	}
+}
+
+// TestChainThroughANonCA: an officer's own certificate (no CA rights) used as the issuer
+// of a second "officer" certificate is refused, though both carry the role.
+func TestChainThroughANonCA(t *testing.T) {
+	pki := bundletest.NewPKI(t, "signers root")
+	officer := pki.Officer(t)
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri := officer.Cert.URIs
+	tmpl := &smx509.Certificate{
+		SerialNumber: big.NewInt(99),
+		Subject:      officer.Cert.Subject,
+		NotBefore:    time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: smx509.KeyUsageDigitalSignature, URIs: uri,
+	}
+	der, err := smx509.CreateCertificate(rand.Reader, tmpl, officer.Cert, &key.PublicKey, officer.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := smx509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bundletest.Build(t, "child")
+	sig, err := bundle.Sign(b, key, []*crypto.Certificate{child, officer.Cert}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifier(t, pki, "").Verify(b, sig, time.Now()); err == nil {
+		t.Fatal("a chain through an officer's certificate (no CA rights) verified")
+	}
+	if !strings.HasPrefix(uri[0].String(), certs.RoleURIPrefix) && !strings.HasPrefix(uri[len(uri)-1].String(), certs.RoleURIPrefix) {
+		t.Fatalf("the officer's URIs %v carry no role: the test proves nothing", uri)
+	}
+}
+
+// tarEntry is one member of a hand-made bundle.
+type tarEntry struct {
+	name     string
+	typ      byte
+	body     string
+	linkname string
+}
+
+func tarball(t *testing.T, entries ...tarEntry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for _, e := range entries {
+		typ := e.typ
+		if typ == 0 {
+			typ = tar.TypeReg
+		}
+		h := &tar.Header{Name: e.name, Typeflag: typ, Mode: 0o644, Linkname: e.linkname}
+		if typ == tar.TypeReg {
+			h.Size = int64(len(e.body))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if typ == tar.TypeReg {
+			tw.Write([]byte(e.body))
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gz.Close()
+	return buf.Bytes()
+}
+
+// TestReadHostileTarballs: what an officer's mistaken (or a stolen key's) tarball may hold
+// beyond Build's layout is refused or ignored, never read from outside the bundle.
+func TestReadHostileTarballs(t *testing.T) {
+	const manifest = `{"revision": "x", "roots": [""]}`
+	const mod = "package govgate.authz\n\ndecision := {\"allow\": false}\n"
+	refused := map[string][]tarEntry{
+		"a path climbing out":   {{name: "/.manifest", body: manifest}, {name: "/../x.rego", body: mod}},
+		"a .rego twice":         {{name: "/.manifest", body: manifest}, {name: "/a.rego", body: mod}, {name: "a.rego", body: mod}},
+		"data.json twice":       {{name: "/.manifest", body: manifest}, {name: "/a.rego", body: mod}, {name: "/data.json", body: `{}`}, {name: "./data.json", body: `{}`}},
+		"roots narrowed":        {{name: "/.manifest", body: `{"roots": ["govgate"]}`}, {name: "/a.rego", body: mod}},
+		"roots twice":           {{name: "/.manifest", body: `{"roots": ["", ""]}`}, {name: "/a.rego", body: mod}},
+		"two manifests":         {{name: "/.manifest", body: manifest}, {name: "/x/.manifest", body: manifest}, {name: "/a.rego", body: mod}},
+		"a hidden module":       {{name: "/.manifest", body: manifest}, {name: "/.hidden/a.rego", body: mod}},
+		"only links, no module": {{name: "/.manifest", body: manifest}, {name: "/a.rego", typ: tar.TypeSymlink, linkname: "/etc/passwd"}, {name: "/b.rego", typ: tar.TypeLink, linkname: "/etc/passwd"}},
+		"an entry past the size limit": {{name: "/.manifest", body: manifest}, {name: "/a.rego", body: mod},
+			{name: "/data.json", body: strings.Repeat(" ", bundle.MaxBundleSize+1)}},
+	}
+	for name, entries := range refused {
+		t.Run(name, func(t *testing.T) {
+			if l, err := bundle.Read(tarball(t, entries...)); err == nil {
+				t.Fatalf("read: %d modules %v, data %v; want refused", len(l.Files.Modules), keys(l.Files.Modules), keys(l.Files.Data))
+			}
+		})
+	}
+
+	// A symlink beside a real module is skipped, not followed: nothing of /etc is read.
+	l, err := bundle.Read(tarball(t, tarEntry{name: "/.manifest", body: manifest}, tarEntry{name: "/a.rego", body: mod},
+		tarEntry{name: "/data.json", typ: tar.TypeSymlink, linkname: "/etc/passwd"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Files.Data) != 0 || len(l.Files.Modules) != 1 {
+		t.Fatalf("a symlink was read: data %v", keys(l.Files.Data))
+	}
+
+	// data.json placing an "allow" where the decision rule is: the rule decides, the data
+	// does not override data.govgate.authz.decision (an unknown department stays denied).
+	files := bundletest.Files(t, "")
+	files.Data["govgate/authz/data.json"] = []byte(`{"decision": {"allow": true, "reasons": []}}`)
+	rev, err := policy.Compile(t.Context(), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := rev.Evaluate(t.Context(), &policy.Input{
+		Subject:  policy.Subject{Dept: "999999-nobody", System: "x", CertSerial: "1", Auth: "tlcp", Signed: true},
+		Request:  policy.Request{Method: "GET", Path: "/tax/v1/taxpayers", Purpose: "social-insurance-check", Agreement: "AGR-2026-0042"},
+		Route:    policy.Route{ID: "tax-query", Mode: "query", SourceZone: "external", TargetZone: "internal"},
+		Resource: "tax.registration",
+		Time:     time.Date(2026, 11, 29, 10, 0, 0, 0, time.FixedZone("CST", 8*3600)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Allow || len(d.Reasons) == 0 {
+		t.Fatalf("data overrode the decision rule: %+v", d)
+	}
+}
