@@ -28,8 +28,8 @@ type PollerOptions struct {
 	Logger *slog.Logger
 	// Now is the clock certificates are checked at; time.Now when nil.
 	Now func() time.Time
-	// PersistDir, when set, keeps the latest verified bundle (and its signature) for
-	// LoadPersisted after a restart.
+	// PersistDir, when set, keeps the bundle (and its signature) that went live — see
+	// Persist — for LoadPersisted after a restart.
 	PersistDir string
 }
 
@@ -42,6 +42,7 @@ type Poller struct {
 
 	mu                                   sync.Mutex
 	current                              *fetched            // the latest verified bundle: what Files returns
+	currentRaw, currentSig               []byte              // current's bytes, for Persist
 	byID                                 map[string]*fetched // current and the one before, by engine revision ID
 	etag                                 string              // of current
 	lastPoll                             time.Time
@@ -142,12 +143,9 @@ func (p *Poller) poll(ctx context.Context) (bool, error) {
 	if err := p.checkNotOlder(f.signer); err != nil {
 		return false, fmt.Errorf("policy bundle %s refused: %w", p.opts.URL, err)
 	}
-	if err := p.persist(body, sig); err != nil {
-		// Not fatal: the bundle is verified; only a restart with the server down suffers.
-		p.log.Warn("policy bundle not persisted", "dir", p.opts.PersistDir, "error", err)
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.currentRaw, p.currentSig = body, sig
 	p.fetches++
 	if p.current != nil && p.current.id == f.id {
 		// The same files, republished (another manifest revision or signer): nothing to
@@ -270,7 +268,9 @@ func (p *Poller) Run(ctx context.Context, reload func(context.Context) error) {
 		if changed {
 			// A failure is the engine's to log and keep (Status, /policy); the bundle
 			// stays current, so the next poll gets 304 and does not compile it again.
-			_ = reload(ctx)
+			if reload(ctx) == nil {
+				p.persistLive()
+			}
 		}
 	}
 }
