@@ -187,7 +187,7 @@ type PolicyBundle struct {
 	CRL string `yaml:"crl"`
 	// PersistDir keeps the last bundle that went live: a restart with the server down
 	// starts on it (verified again), and an older bundle is refused across restarts.
-	// Optional.
+	// Required.
 	PersistDir string `yaml:"persist_dir"`
 }
 
