@@ -190,3 +190,28 @@ func TestReadHostileTarballs(t *testing.T) {
 		t.Fatalf("data overrode the decision rule: %+v", d)
 	}
 }
+
+// TestRollbackWithinOneSecond: two bundles signed within the same second (a script that
+// builds and signs twice, a fix re-signed at once) are still ordered: the earlier one
+// replayed after the later is refused.
+func TestRollbackWithinOneSecond(t *testing.T) {
+	pki := bundletest.NewPKI(t, "signers root")
+	officer := pki.Officer(t)
+	srv := bundletest.NewServer(t)
+	at := time.Now().Truncate(time.Second)
+	first, second := bundletest.Build(t, "first"), bundletest.Build(t, "second")
+	firstSig, err := bundle.Sign(first, officer.Key, []*crypto.Certificate{officer.Cert}, at.Add(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secondSig, err := bundle.Sign(second, officer.Key, []*crypto.Certificate{officer.Cert}, at.Add(600*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Publish(t, second, secondSig)
+	gw := startGateway(t, srv.URL, verifier(t, pki, ""), time.Hour)
+	srv.Publish(t, first, firstSig)
+	if changed, err := gw.poller.Poll(t.Context()); err == nil || changed {
+		t.Fatalf("the bundle signed 500 ms before the current one: changed=%v err=%v; want refused", changed, err)
+	}
+}
