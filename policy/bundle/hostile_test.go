@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/rand"
+	"crypto/x509/pkix"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -213,5 +216,50 @@ func TestRollbackWithinOneSecond(t *testing.T) {
 	srv.Publish(t, first, firstSig)
 	if changed, err := gw.poller.Poll(t.Context()); err == nil || changed {
 		t.Fatalf("the bundle signed 500 ms before the current one: changed=%v err=%v; want refused", changed, err)
+	}
+}
+
+// TestPinnedOfficerMintsNobody: an operator who "pins" an officer by listing the officer's
+// own certificate as signers_ca does not make that officer a CA: a certificate the
+// officer's key issues (another name, the role in its SAN) does not verify.
+func TestPinnedOfficerMintsNobody(t *testing.T) {
+	pki := bundletest.NewPKI(t, "signers root")
+	officer := pki.Officer(t)
+	pinned := filepath.Join(t.TempDir(), "officer.pem")
+	if err := os.WriteFile(pinned, crypto.MarshalCertificatePEM(officer.Cert), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, err := bundle.NewVerifier([]string{pinned}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &smx509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "someone else"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: smx509.KeyUsageDigitalSignature, URIs: officer.Cert.URIs,
+	}
+	der, err := smx509.CreateCertificate(rand.Reader, tmpl, officer.Cert, &key.PublicKey, officer.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	minted, err := smx509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bundletest.Build(t, "minted")
+	sig, err := bundle.Sign(b, key, []*crypto.Certificate{minted}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := v.Verify(b, sig, time.Now()); err == nil {
+		t.Fatalf("a certificate minted by a pinned officer verified: %+v", s)
+	}
+	// The pinned officer's own signature does.
+	if _, err := v.Verify(b, officer.Sign(t, b), time.Now()); err != nil {
+		t.Fatal(err)
 	}
 }
