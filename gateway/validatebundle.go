@@ -18,6 +18,9 @@ func (c *Config) validatePolicyBundle(add func(field, format string, args ...any
 	}
 	if u, err := url.Parse(b.URL); b.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("policy.bundle.url", "%q: want an http:// or https:// URL", b.URL)
+	} else if u.User != nil {
+		// The URL is shown in /policy, the fleet view and the logs; a password in it would be too.
+		add("policy.bundle.url", "%s: no credentials in the URL (they would be shown in /policy and the logs)", u.Redacted())
 	}
 	if len(b.SignersCA) == 0 {
 		add("policy.bundle.signers_ca", "required: an unsigned policy bundle is never loaded")
