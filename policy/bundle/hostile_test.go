@@ -7,9 +7,12 @@ import (
 	"crypto/rand"
 	"crypto/x509/pkix"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,5 +264,65 @@ func TestPinnedOfficerMintsNobody(t *testing.T) {
 	// The pinned officer's own signature does.
 	if _, err := v.Verify(b, officer.Sign(t, b), time.Now()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// etagRewriter is a bundle server's path in hostile hands for a moment: while on, it
+// serves what the server serves under the ETag it chooses.
+type etagRewriter struct {
+	h    http.Handler
+	etag atomic.Pointer[string]
+}
+
+func (e *etagRewriter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if tag := e.etag.Load(); tag != nil && !strings.HasSuffix(r.URL.Path, bundle.SignatureSuffix) {
+		r.Header.Del("If-None-Match")
+		w = &etagWriter{ResponseWriter: w, etag: *tag}
+	}
+	e.h.ServeHTTP(w, r)
+}
+
+type etagWriter struct {
+	http.ResponseWriter
+	etag string
+}
+
+func (w *etagWriter) WriteHeader(s int) {
+	w.Header().Set("ETag", w.etag)
+	w.ResponseWriter.WriteHeader(s)
+}
+
+// TestETagWildcardDoesNotFreezeThePoller: a man in the middle (or the server, once) replays
+// the current, validly signed bundle under the ETag "*". Sent back as If-None-Match: *, it
+// matches every representation: an honest server then answers 304 to every poll, and the
+// gateway never takes a new bundle. A poller keeps only an ETag that names one
+// representation.
+func TestETagWildcardDoesNotFreezeThePoller(t *testing.T) {
+	pki := bundletest.NewPKI(t, "signers root")
+	officer := pki.Officer(t)
+	dir := t.TempDir()
+	rw := &etagRewriter{h: &bundle.Server{Dir: dir}}
+	hs := httptest.NewServer(rw)
+	defer hs.Close()
+	one := bundletest.Build(t, "one")
+	if err := bundle.Publish(dir, "bundle.tar.gz", one, officer.Sign(t, one)); err != nil {
+		t.Fatal(err)
+	}
+	gw := startGateway(t, hs.URL+"/bundle.tar.gz", verifier(t, pki, ""), time.Hour)
+
+	for _, tag := range []string{`*`, `"a", *`, `W/"x", *`} {
+		star := tag
+		rw.etag.Store(&star)
+		if _, err := gw.poller.Poll(t.Context()); err != nil { // the same bundle: accepted
+			t.Fatal(err)
+		}
+		rw.etag.Store(nil)
+		next := bundletest.Build(t, "after "+tag)
+		if err := bundle.Publish(dir, "bundle.tar.gz", next, officer.Sign(t, next)); err != nil {
+			t.Fatal(err)
+		}
+		if changed, err := gw.poller.Poll(t.Context()); err != nil || !changed {
+			t.Fatalf("ETag %s: the next bundle not taken: changed=%v err=%v", tag, changed, err)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -237,7 +238,23 @@ func (p *Poller) get(ctx context.Context, url, etag string, limit int64) ([]byte
 	if int64(len(body)) > limit {
 		return nil, "", 0, fmt.Errorf("policy bundle: GET %s: more than %d bytes", url, limit)
 	}
-	return body, resp.Header.Get("ETag"), resp.StatusCode, nil
+	return body, entityTag(resp.Header.Get("ETag")), resp.StatusCode, nil
+}
+
+// entityTag returns tag when it is one entity-tag (RFC 9110 8.8.3: [W/]"chars"), else "":
+// a "*" or a list, sent back as If-None-Match, would match every later bundle and the
+// server would answer 304 for ever.
+func entityTag(tag string) string {
+	opaque := strings.TrimPrefix(tag, "W/")
+	if len(opaque) < 2 || opaque[0] != '"' || opaque[len(opaque)-1] != '"' {
+		return ""
+	}
+	for _, c := range []byte(opaque[1 : len(opaque)-1]) {
+		if c == '"' || c <= 0x20 || c == 0x7f {
+			return ""
+		}
+	}
+	return tag
 }
 
 // Run polls every interval (with up to a tenth of jitter, so that a fleet does not ask in
