@@ -135,10 +135,16 @@ func analyzePolicy(gws []GatewayStatus, opts Options, r *Report, add func(kind, 
 	sort.Slice(revs, func(i, j int) bool { return newest[revs[i]].After(newest[revs[j]]) })
 	latest := revs[0]
 	since := opts.Now.Sub(newest[latest])
-	if since <= grace {
+	if since >= -grace && since <= grace {
 		return // a new revision is still reaching the fleet
 	}
-	add(KindPolicyRevision, "", "%d policy revisions live for %s, longer than %s: %v", len(revs), since.Round(time.Second), grace, r.Revisions)
+	if since < 0 {
+		// Loaded "later" than now by more than the grace: that gateway's clock is ahead, and
+		// how long the revisions have diverged is unknown; waiting for it would hide them.
+		add(KindPolicyRevision, "", "%d policy revisions live; the newest reports loading %s ahead of this clock: %v", len(revs), (-since).Round(time.Second), r.Revisions)
+	} else {
+		add(KindPolicyRevision, "", "%d policy revisions live for %s, longer than %s: %v", len(revs), since.Round(time.Second), grace, r.Revisions)
+	}
 	for _, rev := range revs[1:] {
 		for _, gw := range r.Revisions[rev] {
 			add(KindPolicyBehind, gw, "runs revision %s; the newest, %s, is live on %v", rev, latest, r.Revisions[latest])
