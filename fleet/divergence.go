@@ -2,7 +2,9 @@ package fleet
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -14,6 +16,7 @@ const (
 	KindCertNotRotated = "cert_not_rotated" // one subject's certificate, an older serial on this gateway
 	KindCertExpiring   = "cert_expiring"    // a certificate expires within the warning window
 	KindNotReady       = "not_ready"        // /readyz says not ready (a stage, a pool, shared state)
+	KindUnreadable     = "unreadable"       // it answered, but /policy or /readyz, or a part it runs, could not be read
 )
 
 // Divergence is one thing the fleet does not agree on, or one gateway lagging.
@@ -66,6 +69,9 @@ func Analyze(gws []GatewayStatus, opts Options) *Report {
 			add(KindUnreachable, g.Name, "the admin API at %s did not answer: %v", g.Admin, g.Errors)
 			continue
 		}
+		if why := unreadable(g); len(why) > 0 {
+			add(KindUnreadable, g.Name, "the admin API at %s answered, but not what the fleet view compares: %v", g.Admin, why)
+		}
 		if g.Ready != nil && !g.Ready.Ready {
 			add(KindNotReady, g.Name, "not ready: stages %v, warnings %v", g.Ready.Stages, g.Ready.Warnings)
 		}
@@ -74,6 +80,23 @@ func Analyze(gws []GatewayStatus, opts Options) *Report {
 	analyzeCerts(gws, opts, add)
 	r.OK = len(r.Divergences) == 0
 	return r
+}
+
+// unreadable lists what a reachable gateway did not let the fleet view read: an answer
+// that does not parse or that was refused (a role the caller's pair lacks), a required
+// endpoint missing, a policy without a revision. A 404 of an optional part (no audit log,
+// no TLCP certificates) is a part the gateway does not run, not a fault.
+func unreadable(g GatewayStatus) map[string]string {
+	why := map[string]string{}
+	for path, err := range g.Errors {
+		if !strings.HasPrefix(err, notRunPrefix) || slices.Contains(requiredEndpoints, path) {
+			why[path] = err
+		}
+	}
+	if g.Policy != nil && g.Policy.Revision == "" {
+		why["/policy"] = "no revision"
+	}
+	return why
 }
 
 func analyzePolicy(gws []GatewayStatus, opts Options, r *Report, add func(kind, gw, format string, args ...any)) {
@@ -112,10 +135,16 @@ func analyzePolicy(gws []GatewayStatus, opts Options, r *Report, add func(kind, 
 	sort.Slice(revs, func(i, j int) bool { return newest[revs[i]].After(newest[revs[j]]) })
 	latest := revs[0]
 	since := opts.Now.Sub(newest[latest])
-	if since <= grace {
+	if since >= -grace && since <= grace {
 		return // a new revision is still reaching the fleet
 	}
-	add(KindPolicyRevision, "", "%d policy revisions live for %s, longer than %s: %v", len(revs), since.Round(time.Second), grace, r.Revisions)
+	if since < 0 {
+		// Loaded "later" than now by more than the grace: that gateway's clock is ahead, and
+		// how long the revisions have diverged is unknown; waiting for it would hide them.
+		add(KindPolicyRevision, "", "%d policy revisions live; the newest reports loading %s ahead of this clock: %v", len(revs), (-since).Round(time.Second), r.Revisions)
+	} else {
+		add(KindPolicyRevision, "", "%d policy revisions live for %s, longer than %s: %v", len(revs), since.Round(time.Second), grace, r.Revisions)
+	}
 	for _, rev := range revs[1:] {
 		for _, gw := range r.Revisions[rev] {
 			add(KindPolicyBehind, gw, "runs revision %s; the newest, %s, is live on %v", rev, latest, r.Revisions[latest])

@@ -92,6 +92,9 @@ func collectOne(ctx context.Context, g Getter, gw Gateway) GatewayStatus {
 		st.Reachable = true
 		if status != 200 && !(path == "/readyz" && status == 503) {
 			st.Errors[path] = fmt.Sprintf("HTTP %d: %s", status, firstLine(body))
+			if status == 404 {
+				st.Errors[path] = notRunPrefix + firstLine(body)
+			}
 			return nil, false
 		}
 		return body, true
@@ -141,6 +144,14 @@ func collectOne(ctx context.Context, g Getter, gw Gateway) GatewayStatus {
 	}
 	return st
 }
+
+// notRunPrefix starts the error of an endpoint that answered 404: a part the gateway does
+// not run (no audit log, no TLCP listener), which Analyze tells from one it could not read.
+const notRunPrefix = "HTTP 404: "
+
+// requiredEndpoints are what every gateway of a fleet serves: without them there is
+// nothing to compare, whatever the reason.
+var requiredEndpoints = []string{"/policy", "/readyz"}
 
 func firstLine(b []byte) string {
 	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")

@@ -258,9 +258,9 @@ type PolicyBundle struct {
 	SignersCA []string `yaml:"signers_ca"`
 	// CRL is a PEM CRL file of a signers CA; a signer it revokes is refused. Optional.
 	CRL string `yaml:"crl"`
-	// PersistDir keeps the last verified bundle: a restart with the bundle server down
+	// PersistDir keeps the last bundle that went live: a restart with the server down
 	// starts on it (verified again), and an older bundle is refused across restarts.
-	// Optional.
+	// Required.
 	PersistDir string `yaml:"persist_dir"`
 }
 

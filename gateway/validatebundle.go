@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// validatePolicyBundle checks policy.bundle: a URL, the CAs its signers chain to, and no
-// policy directory beside it (two sources of one revision would diverge).
+// validatePolicyBundle checks policy.bundle: a URL, the CAs its signers chain to, the
+// directory that keeps the live bundle across restarts, and no policy directory beside it
+// (two sources of one revision would diverge).
 func (c *Config) validatePolicyBundle(add func(field, format string, args ...any)) {
 	b := c.Policy.Bundle
 	if b == nil {
@@ -17,9 +18,15 @@ func (c *Config) validatePolicyBundle(add func(field, format string, args ...any
 	}
 	if u, err := url.Parse(b.URL); b.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("policy.bundle.url", "%q: want an http:// or https:// URL", b.URL)
+	} else if u.User != nil {
+		// The URL is shown in /policy, the fleet view and the logs; a password in it would be too.
+		add("policy.bundle.url", "%s: no credentials in the URL (they would be shown in /policy and the logs)", u.Redacted())
 	}
 	if len(b.SignersCA) == 0 {
 		add("policy.bundle.signers_ca", "required: an unsigned policy bundle is never loaded")
+	}
+	if b.PersistDir == "" {
+		add("policy.bundle.persist_dir", "required: without the last live bundle kept, a restarted gateway takes any older bundle still validly signed (a rollback by whoever serves it)")
 	}
 	if b.PollInterval < time.Second {
 		add("policy.bundle.poll_interval", "%s: want at least 1s", b.PollInterval)

@@ -228,13 +228,13 @@ func auditReport(ctx context.Context, src reportSource, from, to, by, policyDir 
 	opts := audit.ReportOptions{}
 	var err error
 	if opts.By, err = audit.ParseReportBy(by); err != nil {
-		return fmt.Errorf("--by: %w", err)
+		return usageErrorf("--by: %w", err)
 	}
 	if opts.From, err = parseInstant(from, time.Time{}); err != nil {
-		return fmt.Errorf("--from: %w", err)
+		return usageErrorf("--from: %w", err)
 	}
 	if opts.To, err = parseInstant(to, time.Now()); err != nil {
-		return fmt.Errorf("--to: %w", err)
+		return usageErrorf("--to: %w", err)
 	}
 	if policyDir != "" {
 		if opts.ProviderDept, err = catalogOwners(ctx, policyDir); err != nil {

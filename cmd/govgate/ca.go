@@ -123,7 +123,7 @@ func certsIssueCmd() *cobra.Command {
 					switch r {
 					case "security-officer", "crypto-admin", "auditor", "operator":
 					default:
-						return fmt.Errorf("--role %q: want security-officer, crypto-admin, auditor or operator", r)
+						return usageErrorf("--role %q: want security-officer, crypto-admin, auditor or operator", r)
 					}
 					req.Roles = append(req.Roles, r)
 				}

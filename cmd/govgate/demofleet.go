@@ -118,7 +118,8 @@ func demoFleetConfig(i int, o demoFleetOptions, p *demoProviders, pki *demoPKI, 
 	cfg.GatewayID = fmt.Sprintf("gw-demo-%02d", i+1)
 	cfg.Audit.Dir = pki.path(fmt.Sprintf("audit-%02d", i+1))
 	cfg.Audit.Origin = "govgate/" + cfg.GatewayID
-	cfg.Policy.Bundle = &gateway.PolicyBundle{URL: bundleURL, PollInterval: 2 * time.Second, SignersCA: []string{pki.path("ca/ca.pem")}}
+	cfg.Policy.Bundle = &gateway.PolicyBundle{URL: bundleURL, PollInterval: 2 * time.Second, SignersCA: []string{pki.path("ca/ca.pem")},
+		PersistDir: pki.path(fmt.Sprintf("policy-bundle-%02d", i+1))}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("demo fleet config: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -88,7 +89,7 @@ func runFleetStatus(ctx context.Context, o fleetStatusOptions, stdout io.Writer)
 	if len(gws) == 0 {
 		return usageErrorf("give --gateway URL (repeatable) or --config fleet.yaml")
 	}
-	var getter fleet.Getter = fleet.HTTPGetter{}
+	var getter fleet.Getter = fleet.HTTPGetter{Client: &http.Client{Timeout: o.timeout}}
 	if o.cert != "" || o.key != "" {
 		c, err := adminClient(o.ca, o.cert, o.key, o.passEnv, o.serverName, o.timeout)
 		if err != nil {

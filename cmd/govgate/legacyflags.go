@@ -36,6 +36,8 @@ func legacyLongFlags(root *cobra.Command, args []string) []string {
 			if f := fs.Lookup(name); f != nil && len(name) > 1 && !boolShorthands(fs, name) {
 				a = "-" + a
 				valueNext = !hasValue && takesValue(f)
+			} else {
+				valueNext = clusterTakesNext(fs, a[1:])
 			}
 		case len(a) == 2 && a[0] == '-':
 			valueNext = takesValue(fs.ShorthandLookup(a[1:]))
@@ -47,6 +49,25 @@ func legacyLongFlags(root *cobra.Command, args []string) []string {
 
 // takesValue reports whether f reads the next argument as its value.
 func takesValue(f *pflag.Flag) bool { return f != nil && f.NoOptDefVal == "" }
+
+// clusterTakesNext reports whether pflag reads the argument after the shorthand cluster
+// s (-sd) as a value: its letters are booleans up to one that takes a value, and nothing
+// follows that letter in s (-sdx gives -d the value "x").
+func clusterTakesNext(fs *pflag.FlagSet, s string) bool {
+	for i, r := range s {
+		if r > 127 { // ShorthandLookup takes one byte
+			return false
+		}
+		f := fs.ShorthandLookup(string(r))
+		if f == nil {
+			return false
+		}
+		if takesValue(f) {
+			return i == len(s)-1
+		}
+	}
+	return false
+}
 
 // boolShorthands reports whether every letter of s is a boolean shorthand of fs.
 func boolShorthands(fs *pflag.FlagSet, s string) bool {

@@ -76,7 +76,7 @@ func loadtestCmd() *cobra.Command {
 				}
 				lt = tt
 			default:
-				return fmt.Errorf("--transport %q: want plain, tls or tlcp", mode)
+				return usageErrorf("--transport %q: want plain, tls or tlcp", mode)
 			}
 			if err != nil {
 				return err

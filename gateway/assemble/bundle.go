@@ -10,8 +10,8 @@ import (
 )
 
 // policyBundle loads the policy from the signed bundle of policy.bundle: the first bundle
-// must be fetched and verified now, or kept verified in persist_dir (a gateway does not
-// start with nothing to decide by),
+// must be fetched and verified now, or kept (the last live one) in persist_dir and
+// verified again (a gateway does not start with nothing to decide by),
 // then a poller makes each new verified bundle live through the engine's reload, which
 // compiles it and runs its tests first.
 func (b *builder) policyBundle() error {
@@ -31,12 +31,14 @@ func (b *builder) policyBundle() error {
 	if err != nil {
 		return err
 	}
-	if _, err := poller.Poll(b.ctx); err != nil {
-		if !persisted {
+	if !persisted {
+		if _, err := poller.Poll(b.ctx); err != nil {
 			return fmt.Errorf("first policy bundle: %w", err)
 		}
-		log.Warn("policy bundle server not answering; starting on the persisted bundle", "dir", p.Bundle.PersistDir, "error", err)
 	}
+	// The engine starts on the kept bundle, which was live, before the server's is
+	// fetched: a newer one then goes through the reload (compile, tests) like any other,
+	// so a signed bundle whose tests fail is pending, not a gateway that cannot start.
 	engine, err := policy.New(b.ctx, policy.Options{
 		Files:      poller.Files,
 		SourceName: p.Bundle.URL,
@@ -45,6 +47,16 @@ func (b *builder) policyBundle() error {
 	})
 	if err != nil {
 		return err
+	}
+	if persisted {
+		if changed, err := poller.Poll(b.ctx); err != nil {
+			log.Warn("policy bundle server not answering or its bundle refused; starting on the persisted bundle", "dir", p.Bundle.PersistDir, "error", err)
+		} else if changed {
+			_, _, _ = engine.Reload(b.ctx) // a refusal is the engine's to log and show (pending)
+		}
+	}
+	if err := poller.Persist(engine.Revision().ID); err != nil {
+		log.Warn("policy bundle not persisted", "dir", p.Bundle.PersistDir, "error", err)
 	}
 	b.watch(func(ctx context.Context) {
 		poller.Run(ctx, func(ctx context.Context) error {

@@ -373,6 +373,18 @@ func TestPersistedBundle(t *testing.T) {
 	if _, err := p1.Poll(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	// Only the live revision is kept: another ID persists nothing.
+	if err := p1.Persist("not the live one"); err != nil {
+		t.Fatal(err)
+	}
+	if p0, err := bundle.NewPoller(opts); err != nil {
+		t.Fatal(err)
+	} else if loaded, _ := p0.LoadPersisted(); loaded {
+		t.Fatal("a bundle that is not live was kept")
+	}
+	if err := p1.Persist(revisionOf(t, "new")); err != nil {
+		t.Fatal(err)
+	}
 
 	// Restart with the server serving the older bundle: refused, the kept one stays.
 	srv.Publish(t, oldB, oldSig)

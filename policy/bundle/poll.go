@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,8 +29,8 @@ type PollerOptions struct {
 	Logger *slog.Logger
 	// Now is the clock certificates are checked at; time.Now when nil.
 	Now func() time.Time
-	// PersistDir, when set, keeps the latest verified bundle (and its signature) for
-	// LoadPersisted after a restart.
+	// PersistDir, when set, keeps the bundle (and its signature) that went live — see
+	// Persist — for LoadPersisted after a restart.
 	PersistDir string
 }
 
@@ -42,6 +43,7 @@ type Poller struct {
 
 	mu                                   sync.Mutex
 	current                              *fetched            // the latest verified bundle: what Files returns
+	currentRaw, currentSig               []byte              // current's bytes, for Persist
 	byID                                 map[string]*fetched // current and the one before, by engine revision ID
 	etag                                 string              // of current
 	lastPoll                             time.Time
@@ -142,12 +144,9 @@ func (p *Poller) poll(ctx context.Context) (bool, error) {
 	if err := p.checkNotOlder(f.signer); err != nil {
 		return false, fmt.Errorf("policy bundle %s refused: %w", p.opts.URL, err)
 	}
-	if err := p.persist(body, sig); err != nil {
-		// Not fatal: the bundle is verified; only a restart with the server down suffers.
-		p.log.Warn("policy bundle not persisted", "dir", p.opts.PersistDir, "error", err)
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.currentRaw, p.currentSig = body, sig
 	p.fetches++
 	if p.current != nil && p.current.id == f.id {
 		// The same files, republished (another manifest revision or signer): nothing to
@@ -239,7 +238,23 @@ func (p *Poller) get(ctx context.Context, url, etag string, limit int64) ([]byte
 	if int64(len(body)) > limit {
 		return nil, "", 0, fmt.Errorf("policy bundle: GET %s: more than %d bytes", url, limit)
 	}
-	return body, resp.Header.Get("ETag"), resp.StatusCode, nil
+	return body, entityTag(resp.Header.Get("ETag")), resp.StatusCode, nil
+}
+
+// entityTag returns tag when it is one entity-tag (RFC 9110 8.8.3: [W/]"chars"), else "":
+// a "*" or a list, sent back as If-None-Match, would match every later bundle and the
+// server would answer 304 for ever.
+func entityTag(tag string) string {
+	opaque := strings.TrimPrefix(tag, "W/")
+	if len(opaque) < 2 || opaque[0] != '"' || opaque[len(opaque)-1] != '"' {
+		return ""
+	}
+	for _, c := range []byte(opaque[1 : len(opaque)-1]) {
+		if c == '"' || c <= 0x20 || c == 0x7f {
+			return ""
+		}
+	}
+	return tag
 }
 
 // Run polls every interval (with up to a tenth of jitter, so that a fleet does not ask in
@@ -270,7 +285,9 @@ func (p *Poller) Run(ctx context.Context, reload func(context.Context) error) {
 		if changed {
 			// A failure is the engine's to log and keep (Status, /policy); the bundle
 			// stays current, so the next poll gets 304 and does not compile it again.
-			_ = reload(ctx)
+			if reload(ctx) == nil {
+				p.persistLive()
+			}
 		}
 	}
 }

@@ -20,7 +20,7 @@ import (
 //	  "digest": "<hex SM3 of the bundle file's bytes>",
 //	  "signature_algorithm": "SM2-SM3",
 //	  "signature": "<base64 ASN.1 DER SM2 signature, user ID 1234567812345678>",
-//	  "signed_at": "<RFC 3339 UTC>",
+//	  "signed_at": "<RFC 3339 UTC, with nanoseconds>",
 //	  "certificates": ["<base64 DER signer certificate>", "<base64 DER intermediate>", ...]
 //	}
 //
@@ -36,6 +36,10 @@ const (
 	MaxSignatureSize = 64 << 10
 	// maxChain bounds the certificates a signature file may carry.
 	maxChain = 8
+	// MaxClockSkew is how far ahead of the verifier's clock signed_at may be: a signer's
+	// clock a little fast is tolerated; a signature from the future is not, since signed_at
+	// is the floor below which a poller refuses older bundles.
+	MaxClockSkew = 5 * time.Minute
 )
 
 // Signature is a parsed signature file.
@@ -117,7 +121,9 @@ func Sign(bundle []byte, key *crypto.PrivateKey, chain []*crypto.Certificate, no
 		DigestAlgorithm:    DigestAlgorithm,
 		Digest:             hex.EncodeToString(sum[:]),
 		SignatureAlgorithm: SignatureAlgorithm,
-		SignedAt:           now.UTC().Format(time.RFC3339),
+		// Nanoseconds: signed_at orders bundles (rollback), and two signed within one
+		// second must not compare equal.
+		SignedAt: now.UTC().Format(time.RFC3339Nano),
 	}
 	sig, err := crypto.NewSigner(key).Sign(SignedMessage(sum[:], s.SignedAt))
 	if err != nil {

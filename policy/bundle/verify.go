@@ -88,7 +88,8 @@ func signedByOneOf(crl *smx509.RevocationList, cas []*crypto.Certificate) bool {
 	return false
 }
 
-// Verify checks sigFile over bundle at now: the digest is the bundle's, the chain leads to
+// Verify checks sigFile over bundle at now: the digest is the bundle's, signed_at is not
+// ahead of now by more than MaxClockSkew, the chain leads to
 // a trusted CA and is valid now, the signer holds the security-officer role and a
 // certificate for digital signatures, no configured CRL revokes it (and the CRL is
 // current), and the SM2 signature verifies. Nothing of bundle is parsed before it returns
@@ -101,6 +102,11 @@ func (v *Verifier) Verify(bundle, sigFile []byte, now time.Time) (*Signer, error
 	sum := crypto.SM3(bundle)
 	if subtle.ConstantTimeCompare(sum[:], sig.digest) != 1 {
 		return nil, errors.New("bundle signature: the digest is not the bundle's (changed after signing, or the signature of another bundle)")
+	}
+	if sig.signedAt.After(now.Add(MaxClockSkew)) {
+		// Refused before it could become the rollback floor (Poller.checkNotOlder).
+		return nil, fmt.Errorf("bundle signature: signed_at %s is more than %s ahead of this clock (%s): the signer's clock or this one is wrong",
+			sig.SignedAt, MaxClockSkew, now.UTC().Format(time.RFC3339))
 	}
 	chain := make([]*smx509.Certificate, 0, len(sig.Certificates))
 	for i, der := range sig.Certificates {
