@@ -241,6 +241,8 @@ func (cf *callFlags) call(ctx context.Context, d *deptFlags, target string, stdo
 	if err != nil {
 		return err
 	}
+	// A 416 to --continue-at whose file then verified whole is a download already done.
+	whole := resp.Status == 416 && dl != nil && dl.Offset() > 0
 	if !*cf.silent {
 		printReceiptLines(resp, stderr)
 	}
@@ -262,7 +264,7 @@ func (cf *callFlags) call(ctx context.Context, d *deptFlags, target string, stdo
 	if receiptErr != nil {
 		return fmt.Errorf("receipt: %w", receiptErr)
 	}
-	if resp.Status >= 400 {
+	if resp.Status >= 400 && !whole {
 		return fmt.Errorf("the gateway answered %d", resp.Status)
 	}
 	return nil

@@ -29,6 +29,9 @@ func (s *bodySink) open(resp *client.Response) (io.Writer, error) {
 		io.WriteString(s.stdout, strings.ReplaceAll(string(resp.Head), "\r\n", "\n"))
 	}
 	switch {
+	case s.continued(resp):
+		s.toFile = true
+		return s.dl.Open(resp)
 	case resp.Status >= 400 && *s.cf.fail && !*s.cf.failWithBody:
 		return io.Discard, nil
 	case resp.Status >= 400 && s.dl != nil:
@@ -39,6 +42,12 @@ func (s *bodySink) open(resp *client.Response) (io.Writer, error) {
 	}
 	s.last.w = s.stdout
 	return &s.last, nil
+}
+
+// continued reports whether resp is a 416 to --continue-at: nothing past the file's end,
+// which may already be whole (the download checks it whole; curl's -C - on a whole file).
+func (s *bodySink) continued(resp *client.Response) bool {
+	return resp.Status == 416 && s.dl != nil && s.dl.Offset() > 0
 }
 
 // finish closes the file (renaming it once verified) and ends a body printed to stdout
