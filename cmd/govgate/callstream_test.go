@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -268,5 +270,57 @@ wait:
 	}
 	if fi, err := os.Stat(part); err != nil || fi.Size() != int64(len(whole)) {
 		t.Errorf("the refused file is not kept as the part: %v %v", fi, err)
+	}
+}
+
+// TestDemoPublishedList: the demo's publish route. The catalog lists the published list
+// with the version, update frequency and size of what the provider serves; a conditional
+// GET for the version held is a 304 that is recorded (its receipt verifies against a
+// signed checkpoint), as is one by date; a stale tag gets the whole file.
+func TestDemoPublishedList(t *testing.T) {
+	d := startCallDemo(t)
+	whole, etag := publishedWhole(t)
+	code, out, errOut := runCmd(t, append([]string{"call", "-s", d.base + "/.well-known/govgate/catalog"}, d.creds()...)...)
+	var catalog struct {
+		Resources []struct {
+			ID              string   `json:"id"`
+			Modes           []string `json:"modes"`
+			Version         string   `json:"version"`
+			SizeBytes       int64    `json:"size_bytes"`
+			UpdateFrequency string   `json:"update_frequency"`
+			Routed          bool     `json:"routed"`
+		} `json:"resources"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &catalog) != nil {
+		t.Fatalf("catalog: exit %d %s %s", code, out, errOut)
+	}
+	found := false
+	for _, r := range catalog.Resources {
+		if r.ID != "legal_entity.published_list" {
+			continue
+		}
+		found = true
+		if r.Version != demoPublishedVersion || r.SizeBytes != int64(len(whole)) || r.UpdateFrequency != "daily" || !r.Routed || fmt.Sprint(r.Modes) != "[publish]" {
+			t.Errorf("the catalog's entry does not describe what is published (%d bytes, %s): %+v", len(whole), demoPublishedVersion, r)
+		}
+	}
+	if !found {
+		t.Fatalf("the published list is not in the catalog: %s", out)
+	}
+
+	url := d.base + demoPublishedPath
+	for _, h := range []string{"If-None-Match: " + etag, "If-Modified-Since: " + demoPublishedModified.Add(time.Hour).Format(http.TimeFormat)} {
+		code, out, errOut = runCmd(t, append([]string{"call", "--include", "--header", h, "--verify-receipt", "--audit-keys", d.keys, url}, d.creds()...)...)
+		if code != 0 || !strings.HasPrefix(out, "HTTP/1.1 304") || !strings.Contains(errOut, "status: 304") || !strings.Contains(errOut, "receipt verified") {
+			t.Errorf("%s: exit %d\n%s\n%s", h, code, out, errOut)
+		}
+		if !strings.Contains(strings.ToLower(out), strings.ToLower("ETag: "+etag)) {
+			t.Errorf("%s: the validator did not pass: %s", h, out)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "entities.csv")
+	code, _, errOut = runCmd(t, append([]string{"call", "--header", `If-None-Match: "2026-11-30-stale"`, "--output", file, url}, d.creds()...)...)
+	if got, _ := os.ReadFile(file); code != 0 || !bytes.Equal(got, whole) || !strings.Contains(errOut, "status: 200") {
+		t.Errorf("a stale tag: exit %d, %d bytes: %s", code, len(got), errOut)
 	}
 }
