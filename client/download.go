@@ -50,7 +50,7 @@ func NewDownload(path string, resume bool) (*Download, error) {
 func (d *Download) Offset() int64 { return d.offset }
 
 // Open is the destination of the answer whose head is resp (SendTo's open): a 206 that
-// starts at Offset is appended to the part, a 200 replaces it, a 416 to a resumed download
+// starts at Offset is appended to the part, any other 2xx replaces it, a 416 to a resumed download
 // writes nothing (the file may already be whole; Finish checks it). Any other status is
 // refused: an answer that is not the file never touches it.
 func (d *Download) Open(resp *Response) (io.Writer, error) {
@@ -80,7 +80,8 @@ func (d *Download) Open(resp *Response) (io.Writer, error) {
 		return f, nil
 	case resp.Status == 416 && d.resume && d.offset > 0:
 		return io.Discard, nil
-	case resp.Status >= 200 && resp.Status < 300 && resp.Status != 206:
+	case resp.Status >= 200 && resp.Status < 300:
+		// A 200, or a 206 to a Range the caller set itself: the bytes asked for.
 		f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("--output %s: %w", part, err)

@@ -10,7 +10,8 @@ import (
 
 // bodySink is where govgate call puts the answer's body while it streams: stdout, or the
 // --output file through a client.Download (FILE.part, renamed to FILE once verified). An
-// answer of 400 or more never touches the file: its body goes to stderr (none with -f).
+// answer of 400 or more never touches the file: its body goes to stderr (none with -f);
+// a 304 leaves it as it is (curl's -o with a conditional request).
 type bodySink struct {
 	cf             *callFlags
 	dl             *client.Download
@@ -36,6 +37,8 @@ func (s *bodySink) open(resp *client.Response) (io.Writer, error) {
 		return io.Discard, nil
 	case resp.Status >= 400 && s.dl != nil:
 		return s.stderr, nil
+	case resp.Status == 304 && s.dl != nil:
+		return io.Discard, nil // the version held is current: the file stays as it is
 	case s.dl != nil:
 		s.toFile = true
 		return s.dl.Open(resp)

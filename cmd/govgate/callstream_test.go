@@ -323,4 +323,12 @@ func TestDemoPublishedList(t *testing.T) {
 	if got, _ := os.ReadFile(file); code != 0 || !bytes.Equal(got, whole) || !strings.Contains(errOut, "status: 200") {
 		t.Errorf("a stale tag: exit %d, %d bytes: %s", code, len(got), errOut)
 	}
+	// The version held, asked for into the file that holds it: 304, the file untouched.
+	code, _, errOut = runCmd(t, append([]string{"call", "--header", "If-None-Match: " + etag, "--output", file, url}, d.creds()...)...)
+	if got, _ := os.ReadFile(file); code != 0 || !bytes.Equal(got, whole) || !strings.Contains(errOut, "status: 304") {
+		t.Errorf("a current tag into the file: exit %d, %d bytes: %s", code, len(got), errOut)
+	}
+	if _, err := os.Stat(file + client.PartSuffix); err == nil {
+		t.Error("a 304 left a part file")
+	}
 }
