@@ -97,6 +97,10 @@ func rangeStart(v string) (int, bool) {
 	if !ok || !strings.HasSuffix(rest, "-") {
 		return 0, false
 	}
-	n, err := strconv.Atoi(strings.TrimSuffix(rest, "-"))
-	return n, err == nil && n >= 0
+	digits := strings.TrimSuffix(rest, "-")
+	if digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	return n, err == nil
 }
