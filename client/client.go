@@ -82,9 +82,11 @@ type Request struct {
 
 // Response is the gateway's answer.
 type Response struct {
-	Status    int
-	Header    map[string][]string
-	Body      []byte
+	Status int
+	Header map[string][]string
+	Body   []byte
+	// Size is the body's length: len(Body), or the bytes SendTo streamed.
+	Size      int64
 	Receipt   string // X-Govgate-Receipt
 	RequestID string
 	// RecordKind is X-Govgate-Record-Kind: "admin" from the admin API, whose answers
@@ -170,28 +172,15 @@ func (c *Client) Prepare(req Request) (*Prepared, error) {
 func (c *Client) Send(ctx context.Context, p *Prepared) (*Response, error) {
 	hresp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(hresp)
-	deadline := time.Now().Add(c.cfg.Timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	if err := c.host(p.u).DoDeadline(p.req, hresp, deadline); err != nil {
+	if err := c.host(p.u).DoDeadline(p.req, hresp, c.deadline(ctx)); err != nil {
 		if c.answeredInTLS(p.u) {
 			return nil, fmt.Errorf("call %s: %w", p.u, ErrTLSServer)
 		}
 		return nil, fmt.Errorf("call %s: %w", p.u, err)
 	}
-	resp := &Response{
-		Status:     hresp.StatusCode(),
-		Header:     map[string][]string{},
-		Body:       append([]byte(nil), hresp.Body()...),
-		Receipt:    string(hresp.Header.Peek(wire.HeaderReceipt)),
-		RequestID:  string(hresp.Header.Peek(wire.HeaderRequestID)),
-		RecordKind: string(hresp.Header.Peek(wire.HeaderRecordKind)),
-		Head:       append([]byte(nil), hresp.Header.Header()...),
-	}
-	hresp.Header.VisitAll(func(k, v []byte) {
-		resp.Header[string(k)] = append(resp.Header[string(k)], string(v))
-	})
+	resp := headOf(hresp)
+	resp.Body = append([]byte(nil), hresp.Body()...)
+	resp.Size = int64(len(resp.Body))
 	if streamedAnswer(&hresp.Header) {
 		t, err := checkTransfer(&hresp.Header, resp.Body)
 		if err != nil {

@@ -46,46 +46,6 @@ func AskFrom(req *Request, offset int64) {
 	req.Header[fasthttp.HeaderRange] = RangeFrom(offset)
 }
 
-// SaveResumed writes the answer to a request sent with RangeFrom(offset) into path: a 206
-// starting at offset is appended, a 200 replaces the file (the provider sent it whole), a
-// 416 for a file already whole leaves it. A resumed file is then checked whole against the
-// answer's Repr-Digest (sm3); a download that was not resumed was checked by its trailers.
-func SaveResumed(path string, offset int64, resp *Response) error {
-	switch {
-	case resp.Status == 206:
-		start, _, err := contentRangeStart(resp)
-		if err != nil {
-			return err
-		}
-		if start != offset {
-			return fmt.Errorf("resume %s: the answer starts at byte %d, the file has %d", path, start, offset)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return fmt.Errorf("resume %s: %w", path, err)
-		}
-		if _, err := f.Write(resp.Body); err != nil {
-			f.Close()
-			return fmt.Errorf("resume %s: %w", path, err)
-		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("resume %s: %w", path, err)
-		}
-	case resp.Status == 200:
-		if err := os.WriteFile(path, resp.Body, 0o644); err != nil {
-			return fmt.Errorf("resume %s: %w", path, err)
-		}
-		if offset == 0 || resp.Transfer != nil && reprDigest(resp) == "" {
-			return nil // sent whole: its trailers checked it
-		}
-	case resp.Status == 416 && offset > 0:
-		// Nothing past the end: the file may already be whole; the digest says.
-	default:
-		return fmt.Errorf("resume %s: the gateway answered %d", path, resp.Status)
-	}
-	return verifyWhole(path, resp)
-}
-
 // contentRangeStart reads "bytes START-END/TOTAL" of a 206.
 func contentRangeStart(resp *Response) (start, total int64, err error) {
 	v := firstHeader(resp, fasthttp.HeaderContentRange)

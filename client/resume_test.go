@@ -13,48 +13,106 @@ import (
 	"github.com/govgate/govgate/crypto"
 )
 
-// TestSaveResumed: a download interrupted after some bytes continues with a 206 from
-// where the file ends; the whole file is then checked against the provider's Repr-Digest,
-// and a file that does not match it, a part that starts elsewhere, or an answer that states
-// no whole digest fails.
-func TestSaveResumed(t *testing.T) {
+// deliver plays one answer into d as SendTo would: Open for the head, the body, Finish.
+func deliver(d *client.Download, resp *client.Response, body []byte, sendErr error) error {
+	w, err := d.Open(resp)
+	if err != nil {
+		return d.Finish(resp, err)
+	}
+	if _, err := w.Write(body); err != nil {
+		return d.Finish(resp, err)
+	}
+	return d.Finish(resp, sendErr)
+}
+
+func exists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+// TestDownloadResumed: a download interrupted after some bytes continues with a 206 from
+// where the .part ends; the whole file is then checked against the provider's
+// Repr-Digest and only then named FILE. A file that does not match it, a part that starts
+// elsewhere, an answer that states no whole digest, or an answer that is not the file
+// leave no FILE: what there is stays FILE.part.
+func TestDownloadResumed(t *testing.T) {
 	whole := make([]byte, 200_000)
 	rand.Read(whole)
 	sum := crypto.SM3(whole)
 	repr := "sm3=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"
 	partial := func(from int, digest string) *client.Response {
-		return &client.Response{Status: 206, Body: whole[from:], Header: map[string][]string{
+		return &client.Response{Status: 206, Header: map[string][]string{
 			"Content-Range": {fmt.Sprintf("bytes %d-%d/%d", from, len(whole)-1, len(whole))}, "Repr-Digest": {digest}}}
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "archive.zip")
-	if err := os.WriteFile(path, whole[:70_000], 0o644); err != nil {
+	part := path + client.PartSuffix
+	start := func(content []byte) *client.Download {
+		t.Helper()
+		os.Remove(path)
+		if err := os.WriteFile(part, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d, err := client.NewDownload(path, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d := start(whole[:70_000])
+	if d.Offset() != 70_000 || client.RangeFrom(d.Offset()) != "bytes=70000-" {
+		t.Fatalf("offset %d", d.Offset())
+	}
+	if err := deliver(d, partial(70_000, repr), whole[70_000:], nil); err != nil {
 		t.Fatal(err)
 	}
-	off, err := client.ResumeOffset(path)
-	if err != nil || off != 70_000 || client.RangeFrom(off) != "bytes=70000-" {
-		t.Fatalf("%d %v", off, err)
-	}
-	if err := client.SaveResumed(path, off, partial(70_000, repr)); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := os.ReadFile(path); string(got) != string(whole) {
-		t.Fatal("the resumed file is not the whole")
+	if got, _ := os.ReadFile(path); string(got) != string(whole) || exists(part) {
+		t.Fatal("the resumed file is not the whole, or its part is left")
 	}
 
-	os.WriteFile(path, whole[:70_000], 0o644)
-	if err := client.SaveResumed(path, 70_000, partial(60_000, repr)); err == nil {
-		t.Error("a part starting before the file's end was appended")
+	refused := func(name string, err error, target error) {
+		t.Helper()
+		if err == nil || target != nil && !errors.Is(err, target) {
+			t.Errorf("%s: %v", name, err)
+		}
+		if exists(path) || !exists(part) {
+			t.Errorf("%s: FILE exists %v, FILE.part exists %v", name, exists(path), exists(part))
+		}
 	}
-	os.WriteFile(path, append([]byte("X"), whole[1:70_000]...), 0o644)
-	if err := client.SaveResumed(path, 70_000, partial(70_000, repr)); !errors.Is(err, client.ErrTransferIncomplete) {
-		t.Errorf("a file whose first part was corrupted verified: %v", err)
+	d = start(whole[:70_000])
+	refused("a part starting before the file's end", deliver(d, partial(60_000, repr), whole[60_000:], nil), nil)
+	if fi, _ := os.Stat(part); fi.Size() != 70_000 {
+		t.Errorf("a misplaced part was appended: %d", fi.Size())
 	}
-	os.WriteFile(path, whole[:70_000], 0o644)
-	if err := client.SaveResumed(path, 70_000, partial(70_000, "")); !errors.Is(err, client.ErrResumeUnverified) {
-		t.Errorf("a resume without a whole digest passed: %v", err)
+	d = start(append([]byte("X"), whole[1:70_000]...))
+	refused("a corrupted first part", deliver(d, partial(70_000, repr), whole[70_000:], nil), client.ErrTransferIncomplete)
+	d = start(whole[:70_000])
+	refused("no whole digest", deliver(d, partial(70_000, ""), whole[70_000:], nil), client.ErrResumeUnverified)
+	d = start(whole[:70_000])
+	refused("cut again", deliver(d, partial(70_000, repr), whole[70_000:90_000], client.ErrTransferIncomplete), client.ErrTransferIncomplete)
+	d = start(whole[:70_000])
+	refused("an answer that is not the file", deliver(d, &client.Response{Status: 500}, []byte(`{"error":"x"}`), nil), nil)
+
+	// A whole FILE fetched by another tool: asked past its end (416), it is checked whole;
+	// one that does not verify is renamed FILE.part.
+	os.Remove(part)
+	os.WriteFile(path, whole, 0o644)
+	d, _ = client.NewDownload(path, true)
+	repr416 := &client.Response{Status: 416, Header: map[string][]string{"Repr-Digest": {repr}}}
+	if err := deliver(d, repr416, nil, nil); err != nil || !exists(path) {
+		t.Errorf("a whole file did not verify: %v", err)
 	}
-	if off, err := client.ResumeOffset(filepath.Join(dir, "none")); off != 0 || err != nil {
-		t.Errorf("no file: %d %v", off, err)
+	whole[5] ^= 1
+	os.WriteFile(path, whole, 0o644)
+	d, _ = client.NewDownload(path, true)
+	refused("a whole file that does not verify", deliver(d, repr416, nil, nil), client.ErrTransferIncomplete)
+
+	// A fresh download that fails leaves its part; one that succeeds leaves only FILE.
+	os.Remove(part)
+	d, _ = client.NewDownload(path, false)
+	refused("a fresh download cut", deliver(d, &client.Response{Status: 200}, whole[:10], client.ErrTransferIncomplete), client.ErrTransferIncomplete)
+	d, _ = client.NewDownload(path, false)
+	if err := deliver(d, &client.Response{Status: 200}, whole, nil); err != nil || !exists(path) || exists(part) {
+		t.Errorf("a fresh download: %v", err)
+	}
+	if d, err := client.NewDownload(filepath.Join(dir, "none"), true); err != nil || d.Offset() != 0 {
+		t.Errorf("no file: %v", err)
 	}
 }

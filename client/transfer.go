@@ -40,6 +40,13 @@ func streamedAnswer(h *fasthttp.ResponseHeader) bool {
 
 // checkTransfer checks the trailers of a streamed answer against the body received.
 func checkTransfer(h *fasthttp.ResponseHeader, body []byte) (*Transfer, error) {
+	sum := crypto.SM3(body)
+	return checkTrailers(h, hex.EncodeToString(sum[:]), int64(len(body)))
+}
+
+// checkTrailers checks the trailers of a streamed answer against the SM3 (hex) and the
+// length of the body received.
+func checkTrailers(h *fasthttp.ResponseHeader, sum string, size int64) (*Transfer, error) {
 	one := func(name string) (string, error) {
 		vs := h.PeekAll(name)
 		switch len(vs) {
@@ -65,8 +72,7 @@ func checkTransfer(h *fasthttp.ResponseHeader, body []byte) (*Transfer, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := crypto.SM3(body)
-	if t.Digest = hex.EncodeToString(sum[:]); digest != wire.DigestPrefix+t.Digest {
+	if t.Digest = sum; digest != wire.DigestPrefix+t.Digest {
 		return nil, fmt.Errorf("%w: the body received (SM3 %s) is not the one the gateway states it sent (%s)", ErrTransferIncomplete, t.Digest, digest)
 	}
 	for name, dst := range map[string]*int64{wire.HeaderRows: &t.Rows, wire.HeaderBytes: &t.Bytes} {
@@ -78,8 +84,8 @@ func checkTransfer(h *fasthttp.ResponseHeader, body []byte) (*Transfer, error) {
 			return nil, fmt.Errorf("%w: %s is %q", ErrTransferIncomplete, name, v)
 		}
 	}
-	if t.Bytes != int64(len(body)) {
-		return nil, fmt.Errorf("%w: %d bytes received where the gateway states %d", ErrTransferIncomplete, len(body), t.Bytes)
+	if t.Bytes != size {
+		return nil, fmt.Errorf("%w: %d bytes received where the gateway states %d", ErrTransferIncomplete, size, t.Bytes)
 	}
 	return t, nil
 }

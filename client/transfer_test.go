@@ -2,8 +2,10 @@ package client_test
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
 	"strings"
@@ -72,13 +74,39 @@ func TestStreamedCallChecksItsTrailers(t *testing.T) {
 		t.Error("digest mismatch accepted")
 	}
 
+	// Streamed with SendTo, the cut is seen after the rows before it were written: an
+	// ErrTransferIncomplete (not a retried request), and fewer rows than the whole.
 	req.URL = r.base + "/enterprise/bulk/broken"
+	p, err := c.Prepare(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	sresp, err := c.SendTo(t.Context(), p, func(*client.Response) (io.Writer, error) { return &got, nil })
+	p.Release()
+	if !errors.Is(err, client.ErrTransferIncomplete) || sresp == nil || sresp.Transfer != nil || sresp.Size != int64(got.Len()) {
+		t.Errorf("a cut transfer, streamed: %v %+v", err, sresp)
+	}
+	if strings.Count(got.String(), "\r\n") > 10001 {
+		t.Errorf("%d rows of a transfer cut at row 10000", strings.Count(got.String(), "\r\n"))
+	}
+
 	resp, err = c.Do(t.Context(), req)
 	// fasthttp's client retries a GET whose answer broke off; the gateway refuses the
 	// retry as a replayed signature. Either way no dataset is delivered.
 	if err == nil && (resp.Status == 200 || resp.Transfer != nil) {
 		t.Fatalf("a cut transfer was taken as complete: %d, %d bytes", resp.Status, len(resp.Body))
 	}
+}
+
+// sendTo streams the answer to url into w.
+func sendTo(t *testing.T, c *client.Client, url string, w io.Writer) (*client.Response, error) {
+	p, err := c.Prepare(client.Request{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Release()
+	return c.SendTo(t.Context(), p, func(*client.Response) (io.Writer, error) { return w, nil })
 }
 
 // TestStreamedAnswerWithBadTrailersRefused: a server (here not the gateway: a man in the
@@ -115,8 +143,18 @@ func TestStreamedAnswerWithBadTrailersRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		go srv.Serve(ln)
-		resp, err := c.Do(t.Context(), client.Request{URL: "http://" + ln.Addr().String() + "/x.csv"})
+		url := "http://" + ln.Addr().String() + "/x.csv"
+		resp, err := c.Do(t.Context(), client.Request{URL: url})
+		var streamed bytes.Buffer
+		sresp, serr := sendTo(t, c, url, &streamed)
 		srv.Shutdown()
+		if name == "valid" {
+			if serr != nil || sresp.Transfer == nil || streamed.String() != body || sresp.Size != int64(len(body)) {
+				t.Errorf("valid, streamed: %v %+v %q", serr, sresp, streamed.String())
+			}
+		} else if !errors.Is(serr, client.ErrTransferIncomplete) {
+			t.Errorf("%s, streamed: accepted (%v)", name, serr)
+		}
 		if name == "valid" {
 			if err != nil || resp.Transfer == nil || resp.Receipt != "log=x; index=1; leaf=00" {
 				t.Errorf("valid: %v %+v", err, resp)

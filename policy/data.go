@@ -43,18 +43,21 @@ type Department struct {
 
 // Resource is one entry of the sharing catalog (共享信息目录).
 type Resource struct {
-	Name            string               `json:"name"`
-	Owner           string               `json:"owner"`
-	Category        string               `json:"category"`
-	Sharing         string               `json:"sharing"`
-	Grade           string               `json:"grade"`
-	Classification  string               `json:"classification"`
-	Format          string               `json:"format"`
-	Opaque          bool                 `json:"opaque"`
-	Modes           []string             `json:"modes"`
-	UpdateFrequency string               `json:"update_frequency"`
-	Application     string               `json:"application"`
-	Fields          map[string]FieldSpec `json:"fields"`
+	Name            string   `json:"name"`
+	Owner           string   `json:"owner"`
+	Category        string   `json:"category"`
+	Sharing         string   `json:"sharing"`
+	Grade           string   `json:"grade"`
+	Classification  string   `json:"classification"`
+	Format          string   `json:"format"`
+	Opaque          bool     `json:"opaque"`
+	Modes           []string `json:"modes"`
+	UpdateFrequency string   `json:"update_frequency"`
+	// Version and SizeBytes are those of the dataset a publish-mode resource publishes now.
+	Version     string               `json:"version,omitempty"`
+	SizeBytes   int64                `json:"size_bytes,omitempty"`
+	Application string               `json:"application"`
+	Fields      map[string]FieldSpec `json:"fields"`
 }
 
 // FieldSpec describes one field of a resource.
@@ -374,6 +377,12 @@ func (r Resource) validate(at dataPath, label func(dataPath, string), depts map[
 	for i, m := range r.Modes {
 		oneOf(at.key("modes").index(i), m, modes, bad)
 		noRepeat(at.key("modes"), r.Modes, i, bad, place)
+	}
+	if (r.Version != "" || r.SizeBytes != 0) && !slices.Contains(r.Modes, "publish") {
+		bad(at.key("version"), "a version and size are of a published dataset; modes do not include publish")
+	}
+	if r.SizeBytes < 0 {
+		bad(at.key("size_bytes"), "%d is negative", r.SizeBytes)
 	}
 	for _, f := range sortedKeys(r.Fields) {
 		label(at.key("fields").key(f).key("label"), r.Fields[f].Label)

@@ -40,6 +40,11 @@ func TestDataValidation(t *testing.T) {
 	if err := compile(map[string]string{"modes.yaml": "modes: {query: {methods: [GET, HEAD, POST]}, publish: {methods: [GET]}}\n"}); err != nil {
 		t.Fatalf("valid modes refused: %v", err)
 	}
+	published := map[string]string{"catalog.yaml": strings.Replace(base["catalog.yaml"], "modes: [query]", "modes: [query, publish], version: '2026-12-01', size_bytes: 1024", 1),
+		"modes.yaml": "modes: {query: {methods: [GET]}, publish: {methods: [GET]}}\n"}
+	if err := compile(published); err != nil {
+		t.Fatalf("a published dataset's version and size refused: %v", err)
+	}
 	for want, change := range map[string]map[string]string{
 		"data.zones.external.ceiling: unknown label":                          {"zones.yaml": "zones: {external: {ceiling: top}}\n"},
 		"data.labels[1]: \"public\" appears twice; first at labels.yaml:1:10": {"labels.yaml": "labels: [public, public]\n"},
@@ -62,6 +67,8 @@ func TestDataValidation(t *testing.T) {
 		"mode query has no methods in data.modes":                                                       {"modes.yaml": "modes: {publish: {methods: [GET]}}\n"},
 		"unknown key \"method\" in a mode; did you mean \"methods\"?":                                   {"modes.yaml": "modes: {query: {method: [GET]}}\n"},
 		"data.catalog.r1.fields.a.type: \"object\"":                                                     {"catalog.yaml": strings.Replace(base["catalog.yaml"], "type: string", "type: object", 1)},
+		"data.catalog.r1.version: a version and size are of a published dataset":                        {"catalog.yaml": strings.Replace(base["catalog.yaml"], "modes: [query]", "modes: [query], version: '1'", 1)},
+		"data.catalog.r1.size_bytes: -5 is negative":                                                    {"catalog.yaml": strings.Replace(base["catalog.yaml"], "modes: [query]", "modes: [publish], size_bytes: -5", 1), "modes.yaml": "modes: {publish: {methods: [GET]}}\n"},
 		"data.catalog.r1.fields.a.type: \"\"":                                                           {"catalog.yaml": strings.Replace(base["catalog.yaml"], "type: string, ", "", 1)},
 	} {
 		err := compile(change)

@@ -173,7 +173,6 @@ type callFlags struct {
 	continueAt                                                  *string
 	elapsed                                                     time.Duration // of the last send, for %{time_total}
 	methodSet                                                   bool          // -X was given
-	resumeAt                                                    int64         // where --continue-at - continues --output
 }
 
 func addCallFlags(fs *pflag.FlagSet, d *deptFlags) *callFlags {
@@ -229,7 +228,8 @@ func (cf *callFlags) call(ctx context.Context, d *deptFlags, target string, stdo
 	if err != nil {
 		return err
 	}
-	if err := cf.resume(&req); err != nil {
+	dl, err := cf.download(&req)
+	if err != nil {
 		return err
 	}
 	c, err := d.client(0)
@@ -237,13 +237,12 @@ func (cf *callFlags) call(ctx context.Context, d *deptFlags, target string, stdo
 		return err
 	}
 	defer c.Close()
-	resp, err := cf.send(ctx, c, req, stderr)
+	resp, err := cf.send(ctx, c, req, dl, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if err := cf.print(resp, stdout); err != nil {
-		return err
-	}
+	// A 416 to --continue-at whose file then verified whole is a download already done.
+	whole := resp.Status == 416 && dl != nil && dl.Offset() > 0
 	if !*cf.silent {
 		printReceiptLines(resp, stderr)
 	}
@@ -265,7 +264,7 @@ func (cf *callFlags) call(ctx context.Context, d *deptFlags, target string, stdo
 	if receiptErr != nil {
 		return fmt.Errorf("receipt: %w", receiptErr)
 	}
-	if resp.Status >= 400 {
+	if resp.Status >= 400 && !whole {
 		return fmt.Errorf("the gateway answered %d", resp.Status)
 	}
 	return nil
@@ -307,8 +306,9 @@ func setDefault(h map[string]string, name, value string) {
 	h[name] = value
 }
 
-// send sends the request, printing its head with -v.
-func (cf *callFlags) send(ctx context.Context, c *client.Client, req client.Request, stderr io.Writer) (*client.Response, error) {
+// send sends the request, printing its head with -v, and streams the answer's body to
+// stdout or through dl to --output as it arrives (callstream.go).
+func (cf *callFlags) send(ctx context.Context, c *client.Client, req client.Request, dl *client.Download, stdout, stderr io.Writer) (*client.Response, error) {
 	p, err := c.Prepare(req)
 	if err != nil {
 		return nil, err
@@ -319,47 +319,17 @@ func (cf *callFlags) send(ctx context.Context, c *client.Client, req client.Requ
 		fmt.Fprintf(stderr, "* %s\n", req.URL)
 		prefixLines(stderr, "> ", p.Head())
 	}
+	sink := &bodySink{cf: cf, dl: dl, stdout: stdout, stderr: stderr, verbose: verbose}
 	start := time.Now()
-	resp, err := c.Send(ctx, p)
+	resp, err := c.SendTo(ctx, p, sink.open)
 	cf.elapsed = time.Since(start)
-	if err != nil {
-		return nil, err
-	}
-	if verbose {
-		prefixLines(stderr, "< ", resp.Head)
-	}
-	return resp, nil
+	return resp, sink.finish(resp, err)
 }
 
 func prefixLines(w io.Writer, prefix string, head []byte) {
 	for _, line := range strings.Split(strings.TrimRight(string(head), "\r\n"), "\r\n") {
 		fmt.Fprintf(w, "%s%s\n", prefix, line)
 	}
-}
-
-// print writes the answer: head (-i) and body (stdout or -o).
-func (cf *callFlags) print(resp *client.Response, stdout io.Writer) error {
-	if *cf.include {
-		stdout.Write([]byte(strings.ReplaceAll(string(resp.Head), "\r\n", "\n")))
-	}
-	failed := resp.Status >= 400 && *cf.fail && !*cf.failWithBody
-	if !failed {
-		if *cf.continueAt != "" {
-			if err := client.SaveResumed(*cf.output, cf.resumeAt, resp); err != nil {
-				return err
-			}
-		} else if *cf.output != "" {
-			if err := os.WriteFile(*cf.output, resp.Body, 0o644); err != nil {
-				return fmt.Errorf("-o: %w", err)
-			}
-		} else {
-			stdout.Write(resp.Body)
-			if len(resp.Body) > 0 && resp.Body[len(resp.Body)-1] != '\n' && *cf.writeOut == "" {
-				fmt.Fprintln(stdout)
-			}
-		}
-	}
-	return nil
 }
 
 // printReceiptLines says what the answer carries. The admin API marks its answers: their
@@ -407,19 +377,20 @@ func checkReceipt(ctx context.Context, c *client.Client, resp *client.Response, 
 	return nil
 }
 
-// resume sets the request's Range for --continue-at -: the bytes from --output's end.
-func (cf *callFlags) resume(req *client.Request) error {
-	if *cf.continueAt == "" {
-		return nil
+// download prepares --output (nil without it) and, for --continue-at -, sets the
+// request's Range to the bytes from the end of what an interrupted download left.
+func (cf *callFlags) download(req *client.Request) (*client.Download, error) {
+	resume := *cf.continueAt != ""
+	if resume && (*cf.continueAt != "-" || *cf.output == "") {
+		return nil, usageErrorf("--continue-at takes '-' (continue where the --output file ends) and needs --output")
 	}
-	if *cf.continueAt != "-" || *cf.output == "" {
-		return usageErrorf("--continue-at takes '-' (continue where the --output file ends) and needs --output")
+	if *cf.output == "" {
+		return nil, nil
 	}
-	off, err := client.ResumeOffset(*cf.output)
+	dl, err := client.NewDownload(*cf.output, resume)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cf.resumeAt = off
-	client.AskFrom(req, off)
-	return nil
+	client.AskFrom(req, dl.Offset())
+	return dl, nil
 }

@@ -78,7 +78,7 @@ func (w writeOut) variable(name string) (string, error) {
 	case "http_code", "response_code":
 		return fmt.Sprintf("%03d", w.resp.Status), nil
 	case "size_download":
-		return strconv.Itoa(len(w.resp.Body)), nil
+		return strconv.FormatInt(w.resp.Size, 10), nil
 	case "content_type":
 		return http.Header(w.resp.Header).Get("Content-Type"), nil
 	case "url_effective":
@@ -100,7 +100,7 @@ type callJSON struct {
 	Method          string  `json:"method"`
 	URLEffective    string  `json:"url_effective"`
 	ContentType     string  `json:"content_type"`
-	SizeDownload    int     `json:"size_download"`
+	SizeDownload    int64   `json:"size_download"`
 	TimeTotal       float64 `json:"time_total"`
 	RequestID       string  `json:"request_id"`
 	Receipt         string  `json:"receipt"`     // empty when the answer carries none
@@ -111,7 +111,7 @@ type callJSON struct {
 func (w writeOut) json() (string, error) {
 	b, err := json.Marshal(callJSON{
 		HTTPCode: w.resp.Status, Method: w.method, URLEffective: w.url,
-		ContentType: http.Header(w.resp.Header).Get("Content-Type"), SizeDownload: len(w.resp.Body),
+		ContentType: http.Header(w.resp.Header).Get("Content-Type"), SizeDownload: w.resp.Size,
 		TimeTotal: w.elapsed.Seconds(), RequestID: w.resp.RequestID, Receipt: w.resp.Receipt,
 		RecordKind: w.resp.RecordKind, ReceiptVerified: w.receiptVerified,
 	})

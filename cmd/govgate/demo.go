@@ -75,7 +75,7 @@ func demoCmd() *cobra.Command {
 				if err := keepAuditorKeys(cfg, pki); err != nil {
 					log.Warn("demo: no auditor's copy of the audit keys", "error", err)
 				}
-				printDemoHelp(stdout, g, pki, *vaultAddr, cfg.Keys.Vault.Prefix)
+				printDemoHelp(stdout, g, pki, *vaultAddr, cfg.Keys.Vault.Prefix, providers.published.etag)
 			})
 		}
 	})
@@ -151,7 +151,7 @@ func seedVault(ctx context.Context, cfg *gateway.Config, pki *demoPKI) error {
 	return nil
 }
 
-func printDemoHelp(w io.Writer, g *gateway.Gateway, pki *demoPKI, vaultAddr, vaultPrefix string) {
+func printDemoHelp(w io.Writer, g *gateway.Gateway, pki *demoPKI, vaultAddr, vaultPrefix, publishedETag string) {
 	store := "--keys " + pki.path("keys")
 	if vaultAddr != "" {
 		store = "--vault-addr " + vaultAddr + " --vault-prefix " + vaultPrefix
@@ -183,6 +183,15 @@ Try, as department %[5]s (system %[6]s):
   # streamed and cut row by row to the columns of AGR-2025-0219; the receipt and the SM3
   # digest arrive as trailers and govgate call checks them (exit 1 on a cut transfer)
   %[9]s --agreement AGR-2025-0219 --purpose tax-registration --output changes.csv '%[1]s/enterprise/bulk/changes.csv'
+  # publication (发布): the market regulator's daily list of legal entities (法人名录, ~30 MB),
+  # the same file to every department; the catalog below lists its version, update
+  # frequency (更新频度) and size. Interrupted (Ctrl-C), the download is left as
+  # entities.csv.part; --continue-at - asks for the rest (Range) and checks the whole file
+  # against the provider's SM3 Repr-Digest before naming it entities.csv
+  %[3]s --output entities.csv '%[1]s/legal-entity/published/entities.csv'
+  %[3]s --continue-at - --output entities.csv '%[1]s/legal-entity/published/entities.csv'
+  # a conditional GET for the version you hold: 304 Not Modified, recorded like any exchange
+  %[3]s --include --header 'If-None-Match: %[10]s' '%[1]s/legal-entity/published/entities.csv'
   # the sharing catalog (共享信息目录) this department may see
   %[3]s '%[1]s/.well-known/govgate/catalog'
   # the receipt of an exchange, checked against a signed checkpoint of the audit log
@@ -206,7 +215,7 @@ Try, as department %[5]s (system %[6]s):
   go run ./cmd/govgate policy eval --explain --input examples/policy-input.json
 
 Stop with Ctrl-C.
-`, gw, adm, call, pki.dir, d.dept, d.system, pki.serialOf("shuiwu-sign"+certs.CertSuffix), store, demoCall(pki, demoDepartments()[1]))
+`, gw, adm, call, pki.dir, d.dept, d.system, pki.serialOf("shuiwu-sign"+certs.CertSuffix), store, demoCall(pki, demoDepartments()[1]), publishedETag)
 }
 
 // demoCall is the start of a govgate call command as department d.

@@ -18,6 +18,7 @@ type demoProviders struct {
 	population net.Listener
 	enterprise net.Listener
 	servers    []*fasthttp.Server
+	published  *publishedList // the regulator's published list of legal entities
 }
 
 type person struct {
@@ -76,6 +77,7 @@ func startDemoProviders() (*demoProviders, error) {
 		return nil, fmt.Errorf("enterprise registry: %w", err)
 	}
 	persons, companies := demoPersons(), demoCompanies()
+	p.published = demoPublishedList()
 	p.serve(p.population, func(ctx *fasthttp.RequestCtx) {
 		// The registry labels the record of a protected person secret (秘密): the gateway
 		// must not let it leave the internal network, whatever the policy allowed.
@@ -85,8 +87,12 @@ func startDemoProviders() (*demoProviders, error) {
 		lookup(ctx, "/population/v1/persons", "id", persons, func(x person) string { return x.IDNumber })
 	})
 	p.serve(p.enterprise, func(ctx *fasthttp.RequestCtx) {
-		if string(ctx.Path()) == "/enterprise/bulk/changes.csv" {
+		switch string(ctx.Path()) {
+		case "/enterprise/bulk/changes.csv":
 			serveRegistrationChanges(ctx)
+			return
+		case demoPublishedPath:
+			p.published.serve(ctx)
 			return
 		}
 		lookup(ctx, "/enterprise/v1/companies", "uscc", companies, func(x company) string { return x.USCC })

@@ -22,7 +22,18 @@ entries := [entry(id, r) |
 	rank[r.classification] <= max_rank
 ]
 
-entry(id, r) := {
+entry(id, r) := object.union(listing(id, r), publication(r))
+
+# publication is what the catalog says of a published dataset beyond its update frequency:
+# the version now published and its size, where the publisher states them.
+publication(r) := {k: v |
+	"publish" in r.modes
+	some k in {"version", "size_bytes"}
+	v := object.get(r, k, "")
+	not v in {"", 0}
+}
+
+listing(id, r) := {
 	"id": id,
 	"name": r.name,
 	"owner": r.owner,

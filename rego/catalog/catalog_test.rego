@@ -43,3 +43,21 @@ test_catalog_unknown_department_sees_nothing if {
 	entries := catalog_for({"subject": {"dept": "999999-nobody"}, "zone": "external"})
 	count(entries) == 0
 }
+
+test_catalog_lists_published_version_and_size if {
+	entries := catalog_for({"subject": {"dept": "110000-rensheju"}, "zone": "external"})
+	some e in entries
+	e.id == "legal_entity.published_list"
+	e.modes == ["publish"]
+	e.version == "2026-12-01"
+	e.size_bytes == 30388951
+	e.update_frequency == "daily"
+}
+
+test_catalog_states_no_version_where_none_is_published if {
+	entries := catalog_for({"subject": {"dept": "110000-rensheju"}, "zone": "external"})
+	some e in entries
+	e.id == "population.basic"
+	not e.version
+	not e.size_bytes
+}
