@@ -119,8 +119,14 @@ func TestBundleConfigRefused(t *testing.T) {
 		"no persist_dir": func(c *gateway.Config) {
 			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile}}
 		},
+		"no audience": func(c *gateway.Config) {
+			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile}, PersistDir: t.TempDir()}
+		},
+		"audience with a space": func(c *gateway.Config) {
+			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile}, PersistDir: t.TempDir(), Audience: "fleet a"}
+		},
 		"no signers CA": func(c *gateway.Config) {
-			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, PersistDir: t.TempDir()}
+			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, PersistDir: t.TempDir(), Audience: bundletest.Audience}
 		},
 		"first bundle by a non-officer": func(c *gateway.Config) {
 			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile}, PersistDir: t.TempDir()}

@@ -21,7 +21,7 @@ func TestBundleRollbackAcrossRestart(t *testing.T) {
 	officer := pki.Officer(t)
 	srv := bundletest.NewServer(t)
 	old := bundletest.Build(t, "old")
-	oldSig, err := bundle.Sign(old, officer.Key, []*crypto.Certificate{officer.Cert}, time.Now().Add(-time.Hour))
+	oldSig, err := bundle.Sign(old, officer.Key, []*crypto.Certificate{officer.Cert}, bundletest.Audience, time.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
