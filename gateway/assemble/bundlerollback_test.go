@@ -33,7 +33,7 @@ func TestBundleRollbackAcrossRestart(t *testing.T) {
 		admin := freeAddr(t)
 		cfg := func() *gateway.Config {
 			c := exampleConfig(t, p, freeAddr(t), admin, pln.Addr().String())
-			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Hour, SignersCA: []string{pki.CAFile}, PersistDir: keep}
+			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Hour, SignersCA: []string{pki.CAFile}, PersistDir: keep, Audience: bundletest.Audience}
 			return c
 		}
 		if a, err := Build(t.Context(), cfg(), Options{Logger: quiet}); err == nil {
