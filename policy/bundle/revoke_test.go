@@ -58,10 +58,10 @@ func TestBundleCRLReadWhileRunning(t *testing.T) {
 	}
 }
 
-// TestPolicySignFileChecksCertificate: signing refuses, with an error naming the cause, an
+// TestBundleSignFileChecksCertificate: signing refuses, with an error naming the cause, an
 // expired or not yet valid certificate, one not for digital signatures, and a key that is
 // not the certificate's.
-func TestPolicySignFileChecksCertificate(t *testing.T) {
+func TestBundleSignFileChecksCertificate(t *testing.T) {
 	pki := bundletest.NewPKI(t, "officers root")
 	officer := pki.Officer(t)
 	dir := t.TempDir()
