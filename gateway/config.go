@@ -256,8 +256,15 @@ type PolicyBundle struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// SignersCA are PEM files of the CAs a signer's certificate must chain to; required.
 	SignersCA []string `yaml:"signers_ca"`
-	// CRL is a PEM CRL file of a signers CA; a signer it revokes is refused. Optional.
+	// CRL is a PEM CRL file of a signers CA; a signer it revokes is refused. Optional. It
+	// is read again at each poll: a signer revoked while running makes no new bundle live
+	// (the live revision keeps serving, flagged in /policy), and a CRL that cannot be read
+	// then makes none live.
 	CRL string `yaml:"crl"`
+	// Audience names this gateway's fleet (or gateway group); required. Only a bundle whose
+	// signature (format v2) covers this audience is taken: a bundle signed for another
+	// fleet that trusts the same officers' CA is refused. `govgate policy sign --audience`.
+	Audience string `yaml:"audience"`
 	// PersistDir keeps the last bundle that went live: a restart with the server down
 	// starts on it (verified again), and an older bundle is refused across restarts.
 	// Required.

@@ -3,6 +3,8 @@ package gateway
 import (
 	"net/url"
 	"time"
+
+	"github.com/govgate/govgate/policy/bundle"
 )
 
 // validatePolicyBundle checks policy.bundle: a URL, the CAs its signers chain to, the
@@ -21,6 +23,11 @@ func (c *Config) validatePolicyBundle(add func(field, format string, args ...any
 	} else if u.User != nil {
 		// The URL is shown in /policy, the fleet view and the logs; a password in it would be too.
 		add("policy.bundle.url", "%s: no credentials in the URL (they would be shown in /policy and the logs)", u.Redacted())
+	}
+	if b.Audience == "" {
+		add("policy.bundle.audience", "required: the fleet's name, which bundle signatures must carry (govgate policy sign --audience); without it a bundle signed for another fleet would be taken")
+	} else if err := bundle.CheckAudience(b.Audience); err != nil {
+		add("policy.bundle.audience", "%v", err)
 	}
 	if len(b.SignersCA) == 0 {
 		add("policy.bundle.signers_ca", "required: an unsigned policy bundle is never loaded")

@@ -108,6 +108,10 @@ func runDemoFleet(ctx context.Context, o demoFleetOptions, stdout io.Writer) err
 	return nil
 }
 
+// demoFleetAudience is the demo fleet's name: its gateways' policy.bundle.audience, and
+// what the demo's bundles are signed for.
+const demoFleetAudience = "demo-fleet"
+
 // demoFleetConfig is the demo's config for gateway i (gw-demo-01, gw-demo-02): its own
 // listener, admin API and audit log; the policy from the bundle server.
 func demoFleetConfig(i int, o demoFleetOptions, p *demoProviders, pki *demoPKI, bundleURL string) (*gateway.Config, error) {
@@ -119,7 +123,7 @@ func demoFleetConfig(i int, o demoFleetOptions, p *demoProviders, pki *demoPKI, 
 	cfg.Audit.Dir = pki.path(fmt.Sprintf("audit-%02d", i+1))
 	cfg.Audit.Origin = "govgate/" + cfg.GatewayID
 	cfg.Policy.Bundle = &gateway.PolicyBundle{URL: bundleURL, PollInterval: 2 * time.Second, SignersCA: []string{pki.path("ca/ca.pem")},
-		PersistDir: pki.path(fmt.Sprintf("policy-bundle-%02d", i+1))}
+		PersistDir: pki.path(fmt.Sprintf("policy-bundle-%02d", i+1)), Audience: demoFleetAudience}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("demo fleet config: %w", err)
 	}
@@ -174,7 +178,7 @@ func publishDemoBundle(pki *demoPKI, dir, revision string) error {
 		return err
 	}
 	_, err = bundle.SignFile(out, certs.PairFile(pki.dir, demoOfficer, "sign", certs.FullchainSuffix),
-		certs.PairFile(pki.dir, demoOfficer, "sign", certs.KeySuffix), nil, time.Now())
+		certs.PairFile(pki.dir, demoOfficer, "sign", certs.KeySuffix), demoFleetAudience, nil, time.Now())
 	return err
 }
 
@@ -199,7 +203,7 @@ func printDemoFleetHelp(w io.Writer, gws []*assemble.Assembly, pki *demoPKI, bun
 	call := fmt.Sprintf("go run ./cmd/govgate call --ca %s --cert %s,%s --key %s,%s",
 		pki.path("ca/ca.pem"), certs.PairFile(pki.dir, d.file, "sign", certs.FullchainSuffix), certs.PairFile(pki.dir, d.file, "enc", certs.FullchainSuffix),
 		certs.PairFile(pki.dir, d.file, "sign", certs.KeySuffix), certs.PairFile(pki.dir, d.file, "enc", certs.KeySuffix))
-	officer := fmt.Sprintf("--cert %s --key %s", certs.PairFile(pki.dir, demoOfficer, "sign", certs.FullchainSuffix), certs.PairFile(pki.dir, demoOfficer, "sign", certs.KeySuffix))
+	officer := fmt.Sprintf("--audience "+demoFleetAudience+" --cert %s --key %s", certs.PairFile(pki.dir, demoOfficer, "sign", certs.FullchainSuffix), certs.PairFile(pki.dir, demoOfficer, "sign", certs.KeySuffix))
 	fmt.Fprintf(w, `
 govgate demo --fleet is running.
 

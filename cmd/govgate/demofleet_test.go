@@ -69,7 +69,7 @@ func TestDemoFleet(t *testing.T) {
 	if code, o, e := runCmd(t, "policy", "build", dir+"/policy", "--out", dir+"/bundles/bundle.tar.gz", "--revision", "demo-2"); code != 0 {
 		t.Fatalf("policy build: %s %s", o, e)
 	}
-	if code, o, e := runCmd(t, "policy", "sign", dir+"/bundles/bundle.tar.gz", "--cert", dir+"/officer-sign-fullchain.pem", "--key", dir+"/officer-sign.key"); code != 0 {
+	if code, o, e := runCmd(t, "policy", "sign", dir+"/bundles/bundle.tar.gz", "--cert", dir+"/officer-sign-fullchain.pem", "--key", dir+"/officer-sign.key", "--audience", demoFleetAudience); code != 0 {
 		t.Fatalf("policy sign: %s %s", o, e)
 	}
 	for _, a := range admins {

@@ -37,6 +37,9 @@ func (l *gatewayList) Set(v string) error {
 	name, url, ok := strings.Cut(v, "=")
 	if !ok || strings.Contains(name, "/") {
 		name, url = v, v
+	} else if name == "" {
+		// "=URL" is a typo more likely than a wish for a nameless gateway in the report.
+		return fmt.Errorf("%q: empty NAME before '='; give NAME=URL or just URL", v)
 	}
 	if url == "" {
 		return errors.New("empty admin URL")

@@ -119,3 +119,13 @@ func TestFleetStatusOverTLCP(t *testing.T) {
 		t.Fatalf("without the administrator's pair: exit %d\n%s", code, stdout.String())
 	}
 }
+
+// TestFleetStatusEmptyGatewayName: --gateway =URL (an empty NAME) is a usage error, not a
+// gateway shown without a name.
+func TestFleetStatusEmptyGatewayName(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"fleet", "status", "--gateway", "=http://127.0.0.1:1"}, &stdout, &stderr)
+	if code != exitUsage || !strings.Contains(stderr.String(), "empty NAME") {
+		t.Fatalf("--gateway =URL: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+}

@@ -40,7 +40,7 @@ func TestPolicyBuildAndSign(t *testing.T) {
 		t.Fatalf("policy build: %d %s", code, stderr.String())
 	}
 	cert, key := write("officer", pki.Officer(t), 0o600)
-	if code := run(t.Context(), []string{"policy", "sign", out, "--cert", cert, "--key", key}, &stdout, &stderr); code != exitOK {
+	if code := run(t.Context(), []string{"policy", "sign", out, "--cert", cert, "--key", key, "--audience", bundletest.Audience}, &stdout, &stderr); code != exitOK {
 		t.Fatalf("policy sign: %d %s", code, stderr.String())
 	}
 	b, _ := os.ReadFile(out)
@@ -48,7 +48,7 @@ func TestPolicyBuildAndSign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := bundle.NewVerifier([]string{pki.CAFile}, "")
+	v, err := bundle.NewVerifier([]string{pki.CAFile}, "", bundletest.Audience)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,13 +61,26 @@ func TestPolicyBuildAndSign(t *testing.T) {
 
 	acert, akey := write("auditor", pki.Issue(t, "auditor", "", "auditor"), 0o600)
 	stderr.Reset()
-	if code := run(t.Context(), []string{"policy", "sign", out, "--cert", acert, "--key", akey}, &stdout, &stderr); code != exitFailure || !strings.Contains(stderr.String(), "security-officer") {
+	if code := run(t.Context(), []string{"policy", "sign", out, "--cert", acert, "--key", akey, "--audience", bundletest.Audience}, &stdout, &stderr); code != exitFailure || !strings.Contains(stderr.String(), "security-officer") {
 		t.Fatalf("an auditor signed: %d %s", code, stderr.String())
 	}
 	ocert, okey := write("loose", pki.Officer(t), 0o644)
 	stderr.Reset()
-	if code := run(t.Context(), []string{"policy", "sign", out, "--cert", ocert, "--key", okey}, &stdout, &stderr); code != exitFailure || !strings.Contains(stderr.String(), "0600") {
+	if code := run(t.Context(), []string{"policy", "sign", out, "--cert", ocert, "--key", okey, "--audience", bundletest.Audience}, &stdout, &stderr); code != exitFailure || !strings.Contains(stderr.String(), "0600") {
 		t.Fatalf("a key readable by others: %d %s", code, stderr.String())
+	}
+	// No --audience: a usage error, not a signature any fleet would take.
+	stderr.Reset()
+	if code := run(t.Context(), []string{"policy", "sign", out, "--cert", cert, "--key", key}, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "--audience") {
+		t.Fatalf("sign without --audience: %d %s", code, stderr.String())
+	}
+	// Signed for another fleet: this fleet's verifier refuses it.
+	if code := run(t.Context(), []string{"policy", "sign", out, "--cert", cert, "--key", key, "--audience", "fleet-b"}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("policy sign --audience fleet-b: %d %s", code, stderr.String())
+	}
+	sig, _ = os.ReadFile(out + bundle.SignatureSuffix)
+	if _, err := v.Verify(b, sig, time.Now()); err == nil || !strings.Contains(err.Error(), "audience") {
+		t.Fatalf("a bundle signed for fleet-b verified in %s: %v", bundletest.Audience, err)
 	}
 	if code := run(t.Context(), []string{"policy", "build", "--out", out}, &stdout, &stderr); code != exitUsage {
 		t.Fatalf("build without DIR: %d", code)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/assemble"
+	"github.com/govgate/govgate/policy/bundle/bundletest"
 )
 
 // FreeAddr is a loopback address nothing listens on now.
@@ -58,14 +59,14 @@ func StartGatewayWith(t testing.TB, id, url, signersCA string, tf *TLCPFiles) st
 %slisteners:
   - {name: external, address: %q, zone: external, transport: %s}
 policy:
-  bundle: {url: %q, poll_interval: 1s, signers_ca: [%q], persist_dir: %q}
+  bundle: {url: %q, poll_interval: 1s, signers_ca: [%q], persist_dir: %q, audience: %q}
 audit: {dir: %q, checkpoint_interval: 50ms}
 keys: {backend: file, dir: %q}
 routes:
   - {id: enterprise-query, path_prefix: /enterprise/v1, resource: enterprise.registration, mode: query, pool: enterprise-registry, target_zone: internal, timeout: 5s}
 pools:
   - {id: enterprise-registry, addresses: ["127.0.0.1:1"]}
-`, id, adminYAML, listen, transport, url, signersCA, filepath.Join(state, "bundle"), filepath.Join(state, "audit"), filepath.Join(state, "keys"))
+`, id, adminYAML, listen, transport, url, signersCA, filepath.Join(state, "bundle"), bundletest.Audience, filepath.Join(state, "audit"), filepath.Join(state, "keys"))
 	cfg, err := gateway.ParseConfig([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // compiles it and runs its tests first.
 func (b *builder) policyBundle() error {
 	p := b.cfg.Policy
-	v, err := bundle.NewVerifier(p.Bundle.SignersCA, p.Bundle.CRL)
+	v, err := bundle.NewVerifier(p.Bundle.SignersCA, p.Bundle.CRL, p.Bundle.Audience)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func TestFleetGoesLiveOnOneSignedBundle(t *testing.T) {
 	for range 2 {
 		listen, admin := freeAddr(t), freeAddr(t)
 		cfg := exampleConfig(t, p, listen, admin, pln.Addr().String())
-		cfg.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: interval, SignersCA: []string{pki.CAFile}, PersistDir: t.TempDir()}
+		cfg.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: interval, SignersCA: []string{pki.CAFile}, PersistDir: t.TempDir(), Audience: bundletest.Audience}
 		a, err := Build(t.Context(), cfg, Options{Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
@@ -114,16 +114,22 @@ func TestBundleConfigRefused(t *testing.T) {
 	for name, set := range map[string]func(*gateway.Config){
 		"dir and bundle": func(c *gateway.Config) {
 			c.Policy.Dir = t.TempDir()
-			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile}, PersistDir: t.TempDir()}
+			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile}, PersistDir: t.TempDir(), Audience: bundletest.Audience}
 		},
 		"no persist_dir": func(c *gateway.Config) {
-			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile}}
+			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile}, Audience: bundletest.Audience}
+		},
+		"no audience": func(c *gateway.Config) {
+			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile}, PersistDir: t.TempDir()}
+		},
+		"audience with a space": func(c *gateway.Config) {
+			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile}, PersistDir: t.TempDir(), Audience: "fleet a"}
 		},
 		"no signers CA": func(c *gateway.Config) {
-			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, PersistDir: t.TempDir()}
+			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, PersistDir: t.TempDir(), Audience: bundletest.Audience}
 		},
 		"first bundle by a non-officer": func(c *gateway.Config) {
-			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile}, PersistDir: t.TempDir()}
+			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile}, PersistDir: t.TempDir(), Audience: bundletest.Audience}
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -28,7 +28,7 @@ func TestBundleRestartWithAPendingBrokenBundle(t *testing.T) {
 	start := func() (string, func()) {
 		listen, admin := freeAddr(t), freeAddr(t)
 		cfg := exampleConfig(t, p, listen, admin, pln.Addr().String())
-		cfg.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile}, PersistDir: keep}
+		cfg.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile}, PersistDir: keep, Audience: bundletest.Audience}
 		a, err := Build(t.Context(), cfg, Options{Logger: quiet})
 		if err != nil {
 			t.Fatalf("start: %v", err)

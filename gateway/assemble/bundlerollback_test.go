@@ -21,7 +21,7 @@ func TestBundleRollbackAcrossRestart(t *testing.T) {
 	officer := pki.Officer(t)
 	srv := bundletest.NewServer(t)
 	old := bundletest.Build(t, "old")
-	oldSig, err := bundle.Sign(old, officer.Key, []*crypto.Certificate{officer.Cert}, time.Now().Add(-time.Hour))
+	oldSig, err := bundle.Sign(old, officer.Key, []*crypto.Certificate{officer.Cert}, bundletest.Audience, time.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestBundleRollbackAcrossRestart(t *testing.T) {
 		admin := freeAddr(t)
 		cfg := func() *gateway.Config {
 			c := exampleConfig(t, p, freeAddr(t), admin, pln.Addr().String())
-			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Hour, SignersCA: []string{pki.CAFile}, PersistDir: keep}
+			c.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Hour, SignersCA: []string{pki.CAFile}, PersistDir: keep, Audience: bundletest.Audience}
 			return c
 		}
 		if a, err := Build(t.Context(), cfg(), Options{Logger: quiet}); err == nil {

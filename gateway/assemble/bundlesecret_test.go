@@ -27,7 +27,7 @@ func TestBundleURLCredentialsNeverShown(t *testing.T) {
 	admin := freeAddr(t)
 	cfg := exampleConfig(t, p, freeAddr(t), admin, pln.Addr().String())
 	url := strings.Replace(srv.URL, "http://", "http://policy:"+secret+"@", 1)
-	cfg.Policy.Bundle = &gateway.PolicyBundle{URL: url, PollInterval: time.Hour, SignersCA: []string{pki.CAFile}, PersistDir: t.TempDir()}
+	cfg.Policy.Bundle = &gateway.PolicyBundle{URL: url, PollInterval: time.Hour, SignersCA: []string{pki.CAFile}, PersistDir: t.TempDir(), Audience: bundletest.Audience}
 	a, err := Build(t.Context(), cfg, Options{Logger: quiet})
 	if err != nil {
 		if strings.Contains(err.Error(), secret) {

@@ -16,7 +16,7 @@ func BenchmarkBundleStages(b *testing.B) {
 	pki := bundletest.NewPKI(b, "bench root")
 	raw := bundletest.Build(b, "bench")
 	sig := pki.Officer(b).Sign(b, raw)
-	v, err := bundle.NewVerifier([]string{pki.CAFile}, "")
+	v, err := bundle.NewVerifier([]string{pki.CAFile}, "", bundletest.Audience)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func startGateway(t *testing.T, url string, v *bundle.Verifier, interval time.Du
 
 func verifier(t *testing.T, pki *bundletest.PKI, crl string) *bundle.Verifier {
 	t.Helper()
-	v, err := bundle.NewVerifier([]string{pki.CAFile}, crl)
+	v, err := bundle.NewVerifier([]string{pki.CAFile}, crl, bundletest.Audience)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestRefusedBundlesKeepTheOldRevision(t *testing.T) {
 		{"signature of another bundle", func() { srv.Publish(t, bad, officer.Sign(t, good)) }, "digest is not the bundle's"},
 		{"garbage signature", func() { srv.Publish(t, bad, []byte(`{"format":"x"}`)) }, "format"},
 		{"an older signed bundle (rollback)", func() {
-			old, err := bundle.Sign(bad, officer.Key, []*crypto.Certificate{officer.Cert}, time.Now().Add(-time.Hour))
+			old, err := bundle.Sign(bad, officer.Key, []*crypto.Certificate{officer.Cert}, bundletest.Audience, time.Now().Add(-time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -320,13 +320,13 @@ func TestNewBundleLiveOnTwoGateways(t *testing.T) {
 }
 
 func TestVerifierNeedsACA(t *testing.T) {
-	if _, err := bundle.NewVerifier(nil, ""); err == nil {
+	if _, err := bundle.NewVerifier(nil, "", bundletest.Audience); err == nil {
 		t.Fatal("a verifier without CAs was made")
 	}
 	pki := bundletest.NewPKI(t, "signers root")
 	other := bundletest.NewPKI(t, "other root")
 	// A CRL from a CA that is not trusted is a configuration error, refused at start.
-	if _, err := bundle.NewVerifier([]string{pki.CAFile}, other.WriteCRL(t)); err == nil {
+	if _, err := bundle.NewVerifier([]string{pki.CAFile}, other.WriteCRL(t), bundletest.Audience); err == nil {
 		t.Fatal("a CRL signed by an untrusted CA was accepted")
 	}
 }
@@ -361,7 +361,7 @@ func TestPersistedBundle(t *testing.T) {
 	officer := pki.Officer(t)
 	srv := bundletest.NewServer(t)
 	oldB := bundletest.Build(t, "old")
-	oldSig, err := bundle.Sign(oldB, officer.Key, []*crypto.Certificate{officer.Cert}, time.Now().Add(-time.Hour))
+	oldSig, err := bundle.Sign(oldB, officer.Key, []*crypto.Certificate{officer.Cert}, bundletest.Audience, time.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func FuzzParseSignature(f *testing.F) {
 		if len(s.Certificates) == 0 || len(s.Signature) == 0 || s.Format != bundle.SignatureFormat {
 			t.Fatalf("accepted a signature file without its parts: %+v", s)
 		}
-		v, err := bundle.NewVerifier([]string{pki.CAFile}, "")
+		v, err := bundle.NewVerifier([]string{pki.CAFile}, "", bundletest.Audience)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -39,7 +39,7 @@ func TestFutureSignatureRefused(t *testing.T) {
 	gw := startGateway(t, srv.URL, verifier(t, pki, ""), time.Hour)
 
 	ahead := bundletest.Build(t, "ahead")
-	sig, err := bundle.Sign(ahead, officer.Key, []*crypto.Certificate{officer.Cert}, time.Now().Add(365*24*time.Hour))
+	sig, err := bundle.Sign(ahead, officer.Key, []*crypto.Certificate{officer.Cert}, bundletest.Audience, time.Now().Add(365*24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestFutureSignatureRefused(t *testing.T) {
 
 	// Within the tolerated skew a signer's clock slightly ahead is no fault.
 	slight := bundletest.Build(t, "slightly ahead")
-	sig, err = bundle.Sign(slight, officer.Key, []*crypto.Certificate{officer.Cert}, time.Now().Add(bundle.MaxClockSkew/2))
+	sig, err = bundle.Sign(slight, officer.Key, []*crypto.Certificate{officer.Cert}, bundletest.Audience, time.Now().Add(bundle.MaxClockSkew/2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestChainThroughANonCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := bundletest.Build(t, "child")
-	sig, err := bundle.Sign(b, key, []*crypto.Certificate{child, officer.Cert}, time.Now())
+	sig, err := bundle.Sign(b, key, []*crypto.Certificate{child, officer.Cert}, bundletest.Audience, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,11 +206,11 @@ func TestRollbackWithinOneSecond(t *testing.T) {
 	srv := bundletest.NewServer(t)
 	at := time.Now().Truncate(time.Second)
 	first, second := bundletest.Build(t, "first"), bundletest.Build(t, "second")
-	firstSig, err := bundle.Sign(first, officer.Key, []*crypto.Certificate{officer.Cert}, at.Add(100*time.Millisecond))
+	firstSig, err := bundle.Sign(first, officer.Key, []*crypto.Certificate{officer.Cert}, bundletest.Audience, at.Add(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	secondSig, err := bundle.Sign(second, officer.Key, []*crypto.Certificate{officer.Cert}, at.Add(600*time.Millisecond))
+	secondSig, err := bundle.Sign(second, officer.Key, []*crypto.Certificate{officer.Cert}, bundletest.Audience, at.Add(600*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestPinnedOfficerMintsNobody(t *testing.T) {
 	if err := os.WriteFile(pinned, crypto.MarshalCertificatePEM(officer.Cert), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	v, err := bundle.NewVerifier([]string{pinned}, "")
+	v, err := bundle.NewVerifier([]string{pinned}, "", bundletest.Audience)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestPinnedOfficerMintsNobody(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := bundletest.Build(t, "minted")
-	sig, err := bundle.Sign(b, key, []*crypto.Certificate{minted}, time.Now())
+	sig, err := bundle.Sign(b, key, []*crypto.Certificate{minted}, bundletest.Audience, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,7 @@ type fetched struct {
 	signer    *Signer
 	etag      string
 	fetchedAt time.Time
+	revoked   bool // the CRL read since it was verified revokes its signer
 }
 
 // NewPoller checks the options; it does not fetch.
@@ -120,6 +121,12 @@ func (p *Poller) Poll(ctx context.Context) (changed bool, err error) {
 }
 
 func (p *Poller) poll(ctx context.Context) (bool, error) {
+	// The CRL is read again first: a signer revoked while running makes no new bundle
+	// live, and an unreadable CRL makes none live at all (fail closed).
+	if err := p.opts.Verifier.Refresh(); err != nil {
+		return false, fmt.Errorf("policy bundle %s: %w", p.opts.URL, err)
+	}
+	p.markRevoked()
 	p.mu.Lock()
 	etag := p.etag
 	p.mu.Unlock()
@@ -158,6 +165,22 @@ func (p *Poller) poll(ctx context.Context) (bool, error) {
 	p.current, p.etag = f, newTag
 	p.remember(f)
 	return true, nil
+}
+
+// markRevoked flags the verified bundles whose signer the CRL now revokes. The live
+// revision keeps serving (there is no other policy to decide by, and refusing every
+// exchange is the CRL writer's power over the whole fleet); /policy and the metric
+// govgate_policy_bundle_signer_revoked say so, and an officer signs a new bundle.
+func (p *Poller) markRevoked() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.byID {
+		if !f.revoked && p.opts.Verifier.Revoked(f.signer) {
+			f.revoked = true
+			p.log.Error("the signer of a verified policy bundle is revoked; it keeps serving if live until a new bundle is signed",
+				"url", p.opts.URL, "bundle_revision", f.loaded.Revision, "signer", f.signer.Subject, "serial", f.signer.Serial)
+		}
+	}
 }
 
 // checkNotOlder refuses a bundle signed before the current one: whoever controls the

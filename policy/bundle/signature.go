@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/govgate/govgate/crypto"
@@ -15,19 +16,24 @@ import (
 // The signature file's format, algorithms and limits. The file is JSON:
 //
 //	{
-//	  "format": "govgate-bundle-signature/v1",
+//	  "format": "govgate-bundle-signature/v2",
 //	  "digest_algorithm": "SM3",
 //	  "digest": "<hex SM3 of the bundle file's bytes>",
 //	  "signature_algorithm": "SM2-SM3",
 //	  "signature": "<base64 ASN.1 DER SM2 signature, user ID 1234567812345678>",
 //	  "signed_at": "<RFC 3339 UTC, with nanoseconds>",
+//	  "audience": "<the fleet the bundle is for: policy.bundle.audience>",
 //	  "certificates": ["<base64 DER signer certificate>", "<base64 DER intermediate>", ...]
 //	}
 //
-// The signed message is SignedMessage(digest, signed_at): the format name, a NUL, the 32
-// digest bytes, a NUL, signed_at as written.
+// The signed message is SignedMessage(digest, signed_at, audience): the format name, a
+// NUL, the 32 digest bytes, a NUL, signed_at as written, a NUL, the audience. Format v1
+// (no audience) is refused: its signature is valid for every fleet that trusts the same
+// officers' CA, so a bundle server could swap one fleet's bundle into another.
 const (
-	SignatureFormat    = "govgate-bundle-signature/v1"
+	SignatureFormat = "govgate-bundle-signature/v2"
+	// SignatureFormatV1 is the format before the audience; named only to refuse it clearly.
+	SignatureFormatV1  = "govgate-bundle-signature/v1"
 	DigestAlgorithm    = "SM3"
 	SignatureAlgorithm = "SM2-SM3"
 	// SignatureSuffix is appended to a bundle's file name (and URL) to name its signature.
@@ -40,7 +46,28 @@ const (
 	// clock a little fast is tolerated; a signature from the future is not, since signed_at
 	// is the floor below which a poller refuses older bundles.
 	MaxClockSkew = 5 * time.Minute
+	// MaxAudience bounds an audience's length.
+	MaxAudience = 128
 )
+
+// CheckAudience accepts an audience (a fleet or gateway group name: policy.bundle.audience,
+// `policy sign --audience`): 1 to MaxAudience letters, digits and . _ - : /, so that it
+// reads the same in a log line, a YAML file and a shell.
+func CheckAudience(a string) error {
+	if a == "" {
+		return errors.New("audience: empty; name the fleet the bundle is for")
+	}
+	if len(a) > MaxAudience {
+		return fmt.Errorf("audience: %d bytes, at most %d", len(a), MaxAudience)
+	}
+	for _, c := range []byte(a) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._-:/", c) >= 0
+		if !ok {
+			return fmt.Errorf("audience %q: only letters, digits and . _ - : / are allowed", a)
+		}
+	}
+	return nil
+}
 
 // Signature is a parsed signature file.
 type Signature struct {
@@ -51,18 +78,22 @@ type Signature struct {
 	Signature          []byte   `json:"signature"`
 	SignedAt           string   `json:"signed_at"`
 	Certificates       [][]byte `json:"certificates"`
+	Audience           string   `json:"audience"`
 	signedAt           time.Time
 	digest             []byte
 }
 
-// SignedMessage is what the SM2 signature covers.
-func SignedMessage(digest []byte, signedAt string) []byte {
-	m := make([]byte, 0, len(SignatureFormat)+len(digest)+len(signedAt)+2)
+// SignedMessage is what the SM2 signature covers. The audience is last and checked by
+// CheckAudience (no NUL), so no two (signed_at, audience) pairs give one message.
+func SignedMessage(digest []byte, signedAt, audience string) []byte {
+	m := make([]byte, 0, len(SignatureFormat)+len(digest)+len(signedAt)+len(audience)+3)
 	m = append(m, SignatureFormat...)
 	m = append(m, 0)
 	m = append(m, digest...)
 	m = append(m, 0)
-	return append(m, signedAt...)
+	m = append(m, signedAt...)
+	m = append(m, 0)
+	return append(m, audience...)
 }
 
 // ParseSignature decodes and checks the shape of a signature file: known format and
@@ -82,6 +113,8 @@ func ParseSignature(data []byte) (*Signature, error) {
 		return nil, errors.New("bundle signature: data after the JSON object")
 	}
 	switch {
+	case s.Format == SignatureFormatV1:
+		return nil, fmt.Errorf("bundle signature: format %q names no audience (valid for any fleet); re-sign the bundle with govgate policy sign --audience FLEET", s.Format)
 	case s.Format != SignatureFormat:
 		return nil, fmt.Errorf("bundle signature: format %q, want %q", s.Format, SignatureFormat)
 	case s.DigestAlgorithm != DigestAlgorithm:
@@ -100,17 +133,24 @@ func ParseSignature(data []byte) (*Signature, error) {
 		return nil, fmt.Errorf("bundle signature: digest is not %d bytes of hex", crypto.DigestSize)
 	}
 	s.digest = d
+	if err := CheckAudience(s.Audience); err != nil {
+		return nil, fmt.Errorf("bundle signature: %w", err)
+	}
 	if s.signedAt, err = time.Parse(time.RFC3339, s.SignedAt); err != nil {
 		return nil, fmt.Errorf("bundle signature: signed_at: %w", err)
 	}
 	return &s, nil
 }
 
-// Sign makes the signature file for bundle with the signer's key; chain is the signer's
-// certificate first, then any intermediates (not the root, which verifiers already hold).
-func Sign(bundle []byte, key *crypto.PrivateKey, chain []*crypto.Certificate, now time.Time) ([]byte, error) {
+// Sign makes the signature file for bundle with the signer's key, for the fleet named
+// audience; chain is the signer's certificate first, then any intermediates (not the root,
+// which verifiers already hold).
+func Sign(bundle []byte, key *crypto.PrivateKey, chain []*crypto.Certificate, audience string, now time.Time) ([]byte, error) {
 	if len(chain) == 0 {
 		return nil, errors.New("sign bundle: no signer certificate")
+	}
+	if err := CheckAudience(audience); err != nil {
+		return nil, fmt.Errorf("sign bundle: %w", err)
 	}
 	if pub, ok := chain[0].PublicKey.(*crypto.PublicKey); !ok || !pub.Equal(&key.PublicKey) {
 		return nil, errors.New("sign bundle: the key is not the certificate's")
@@ -124,8 +164,9 @@ func Sign(bundle []byte, key *crypto.PrivateKey, chain []*crypto.Certificate, no
 		// Nanoseconds: signed_at orders bundles (rollback), and two signed within one
 		// second must not compare equal.
 		SignedAt: now.UTC().Format(time.RFC3339Nano),
+		Audience: audience,
 	}
-	sig, err := crypto.NewSigner(key).Sign(SignedMessage(sum[:], s.SignedAt))
+	sig, err := crypto.NewSigner(key).Sign(SignedMessage(sum[:], s.SignedAt, s.Audience))
 	if err != nil {
 		return nil, fmt.Errorf("sign bundle: %w", err)
 	}

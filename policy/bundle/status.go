@@ -11,6 +11,9 @@ type Status struct {
 	ETag         string        `json:"etag,omitempty"`
 	Signer       *Signer       `json:"signer,omitempty"`
 	FetchedAt    *time.Time    `json:"fetched_at,omitempty"`
+	// SignerRevoked: the CRL, read again at each poll, revokes the live revision's signer.
+	// The revision keeps serving until a new bundle goes live.
+	SignerRevoked bool `json:"signer_revoked,omitempty"`
 	// Pending names the latest verified bundle when the engine has not made it live (its
 	// tests failed, or it does not compile).
 	Pending     string     `json:"pending_bundle_revision,omitempty"`
@@ -32,6 +35,7 @@ func (p *Poller) Status(liveID string) *Status {
 	if live := p.byID[liveID]; live != nil {
 		at := live.fetchedAt
 		s.Revision, s.ETag, s.Signer, s.FetchedAt = live.loaded.Revision, live.etag, live.signer, &at
+		s.SignerRevoked = live.revoked
 	}
 	if p.current != nil && p.current.id != liveID {
 		s.Pending = p.current.loaded.Revision

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emmansun/gmsm/smx509"
@@ -28,22 +29,38 @@ type Signer struct {
 	Issuer     string    `json:"issuer"`
 	NotAfter   time.Time `json:"not_after"`
 	SignedAt   time.Time `json:"signed_at"`
+	// Audience is the fleet the bundle was signed for (this gateway's, or it was refused).
+	Audience string `json:"audience"`
+	// chain is the verified chain, signer first, for revocation checks after the fact.
+	chain []*smx509.Certificate
 }
 
 // Verifier checks bundle signatures against trusted CAs and, when it has them, their CRLs.
+// The CRL file is read again by Refresh (each poll), so that a signer revoked while the
+// gateway runs cannot make a new bundle live.
 type Verifier struct {
-	roots *smx509.CertPool
-	crls  []*smx509.RevocationList
+	roots    *smx509.CertPool
+	cas      []*crypto.Certificate
+	audience string
+	crlFile  string
+
+	mu     sync.Mutex
+	crls   []*smx509.RevocationList
+	crlErr error // the latest Refresh's failure: every Verify refuses until one succeeds
 }
 
-// NewVerifier trusts the CA certificates in the caFiles (PEM) and, when crlFile is set,
-// refuses signers its CRLs revoke. A CRL that does not verify against a trusted CA is an
-// error now, not a silent pass later.
-func NewVerifier(caFiles []string, crlFile string) (*Verifier, error) {
+// NewVerifier trusts the CA certificates in the caFiles (PEM), accepts only bundles signed
+// for audience (this gateway's fleet) and, when crlFile is set, refuses signers its CRLs
+// revoke. A CRL that does not verify against a trusted CA is an error now, not a silent
+// pass later.
+func NewVerifier(caFiles []string, crlFile, audience string) (*Verifier, error) {
 	if len(caFiles) == 0 {
 		return nil, errors.New("bundle verifier: no signers CA configured; an unsigned policy is never loaded")
 	}
-	v := &Verifier{roots: smx509.NewCertPool()}
+	if err := CheckAudience(audience); err != nil {
+		return nil, fmt.Errorf("bundle verifier: %w", err)
+	}
+	v := &Verifier{roots: smx509.NewCertPool(), audience: audience, crlFile: crlFile}
 	var cas []*crypto.Certificate
 	for _, f := range caFiles {
 		data, err := os.ReadFile(f)
@@ -59,24 +76,76 @@ func NewVerifier(caFiles []string, crlFile string) (*Verifier, error) {
 		}
 		cas = append(cas, list...)
 	}
-	if crlFile == "" {
-		return v, nil
+	v.cas = cas
+	if err := v.Refresh(); err != nil {
+		return nil, err
 	}
-	data, err := os.ReadFile(crlFile)
+	return v, nil
+}
+
+// Audience is the fleet this verifier accepts bundles for.
+func (v *Verifier) Audience() string { return v.audience }
+
+// Refresh reads the CRL file again (nothing without one). On failure (unreadable, not a
+// CRL, not signed by a signers CA) it keeps the error, and every Verify refuses until a
+// Refresh succeeds: a revocation list that cannot be read cannot vouch for anyone.
+func (v *Verifier) Refresh() error {
+	if v.crlFile == "" {
+		return nil
+	}
+	crls, err := v.readCRL()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.crlErr = err
+	if err == nil {
+		v.crls = crls
+	}
+	return err
+}
+
+func (v *Verifier) readCRL() ([]*smx509.RevocationList, error) {
+	data, err := os.ReadFile(v.crlFile)
 	if err != nil {
-		return nil, fmt.Errorf("bundle verifier: read CRL %s: %w", crlFile, err)
+		return nil, fmt.Errorf("bundle verifier: read CRL %s: %w", v.crlFile, err)
 	}
 	crls, err := tlcp.ParseCRLsPEM(data)
 	if err != nil {
-		return nil, fmt.Errorf("bundle verifier: CRL %s: %w", crlFile, err)
+		return nil, fmt.Errorf("bundle verifier: CRL %s: %w", v.crlFile, err)
 	}
 	for _, crl := range crls {
-		if !signedByOneOf(crl, cas) {
-			return nil, fmt.Errorf("bundle verifier: CRL %s (issuer %s) is not signed by a signers CA", crlFile, crl.Issuer)
+		if !signedByOneOf(crl, v.cas) {
+			return nil, fmt.Errorf("bundle verifier: CRL %s (issuer %s) is not signed by a signers CA", v.crlFile, crl.Issuer)
 		}
 	}
-	v.crls = crls
-	return v, nil
+	return crls, nil
+}
+
+// Revoked reports whether the CRL as last read revokes s's certificate or its chain: the
+// signer of a revision already live, revoked since.
+func (v *Verifier) Revoked(s *Signer) bool {
+	v.mu.Lock()
+	crls := v.crls
+	v.mu.Unlock()
+	for i := 0; i+1 < len(s.chain); i++ {
+		if revokedBy(s.chain[i], s.chain[i+1], crls) {
+			return true
+		}
+	}
+	return false
+}
+
+func revokedBy(c, issuer *smx509.Certificate, crls []*smx509.RevocationList) bool {
+	for _, crl := range crls {
+		if crl.CheckSignatureFrom(issuer) != nil {
+			continue
+		}
+		for _, e := range crl.RevokedCertificateEntries {
+			if e.SerialNumber.Cmp(c.SerialNumber) == 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func signedByOneOf(crl *smx509.RevocationList, cas []*crypto.Certificate) bool {
@@ -88,7 +157,8 @@ func signedByOneOf(crl *smx509.RevocationList, cas []*crypto.Certificate) bool {
 	return false
 }
 
-// Verify checks sigFile over bundle at now: the digest is the bundle's, signed_at is not
+// Verify checks sigFile over bundle at now: the signature is for this verifier's audience,
+// the digest is the bundle's, signed_at is not
 // ahead of now by more than MaxClockSkew, the chain leads to
 // a trusted CA and is valid now, the signer holds the security-officer role and a
 // certificate for digital signatures, no configured CRL revokes it (and the CRL is
@@ -98,6 +168,9 @@ func (v *Verifier) Verify(bundle, sigFile []byte, now time.Time) (*Signer, error
 	sig, err := ParseSignature(sigFile)
 	if err != nil {
 		return nil, err
+	}
+	if sig.Audience != v.audience {
+		return nil, fmt.Errorf("bundle signature: signed for audience %q, this gateway's is %q (a bundle of another fleet)", sig.Audience, v.audience)
 	}
 	sum := crypto.SM3(bundle)
 	if subtle.ConstantTimeCompare(sum[:], sig.digest) != 1 {
@@ -146,7 +219,7 @@ func (v *Verifier) Verify(bundle, sigFile []byte, now time.Time) (*Signer, error
 	if err != nil {
 		return nil, fmt.Errorf("bundle signature: %w", err)
 	}
-	if err := sv.Verify(SignedMessage(sig.digest, sig.SignedAt), sig.Signature); err != nil {
+	if err := sv.Verify(SignedMessage(sig.digest, sig.SignedAt, sig.Audience), sig.Signature); err != nil {
 		return nil, fmt.Errorf("bundle signature: %w", err)
 	}
 	var uris []string
@@ -160,18 +233,23 @@ func (v *Verifier) Verify(bundle, sigFile []byte, now time.Time) (*Signer, error
 		Issuer:     leaf.Issuer.String(),
 		NotAfter:   leaf.NotAfter,
 		SignedAt:   sig.signedAt,
+		Audience:   sig.Audience,
+		chain:      verified[0],
 	}, nil
 }
 
 // checkRevocation refuses a chain member that a CRL of its issuer revokes, and a chain
 // whose issuer's CRL has passed its next update: a stale list cannot vouch for anyone.
 func (v *Verifier) checkRevocation(chain []*smx509.Certificate, now time.Time) error {
-	if len(v.crls) == 0 {
-		return nil
+	v.mu.Lock()
+	crls, crlErr := v.crls, v.crlErr
+	v.mu.Unlock()
+	if crlErr != nil {
+		return fmt.Errorf("bundle signature: revocation cannot be checked: %w", crlErr)
 	}
 	for i := 0; i+1 < len(chain); i++ {
 		c, issuer := chain[i], chain[i+1]
-		for _, crl := range v.crls {
+		for _, crl := range crls {
 			if crl.CheckSignatureFrom(issuer) != nil {
 				continue
 			}

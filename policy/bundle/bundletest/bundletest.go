@@ -82,10 +82,19 @@ func (p *PKI) WriteCRL(t testing.TB, serials ...*big.Int) string {
 	return f
 }
 
-// Sign signs a bundle with s.
+// Audience is the fleet name tests' gateways and signatures use (policy.bundle.audience).
+const Audience = "test-fleet"
+
+// Sign signs a bundle with s for Audience.
 func (s *Signer) Sign(t testing.TB, b []byte) []byte {
 	t.Helper()
-	sig, err := bundle.Sign(b, s.Key, []*crypto.Certificate{s.Cert}, time.Now())
+	return s.SignFor(t, b, Audience)
+}
+
+// SignFor signs a bundle with s for audience.
+func (s *Signer) SignFor(t testing.TB, b []byte, audience string) []byte {
+	t.Helper()
+	sig, err := bundle.Sign(b, s.Key, []*crypto.Certificate{s.Cert}, audience, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
