@@ -116,13 +116,15 @@ func (s *streamBody) cut() error {
 	}
 	out, used, rows, err := s.cutter.Cut(s.buf[:0], s.win[:s.pend], s.eof)
 	s.buf, s.out = out, out
-	s.rows += int64(rows)
 	copy(s.win, s.win[used:s.pend])
 	s.pend -= used
 	if err != nil {
-		s.out = nil // the rows before the one refused go nowhere: the transfer is cut here
+		// The rows before the one refused go nowhere, so they are not counted as released
+		// either: the transfer is cut here.
+		s.out = nil
 		return releaseCutError(err)
 	}
+	s.rows += int64(rows)
 	if s.eof && s.pend > 0 {
 		return ReleaseRefusal(false, Reason{Code: "ROW_MALFORMED", Message: "the provider's body ends inside a row"})
 	}
