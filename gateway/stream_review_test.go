@@ -1,12 +1,18 @@
 package gateway_test
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/govgate/govgate/audit"
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/wire"
 )
 
 // A cut transfer's record counts the rows the consumer got, not the rows cut from the
@@ -39,5 +45,42 @@ func TestStreamCutRecordsOnlyRowsSent(t *testing.T) {
 	}
 	if rec.Transfer.Rows != got || rec.Bytes.Response != int64(len(r.body)) {
 		t.Errorf("the record says %d rows and %d bytes were released; the consumer got %d rows in %d bytes", rec.Transfer.Rows, rec.Bytes.Response, got, len(r.body))
+	}
+}
+
+// A provider that pauses between rows for longer than limits.write_timeout (a slow export,
+// a cursor fetching its next page) is not the consumer being slow: write_timeout bounds
+// each write to the consumer, so the time spent waiting for the provider must not count
+// against it (transfer_timeout bounds that).
+func TestStreamProviderPauseIsNotAConsumerWriteTimeout(t *testing.T) {
+	var head, tail strings.Builder
+	head.WriteString("uscc,name,status\n")
+	for i := 0; head.Len() < 3*StreamWindow/4; i++ {
+		fmt.Fprintf(&head, "9111%014d,企业%d,存续\n", i, i)
+	}
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&tail, "9112%014d,企业%d,存续\n", i, i)
+	}
+	provider := func(ctx *fasthttp.RequestCtx) bool {
+		ctx.SetContentType("text/csv")
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			w.WriteString(head.String())
+			w.Flush()
+			time.Sleep(1500 * time.Millisecond)
+			w.WriteString(tail.String())
+			w.Flush()
+		})
+		return true
+	}
+	g := startPolicyGateway(t, 0, provider, withStreamRoutes(0), func(_ string, s *gatewaySetup) {
+		prev := s.config
+		s.config = func(cfg *Config) {
+			prev(cfg)
+			cfg.Limits.WriteTimeout = 300 * time.Millisecond
+		}
+	})
+	r := getStream(t, g.base+"/ent/changes.csv", exchanger)
+	if r.err != nil || r.status != 200 || r.trailer.Get(wire.HeaderReceipt) == "" || !bytes.Contains(r.body, []byte("911200000000000099")) {
+		t.Fatalf("a transfer whose provider paused: %d, %d bytes, receipt %q, %v", r.status, len(r.body), r.trailer.Get(wire.HeaderReceipt), r.err)
 	}
 }

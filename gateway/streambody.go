@@ -306,6 +306,11 @@ func (s *streamBody) WriteTo(w io.Writer) (int64, error) {
 				return total, s.cutWith(asError(err))
 			}
 		}
+		// The write timeout bounds each chunk's write, set once the chunk is cut: the time
+		// spent waiting for the provider is transfer_timeout's, not the consumer's.
+		if wt := s.rt.cfg.Limits.WriteTimeout; wt > 0 {
+			s.ctx.SetWriteDeadline(time.Now().Add(wt))
+		}
 		n, err := w.Write(s.out)
 		s.sentHash.Write(s.out[:n])
 		s.sent += int64(n)
@@ -313,9 +318,6 @@ func (s *streamBody) WriteTo(w io.Writer) (int64, error) {
 		s.out = s.out[n:]
 		if err != nil {
 			return total, err // the consumer's connection failed: CloseWithError records it
-		}
-		if wt := s.rt.cfg.Limits.WriteTimeout; wt > 0 {
-			s.ctx.SetWriteDeadline(time.Now().Add(wt))
 		}
 	}
 }
