@@ -42,7 +42,7 @@ func connect(t *testing.T, cfg gateway.SharedRedis) rueidis.Client {
 // gatewayStore is one gateway's replay store on the fleet's Redis.
 func gatewayStore(t *testing.T, c rueidis.Client, perDept int, h *Health) *ReplayStore {
 	t.Helper()
-	s, err := NewReplayStore(c, Keys{Prefix: "t:"}, 500*time.Millisecond, perDept, 330*time.Second, h)
+	s, err := NewReplayStore(c, Keys{Prefix: "t:"}, 500*time.Millisecond, perDept, 330*time.Second, 0, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -613,5 +613,38 @@ func TestDataLossIsNoticedAndRepaired(t *testing.T) {
 	}
 	if h.losses.Load() < 2 || !strings.Contains(logs.String(), "lost its data") || !strings.Contains(logs.String(), "audit log unreadable") {
 		t.Fatalf("losses %d, log:\n%s", h.losses.Load(), logs.String())
+	}
+}
+
+// Two gateways whose clocks differ (within the signature_future_skew the verifier already
+// grants clocks): the one ahead claims a nonce with the TTL its clock gives; the one behind
+// still finds the signature fresh after that TTL has run out. The claim must outlive the
+// signature on every gateway whose clock is behind by up to that margin, or the replay
+// passes there.
+func TestReplayClaimOutlivesGatewayClockSkew(t *testing.T) {
+	srv := redistest.Start(t)
+	c := connect(t, redisConfig(srv.Addr))
+	h := NewHealth(refuse, quiet)
+	const margin = 2 * time.Second
+	ahead, err := NewReplayStore(c, Keys{Prefix: "t:"}, 500*time.Millisecond, 0, 330*time.Second, margin, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind, err := NewReplayStore(c, Keys{Prefix: "t:"}, 500*time.Millisecond, 0, 330*time.Second, margin, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := time.Now()
+	claim := crypto.NonceClaim{Dept: "d", KeyID: "k", Nonce: "skewed", Expiry: real.Add(time.Second)}
+	// The gateway ahead by 700 ms sees 300 ms of validity left.
+	if err := ahead.ClaimNonce(t.Context(), claim, real.Add(700*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	// The gateway behind (the true clock) still accepts the signature for ~500 ms.
+	if now := time.Now(); now.Before(claim.Expiry) {
+		if err := behind.ClaimNonce(t.Context(), claim, now); sigCode(err) != crypto.SigReplayed {
+			t.Fatalf("a replay to the gateway whose clock is behind passed: %v", err)
+		}
 	}
 }
