@@ -84,3 +84,19 @@ func TestStreamProviderPauseIsNotAConsumerWriteTimeout(t *testing.T) {
 		t.Fatalf("a transfer whose provider paused: %d, %d bytes, receipt %q, %v", r.status, len(r.body), r.trailer.Get(wire.HeaderReceipt), r.err)
 	}
 }
+
+// A label in a provider's trailer cuts the transfer however the provider spells its name:
+// the upstream client keeps header names as they came (no normalising), so a lower-case
+// x-classification trailer must be seen as X-Classification.
+func TestStreamLabelInTrailerAnyCase(t *testing.T) {
+	for _, name := range []string{"X-Classification", "x-classification", "X-CLASSIFICATION"} {
+		g, _ := startHostile(t, func([]byte) string {
+			return "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\nTrailer: " + name + "\r\n\r\n" +
+				"13\r\nuscc,name,status\n1,\r\n9\r\na,存续\n\r\n0\r\n" + name + ": secret\r\n\r\n"
+		}, withStreamRoutes(0))
+		raw := getRaw(t, g.base, "/ent/x.csv", exchanger)
+		if !strings.HasSuffix(raw, "0\r\n"+wire.HeaderTransferError+": release_denied\r\n") || strings.Contains(raw, wire.HeaderReceipt+": ") {
+			t.Errorf("%s: a label in a trailer did not cut the transfer: %q", name, raw[max(0, len(raw)-200):])
+		}
+	}
+}

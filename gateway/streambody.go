@@ -184,7 +184,7 @@ func asError(err error) *Error {
 // digest go out as trailers after the last chunk. A provider that sent a label in its
 // trailers — after its rows were released under the label of its head — is cut instead.
 func (s *streamBody) complete() error {
-	if len(s.up.Header.Peek(HeaderClassification)) > 0 {
+	if labelInTrailer(&s.up.Header) {
 		return s.cutWith(ReleaseRefusal(true, Reason{Code: "LABEL_IN_TRAILER", Message: "the provider sent X-Classification in a trailer, after rows were released under the label of its head"}))
 	}
 	receipt, err := s.record(TransferCompleted)
@@ -200,6 +200,19 @@ func (s *streamBody) complete() error {
 	h.Set(wire.HeaderBytes, strconv.FormatInt(s.sent, 10))
 	s.endErr = io.EOF
 	return io.EOF
+}
+
+// labelInTrailer reports whether the provider's trailer section named X-Classification,
+// in any case: the upstream client keeps names as they came, and Peek matches only the
+// canonical spelling. Trailers lists the names received (the announced ones were dropped
+// at the head, unannounceTrailers).
+func labelInTrailer(h *fasthttp.ResponseHeader) bool {
+	for k := range h.Trailers() {
+		if equalFold(k, HeaderClassification) {
+			return true
+		}
+	}
+	return false
 }
 
 // cutWith ends the transfer visibly incomplete: it is recorded as cut, and the consumer
