@@ -75,7 +75,12 @@ func (q *Quota) CountUse(ctx context.Context, u policy.QuotaUse) (policy.QuotaVe
 	return v, err
 }
 
-// ReturnUse implements policy.QuotaStore.
+// ReturnUse implements policy.QuotaStore. Only a use Redis counted is given back to it:
+// one that began before Redis's last transition may have been counted by the fallback, or
+// not at all, and the count it would take from Redis is then another request's.
 func (q *Quota) ReturnUse(ctx context.Context, u policy.QuotaUse) error {
+	if !q.Health.upSince(u.At) {
+		return nil // kept: the safe side
+	}
 	return q.Redis.ReturnUse(ctx, u)
 }

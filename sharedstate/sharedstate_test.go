@@ -648,3 +648,56 @@ func TestReplayClaimOutlivesGatewayClockSkew(t *testing.T) {
 		}
 	}
 }
+
+// A use counted by the local fallback while Redis was down, then given back (the exchange
+// reached no provider) after Redis answers again, must not take a count from Redis: Redis
+// never counted it, so the count it would take is another request's, and the fleet would
+// admit one more than its quota.
+func TestGiveBackOfALocalCountLeavesRedisAlone(t *testing.T) {
+	srv := redistest.Start(t)
+	h := NewHealth(gateway.SharedOnFailure{Replay: gateway.OnFailureRefuse, Quota: gateway.OnFailureLocal}, quiet)
+	c := connect(t, redisConfig(srv.Addr))
+	th := NewHealth(refuse, quiet)
+	twin := &Quota{Redis: NewQuotaStore(connect(t, redisConfig(srv.Addr)), Keys{Prefix: "t:"}, 500*time.Millisecond, th), Health: th}
+	quota := &Quota{Redis: NewQuotaStore(c, Keys{Prefix: "t:"}, 500*time.Millisecond, h), Local: policy.NewQuotas(), Health: h}
+	u := policy.QuotaUse{Consumer: "d", Agreement: "A", Quota: policy.Quota{PerDay: 5}, At: time.Now()}
+	if v, err := twin.CountUse(t.Context(), u); err != nil || !v.Allowed {
+		t.Fatalf("the twin's count: %+v %v", v, err)
+	}
+	srv.Stop()
+	mine := u
+	mine.At = time.Now()
+	if v, err := quota.CountUse(t.Context(), mine); err != nil || !v.Allowed {
+		t.Fatalf("local count: %+v %v", v, err)
+	}
+	srv.Restart()
+	other := policy.QuotaUse{Consumer: "d", Agreement: "other", Quota: policy.Quota{PerDay: 100}, At: time.Now()}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := quota.Redis.CountUse(t.Context(), other); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("redis did not come back")
+		}
+	}
+	h.observe("count", nil)
+	if err := quota.ReturnUse(t.Context(), mine); err != nil {
+		t.Fatal(err)
+	}
+	day, _ := policy.QuotaWindows(u.At)
+	if got := srv.MustInt("GET", Keys{Prefix: "t:"}.QuotaDay("d", "A", day)); got != 1 {
+		t.Errorf("the twin's count is %d after a give-back of a use Redis never counted; want 1", got)
+	}
+	// A use Redis counted while it was up is given back as before.
+	fresh := u
+	fresh.At = time.Now()
+	if v, err := quota.CountUse(t.Context(), fresh); err != nil || !v.Allowed {
+		t.Fatalf("count after recovery: %+v %v", v, err)
+	}
+	if err := quota.ReturnUse(t.Context(), fresh); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.MustInt("GET", Keys{Prefix: "t:"}.QuotaDay("d", "A", day)); got != 1 {
+		t.Errorf("count %d after a use counted in redis and given back; want 1", got)
+	}
+}
