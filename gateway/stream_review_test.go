@@ -100,3 +100,63 @@ func TestStreamLabelInTrailerAnyCase(t *testing.T) {
 		}
 	}
 }
+
+// Checked sound: a row longer than the window cuts the transfer (visibly incomplete,
+// no receipt), right after the header or mid-stream; a content-coded body is refused; a
+// provider that stalls after its head is cut at transfer_timeout, without a receipt.
+func TestStreamHostileProviderShapes(t *testing.T) {
+	huge := "uscc,name,status\n1,\"" + strings.Repeat("x", StreamWindow) + "\",存续\n"
+	g := startPolicyGateway(t, 0, csvProvider("text/csv", huge, 4096), withStreamRoutes(0))
+	// The header row is released from the first window, so the long row after it cuts.
+	if r := getStream(t, g.base+"/ent/x.csv", exchanger); r.err == nil || r.trailer.Get(wire.HeaderReceipt) != "" || strings.Contains(string(r.body), "xxxx") {
+		t.Errorf("a row longer than the window: %d %v %.200s", r.status, r.err, r.body)
+	}
+	var rows strings.Builder
+	rows.WriteString("uscc,name,status\n")
+	for i := 0; rows.Len() < StreamWindow; i++ {
+		fmt.Fprintf(&rows, "9111%014d,企业%d,存续\n", i, i)
+	}
+	g = startPolicyGateway(t, 0, csvProvider("text/csv", rows.String()+huge[17:], 4096), withStreamRoutes(0))
+	raw := getRaw(t, g.base, "/ent/x.csv", exchanger)
+	if !strings.HasSuffix(raw, "0\r\n"+wire.HeaderTransferError+": release_refused\r\n") {
+		t.Errorf("a long row mid-stream: %q", raw[max(0, len(raw)-200):])
+	}
+
+	gz := func(ctx *fasthttp.RequestCtx) bool {
+		csvProvider("text/csv", "uscc,name\n1,a\n", 4)(ctx)
+		ctx.Response.Header.Set("content-encoding", "gzip")
+		return true
+	}
+	g = startPolicyGateway(t, 0, gz, withStreamRoutes(0))
+	if r := getStream(t, g.base+"/ent/x.csv", exchanger); r.status != 502 || !strings.Contains(string(r.body), "RESPONSE_ENCODED") {
+		t.Errorf("a content-coded body: %d %s", r.status, r.body)
+	}
+
+	stall := func(ctx *fasthttp.RequestCtx) bool {
+		ctx.SetContentType("text/csv")
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			w.WriteString(rows.String())
+			w.Flush()
+			time.Sleep(5 * time.Second)
+		})
+		return true
+	}
+	g = startPolicyGateway(t, 0, stall, withStreamRoutes(0), func(_ string, s *gatewaySetup) {
+		prev := s.config
+		s.config = func(cfg *Config) {
+			prev(cfg)
+			for i := range cfg.Routes {
+				if cfg.Routes[i].Mode.Streams() {
+					cfg.Routes[i].TransferTimeout = time.Second
+				}
+			}
+		}
+	})
+	r := getStream(t, g.base+"/ent/x.csv", exchanger)
+	if r.err == nil || r.trailer.Get(wire.HeaderReceipt) != "" {
+		t.Errorf("a provider stalled after its head: %v, receipt %q", r.err, r.trailer.Get(wire.HeaderReceipt))
+	}
+	if e := g.audit.last(); e.code == "" {
+		t.Errorf("the stalled transfer is recorded as %+v", e)
+	}
+}

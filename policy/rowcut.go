@@ -109,6 +109,7 @@ type csvCutter struct {
 	d       *Decision
 	types   map[string]FieldSpec
 	started bool  // the header row is cut
+	bomDone bool  // the stream's first bytes were checked for a byte order mark
 	width   int   // columns in the header
 	keep    []int // indices of released columns
 	masks   []*maskRule
@@ -122,10 +123,12 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 func (c *csvCutter) Cut(dst, src []byte, final bool) ([]byte, int, int, error) {
 	used, rows := 0, 0
-	if !c.started {
+	if !c.bomDone {
 		if len(src) < len(utf8BOM) && bytes.HasPrefix(utf8BOM, src) && !final {
 			return dst, 0, 0, nil // perhaps a BOM not yet whole
 		}
+		// Only the stream's first bytes: a second mark is part of the header's first name.
+		c.bomDone = true
 		if bytes.HasPrefix(src, utf8BOM) {
 			used = len(utf8BOM)
 		}

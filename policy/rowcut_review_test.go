@@ -46,3 +46,26 @@ func TestNDJSONDuplicateAndEscapedMembersMasked(t *testing.T) {
 		}
 	}
 }
+
+// Checked sound: a header name that differs from a catalogued field only by case, spaces,
+// a byte order mark not at the start or a quoted repeat of a released column is refused;
+// a quoted field or a "" escape split anywhere across reads cuts the same.
+func TestCSVHeaderLookalikesRefused(t *testing.T) {
+	d := allowedTaxDecision(t)
+	for in, code := range map[string]string{
+		"Name\nx\n":                    "CSV_UNKNOWN_COLUMN",
+		"name \nx\n":                   "CSV_UNKNOWN_COLUMN",
+		" name\nx\n":                   "CSV_UNKNOWN_COLUMN",
+		"name,\ufefftax_status\nx,y\n": "CSV_UNKNOWN_COLUMN",
+		"name,\"name\"\nx,y\n":         "CSV_DUPLICATE_COLUMN",
+		"\ufeff\ufeffname\nx\n":        "CSV_UNKNOWN_COLUMN",
+	} {
+		for _, chunk := range []int{1, 3, 1 << 20} {
+			_, _, err := cutAll(taxCutter(t, d, MediaCSV), []byte(in), chunk)
+			var re *ReleaseError
+			if !errors.As(err, &re) || re.Reason.Code != code {
+				t.Errorf("%q (chunk %d): %v, want %s", in, chunk, err, code)
+			}
+		}
+	}
+}
