@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/policy"
 )
@@ -32,7 +34,7 @@ func (r *Replay) ClaimNonce(ctx context.Context, c crypto.NonceClaim, now time.T
 			return &crypto.SignatureError{Code: crypto.SigReplayed, Reason: "nonce " + c.Nonce + " was already used with this key"}
 		}
 		return nil
-	case errors.As(err, &se), r.Local == nil:
+	case errors.As(err, &se), r.Local == nil, answered(err):
 		return err
 	}
 	r.Health.fellBack(FeatureReplay)
@@ -63,8 +65,8 @@ type Quota struct {
 func (q *Quota) CountUse(ctx context.Context, u policy.QuotaUse) (policy.QuotaVerdict, error) {
 	v, err := q.Redis.CountUse(ctx, u)
 	switch {
-	case err == nil:
-		return v, nil
+	case err == nil, answered(err):
+		return v, err
 	case q.Local != nil:
 		q.Health.fellBack(FeatureQuota)
 		return q.Local.CountUse(ctx, u)
@@ -83,4 +85,13 @@ func (q *Quota) ReturnUse(ctx context.Context, u policy.QuotaUse) error {
 		return nil // kept: the safe side
 	}
 	return q.Redis.ReturnUse(ctx, u)
+}
+
+// answered reports whether err is Redis's own answer (OOM under noeviction, READONLY): Redis
+// is not down then (Health stays up, /readyz ready), so the request is refused rather than
+// decided on a fallback that nothing would report.
+// The stores wrap Redis's errors, which rueidis.IsRedisErr does not look through.
+func answered(err error) bool {
+	var re *rueidis.RedisError
+	return errors.As(err, &re) && re != rueidis.Nil && !errors.Is(err, context.DeadlineExceeded)
 }

@@ -2,7 +2,6 @@ package sharedstate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -66,7 +65,7 @@ func (h *Health) observe(op string, err error) {
 		return
 	}
 	h.countError(op)
-	if _, isReply := rueidis.IsRedisErr(err); isReply && !errors.Is(err, context.DeadlineExceeded) {
+	if answered(err) {
 		return
 	}
 	h.markDown(err)

@@ -701,3 +701,30 @@ func TestGiveBackOfALocalCountLeavesRedisAlone(t *testing.T) {
 		t.Errorf("count %d after a use counted in redis and given back; want 1", got)
 	}
 }
+
+// on_failure says what a gateway does while Redis cannot answer. A Redis that answers
+// with an error (out of memory under noeviction, a replica's READONLY after a failover
+// the client has not followed yet) is not down: /readyz stays ready and no DEGRADED
+// warning is shown, so falling back to the gateway's own state then would be weaker than
+// it says. Such an answer refuses the request (503), as the documentation promises for a
+// full Redis.
+func TestRedisErrorReplyRefusesEvenWithFallbacks(t *testing.T) {
+	srv := redistest.Start(t, redistest.WithConfig("maxmemory-policy noeviction"))
+	h := NewHealth(gateway.SharedOnFailure{Replay: gateway.OnFailureLocal, Quota: gateway.OnFailureLocal}, quiet)
+	c := connect(t, redisConfig(srv.Addr))
+	replay := &Replay{Redis: gatewayStore(t, c, 0, h), Local: crypto.NewNonceCache(100), Health: h}
+	quota := &Quota{Redis: NewQuotaStore(c, Keys{Prefix: "t:"}, 500*time.Millisecond, h), Local: policy.NewQuotas(), Health: h}
+	srv.MustDo("CONFIG", "SET", "maxmemory", "1")
+	now := time.Now()
+	err := replay.ClaimNonce(t.Context(), crypto.NonceClaim{Dept: "d", KeyID: "k", Nonce: "oom", Expiry: now.Add(time.Minute)}, now)
+	if err == nil || sigCode(err) != "" {
+		t.Errorf("a claim Redis refused (OOM) was accepted: %v", err)
+	}
+	u := policy.QuotaUse{Consumer: "d", Agreement: "A", Quota: policy.Quota{PerDay: 5}, At: now}
+	if v, err := quota.CountUse(t.Context(), u); err == nil || v.Allowed {
+		t.Errorf("a count Redis refused (OOM) was admitted: %+v %v", v, err)
+	}
+	if !h.Up() || h.Warning() != "" {
+		t.Fatalf("an error reply changed the health: up %v warning %q", h.Up(), h.Warning())
+	}
+}
