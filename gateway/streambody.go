@@ -116,13 +116,15 @@ func (s *streamBody) cut() error {
 	}
 	out, used, rows, err := s.cutter.Cut(s.buf[:0], s.win[:s.pend], s.eof)
 	s.buf, s.out = out, out
-	s.rows += int64(rows)
 	copy(s.win, s.win[used:s.pend])
 	s.pend -= used
 	if err != nil {
-		s.out = nil // the rows before the one refused go nowhere: the transfer is cut here
+		// The rows before the one refused go nowhere, so they are not counted as released
+		// either: the transfer is cut here.
+		s.out = nil
 		return releaseCutError(err)
 	}
+	s.rows += int64(rows)
 	if s.eof && s.pend > 0 {
 		return ReleaseRefusal(false, Reason{Code: "ROW_MALFORMED", Message: "the provider's body ends inside a row"})
 	}
@@ -182,7 +184,7 @@ func asError(err error) *Error {
 // digest go out as trailers after the last chunk. A provider that sent a label in its
 // trailers — after its rows were released under the label of its head — is cut instead.
 func (s *streamBody) complete() error {
-	if len(s.up.Header.Peek(HeaderClassification)) > 0 {
+	if labelInTrailer(&s.up.Header) {
 		return s.cutWith(ReleaseRefusal(true, Reason{Code: "LABEL_IN_TRAILER", Message: "the provider sent X-Classification in a trailer, after rows were released under the label of its head"}))
 	}
 	receipt, err := s.record(TransferCompleted)
@@ -198,6 +200,19 @@ func (s *streamBody) complete() error {
 	h.Set(wire.HeaderBytes, strconv.FormatInt(s.sent, 10))
 	s.endErr = io.EOF
 	return io.EOF
+}
+
+// labelInTrailer reports whether the provider's trailer section named X-Classification,
+// in any case: the upstream client keeps names as they came, and Peek matches only the
+// canonical spelling. Trailers lists the names received (the announced ones were dropped
+// at the head, unannounceTrailers).
+func labelInTrailer(h *fasthttp.ResponseHeader) bool {
+	for k := range h.Trailers() {
+		if equalFold(k, HeaderClassification) {
+			return true
+		}
+	}
+	return false
 }
 
 // cutWith ends the transfer visibly incomplete: it is recorded as cut, and the consumer
@@ -304,6 +319,11 @@ func (s *streamBody) WriteTo(w io.Writer) (int64, error) {
 				return total, s.cutWith(asError(err))
 			}
 		}
+		// The write timeout bounds each chunk's write, set once the chunk is cut: the time
+		// spent waiting for the provider is transfer_timeout's, not the consumer's.
+		if wt := s.rt.cfg.Limits.WriteTimeout; wt > 0 {
+			s.ctx.SetWriteDeadline(time.Now().Add(wt))
+		}
 		n, err := w.Write(s.out)
 		s.sentHash.Write(s.out[:n])
 		s.sent += int64(n)
@@ -311,9 +331,6 @@ func (s *streamBody) WriteTo(w io.Writer) (int64, error) {
 		s.out = s.out[n:]
 		if err != nil {
 			return total, err // the consumer's connection failed: CloseWithError records it
-		}
-		if wt := s.rt.cfg.Limits.WriteTimeout; wt > 0 {
-			s.ctx.SetWriteDeadline(time.Now().Add(wt))
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package gateway
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // validateShared checks the shared section: a mode that fits the addresses, credentials
 // named by environment variable, a TLS pair given whole, and known failure behaviours.
@@ -50,4 +53,23 @@ func (c *Config) validateShared(add addFunc) {
 	if r.PasswordEnv == "" && r.UsernameEnv != "" {
 		add("shared.redis.password_env", "required with username_env")
 	}
+	if strings.ContainsAny(r.KeyPrefix, "{}") {
+		// The department's braces must be the key's first hash tag, or Redis Cluster
+		// puts every department on the one slot the prefix names.
+		add("shared.redis.key_prefix", "%q holds a brace; the department's hash tag must be the key's first", r.KeyPrefix)
+	}
+	if !s.Enabled() && s.configured() {
+		// Without an address the gateway keeps its state in memory: a section that says
+		// how to reach Redis and has nowhere to reach it is a mistake, not a choice.
+		add("shared.redis.addrs", "empty, so replay and quota state stay in this gateway's memory, yet the shared section configures Redis; name its address(es) or remove the section")
+	}
+}
+
+// configured reports whether the section sets anything besides its defaults.
+func (s *Shared) configured() bool {
+	r := s.Redis
+	return r.Mode != RedisStandalone || r.SentinelMaster != "" || r.UsernameEnv != "" || r.PasswordEnv != "" ||
+		r.TLS != (SharedTLS{}) || r.KeyPrefix != DefaultRedisKeyPrefix ||
+		r.DialTimeout != DefaultRedisDialTimeout || r.Timeout != DefaultRedisTimeout ||
+		s.OnFailure != (SharedOnFailure{Replay: OnFailureRefuse, Quota: OnFailureRefuse})
 }

@@ -28,19 +28,18 @@ const (
 )
 
 // TabularType returns the media type of a Content-Type that is released row by row, or ""
-// when it is not one. A CSV must be UTF-8: a charset other than utf-8 is not tabular here.
+// when it is not one. Rows are cut as UTF-8: a charset other than utf-8 is not tabular
+// here, since a consumer reading the bytes in it could find other fields than the cut did.
 func TabularType(contentType string) string {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return ""
 	}
 	switch mt {
-	case MediaCSV:
+	case MediaCSV, MediaNDJSON, MediaJSONL:
 		if cs, ok := params["charset"]; ok && !equalFoldASCII(cs, "utf-8") {
 			return ""
 		}
-		return mt
-	case MediaNDJSON, MediaJSONL:
 		return mt
 	}
 	return ""
@@ -85,7 +84,8 @@ func (c *ndjsonCutter) Cut(dst, src []byte, final bool) ([]byte, int, int, error
 		line = bytes.TrimSpace(line)
 		if len(line) > 0 {
 			c.row++
-			if line[0] != '{' || !json.Valid(line) {
+			// json.Valid admits bytes that are not UTF-8; RFC 8259 does not.
+			if line[0] != '{' || !json.Valid(line) || !utf8.Valid(line) {
 				return dst, used, rows, refused("ROW_MALFORMED", "line %d of the provider's NDJSON is not a JSON object", c.row)
 			}
 			var err error
@@ -109,6 +109,7 @@ type csvCutter struct {
 	d       *Decision
 	types   map[string]FieldSpec
 	started bool  // the header row is cut
+	bomDone bool  // the stream's first bytes were checked for a byte order mark
 	width   int   // columns in the header
 	keep    []int // indices of released columns
 	masks   []*maskRule
@@ -122,10 +123,12 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 func (c *csvCutter) Cut(dst, src []byte, final bool) ([]byte, int, int, error) {
 	used, rows := 0, 0
-	if !c.started {
+	if !c.bomDone {
 		if len(src) < len(utf8BOM) && bytes.HasPrefix(utf8BOM, src) && !final {
 			return dst, 0, 0, nil // perhaps a BOM not yet whole
 		}
+		// Only the stream's first bytes: a second mark is part of the header's first name.
+		c.bomDone = true
 		if bytes.HasPrefix(src, utf8BOM) {
 			used = len(utf8BOM)
 		}

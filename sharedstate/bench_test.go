@@ -31,7 +31,7 @@ func BenchmarkClaim(b *testing.B) {
 	}
 	defer c.Close()
 	h := NewHealth(refuse, quiet)
-	redis, err := NewReplayStore(c, Keys{Prefix: "govgate:"}, time.Second, 250_000, 330*time.Second, h)
+	redis, err := NewReplayStore(c, Keys{Prefix: "govgate:"}, time.Second, 250_000, 330*time.Second, 0, h)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func BenchmarkNonceMemory(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	store, err := NewReplayStore(c, Keys{Prefix: "govgate:"}, 5*time.Second, 0, 330*time.Second, NewHealth(refuse, quiet))
+	store, err := NewReplayStore(c, Keys{Prefix: "govgate:"}, 5*time.Second, 0, 330*time.Second, 0, NewHealth(refuse, quiet))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/policy"
 )
@@ -32,7 +34,7 @@ func (r *Replay) ClaimNonce(ctx context.Context, c crypto.NonceClaim, now time.T
 			return &crypto.SignatureError{Code: crypto.SigReplayed, Reason: "nonce " + c.Nonce + " was already used with this key"}
 		}
 		return nil
-	case errors.As(err, &se), r.Local == nil:
+	case errors.As(err, &se), r.Local == nil, answered(err):
 		return err
 	}
 	r.Health.fellBack(FeatureReplay)
@@ -63,8 +65,8 @@ type Quota struct {
 func (q *Quota) CountUse(ctx context.Context, u policy.QuotaUse) (policy.QuotaVerdict, error) {
 	v, err := q.Redis.CountUse(ctx, u)
 	switch {
-	case err == nil:
-		return v, nil
+	case err == nil, answered(err):
+		return v, err
 	case q.Local != nil:
 		q.Health.fellBack(FeatureQuota)
 		return q.Local.CountUse(ctx, u)
@@ -75,7 +77,21 @@ func (q *Quota) CountUse(ctx context.Context, u policy.QuotaUse) (policy.QuotaVe
 	return v, err
 }
 
-// ReturnUse implements policy.QuotaStore.
+// ReturnUse implements policy.QuotaStore. Only a use Redis counted is given back to it:
+// one that began before Redis's last transition may have been counted by the fallback, or
+// not at all, and the count it would take from Redis is then another request's.
 func (q *Quota) ReturnUse(ctx context.Context, u policy.QuotaUse) error {
+	if !q.Health.upSince(u.At) {
+		return nil // kept: the safe side
+	}
 	return q.Redis.ReturnUse(ctx, u)
+}
+
+// answered reports whether err is Redis's own answer (OOM under noeviction, READONLY): Redis
+// is not down then (Health stays up, /readyz ready), so the request is refused rather than
+// decided on a fallback that nothing would report.
+// The stores wrap Redis's errors, which rueidis.IsRedisErr does not look through.
+func answered(err error) bool {
+	var re *rueidis.RedisError
+	return errors.As(err, &re) && re != rueidis.Nil && !errors.Is(err, context.DeadlineExceeded)
 }

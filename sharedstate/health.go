@@ -2,7 +2,6 @@ package sharedstate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -53,6 +52,11 @@ func NewHealth(onFailure gateway.SharedOnFailure, log *slog.Logger) *Health {
 // Up reports whether Redis answered the last command or PING.
 func (h *Health) Up() bool { return h.up.Load() }
 
+// upSince reports whether Redis has answered without an outage since t.
+func (h *Health) upSince(t time.Time) bool {
+	return h.up.Load() && h.since.Load() <= t.UnixNano()
+}
+
 // observe records the outcome of one command of op. An error that is Redis's own answer
 // (a script error, OOM) counts as an error but not as Redis being unreachable.
 func (h *Health) observe(op string, err error) {
@@ -61,7 +65,7 @@ func (h *Health) observe(op string, err error) {
 		return
 	}
 	h.countError(op)
-	if _, isReply := rueidis.IsRedisErr(err); isReply && !errors.Is(err, context.DeadlineExceeded) {
+	if answered(err) {
 		return
 	}
 	h.markDown(err)

@@ -71,6 +71,10 @@ type ReplayStore struct {
 	perDept int
 	// window is the furthest a claim's expiry lies after now: Skew + FutureSkew.
 	window time.Duration
+	// margin keeps every claim this much past its signature's expiry: the fleet's
+	// gateways each judge a signature fresh by their own clock, and one whose clock is
+	// behind the claiming gateway's by up to margin must still find the claim.
+	margin time.Duration
 	// owner marks this store's claims, so that a release deletes only its own; attempts
 	// numbers each claim, so that a claim sent again after a lost answer knows its own.
 	owner    string
@@ -79,20 +83,23 @@ type ReplayStore struct {
 }
 
 // NewReplayStore returns the store on client. timeout bounds each command; perDept is
-// the per-department bound; window is how far ahead of now a claim's expiry may lie.
-func NewReplayStore(client rueidis.Client, keys Keys, timeout time.Duration, perDept int, window time.Duration, health *Health) (*ReplayStore, error) {
+// the per-department bound; window is how far ahead of now a claim's expiry may lie;
+// margin is how long a claim outlives its signature, for the clocks of the fleet's
+// gateways (the verifier's future skew, the difference of clocks it already admits).
+func NewReplayStore(client rueidis.Client, keys Keys, timeout time.Duration, perDept int, window, margin time.Duration, health *Health) (*ReplayStore, error) {
 	b := make([]byte, 12)
 	if _, err := rand.Read(b); err != nil {
 		return nil, fmt.Errorf("replay store owner id: %w", err)
 	}
-	return &ReplayStore{client: client, keys: keys, timeout: timeout, perDept: perDept, window: window, owner: hex.EncodeToString(b), health: health}, nil
+	return &ReplayStore{client: client, keys: keys, timeout: timeout, perDept: perDept, window: window, margin: margin, owner: hex.EncodeToString(b), health: health}, nil
 }
 
 // ClaimNonce implements crypto.ReplayStore in one round trip (claimScript).
 func (s *ReplayStore) ClaimNonce(ctx context.Context, c crypto.NonceClaim, now time.Time) error {
-	px := max(1, c.Expiry.Sub(now).Milliseconds()+1)
-	first, last := bucketOf(now), bucketOf(now.Add(s.window))
-	own := bucketOf(c.Expiry)
+	keep := c.Expiry.Add(s.margin)
+	px := max(1, keep.Sub(now).Milliseconds()+1)
+	first, last := bucketOf(now), bucketOf(now.Add(s.window+s.margin))
+	own := bucketOf(keep)
 	first, last = min(first, own), max(last, own)
 	keys := make([]string, 0, 2+last-first)
 	keys = append(keys, s.keys.Nonce(c.Dept, c.KeyID, c.Nonce))
@@ -125,7 +132,7 @@ func (s *ReplayStore) ClaimNonce(ctx context.Context, c crypto.NonceClaim, now t
 
 // ReleaseNonce implements crypto.ReplayStore: compare and delete (releaseScript).
 func (s *ReplayStore) ReleaseNonce(ctx context.Context, c crypto.NonceClaim) error {
-	keys := []string{s.keys.Nonce(c.Dept, c.KeyID, c.Nonce), s.keys.NonceBucket(c.Dept, bucketOf(c.Expiry))}
+	keys := []string{s.keys.Nonce(c.Dept, c.KeyID, c.Nonce), s.keys.NonceBucket(c.Dept, bucketOf(c.Expiry.Add(s.margin)))}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	err := execAgain(cctx, s.client, releaseScript, keys, []string{s.value(c)}).Error()

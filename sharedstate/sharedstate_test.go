@@ -42,7 +42,7 @@ func connect(t *testing.T, cfg gateway.SharedRedis) rueidis.Client {
 // gatewayStore is one gateway's replay store on the fleet's Redis.
 func gatewayStore(t *testing.T, c rueidis.Client, perDept int, h *Health) *ReplayStore {
 	t.Helper()
-	s, err := NewReplayStore(c, Keys{Prefix: "t:"}, 500*time.Millisecond, perDept, 330*time.Second, h)
+	s, err := NewReplayStore(c, Keys{Prefix: "t:"}, 500*time.Millisecond, perDept, 330*time.Second, 0, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -613,5 +613,118 @@ func TestDataLossIsNoticedAndRepaired(t *testing.T) {
 	}
 	if h.losses.Load() < 2 || !strings.Contains(logs.String(), "lost its data") || !strings.Contains(logs.String(), "audit log unreadable") {
 		t.Fatalf("losses %d, log:\n%s", h.losses.Load(), logs.String())
+	}
+}
+
+// Two gateways whose clocks differ (within the signature_future_skew the verifier already
+// grants clocks): the one ahead claims a nonce with the TTL its clock gives; the one behind
+// still finds the signature fresh after that TTL has run out. The claim must outlive the
+// signature on every gateway whose clock is behind by up to that margin, or the replay
+// passes there.
+func TestReplayClaimOutlivesGatewayClockSkew(t *testing.T) {
+	srv := redistest.Start(t)
+	c := connect(t, redisConfig(srv.Addr))
+	h := NewHealth(refuse, quiet)
+	const margin = 2 * time.Second
+	ahead, err := NewReplayStore(c, Keys{Prefix: "t:"}, 500*time.Millisecond, 0, 330*time.Second, margin, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind, err := NewReplayStore(c, Keys{Prefix: "t:"}, 500*time.Millisecond, 0, 330*time.Second, margin, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := time.Now()
+	claim := crypto.NonceClaim{Dept: "d", KeyID: "k", Nonce: "skewed", Expiry: real.Add(time.Second)}
+	// The gateway ahead by 700 ms sees 300 ms of validity left.
+	if err := ahead.ClaimNonce(t.Context(), claim, real.Add(700*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	// The gateway behind (the true clock) still accepts the signature for ~500 ms.
+	if now := time.Now(); now.Before(claim.Expiry) {
+		if err := behind.ClaimNonce(t.Context(), claim, now); sigCode(err) != crypto.SigReplayed {
+			t.Fatalf("a replay to the gateway whose clock is behind passed: %v", err)
+		}
+	}
+}
+
+// A use counted by the local fallback while Redis was down, then given back (the exchange
+// reached no provider) after Redis answers again, must not take a count from Redis: Redis
+// never counted it, so the count it would take is another request's, and the fleet would
+// admit one more than its quota.
+func TestGiveBackOfALocalCountLeavesRedisAlone(t *testing.T) {
+	srv := redistest.Start(t)
+	h := NewHealth(gateway.SharedOnFailure{Replay: gateway.OnFailureRefuse, Quota: gateway.OnFailureLocal}, quiet)
+	c := connect(t, redisConfig(srv.Addr))
+	th := NewHealth(refuse, quiet)
+	twin := &Quota{Redis: NewQuotaStore(connect(t, redisConfig(srv.Addr)), Keys{Prefix: "t:"}, 500*time.Millisecond, th), Health: th}
+	quota := &Quota{Redis: NewQuotaStore(c, Keys{Prefix: "t:"}, 500*time.Millisecond, h), Local: policy.NewQuotas(), Health: h}
+	u := policy.QuotaUse{Consumer: "d", Agreement: "A", Quota: policy.Quota{PerDay: 5}, At: time.Now()}
+	if v, err := twin.CountUse(t.Context(), u); err != nil || !v.Allowed {
+		t.Fatalf("the twin's count: %+v %v", v, err)
+	}
+	srv.Stop()
+	mine := u
+	mine.At = time.Now()
+	if v, err := quota.CountUse(t.Context(), mine); err != nil || !v.Allowed {
+		t.Fatalf("local count: %+v %v", v, err)
+	}
+	srv.Restart()
+	other := policy.QuotaUse{Consumer: "d", Agreement: "other", Quota: policy.Quota{PerDay: 100}, At: time.Now()}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := quota.Redis.CountUse(t.Context(), other); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("redis did not come back")
+		}
+	}
+	h.observe("count", nil)
+	if err := quota.ReturnUse(t.Context(), mine); err != nil {
+		t.Fatal(err)
+	}
+	day, _ := policy.QuotaWindows(u.At)
+	if got := srv.MustInt("GET", Keys{Prefix: "t:"}.QuotaDay("d", "A", day)); got != 1 {
+		t.Errorf("the twin's count is %d after a give-back of a use Redis never counted; want 1", got)
+	}
+	// A use Redis counted while it was up is given back as before.
+	fresh := u
+	fresh.At = time.Now()
+	if v, err := quota.CountUse(t.Context(), fresh); err != nil || !v.Allowed {
+		t.Fatalf("count after recovery: %+v %v", v, err)
+	}
+	if err := quota.ReturnUse(t.Context(), fresh); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.MustInt("GET", Keys{Prefix: "t:"}.QuotaDay("d", "A", day)); got != 1 {
+		t.Errorf("count %d after a use counted in redis and given back; want 1", got)
+	}
+}
+
+// on_failure says what a gateway does while Redis cannot answer. A Redis that answers
+// with an error (out of memory under noeviction, a replica's READONLY after a failover
+// the client has not followed yet) is not down: /readyz stays ready and no DEGRADED
+// warning is shown, so falling back to the gateway's own state then would be weaker than
+// it says. Such an answer refuses the request (503), as the documentation promises for a
+// full Redis.
+func TestRedisErrorReplyRefusesEvenWithFallbacks(t *testing.T) {
+	srv := redistest.Start(t, redistest.WithConfig("maxmemory-policy noeviction"))
+	h := NewHealth(gateway.SharedOnFailure{Replay: gateway.OnFailureLocal, Quota: gateway.OnFailureLocal}, quiet)
+	c := connect(t, redisConfig(srv.Addr))
+	replay := &Replay{Redis: gatewayStore(t, c, 0, h), Local: crypto.NewNonceCache(100), Health: h}
+	quota := &Quota{Redis: NewQuotaStore(c, Keys{Prefix: "t:"}, 500*time.Millisecond, h), Local: policy.NewQuotas(), Health: h}
+	srv.MustDo("CONFIG", "SET", "maxmemory", "1")
+	now := time.Now()
+	err := replay.ClaimNonce(t.Context(), crypto.NonceClaim{Dept: "d", KeyID: "k", Nonce: "oom", Expiry: now.Add(time.Minute)}, now)
+	if err == nil || sigCode(err) != "" {
+		t.Errorf("a claim Redis refused (OOM) was accepted: %v", err)
+	}
+	u := policy.QuotaUse{Consumer: "d", Agreement: "A", Quota: policy.Quota{PerDay: 5}, At: now}
+	if v, err := quota.CountUse(t.Context(), u); err == nil || v.Allowed {
+		t.Errorf("a count Redis refused (OOM) was admitted: %+v %v", v, err)
+	}
+	if !h.Up() || h.Warning() != "" {
+		t.Fatalf("an error reply changed the health: up %v warning %q", h.Up(), h.Warning())
 	}
 }

@@ -40,7 +40,7 @@ func (b *builder) shared() error {
 	keys := sharedstate.Keys{Prefix: r.KeyPrefix}
 	if b.auth != nil {
 		p := b.cfg.TLCP.SignaturePolicy()
-		store, err := sharedstate.NewReplayStore(client, keys, r.Timeout, p.MaxNoncesPerDept, p.Skew+p.FutureSkew, health)
+		store, err := sharedstate.NewReplayStore(client, keys, r.Timeout, p.MaxNoncesPerDept, p.Skew+p.FutureSkew, p.FutureSkew, health)
 		if err != nil {
 			return err
 		}
