@@ -12,17 +12,23 @@ import (
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/audit/index"
 	"github.com/govgate/govgate/internal/pgtest"
+	"github.com/jackc/pgx/v5"
 )
 
 // BenchmarkShipAndReport ships a generated log of GOVGATE_SHIP_BENCH_RECORDS records
 // (default 100,000) into a PostgreSQL run as in production (fsync and synchronous commit
 // on), and times the reports. Baselines in the same run: the audit log's own durable
 // append rate while generating (gen_rec/s), and the file-based report over the same log.
+// GOVGATE_SHIP_BENCH_WRITERS connections (default DefaultWriters) write the batches.
 // Run with -benchtime 1x: each iteration ships the whole log into a fresh database.
 func BenchmarkShipAndReport(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("GOVGATE_SHIP_BENCH_RECORDS")); err == nil && v > 0 {
 		n = v
+	}
+	conns := DefaultWriters
+	if v, err := strconv.Atoi(os.Getenv("GOVGATE_SHIP_BENCH_WRITERS")); err == nil && v > 0 {
+		conns = v
 	}
 	ctx := context.Background()
 	srv := pgtest.StartT(b, pgtest.Options{Durable: true})
@@ -38,7 +44,11 @@ func BenchmarkShipAndReport(b *testing.B) {
 		if _, err := index.Migrate(ctx, db); err != nil {
 			b.Fatal(err)
 		}
-		s, err := New(ctx, Options{Dir: g.dir, Keys: g.keys(b), DB: db, Batch: DefaultBatch, Logger: slog.New(slog.DiscardHandler)})
+		var writers []*pgx.Conn
+		for range conns - 1 {
+			writers = append(writers, connect(b, url))
+		}
+		s, err := New(ctx, Options{Dir: g.dir, Keys: g.keys(b), DB: db, Writers: writers, Batch: DefaultBatch, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -49,6 +59,7 @@ func BenchmarkShipAndReport(b *testing.B) {
 			b.Fatalf("shipped %+v, %v", res, err)
 		}
 	}
+	b.ReportMetric(float64(conns), "writers")
 	b.ReportMetric(genRate, "gen_rec/s")
 	b.ReportMetric(float64(n)/took.Seconds(), "ship_rec/s")
 	b.ReportMetric(float64(n)/took.Seconds()/genRate, "ship/gen")
@@ -61,7 +72,7 @@ func BenchmarkShipAndReport(b *testing.B) {
 		FROM pg_inherits WHERE inhparent = 'records'::regclass`).Scan(&table, &indexes); err != nil {
 		b.Fatal(err)
 	}
-	if err := db.QueryRow(ctx, `SELECT pg_total_relation_size('sharing_daily')`).Scan(&rollup); err != nil {
+	if err := db.QueryRow(ctx, `SELECT pg_total_relation_size('sharing_daily') + pg_total_relation_size('sharing_monthly')`).Scan(&rollup); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(table)/float64(n), "table_B/rec")
@@ -71,7 +82,7 @@ func BenchmarkShipAndReport(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		by   audit.ReportDim
-	}{{"day", audit.ByDay}, {"agreement", audit.ByAgreement}} {
+	}{{"day", audit.ByDay}, {"month", audit.ByMonth}, {"agreement", audit.ByAgreement}} {
 		opts := audit.ReportOptions{To: to, By: []audit.ReportDim{c.by}}
 		t0 := time.Now()
 		if _, err := index.Report(ctx, db, opts, nil); err != nil {

@@ -9,9 +9,11 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/audit/index"
+	"github.com/jackc/pgx/v5"
 	"github.com/transparency-dev/merkle/proof"
 )
 
@@ -211,21 +213,13 @@ func (s *Shipper) shipVerified(ctx context.Context, v *verified, p, first *index
 	done := make(chan error, 1)
 	var shippedCkpts int
 	go func() {
-		var err error
-		for b := range batches {
-			if err != nil {
-				continue // drain: the error is reported once
-			}
-			if err = index.Ship(ctx, s.opts.DB, b); err != nil {
-				continue
-			}
+		done <- s.write(ctx, batches, func(b *index.Batch) {
 			*p = b.Progress
 			s.stats.records.Add(uint64(len(b.Rows)))
 			s.stats.checkpoints.Add(uint64(len(b.Checkpoints)))
 			s.stats.batches.Add(1)
 			shippedCkpts += len(b.Checkpoints)
-		}
-		done <- err
+		})
 	}()
 	rows := make([]index.Row, 0, min(s.opts.Batch, int(end-start)))
 	ck, next := 0, start
@@ -366,4 +360,60 @@ func buildParallel(recs [][]byte, origin string, first uint64, providerDept func
 	}
 	wg.Wait()
 	return out
+}
+
+// copied is a batch copied in an open transaction on conn, waiting for its commit.
+type copied struct {
+	b    *index.Batch
+	tx   *index.Pending
+	conn *pgx.Conn
+	err  error
+}
+
+// write ships the batches in order over the shipper's connections: each batch is copied
+// (index.Begin) on a free connection while the one before commits, and committed
+// (index.Pending.Commit: the progress check under the origin's lock) strictly in order,
+// calling shipped after each. After the first error nothing more is committed (the
+// batches copied are rolled back) and the error is returned once all are drained.
+func (s *Shipper) write(ctx context.Context, batches <-chan *index.Batch, shipped func(*index.Batch)) error {
+	conns := append([]*pgx.Conn{s.opts.DB}, s.opts.Writers...)
+	free := make(chan *pgx.Conn, len(conns))
+	for _, c := range conns {
+		free <- c
+	}
+	commits := make(chan copied, len(conns))
+	var failed atomic.Bool
+	go func() {
+		defer close(commits)
+		for b := range batches {
+			c := <-free
+			if failed.Load() {
+				free <- c
+				continue // drain: the error is reported once
+			}
+			tx, err := index.Begin(ctx, c, b)
+			commits <- copied{b: b, tx: tx, conn: c, err: err}
+		}
+	}()
+	var err error
+	for c := range commits {
+		switch {
+		case err != nil:
+			if c.tx != nil {
+				c.tx.Rollback(ctx)
+			}
+		case c.err != nil:
+			err = c.err
+		default:
+			err = c.tx.Commit(ctx)
+			if err == nil {
+				shipped(c.b)
+			}
+		}
+		if err != nil {
+			failed.Store(true)
+		}
+		free <- c.conn
+	}
+	return err
 }
