@@ -2,10 +2,13 @@ package ship
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,7 +40,7 @@ func BenchmarkShipAndReport(b *testing.B) {
 	g := genLog(b, dir, "govgate.bench/gw-1", newSigner(b, "gw-bench"), 0, n, audit.DefaultSegmentBytes)
 	genRate := float64(n) / time.Since(start).Seconds()
 	var url string
-	var took time.Duration
+	var took, goCPU, pgCPU time.Duration
 	for b.Loop() {
 		url = srv.Database(b)
 		db := connect(b, url)
@@ -52,9 +55,12 @@ func BenchmarkShipAndReport(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		pids := backendPIDs(b, append(writers, db))
+		cpu0, pg0 := selfCPU(b), procCPU(pids)
 		t0 := time.Now()
 		res, err := s.Once(ctx)
 		took = time.Since(t0)
+		goCPU, pgCPU = selfCPU(b)-cpu0, procCPU(pids)-pg0
 		if err != nil || res.Next != g.size {
 			b.Fatalf("shipped %+v, %v", res, err)
 		}
@@ -63,6 +69,11 @@ func BenchmarkShipAndReport(b *testing.B) {
 	b.ReportMetric(genRate, "gen_rec/s")
 	b.ReportMetric(float64(n)/took.Seconds(), "ship_rec/s")
 	b.ReportMetric(float64(n)/took.Seconds()/genRate, "ship/gen")
+	// Where the time goes: the shipper's CPU (verification, rows, COPY encoding; on
+	// every core) and the PostgreSQL backends' of its connections (COPY, indexes,
+	// roll-ups; not the WAL writer's or checkpointer's), against the wall time.
+	b.ReportMetric(goCPU.Seconds()/took.Seconds(), "shipper_cpu/wall")
+	b.ReportMetric(pgCPU.Seconds()/took.Seconds(), "pg_backend_cpu/wall")
 	db := connect(b, url)
 	if _, err := db.Exec(ctx, "VACUUM ANALYZE"); err != nil {
 		b.Fatal(err)
@@ -145,3 +156,45 @@ func BenchmarkReportRollup(b *testing.B) {
 	b.ReportMetric(float64(took[0].Milliseconds())/float64(b.N), "report_day_ms")
 	b.ReportMetric(float64(took[1].Milliseconds())/float64(b.N), "report_agreement_ms")
 }
+
+// selfCPU is the CPU time (user and system) of this process so far.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// backendPIDs are the PostgreSQL server processes serving conns.
+func backendPIDs(b *testing.B, conns []*pgx.Conn) []int {
+	var out []int
+	for _, c := range conns {
+		out = append(out, int(c.PgConn().PID()))
+	}
+	return out
+}
+
+// procCPU is the CPU time (user and system) of the processes pids so far, from
+// /proc/PID/stat (0 for one that is gone).
+func procCPU(pids []int) time.Duration {
+	var total time.Duration
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		_, rest, _ := strings.Cut(string(b), ") ")
+		f := strings.Fields(rest)
+		if len(f) < 13 {
+			continue
+		}
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(utime+stime) * time.Second / clockTicks
+	}
+	return total
+}
+
+// clockTicks is Linux's USER_HZ, the unit of /proc/PID/stat's times.
+const clockTicks = 100

@@ -44,44 +44,82 @@ func (s *Shipper) targets(ctx context.Context, ckpts []*audit.SignedCheckpoint, 
 }
 
 // verified is what pass one found: the leaves of records [p.Next, ..), the checkpoints
-// they verify against, and the refusal to make once the good part is shipped.
+// they verify against, the compact range after the last of them, and the refusal to make
+// once the good part is shipped.
 type verified struct {
 	leaves  [][]byte
 	good    []*audit.SignedCheckpoint
+	hashes  [][]byte
 	refusal func() error
 }
 
+// after is the progress once v's good part is shipped: where the next span's pass one
+// starts.
+func (v *verified) after(p *index.Progress) *index.Progress {
+	last := v.good[len(v.good)-1]
+	return &index.Progress{Origin: p.Origin, Next: last.Size, Range: v.hashes, CkptSize: last.Size, CkptRoot: last.Root}
+}
+
+type verifiedOrErr struct {
+	v   *verified
+	err error
+}
+
 // pass verifies the records up to the checkpoints after p.Next and ships those the
-// checkpoints confirm, in batches. It returns how many records and checkpoints it shipped.
+// checkpoints confirm, in batches, a span of about span records at a time: the next
+// span's pass one (files and CPU only) runs while this one's pass two ships. It returns
+// how many records and checkpoints it shipped.
 func (s *Shipper) pass(ctx context.Context, ckpts []*audit.SignedCheckpoint, p, first *index.Progress) (uint64, int, error) {
 	targets, err := s.targets(ctx, ckpts, p.Next)
 	if err != nil || len(targets) == 0 {
 		return 0, 0, err
 	}
 	v, err := s.verify(ctx, targets, p)
-	if err != nil {
-		return 0, 0, err
-	}
 	var n uint64
 	var c int
-	if len(v.good) > 0 {
-		n, c, err = s.shipVerified(ctx, v, p, first)
-		if err != nil {
-			return n, c, err
+	for err == nil {
+		var next chan verifiedOrErr
+		if v.refusal == nil && len(v.good) > 0 {
+			from := v.after(p)
+			rest := slices.DeleteFunc(slices.Clone(targets), func(t *audit.SignedCheckpoint) bool { return t.Size <= from.Next })
+			if len(rest) > 0 {
+				next = make(chan verifiedOrErr, 1)
+				go func() {
+					nv, err := s.verify(ctx, rest, from)
+					next <- verifiedOrErr{nv, err}
+				}()
+			}
 		}
+		if len(v.good) > 0 {
+			dn, dc, shipErr := s.shipVerified(ctx, v, p, first)
+			n, c, first = n+dn, c+dc, nil
+			if shipErr != nil {
+				if next != nil {
+					<-next // pass one reads files only: let it end
+				}
+				return n, c, shipErr
+			}
+		}
+		if v.refusal != nil {
+			return n, c, v.refusal()
+		}
+		if next == nil {
+			return n, c, nil
+		}
+		r := <-next
+		v, err = r.v, r.err
 	}
-	if v.refusal != nil {
-		return n, c, v.refusal()
-	}
-	return n, c, nil
+	return n, c, err
 }
 
 // verify is pass one: every record's bytes (audit.CheckRecord), then each checkpoint in
-// turn: a consistency proof from the one before, and the root of the records.
+// turn: a consistency proof from the one before, and the root of the records. It reads
+// files only (it may run while batches are written): a refusal is returned in
+// verified.refusal, to be made once the good part is shipped.
 func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint, p *index.Progress) (*verified, error) {
 	end := targets[0].Size
 	for _, t := range targets {
-		if t.Size-p.Next <= maxSpan {
+		if t.Size-p.Next <= span {
 			end = t.Size
 		}
 	}
@@ -119,8 +157,8 @@ func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint,
 		check()
 	}
 	if errors.Is(err, errGap) || err == nil && len(v.leaves) == 0 && badErr == nil && s.firstKept() > p.Next {
-		next := p.Next
-		return nil, s.refuse(ctx, s.origin, "records_lost", &next, fmt.Sprintf("records from %d are no longer in %s (removed by retention before they were shipped?): %v", p.Next, s.opts.Dir, err))
+		next, why := p.Next, fmt.Sprintf("records from %d are no longer in %s (removed by retention before they were shipped?): %v", p.Next, s.opts.Dir, err)
+		return &verified{refusal: func() error { return s.refuse(ctx, s.origin, "records_lost", &next, why) }}, nil
 	}
 	if err != nil && !errors.Is(err, errEnough) {
 		return nil, fmt.Errorf("read %s from record %d: %w", s.opts.Dir, p.Next, err)
@@ -166,6 +204,9 @@ func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint,
 	}
 	if len(v.good) > 0 {
 		v.leaves = v.leaves[:v.good[len(v.good)-1].Size-p.Next]
+	}
+	if len(v.good) > 0 && v.refusal == nil {
+		v.hashes = slices.Clone(rng.Hashes()) // the range ends at the last good checkpoint
 	}
 	return v, nil
 }

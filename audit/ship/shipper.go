@@ -23,9 +23,11 @@ const (
 	DefaultWriters = 2
 	DefaultPoll    = time.Second
 	DefaultRecheck = 24 * time.Hour
-	// maxSpan bounds the records one pass verifies before shipping (their leaves are held:
-	// 32 bytes each).
-	maxSpan = 1 << 22
+	// span is how many records one pass verifies before shipping them (the last
+	// checkpoint within it; the first after it if none is): the next span is verified
+	// while this one ships, so it is a few dozen batches, and its leaves are held (32
+	// bytes each).
+	span = 1 << 17
 )
 
 // ErrRefused is returned once the shipper refused what it found: it does not go on.
