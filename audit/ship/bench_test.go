@@ -22,7 +22,9 @@ import (
 // (default 100,000) into a PostgreSQL run as in production (fsync and synchronous commit
 // on), and times the reports. Baselines in the same run: the audit log's own durable
 // append rate while generating (gen_rec/s), and the file-based report over the same log.
-// GOVGATE_SHIP_BENCH_WRITERS connections (default DefaultWriters) write the batches.
+// GOVGATE_SHIP_BENCH_WRITERS connections (default DefaultWriters) write the batches;
+// GOVGATE_SHIP_BENCH_PG adds server settings (name=value,...), fsync and synchronous
+// commit staying on.
 // Run with -benchtime 1x: each iteration ships the whole log into a fresh database.
 func BenchmarkShipAndReport(b *testing.B) {
 	n := 100_000
@@ -34,7 +36,11 @@ func BenchmarkShipAndReport(b *testing.B) {
 		conns = v
 	}
 	ctx := context.Background()
-	srv := pgtest.StartT(b, pgtest.Options{Durable: true})
+	var settings []string
+	if v := os.Getenv("GOVGATE_SHIP_BENCH_PG"); v != "" {
+		settings = strings.Split(v, ",")
+	}
+	srv := pgtest.StartT(b, pgtest.Options{Durable: true, Settings: settings})
 	dir := filepath.Join(b.TempDir(), "gw-bench")
 	start := time.Now()
 	g := genLog(b, dir, "govgate.bench/gw-1", newSigner(b, "gw-bench"), 0, n, audit.DefaultSegmentBytes)
@@ -116,8 +122,8 @@ func BenchmarkShipAndReport(b *testing.B) {
 
 // BenchmarkReportRollup times the reports over a daily roll-up the size of a province's:
 // GOVGATE_ROLLUP_ROWS rows (default 1,000,000) spread over 180 days and 50 origins, made
-// with generate_series (the records themselves are not needed: the reports read only the
-// roll-up for whole days).
+// with generate_series, and the monthly roll-up summed from it (the records themselves
+// are not needed: the reports read only the roll-ups for whole days and months).
 func BenchmarkReportRollup(b *testing.B) {
 	n := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("GOVGATE_ROLLUP_ROWS")); err == nil && v > 0 {
@@ -133,17 +139,23 @@ func BenchmarkReportRollup(b *testing.B) {
 		FROM generate_series(0, $1 - 1) AS i ON CONFLICT DO NOTHING`, n); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.Exec(ctx, "VACUUM ANALYZE sharing_daily"); err != nil {
+	// The monthly roll-up the shipper would have written beside: the daily summed by month.
+	if _, err := db.Exec(ctx, `INSERT INTO sharing_monthly
+		SELECT date_trunc('month', day)::date, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome, sum(n), sum(bytes_released)
+		FROM sharing_daily GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10`); err != nil {
 		b.Fatal(err)
 	}
-	var rows, records int64
-	if err := db.QueryRow(ctx, `SELECT count(*), sum(n) FROM sharing_daily`).Scan(&rows, &records); err != nil {
+	if _, err := db.Exec(ctx, "VACUUM ANALYZE sharing_daily, sharing_monthly"); err != nil {
+		b.Fatal(err)
+	}
+	var rows, monthly, records int64
+	if err := db.QueryRow(ctx, `SELECT count(*), sum(n), (SELECT count(*) FROM sharing_monthly) FROM sharing_daily`).Scan(&rows, &records, &monthly); err != nil {
 		b.Fatal(err)
 	}
 	to := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	var took [2]time.Duration
+	var took [3]time.Duration
 	for b.Loop() {
-		for k, by := range []audit.ReportDim{audit.ByDay, audit.ByAgreement} {
+		for k, by := range []audit.ReportDim{audit.ByDay, audit.ByMonth, audit.ByAgreement} {
 			t0 := time.Now()
 			if _, err := index.Report(ctx, db, audit.ReportOptions{To: to, By: []audit.ReportDim{by}}, nil); err != nil {
 				b.Fatal(err)
@@ -152,9 +164,11 @@ func BenchmarkReportRollup(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows), "rollup_rows")
+	b.ReportMetric(float64(monthly), "monthly_rows")
 	b.ReportMetric(float64(records), "records_counted")
 	b.ReportMetric(float64(took[0].Milliseconds())/float64(b.N), "report_day_ms")
-	b.ReportMetric(float64(took[1].Milliseconds())/float64(b.N), "report_agreement_ms")
+	b.ReportMetric(float64(took[1].Milliseconds())/float64(b.N), "report_month_ms")
+	b.ReportMetric(float64(took[2].Milliseconds())/float64(b.N), "report_agreement_ms")
 }
 
 // selfCPU is the CPU time (user and system) of this process so far.
