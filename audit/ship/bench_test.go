@@ -80,6 +80,7 @@ func BenchmarkShipAndReport(b *testing.B) {
 	// roll-ups; not the WAL writer's or checkpointer's), against the wall time.
 	b.ReportMetric(goCPU.Seconds()/took.Seconds(), "shipper_cpu/wall")
 	b.ReportMetric(pgCPU.Seconds()/took.Seconds(), "pg_backend_cpu/wall")
+	b.ReportMetric(float64((goCPU+pgCPU).Microseconds())/float64(n), "cpu_us/rec")
 	db := connect(b, url)
 	if _, err := db.Exec(ctx, "VACUUM ANALYZE"); err != nil {
 		b.Fatal(err)
