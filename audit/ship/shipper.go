@@ -24,10 +24,10 @@ const (
 	DefaultPoll    = time.Second
 	DefaultRecheck = 24 * time.Hour
 	// span is how many records one pass verifies before shipping them (the last
-	// checkpoint within it; the first after it if none is): the next span is verified
-	// while this one ships, so it is a few dozen batches, and its leaves are held (32
-	// bytes each).
-	span = 1 << 17
+	// checkpoint within it; the first after it if none is). Pass one's rows are held
+	// until shipped (~2 KB each: the record's bytes and its columns), two spans at once
+	// (the next is verified while this one ships): ~130 MB.
+	span = 1 << 15
 )
 
 // ErrRefused is returned once the shipper refused what it found: it does not go on.
