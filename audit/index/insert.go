@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Progress is how far the shipper of one origin has come: records [.., Next) are in the
@@ -42,69 +43,149 @@ type Batch struct {
 // shipper of the same origin went ahead. The batch is not written.
 var ErrConflict = errors.New("another shipper advanced this origin")
 
-// addRollup adds the batch's sharing rows to the daily roll-up, one statement.
+// addRollup adds a batch's sharing rows, summed by group, to a roll-up table (daily or
+// monthly), one statement each.
 const addRollup = `
-INSERT INTO sharing_daily AS d (day, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome, n, bytes_released)
+INSERT INTO %[1]s AS d (%[2]s, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome, n, bytes_released)
 SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[])
-ON CONFLICT (day, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome)
+ON CONFLICT (%[2]s, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome)
 DO UPDATE SET n = d.n + EXCLUDED.n, bytes_released = d.bytes_released + EXCLUDED.bytes_released`
 
-// Ship writes one batch in one transaction: it locks the origin's progress row and checks
-// the batch begins where it says, creates the months' partitions it needs, copies the rows
-// (COPY), adds them to the daily roll-up, and writes the checkpoints and the progress row.
-// A crash at any point leaves all of it or none; a batch shipped twice (two shippers of
-// one origin) is refused by the progress check, and (origin, idx) stays unique.
+var (
+	addDaily   = fmt.Sprintf(addRollup, "sharing_daily", "day")
+	addMonthly = fmt.Sprintf(addRollup, "sharing_monthly", "month")
+)
+
+// addRollups adds the rows to the daily and the monthly roll-up, summed in memory first
+// so that each group of the batch is one row of each upsert.
+func addRollups(ctx context.Context, tx pgx.Tx, rows []Row) error {
+	if _, err := tx.Exec(ctx, addDaily, rollup(rows, dayOf)...); err != nil {
+		return fmt.Errorf("daily roll-up: %w", err)
+	}
+	if _, err := tx.Exec(ctx, addMonthly, rollup(rows, monthOfDay)...); err != nil {
+		return fmt.Errorf("monthly roll-up: %w", err)
+	}
+	return nil
+}
+
+// Ship writes one batch in one transaction: Begin, then Commit.
 func Ship(ctx context.Context, db *pgx.Conn, b *Batch) error {
-	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		begin := b.Progress.Next - uint64(len(b.Rows))
-		var next int64
-		err := tx.QueryRow(ctx, `SELECT next_idx FROM ship_progress WHERE origin = $1 FOR UPDATE`, b.Progress.Origin).Scan(&next)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			if b.First == nil {
-				return fmt.Errorf("%w: its progress row is gone", ErrConflict)
-			}
-		case err != nil:
-			return err
-		case uint64(next) != begin:
-			return fmt.Errorf("%w: the batch begins at %d, the index holds records up to %d", ErrConflict, begin, next)
-		}
-		if err := ensurePartitions(ctx, tx, b.Rows); err != nil {
-			return err
-		}
-		if len(b.Rows) > 0 {
-			_, err := tx.CopyFrom(ctx, pgx.Identifier{"records"}, columns, pgx.CopyFromSlice(len(b.Rows), func(i int) ([]any, error) {
-				return b.Rows[i].values(), nil
-			}))
-			if err != nil {
-				return fmt.Errorf("copy: %w", err)
-			}
-			if _, err := tx.Exec(ctx, addRollup, rollup(b.Rows)...); err != nil {
-				return fmt.Errorf("roll-up: %w", err)
-			}
-		}
-		if f := b.First; f != nil {
-			if _, err := tx.Exec(ctx, `INSERT INTO origins (origin, first_idx, first_range) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-				f.Origin, int64(f.Next), f.Range); err != nil {
-				return fmt.Errorf("origin: %w", err)
-			}
-		}
-		for _, c := range b.Checkpoints {
-			if _, err := tx.Exec(ctx, `INSERT INTO checkpoints (origin, size, root, note) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
-				b.Progress.Origin, int64(c.Size), c.Root, c.Note); err != nil {
-				return fmt.Errorf("checkpoint: %w", err)
-			}
-		}
-		p := b.Progress
-		_, err = tx.Exec(ctx, `INSERT INTO ship_progress (origin, next_idx, range, ckpt_size, ckpt_root) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (origin) DO UPDATE SET next_idx = $2, range = $3, ckpt_size = $4, ckpt_root = $5, updated = now()`,
-			p.Origin, int64(p.Next), p.Range, int64(p.CkptSize), p.CkptRoot)
+	p, err := Begin(ctx, db, b)
+	if err != nil {
 		return err
-	})
+	}
+	return p.Commit(ctx)
+}
+
+// Pending is a batch whose rows are copied in an open transaction that nothing has
+// checked yet: Commit checks it against the origin's progress and commits, Rollback drops
+// it. The rows are invisible to everyone else until Commit.
+type Pending struct {
+	tx pgx.Tx
+	b  *Batch
+}
+
+// Begin opens the batch's transaction, creates the months' partitions it needs and copies
+// the rows (COPY, binary). It does not touch the origin's progress row, so that batches
+// of one origin can be copied over several connections at once while the one before
+// commits; Commit, called in batch order, is what decides whether they are written.
+// A row copied twice (another shipper of the origin copying the same records) is
+// ErrConflict.
+func Begin(ctx context.Context, db *pgx.Conn, b *Batch) (*Pending, error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ship %d records of %s: %w", len(b.Rows), b.Progress.Origin, err)
+	}
+	if err := copyRows(ctx, tx, b.Rows); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("ship %d records of %s: %w", len(b.Rows), b.Progress.Origin, err)
+	}
+	return &Pending{tx: tx, b: b}, nil
+}
+
+// uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
+const uniqueViolation = "23505"
+
+func copyRows(ctx context.Context, tx pgx.Tx, rows []Row) error {
+	if err := ensurePartitions(ctx, tx, rows); err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"records"}, columns, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+		return rows[i].values(), nil
+	}))
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+		return fmt.Errorf("%w: copy: %w", ErrConflict, err)
+	}
+	if err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	return nil
+}
+
+// Commit locks the origin's progress row and checks the batch begins where it says, adds
+// the rows to the roll-ups, writes the checkpoints and the progress row, and commits. A
+// crash at any point leaves all of the batch or none; a batch shipped twice (two shippers
+// of one origin) is refused by the progress check (ErrConflict), and (origin, idx) stays
+// unique. On error the transaction is rolled back.
+func (p *Pending) Commit(ctx context.Context) error {
+	b := p.b
+	err := commitBatch(ctx, p.tx, b)
+	if err == nil {
+		err = p.tx.Commit(ctx)
+	} else {
+		_ = p.tx.Rollback(context.WithoutCancel(ctx))
+	}
 	if err != nil {
 		return fmt.Errorf("ship %d records of %s: %w", len(b.Rows), b.Progress.Origin, err)
 	}
 	return nil
+}
+
+// Rollback drops a batch that will not be committed.
+func (p *Pending) Rollback(ctx context.Context) {
+	_ = p.tx.Rollback(context.WithoutCancel(ctx))
+}
+
+func commitBatch(ctx context.Context, tx pgx.Tx, b *Batch) error {
+	begin := b.Progress.Next - uint64(len(b.Rows))
+	var next int64
+	err := tx.QueryRow(ctx, `SELECT next_idx FROM ship_progress WHERE origin = $1 FOR UPDATE`, b.Progress.Origin).Scan(&next)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		if b.First == nil {
+			return fmt.Errorf("%w: its progress row is gone", ErrConflict)
+		}
+	case err != nil:
+		return err
+	case uint64(next) != begin:
+		return fmt.Errorf("%w: the batch begins at %d, the index holds records up to %d", ErrConflict, begin, next)
+	}
+	if len(b.Rows) > 0 {
+		if err := addRollups(ctx, tx, b.Rows); err != nil {
+			return err
+		}
+	}
+	if f := b.First; f != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO origins (origin, first_idx, first_range) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+			f.Origin, int64(f.Next), f.Range); err != nil {
+			return fmt.Errorf("origin: %w", err)
+		}
+	}
+	for _, c := range b.Checkpoints {
+		if _, err := tx.Exec(ctx, `INSERT INTO checkpoints (origin, size, root, note) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+			b.Progress.Origin, int64(c.Size), c.Root, c.Note); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	p := b.Progress
+	_, err = tx.Exec(ctx, `INSERT INTO ship_progress (origin, next_idx, range, ckpt_size, ckpt_root) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (origin) DO UPDATE SET next_idx = $2, range = $3, ckpt_size = $4, ckpt_root = $5, updated = now()`,
+		p.Origin, int64(p.Next), p.Range, int64(p.CkptSize), p.CkptRoot)
+	return err
 }
 
 // LoadProgress returns the shipper's progress for origin, or nil before its first batch.
@@ -258,8 +339,16 @@ type rollupKey struct {
 	origin, kind, consumer, provider, pool, resource, agreement, reason, outcome string
 }
 
-// rollup sums the sharing rows by day and group, as the unnest arrays of addRollup.
-func rollup(rows []Row) []any {
+func dayOf(r *Row) time.Time { return r.Day }
+
+// monthOfDay is the first day of the Beijing month of r's day: the month a report counts.
+func monthOfDay(r *Row) time.Time {
+	return time.Date(r.Day.Year(), r.Day.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// rollup sums the sharing rows by period (period(row): day or month) and group, as the
+// unnest arrays of addRollup.
+func rollup(rows []Row, period func(*Row) time.Time) []any {
 	type sum struct{ n, bytes int64 }
 	sums := map[rollupKey]*sum{}
 	var order []rollupKey
@@ -268,7 +357,7 @@ func rollup(rows []Row) []any {
 		if !r.Sharing {
 			continue
 		}
-		k := rollupKey{r.Day, r.Origin, r.Kind, r.ConsumerDept, r.ProviderDept, r.Pool, r.Resource, r.Agreement, r.Reason, r.Outcome}
+		k := rollupKey{period(r), r.Origin, r.Kind, r.ConsumerDept, r.ProviderDept, r.Pool, r.Resource, r.Agreement, r.Reason, r.Outcome}
 		s := sums[k]
 		if s == nil {
 			s = &sum{}

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,8 +14,9 @@ import (
 // beijing is the zone of a report's days, as in audit.Report.
 var beijing = time.FixedZone("CST", 8*3600)
 
-// dimColumn is the SQL of report column d over sharing_daily and records alike.
-func dimColumn(d audit.ReportDim) string {
+// dimColumn is the SQL of report column d over records, sharing_daily and sharing_monthly
+// alike; period is the table's date column (day or month).
+func dimColumn(d audit.ReportDim, period string) string {
 	switch d {
 	case audit.ByConsumer:
 		return "consumer_dept"
@@ -29,9 +31,9 @@ func dimColumn(d audit.ReportDim) string {
 	case audit.ByKind:
 		return "kind"
 	case audit.ByDay:
-		return "to_char(day, 'YYYY-MM-DD')"
+		return "to_char(" + period + ", 'YYYY-MM-DD')"
 	case audit.ByMonth:
-		return "to_char(day, 'YYYY-MM')"
+		return "to_char(" + period + ", 'YYYY-MM')"
 	case audit.ByReason:
 		return "reason"
 	}
@@ -48,15 +50,7 @@ func Report(ctx context.Context, db *pgx.Conn, opts audit.ReportOptions, origins
 	if len(by) == 0 {
 		by = audit.DefaultReportBy()
 	}
-	sqlBy := make([]string, 0, len(by)+1)
-	for _, d := range by {
-		if d == audit.ByProvider && opts.ProviderDept != nil {
-			sqlBy = append(sqlBy, "resource") // mapped to departments below
-			continue
-		}
-		sqlBy = append(sqlBy, dimColumn(d))
-	}
-	q, args := reportQuery(sqlBy, opts.From, opts.To, origins)
+	q, args := reportQuery(by, opts.ProviderDept != nil, opts.From, opts.To, origins)
 	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("report from the audit index: %w", err)
@@ -128,15 +122,21 @@ func setColumn(r *audit.ReportRow, d audit.ReportDim, v string) {
 	}
 }
 
-// reportQuery builds the query: whole days [dayFrom, dayTo) from sharing_daily, the rest
-// of [from, to) from records.
-func reportQuery(by []string, from, to time.Time, origins []string) (string, []any) {
-	dayFrom, dayTo := ceilDay(from), floorDay(to)
-	aliased := make([]string, len(by))
-	for i, c := range by {
-		aliased[i] = fmt.Sprintf("%s AS c%d", c, i+1)
+// reportQuery builds the query: whole Beijing months of [from, to) from sharing_monthly
+// (unless the report is by day), the other whole days from sharing_daily, the rest from
+// records. byResource: the provider column is the resource, mapped to departments after.
+func reportQuery(by []audit.ReportDim, byResource bool, from, to time.Time, origins []string) (string, []any) {
+	cols := func(period string) string {
+		out := make([]string, len(by))
+		for i, d := range by {
+			c := dimColumn(d, period)
+			if d == audit.ByProvider && byResource {
+				c = "resource"
+			}
+			out[i] = fmt.Sprintf("%s AS c%d", c, i+1)
+		}
+		return strings.Join(out, ", ")
 	}
-	cols := strings.Join(aliased, ", ")
 	originFilter := ""
 	args := []any{}
 	if len(origins) > 0 {
@@ -155,41 +155,61 @@ func reportQuery(by []string, from, to time.Time, origins []string) (string, []a
 		}
 		cond += " AND t < " + arg(hi)
 		parts = append(parts, fmt.Sprintf(`SELECT %s, outcome, 1::bigint AS n,
-			CASE WHEN outcome = 'allowed' THEN bytes_response ELSE 0 END AS b FROM records WHERE %s%s`, cols, cond, originFilter))
+			CASE WHEN outcome = 'allowed' THEN bytes_response ELSE 0 END AS b FROM records WHERE %s%s`, cols("day"), cond, originFilter))
 	}
-	if dayFrom.Before(dayTo) {
-		cond := "day < " + arg(dayTo.Format(time.DateOnly)) + "::date"
-		if !from.IsZero() {
-			cond += " AND day >= " + arg(dayFrom.Format(time.DateOnly)) + "::date"
+	// rolled reads the periods [lo, hi) (lo zero: no lower bound) of a roll-up.
+	rolled := func(table, period string, lo, hi time.Time) {
+		cond := period + " < " + arg(hi.Format(time.DateOnly)) + "::date"
+		if !lo.IsZero() {
+			cond += " AND " + period + " >= " + arg(lo.Format(time.DateOnly)) + "::date"
 		}
-		parts = append(parts, fmt.Sprintf(`SELECT %s, outcome, n, bytes_released AS b FROM sharing_daily WHERE %s%s`, cols, cond, originFilter))
-		if !from.IsZero() && from.Before(dayFrom) {
-			edge(from, dayFrom)
-		}
-		if dayTo.Before(to) {
-			edge(dayTo, to)
-		}
-	} else {
+		parts = append(parts, fmt.Sprintf(`SELECT %s, outcome, n, bytes_released AS b FROM %s WHERE %s%s`, cols(period), table, cond, originFilter))
+	}
+	dayFrom, dayTo := ceilDay(from), floorDay(to)
+	if !dayFrom.Before(dayTo) {
 		edge(from, to)
+		return groupQuery(len(by), parts), args
 	}
-	// Columns are numbered so that the same expression in both parts groups as one.
-	groupBy := make([]string, len(by))
-	for i := range by {
+	monthFrom, monthTo := ceilMonth(dayFrom), floorMonth(dayTo)
+	if slices.Contains(by, audit.ByDay) || !monthFrom.Before(monthTo) {
+		rolled("sharing_daily", "day", dayFrom, dayTo)
+	} else {
+		if !dayFrom.IsZero() && dayFrom.Before(monthFrom) {
+			rolled("sharing_daily", "day", dayFrom, monthFrom)
+		}
+		rolled("sharing_monthly", "month", monthFrom, monthTo)
+		if monthTo.Before(dayTo) {
+			rolled("sharing_daily", "day", monthTo, dayTo)
+		}
+	}
+	if !from.IsZero() && from.Before(dayFrom) {
+		edge(from, dayFrom)
+	}
+	if dayTo.Before(to) {
+		edge(dayTo, to)
+	}
+	return groupQuery(len(by), parts), args
+}
+
+// groupQuery sums the union of parts by their first n columns. Columns are numbered so
+// that the same expression in every part groups as one.
+func groupQuery(n int, parts []string) string {
+	groupBy := make([]string, n)
+	for i := range groupBy {
 		groupBy[i] = fmt.Sprint(i + 1)
 	}
-	q := fmt.Sprintf(`SELECT %s,
+	return fmt.Sprintf(`SELECT %s,
 		coalesce(sum(n) FILTER (WHERE outcome = 'allowed'), 0)::bigint,
 		coalesce(sum(n) FILTER (WHERE outcome = 'denied'), 0)::bigint,
 		coalesce(sum(n) FILTER (WHERE outcome = 'failed'), 0)::bigint,
 		coalesce(sum(b), 0)::bigint
-	FROM (%s) AS u GROUP BY %s`, renumbered(by), strings.Join(parts, " UNION ALL "), strings.Join(groupBy, ", "))
-	return q, args
+	FROM (%s) AS u GROUP BY %s`, renumbered(n), strings.Join(parts, " UNION ALL "), strings.Join(groupBy, ", "))
 }
 
 // renumbered selects the union's columns by position: the first len(by) are the groups.
-func renumbered(by []string) string {
-	out := make([]string, len(by))
-	for i := range by {
+func renumbered(n int) string {
+	out := make([]string, n)
+	for i := range out {
 		out[i] = fmt.Sprintf("u.c%d", i+1)
 	}
 	return strings.Join(out, ", ")
@@ -211,4 +231,23 @@ func ceilDay(t time.Time) time.Time {
 func floorDay(t time.Time) time.Time {
 	b := t.In(beijing)
 	return time.Date(b.Year(), b.Month(), b.Day(), 0, 0, 0, 0, beijing)
+}
+
+// ceilMonth is the first Beijing first-of-month at or after the Beijing midnight d (zero
+// stays zero: no lower bound).
+func ceilMonth(d time.Time) time.Time {
+	if d.IsZero() {
+		return d
+	}
+	m := floorMonth(d)
+	if m.Before(d) {
+		m = m.AddDate(0, 1, 0)
+	}
+	return m
+}
+
+// floorMonth is the last Beijing first-of-month at or before t.
+func floorMonth(t time.Time) time.Time {
+	b := t.In(beijing)
+	return time.Date(b.Year(), b.Month(), 1, 0, 0, 0, 0, beijing)
 }

@@ -2,56 +2,85 @@ package ship
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/audit/index"
 	"github.com/govgate/govgate/internal/pgtest"
+	"github.com/jackc/pgx/v5"
 )
 
 // BenchmarkShipAndReport ships a generated log of GOVGATE_SHIP_BENCH_RECORDS records
 // (default 100,000) into a PostgreSQL run as in production (fsync and synchronous commit
 // on), and times the reports. Baselines in the same run: the audit log's own durable
 // append rate while generating (gen_rec/s), and the file-based report over the same log.
+// GOVGATE_SHIP_BENCH_WRITERS connections (default DefaultWriters) write the batches;
+// GOVGATE_SHIP_BENCH_PG adds server settings (name=value,...), fsync and synchronous
+// commit staying on.
 // Run with -benchtime 1x: each iteration ships the whole log into a fresh database.
 func BenchmarkShipAndReport(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("GOVGATE_SHIP_BENCH_RECORDS")); err == nil && v > 0 {
 		n = v
 	}
+	conns := DefaultWriters
+	if v, err := strconv.Atoi(os.Getenv("GOVGATE_SHIP_BENCH_WRITERS")); err == nil && v > 0 {
+		conns = v
+	}
 	ctx := context.Background()
-	srv := pgtest.StartT(b, pgtest.Options{Durable: true})
+	var settings []string
+	if v := os.Getenv("GOVGATE_SHIP_BENCH_PG"); v != "" {
+		settings = strings.Split(v, ",")
+	}
+	srv := pgtest.StartT(b, pgtest.Options{Durable: true, Settings: settings})
 	dir := filepath.Join(b.TempDir(), "gw-bench")
 	start := time.Now()
 	g := genLog(b, dir, "govgate.bench/gw-1", newSigner(b, "gw-bench"), 0, n, audit.DefaultSegmentBytes)
 	genRate := float64(n) / time.Since(start).Seconds()
 	var url string
-	var took time.Duration
+	var took, goCPU, pgCPU time.Duration
 	for b.Loop() {
 		url = srv.Database(b)
 		db := connect(b, url)
 		if _, err := index.Migrate(ctx, db); err != nil {
 			b.Fatal(err)
 		}
-		s, err := New(ctx, Options{Dir: g.dir, Keys: g.keys(b), DB: db, Batch: DefaultBatch, Logger: slog.New(slog.DiscardHandler)})
+		var writers []*pgx.Conn
+		for range conns - 1 {
+			writers = append(writers, connect(b, url))
+		}
+		s, err := New(ctx, Options{Dir: g.dir, Keys: g.keys(b), DB: db, Writers: writers, Batch: DefaultBatch, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			b.Fatal(err)
 		}
+		pids := backendPIDs(b, append(writers, db))
+		cpu0, pg0 := selfCPU(b), procCPU(pids)
 		t0 := time.Now()
 		res, err := s.Once(ctx)
 		took = time.Since(t0)
+		goCPU, pgCPU = selfCPU(b)-cpu0, procCPU(pids)-pg0
 		if err != nil || res.Next != g.size {
 			b.Fatalf("shipped %+v, %v", res, err)
 		}
 	}
+	b.ReportMetric(float64(conns), "writers")
 	b.ReportMetric(genRate, "gen_rec/s")
 	b.ReportMetric(float64(n)/took.Seconds(), "ship_rec/s")
 	b.ReportMetric(float64(n)/took.Seconds()/genRate, "ship/gen")
+	// Where the time goes: the shipper's CPU (verification, rows, COPY encoding; on
+	// every core) and the PostgreSQL backends' of its connections (COPY, indexes,
+	// roll-ups; not the WAL writer's or checkpointer's), against the wall time.
+	b.ReportMetric(goCPU.Seconds()/took.Seconds(), "shipper_cpu/wall")
+	b.ReportMetric(pgCPU.Seconds()/took.Seconds(), "pg_backend_cpu/wall")
+	b.ReportMetric(float64((goCPU+pgCPU).Microseconds())/float64(n), "cpu_us/rec")
 	db := connect(b, url)
 	if _, err := db.Exec(ctx, "VACUUM ANALYZE"); err != nil {
 		b.Fatal(err)
@@ -61,7 +90,7 @@ func BenchmarkShipAndReport(b *testing.B) {
 		FROM pg_inherits WHERE inhparent = 'records'::regclass`).Scan(&table, &indexes); err != nil {
 		b.Fatal(err)
 	}
-	if err := db.QueryRow(ctx, `SELECT pg_total_relation_size('sharing_daily')`).Scan(&rollup); err != nil {
+	if err := db.QueryRow(ctx, `SELECT pg_total_relation_size('sharing_daily') + pg_total_relation_size('sharing_monthly')`).Scan(&rollup); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(table)/float64(n), "table_B/rec")
@@ -71,7 +100,7 @@ func BenchmarkShipAndReport(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		by   audit.ReportDim
-	}{{"day", audit.ByDay}, {"agreement", audit.ByAgreement}} {
+	}{{"day", audit.ByDay}, {"month", audit.ByMonth}, {"agreement", audit.ByAgreement}} {
 		opts := audit.ReportOptions{To: to, By: []audit.ReportDim{c.by}}
 		t0 := time.Now()
 		if _, err := index.Report(ctx, db, opts, nil); err != nil {
@@ -94,8 +123,8 @@ func BenchmarkShipAndReport(b *testing.B) {
 
 // BenchmarkReportRollup times the reports over a daily roll-up the size of a province's:
 // GOVGATE_ROLLUP_ROWS rows (default 1,000,000) spread over 180 days and 50 origins, made
-// with generate_series (the records themselves are not needed: the reports read only the
-// roll-up for whole days).
+// with generate_series, and the monthly roll-up summed from it (the records themselves
+// are not needed: the reports read only the roll-ups for whole days and months).
 func BenchmarkReportRollup(b *testing.B) {
 	n := 1_000_000
 	if v, err := strconv.Atoi(os.Getenv("GOVGATE_ROLLUP_ROWS")); err == nil && v > 0 {
@@ -111,17 +140,23 @@ func BenchmarkReportRollup(b *testing.B) {
 		FROM generate_series(0, $1 - 1) AS i ON CONFLICT DO NOTHING`, n); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.Exec(ctx, "VACUUM ANALYZE sharing_daily"); err != nil {
+	// The monthly roll-up the shipper would have written beside: the daily summed by month.
+	if _, err := db.Exec(ctx, `INSERT INTO sharing_monthly
+		SELECT date_trunc('month', day)::date, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome, sum(n), sum(bytes_released)
+		FROM sharing_daily GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10`); err != nil {
 		b.Fatal(err)
 	}
-	var rows, records int64
-	if err := db.QueryRow(ctx, `SELECT count(*), sum(n) FROM sharing_daily`).Scan(&rows, &records); err != nil {
+	if _, err := db.Exec(ctx, "VACUUM ANALYZE sharing_daily, sharing_monthly"); err != nil {
+		b.Fatal(err)
+	}
+	var rows, monthly, records int64
+	if err := db.QueryRow(ctx, `SELECT count(*), sum(n), (SELECT count(*) FROM sharing_monthly) FROM sharing_daily`).Scan(&rows, &records, &monthly); err != nil {
 		b.Fatal(err)
 	}
 	to := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	var took [2]time.Duration
+	var took [3]time.Duration
 	for b.Loop() {
-		for k, by := range []audit.ReportDim{audit.ByDay, audit.ByAgreement} {
+		for k, by := range []audit.ReportDim{audit.ByDay, audit.ByMonth, audit.ByAgreement} {
 			t0 := time.Now()
 			if _, err := index.Report(ctx, db, audit.ReportOptions{To: to, By: []audit.ReportDim{by}}, nil); err != nil {
 				b.Fatal(err)
@@ -130,7 +165,51 @@ func BenchmarkReportRollup(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows), "rollup_rows")
+	b.ReportMetric(float64(monthly), "monthly_rows")
 	b.ReportMetric(float64(records), "records_counted")
 	b.ReportMetric(float64(took[0].Milliseconds())/float64(b.N), "report_day_ms")
-	b.ReportMetric(float64(took[1].Milliseconds())/float64(b.N), "report_agreement_ms")
+	b.ReportMetric(float64(took[1].Milliseconds())/float64(b.N), "report_month_ms")
+	b.ReportMetric(float64(took[2].Milliseconds())/float64(b.N), "report_agreement_ms")
 }
+
+// selfCPU is the CPU time (user and system) of this process so far.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// backendPIDs are the PostgreSQL server processes serving conns.
+func backendPIDs(b *testing.B, conns []*pgx.Conn) []int {
+	var out []int
+	for _, c := range conns {
+		out = append(out, int(c.PgConn().PID()))
+	}
+	return out
+}
+
+// procCPU is the CPU time (user and system) of the processes pids so far, from
+// /proc/PID/stat (0 for one that is gone).
+func procCPU(pids []int) time.Duration {
+	var total time.Duration
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		_, rest, _ := strings.Cut(string(b), ") ")
+		f := strings.Fields(rest)
+		if len(f) < 13 {
+			continue
+		}
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(utime+stime) * time.Second / clockTicks
+	}
+	return total
+}
+
+// clockTicks is Linux's USER_HZ, the unit of /proc/PID/stat's times.
+const clockTicks = 100

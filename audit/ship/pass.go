@@ -9,9 +9,11 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/audit/index"
+	"github.com/jackc/pgx/v5"
 	"github.com/transparency-dev/merkle/proof"
 )
 
@@ -41,45 +43,83 @@ func (s *Shipper) targets(ctx context.Context, ckpts []*audit.SignedCheckpoint, 
 	return uniq, nil
 }
 
-// verified is what pass one found: the leaves of records [p.Next, ..), the checkpoints
-// they verify against, and the refusal to make once the good part is shipped.
+// verified is what pass one found: the rows of records [p.Next, ..) (each with its
+// canonical bytes and leaf), the checkpoints they verify against, the compact range after
+// the last of them, and the refusal to make once the good part is shipped.
 type verified struct {
-	leaves  [][]byte
+	rows    []index.Row
 	good    []*audit.SignedCheckpoint
+	hashes  [][]byte
 	refusal func() error
 }
 
+// after is the progress once v's good part is shipped: where the next span's pass one
+// starts.
+func (v *verified) after(p *index.Progress) *index.Progress {
+	last := v.good[len(v.good)-1]
+	return &index.Progress{Origin: p.Origin, Next: last.Size, Range: v.hashes, CkptSize: last.Size, CkptRoot: last.Root}
+}
+
+type verifiedOrErr struct {
+	v   *verified
+	err error
+}
+
 // pass verifies the records up to the checkpoints after p.Next and ships those the
-// checkpoints confirm, in batches. It returns how many records and checkpoints it shipped.
+// checkpoints confirm, in batches, a span of about span records at a time: the next
+// span's pass one (files and CPU only) runs while this one's pass two ships. It returns
+// how many records and checkpoints it shipped.
 func (s *Shipper) pass(ctx context.Context, ckpts []*audit.SignedCheckpoint, p, first *index.Progress) (uint64, int, error) {
 	targets, err := s.targets(ctx, ckpts, p.Next)
 	if err != nil || len(targets) == 0 {
 		return 0, 0, err
 	}
 	v, err := s.verify(ctx, targets, p)
-	if err != nil {
-		return 0, 0, err
-	}
 	var n uint64
 	var c int
-	if len(v.good) > 0 {
-		n, c, err = s.shipVerified(ctx, v, p, first)
-		if err != nil {
-			return n, c, err
+	for err == nil {
+		var next chan verifiedOrErr
+		if v.refusal == nil && len(v.good) > 0 {
+			from := v.after(p)
+			rest := slices.DeleteFunc(slices.Clone(targets), func(t *audit.SignedCheckpoint) bool { return t.Size <= from.Next })
+			if len(rest) > 0 {
+				next = make(chan verifiedOrErr, 1)
+				go func() {
+					nv, err := s.verify(ctx, rest, from)
+					next <- verifiedOrErr{nv, err}
+				}()
+			}
 		}
+		if len(v.good) > 0 {
+			dn, dc, shipErr := s.shipVerified(ctx, v, p, first)
+			n, c, first = n+dn, c+dc, nil
+			if shipErr != nil {
+				if next != nil {
+					<-next // pass one reads files only: let it end
+				}
+				return n, c, shipErr
+			}
+		}
+		if v.refusal != nil {
+			return n, c, v.refusal()
+		}
+		if next == nil {
+			return n, c, nil
+		}
+		r := <-next
+		v, err = r.v, r.err
 	}
-	if v.refusal != nil {
-		return n, c, v.refusal()
-	}
-	return n, c, nil
+	return n, c, err
 }
 
 // verify is pass one: every record's bytes (audit.CheckRecord), then each checkpoint in
-// turn: a consistency proof from the one before, and the root of the records.
+// turn: a consistency proof from the one before, and the root of the records. It reads
+// files only (it may run while batches are written): a refusal is returned in
+// verified.refusal, to be made once the good part is shipped.
 func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint, p *index.Progress) (*verified, error) {
 	end := targets[0].Size
 	for _, t := range targets {
-		if t.Size-p.Next <= maxSpan {
+		if t.Size-p.Next <= span {
 			end = t.Size
 		}
 	}
@@ -88,15 +128,15 @@ func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint,
 	var badErr error
 	var pending [][]byte
 	check := func() {
-		for _, res := range checkParallel(pending) {
+		for _, res := range checkParallel(pending, s.origin, p.Next+uint64(len(v.rows)), s.opts.ProviderDept) {
 			if badErr != nil {
 				break
 			}
 			if res.err != nil {
-				bad, badErr = p.Next+uint64(len(v.leaves)), res.err
+				bad, badErr = p.Next+uint64(len(v.rows)), res.err
 				break
 			}
-			v.leaves = append(v.leaves, res.leaf)
+			v.rows = append(v.rows, res.row)
 		}
 		pending = pending[:0]
 	}
@@ -104,7 +144,7 @@ func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint,
 		if i >= end || badErr != nil {
 			return errEnough
 		}
-		if want := p.Next + uint64(len(v.leaves)+len(pending)); i != want {
+		if want := p.Next + uint64(len(v.rows)+len(pending)); i != want {
 			return fmt.Errorf("record %d follows record %d: %w", i, want-1, errGap)
 		}
 		pending = append(pending, bytes.Clone(rec))
@@ -116,9 +156,9 @@ func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint,
 	if len(pending) > 0 && (err == nil || errors.Is(err, errEnough)) {
 		check()
 	}
-	if errors.Is(err, errGap) || err == nil && len(v.leaves) == 0 && badErr == nil && s.firstKept() > p.Next {
-		next := p.Next
-		return nil, s.refuse(ctx, s.origin, "records_lost", &next, fmt.Sprintf("records from %d are no longer in %s (removed by retention before they were shipped?): %v", p.Next, s.opts.Dir, err))
+	if errors.Is(err, errGap) || err == nil && len(v.rows) == 0 && badErr == nil && s.firstKept() > p.Next {
+		next, why := p.Next, fmt.Sprintf("records from %d are no longer in %s (removed by retention before they were shipped?): %v", p.Next, s.opts.Dir, err)
+		return &verified{refusal: func() error { return s.refuse(ctx, s.origin, "records_lost", &next, why) }}, nil
 	}
 	if err != nil && !errors.Is(err, errEnough) {
 		return nil, fmt.Errorf("read %s from record %d: %w", s.opts.Dir, p.Next, err)
@@ -133,13 +173,13 @@ func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint,
 		return nil, fmt.Errorf("the shipped compact range of %s: %w", s.origin, err)
 	}
 	prevSize, prevRoot := p.CkptSize, p.CkptRoot
-	have := p.Next + uint64(len(v.leaves))
+	have := p.Next + uint64(len(v.rows))
 	for _, t := range targets {
 		if t.Size > have {
 			break
 		}
 		for rng.End() < t.Size {
-			if err := rng.Append(v.leaves[rng.End()-p.Next], nil); err != nil {
+			if err := rng.Append(v.rows[rng.End()-p.Next].Leaf, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -163,7 +203,10 @@ func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint,
 		prevSize, prevRoot = t.Size, t.Root
 	}
 	if len(v.good) > 0 {
-		v.leaves = v.leaves[:v.good[len(v.good)-1].Size-p.Next]
+		v.rows = v.rows[:v.good[len(v.good)-1].Size-p.Next]
+	}
+	if len(v.good) > 0 && v.refusal == nil {
+		v.hashes = slices.Clone(rng.Hashes()) // the range ends at the last good checkpoint
 	}
 	return v, nil
 }
@@ -196,12 +239,10 @@ func (s *Shipper) consistent(prevSize uint64, prevRoot []byte, t *audit.SignedCh
 	return ""
 }
 
-// shipVerified is pass two: the records are read again, each must still hash to its leaf
-// of pass one, and they go to the index in batches, with the checkpoints they reach. One
-// batch is written while the next is read and built, so that the shipper's work and the
-// database's overlap (the machine's cores are shared between them).
+// shipVerified is pass two: the rows pass one verified — its bytes, not the file read
+// again — go to the index in batches, with the checkpoints they reach. The batches are
+// written (write) while the next are formed.
 func (s *Shipper) shipVerified(ctx context.Context, v *verified, p, first *index.Progress) (uint64, int, error) {
-	end := v.good[len(v.good)-1].Size
 	start := p.Next
 	rng, err := audit.NewRangeFactory().NewRange(0, p.Next, slices.Clone(p.Range))
 	if err != nil {
@@ -211,27 +252,27 @@ func (s *Shipper) shipVerified(ctx context.Context, v *verified, p, first *index
 	done := make(chan error, 1)
 	var shippedCkpts int
 	go func() {
-		var err error
-		for b := range batches {
-			if err != nil {
-				continue // drain: the error is reported once
-			}
-			if err = index.Ship(ctx, s.opts.DB, b); err != nil {
-				continue
-			}
+		done <- s.write(ctx, batches, func(b *index.Batch) {
 			*p = b.Progress
 			s.stats.records.Add(uint64(len(b.Rows)))
 			s.stats.checkpoints.Add(uint64(len(b.Checkpoints)))
 			s.stats.batches.Add(1)
 			shippedCkpts += len(b.Checkpoints)
-		}
-		done <- err
+		})
 	}()
-	rows := make([]index.Row, 0, min(s.opts.Batch, int(end-start)))
-	ck, next := 0, start
+	ck := 0
 	ckSize, ckRoot := p.CkptSize, p.CkptRoot
-	flush := func() {
-		next += uint64(len(rows))
+	for lo := 0; lo < len(v.rows) && err == nil; lo += s.opts.Batch {
+		rows := v.rows[lo:min(lo+s.opts.Batch, len(v.rows))]
+		for i := range rows {
+			if err = rng.Append(rows[i].Leaf, nil); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+		next := start + uint64(lo+len(rows))
 		b := &index.Batch{Rows: rows, First: first}
 		b.Progress = index.Progress{Origin: s.origin, Next: next, Range: slices.Clone(rng.Hashes())}
 		for ck < len(v.good) && v.good[ck].Size <= next {
@@ -243,68 +284,16 @@ func (s *Shipper) shipVerified(ctx context.Context, v *verified, p, first *index
 		b.Progress.CkptSize, b.Progress.CkptRoot = ckSize, ckRoot
 		batches <- b
 		first = nil
-		rows = make([]index.Row, 0, cap(rows))
-	}
-	var changed *uint64
-	// Records are read a chunk at a time and their rows built on every core; then, in
-	// order, each must hash to its leaf of pass one.
-	var chunk [][]byte
-	var chunkFirst uint64
-	build := func() error {
-		for k, b := range buildParallel(chunk, s.origin, chunkFirst, s.opts.ProviderDept) {
-			i := chunkFirst + uint64(k)
-			if b.err != nil || !bytes.Equal(b.row.Leaf, v.leaves[i-start]) {
-				changed = &i
-				return errEnough
-			}
-			rows = append(rows, b.row)
-			if err := rng.Append(b.row.Leaf, nil); err != nil {
-				return err
-			}
-			if len(rows) == s.opts.Batch {
-				flush()
-			}
-		}
-		chunk = chunk[:0]
-		return nil
-	}
-	err = audit.ScanFrom(s.opts.Dir, start, func(i uint64, rec []byte) error {
-		if i >= end {
-			return errEnough
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if len(chunk) == 0 {
-			chunkFirst = i
-		}
-		chunk = append(chunk, bytes.Clone(rec))
-		if len(chunk) == checkChunk {
-			return build()
-		}
-		return nil
-	})
-	if (err == nil || errors.Is(err, errEnough)) && changed == nil && len(chunk) > 0 {
-		err = build()
-	}
-	if err == nil || errors.Is(err, errEnough) {
-		if changed == nil && len(rows) > 0 {
-			flush()
-		}
-		err = nil
 	}
 	close(batches)
 	if shipErr := <-done; shipErr != nil {
 		return p.Next - start, shippedCkpts, shipErr
 	}
 	if err != nil {
-		return p.Next - start, shippedCkpts, fmt.Errorf("read %s from record %d: %w", s.opts.Dir, start, err)
+		return p.Next - start, shippedCkpts, err
 	}
-	if changed != nil {
-		return p.Next - start, shippedCkpts, s.refuse(ctx, s.origin, "record_changed_on_disk", changed, fmt.Sprintf("record %d changed while it was being shipped", *changed))
-	}
-	if p.Next != end {
-		return p.Next - start, shippedCkpts, fmt.Errorf("shipped up to record %d of %s, the checkpoint covers %d: records went missing while shipping", p.Next, s.origin, end)
+	if end := v.good[len(v.good)-1].Size; p.Next != end {
+		return p.Next - start, shippedCkpts, fmt.Errorf("shipped up to record %d of %s, the checkpoint covers %d", p.Next, s.origin, end)
 	}
 	return p.Next - start, shippedCkpts, nil
 }
@@ -313,13 +302,14 @@ func (s *Shipper) shipVerified(ctx context.Context, v *verified, p, first *index
 const checkChunk = 4096
 
 type checkedRecord struct {
-	leaf []byte
-	err  error
+	row index.Row
+	err error
 }
 
-// checkParallel runs audit.CheckRecord over recs on every core: parsing, hashing and the
-// consumer signatures' SM2 verification are independent per record.
-func checkParallel(recs [][]byte) []checkedRecord {
+// checkParallel runs audit.CheckRecord over recs (records first, first+1, ...) on every
+// core and builds the rows of those that verify: parsing, hashing and the consumer
+// signatures' SM2 verification are independent per record.
+func checkParallel(recs [][]byte, origin string, first uint64, providerDept func(string) string) []checkedRecord {
 	out := make([]checkedRecord, len(recs))
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
@@ -328,42 +318,71 @@ func checkParallel(recs [][]byte) []checkedRecord {
 		go func() {
 			defer wg.Done()
 			for i := w; i < len(recs); i += workers {
-				_, leaf, err := audit.CheckRecord(recs[i])
-				out[i] = checkedRecord{leaf, err}
-			}
-		}()
-	}
-	wg.Wait()
-	return out
-}
-
-type builtRow struct {
-	row index.Row
-	err error
-}
-
-// buildParallel hashes, parses and builds the rows of recs (records first, first+1, ...)
-// on every core. Pass one verified these bytes, consumer signature included; the caller
-// checks each leaf is pass one's, so only the parse for the columns is needed here.
-func buildParallel(recs [][]byte, origin string, first uint64, providerDept func(string) string) []builtRow {
-	out := make([]builtRow, len(recs))
-	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(recs); i += workers {
-				leaf := audit.Hasher{}.HashLeaf(recs[i])
-				r, err := audit.ParseRecord(recs[i])
+				r, leaf, err := audit.CheckRecord(recs[i])
 				if err != nil {
-					out[i] = builtRow{err: err}
+					out[i] = checkedRecord{err: err}
 					continue
 				}
-				out[i] = builtRow{row: index.NewRow(origin, first+uint64(i), recs[i], leaf, r, providerDept)}
+				out[i] = checkedRecord{row: index.NewRow(origin, first+uint64(i), recs[i], leaf, r, providerDept)}
 			}
 		}()
 	}
 	wg.Wait()
 	return out
+}
+
+// copied is a batch copied in an open transaction on conn, waiting for its commit.
+type copied struct {
+	b    *index.Batch
+	tx   *index.Pending
+	conn *pgx.Conn
+	err  error
+}
+
+// write ships the batches in order over the shipper's connections: each batch is copied
+// (index.Begin) on a free connection while the one before commits, and committed
+// (index.Pending.Commit: the progress check under the origin's lock) strictly in order,
+// calling shipped after each. After the first error nothing more is committed (the
+// batches copied are rolled back) and the error is returned once all are drained.
+func (s *Shipper) write(ctx context.Context, batches <-chan *index.Batch, shipped func(*index.Batch)) error {
+	conns := append([]*pgx.Conn{s.opts.DB}, s.opts.Writers...)
+	free := make(chan *pgx.Conn, len(conns))
+	for _, c := range conns {
+		free <- c
+	}
+	commits := make(chan copied, len(conns))
+	var failed atomic.Bool
+	go func() {
+		defer close(commits)
+		for b := range batches {
+			c := <-free
+			if failed.Load() {
+				free <- c
+				continue // drain: the error is reported once
+			}
+			tx, err := index.Begin(ctx, c, b)
+			commits <- copied{b: b, tx: tx, conn: c, err: err}
+		}
+	}()
+	var err error
+	for c := range commits {
+		switch {
+		case err != nil:
+			if c.tx != nil {
+				c.tx.Rollback(ctx)
+			}
+		case c.err != nil:
+			err = c.err
+		default:
+			err = c.tx.Commit(ctx)
+			if err == nil {
+				shipped(c.b)
+			}
+		}
+		if err != nil {
+			failed.Store(true)
+		}
+		free <- c.conn
+	}
+	return err
 }

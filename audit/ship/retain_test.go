@@ -2,13 +2,16 @@ package ship
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/govgate/govgate/audit"
 	"github.com/govgate/govgate/audit/index"
+	"github.com/jackc/pgx/v5"
 )
 
 func mergedKeys(t testing.TB, gws ...*gateway) *audit.KeySet {
@@ -44,6 +47,13 @@ func TestRetentionDropsOnlyAfterVerifiedExport(t *testing.T) {
 	reportBefore, err := index.Report(ctx, db, audit.ReportOptions{To: now, By: []audit.ReportDim{audit.ByDay}}, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The roll-ups as counted from the records themselves, before any is dropped.
+	fromRecords := map[string][]string{}
+	for _, period := range []string{"day", "month"} {
+		fromRecords[period] = rollupRows(t, db, `SELECT `+period+`::text, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome,
+			count(*), coalesce(sum(bytes_response) FILTER (WHERE outcome = 'allowed'), 0)::bigint
+			FROM (SELECT *, date_trunc('month', day)::date AS month FROM records WHERE sharing) AS r GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10`)
 	}
 
 	// A row of October changed in the index: its export does not verify, nothing is dropped.
@@ -82,6 +92,14 @@ func TestRetentionDropsOnlyAfterVerifiedExport(t *testing.T) {
 			t.Fatalf("verify --db %s after retention: %+v, %v", g.origin, rep, err)
 		}
 	}
+	// The roll-ups still hold what the records counted: retention dropped records, not counts.
+	for _, table := range []struct{ period, name string }{{"day", "sharing_daily"}, {"month", "sharing_monthly"}} {
+		got := rollupRows(t, db, `SELECT `+table.period+`::text, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome, n, bytes_released
+			FROM `+table.name+` ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10`)
+		if want := fromRecords[table.period]; !slices.Equal(got, want) || len(want) < 10 {
+			t.Fatalf("%s after retention (%d rows) is not the count of the records before (%d rows):\n got  %v\n want %v", table.name, len(got), len(want), got, want)
+		}
+	}
 	reportAfter, err := index.Report(ctx, db, audit.ReportOptions{To: now, By: []audit.ReportDim{audit.ByDay}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -93,4 +111,25 @@ func TestRetentionDropsOnlyAfterVerifiedExport(t *testing.T) {
 	if res, err := shipOnce(t, url, a, 1000); err != nil || res.Records != 0 {
 		t.Fatalf("shipping after retention: %+v, %v", res, err)
 	}
+}
+
+// rollupRows are the rows of a roll-up query, each its columns joined, in order.
+func rollupRows(t testing.TB, db *pgx.Conn, sql string) []string {
+	t.Helper()
+	rows, err := db.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%v", vals))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

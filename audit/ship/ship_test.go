@@ -44,8 +44,13 @@ func childShipper() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	writer, err := pgx.Connect(ctx, os.Getenv("GOVGATE_SHIP_DB"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	batch, _ := strconv.Atoi(os.Getenv("GOVGATE_SHIP_BATCH"))
-	s, err := New(ctx, Options{Dir: os.Getenv("GOVGATE_SHIP_DIR"), Keys: keys, DB: db, Batch: batch, Poll: 10 * time.Millisecond})
+	s, err := New(ctx, Options{Dir: os.Getenv("GOVGATE_SHIP_DIR"), Keys: keys, DB: db, Writers: []*pgx.Conn{writer}, Batch: batch, Poll: 10 * time.Millisecond})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -81,7 +86,9 @@ func newIndex(t testing.TB) (string, *pgx.Conn) {
 func shipOnce(t testing.TB, url string, g *gateway, batch int) (Result, error) {
 	t.Helper()
 	db := connect(t, url)
-	s, err := New(context.Background(), Options{Dir: g.dir, Keys: g.keys(t), DB: db, Batch: batch, Logger: slog.New(slog.DiscardHandler)})
+	// Two connections, as by default: batches are copied while the one before commits.
+	s, err := New(context.Background(), Options{Dir: g.dir, Keys: g.keys(t), DB: db, Writers: []*pgx.Conn{connect(t, url)},
+		Batch: batch, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +173,12 @@ func TestReportsEqualFileReports(t *testing.T) {
 		{time.Date(2026, 10, 31, 21, 13, 7, 0, cst), time.Date(2026, 11, 1, 2, 30, 0, 0, cst)},       // within two days
 		{time.Date(2026, 11, 1, 0, 0, 0, 0, cst), time.Date(2026, 11, 2, 0, 0, 0, 0, cst)},           // one whole day
 		{time.Date(2026, 10, 31, 19, 0, 0, 123000, cst), time.Date(2026, 11, 1, 23, 59, 59, 0, cst)}, // edges both sides
+		// Whole months come from the monthly roll-up (unless by day), the whole days
+		// around them from the daily one, the partial days from the records.
+		{time.Date(2026, 10, 31, 19, 0, 0, 123000, cst), time.Date(2026, 12, 15, 0, 0, 0, 0, cst)}, // partial day, November, December's days
+		{time.Date(2026, 10, 1, 0, 0, 0, 0, cst), time.Date(2026, 11, 1, 12, 0, 0, 0, cst)},        // October whole, half of November 1
+		{time.Date(2026, 9, 15, 0, 0, 0, 0, cst), time.Date(2026, 11, 1, 0, 0, 0, 0, cst)},         // September's days, October whole
+		{time.Date(2026, 11, 1, 0, 0, 0, 0, cst), time.Date(2027, 1, 1, 0, 0, 0, 0, cst)},          // November and December whole
 	}
 	bys := [][]audit.ReportDim{
 		{audit.ByDay}, {audit.ByMonth}, {audit.ByAgreement}, {audit.ByReason}, {audit.ByProvider}, {audit.ByConsumer},
@@ -431,8 +444,10 @@ func TestKilledShipperResumes(t *testing.T) {
 	if n := count(t, db, `SELECT count(DISTINCT idx) FROM records`); n != int64(g.size) {
 		t.Fatalf("%d distinct indexes, want %d", n, g.size)
 	}
-	if n := count(t, db, `SELECT count(*) FROM records WHERE sharing`); n != count(t, db, `SELECT sum(n) FROM sharing_daily`) {
-		t.Fatalf("the roll-up counts %d sharing records, the table holds %d", count(t, db, `SELECT sum(n) FROM sharing_daily`), n)
+	for _, rollup := range []string{"sharing_daily", "sharing_monthly"} {
+		if n, r := count(t, db, `SELECT count(*) FROM records WHERE sharing`), count(t, db, `SELECT sum(n) FROM `+rollup); n != r {
+			t.Fatalf("%s counts %d sharing records, the table holds %d", rollup, r, n)
+		}
 	}
 	if _, err := index.Verify(ctx, db, g.origin, g.keys(t)); err != nil {
 		t.Fatal(err)

@@ -17,12 +17,17 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultBatch   = 5000
+	DefaultBatch = 5000
+	// DefaultWriters is how many connections write batches at once: two, so that one
+	// batch is copied while the one before commits.
+	DefaultWriters = 2
 	DefaultPoll    = time.Second
 	DefaultRecheck = 24 * time.Hour
-	// maxSpan bounds the records one pass verifies before shipping (their leaves are held:
-	// 32 bytes each).
-	maxSpan = 1 << 22
+	// span is how many records one pass verifies before shipping them (the last
+	// checkpoint within it; the first after it if none is). Pass one's rows are held
+	// until shipped (~2 KB each: the record's bytes and its columns), two spans at once
+	// (the next is verified while this one ships): ~130 MB.
+	span = 1 << 15
 )
 
 // ErrRefused is returned once the shipper refused what it found: it does not go on.
@@ -30,11 +35,15 @@ var ErrRefused = errors.New("audit shipper refused the log: see the alerts table
 
 // Options configure a Shipper.
 type Options struct {
-	Dir   string        // the gateway's audit directory
-	Keys  *audit.KeySet // the audit public keys, kept apart from the log
-	DB    *pgx.Conn     // the audit index; the shipper owns the connection while it runs
-	Batch int           // records per transaction
-	Poll  time.Duration // how often Run looks for new checkpoints
+	Dir  string        // the gateway's audit directory
+	Keys *audit.KeySet // the audit public keys, kept apart from the log
+	DB   *pgx.Conn     // the audit index; the shipper owns the connection while it runs
+	// Writers are more connections to the same database: batches are copied over DB and
+	// these in turn, each while the one before commits, and committed in order (nil: DB
+	// alone). The shipper owns them while it runs.
+	Writers []*pgx.Conn
+	Batch   int           // records per transaction
+	Poll    time.Duration // how often Run looks for new checkpoints
 	// Recheck is how often the records already shipped that are still on disk are read
 	// again and compared with the index (and once when the shipper starts).
 	Recheck time.Duration

@@ -39,7 +39,7 @@ func connectIndex(ctx context.Context, url string) (*pgx.Conn, error) {
 }
 
 func auditShipCmd() *cobra.Command {
-	return leaf("ship [DIR] --db URL [--keys FILE] [--migrate] [--once] [--batch N] [--poll D] [--recheck D] [--policy DIR] [--metrics ADDR]",
+	return leaf("ship [DIR] --db URL [--keys FILE] [--migrate] [--once] [--batch N] [--writers N] [--poll D] [--recheck D] [--policy DIR] [--metrics ADDR]",
 		"follow the log into the audit index (PostgreSQL, --db), verifying as it goes; --migrate applies the index's schema", maxArgs(1), func(fs *pflag.FlagSet) runFunc {
 			o := shipOptions{}
 			fs.StringVar(&o.dbURL, "db", "", dbHelp)
@@ -47,6 +47,7 @@ func auditShipCmd() *cobra.Command {
 			fs.BoolVar(&o.migrate, "migrate", false, "apply the index's schema migrations first (alone when no DIR is given)")
 			fs.BoolVar(&o.once, "once", false, "ship what a checkpoint covers now, then exit (default: follow the log until stopped)")
 			fs.IntVar(&o.batch, "batch", ship.DefaultBatch, "records per transaction")
+			fs.IntVar(&o.writers, "writers", ship.DefaultWriters, "connections writing batches at once (one is copied while the one before commits; commits stay in order)")
 			fs.DurationVar(&o.poll, "poll", ship.DefaultPoll, "how often to look for new checkpoints")
 			fs.DurationVar(&o.recheck, "recheck", ship.DefaultRecheck, "how often to compare the shipped records still on disk with the index (and at start)")
 			fs.StringVar(&o.policyDir, "policy", "", "the gateway's policy directory: its catalog fills the provider_dept column (default: empty)")
@@ -64,7 +65,7 @@ func auditShipCmd() *cobra.Command {
 type shipOptions struct {
 	dir, dbURL, keysPath, policyDir, metricsAddr string
 	migrate, once                                bool
-	batch                                        int
+	batch, writers                               int
 	poll, recheck                                time.Duration
 }
 
@@ -78,6 +79,8 @@ func auditShip(ctx context.Context, o shipOptions, stdout, stderr io.Writer) err
 		return usageErrorf("--keys is required with DIR: the audit public keys you trust")
 	case o.batch <= 0:
 		return usageErrorf("--batch must be positive")
+	case o.writers <= 0:
+		return usageErrorf("--writers must be positive")
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -101,7 +104,16 @@ func auditShip(ctx context.Context, o shipOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	opts := ship.Options{Dir: o.dir, Keys: keys, DB: db, Batch: o.batch, Poll: o.poll, Recheck: o.recheck,
+	var writers []*pgx.Conn
+	for range o.writers - 1 {
+		w, err := connectIndex(ctx, o.dbURL)
+		if err != nil {
+			return err
+		}
+		defer w.Close(context.Background())
+		writers = append(writers, w)
+	}
+	opts := ship.Options{Dir: o.dir, Keys: keys, DB: db, Writers: writers, Batch: o.batch, Poll: o.poll, Recheck: o.recheck,
 		Logger: slog.New(slog.NewTextHandler(stderr, nil))}
 	if o.policyDir != "" {
 		if opts.ProviderDept, err = catalogOwners(ctx, o.policyDir); err != nil {

@@ -35,6 +35,9 @@ type Options struct {
 	// Durable keeps fsync and synchronous commit on, as in production: for benchmarks.
 	// Tests run without them (a crash of the test machine loses only test data).
 	Durable bool
+	// Settings are more server settings, "name=value" each (postgres -c), after the
+	// ones above: what a benchmark compares.
+	Settings []string
 }
 
 // Start starts a server and returns it with the function that stops it and removes its
@@ -171,6 +174,9 @@ func (s *Server) start(ctx context.Context, opts Options) error {
 		"-c", "max_connections=100", "-c", "shared_buffers=128MB"}
 	if !opts.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	for _, kv := range opts.Settings {
+		args = append(args, "-c", kv)
 	}
 	s.cmd = command(context.Background(), cred, filepath.Join(bin, "postgres"), args...)
 	logf, err := os.Create(filepath.Join(s.dir, "postgres.log"))
