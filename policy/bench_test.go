@@ -21,7 +21,7 @@ import (
 func largeFiles(tb testing.TB) *Files {
 	tb.Helper()
 	f := &Files{Modules: map[string][]byte{}, Data: map[string][]byte{}}
-	for _, p := range []string{"authz/authz.rego", "catalog/catalog.rego", "labels.yaml", "zones.yaml"} {
+	for _, p := range []string{"authz/authz.rego", "catalog/catalog.rego", "labels.yaml", "zones.yaml", "modes.yaml"} {
 		b, err := fs.ReadFile(shipped.FS(), p)
 		if err != nil {
 			tb.Fatal(err)
