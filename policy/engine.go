@@ -58,8 +58,8 @@ type Engine struct {
 
 	// tamper, set only by this package's tests, changes a revision's plan before its
 	// differential check, to show that the gate refuses a fast path that lies.
-	tamper func(*Revision)
-	lastErr              atomic.Pointer[reloadFailure]
+	tamper  func(*Revision)
+	lastErr atomic.Pointer[reloadFailure]
 }
 
 // Live is the revision in force at one moment, with its decision cache. A caller that

@@ -142,8 +142,8 @@ func (fp *fastPath) check() error {
 
 type visitorFunc func(any) bool
 
-func (f visitorFunc) Before(any)                     {}
-func (f visitorFunc) After(any)                      {}
+func (f visitorFunc) Before(any)                      {}
+func (f visitorFunc) After(any)                       {}
 func (f visitorFunc) Visit(x any) (ir.Visitor, error) { f(x); return f, nil }
 
 // maxLocal is the highest local a function's statements name, for sizing its frame.

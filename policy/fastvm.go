@@ -58,8 +58,8 @@ func (fp *fastPath) eval(ctx context.Context, input, data *ast.Term) (v ast.Valu
 		}
 	}()
 	vm := &fastVM{
-		fp:   fp,
-		bctx: topdown.BuiltinContext{Context: ctx, Cache: builtins.Cache{}},
+		fp:    fp,
+		bctx:  topdown.BuiltinContext{Context: ctx, Cache: builtins.Cache{}},
 		memo:  make([]*ast.Term, len(fp.funcs)),
 		done:  make([]bool, len(fp.funcs)),
 		stack: make([]*ast.Term, fp.stack),
