@@ -104,7 +104,40 @@ func newFastPath(pol *ir.Policy) (*fastPath, error) {
 	if err := fp.check(); err != nil {
 		return nil, err
 	}
+	for _, b := range fp.plan.Blocks {
+		fp.bindCalls(b)
+	}
+	for _, f := range fp.funcs {
+		for _, b := range f.fn.Blocks {
+			fp.bindCalls(b)
+		}
+	}
 	return fp, nil
+}
+
+// boundCall is a call statement with its target resolved at load, so that a decision
+// never looks a function up by name.
+type boundCall struct {
+	*ir.CallStmt
+	to fastCall
+}
+
+// bindCalls replaces every call statement under b by its boundCall.
+func (fp *fastPath) bindCalls(b *ir.Block) {
+	for i, s := range b.Stmts {
+		switch s := s.(type) {
+		case *ir.CallStmt:
+			b.Stmts[i] = &boundCall{CallStmt: s, to: fp.calls[s]}
+		case *ir.BlockStmt:
+			for _, inner := range s.Blocks {
+				fp.bindCalls(inner)
+			}
+		case *ir.ScanStmt:
+			fp.bindCalls(s.Block)
+		case *ir.NotStmt:
+			fp.bindCalls(s.Block)
+		}
+	}
 }
 
 // check refuses a plan with a statement fastVM does not run or a call to a function it

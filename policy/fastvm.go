@@ -199,8 +199,15 @@ func (vm *fastVM) stmt(s ir.Stmt, frame []*ast.Term, results *[]*ast.Term) (int,
 		return brReturn, nil
 	case *ir.ResultSetAddStmt:
 		*results = append(*results, frame[s.Value])
+	case *boundCall:
+		out, err := vm.callStmt(s.CallStmt, s.to, frame)
+		if err != nil {
+			return 0, err
+		}
+		frame[s.Result] = out
+		return undefinedIf(out == nil)
 	case *ir.CallStmt:
-		out, err := vm.callStmt(s, frame)
+		out, err := vm.callStmt(s, vm.fp.calls[s], frame)
 		if err != nil {
 			return 0, err
 		}
@@ -353,8 +360,7 @@ func (vm *fastVM) scan(s *ir.ScanStmt, frame []*ast.Term, results *[]*ast.Term) 
 	return brNone, nil
 }
 
-func (vm *fastVM) callStmt(s *ir.CallStmt, frame []*ast.Term) (*ast.Term, error) {
-	c := vm.fp.calls[s]
+func (vm *fastVM) callStmt(s *ir.CallStmt, c fastCall, frame []*ast.Term) (*ast.Term, error) {
 	if c.builtin == nil {
 		return vm.call(c.fn, s, frame)
 	}
