@@ -15,7 +15,7 @@ import (
 
 // DefaultFastPathCheckInputs is how many generated inputs the differential check runs a
 // new revision on, by default, before its fast path may decide anything.
-const DefaultFastPathCheckInputs = 1024
+const DefaultFastPathCheckInputs = 512
 
 // FastPathReport is what the differential check of one revision found.
 type FastPathReport struct {
