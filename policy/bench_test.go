@@ -21,7 +21,7 @@ import (
 func largeFiles(tb testing.TB) *Files {
 	tb.Helper()
 	f := &Files{Modules: map[string][]byte{}, Data: map[string][]byte{}}
-	for _, p := range []string{"authz/authz.rego", "catalog/catalog.rego", "labels.yaml", "zones.yaml"} {
+	for _, p := range []string{"authz/authz.rego", "catalog/catalog.rego", "labels.yaml", "zones.yaml", "modes.yaml"} {
 		b, err := fs.ReadFile(shipped.FS(), p)
 		if err != nil {
 			tb.Fatal(err)
@@ -99,12 +99,18 @@ func largeInputs(n int) []*Input {
 	return out
 }
 
-func largeEngine(b *testing.B, cacheSize int) *Engine {
+// largeEngine is an engine on the large data whose revision passed the reload gate's
+// differential check (fastPathInputs as Options.FastPathCheckInputs: negative is the fast
+// path off, every decision evaluated in full).
+func largeEngine(b *testing.B, cacheSize, fastPathInputs int) *Engine {
 	files := largeFiles(b)
-	e := &Engine{opts: Options{CacheSize: cacheSize}}
+	e := &Engine{opts: Options{CacheSize: cacheSize, FastPathCheckInputs: fastPathInputs}}
 	e.keys.New = func() any { buf := make([]byte, 0, 256); return &buf }
 	rev, err := Compile(context.Background(), files)
 	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := rev.CheckFastPath(context.Background(), fastPathInputs); err != nil {
 		b.Fatal(err)
 	}
 	lr := &Live{rev: rev, engine: e}
@@ -116,16 +122,18 @@ func largeEngine(b *testing.B, cacheSize int) *Engine {
 }
 
 // BenchmarkDecision measures one decision over 10,000 agreements, 1,000 resources and 200
-// departments, and reports its latency distribution. "cached" cycles through 2,000
-// distinct inputs (the traffic of a busy minute has far fewer) with the clock advancing
-// 50 µs per request, so entries expire after a second as they would live.
+// departments, and reports its latency distribution. "uncached" is the fast path (as
+// live), "uncached-full" the full evaluation it is checked against. "cached" cycles
+// through 2,000 distinct inputs (the traffic of a busy minute has far fewer) with the
+// clock advancing 50 µs per request, so entries expire after a second as they would live.
 func BenchmarkDecision(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
 		cache int
-	}{{"uncached", -1}, {"cached", DefaultCacheSize}} {
+		fast  int
+	}{{"uncached", -1, 0}, {"uncached-full", -1, -1}, {"cached", DefaultCacheSize, 0}} {
 		b.Run(bc.name, func(b *testing.B) {
-			e := largeEngine(b, bc.cache)
+			e := largeEngine(b, bc.cache, bc.fast)
 			inputs := largeInputs(2000)
 			ctx := context.Background()
 			lat := make([]time.Duration, 0, b.N)
@@ -157,4 +165,58 @@ func BenchmarkDecision(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkDecisionFastVsFull decides the same uncached inputs by the fast path and by
+// the full evaluation in alternation, so that both meet the same machine load, and
+// reports each one's median and the ratio of the medians (full / fast).
+func BenchmarkDecisionFastVsFull(b *testing.B) {
+	e := largeEngine(b, -1, 0)
+	rev := e.Revision()
+	if rev.fast == nil {
+		b.Fatal("no fast path")
+	}
+	inputs := largeInputs(2000)
+	ctx := context.Background()
+	fast := make([]time.Duration, 0, b.N)
+	full := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		in := inputs[i%len(inputs)]
+		t0 := time.Now()
+		if _, err := rev.Evaluate(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := rev.EvaluateFull(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+		fast, full = append(fast, t1.Sub(t0)), append(full, time.Since(t1))
+	}
+	b.StopTimer()
+	if n := rev.FastFallbacks(); n > 0 {
+		b.Fatalf("%d decisions fell back to the full evaluation", n)
+	}
+	slices.Sort(fast)
+	slices.Sort(full)
+	p50f, p50s := fast[len(fast)/2], full[len(full)/2]
+	b.ReportMetric(float64(p50f.Nanoseconds())/1e3, "fast-p50-µs")
+	b.ReportMetric(float64(p50s.Nanoseconds())/1e3, "full-p50-µs")
+	b.ReportMetric(float64(p50s)/float64(p50f), "full/fast")
+}
+
+// BenchmarkFastPathCheck is what the differential check adds to a reload at 10,000
+// agreements with the default number of inputs.
+func BenchmarkFastPathCheck(b *testing.B) {
+	rev, err := Compile(context.Background(), largeFiles(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := rev.CheckFastPath(context.Background(), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/check")
 }

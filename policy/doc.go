@@ -8,4 +8,9 @@
 // its files; the Engine swaps revisions atomically, so that an exchange is decided entirely
 // on one. The release rules (labels, field filtering, masking) and the per-agreement quotas
 // live here too, since they apply what a Decision says.
+//
+// Uncached decisions take a fast path (fastpath.go, fastvm.go): the decision query as
+// planned by OPA's planner, run in Go. A revision goes live only after a differential
+// check (fastcheck.go) found the fast path deciding every generated input exactly as the
+// full OPA evaluation does; whatever the fast path cannot decide, the full evaluation does.
 package policy

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -38,7 +39,12 @@ type Options struct {
 	SkipTests bool
 	// CacheSize bounds the decision cache; 0 means DefaultCacheSize, negative disables it.
 	CacheSize int
-	Logger    *slog.Logger
+	// FastPathCheckInputs is how many generated inputs a new revision's decision fast path
+	// must decide exactly as the full evaluation does before the revision goes live; 0
+	// means DefaultFastPathCheckInputs, negative turns the fast path off (every decision
+	// is then evaluated in full).
+	FastPathCheckInputs int
+	Logger              *slog.Logger
 }
 
 // Engine holds the live revision and swaps in new ones. Every method is safe for
@@ -53,7 +59,12 @@ type Engine struct {
 
 	reloads, failures    atomic.Uint64
 	cacheHits, cacheMiss atomic.Uint64
-	lastErr              atomic.Pointer[reloadFailure]
+	fastDiffers          atomic.Uint64 // revisions refused because their fast path differed
+
+	// tamper, set only by this package's tests, changes a revision's plan before its
+	// differential check, to show that the gate refuses a fast path that lies.
+	tamper  func(*Revision)
+	lastErr atomic.Pointer[reloadFailure]
 }
 
 // Live is the revision in force at one moment, with its decision cache. A caller that
@@ -171,6 +182,12 @@ func (e *Engine) build(ctx context.Context) (*Revision, *TestReport, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("policy %s: %w", e.Source(), err)
 	}
+	if e.tamper != nil {
+		e.tamper(rev)
+	}
+	if err := e.checkFastPath(ctx, rev); err != nil {
+		return nil, nil, err
+	}
 	if e.opts.SkipTests {
 		return rev, nil, nil
 	}
@@ -185,6 +202,24 @@ func (e *Engine) build(ctx context.Context) (*Revision, *TestReport, error) {
 		return nil, nil, fmt.Errorf("policy %s: Rego tests failed (%s): %v", e.Source(), tests.Summary(), tests.Failures)
 	}
 	return rev, tests, nil
+}
+
+// checkFastPath is the reload gate's differential check: a revision whose fast path
+// decides any generated input otherwise than its full evaluation does not go live.
+func (e *Engine) checkFastPath(ctx context.Context, rev *Revision) error {
+	rep, err := rev.CheckFastPath(ctx, e.opts.FastPathCheckInputs)
+	if err != nil {
+		if errors.Is(err, ErrFastPathDiffers) {
+			e.fastDiffers.Add(1)
+		}
+		return fmt.Errorf("policy %s: %w", e.Source(), err)
+	}
+	if rep.Enabled {
+		e.log.Info("decision fast path checked", "revision", rev.ID, "inputs", rep.Inputs, "declined", rep.Declined, "took", rep.Duration)
+	} else {
+		e.log.Warn("decision fast path off; every decision is evaluated in full", "revision", rev.ID, "reason", rep.Reason)
+	}
+	return nil
 }
 
 // Revision returns the live revision.
@@ -309,6 +344,12 @@ type Status struct {
 	CacheHits     uint64      `json:"cache_hits"`
 	CacheMisses   uint64      `json:"cache_misses"`
 	CacheDisabled bool        `json:"cache_disabled,omitempty"`
+	// FastPath is the live revision's differential check; FastPathFallbacks counts its
+	// decisions the fast path declined (taken by the full evaluation); FastPathDiffers
+	// counts revisions refused because their fast path decided otherwise than the policy.
+	FastPath          *FastPathReport `json:"fast_path,omitempty"`
+	FastPathFallbacks uint64          `json:"fast_path_fallbacks"`
+	FastPathDiffers   uint64          `json:"fast_path_differs"`
 }
 
 // Status reports the live revision, the last reload failure (if the latest reload
@@ -323,6 +364,10 @@ func (e *Engine) Status() Status {
 		Reads:    lr.rev.Reads(),
 		Reloads:  e.reloads.Load(),
 		Failures: e.failures.Load(),
+
+		FastPath:          lr.rev.FastPath(),
+		FastPathFallbacks: lr.rev.FastFallbacks(),
+		FastPathDiffers:   e.fastDiffers.Load(),
 	}
 	if f := e.lastErr.Load(); f != nil {
 		s.LastError, s.LastErrorAt = f.err, &f.at

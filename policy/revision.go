@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -38,6 +39,17 @@ type Revision struct {
 	reads         leafSet              // input leaves the policy can read
 	resourceTerms map[string]*ast.Term // input.resource of each catalog entry
 	bounds        map[string]map[string][]time.Time
+
+	// plan is the planned decision query (see fastPath), nil when the plan uses what the
+	// fast path does not run, and then planErr says why. fast is plan once the
+	// differential check has found it deciding as the full evaluation does (CheckFastPath);
+	// until then every decision takes the full evaluation. dataTerm is the data it reads.
+	plan          *fastPath
+	planErr       error
+	fast          *fastPath
+	fastReport    *FastPathReport
+	dataTerm      *ast.Term
+	fastFallbacks atomic.Uint64
 }
 
 // capabilities are OPA's builtins without the nondeterministic ones (time.now_ns,
@@ -131,6 +143,7 @@ func Compile(ctx context.Context, files *Files) (*Revision, error) {
 		data:      data,
 		labelRank: map[string]int{},
 		reads:     inputReads(compiler),
+		dataTerm:  ast.NewTerm(dataValue),
 	}
 	for i, l := range data.Labels {
 		rev.labelRank[l] = i
@@ -139,6 +152,7 @@ func Compile(ctx context.Context, files *Files) (*Revision, error) {
 	if err := rev.prepare(ctx); err != nil {
 		return nil, err
 	}
+	rev.plan, rev.planErr = planDecision(ctx, rev)
 	return rev, nil
 }
 
@@ -262,8 +276,9 @@ func (rev *Revision) ReadsQuery() bool { return rev.reads.has(leafQuery) }
 // Data returns the typed view of the revision's data. It must not be changed.
 func (rev *Revision) Data() *Data { return rev.data }
 
-// eval evaluates the decision query on an input value.
-func (rev *Revision) eval(ctx context.Context, input ast.Value, resource string, opts ...rego.EvalOption) (*Decision, error) {
+// evalValue evaluates the decision query on an input value by the full evaluation and
+// returns the decision document.
+func (rev *Revision) evalValue(ctx context.Context, input ast.Value, opts ...rego.EvalOption) (ast.Value, error) {
 	opts = append(opts, rego.EvalParsedInput(input))
 	rs, err := rev.decision.Eval(ctx, opts...)
 	if err != nil {
@@ -276,6 +291,15 @@ func (rev *Revision) eval(ctx context.Context, input ast.Value, resource string,
 	if !ok {
 		return nil, fmt.Errorf("evaluate %s (revision %s): result is %T", DecisionQuery, rev.ID, rs[0].Expressions[0].Value)
 	}
+	return v, nil
+}
+
+// eval evaluates the decision query on an input value by the full evaluation.
+func (rev *Revision) eval(ctx context.Context, input ast.Value, resource string, opts ...rego.EvalOption) (*Decision, error) {
+	v, err := rev.evalValue(ctx, input, opts...)
+	if err != nil {
+		return nil, err
+	}
 	d, err := decodeDecision(v, rev, resource)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate %s (revision %s): %w", DecisionQuery, rev.ID, err)
@@ -283,8 +307,25 @@ func (rev *Revision) eval(ctx context.Context, input ast.Value, resource string,
 	return d, nil
 }
 
-// Evaluate decides one exchange on this revision, without the cache.
+// Evaluate decides one exchange on this revision, without the cache: by the fast path
+// when the revision has one that passed its differential check, and by the full
+// evaluation when it has none or when the fast path could not decide (the full
+// evaluation then gives the policy's own answer or error).
 func (rev *Revision) Evaluate(ctx context.Context, in *Input) (*Decision, error) {
+	input := in.value(rev)
+	if rev.fast != nil {
+		if v, err := rev.fast.eval(ctx, ast.NewTerm(input), rev.dataTerm); err == nil {
+			if d, err := decodeDecision(v, rev, in.Resource); err == nil {
+				return d, nil
+			}
+		}
+		rev.fastFallbacks.Add(1)
+	}
+	return rev.eval(ctx, input, in.Resource)
+}
+
+// EvaluateFull decides one exchange by the full evaluation alone, the fast path's oracle.
+func (rev *Revision) EvaluateFull(ctx context.Context, in *Input) (*Decision, error) {
 	return rev.eval(ctx, in.value(rev), in.Resource)
 }
 
