@@ -241,6 +241,10 @@ type Policy struct {
 	CacheSize int `yaml:"cache_size"`
 	// SkipTests lets a revision go live without running its Rego tests.
 	SkipTests bool `yaml:"skip_tests"`
+	// FastPathCheckInputs is how many generated inputs every new revision's decision fast
+	// path is checked against the full evaluation with before it goes live (0: the
+	// default, 512); -1 turns the fast path off, every decision evaluated in full.
+	FastPathCheckInputs int `yaml:"fast_path_check_inputs"`
 	// Bundle, when set, loads the policy from a signed OPA bundle polled from a bundle
 	// server instead of Dir (the two are mutually exclusive).
 	Bundle *PolicyBundle `yaml:"bundle"`

@@ -34,6 +34,9 @@ func (c *Config) Validate() error {
 		add("admin.tlcp", "needs the tlcp section: the admin API uses the gateway's pair and client CAs")
 	}
 	c.validateTLCP(add)
+	if c.Policy.FastPathCheckInputs < -1 {
+		add("policy.fast_path_check_inputs", "%d: want a positive count, 0 for the default, or -1 to turn the fast path off", c.Policy.FastPathCheckInputs)
+	}
 	if c.Policy.CacheSize < -1 {
 		add("policy.cache_size", "%d: want a positive size, or -1 to disable the cache", c.Policy.CacheSize)
 	}

@@ -44,6 +44,8 @@ func (b *builder) policyBundle() error {
 		SourceName: p.Bundle.URL,
 		CacheSize:  p.CacheSize,
 		Logger:     b.log.With("component", "policy"),
+		// The fast path is checked at every revision the poller brings, as from a directory.
+		FastPathCheckInputs: p.FastPathCheckInputs,
 	})
 	if err != nil {
 		return err

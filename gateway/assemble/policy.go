@@ -17,10 +17,11 @@ func (b *builder) policy() error {
 		return b.policyBundle() // bundle.go
 	}
 	engine, err := policy.New(b.ctx, policy.Options{
-		Dir:       p.Dir,
-		SkipTests: p.SkipTests,
-		CacheSize: p.CacheSize,
-		Logger:    b.log.With("component", "policy"),
+		Dir:                 p.Dir,
+		SkipTests:           p.SkipTests,
+		CacheSize:           p.CacheSize,
+		FastPathCheckInputs: p.FastPathCheckInputs,
+		Logger:              b.log.With("component", "policy"),
 	})
 	if err != nil {
 		return err
