@@ -268,3 +268,104 @@ func TestFleetVolumeIsOneForTheFleet(t *testing.T) {
 		})
 	}
 }
+
+// Redis stopped with on_failure.quota refuse: a transfer running is cut at its next window
+// (quota_store_unavailable, recorded), a new one is refused before its head (503
+// quota_store_unavailable, recorded), /readyz is not ready and says that transfers under a
+// daily volume are refused, the metric counts the volume errors; Redis back, transfers
+// are served again. Replay is on local here, so that the volume's behaviour is what shows.
+func TestFleetVolumeRedisDownRefuses(t *testing.T) {
+	srv := redistest.Start(t)
+	reg, addr := startCSVRegistry(t, 40000, 1)
+	reg.pauseAfter, reg.resume = 64*4096, make(chan struct{})
+	dirs := &auditDirs{}
+	f := startFleetOn(t, srv, policyWithQuota(t, "{rows_per_day: 1000000}"), addr, withExchangeRoute(func(c *gateway.Config) {
+		dirs.tune(c)
+		c.Shared.OnFailure = gateway.SharedOnFailure{Replay: gateway.OnFailureLocal, Quota: gateway.OnFailureRefuse}
+	}), nil)
+	first := make(chan struct{})
+	done := make(chan received, 1)
+	go func() { done <- f.transfer(0, first) }()
+	select {
+	case <-first:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the transfer sent nothing")
+	}
+	srv.Stop()
+	close(reg.resume)
+	r := <-done
+	rec := dirs.transfers(t, 0, 1)[0]
+	if r.status != 200 || !errors.Is(r.err, client.ErrTransferIncomplete) || rec.Transfer.Outcome != gateway.TransferCut || rec.Error != "quota_store_unavailable" {
+		t.Fatalf("a transfer running when redis stopped: %d %v; recorded %+v %q", r.status, r.err, rec.Transfer, rec.Error)
+	}
+	if r.rows == 0 || r.rows >= 40000 || rec.Transfer.Rows != r.rows {
+		t.Fatalf("the cut transfer released %d rows (recorded %d)", r.rows, rec.Transfer.Rows)
+	}
+	r = f.transfer(1, nil)
+	if r.status != 503 || !strings.Contains(r.body, "quota_store_unavailable") {
+		t.Fatalf("a new transfer with redis down: %d %s %v", r.status, r.body, r.err)
+	}
+	if rec := dirs.transfers(t, 1, 1)[0]; rec.Error != "quota_store_unavailable" || rec.Status != 503 {
+		t.Fatalf("the refused transfer was recorded as %d %q", rec.Status, rec.Error)
+	}
+	for i := range f.gws {
+		waitFor(t, "/readyz to say redis is down", func() bool { s, _ := f.readyz(i); return s == 503 })
+		if _, body := f.readyz(i); !strings.Contains(body, "streamed transfers under a daily volume are refused or cut") {
+			t.Fatalf("gateway %d /readyz: %s", i, body)
+		}
+		if m := f.metrics(i); !strings.Contains(m, `govgate_shared_state_degraded{feature="volume"} 0`) {
+			t.Fatalf("gateway %d: the volume is refused, not degraded", i)
+		}
+	}
+	if m := f.metrics(1); strings.Contains(m, `govgate_shared_state_errors_total{op="volume"} 0`) {
+		t.Fatal("no volume error counted")
+	}
+	srv.Restart()
+	for i := range f.gws {
+		waitFor(t, "/readyz to recover", func() bool { s, _ := f.readyz(i); return s == 200 })
+		if r := f.transfer(i, nil); r.status != 200 || r.err != nil || r.rows != 40000 {
+			t.Fatalf("gateway %d after recovery: %d %d rows %v", i, r.status, r.rows, r.err)
+		}
+	}
+}
+
+// Redis stopped with on_failure.quota local: each gateway counts the day's volume in its
+// own memory — a gateway still cuts what passes its own count, but the fleet may release
+// up to N × the volume meanwhile — and says so: /readyz ready with a DEGRADED warning
+// naming daily volumes, govgate_shared_state_degraded{feature="volume"} 1 and the
+// transfers counted as fallbacks.
+func TestFleetVolumeLocalFallbackSaysDegraded(t *testing.T) {
+	srv := redistest.Start(t)
+	_, addr := startCSVRegistry(t, 40000, 1)
+	dirs := &auditDirs{}
+	f := startFleetOn(t, srv, policyWithQuota(t, "{rows_per_day: 60000}"), addr, withExchangeRoute(func(c *gateway.Config) {
+		dirs.tune(c)
+		c.Shared.OnFailure = gateway.SharedOnFailure{Replay: gateway.OnFailureLocal, Quota: gateway.OnFailureLocal}
+	}), nil)
+	srv.Stop()
+	for i := range f.gws {
+		if r := f.transfer(i, nil); r.status != 200 || r.err != nil || r.rows != 40000 {
+			t.Fatalf("gateway %d on its local count: %d %d rows %v", i, r.status, r.rows, r.err)
+		}
+	}
+	r := f.transfer(0, nil)
+	if r.status != 200 || !errors.Is(r.err, client.ErrTransferIncomplete) || r.rows > 20000 {
+		t.Fatalf("past gateway 0's own count: %d %d rows %v", r.status, r.rows, r.err)
+	}
+	if rec := dirs.transfers(t, 0, 2)[1]; rec.Error != "quota_exceeded" {
+		t.Fatalf("recorded as %q", rec.Error)
+	}
+	status, body := f.readyz(0)
+	if status != 200 || !strings.Contains(body, "DEGRADED") || !strings.Contains(body, "daily volumes are counted in this gateway only") {
+		t.Fatalf("/readyz on the local fallback: %d %s", status, body)
+	}
+	m := f.metrics(0)
+	for _, want := range []string{`govgate_shared_state_degraded{feature="volume"} 1`, "govgate_shared_state_up 0"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(m, `govgate_shared_state_fallbacks_total{feature="volume"} 0`) || !strings.Contains(m, `govgate_shared_state_fallbacks_total{feature="volume"}`) {
+		t.Error("no volume fallback counted")
+	}
+}
