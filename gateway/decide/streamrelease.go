@@ -71,7 +71,9 @@ func (r rowCutter) Cut(dst, src []byte, final bool) ([]byte, int, int, error) {
 	if err != nil {
 		return out, used, rows, releaseError(err)
 	}
-	if r.vol != nil {
+	// A window that releases nothing costs no count (nor, shared, a round trip), and does
+	// not cut a transfer that ended exactly at the day's volume.
+	if r.vol != nil && (rows > 0 || len(out) > n) {
 		if err := r.vol.add(int64(rows), int64(len(out)-n)); err != nil {
 			return dst, used, 0, err // none of this window's rows go out
 		}
