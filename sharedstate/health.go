@@ -227,7 +227,7 @@ func (h *Health) Run(ctx context.Context, w Watch) {
 // gone, so replays of requests signed before are open until the nonces are claimed again.
 func (h *Health) dataLost(ctx context.Context, w Watch) {
 	h.losses.Add(1)
-	h.log.Error("shared state: redis answers but lost its data (restarted without appendonly, or flushed); claiming again the nonces this gateway's audit log recorded; the day's quota counts start again")
+	h.log.Error("shared state: redis answers but lost its data (restarted without appendonly, or flushed); claiming again the nonces this gateway's audit log recorded; the day's quota and volume counts start again")
 	if w.OnLoss != nil {
 		if err := w.OnLoss(ctx); err != nil {
 			h.log.Error("shared state: claiming the nonces again failed; the marker stays unset and it is tried again", "error", err)
