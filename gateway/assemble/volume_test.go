@@ -296,7 +296,7 @@ func TestFleetVolumeRedisDownRefuses(t *testing.T) {
 	r := <-done
 	rec := dirs.transfers(t, 0, 1)[0]
 	if r.status != 200 || !errors.Is(r.err, client.ErrTransferIncomplete) || rec.Transfer.Outcome != gateway.TransferCut || rec.Error != "quota_store_unavailable" {
-		t.Fatalf("a transfer running when redis stopped: %d %v; recorded %+v %q", r.status, r.err, rec.Transfer, rec.Error)
+		t.Fatalf("a transfer running when redis stopped: %d %v (%d rows, %d bytes); recorded %+v %q", r.status, r.err, r.rows, r.bytes, rec.Transfer, rec.Error)
 	}
 	if r.rows == 0 || r.rows >= 40000 || rec.Transfer.Rows != r.rows {
 		t.Fatalf("the cut transfer released %d rows (recorded %d)", r.rows, rec.Transfer.Rows)
