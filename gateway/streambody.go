@@ -176,7 +176,7 @@ func (s *streamBody) Read(p []byte) (int, error) {
 // and all of it went out. Only the sentinel itself, never an error wrapping it: a refusal
 // whose cause is io.EOF (a shared store's connection closed under a count) must cut the
 // transfer, not be taken for its end and recorded as completed.
-func endOfBody(err error) bool { return err == io.EOF } //nolint:errorlint // the sentinel, unwrapped, by design
+func endOfBody(err error) bool { return err == io.EOF }
 
 func asError(err error) *Error {
 	var e *Error
