@@ -157,9 +157,10 @@ type SharedOnFailure struct {
 	// Replay: refuse (default) refuses every signed request; local claims nonces in this
 	// gateway's memory only, so a replay sent to another gateway passes meanwhile.
 	Replay string `yaml:"replay"`
-	// Quota: refuse (default) refuses requests under a quota; local counts in this
-	// gateway's memory (the quota multiplied by the number of gateways at worst); allow
-	// counts nothing.
+	// Quota: refuse (default) refuses requests under a quota, and refuses or cuts streamed
+	// transfers under a daily volume (rows_per_day, bytes_per_day); local counts both in
+	// this gateway's memory (the quota multiplied by the number of gateways at worst);
+	// allow counts nothing.
 	Quota string `yaml:"quota"`
 }
 

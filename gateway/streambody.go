@@ -66,7 +66,7 @@ func (s *streamBody) prime() *Error {
 		return nil
 	}
 	err := s.produce()
-	if err == nil || errors.Is(err, io.EOF) {
+	if err == nil || endOfBody(err) {
 		return nil
 	}
 	return asError(err)
@@ -154,7 +154,7 @@ func (s *streamBody) Read(p []byte) (int, error) {
 	}
 	if len(s.out) == 0 {
 		err := s.produce()
-		if errors.Is(err, io.EOF) {
+		if endOfBody(err) {
 			return 0, s.complete()
 		}
 		if err != nil {
@@ -171,6 +171,12 @@ func (s *streamBody) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// endOfBody reports whether err is produce's (or complete's) own io.EOF: the body ended
+// and all of it went out. Only the sentinel itself, never an error wrapping it: a refusal
+// whose cause is io.EOF (a shared store's connection closed under a count) must cut the
+// transfer, not be taken for its end and recorded as completed.
+func endOfBody(err error) bool { return err == io.EOF }
 
 func asError(err error) *Error {
 	var e *Error
@@ -285,7 +291,7 @@ func (s *streamBody) Close() error { return s.CloseWithError(nil) }
 
 func (s *streamBody) releaseUpstream(cause error) {
 	if s.up != nil {
-		if errors.Is(cause, io.EOF) {
+		if endOfBody(cause) {
 			cause = nil
 		}
 		closeUpstream(s.up, cause)
@@ -302,15 +308,15 @@ func (s *streamBody) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
 		if s.endErr != nil {
-			if errors.Is(s.endErr, io.EOF) {
+			if endOfBody(s.endErr) {
 				return total, nil
 			}
 			return total, s.endErr
 		}
 		if len(s.out) == 0 {
 			err := s.produce()
-			if errors.Is(err, io.EOF) {
-				if err := s.complete(); !errors.Is(err, io.EOF) {
+			if endOfBody(err) {
+				if err := s.complete(); !endOfBody(err) {
 					return total, err
 				}
 				return total, nil

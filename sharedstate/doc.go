@@ -1,7 +1,8 @@
 // Package sharedstate keeps the state a fleet of gateways must share in Redis: the nonce
 // claims of signed requests (so that a request captured at one gateway is refused at
-// every other) and the quota counters of agreements (so that a department's quota is one
-// for the fleet, not one per gateway).
+// every other), the quota counters of agreements (so that a department's quota is one
+// for the fleet, not one per gateway) and the daily volumes of streamed transfers (rows
+// and bytes released, counted once per released window).
 //
 // The client is github.com/redis/rueidis: its automatic pipelining sends the commands of
 // concurrent requests together on one connection, so each request costs one round trip

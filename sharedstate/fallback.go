@@ -95,3 +95,31 @@ func answered(err error) bool {
 	var re *rueidis.RedisError
 	return errors.As(err, &re) && re != rueidis.Nil && !errors.Is(err, context.DeadlineExceeded)
 }
+
+// Volume is the gateway's policy.VolumeStore when shared state is on, with the fallback
+// of shared.on_failure.quota: while Redis cannot answer, a refusal (Local nil, Allow
+// false: the transfer is refused before it starts, or cut at its next window), the
+// gateway's own counts (local), or no count at all (allow). Redis's own error answers
+// refuse whatever the fallback, as for quotas.
+type Volume struct {
+	Redis  *VolumeStore
+	Local  *policy.Volumes
+	Allow  bool
+	Health *Health
+}
+
+// AddVolume implements policy.VolumeStore.
+func (v *Volume) AddVolume(ctx context.Context, u policy.VolumeUse) (policy.VolumeVerdict, error) {
+	verdict, err := v.Redis.AddVolume(ctx, u)
+	switch {
+	case err == nil, answered(err):
+		return verdict, err
+	case v.Local != nil:
+		v.Health.fellBack(FeatureVolume)
+		return v.Local.AddVolume(ctx, u)
+	case v.Allow:
+		v.Health.fellBack(FeatureVolume)
+		return policy.VolumeVerdict{Allowed: true}, nil
+	}
+	return verdict, err
+}

@@ -20,6 +20,9 @@ import (
 const (
 	FeatureReplay = "replay"
 	FeatureQuota  = "quota"
+	// FeatureVolume is the daily volume of streamed transfers (rows_per_day,
+	// bytes_per_day); it follows shared.on_failure.quota.
+	FeatureVolume = "volume"
 )
 
 // Health is whether Redis answers, as the commands of requests and a periodic PING see
@@ -36,7 +39,7 @@ type Health struct {
 	lastErr atomic.Value // string: the error that marked Redis down
 
 	errs      sync.Map // op → *atomic.Uint64
-	fallbacks [2]atomic.Uint64
+	fallbacks [3]atomic.Uint64
 	losses    atomic.Uint64 // times Redis came back without the marker
 }
 
@@ -88,7 +91,7 @@ func (h *Health) markUp() {
 	down := time.Since(time.Unix(0, h.since.Load()))
 	h.since.Store(time.Now().UnixNano())
 	h.up.Store(true)
-	h.log.Info("shared state: redis answers again; shared replay protection and quotas are back", "down_for", down.Round(time.Millisecond))
+	h.log.Info("shared state: redis answers again; shared replay protection, quotas and volumes are back", "down_for", down.Round(time.Millisecond))
 }
 
 func (h *Health) markDown(err error) {
@@ -110,8 +113,11 @@ func (h *Health) markDown(err error) {
 func (h *Health) fellBack(feature string) { h.fallbacks[featureIndex(feature)].Add(1) }
 
 func featureIndex(feature string) int {
-	if feature == FeatureQuota {
+	switch feature {
+	case FeatureQuota:
 		return 1
+	case FeatureVolume:
+		return 2
 	}
 	return 0
 }
@@ -127,11 +133,11 @@ func (h *Health) consequence() string {
 	}
 	switch h.onFailure.Quota {
 	case gateway.OnFailureLocal:
-		parts = append(parts, "quotas are counted in this gateway only")
+		parts = append(parts, "quotas and daily volumes are counted in this gateway only")
 	case gateway.OnFailureAllow:
-		parts = append(parts, "quotas are not counted")
+		parts = append(parts, "quotas and daily volumes are not counted")
 	default:
-		parts = append(parts, "requests under a quota are refused")
+		parts = append(parts, "requests under a quota are refused, and streamed transfers under a daily volume are refused or cut")
 	}
 	return strings.Join(parts, "; ")
 }
@@ -141,7 +147,7 @@ func (h *Health) degraded(feature string) bool {
 	if h.up.Load() {
 		return false
 	}
-	if feature == FeatureQuota {
+	if feature == FeatureQuota || feature == FeatureVolume {
 		return h.onFailure.Quota != gateway.OnFailureRefuse
 	}
 	return h.onFailure.Replay != gateway.OnFailureRefuse
@@ -221,7 +227,7 @@ func (h *Health) Run(ctx context.Context, w Watch) {
 // gone, so replays of requests signed before are open until the nonces are claimed again.
 func (h *Health) dataLost(ctx context.Context, w Watch) {
 	h.losses.Add(1)
-	h.log.Error("shared state: redis answers but lost its data (restarted without appendonly, or flushed); claiming again the nonces this gateway's audit log recorded; the day's quota counts start again")
+	h.log.Error("shared state: redis answers but lost its data (restarted without appendonly, or flushed); claiming again the nonces this gateway's audit log recorded; the day's quota and volume counts start again")
 	if w.OnLoss != nil {
 		if err := w.OnLoss(ctx); err != nil {
 			h.log.Error("shared state: claiming the nonces again failed; the marker stays unset and it is tried again", "error", err)
@@ -235,7 +241,7 @@ func (h *Health) dataLost(ctx context.Context, w Watch) {
 
 var (
 	descUp       = prometheus.NewDesc("govgate_shared_state_up", "1 while Redis answers the gateway's shared-state commands, 0 while it cannot.", nil, nil)
-	descErrors   = prometheus.NewDesc("govgate_shared_state_errors_total", "Shared-state commands that failed, by operation (claim, release, count, return, ping).", []string{"op"}, nil)
+	descErrors   = prometheus.NewDesc("govgate_shared_state_errors_total", "Shared-state commands that failed, by operation (claim, release, count, return, volume, ping).", []string{"op"}, nil)
 	descDegraded = prometheus.NewDesc("govgate_shared_state_degraded", "1 while a feature runs on its local or allow fallback because Redis cannot answer: weaker than the fleet's config.", []string{"feature"}, nil)
 	descFallback = prometheus.NewDesc("govgate_shared_state_fallbacks_total", "Requests a feature decided without Redis (on_failure local or allow).", []string{"feature"}, nil)
 	descLosses   = prometheus.NewDesc("govgate_shared_state_data_lost_total", "Times Redis answered without the marker key: it lost the fleet's claims and counts (restarted without persistence, flushed).", nil, nil)
@@ -252,14 +258,14 @@ func (h *Health) Describe(ch chan<- *prometheus.Desc) {
 func (h *Health) Collect(ch chan<- prometheus.Metric) {
 	ch <- metric.Const(descUp, prometheus.GaugeValue, metric.Flag(h.up.Load()))
 	ch <- metric.Const(descLosses, prometheus.CounterValue, float64(h.losses.Load()))
-	for _, op := range []string{"claim", "release", "count", "return", "ping"} {
+	for _, op := range []string{"claim", "release", "count", "return", "volume", "ping"} {
 		var n uint64
 		if c, ok := h.errs.Load(op); ok {
 			n = c.(*atomic.Uint64).Load()
 		}
 		ch <- metric.Const(descErrors, prometheus.CounterValue, float64(n), op)
 	}
-	for _, f := range []string{FeatureReplay, FeatureQuota} {
+	for _, f := range []string{FeatureReplay, FeatureQuota, FeatureVolume} {
 		ch <- metric.Const(descDegraded, prometheus.GaugeValue, metric.Flag(h.degraded(f)), f)
 		ch <- metric.Const(descFallback, prometheus.CounterValue, float64(h.fallbacks[featureIndex(f)].Load()), f)
 	}

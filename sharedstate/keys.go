@@ -50,3 +50,9 @@ func (k Keys) QuotaMinute(dept, agreement string, minute int64) string {
 // Marker is the key one gateway process (id: random, per start) sets when it starts and
 // watches: its absence says Redis lost the fleet's state.
 func (k Keys) Marker(id string) string { return k.Prefix + "{marker}:" + esc(id) }
+
+// VolumeDay holds what a department's streamed transfers released under an agreement in
+// one Beijing day: a hash of rows (r) and bytes (b).
+func (k Keys) VolumeDay(dept, agreement string, day int64) string {
+	return k.dept(dept) + "v:" + esc(agreement) + ":d:" + strconv.FormatInt(day, 10)
+}

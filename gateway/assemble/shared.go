@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/decide"
@@ -20,7 +22,8 @@ import (
 const sharedPing = time.Second
 
 // shared connects to the Redis of shared.redis when it names one, and puts the nonce
-// claims of the authenticate stage and the quota counters of the decide stage there, each
+// claims of the authenticate stage and the quota and volume counters of the decide stage
+// there, each
 // with the fallback shared.on_failure names; /readyz, the warnings and /metrics carry
 // Redis's health. It runs after the stages it changes are built and before the replay
 // window is rebuilt, so that the rebuild claims into the fleet's store.
@@ -63,6 +66,9 @@ func (b *builder) shared() error {
 			quota.Allow = true
 		}
 		ps.Quotas = quota
+		if ps.Volumes != nil {
+			ps.Volumes = sharedVolumes(client, keys, r.Timeout, health, s.OnFailure.Quota)
+		}
 	}
 	if b.stages.Parts == nil {
 		b.stages.Parts = map[string]gateway.ReadyChecker{}
@@ -81,6 +87,19 @@ func (b *builder) shared() error {
 	b.watch(func(ctx context.Context) { health.Run(ctx, w) })
 	log.Info("shared state in redis", "addrs", r.Addrs, "mode", r.Mode, "tls", r.TLS.Enabled(), "on_failure_replay", s.OnFailure.Replay, "on_failure_quota", s.OnFailure.Quota)
 	return nil
+}
+
+// sharedVolumes is the fleet's store of daily volumes, with the fallback of
+// on_failure.quota (volumes are quotas of rows and bytes).
+func sharedVolumes(client rueidis.Client, keys sharedstate.Keys, timeout time.Duration, health *sharedstate.Health, onFailure string) *sharedstate.Volume {
+	v := &sharedstate.Volume{Redis: sharedstate.NewVolumeStore(client, keys, timeout, health), Health: health}
+	switch onFailure {
+	case gateway.OnFailureLocal:
+		v.Local = policy.NewVolumes()
+	case gateway.OnFailureAllow:
+		v.Allow = true
+	}
+	return v
 }
 
 // reclaim claims again, in a Redis that lost its data, the nonces the audit log recorded

@@ -44,9 +44,14 @@ type fleet struct {
 // startFleet builds and starts two gateways sharing srv, each tuned by tune.
 func startFleet(t *testing.T, srv *redistest.Server, perDay int, tune func(*gateway.Config), log *slog.Logger) *fleet {
 	t.Helper()
+	return startFleetOn(t, srv, quotaPolicy(t, perDay), startProvider(t).Addr().String(), tune, log)
+}
+
+// startFleetOn builds and starts two gateways sharing srv, on the policy in policyDir,
+// with provider as the enterprise registry, each tuned by tune.
+func startFleetOn(t *testing.T, srv *redistest.Server, policyDir, provider string, tune func(*gateway.Config), log *slog.Logger) *fleet {
+	t.Helper()
 	p := newTestPKI(t)
-	provider := startProvider(t)
-	policyDir := quotaPolicy(t, perDay)
 	f := &fleet{t: t, p: p, trust: &tlcp.TrustSource{}}
 	ts, err := tlcp.NewTrustStore([]*smx509.Certificate{p.ca.Cert}, nil)
 	if err != nil {
@@ -58,7 +63,7 @@ func startFleet(t *testing.T, srv *redistest.Server, perDay int, tune func(*gate
 	}
 	for i := range f.gws {
 		g := &fleetGateway{listen: freeAddr(t), admin: freeAddr(t)}
-		cfg := exampleConfig(t, p, g.listen, g.admin, provider.Addr().String())
+		cfg := exampleConfig(t, p, g.listen, g.admin, provider)
 		cfg.GatewayID = []string{"gw-a", "gw-b"}[i]
 		off := false
 		cfg.Policy.Dir, cfg.Policy.SkipTests, cfg.Policy.Watch = policyDir, true, &off
@@ -92,6 +97,12 @@ func startFleet(t *testing.T, srv *redistest.Server, perDay int, tune func(*gate
 // quotaPolicy is the shipped policy with AGR-2025-0219 given a daily quota of perDay.
 func quotaPolicy(t *testing.T, perDay int) string {
 	t.Helper()
+	return policyWithQuota(t, "{per_day: "+strconv.Itoa(perDay)+"}")
+}
+
+// policyWithQuota is the shipped policy with AGR-2025-0219 given quota (a YAML flow map).
+func policyWithQuota(t *testing.T, quota string) string {
+	t.Helper()
 	dir := t.TempDir()
 	src := "../../rego"
 	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
@@ -114,7 +125,7 @@ func quotaPolicy(t *testing.T, perDay int) string {
 			if !bytes.Contains(b, []byte(at)) {
 				t.Fatal("agreements.yaml no longer has AGR-2025-0219 as this test expects")
 			}
-			b = bytes.Replace(b, []byte(at), []byte(at+"        quota: {per_day: "+strconv.Itoa(perDay)+"}\n"), 1)
+			b = bytes.Replace(b, []byte(at), []byte(at+"        quota: "+quota+"\n"), 1)
 		}
 		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
 	})

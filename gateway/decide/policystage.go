@@ -20,9 +20,9 @@ type PolicyStage struct {
 	// Bundle, when the policy comes from a signed bundle, is its poller: /policy shows
 	// the live revision's bundle and signer.
 	Bundle *bundle.Poller
-	// Volumes counts the rows and bytes streamed transfers release (streamrelease.go);
-	// nil leaves volume quotas unenforced.
-	Volumes *policy.Volumes
+	// Volumes counts the rows and bytes streamed transfers release (streamrelease.go): in
+	// memory (policy.Volumes) or shared by a fleet; nil leaves volume quotas unenforced.
+	Volumes policy.VolumeStore
 }
 
 // NewPolicyStage returns the stages over engine, with fresh quota counters.

@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -27,7 +28,7 @@ func (p *PolicyStage) ReleaseStream(ctx *fasthttp.RequestCtx, x *gateway.Exchang
 		return nil, releaseError(err)
 	}
 	h.Set(gateway.HeaderClassification, d.ReleasedLabel(label))
-	vol, err := p.volumeMeter(x, d)
+	vol, err := p.volumeMeter(ctx, x, d)
 	if err != nil {
 		return nil, err
 	}
@@ -70,9 +71,11 @@ func (r rowCutter) Cut(dst, src []byte, final bool) ([]byte, int, int, error) {
 	if err != nil {
 		return out, used, rows, releaseError(err)
 	}
-	if r.vol != nil {
-		if reason, ok := r.vol.add(int64(rows), int64(len(out)-n)); !ok {
-			return dst, used, 0, volumeError(reason) // none of this window's rows go out
+	// A window that releases nothing costs no count (nor, shared, a round trip), and does
+	// not cut a transfer that ended exactly at the day's volume.
+	if r.vol != nil && (rows > 0 || len(out) > n) {
+		if err := r.vol.add(int64(rows), int64(len(out)-n)); err != nil {
+			return dst, used, 0, err // none of this window's rows go out
 		}
 	}
 	return out, used, rows, nil
@@ -85,28 +88,43 @@ func (passWhole) Cut(dst, src []byte, _ bool) ([]byte, int, int, error) {
 	return append(dst, src...), len(src), 0, nil
 }
 
-// volumeMeter counts one transfer's release against its agreement's daily volume.
+// volumeMeter counts one transfer's release against its agreement's daily volume, one
+// window at a time: a window is counted before it leaves, so the day's count is never
+// below what was released.
 type volumeMeter struct {
-	v               *policy.Volumes
+	ctx             context.Context
+	v               policy.VolumeStore
 	dept, agreement string
 	quota           policy.Quota
 }
 
 // volumeMeter returns the meter of the exchange, nil when its agreement bounds no volume,
-// or a refusal when the day's volume is already used up: nothing is started then.
-func (p *PolicyStage) volumeMeter(x *gateway.Exchange, d *policy.Decision) (*volumeMeter, error) {
+// or a refusal when the day's volume is already used up or the store cannot answer:
+// nothing is started then.
+func (p *PolicyStage) volumeMeter(ctx context.Context, x *gateway.Exchange, d *policy.Decision) (*volumeMeter, error) {
 	if p.Volumes == nil || d.Agreement == "" || !d.Quota.Bounded() {
 		return nil, nil
 	}
-	m := &volumeMeter{v: p.Volumes, dept: x.Identity.Dept, agreement: d.Agreement, quota: d.Quota}
-	if r, ok := m.add(0, 0); !ok {
-		return nil, volumeError(r)
+	// Not cancelled with the server's shutdown: a shutdown is not the store failing to
+	// answer (which would mark a shared store down); the store's timeout bounds each count.
+	m := &volumeMeter{ctx: context.WithoutCancel(ctx), v: p.Volumes, dept: x.Identity.Dept, agreement: d.Agreement, quota: d.Quota}
+	if err := m.add(0, 0); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
-func (m *volumeMeter) add(rows, bytes int64) (policy.Reason, bool) {
-	return m.v.Add(m.dept, m.agreement, m.quota, time.Now(), rows, bytes)
+// add counts one window; its error (a *gateway.Error) withholds the window.
+func (m *volumeMeter) add(rows, bytes int64) error {
+	u := policy.VolumeUse{Consumer: m.dept, Agreement: m.agreement, Quota: m.quota, At: time.Now(), Rows: rows, Bytes: bytes}
+	v, err := m.v.AddVolume(m.ctx, u)
+	switch {
+	case err != nil:
+		return gateway.Errorf(fasthttp.StatusServiceUnavailable, "quota_store_unavailable", "the volume store could not count this transfer's rows; they were withheld").WithCause(err)
+	case !v.Allowed:
+		return volumeError(v.Reason)
+	}
+	return nil
 }
 
 func volumeError(r policy.Reason) *gateway.Error {
