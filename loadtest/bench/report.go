@@ -50,7 +50,25 @@ func writeReport(out string, rows []row, disk diskSync, duration time.Duration, 
 	writeTargets(&s, rows, disk, suite)
 	writePeerComparison(&s, rows)
 	writeShared(&s, rows)
+	keepMeasuredElsewhere(&s, out)
 	return os.WriteFile(out, []byte(s.String()), 0o644)
+}
+
+// measuredElsewhere marks where the sections written by hand from `go test -bench` runs
+// (the audit index, streaming, decisions) begin: the bench keeps them when it rewrites
+// the file, since it does not measure them.
+const measuredElsewhere = "<!-- measured by go test -bench, not by loadtest/bench: kept when it rewrites this file -->"
+
+// keepMeasuredElsewhere appends what follows the marker in the file being replaced.
+func keepMeasuredElsewhere(s *strings.Builder, out string) {
+	old, err := os.ReadFile(out)
+	if err != nil {
+		return // a new file: nothing to keep
+	}
+	if i := strings.Index(string(old), measuredElsewhere); i >= 0 {
+		s.WriteString("\n")
+		s.Write(old[i:])
+	}
 }
 
 // writeTargets sets each target against its measurement.
