@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -338,5 +339,41 @@ func TestLongFieldsShipped(t *testing.T) {
 	}
 	if want := fileReport(t, opts, g); !reflect.DeepEqual(got, want) {
 		t.Fatalf("report:\n db   %+v\n file %+v", got, want)
+	}
+}
+
+// A running shipper whose gateway's log is made again — truncated and grown past where
+// the shipper had read its checkpoints file — refuses it at its next pass (the note it
+// read last is no longer there), rather than waiting for ever on a file it cannot read.
+func TestRunningShipperRefusesARegrownLog(t *testing.T) {
+	ctx := context.Background()
+	url, db := newIndex(t)
+	dir := t.TempDir()
+	signer := newSigner(t, "gw-a")
+	a := genLog(t, filepath.Join(dir, "gw-a"), "govgate.test/gw-a", signer, 0, 1500, 64<<10)
+	s, err := New(ctx, Options{Dir: a.dir, Keys: a.keys(t), DB: connect(t, url), Batch: 1000, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.Once(ctx); err != nil || res.Next != a.size {
+		t.Fatalf("first pass: %+v, %v", res, err)
+	}
+	before, err := os.Stat(filepath.Join(a.dir, "checkpoints"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(a.dir); err != nil {
+		t.Fatal(err)
+	}
+	genLog(t, a.dir, a.origin, signer, 7, 6000, 64<<10) // other records, more of them
+	if after, err := os.Stat(filepath.Join(a.dir, "checkpoints")); err != nil || after.Size() <= before.Size() {
+		t.Fatalf("the regrown checkpoints file: %v, %v (the test needs it larger than %d bytes)", after, err, before.Size())
+	}
+	res, err := s.Once(ctx)
+	if !errors.Is(err, ErrRefused) {
+		t.Fatalf("a running shipper's next pass over a regrown log: %+v, %v", res, err)
+	}
+	if as := alerts(t, db, a.origin); len(as) != 1 || as[0].Kind != "inconsistent_checkpoint" {
+		t.Fatalf("alerts: %+v", as)
 	}
 }
