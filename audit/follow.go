@@ -135,5 +135,9 @@ func CheckpointNotesFrom(dir string, offset int64) ([][]byte, int64, error) {
 	return out, end, nil
 }
 
+// CheckpointFrameBytes is how many bytes note takes in the checkpoints file: a follower
+// that remembers the last note it read finds it again at its end offset less this.
+func CheckpointFrameBytes(note []byte) int64 { return frameOverhead + int64(len(note)) }
+
 // ErrCheckpointsShrank is a checkpoints file shorter than a follower already read.
 var ErrCheckpointsShrank = errors.New("the checkpoints file shrank")

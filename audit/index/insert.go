@@ -48,7 +48,7 @@ var ErrConflict = errors.New("another shipper advanced this origin")
 const addRollup = `
 INSERT INTO %[1]s AS d (%[2]s, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome, n, bytes_released)
 SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[])
-ON CONFLICT (%[2]s, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome)
+ON CONFLICT (%[2]s, origin, kind, (md5(consumer_dept)), (md5(provider_dept)), (md5(pool)), (md5(resource)), (md5(agreement)), (md5(reason)), outcome)
 DO UPDATE SET n = d.n + EXCLUDED.n, bytes_released = d.bytes_released + EXCLUDED.bytes_released`
 
 var (

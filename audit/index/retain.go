@@ -190,6 +190,9 @@ func exportOrigin(ctx context.Context, db *pgx.Conn, origin string, last uint64,
 	if err != nil {
 		return floorMove{}, err
 	}
+	if err := moveAside(out); err != nil {
+		return floorMove{}, err
+	}
 	if err := audit.WriteLog(out, start, recs, notes, keys); err != nil {
 		return floorMove{}, err
 	}
@@ -206,4 +209,22 @@ func exportOrigin(ctx context.Context, db *pgx.Conn, origin string, last uint64,
 		}
 	}
 	return floorMove{origin: origin, next: last + 1, rng: start.Hashes()}, nil
+}
+
+// moveAside renames what an earlier run left at out — an export written before the run
+// was killed or refused before the month was dropped — to out.stale-TIME: the month is
+// still in the index, so this run exports it again, and nothing is deleted.
+func moveAside(out string) error {
+	entries, err := os.ReadDir(out)
+	if errors.Is(err, os.ErrNotExist) || err == nil && len(entries) == 0 {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	aside := out + ".stale-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(out, aside); err != nil {
+		return fmt.Errorf("move aside what an earlier run left: %w", err)
+	}
+	return nil
 }

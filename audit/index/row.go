@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/govgate/govgate/audit"
@@ -76,7 +77,37 @@ func NewRow(origin string, index uint64, rec, leaf []byte, r *audit.Record, prov
 	if row.Fields == nil {
 		row.Fields = []string{}
 	}
+	for _, p := range []*string{&row.Kind, &row.Gateway, &row.RequestID, &row.ConsumerDept, &row.ConsumerSystem,
+		&row.ProviderDept, &row.Pool, &row.Route, &row.Resource, &row.Agreement, &row.Purpose, &row.Mode,
+		&row.Method, &row.Error, &row.Outcome, &row.Reason, &row.PolicyRevision} {
+		*p = textColumn(*p)
+	}
+	row.Reasons, row.Fields = textColumns(row.Reasons), textColumns(row.Fields)
 	return row
+}
+
+// textColumn is s as a text column can hold it: PostgreSQL's text refuses the NUL
+// character, which a record may carry (escaped, \u0000), and one such record would stop
+// its origin's shipping for good. NUL becomes U+FFFD in the columns; the record column
+// keeps the bytes as signed, and Verify derives the columns the same way.
+func textColumn(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+}
+
+// textColumns is ss as a text[] column can hold it: a copy when an element has a NUL (the
+// record's own slice is not the row's to change).
+func textColumns(ss []string) []string {
+	if !slices.ContainsFunc(ss, func(s string) bool { return strings.IndexByte(s, 0) >= 0 }) {
+		return ss
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = textColumn(s)
+	}
+	return out
 }
 
 func (r *Row) values() []any {

@@ -15,8 +15,9 @@ import (
 // canonical bytes must hash to its leaf hash, parse as a record whose columns the row holds
 // (a row changed in the database is found whichever column was changed), follow the one
 // before without a gap, and the roots of the rows must be those of the stored checkpoints,
-// whose signatures must verify with keys. Every fault is reported; the error is then
-// audit.Faults.
+// whose signatures must verify with keys; rows no stored checkpoint covers prove nothing
+// and are a fault. The roll-ups the reports read must be the sums of the rows
+// (checkRollups). Every fault is reported; the error is then audit.Faults.
 func Verify(ctx context.Context, db *pgx.Conn, origin string, keys *audit.KeySet) (*audit.VerifyReport, error) {
 	v := &dbVerifier{origin: origin}
 	if err := v.loadCheckpoints(ctx, db, keys); err != nil {
@@ -43,6 +44,10 @@ func Verify(ctx context.Context, db *pgx.Conn, origin string, keys *audit.KeySet
 	}
 	if v.ck < len(v.ckpts) {
 		v.fault(int64(v.next), -1, fmt.Sprintf("the index ends here, but checkpoint %d covers %d records: rows were removed", v.ckpts[v.ck].pos, v.ckpts[v.ck].Size))
+	}
+	v.uncovered()
+	if err := v.checkRollups(ctx, db); err != nil {
+		return nil, err
 	}
 	rep := &audit.VerifyReport{First: v.first, Records: v.next - v.first, Signed: v.signed, Checkpoints: len(v.ckpts) + v.badCkpts, Faults: v.faults}
 	if len(v.ckpts) > 0 {
@@ -178,6 +183,20 @@ func (v *dbVerifier) row(stored *Row) error {
 	}
 	v.next++
 	return nil
+}
+
+// uncovered is a fault for the rows after the last checkpoint that verified: the shipper
+// ships only what a signed checkpoint covers, so nothing proves them — a checkpoint row
+// was removed (and the rows after the one before may say anything), or they were added.
+// A shipper in the middle of a span leaves such rows until its batch with the checkpoint.
+func (v *dbVerifier) uncovered() {
+	last := v.first
+	if len(v.ckpts) > 0 {
+		last = max(last, v.ckpts[len(v.ckpts)-1].Size)
+	}
+	if v.next > last {
+		v.fault(int64(last), -1, fmt.Sprintf("rows %d–%d are covered by no checkpoint stored: nothing proves them (a checkpoint row was removed, or a shipper is mid-span)", last, v.next-1))
+	}
 }
 
 func (v *dbVerifier) checkpointsUpTo(n uint64) error {

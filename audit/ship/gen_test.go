@@ -133,6 +133,13 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // (of the same length) and the frame's checksum fixed, so that only hashes can tell.
 func tamper(t testing.TB, dir string, index uint64, old, new string) {
 	t.Helper()
+	tamperFrame(t, dir, index, old, new, true)
+}
+
+// tamperFrame changes record index on disk, its frame's checksum fixed or not (a sloppy
+// attacker, or the disk).
+func tamperFrame(t testing.TB, dir string, index uint64, old, new string, fixCRC bool) {
+	t.Helper()
 	firsts, err := audit.Segments(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +165,9 @@ func tamper(t testing.TB, dir string, index uint64, old, new string) {
 		t.Fatalf("record %d does not hold %q (or %q is not as long)", index, old, new)
 	}
 	copy(rec, strings.Replace(string(rec), old, new, 1))
-	binary.BigEndian.PutUint32(data[off+4:], crc32.Checksum(rec, castagnoli))
+	if fixCRC {
+		binary.BigEndian.PutUint32(data[off+4:], crc32.Checksum(rec, castagnoli))
+	}
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}

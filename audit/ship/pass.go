@@ -167,6 +167,13 @@ func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint,
 		v.refusal = func() error {
 			return s.refuse(ctx, s.origin, "record_invalid", &bad, fmt.Sprintf("record %d does not verify: %v", bad, badErr))
 		}
+	} else if cut := p.Next + uint64(len(v.rows)); err == nil && cut < end {
+		// The files ended before records a checkpoint covers: the log writes a checkpoint
+		// only of records already written, so this is no tail being written but a record
+		// the reader stopped at (a frame cut short or not matching its checksum).
+		v.refusal = func() error {
+			return s.refuse(ctx, s.origin, "record_invalid", &cut, fmt.Sprintf("record %d, which checkpoint %d covers, cannot be read whole from %s (its frame is cut short or does not match its checksum): it was changed or lost", cut, end, s.opts.Dir))
+		}
 	}
 	rng, err := audit.NewRangeFactory().NewRange(0, p.Next, slices.Clone(p.Range))
 	if err != nil {

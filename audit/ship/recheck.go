@@ -35,6 +35,14 @@ func (s *Shipper) recheck(ctx context.Context, p *index.Progress) error {
 			if i >= b {
 				return errEnough
 			}
+			if i != seen && s.firstKept() <= seen {
+				// The reader stopped early in a segment (a frame that no longer matches its
+				// checksum) and went on with the next: the records between are unreadable.
+				// (Segments the gateway's retention removed meanwhile are no gap.)
+				gap := seen
+				changed, what = &gap, fmt.Sprintf("records %d–%d were shipped but can no longer be read on disk", seen, i-1)
+				return errEnough
+			}
 			seen = i + 1
 			if leaves[i-a] == nil {
 				return nil // not in the index (retention there), nothing to compare

@@ -65,6 +65,10 @@ type Shipper struct {
 	ckptOffset int64
 	notes      int
 	pending    []*audit.SignedCheckpoint
+	// lastNote is the last note read, which ends at ckptOffset: each pass reads it again
+	// first, so that a file made again and grown past ckptOffset is found, not read from
+	// the middle of a frame (which would look like a note still being written, for ever).
+	lastNote []byte
 }
 
 type stats struct {
@@ -164,12 +168,23 @@ func (s *Shipper) Once(ctx context.Context) (Result, error) {
 // not verify with the keys, or names another origin than the others, is refused, and so
 // is a checkpoints file that shrank.
 func (s *Shipper) readCheckpoints(ctx context.Context) ([]*audit.SignedCheckpoint, error) {
-	notes, off, err := audit.CheckpointNotesFrom(s.opts.Dir, s.ckptOffset)
+	from := s.ckptOffset
+	if s.lastNote != nil {
+		from -= audit.CheckpointFrameBytes(s.lastNote)
+	}
+	notes, off, err := audit.CheckpointNotesFrom(s.opts.Dir, from)
 	if errors.Is(err, audit.ErrCheckpointsShrank) {
 		return nil, s.refuse(ctx, s.origin, "inconsistent_checkpoint", nil, fmt.Sprintf("%s: %v: the history was rewritten", s.opts.Dir, err))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read the checkpoints of %s: %w", s.opts.Dir, err)
+	}
+	if s.lastNote != nil {
+		if len(notes) == 0 || !bytes.Equal(notes[0], s.lastNote) {
+			return nil, s.refuse(ctx, s.origin, "inconsistent_checkpoint", nil,
+				fmt.Sprintf("%s: the checkpoint note read last, at byte %d of the checkpoints file, is no longer there: the file was made again, the history rewritten", s.opts.Dir, from))
+		}
+		notes = notes[1:]
 	}
 	out := make([]*audit.SignedCheckpoint, 0, len(notes))
 	for i, n := range notes {
@@ -189,6 +204,9 @@ func (s *Shipper) readCheckpoints(ctx context.Context) ([]*audit.SignedCheckpoin
 			return nil, s.refuse(ctx, s.origin, "bad_checkpoint", nil, fmt.Sprintf("checkpoint %d names origin %q", s.notes+i, c.Origin))
 		}
 		out = append(out, c)
+	}
+	if len(notes) > 0 {
+		s.lastNote = notes[len(notes)-1]
 	}
 	s.ckptOffset, s.notes = off, s.notes+len(notes)
 	return out, nil

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/govgate/govgate/audit/index"
 	"github.com/govgate/govgate/internal/pgtest"
 	"github.com/jackc/pgx/v5"
 )
@@ -34,7 +36,7 @@ func TestAuditIndexCommands(t *testing.T) {
 	l.Close()
 	keys := trustedKeys(t, dir)
 
-	if code, out, errOut := runCmd(t, "audit", "ship", "--db", url, "--migrate"); code != 0 || !strings.Contains(out, "schema at version 1") {
+	if code, out, errOut := runCmd(t, "audit", "ship", "--db", url, "--migrate"); code != 0 || !strings.Contains(out, fmt.Sprintf("schema at version %d", index.SchemaVersion())) {
 		t.Fatalf("ship --migrate: %d %s %s", code, out, errOut)
 	}
 	if code, out, errOut := runCmd(t, "audit", "ship", dir, "--db", url, "--keys", keys, "--once", "--batch", "7"); code != 0 || !strings.Contains(out, "shipped 60 records") {
