@@ -642,6 +642,7 @@ type Stats struct {
 	Size, Appended, Failed uint64
 	Failing                string
 	CheckpointSize         uint64
+	CheckpointAt           time.Time // when the latest checkpoint was signed; zero before the first
 }
 
 // Stats reports the log's counters.
@@ -649,6 +650,7 @@ func (l *Log) Stats() Stats {
 	s := Stats{Size: l.Size(), Appended: l.appended.Load(), Failed: l.failures.Load(), Failing: l.Failing()}
 	if c := l.ckpt.Load(); c != nil {
 		s.CheckpointSize = c.Size
+		s.CheckpointAt = c.SignedAt
 	}
 	return s
 }
