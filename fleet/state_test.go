@@ -1,0 +1,161 @@
+package fleet_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/govgate/govgate/fleet"
+	"github.com/govgate/govgate/fleet/fleettest"
+	"github.com/govgate/govgate/internal/redistest"
+	"github.com/govgate/govgate/keys"
+	"github.com/govgate/govgate/policy/bundle/bundletest"
+)
+
+// signedBundle starts a bundle server publishing one signed revision.
+func signedBundle(t *testing.T) (url, ca string) {
+	pki := bundletest.NewPKI(t, "officers root")
+	srv := bundletest.NewServer(t)
+	b := bundletest.Build(t, "one")
+	srv.Publish(t, b, pki.Officer(t).Sign(t, b))
+	return srv.URL, pki.CAFile
+}
+
+// waitReport collects until cond holds or 15 s pass.
+func waitReport(t *testing.T, gws []fleet.Gateway, opts fleet.Options, what string, cond func(*fleet.Report) bool) *fleet.Report {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r := fleet.Analyze(fleet.Collect(t.Context(), fleet.HTTPGetter{}, gws), opts)
+		if cond(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: never; last report %+v", what, r.Divergences)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestFleetSharedStateDown: two gateways, each on its own real Redis, with on_failure
+// local (an outage leaves them ready, so not_ready cannot be what catches it). Redis
+// stopped under one: that gateway is flagged shared_state and shown degraded, the other
+// is not; Redis back: the fleet agrees again. A third gateway with no shared state at
+// all beside gateways that share theirs is flagged too: a replay sent to it passes.
+func TestFleetSharedStateDown(t *testing.T) {
+	url, ca := signedBundle(t)
+	r1, r2 := redistest.Start(t), redistest.Start(t)
+	gws := []fleet.Gateway{
+		{Name: "gw-a", Admin: fleettest.StartGatewayOpts(t, "gw-a", url, ca, fleettest.Options{Redis: r1.Addr})},
+		{Name: "gw-b", Admin: fleettest.StartGatewayOpts(t, "gw-b", url, ca, fleettest.Options{Redis: r2.Addr})},
+	}
+	opts := fleet.Options{AuditStale: time.Hour}
+	r := waitReport(t, gws, opts, "both gateways up", func(r *fleet.Report) bool { return r.OK })
+	for _, g := range r.Gateways {
+		if g.SharedState != fleet.SharedUp {
+			t.Fatalf("%s: shared state %q, want up", g.Name, g.SharedState)
+		}
+	}
+
+	r2.Stop()
+	r = waitReport(t, gws, opts, "gw-b flagged", func(r *fleet.Report) bool { return has(r, fleet.KindSharedState, "gw-b") })
+	if has(r, fleet.KindSharedState, "gw-a") || r.OK {
+		t.Fatalf("gw-a flagged or fleet ok: %+v", r.Divergences)
+	}
+	if b := r.Gateways[1]; b.SharedState != fleet.SharedDegraded || b.Ready == nil || !b.Ready.Ready {
+		t.Fatalf("gw-b: shared state %q, ready %+v; want degraded and still ready", b.SharedState, b.Ready)
+	}
+
+	r2.Restart()
+	waitReport(t, gws, opts, "recovery", func(r *fleet.Report) bool { return r.OK })
+
+	gws = append(gws, fleet.Gateway{Name: "gw-mem", Admin: fleettest.StartGateway(t, "gw-mem", url, ca)})
+	r = fleet.Analyze(fleet.Collect(t.Context(), fleet.HTTPGetter{}, gws), opts)
+	if !has(r, fleet.KindSharedState, "gw-mem") || has(r, fleet.KindSharedState, "gw-a") {
+		t.Fatalf("a gateway keeping its state in memory beside sharing ones: %+v", r.Divergences)
+	}
+}
+
+// TestFleetKeyVersionAfterRotation: two gateways on one file key store; the audit key
+// rotated in the store; the gateway that polls often takes the new version, the one that
+// polls hourly keeps the old: past the grace it is flagged key_version, within it not.
+func TestFleetKeyVersionAfterRotation(t *testing.T) {
+	url, ca := signedBundle(t)
+	dir := filepath.Join(t.TempDir(), "keys")
+	gws := []fleet.Gateway{
+		{Name: "gw-fast", Admin: fleettest.StartGatewayOpts(t, "gw-fast", url, ca, fleettest.Options{KeysDir: dir})},
+		{Name: "gw-slow", Admin: fleettest.StartGatewayOpts(t, "gw-slow", url, ca, fleettest.Options{KeysDir: dir, KeyPoll: time.Hour})},
+	}
+	r := fleet.Analyze(fleet.Collect(t.Context(), fleet.HTTPGetter{}, gws), fleet.Options{KeyGrace: time.Nanosecond, AuditStale: time.Hour})
+	if !r.OK {
+		t.Fatalf("before the rotation: %+v", r.Divergences)
+	}
+	for _, g := range r.Gateways {
+		if g.Keys == nil || g.Keys.Store != "file:"+dir || len(g.Keys.Keys) != 1 || g.Keys.Keys[0].InUse != 1 {
+			t.Fatalf("%s: keys %+v; want the audit key at version 1 on file:%s", g.Name, g.Keys, dir)
+		}
+	}
+
+	store, err := keys.NewFileStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.PutNewSM2Key(context.Background(), store, "audit-signing", nil); err != nil {
+		t.Fatal(err)
+	}
+	opts := fleet.Options{KeyGrace: time.Nanosecond, AuditStale: time.Hour}
+	r = waitReport(t, gws, opts, "gw-slow flagged", func(r *fleet.Report) bool { return has(r, fleet.KindKeyVersion, "gw-slow") })
+	if has(r, fleet.KindKeyVersion, "gw-fast") {
+		t.Fatalf("the gateway on the newest version flagged: %+v", r.Divergences)
+	}
+	if k := r.Gateways[1].Keys.Keys[0]; k.Latest != 2 || k.InUse != 1 {
+		t.Fatalf("gw-slow key %+v; want latest 2, in use 1", k)
+	}
+	if r := fleet.Analyze(r.Gateways, fleet.Options{KeyGrace: time.Hour, AuditStale: time.Hour}); has(r, fleet.KindKeyVersion, "gw-slow") {
+		t.Fatalf("a rotation within the grace flagged: %+v", r.Divergences)
+	}
+}
+
+// TestFleetAuditStale: a real gateway reports when its latest checkpoint was signed
+// (/metrics) and, checkpointing every 50ms, is not stale. A log with records past a
+// checkpoint older than the limit, or with records and no checkpoint, is flagged; one that
+// has not grown since its old checkpoint (idle) and one within the limit are not. (The
+// log signs every checkpoint_interval, at most 1s, so a real gateway cannot be made to
+// fall behind on loopback without breaking its disk: these cases are statuses as
+// Collect builds them.)
+func TestFleetAuditStale(t *testing.T) {
+	url, ca := signedBundle(t)
+	gws := []fleet.Gateway{{Name: "gw-live", Admin: fleettest.StartGateway(t, "gw-live", url, ca)}}
+	r := fleet.Analyze(fleet.Collect(t.Context(), fleet.HTTPGetter{}, gws), fleet.Options{})
+	a := r.Gateways[0].Audit
+	if a == nil || a.CheckpointAt == nil || a.LogSize == nil || time.Since(*a.CheckpointAt) > time.Minute || time.Since(*a.CheckpointAt) < -time.Minute {
+		t.Fatalf("audit status %+v; want the checkpoint's signing time from /metrics", a)
+	}
+	if has(r, fleet.KindAuditStale, "gw-live") {
+		t.Fatalf("a gateway checkpointing every 50ms flagged: %+v", r.Divergences)
+	}
+
+	now := time.Now()
+	gw := func(name string, size, ckpt uint64, age time.Duration, missing bool) fleet.GatewayStatus {
+		at := now.Add(-age)
+		a := &fleet.AuditStatus{LogSize: &size, CheckpointSize: ckpt, CheckpointAt: &at, Missing: missing}
+		if missing {
+			a.CheckpointAt = nil
+		}
+		return fleet.GatewayStatus{Gateway: fleet.Gateway{Name: name}, Reachable: true, Audit: a}
+	}
+	r = fleet.Analyze([]fleet.GatewayStatus{
+		gw("behind", 120, 100, 2*time.Minute, false),
+		gw("never", 5, 0, 0, true),
+		gw("idle", 100, 100, 24*time.Hour, false),
+		gw("recent", 120, 100, 10*time.Second, false),
+	}, fleet.Options{Now: now})
+	if !has(r, fleet.KindAuditStale, "behind") || !has(r, fleet.KindAuditStale, "never") ||
+		has(r, fleet.KindAuditStale, "idle") || has(r, fleet.KindAuditStale, "recent") {
+		t.Fatalf("audit_stale: %+v", r.Divergences)
+	}
+	if r := fleet.Analyze(r.Gateways, fleet.Options{Now: now, AuditStale: 5 * time.Second}); !has(r, fleet.KindAuditStale, "recent") {
+		t.Fatalf("--stale 5s: a checkpoint 10s old with records past it not flagged: %+v", r.Divergences)
+	}
+}
