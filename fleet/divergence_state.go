@@ -88,11 +88,13 @@ func analyzeAudit(gws []GatewayStatus, opts Options, add func(kind, gw, format s
 			continue
 		}
 		switch {
-		case a.Missing:
-			add(KindAuditStale, g.Name, "%d audit records and no signed checkpoint", *a.LogSize)
 		case a.CheckpointAt == nil:
 			add(KindAuditStale, g.Name, "%d audit records past checkpoint %d, whose time the gateway does not report", *a.LogSize-a.CheckpointSize, a.CheckpointSize)
-		case opts.Now.Sub(*a.CheckpointAt) > stale:
+		case opts.Now.Sub(*a.CheckpointAt) <= stale:
+		case a.Missing:
+			add(KindAuditStale, g.Name, "%d audit records and no signed checkpoint since the log was opened at %s (more than %s ago)",
+				*a.LogSize, a.CheckpointAt.Format(time.RFC3339), stale)
+		default:
 			add(KindAuditStale, g.Name, "%d audit records past checkpoint %d, signed %s (more than %s ago)",
 				*a.LogSize-a.CheckpointSize, a.CheckpointSize, a.CheckpointAt.Format(time.RFC3339), stale)
 		}

@@ -119,8 +119,9 @@ func TestFleetKeyVersionAfterRotation(t *testing.T) {
 
 // TestFleetAuditStale: a real gateway reports when its latest checkpoint was signed
 // (/metrics) and, checkpointing every 50ms, is not stale. A log with records past a
-// checkpoint older than the limit, or with records and no checkpoint, is flagged; one that
-// has not grown since its old checkpoint (idle) and one within the limit are not. (The
+// checkpoint older than the limit, or with records and no checkpoint since a log opened
+// longer ago, is flagged; one that has not grown since its old checkpoint (idle), one
+// within the limit and one just opened are not. (The
 // log signs every checkpoint_interval, at most 1s, so a real gateway cannot be made to
 // fall behind on loopback without breaking its disk: these cases are statuses as
 // Collect builds them.)
@@ -140,19 +141,17 @@ func TestFleetAuditStale(t *testing.T) {
 	gw := func(name string, size, ckpt uint64, age time.Duration, missing bool) fleet.GatewayStatus {
 		at := now.Add(-age)
 		a := &fleet.AuditStatus{LogSize: &size, CheckpointSize: ckpt, CheckpointAt: &at, Missing: missing}
-		if missing {
-			a.CheckpointAt = nil
-		}
 		return fleet.GatewayStatus{Gateway: fleet.Gateway{Name: name}, Reachable: true, Audit: a}
 	}
 	r = fleet.Analyze([]fleet.GatewayStatus{
 		gw("behind", 120, 100, 2*time.Minute, false),
-		gw("never", 5, 0, 0, true),
+		gw("never", 5, 0, 2*time.Minute, true),           // opened 2 minutes ago, nothing signed
+		gw("starting", 5, 0, 200*time.Millisecond, true), // opened just now: its first is due
 		gw("idle", 100, 100, 24*time.Hour, false),
 		gw("recent", 120, 100, 10*time.Second, false),
 	}, fleet.Options{Now: now})
 	if !has(r, fleet.KindAuditStale, "behind") || !has(r, fleet.KindAuditStale, "never") ||
-		has(r, fleet.KindAuditStale, "idle") || has(r, fleet.KindAuditStale, "recent") {
+		has(r, fleet.KindAuditStale, "idle") || has(r, fleet.KindAuditStale, "recent") || has(r, fleet.KindAuditStale, "starting") {
 		t.Fatalf("audit_stale: %+v", r.Divergences)
 	}
 	if r := fleet.Analyze(r.Gateways, fleet.Options{Now: now, AuditStale: 5 * time.Second}); !has(r, fleet.KindAuditStale, "recent") {

@@ -60,8 +60,9 @@ type AuditStatus struct {
 	Root           string  `json:"root"`     // base64, as in the note
 	KeyName        string  `json:"key_name"` // the checkpoint signer's key name
 	KeyID          string  `json:"key_id"`   // its 4-byte key hash, hex: the signing key's version
-	// CheckpointAt is when the latest checkpoint was signed
-	// (govgate_audit_checkpoint_timestamp_seconds, from /metrics); nil when not reported.
+	// CheckpointAt is when the latest checkpoint was signed, or, before the first, when the
+	// log was opened (govgate_audit_checkpoint_timestamp_seconds, from /metrics); nil when
+	// not reported.
 	CheckpointAt *time.Time `json:"checkpoint_at,omitempty"`
 	// Missing: the gateway runs an audit log that has signed no checkpoint yet.
 	Missing bool `json:"missing,omitempty"`

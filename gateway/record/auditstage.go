@@ -178,7 +178,7 @@ func (a *AuditStage) Collector() prometheus.Collector {
 		failing:        d("govgate_audit_failing", "Whether the latest append failed (1): exchanges are being refused.", nil, nil),
 		size:           d("govgate_audit_log_size", "Records in the audit log.", nil, nil),
 		checkpointSize: d("govgate_audit_checkpoint_size", "Size of the latest signed checkpoint.", nil, nil),
-		checkpointAt:   d("govgate_audit_checkpoint_timestamp_seconds", "When the latest checkpoint was signed (Unix seconds); absent before the first. govgate fleet status flags a log growing past an old one.", nil, nil),
+		checkpointAt:   d("govgate_audit_checkpoint_timestamp_seconds", "When the latest checkpoint was signed (Unix seconds); before the first, when the log was opened. govgate fleet status flags a log growing past an old one.", nil, nil),
 		commits: d("govgate_audit_commit_duration_seconds",
 			"Time each group commit took to frame, write and fsync its records; every audited exchange waits for one. Records per commit: govgate_audit_records_total over its count.", nil, nil),
 	}
