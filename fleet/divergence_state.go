@@ -1,7 +1,11 @@
 package fleet
 
 import (
+	"fmt"
+	"slices"
 	"time"
+
+	"github.com/govgate/govgate/gateway"
 )
 
 // analyzeShared flags a gateway whose Redis shared state is degraded or down (its replay
@@ -29,6 +33,36 @@ func analyzeShared(gws []GatewayStatus, add func(kind, gw, format string, args .
 			add(KindSharedState, name, "keeps replay claims and quotas in memory while %v share them in Redis", sharing)
 		}
 	}
+	analyzeSharedConfig(gws, add)
+}
+
+// analyzeSharedConfig flags gateways whose shared: sections (GET /config) differ in what
+// makes them share one state (Redis addresses, mode, key prefix) or in what they do
+// without it (on_failure): two Redis, or two prefixes, are two fleets to a replay.
+func analyzeSharedConfig(gws []GatewayStatus, add func(kind, gw, format string, args ...any)) {
+	byConfig := map[string][]string{}
+	for _, g := range gws {
+		if g.Shared == nil || !g.Shared.Enabled() {
+			continue
+		}
+		byConfig[sharedIdentity(g.Shared)] = append(byConfig[sharedIdentity(g.Shared)], g.Name)
+	}
+	if len(byConfig) < 2 {
+		return
+	}
+	for _, g := range gws {
+		if g.Shared == nil || !g.Shared.Enabled() {
+			continue
+		}
+		add(KindSharedState, g.Name, "shared state configured as %s; the fleet's gateways differ: %v", sharedIdentity(g.Shared), byConfig)
+	}
+}
+
+// sharedIdentity is what gateways sharing one state must agree on.
+func sharedIdentity(s *gateway.Shared) string {
+	addrs := slices.Clone(s.Redis.Addrs)
+	slices.Sort(addrs)
+	return fmt.Sprintf("redis %s %v prefix %q, on_failure replay %s quota %s", s.Redis.Mode, addrs, s.Redis.KeyPrefix, s.OnFailure.Replay, s.OnFailure.Quota)
 }
 
 // analyzeKeys flags, among gateways on one key store, a gateway using an older version of

@@ -52,7 +52,11 @@ func Print(w io.Writer, r *Report) {
 			}
 		}
 		if g.Ready != nil {
-			fmt.Fprintf(w, "  shared     %s\n", orDefault(g.SharedState, "none (replay claims and quotas in memory)"))
+			line := orDefault(g.SharedState, "none (replay claims and quotas in memory)")
+			if sc := g.Shared; sc != nil && sc.Enabled() {
+				line += " (" + sharedIdentity(sc) + ")"
+			}
+			fmt.Fprintf(w, "  shared     %s\n", line)
 		}
 		if rd := g.Ready; rd != nil {
 			fmt.Fprintf(w, "  ready      %v%s\n", rd.Ready, warnings(rd.Warnings))

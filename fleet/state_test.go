@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,43 +39,65 @@ func waitReport(t *testing.T, gws []fleet.Gateway, opts fleet.Options, what stri
 	}
 }
 
-// TestFleetSharedStateDown: two gateways, each on its own real Redis, with on_failure
-// local (an outage leaves them ready, so not_ready cannot be what catches it). Redis
-// stopped under one: that gateway is flagged shared_state and shown degraded, the other
-// is not; Redis back: the fleet agrees again. A third gateway with no shared state at
-// all beside gateways that share theirs is flagged too: a replay sent to it passes.
+// TestFleetSharedStateDown: gateways on real Redis with on_failure local (an outage
+// leaves them ready, so not_ready cannot be what catches it).
+//
+// One Redis for two gateways: the fleet agrees; Redis stopped: each is shown degraded and
+// flagged shared_state; Redis back: the fleet agrees again. Two gateways on two Redis are
+// two fleets to a replay: both flagged for their differing shared: config; the Redis of
+// one stopped: that one alone is flagged degraded. A gateway with no shared state beside
+// gateways sharing theirs is flagged too: a replay sent to it passes.
 func TestFleetSharedStateDown(t *testing.T) {
 	url, ca := signedBundle(t)
-	r1, r2 := redistest.Start(t), redistest.Start(t)
-	gws := []fleet.Gateway{
-		{Name: "gw-a", Admin: fleettest.StartGatewayOpts(t, "gw-a", url, ca, fleettest.Options{Redis: r1.Addr})},
-		{Name: "gw-b", Admin: fleettest.StartGatewayOpts(t, "gw-b", url, ca, fleettest.Options{Redis: r2.Addr})},
-	}
 	opts := fleet.Options{AuditStale: time.Hour}
-	r := waitReport(t, gws, opts, "both gateways up", func(r *fleet.Report) bool { return r.OK })
+	r1, r2 := redistest.Start(t), redistest.Start(t)
+	same := []fleet.Gateway{
+		{Name: "gw-a", Admin: fleettest.StartGatewayOpts(t, "gw-a", url, ca, fleettest.Options{Redis: r1.Addr})},
+		{Name: "gw-b", Admin: fleettest.StartGatewayOpts(t, "gw-b", url, ca, fleettest.Options{Redis: r1.Addr})},
+	}
+	r := waitReport(t, same, opts, "one Redis, both up", func(r *fleet.Report) bool { return r.OK })
 	for _, g := range r.Gateways {
-		if g.SharedState != fleet.SharedUp {
-			t.Fatalf("%s: shared state %q, want up", g.Name, g.SharedState)
+		if g.SharedState != fleet.SharedUp || g.Shared == nil || len(g.Shared.Redis.Addrs) != 1 {
+			t.Fatalf("%s: shared state %q, config %+v; want up on %s", g.Name, g.SharedState, g.Shared, r1.Addr)
 		}
 	}
+	r1.Stop()
+	r = waitReport(t, same, opts, "both degraded", func(r *fleet.Report) bool {
+		return hasMsg(r, fleet.KindSharedState, "gw-a", "degraded") && hasMsg(r, fleet.KindSharedState, "gw-b", "degraded")
+	})
+	for _, g := range r.Gateways {
+		if g.SharedState != fleet.SharedDegraded || g.Ready == nil || !g.Ready.Ready {
+			t.Fatalf("%s: shared state %q, ready %+v; want degraded and still ready", g.Name, g.SharedState, g.Ready)
+		}
+	}
+	r1.Restart()
+	waitReport(t, same, opts, "recovery", func(r *fleet.Report) bool { return r.OK })
 
+	apart := []fleet.Gateway{same[0], {Name: "gw-c", Admin: fleettest.StartGatewayOpts(t, "gw-c", url, ca, fleettest.Options{Redis: r2.Addr})}}
+	r = fleet.Analyze(fleet.Collect(t.Context(), fleet.HTTPGetter{}, apart), opts)
+	if !hasMsg(r, fleet.KindSharedState, "gw-a", r2.Addr) || !hasMsg(r, fleet.KindSharedState, "gw-c", r1.Addr) {
+		t.Fatalf("two Redis in one fleet: %+v", r.Divergences)
+	}
 	r2.Stop()
-	r = waitReport(t, gws, opts, "gw-b flagged", func(r *fleet.Report) bool { return has(r, fleet.KindSharedState, "gw-b") })
-	if has(r, fleet.KindSharedState, "gw-a") || r.OK {
-		t.Fatalf("gw-a flagged or fleet ok: %+v", r.Divergences)
-	}
-	if b := r.Gateways[1]; b.SharedState != fleet.SharedDegraded || b.Ready == nil || !b.Ready.Ready {
-		t.Fatalf("gw-b: shared state %q, ready %+v; want degraded and still ready", b.SharedState, b.Ready)
+	r = waitReport(t, apart, opts, "gw-c degraded", func(r *fleet.Report) bool { return hasMsg(r, fleet.KindSharedState, "gw-c", "degraded") })
+	if hasMsg(r, fleet.KindSharedState, "gw-a", "degraded") || r.Gateways[0].SharedState != fleet.SharedUp {
+		t.Fatalf("gw-a, whose Redis answers, flagged degraded: %+v", r.Divergences)
 	}
 
-	r2.Restart()
-	waitReport(t, gws, opts, "recovery", func(r *fleet.Report) bool { return r.OK })
-
-	gws = append(gws, fleet.Gateway{Name: "gw-mem", Admin: fleettest.StartGateway(t, "gw-mem", url, ca)})
-	r = fleet.Analyze(fleet.Collect(t.Context(), fleet.HTTPGetter{}, gws), opts)
+	mixed := []fleet.Gateway{same[0], same[1], {Name: "gw-mem", Admin: fleettest.StartGateway(t, "gw-mem", url, ca)}}
+	r = fleet.Analyze(fleet.Collect(t.Context(), fleet.HTTPGetter{}, mixed), opts)
 	if !has(r, fleet.KindSharedState, "gw-mem") || has(r, fleet.KindSharedState, "gw-a") {
 		t.Fatalf("a gateway keeping its state in memory beside sharing ones: %+v", r.Divergences)
 	}
+}
+
+func hasMsg(r *fleet.Report, kind, gw, substr string) bool {
+	for _, d := range r.Divergences {
+		if d.Kind == kind && d.Gateway == gw && strings.Contains(d.Message, substr) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestFleetKeyVersionAfterRotation: two gateways on one file key store; the audit key

@@ -13,7 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/keys"
 	"github.com/govgate/govgate/policy/bundle"
 )
@@ -41,6 +44,9 @@ type GatewayStatus struct {
 	// (a fallback runs weaker than the config), SharedDown (refusing), or "" when the
 	// gateway keeps replay claims and quotas in memory only (or /readyz was not read).
 	SharedState string `json:"shared_state,omitempty"`
+	// Shared is the shared: section of GET /config (operator role; no secret in it: the
+	// credentials are names of environment variables); nil when /config was not read.
+	Shared *gateway.Shared `json:"shared,omitempty"`
 }
 
 // PolicyStatus is GET /policy's part the fleet compares.
@@ -190,6 +196,16 @@ func collectOne(ctx context.Context, g Getter, gw Gateway) GatewayStatus {
 		} else {
 			st.Ready = &r
 			st.SharedState = sharedState(&r)
+		}
+	}
+	if body, ok := get("/config"); ok {
+		var c struct {
+			Shared gateway.Shared `yaml:"shared"`
+		}
+		if err := yaml.Unmarshal(body, &c); err != nil {
+			st.Errors["/config"] = err.Error()
+		} else {
+			st.Shared = &c.Shared
 		}
 	}
 	if body, ok := get("/keys"); ok {
