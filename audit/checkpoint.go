@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/govgate/govgate/crypto"
 )
@@ -56,6 +57,9 @@ type SignedCheckpoint struct {
 	Note    []byte // the whole signed note, as served and stored
 	KeyName string
 	KeyID   string // hex of the 4-byte key ID
+	// SignedAt is when this log signed it, or, for one read back at open, when the
+	// checkpoints file was last written: the note itself carries no time.
+	SignedAt time.Time
 }
 
 // noteSigType identifies govgate's SM2 signatures among signed-note signature types; the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // openCheckpoints opens the checkpoints file, cuts a torn tail, and keeps the last
@@ -27,7 +28,7 @@ func (l *Log) openCheckpoints() (int, error) {
 		if err != nil {
 			return fmt.Errorf("checkpoint %d: %w", n, err)
 		}
-		l.ckpt.Store(&SignedCheckpoint{Checkpoint: c, Note: append([]byte(nil), note...)})
+		l.ckpt.Store(&SignedCheckpoint{Checkpoint: c, Note: append([]byte(nil), note...), SignedAt: info.ModTime()})
 		n++
 		return nil
 	})
@@ -137,6 +138,7 @@ func (l *Log) writeCheckpoint(job checkpointJob) {
 		}
 		return
 	}
+	sc.SignedAt = time.Now()
 	l.ckpt.Store(sc)
 }
 

@@ -62,6 +62,9 @@ type Log struct {
 	log  *slog.Logger
 	dir  string
 	lock *os.File // the writer's lock of dir (lock.go), released by closeFiles
+	// opened is when Open ran: before the first checkpoint, the time since which records
+	// may have awaited one (Stats.CheckpointAt).
+	opened time.Time
 
 	reqs    chan *appendReq
 	signers chan signerSwap
@@ -165,7 +168,7 @@ func Open(opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open audit log %s: %w", opts.Dir, err)
 	}
-	l := &Log{opts: opts, log: opts.Logger, dir: opts.Dir, lock: lock}
+	l := &Log{opts: opts, log: opts.Logger, dir: opts.Dir, lock: lock, opened: time.Now()}
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, fmt.Errorf("open audit log %s: %w", opts.Dir, err)
@@ -642,13 +645,17 @@ type Stats struct {
 	Size, Appended, Failed uint64
 	Failing                string
 	CheckpointSize         uint64
+	// CheckpointAt is when the latest checkpoint was signed; before the first, when the log
+	// was opened: records past CheckpointSize have waited for a checkpoint since at most then.
+	CheckpointAt time.Time
 }
 
 // Stats reports the log's counters.
 func (l *Log) Stats() Stats {
-	s := Stats{Size: l.Size(), Appended: l.appended.Load(), Failed: l.failures.Load(), Failing: l.Failing()}
+	s := Stats{Size: l.Size(), Appended: l.appended.Load(), Failed: l.failures.Load(), Failing: l.Failing(), CheckpointAt: l.opened}
 	if c := l.ckpt.Load(); c != nil {
 		s.CheckpointSize = c.Size
+		s.CheckpointAt = c.SignedAt
 	}
 	return s
 }

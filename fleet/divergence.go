@@ -17,6 +17,9 @@ const (
 	KindCertExpiring   = "cert_expiring"    // a certificate expires within the warning window
 	KindNotReady       = "not_ready"        // /readyz says not ready (a stage, a pool, shared state)
 	KindUnreadable     = "unreadable"       // it answered, but /policy or /readyz, or a part it runs, could not be read
+	KindSharedState    = "shared_state"     // Redis shared state degraded or down here, or shared by some gateways only
+	KindKeyVersion     = "key_version"      // gateways on one key store use different versions of one key past the grace
+	KindAuditStale     = "audit_stale"      // records arrive, but the latest checkpoint is older than the stale limit
 )
 
 // Divergence is one thing the fleet does not agree on, or one gateway lagging.
@@ -34,13 +37,22 @@ type Options struct {
 	Grace time.Duration
 	// ExpiryWarning flags a certificate expiring within it; default DefaultExpiryWarning.
 	ExpiryWarning time.Duration
-	Now           time.Time
+	// KeyGrace is how long gateways on one key store may use different versions of a key
+	// after the newer was created (each polls keys.poll_interval, backing off to a minute
+	// while the store is unreachable); default: Grace when set, else DefaultKeyGrace.
+	KeyGrace time.Duration
+	// AuditStale flags a gateway whose log holds records past its latest checkpoint,
+	// signed longer ago than this (or none signed); default DefaultAuditStale.
+	AuditStale time.Duration
+	Now        time.Time
 }
 
 // Defaults of Options.
 const (
 	DefaultGrace         = 30 * time.Second
 	DefaultExpiryWarning = 30 * 24 * time.Hour
+	DefaultKeyGrace      = 2 * time.Minute
+	DefaultAuditStale    = time.Minute
 )
 
 // Report is the fleet's status: every gateway, and every divergence found.
@@ -78,6 +90,9 @@ func Analyze(gws []GatewayStatus, opts Options) *Report {
 	}
 	analyzePolicy(gws, opts, r, add)
 	analyzeCerts(gws, opts, add)
+	analyzeShared(gws, add)
+	analyzeKeys(gws, opts, add)
+	analyzeAudit(gws, opts, add)
 	r.OK = len(r.Divergences) == 0
 	return r
 }

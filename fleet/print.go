@@ -35,7 +35,28 @@ func Print(w io.Writer, r *Report) {
 			if a.LogSize != nil {
 				size = fmt.Sprint(*a.LogSize)
 			}
-			fmt.Fprintf(w, "  audit      %s records; checkpoint of %d, key %s (%s)\n", size, a.CheckpointSize, a.KeyName, a.KeyID)
+			switch {
+			case a.Missing:
+				fmt.Fprintf(w, "  audit      %s records; no checkpoint signed yet\n", size)
+			default:
+				at := "?"
+				if a.CheckpointAt != nil {
+					at = a.CheckpointAt.Format(time.RFC3339)
+				}
+				fmt.Fprintf(w, "  audit      %s records; checkpoint of %d at %s, key %s (%s)\n", size, a.CheckpointSize, at, a.KeyName, a.KeyID)
+			}
+		}
+		if k := g.Keys; k != nil {
+			for _, key := range k.Keys {
+				fmt.Fprintf(w, "  key        %-20s latest v%d (%s), in use %s  [%s]\n", key.Name, key.Latest, key.Created.Format(time.RFC3339), inUse(key.InUse), k.Store)
+			}
+		}
+		if g.Ready != nil {
+			line := orDefault(g.SharedState, "none (replay claims and quotas in memory)")
+			if sc := g.Shared; sc != nil && sc.Enabled() {
+				line += " (" + sharedIdentity(sc) + ")"
+			}
+			fmt.Fprintf(w, "  shared     %s\n", line)
 		}
 		if rd := g.Ready; rd != nil {
 			fmt.Fprintf(w, "  ready      %v%s\n", rd.Ready, warnings(rd.Warnings))
@@ -68,6 +89,20 @@ func warnings(m map[string]string) string {
 		parts = append(parts, k+": "+m[k])
 	}
 	return " (" + strings.Join(parts, "; ") + ")"
+}
+
+func inUse(v int) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("v%d", v)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func orDash(s string) string {

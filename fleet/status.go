@@ -13,7 +13,11 @@ import (
 	"sync"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/keys"
 	"github.com/govgate/govgate/policy/bundle"
 )
 
@@ -35,6 +39,14 @@ type GatewayStatus struct {
 	Certs  []crypto.CertInfo `json:"certificates,omitempty"`
 	Audit  *AuditStatus      `json:"audit,omitempty"`
 	Ready  *ReadyStatus      `json:"ready,omitempty"`
+	Keys   *keys.Listing     `json:"keys,omitempty"` // GET /keys
+	// SharedState is the Redis shared state as /readyz reports it: SharedUp, SharedDegraded
+	// (a fallback runs weaker than the config), SharedDown (refusing), or "" when the
+	// gateway keeps replay claims and quotas in memory only (or /readyz was not read).
+	SharedState string `json:"shared_state,omitempty"`
+	// Shared is the shared: section of GET /config (operator role; no secret in it: the
+	// credentials are names of environment variables); nil when /config was not read.
+	Shared *gateway.Shared `json:"shared,omitempty"`
 }
 
 // PolicyStatus is GET /policy's part the fleet compares.
@@ -54,6 +66,12 @@ type AuditStatus struct {
 	Root           string  `json:"root"`     // base64, as in the note
 	KeyName        string  `json:"key_name"` // the checkpoint signer's key name
 	KeyID          string  `json:"key_id"`   // its 4-byte key hash, hex: the signing key's version
+	// CheckpointAt is when the latest checkpoint was signed, or, before the first, when the
+	// log was opened (govgate_audit_checkpoint_timestamp_seconds, from /metrics); nil when
+	// not reported.
+	CheckpointAt *time.Time `json:"checkpoint_at,omitempty"`
+	// Missing: the gateway runs an audit log that has signed no checkpoint yet.
+	Missing bool `json:"missing,omitempty"`
 }
 
 // ReadyStatus is GET /readyz: readiness, the stages' states and the warnings (a shared
@@ -62,7 +80,37 @@ type ReadyStatus struct {
 	Ready    bool              `json:"ready"`
 	Stages   map[string]string `json:"stages,omitempty"`
 	Warnings map[string]string `json:"warnings,omitempty"`
-	Shared   map[string]any    `json:"shared,omitempty"`
+	// Parts is each part's readiness ("ok" or why not); the shared state's is "shared-state".
+	Parts map[string]string `json:"parts,omitempty"`
+}
+
+// Shared-state health as GatewayStatus.SharedState reports it.
+const (
+	SharedUp       = "up"
+	SharedDegraded = "degraded"
+	SharedDown     = "down"
+)
+
+// sharedPart is the /readyz part and warning name of the Redis shared state
+// (gateway/assemble); degradedPrefix starts its warning while a fallback runs.
+const (
+	sharedPart     = "shared-state"
+	degradedPrefix = "DEGRADED:"
+)
+
+// sharedState reads the shared state's health from /readyz: down when its part is not
+// ok, degraded when it warns, up otherwise; "" when the gateway has no such part.
+func sharedState(r *ReadyStatus) string {
+	part, ok := r.Parts[sharedPart]
+	switch {
+	case !ok:
+		return ""
+	case part != "ok":
+		return SharedDown
+	case strings.HasPrefix(r.Warnings[sharedPart], degradedPrefix):
+		return SharedDegraded
+	}
+	return SharedUp
 }
 
 // Collect asks every gateway at once and returns their statuses in the order given.
@@ -123,11 +171,21 @@ func collectOne(ctx context.Context, g Getter, gw Gateway) GatewayStatus {
 			st.Errors["/audit/checkpoint"] = err.Error()
 		} else {
 			st.Audit = a
-			if m, ok := get("/metrics"); ok {
-				if v, ok := metricValue(m, "govgate_audit_log_size"); ok {
-					n := uint64(v)
-					a.LogSize = &n
-				}
+		}
+	} else if strings.Contains(st.Errors["/audit/checkpoint"], noCheckpoint) {
+		// An audit log that has signed nothing yet: behind, not absent.
+		delete(st.Errors, "/audit/checkpoint")
+		st.Audit = &AuditStatus{Missing: true}
+	}
+	if a := st.Audit; a != nil {
+		if m, ok := get("/metrics"); ok {
+			if v, ok := metricValue(m, "govgate_audit_log_size"); ok {
+				n := uint64(v)
+				a.LogSize = &n
+			}
+			if v, ok := metricValue(m, "govgate_audit_checkpoint_timestamp_seconds"); ok && v > 0 {
+				at := time.Unix(0, int64(v*1e9)).UTC()
+				a.CheckpointAt = &at
 			}
 		}
 	}
@@ -137,6 +195,25 @@ func collectOne(ctx context.Context, g Getter, gw Gateway) GatewayStatus {
 			st.Errors["/readyz"] = err.Error()
 		} else {
 			st.Ready = &r
+			st.SharedState = sharedState(&r)
+		}
+	}
+	if body, ok := get("/config"); ok {
+		var c struct {
+			Shared gateway.Shared `yaml:"shared"`
+		}
+		if err := yaml.Unmarshal(body, &c); err != nil {
+			st.Errors["/config"] = err.Error()
+		} else {
+			st.Shared = &c.Shared
+		}
+	}
+	if body, ok := get("/keys"); ok {
+		var k keys.Listing
+		if err := json.Unmarshal(body, &k); err != nil {
+			st.Errors["/keys"] = err.Error()
+		} else {
+			st.Keys = &k
 		}
 	}
 	if len(st.Errors) == 0 {
@@ -148,6 +225,9 @@ func collectOne(ctx context.Context, g Getter, gw Gateway) GatewayStatus {
 // notRunPrefix starts the error of an endpoint that answered 404: a part the gateway does
 // not run (no audit log, no TLCP listener), which Analyze tells from one it could not read.
 const notRunPrefix = "HTTP 404: "
+
+// noCheckpoint is the error code of /audit/checkpoint before the first checkpoint.
+const noCheckpoint = `"no_checkpoint"`
 
 // requiredEndpoints are what every gateway of a fleet serves: without them there is
 // nothing to compare, whatever the reason.

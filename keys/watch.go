@@ -175,3 +175,16 @@ func (w *Watcher) Err() error {
 	defer w.mu.Unlock()
 	return w.err
 }
+
+// InUse maps each of Names to the version in use: what GET /keys reports per key.
+func (w *Watcher) InUse() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]int, len(w.Names))
+	for i, name := range w.Names {
+		if i < len(w.current) {
+			out[name] = w.current[i]
+		}
+	}
+	return out
+}

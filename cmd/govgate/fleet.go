@@ -50,13 +50,15 @@ func (l *gatewayList) Set(v string) error {
 
 func fleetStatusCmd() *cobra.Command {
 	return leaf("status (--gateway [NAME=]URL ... | --config fleet.yaml) [flags]",
-		"ask every gateway's admin API and flag policy revisions, certificates and readiness that diverge", noArgs, func(fs *pflag.FlagSet) runFunc {
+		"ask every gateway's admin API and flag policy revisions, certificates, key versions, shared state, audit checkpoints and readiness that diverge", noArgs, func(fs *pflag.FlagSet) runFunc {
 			var gws gatewayList
 			fs.Var(&gws, "gateway", "a gateway's admin API base URL, optionally NAME=URL (repeatable): http://127.0.0.1:9090, or https://HOST:PORT for a TLCP admin API")
 			config := fs.String("config", "", "fleet file listing the gateways (gateways: [{name, admin}])")
 			asJSON := fs.Bool("json", false, jsonHelp)
 			grace := fs.Duration("grace", 0, "how long two policy revisions may both be live before it is a divergence (default: the largest bundle poll interval reported, else 30s)")
 			expiry := fs.Duration("expiry-warning", fleet.DefaultExpiryWarning, "flag certificates that expire within this")
+			keyGrace := fs.Duration("key-grace", 0, "how long gateways on one key store may use different versions of a key after the newer was created (default: --grace when given, else 2m)")
+			stale := fs.Duration("stale", fleet.DefaultAuditStale, "flag a gateway whose audit log holds records past a checkpoint signed longer ago than this (or none signed)")
 			ca := fs.String("ca", "", "for a TLCP admin API: PEM file of the CA(s) the gateway's certificate chains to")
 			cert := fs.String("cert", "", "for a TLCP admin API: the administrator's SIGN.pem,ENC.pem")
 			key := fs.String("key", "", "for a TLCP admin API: the administrator's SIGN.key,ENC.key (mode 0600)")
@@ -64,7 +66,7 @@ func fleetStatusCmd() *cobra.Command {
 			serverName := fs.String("server-name", "", "name the gateways' certificates must carry (default: each URL's host)")
 			timeout := fs.Duration("timeout", 10*time.Second, "time limit for each admin request")
 			return func(ctx context.Context, _ []string, stdout, _ io.Writer) error {
-				o := fleetStatusOptions{gws: gws, config: *config, asJSON: *asJSON, grace: *grace, expiry: *expiry,
+				o := fleetStatusOptions{gws: gws, config: *config, asJSON: *asJSON, grace: *grace, expiry: *expiry, keyGrace: *keyGrace, stale: *stale,
 					ca: *ca, cert: *cert, key: *key, passEnv: *passEnv, serverName: *serverName, timeout: *timeout}
 				return runFleetStatus(ctx, o, stdout)
 			}
@@ -77,6 +79,7 @@ type fleetStatusOptions struct {
 	config                             string
 	asJSON                             bool
 	grace, expiry, timeout             time.Duration
+	keyGrace, stale                    time.Duration
 	ca, cert, key, passEnv, serverName string
 }
 
@@ -103,7 +106,7 @@ func runFleetStatus(ctx context.Context, o fleetStatusOptions, stdout io.Writer)
 	}
 	rctx, cancel := context.WithTimeout(ctx, o.timeout*4)
 	defer cancel()
-	report := fleet.Analyze(fleet.Collect(rctx, getter, gws), fleet.Options{Grace: o.grace, ExpiryWarning: o.expiry})
+	report := fleet.Analyze(fleet.Collect(rctx, getter, gws), fleet.Options{Grace: o.grace, ExpiryWarning: o.expiry, KeyGrace: o.keyGrace, AuditStale: o.stale})
 	if o.asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -111,8 +111,20 @@ func TestFleetStatusOverTLCP(t *testing.T) {
 		}
 	}
 	g := r.Gateways[0]
-	if g.Policy == nil || g.Policy.Bundle == nil || len(g.Certs) == 0 || g.Ready == nil {
+	if g.Policy == nil || g.Policy.Bundle == nil || len(g.Certs) == 0 || g.Ready == nil || g.Keys == nil || len(g.Keys.Keys) == 0 {
 		t.Fatalf("over TLCP: %+v", g)
+	}
+	// A pair without crypto-admin is refused GET /keys (and /certs): named under errors,
+	// the gateway unreadable, no key listing.
+	osc, osk, oec, oek := pair("officer", certs.PairRequest{System: "fleet-officer", Roles: []string{"security-officer", "auditor", "operator"}})
+	{
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), []string{"fleet", "status", "--gateway", admin, "--json", "--ca", caFile, "--cert", osc + "," + oec, "--key", osk + "," + oek, "--server-name", "localhost"}, &stdout, &stderr)
+		var r fleet.Report
+		json.Unmarshal(stdout.Bytes(), &r)
+		if code != exitFailure || len(r.Gateways) != 1 || r.Gateways[0].Keys != nil || !strings.Contains(r.Gateways[0].Errors["/keys"], "HTTP 403") {
+			t.Fatalf("GET /keys without crypto-admin: exit %d\n%s%s", code, stdout.String(), stderr.String())
+		}
 	}
 	var stdout, stderr bytes.Buffer
 	if code := run(t.Context(), []string{"fleet", "status", "--gateway", admin, "--timeout", "2s"}, &stdout, &stderr); code != exitFailure || !strings.Contains(stdout.String(), fleet.KindUnreachable) {

@@ -176,3 +176,6 @@ func (s *Source) Warning() string {
 	}
 	return ""
 }
+
+// InUse maps the pair's key-store names to the versions in use; empty for a pair of files.
+func (s *Source) InUse() map[string]int { return s.identity.InUse() }

@@ -47,7 +47,41 @@ func StartGateway(t testing.TB, id, url, signersCA string) string {
 // and waited for until it has signed a checkpoint.
 func StartGatewayWith(t testing.TB, id, url, signersCA string, tf *TLCPFiles) string {
 	t.Helper()
+	return StartGatewayOpts(t, id, url, signersCA, Options{TLCP: tf})
+}
+
+// Options are the parts of a test gateway a fleet test varies.
+type Options struct {
+	TLCP *TLCPFiles
+	// Redis is the address of the shared state's Redis (on_failure local for replay and
+	// quota, so that an outage degrades the gateway and leaves it ready); "" for none.
+	Redis string
+	// KeysDir is the file key store's directory; default one of the gateway's own.
+	KeysDir string
+	// CheckpointInterval of the audit log; default 50ms.
+	CheckpointInterval time.Duration
+	// KeyPoll is keys.poll_interval; default 100ms.
+	KeyPoll time.Duration
+}
+
+// StartGatewayOpts is StartGateway with the options o.
+func StartGatewayOpts(t testing.TB, id, url, signersCA string, o Options) string {
+	t.Helper()
+	tf := o.TLCP
 	state, admin, listen := t.TempDir(), FreeAddr(t), FreeAddr(t)
+	if o.KeysDir == "" {
+		o.KeysDir = filepath.Join(state, "keys")
+	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = 50 * time.Millisecond
+	}
+	if o.KeyPoll == 0 {
+		o.KeyPoll = 100 * time.Millisecond
+	}
+	extra := ""
+	if o.Redis != "" {
+		extra += fmt.Sprintf("shared: {redis: {addrs: [%q], timeout: 200ms, dial_timeout: 200ms}, on_failure: {replay: local, quota: local}}\n", o.Redis)
+	}
 	adminYAML, scheme, transport := fmt.Sprintf("admin: {address: %q}\n", admin), "http://", "plain"
 	if tf != nil {
 		adminYAML = fmt.Sprintf("admin: {address: %q, tlcp: true}\ntlcp: {sign_cert: %q, sign_key: %q, enc_cert: %q, enc_key: %q, client_ca: %q}\n",
@@ -60,13 +94,14 @@ func StartGatewayWith(t testing.TB, id, url, signersCA string, tf *TLCPFiles) st
   - {name: external, address: %q, zone: external, transport: %s}
 policy:
   bundle: {url: %q, poll_interval: 1s, signers_ca: [%q], persist_dir: %q, audience: %q}
-audit: {dir: %q, checkpoint_interval: 50ms}
-keys: {backend: file, dir: %q}
+audit: {dir: %q, checkpoint_interval: %s}
+keys: {backend: file, dir: %q, poll_interval: %s}
+%s
 routes:
   - {id: enterprise-query, path_prefix: /enterprise/v1, resource: enterprise.registration, mode: query, pool: enterprise-registry, target_zone: internal, timeout: 5s}
 pools:
   - {id: enterprise-registry, addresses: ["127.0.0.1:1"]}
-`, id, adminYAML, listen, transport, url, signersCA, filepath.Join(state, "bundle"), bundletest.Audience, filepath.Join(state, "audit"), filepath.Join(state, "keys"))
+`, id, adminYAML, listen, transport, url, signersCA, filepath.Join(state, "bundle"), bundletest.Audience, filepath.Join(state, "audit"), o.CheckpointInterval, o.KeysDir, o.KeyPoll, extra)
 	cfg, err := gateway.ParseConfig([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)

@@ -85,6 +85,7 @@ type builder struct {
 	stages gateway.Stages
 	auth   *identity.PeerAuthenticator
 	certs  *certs.Lister
+	keys   *KeyListing // GET /keys, with the key store
 }
 
 // Build makes the gateway the config describes: the key store, the TLCP and TLS
@@ -120,6 +121,7 @@ func Build(ctx context.Context, cfg *gateway.Config, opts Options) (_ *Assembly,
 		{"audit", b.audit},
 		{"shared state", b.shared},
 		{"replay window", b.replayWindow},
+		{"key listing", b.keyListing},
 	} {
 		if err := step.build(); err != nil {
 			return nil, fmt.Errorf("build %s: %w", step.name, err)

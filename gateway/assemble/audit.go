@@ -79,6 +79,7 @@ func (b *builder) audit() error {
 		return err
 	}
 	b.watch(watch.Run)
+	b.usesKeys(watch)
 	b.degrade("audit-key", keyWarning{watch})
 	b.stages.Audit = stage
 	b.stages.Proofs = stage

@@ -24,6 +24,22 @@ func (b *builder) keyStore() error {
 		return err
 	}
 	b.a.Store = store
+	b.keys = &KeyListing{Store: store, Where: storeWhere(b.cfg)}
+	return nil
+}
+
+// usesKeys adds a part's versions in use to GET /keys.
+func (b *builder) usesKeys(u KeyUser) {
+	if b.keys != nil {
+		b.keys.Users = append(b.keys.Users, u)
+	}
+}
+
+// keyListing serves GET /keys when the gateway has a key store.
+func (b *builder) keyListing() error {
+	if b.keys != nil {
+		b.admin([]gateway.AdminHandler{b.keys.Endpoint()}, nil)
+	}
 	return nil
 }
 

@@ -41,6 +41,7 @@ func (b *builder) tlcp() error {
 	b.transport(gateway.TransportTLCP, &gateway.TLCPTransport{Identity: src.Identity, Trust: src.Trust, HandshakeTimeout: t.HandshakeTimeout,
 		DigestVerifyOnly: t.ClientVerifyDigestOnly, Suites: suites})
 	b.holdsCertificates(src)
+	b.usesKeys(src)
 	b.degrade("tlcp-keys", src)
 	return nil
 }

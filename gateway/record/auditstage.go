@@ -178,18 +178,19 @@ func (a *AuditStage) Collector() prometheus.Collector {
 		failing:        d("govgate_audit_failing", "Whether the latest append failed (1): exchanges are being refused.", nil, nil),
 		size:           d("govgate_audit_log_size", "Records in the audit log.", nil, nil),
 		checkpointSize: d("govgate_audit_checkpoint_size", "Size of the latest signed checkpoint.", nil, nil),
+		checkpointAt:   d("govgate_audit_checkpoint_timestamp_seconds", "When the latest checkpoint was signed (Unix seconds); before the first, when the log was opened. govgate fleet status flags a log growing past an old one.", nil, nil),
 		commits: d("govgate_audit_commit_duration_seconds",
 			"Time each group commit took to frame, write and fsync its records; every audited exchange waits for one. Records per commit: govgate_audit_records_total over its count.", nil, nil),
 	}
 }
 
 type auditCollector struct {
-	a                                                         *AuditStage
-	records, failures, failing, size, checkpointSize, commits *prometheus.Desc
+	a                                                                       *AuditStage
+	records, failures, failing, size, checkpointSize, checkpointAt, commits *prometheus.Desc
 }
 
 func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.records, c.failures, c.failing, c.size, c.checkpointSize, c.commits} {
+	for _, d := range []*prometheus.Desc{c.records, c.failures, c.failing, c.size, c.checkpointSize, c.checkpointAt, c.commits} {
 		ch <- d
 	}
 }
@@ -201,5 +202,8 @@ func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- metric.Const(c.failing, prometheus.GaugeValue, metric.Flag(s.Failing != ""))
 	ch <- metric.Const(c.size, prometheus.GaugeValue, float64(s.Size))
 	ch <- metric.Const(c.checkpointSize, prometheus.GaugeValue, float64(s.CheckpointSize))
+	if !s.CheckpointAt.IsZero() {
+		ch <- metric.Const(c.checkpointAt, prometheus.GaugeValue, float64(s.CheckpointAt.UnixNano())/1e9)
+	}
 	ch <- c.a.commits.Metric(c.commits)
 }
