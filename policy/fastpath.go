@@ -64,6 +64,11 @@ func planDecision(ctx context.Context, rev *Revision) (*fastPath, error) {
 	if loc := indexedComprehension(rev.compiler); loc != nil {
 		return nil, fmt.Errorf("plan %s: the comprehension at %s is indexed by OPA's evaluator, which then evaluates it for every value of the variables it closes over (and fails where a built-in fails on any of them), the plan only for the bound ones: %w", DecisionQuery, loc, errNoFastPath)
 	}
+	return planModules(ctx, rev)
+}
+
+// planModules compiles the production modules to the plan of DecisionQuery.
+func planModules(ctx context.Context, rev *Revision) (*fastPath, error) {
 	b := &bundle.Bundle{}
 	for _, p := range sortedKeys(rev.compiler.Modules) {
 		b.Modules = append(b.Modules, bundle.ModuleFile{Path: p, URL: p, Raw: rev.Files.Modules[p], Parsed: rev.compiler.Modules[p]})

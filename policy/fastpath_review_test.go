@@ -440,3 +440,61 @@ func TestFastPathReviewComprehensionIndex(t *testing.T) {
 		t.Errorf("limit=5000: live %v %v, the policy %v %v", live, err2, full, err1)
 	}
 }
+
+// TestFastPathGateSeesQueryShapes: the reload gate's inputs carry more than one query
+// shape, so the check itself refuses a fast path that mishandles a rule over the query:
+// with walk's outputs cut to the last one again (the fault fixed above), and with an
+// indexed comprehension planned anyway, the edit does not go live.
+func TestFastPathGateSeesQueryShapes(t *testing.T) {
+	ctx := context.Background()
+	rev, gated := officerRevision(t, officerEdits["walk"])
+	if !gated {
+		t.Fatal("the gate refuses the walk edit")
+	}
+	faults := 0
+	var unrelate func(b *ir.Block)
+	unrelate = func(b *ir.Block) {
+		for _, s := range b.Stmts {
+			switch s := s.(type) {
+			case *boundCall:
+				if s.Func == "walk" {
+					s.to.relation = false
+					faults++
+				}
+			case *ir.BlockStmt:
+				for _, inner := range s.Blocks {
+					unrelate(inner)
+				}
+			case *ir.ScanStmt:
+				unrelate(s.Block)
+			case *ir.NotStmt:
+				unrelate(s.Block)
+			}
+		}
+	}
+	for _, f := range rev.plan.funcs {
+		for _, b := range f.fn.Blocks {
+			unrelate(b)
+		}
+	}
+	if faults == 0 {
+		t.Fatal("no walk call in the plan")
+	}
+	if _, err := rev.CheckFastPath(ctx, 0); err == nil || !strings.Contains(err.Error(), "QUERY_WILDCARD") {
+		t.Errorf("the gate on a fast path that loses walk's outputs: %v", err)
+	}
+
+	// An indexed comprehension planned in spite of indexedComprehension.
+	rev, _ = officerRevision(t, officerEdits["comprehension over the query per name"])
+	if rev.plan != nil {
+		t.Fatal("an indexed comprehension was planned")
+	}
+	plan, err := planModules(ctx, rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev.plan, rev.planErr = plan, nil
+	if _, err := rev.CheckFastPath(ctx, 0); err == nil || !strings.Contains(err.Error(), "to_number") {
+		t.Errorf("the gate on a fast path that misses the comprehension's errors: %v", err)
+	}
+}
