@@ -498,3 +498,23 @@ func TestFastPathGateSeesQueryShapes(t *testing.T) {
 		t.Errorf("the gate on a fast path that misses the comprehension's errors: %v", err)
 	}
 }
+
+// TestFastPathReviewWithOnInput: a `with` on input (or data) is a WithStmt, which fastVM
+// does not run: the revision has no fast path, says why, and decides in full.
+func TestFastPathReviewWithOnInput(t *testing.T) {
+	rev, gated := officerRevision(t, `
+deny contains reason("WITH_CHECK", "no agreement would settle undeclared") if {
+	input.request.purpose == "with-check"
+	not agreement_settled with input.request.agreement as ""
+}`)
+	if gated || rev.plan != nil || rev.planErr == nil || !strings.Contains(rev.planErr.Error(), "WithStmt") {
+		t.Fatalf("a with on input: gated=%v plan error %v", gated, rev.planErr)
+	}
+	in := taxQuery()
+	in.Request.Purpose = "with-check"
+	live, err1 := rev.Evaluate(context.Background(), in)
+	full, err2 := rev.EvaluateFull(context.Background(), in)
+	if err1 != nil || err2 != nil || codesOf(live) != codesOf(full) {
+		t.Errorf("live %v %v, the policy %v %v", live, err1, full, err2)
+	}
+}
