@@ -165,11 +165,23 @@ func (g *inputGen) method(mode string) string {
 	return g.pick(ms)
 }
 
+// genQueries and genPaths are what consumers put in the query string and the path: the
+// query is the one input whose keys the consumer chooses, so a policy that reads it must
+// meet more than one shape (no parameter, several, an empty name, words where numbers
+// are expected, a wildcard) before its fast path decides anything.
+var (
+	genQueries = []map[string]string{
+		{"q": "1"}, {}, {"fields": "*"}, {"limit": "5", "q": "abc"}, {"": ""},
+		{"page": "1.0", "rows": "1e3", "since": "2026-01-01T00:00:00Z", "z": "\xff"},
+	}
+	genPaths = []string{"/p", "/", "/admin/x", "/p/../q", "/%E7%A4%BE/*"}
+)
+
 // base is a plausible request by consumer for resource, signed, across known zones.
 func (g *inputGen) base(consumer, resource string) *Input {
 	return &Input{
 		Subject:  Subject{Dept: consumer, System: "sys", CertSerial: "01", Auth: "tlcp", Signed: g.rng.IntN(4) != 0},
-		Request:  Request{Method: "GET", Path: "/p", Purpose: "", Query: map[string]string{"q": "1"}},
+		Request:  Request{Method: "GET", Path: genPaths[g.rng.IntN(len(genPaths))], Purpose: "", Query: genQueries[g.rng.IntN(len(genQueries))]},
 		Route:    Route{ID: "route", Mode: "query", SourceZone: g.pick(g.zones), TargetZone: g.pick(g.zones)},
 		Resource: resource,
 		Time:     g.now,

@@ -39,6 +39,10 @@ type fastPath struct {
 type fastCall struct {
 	fn      int
 	builtin topdown.BuiltinFunc
+	// relation marks a built-in that gives any number of outputs (walk): topdown hands
+	// them to its callback one by one, the plan scans the collection of them all, as
+	// OPA's Wasm built-in returns it.
+	relation bool
 }
 
 // fastFunc is one planned function (a rule, or a Rego function) with what its calls
@@ -57,6 +61,14 @@ var errNoFastPath = errors.New("no fast path")
 
 // planDecision plans DecisionQuery for the revision's production modules.
 func planDecision(ctx context.Context, rev *Revision) (*fastPath, error) {
+	if loc := indexedComprehension(rev.compiler); loc != nil {
+		return nil, fmt.Errorf("plan %s: the comprehension at %s is indexed by OPA's evaluator, which then evaluates it for every value of the variables it closes over (and fails where a built-in fails on any of them), the plan only for the bound ones: %w", DecisionQuery, loc, errNoFastPath)
+	}
+	return planModules(ctx, rev)
+}
+
+// planModules compiles the production modules to the plan of DecisionQuery.
+func planModules(ctx context.Context, rev *Revision) (*fastPath, error) {
 	b := &bundle.Bundle{}
 	for _, p := range sortedKeys(rev.compiler.Modules) {
 		b.Modules = append(b.Modules, bundle.ModuleFile{Path: p, URL: p, Raw: rev.Files.Modules[p], Parsed: rev.compiler.Modules[p]})
@@ -81,6 +93,38 @@ func planDecision(ctx context.Context, rev *Revision) (*fastPath, error) {
 		return nil, fmt.Errorf("plan %s: %w", DecisionQuery, err)
 	}
 	return newFastPath(&pol)
+}
+
+// indexedComprehension finds a comprehension, in a rule the decision depends on, that
+// topdown evaluates through a comprehension index: once with the variables it closes
+// over left unbound, so for every value they could take. With strict built-in errors a
+// built-in failing on any of those values fails the whole decision, where the plan,
+// evaluating the comprehension for the bound values only, answers. Such a revision is
+// decided in full.
+func indexedComprehension(c *ast.Compiler) *ast.Location {
+	queue := c.GetRulesForVirtualDocument(ast.MustParseRef(DecisionQuery))
+	seen := map[*ast.Rule]bool{}
+	var found *ast.Location
+	for len(queue) > 0 && found == nil {
+		r := queue[0]
+		queue = queue[1:]
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		ast.WalkTerms(r, func(t *ast.Term) bool {
+			if found == nil && c.ComprehensionIndex(t) != nil {
+				found = t.Location
+			}
+			return found != nil
+		})
+		for dep := range c.Graph.Dependencies(r) {
+			if d, ok := dep.(*ast.Rule); ok {
+				queue = append(queue, d)
+			}
+		}
+	}
+	return found
 }
 
 func newFastPath(pol *ir.Policy) (*fastPath, error) {
@@ -155,7 +199,7 @@ func (fp *fastPath) check() error {
 			if i, ok := fp.byName[s.Func]; ok {
 				fp.calls[s] = fastCall{fn: i}
 			} else if b := topdown.GetBuiltin(s.Func); b != nil {
-				fp.calls[s] = fastCall{fn: -1, builtin: b}
+				fp.calls[s] = fastCall{fn: -1, builtin: b, relation: ast.BuiltinMap[s.Func] != nil && ast.BuiltinMap[s.Func].Relation}
 			} else {
 				err = fmt.Errorf("plan calls %s, which is neither planned nor a built-in: %w", s.Func, errNoFastPath)
 			}

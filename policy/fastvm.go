@@ -368,6 +368,9 @@ func (vm *fastVM) callStmt(s *ir.CallStmt, c fastCall, frame []*ast.Term) (*ast.
 	for _, a := range s.Args {
 		vm.args = append(vm.args, vm.operand(a, frame))
 	}
+	if c.relation {
+		return vm.callRelation(s, c)
+	}
 	vm.out = nil
 	err := c.builtin(vm.bctx, vm.args, vm.setOut)
 	out := vm.out
@@ -375,6 +378,18 @@ func (vm *fastVM) callStmt(s *ir.CallStmt, c fastCall, frame []*ast.Term) (*ast.
 		return nil, fmt.Errorf("%s: %s: %w", location(s.Location), s.Func, err)
 	}
 	return out, nil
+}
+
+// callRelation calls a built-in of many outputs and gives them all, as one array: the
+// plan scans it (or counts it, where no output is captured). Keeping only the last
+// output, as for any other built-in, lost all but one of walk's.
+func (vm *fastVM) callRelation(s *ir.CallStmt, c fastCall) (*ast.Term, error) {
+	var outs []*ast.Term
+	err := c.builtin(vm.bctx, vm.args, func(t *ast.Term) error { outs = append(outs, t); return nil })
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", location(s.Location), s.Func, err)
+	}
+	return ast.ArrayTerm(outs...), nil
 }
 
 func dot(src, key *ast.Term) *ast.Term {
