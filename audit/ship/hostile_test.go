@@ -366,8 +366,28 @@ func TestRunningShipperRefusesARegrownLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	genLog(t, a.dir, a.origin, signer, 7, 6000, 64<<10) // other records, more of them
-	if after, err := os.Stat(filepath.Join(a.dir, "checkpoints")); err != nil || after.Size() <= before.Size() {
-		t.Fatalf("the regrown checkpoints file: %v, %v (the test needs it larger than %d bytes)", after, err, before.Size())
+	// Checkpoints are signed on a timer, so how many the regrown log has depends on the
+	// machine's speed: grow it further until its checkpoints file is past the read offset.
+	for next := 7 + 6000; ; next += 2000 {
+		after, err := os.Stat(filepath.Join(a.dir, "checkpoints"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.Size() > before.Size() {
+			break
+		}
+		if next > 7+60000 {
+			t.Fatalf("the regrown checkpoints file stays at %d bytes (the test needs it larger than %d)", after.Size(), before.Size())
+		}
+		l, err := audit.Open(audit.Options{Dir: a.dir, Origin: a.origin, Signer: signer, SegmentBytes: 64 << 10, CheckpointInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendRecords(t, l, filepath.Base(a.dir), next, 2000)
+		time.Sleep(50 * time.Millisecond) // a checkpoint over them
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	res, err := s.Once(ctx)
 	if !errors.Is(err, ErrRefused) {
