@@ -7,6 +7,7 @@ import (
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/fleet"
 	"github.com/govgate/govgate/fleet/fleettest"
+	"github.com/govgate/govgate/internal/redistest"
 	"github.com/govgate/govgate/policy/bundle/bundletest"
 )
 
@@ -59,7 +60,7 @@ func TestStatusFlagsTwoRevisions(t *testing.T) {
 
 // TestStatusUnreachable: a gateway whose admin API does not answer is a divergence.
 func TestStatusUnreachable(t *testing.T) {
-	r := fleet.Analyze(fleet.Collect(t.Context(), fleet.HTTPGetter{}, []fleet.Gateway{{Name: "gone", Admin: "http://" + fleettest.FreeAddr(t)}}), fleet.Options{})
+	r := fleet.Analyze(fleet.Collect(t.Context(), fleet.HTTPGetter{}, []fleet.Gateway{{Name: "gone", Admin: "http://" + redistest.FreeAddr(t)}}), fleet.Options{})
 	if r.OK || !has(r, fleet.KindUnreachable, "gone") {
 		t.Fatalf("unreachable gateway not flagged: %+v", r)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -16,19 +15,9 @@ import (
 
 	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/assemble"
+	"github.com/govgate/govgate/internal/redistest"
 	"github.com/govgate/govgate/policy/bundle/bundletest"
 )
-
-// FreeAddr is a loopback address nothing listens on now.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // TLCPFiles are a gateway's TLCP pair and client CA files; with them the admin API speaks
 // TLCP and asks for role certificates.
@@ -68,7 +57,7 @@ type Options struct {
 func StartGatewayOpts(t testing.TB, id, url, signersCA string, o Options) string {
 	t.Helper()
 	tf := o.TLCP
-	state, admin, listen := t.TempDir(), FreeAddr(t), FreeAddr(t)
+	state, admin, listen := t.TempDir(), redistest.FreeAddr(t), redistest.FreeAddr(t)
 	if o.KeysDir == "" {
 		o.KeysDir = filepath.Join(state, "keys")
 	}
