@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -236,20 +237,25 @@ type reloadRefusal struct {
 // restart_required naming the restart-only fields it changes (nothing applied), 422
 // reload_failed when it cannot be read or is invalid.
 func (g *Gateway) serveReload(ctx *fasthttp.RequestCtx) {
-	err := g.ReloadFromSource()
+	answerReload(ctx, g.log, g.ReloadFromSource())
+}
+
+// answerReload is the answer to a reload, POST /reload's or a signal's (ReloadOnSignal),
+// and the log line of a refused one.
+func answerReload(ctx *fasthttp.RequestCtx, log *slog.Logger, err error) {
 	if err == nil {
 		WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"reloaded": true})
 		return
 	}
 	var restart *RestartRequiredError
 	if errors.As(err, &restart) {
-		g.log.Error("reload refused; the running config stays", "error", err, "restart_only", restart.Fields)
+		log.Error("reload refused; the running config stays", "error", err, "restart_only", restart.Fields)
 		var body reloadRefusal
 		body.Error.Code, body.Error.Message, body.Error.Fields = "restart_required", err.Error(), restart.Fields
 		WriteJSON(ctx, fasthttp.StatusConflict, &body)
 		return
 	}
-	g.log.Error("reload refused; the running config stays", "error", err)
+	log.Error("reload refused; the running config stays", "error", err)
 	AdminError(ctx, fasthttp.StatusUnprocessableEntity, "reload_failed", err.Error())
 }
 

@@ -103,9 +103,8 @@ func runUntilSignal(ctx context.Context, g *gateway.Gateway, log *slog.Logger) e
 			return shutdown(g, log, ctx.Err().Error())
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				if err := g.ReloadFromSource(); err != nil {
-					log.Error("reload refused; the running config stays", "error", err)
-				}
+				// Recorded as POST /reload is, and logged by the gateway when refused.
+				_ = g.ReloadOnSignal("SIGHUP")
 				continue
 			}
 			return shutdown(g, log, s.String())
