@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"slices"
@@ -176,6 +177,10 @@ func (c *Client) Send(ctx context.Context, p *Prepared) (*Response, error) {
 		if c.answeredInTLS(p.u) {
 			return nil, fmt.Errorf("call %s: %w", p.u, ErrTLSServer)
 		}
+		if brokenOff(err) {
+			// The answer broke off (it is not sent again: retrySpentNothing).
+			return nil, fmt.Errorf("call %s: %w: the answer broke off: %w", p.u, ErrTransferIncomplete, err)
+		}
 		return nil, fmt.Errorf("call %s: %w", p.u, err)
 	}
 	resp := headOf(hresp)
@@ -223,7 +228,7 @@ func (c *Client) host(u *url.URL) *fasthttp.HostClient {
 		return hc
 	}
 	hc := &fasthttp.HostClient{Addr: u.Host, Name: "govgate-client", ReadTimeout: c.cfg.Timeout, WriteTimeout: c.cfg.Timeout,
-		MaxConns: c.cfg.MaxConns, MaxConnWaitTimeout: c.cfg.Timeout}
+		MaxConns: c.cfg.MaxConns, MaxConnWaitTimeout: c.cfg.Timeout, RetryIfErr: retrySpentNothing}
 	if u.Scheme == "https" {
 		serverName := c.cfg.ServerName
 		if serverName == "" {
@@ -264,4 +269,21 @@ func (c *Client) Close() {
 	for _, hc := range c.hosts {
 		hc.CloseIdleConnections()
 	}
+}
+
+// retrySpentNothing lets the keep-alive pool send a request again only when the server
+// closed the connection before answering a byte (a keep-alive connection it had already
+// closed as idle: it never read the request). fasthttp's default retries any GET whose
+// answer failed — a timeout, a body cut halfway — but by then the gateway has read the
+// request and spent its signature: the second attempt is refused as a replay, and the
+// consumer would see "signature replayed" in place of what really happened.
+func retrySpentNothing(_ *fasthttp.Request, _ int, err error) (resetTimeout, retry bool) {
+	return false, errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed)
+}
+
+// brokenOff reports whether err is an answer that ended before it was whole: the
+// connection closed within its head or body, or a chunk of it broken.
+func brokenOff(err error) bool {
+	var chunk fasthttp.ErrBrokenChunk
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &chunk)
 }
