@@ -40,7 +40,7 @@ func TestHelpExitsZeroForEveryCommand(t *testing.T) {
 	for _, path := range paths {
 		for _, h := range []string{"-h", "--help", "-help"} {
 			code, out, errOut := runCmd(t, append(append([]string{}, path...), h)...)
-			if code != 0 || !strings.Contains(errOut, "Usage:") || !strings.Contains(errOut, strings.Join(append([]string{"govgate"}, path...), " ")) || out != "" {
+			if code != 0 || !strings.Contains(out, "Usage:") || !strings.Contains(out, strings.Join(append([]string{"govgate"}, path...), " ")) || errOut != "" {
 				t.Errorf("govgate %s %s: exit %d\nstdout %q\n%s", strings.Join(path, " "), h, code, out, errOut)
 			}
 		}
@@ -61,10 +61,10 @@ func TestHelpExitsZeroForEveryCommand(t *testing.T) {
 	}
 	for name, want := range groups {
 		for _, h := range []string{"help", "-h"} {
-			code, _, errOut := runCmd(t, name, h)
+			code, out, _ := runCmd(t, name, h)
 			for _, w := range want {
-				if code != 0 || !strings.Contains(errOut, "  "+w) {
-					t.Errorf("govgate %s %s: exit %d, does not list %s:\n%s", name, h, code, w, errOut)
+				if code != 0 || !strings.Contains(out, "  "+w) {
+					t.Errorf("govgate %s %s: exit %d, does not list %s:\n%s", name, h, code, w, out)
 				}
 			}
 		}
@@ -79,8 +79,8 @@ func TestHelpExitsZeroForEveryCommand(t *testing.T) {
 			t.Errorf("govgate %s nonsense: exit %d %s", name, code, errOut)
 		}
 	}
-	if _, _, errOut := runCmd(t, "ca", "-h"); !strings.Contains(errOut, "govgate certs") {
-		t.Errorf("ca -h does not point to govgate certs:\n%s", errOut)
+	if _, out, _ := runCmd(t, "ca", "-h"); !strings.Contains(out, "govgate certs") {
+		t.Errorf("ca -h does not point to govgate certs:\n%s", out)
 	}
 	for _, args := range [][]string{{"-h"}, {"help"}, {"help", "audit", "verify"}, {"ca", "init", "help"}, {"certs", "list", "help"}, {"version", "help"}} {
 		if code, _, _ := runCmd(t, args...); code != 0 {

@@ -237,26 +237,26 @@ func TestValidityInDays(t *testing.T) {
 			t.Errorf("%v: exit %d %s", args, code, stderr)
 		}
 	}
-	if _, stderr := mustHelp(t, "certs", "issue", "-h"); !strings.Contains(stderr, `(default 365d)`) || strings.Contains(stderr, "8760h") {
-		t.Errorf("certs issue -h:\n%s", stderr)
+	if help := mustHelp(t, "certs", "issue", "-h"); !strings.Contains(help, `(default 365d)`) || strings.Contains(help, "8760h") {
+		t.Errorf("certs issue -h:\n%s", help)
 	}
 }
 
-// mustHelp runs a command's -h.
-func mustHelp(t *testing.T, args ...string) (string, string) {
+// mustHelp is the help args ask for, which goes to stdout and nothing to stderr.
+func mustHelp(t *testing.T, args ...string) string {
 	t.Helper()
 	code, o, e := runCmd(t, args...)
-	if code != 0 {
-		t.Fatalf("%v: exit %d", args, code)
+	if code != 0 || e != "" {
+		t.Fatalf("%v: exit %d, stderr %q", args, code, e)
 	}
-	return o, e
+	return o
 }
 
 // TestNoDemoVaultPrefix: production commands carry no demo default for the Vault prefix
 // and refuse Vault without one, before contacting it.
 func TestNoDemoVaultPrefix(t *testing.T) {
 	for _, args := range [][]string{{"keys", "list", "-h"}, {"keys", "rotate", "-h"}, {"certs", "rotate", "-h"}} {
-		if _, e := mustHelp(t, args...); strings.Contains(e, "gw-demo") || !strings.Contains(e, "--vault-prefix") {
+		if e := mustHelp(t, args...); strings.Contains(e, "gw-demo") || !strings.Contains(e, "--vault-prefix") {
 			t.Errorf("%v:\n%s", args, e)
 		}
 	}

@@ -165,14 +165,15 @@ func walk(c *cobra.Command, f func(*cobra.Command)) {
 	}
 }
 
-// printHelp writes a command's help to stderr, where govgate has always written it
-// (stdout stays for what a command produces, and for completion).
+// printHelp writes the help a user asked for (-h, --help, help) to stdout, so that
+// `govgate audit -h | less` pages it; the usage printed with a wrong command line goes to
+// stderr with the error (exitCode).
 func printHelp(c *cobra.Command, _ []string) {
 	text := c.Long
 	if text == "" {
 		text = c.Short
 	}
-	w := c.ErrOrStderr()
+	w := c.OutOrStdout()
 	fmt.Fprintf(w, "%s\n\n%s", strings.TrimRight(text, "\n"), c.UsageString())
 }
 

@@ -19,7 +19,7 @@ func TestSuiteFlagsRefuseUnknownNames(t *testing.T) {
 		}
 	}
 	// The help names every suite.
-	_, _, help := runCmd(t, "call", "-h")
+	_, help, _ := runCmd(t, "call", "-h")
 	for _, s := range []string{"ECDHE_SM4_GCM_SM3", "ECC_SM4_GCM_SM3", "ECDHE_SM4_CBC_SM3", "ECC_SM4_CBC_SM3", "--suite"} {
 		if !strings.Contains(help, s) {
 			t.Errorf("call -h does not mention %s", s)
