@@ -83,8 +83,14 @@ func TestHelpExitsZeroForEveryCommand(t *testing.T) {
 		t.Errorf("ca -h does not point to govgate certs:\n%s", out)
 	}
 	for _, args := range [][]string{{"-h"}, {"help"}, {"help", "audit", "verify"}, {"ca", "init", "help"}, {"certs", "list", "help"}, {"version", "help"}} {
-		if code, _, _ := runCmd(t, args...); code != 0 {
-			t.Errorf("govgate %v: exit %d", args, code)
+		if code, out, _ := runCmd(t, args...); code != 0 || !strings.Contains(out, "Usage:") {
+			t.Errorf("govgate %v: exit %d\n%s", args, code, out)
+		}
+	}
+	// A help topic that names no command is a wrong command line, not help.
+	for _, args := range [][]string{{"help", "nonsense"}, {"help", "audit", "nonsense"}, {"help", "audit", "verify", "extra"}} {
+		if code, out, errOut := runCmd(t, args...); code != 2 || out != "" || !strings.Contains(errOut, "no command") {
+			t.Errorf("govgate %v: exit %d, stdout %q\n%s", args, code, out, errOut)
 		}
 	}
 }

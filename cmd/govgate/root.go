@@ -137,8 +137,11 @@ Exit status, for every command: 0 ok, or the answer is yes (and for any help req
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
-		if c.Name() == "completion" { // a group like ours: `completion tcsh` is a usage error
+		switch c.Name() {
+		case "completion": // a group like ours: `completion tcsh` is a usage error
 			c.Args, c.RunE = subcommandArgs, groupRun
+		case "help": // cobra's prints "Unknown help topic" and exits 0
+			c.Run, c.RunE = nil, helpTopic
 		}
 	}
 	// cobra's own commands (help, completion) check their arguments with cobra's
@@ -163,6 +166,17 @@ func walk(c *cobra.Command, f func(*cobra.Command)) {
 	for _, s := range c.Commands() {
 		walk(s, f)
 	}
+}
+
+// helpTopic is `govgate help CMD…`: the help of the command the arguments name, and a
+// usage error (exit 2) when they name none, so that a script never takes a typo for help.
+func helpTopic(c *cobra.Command, args []string) error {
+	cmd, rest, err := c.Root().Find(args)
+	if err != nil || cmd == nil || len(rest) > 0 {
+		return usageErrorf("no command %q: `govgate help` lists them", strings.Join(args, " "))
+	}
+	cmd.InitDefaultHelpFlag() // so that the help lists -h
+	return cmd.Help()
 }
 
 // printHelp writes the help a user asked for (-h, --help, help) to stdout, so that
