@@ -391,6 +391,17 @@ func TestCatalogEndpoint(t *testing.T) {
 	if status, _, body := do(t, "POST", g.base+CatalogPath, "x", rensheju); status != 405 || errorCode(t, body) != "method_not_allowed" {
 		t.Errorf("POST catalog: %d", status)
 	}
+	// A department the policy does not register is refused, and told why, rather than
+	// shown an empty catalog that looks as if nothing were shared with it.
+	for _, dept := range []string{"999999-nobody", ""} {
+		status, _, body := do(t, "GET", g.base+CatalogPath, "", with(rensheju, "X-Test-Dept", dept))
+		if status != 403 || errorCode(t, body) != "denied" || !strings.Contains(string(body), "DEPT_UNKNOWN") || strings.Contains(string(body), "resources") {
+			t.Errorf("catalog of department %q: %d %s", dept, status, body)
+		}
+		if e := g.audit.last(); e.status != 403 || e.code != "denied" {
+			t.Errorf("refused catalog read of %q not audited as refused: %+v", dept, e)
+		}
+	}
 }
 
 func TestPolicyAdminAPI(t *testing.T) {

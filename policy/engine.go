@@ -307,12 +307,31 @@ func EvalOn(ctx context.Context, rev *Revision, input []byte, explain bool) (*Ex
 	return out, nil
 }
 
+// UnregisteredError is a catalog asked for by a department the revision's data does not
+// register (or by a caller naming none): a refusal, not an empty list, so that a
+// department the security officer forgot to register is told so rather than shown a
+// catalog that looks as if nothing were shared with it.
+type UnregisteredError struct {
+	Dept     string
+	Revision string
+}
+
+func (e *UnregisteredError) Error() string {
+	if e.Dept == "" {
+		return "the request carries no department identity: call over a tlcp (or tls) listener with a certificate whose SAN URI is urn:govgate:dept:<code>"
+	}
+	return fmt.Sprintf("department %q is not registered in policy revision %s; ask your security officer to register it", e.Dept, e.Revision)
+}
+
 // CatalogEntries evaluates data.govgate.catalog.entries for a department in a zone and
-// returns it as JSON.
+// returns it as JSON; an unregistered department gets an *UnregisteredError.
 func (e *Engine) CatalogEntries(ctx context.Context, dept, zone string) ([]byte, error) {
 	rev := e.Revision()
 	if rev.catalog == nil {
 		return nil, fmt.Errorf("policy revision %s defines no %s", rev.ID, CatalogQuery)
+	}
+	if _, ok := rev.data.Departments[dept]; !ok {
+		return nil, &UnregisteredError{Dept: dept, Revision: rev.ID}
 	}
 	input := ast.NewObject(
 		ast.Item(ast.InternedTerm("subject"), ast.ObjectTerm(ast.Item(ast.InternedTerm("dept"), ast.StringTerm(dept)))),

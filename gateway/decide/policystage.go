@@ -178,6 +178,12 @@ func reasons(rs []policy.Reason) []gateway.Reason {
 // authenticated caller may see from this listener's zone.
 func (p *PolicyStage) ServeCatalog(ctx *fasthttp.RequestCtx, x *gateway.Exchange) error {
 	body, err := p.Engine.CatalogEntries(ctx, x.Identity.Dept, string(x.Listener.Zone))
+	var unregistered *policy.UnregisteredError
+	if errors.As(err, &unregistered) {
+		// Said as the decide stage says it of an exchange (authz.rego's DEPT_UNKNOWN).
+		return &gateway.Error{Status: fasthttp.StatusForbidden, Code: "denied", Message: "the sharing policy refused this catalog read",
+			Reasons: []gateway.Reason{{Code: "DEPT_UNKNOWN", Message: unregistered.Error()}}}
+	}
 	if err != nil {
 		return err
 	}
