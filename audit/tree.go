@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"sync"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -26,17 +27,49 @@ func nodePos(id compact.NodeID) uint64 {
 func nodesFor(n uint64) uint64 { return 2*n - uint64(bits.OnesCount64(n)) }
 
 // nodeStore is tree.hashes: every perfect-subtree hash of the log, so that roots and
-// proofs never need the records.
+// proofs never need the records. A running log's store also has the nodes of the records
+// since its last checkpoint, which are in memory only (memNodes): the writer does not
+// write them on its commit path.
 type nodeStore struct {
-	f *os.File
+	f   *os.File
+	mem *memNodes // nil for a directory opened read-only
+}
+
+// memNodes are the tree nodes not yet in tree.hashes: those from position base on, in
+// order. The writer appends to nodes; the checkpoint writes a prefix of them to the file
+// and only then moves base past it, so that a node is always in one of the two.
+type memNodes struct {
+	mu    *sync.RWMutex // the log's mu
+	base  uint64        // position (in nodes) of nodes[0]; every node before is in the file
+	nodes []byte
 }
 
 func (s *nodeStore) read(id compact.NodeID) ([]byte, error) {
 	h := make([]byte, HashSize)
-	if _, err := s.f.ReadAt(h, int64(nodePos(id))*HashSize); err != nil {
+	pos := nodePos(id)
+	if s.mem != nil && s.mem.copyTo(h, pos) {
+		return h, nil
+	}
+	if _, err := s.f.ReadAt(h, int64(pos)*HashSize); err != nil {
 		return nil, fmt.Errorf("read tree node %d/%d: %w", id.Level, id.Index, err)
 	}
 	return h, nil
+}
+
+// copyTo copies the node at pos into h when it is held in memory; false means it is in
+// the file (or does not exist yet, which reading the file reports).
+func (m *memNodes) copyTo(h []byte, pos uint64) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if pos < m.base {
+		return false
+	}
+	off := (pos - m.base) * HashSize
+	if off+HashSize > uint64(len(m.nodes)) {
+		return false
+	}
+	copy(h, m.nodes[off:off+HashSize])
+	return true
 }
 
 // border returns the compact range of the first n leaves, read from stored nodes.
