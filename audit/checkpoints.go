@@ -60,7 +60,7 @@ type checkpointJob struct {
 	signer *NoteSigner
 	// nodes are the tree nodes of records [nodesFrom, size), in memory until the job
 	// writes them to tree.hashes.
-	nodes     []byte
+	nodes     [][]byte
 	nodesFrom uint64
 }
 
@@ -83,9 +83,10 @@ func (l *Log) captureCheckpoint() (checkpointJob, bool) {
 		}
 		root = r
 	}
-	// Only the writer appends to tree.mem and only a checkpoint (under ckptMu) trims it:
-	// this view of it stays valid while the job writes it.
-	return checkpointJob{size: size, root: root, signer: l.opts.Signer, nodes: l.tree.mem.nodes, nodesFrom: l.treeWritten}, true
+	l.mu.RLock()
+	nodes := l.tree.mem.unwritten(nodesFor(size))
+	l.mu.RUnlock()
+	return checkpointJob{size: size, root: root, signer: l.opts.Signer, nodes: nodes, nodesFrom: l.treeWritten}, true
 }
 
 // checkpointIfGrown signs and writes a checkpoint of the current size if records arrived
@@ -159,19 +160,18 @@ func (l *Log) Checkpoint() *SignedCheckpoint { return l.ckpt.Load() }
 // tree.hashes, then lets them go: a proof finds them in the file from then on. On an error
 // they stay in memory, and the next checkpoint writes them with its own.
 func (l *Log) writeNodes(job checkpointJob) error {
-	if want := (nodesFor(job.size) - nodesFor(job.nodesFrom)) * HashSize; uint64(len(job.nodes)) != want {
-		return fmt.Errorf("tree nodes of records %d to %d: %d bytes in memory, want %d", job.nodesFrom, job.size, len(job.nodes), want)
+	at, end := nodesFor(job.nodesFrom), nodesFor(job.size)
+	for _, b := range job.nodes {
+		if _, err := l.tree.f.WriteAt(b, int64(at)*HashSize); err != nil {
+			return err
+		}
+		at += uint64(len(b)) / HashSize
 	}
-	if len(job.nodes) == 0 {
-		return nil
-	}
-	if _, err := l.tree.f.WriteAt(job.nodes, int64(nodesFor(job.nodesFrom))*HashSize); err != nil {
-		return err
+	if at != end {
+		return fmt.Errorf("tree nodes of records %d to %d: %d in memory, want %d", job.nodesFrom, job.size, at-nodesFor(job.nodesFrom), end-nodesFor(job.nodesFrom))
 	}
 	l.mu.Lock()
-	m := l.tree.mem
-	m.nodes = m.nodes[len(job.nodes):]
-	m.base = nodesFor(job.size)
+	l.tree.mem.flushed(end)
 	l.treeWritten = job.size
 	l.mu.Unlock()
 	return nil

@@ -421,7 +421,7 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 	// made durable by the next checkpoint before it is signed, and rebuilt from the
 	// records after a crash (rebuildTree). The commit path writes the records alone.
 	l.mu.Lock()
-	l.tree.mem.nodes = append(l.tree.mem.nodes, nodes.buf...)
+	l.tree.mem.add(nodes.buf)
 	seg.end += int64(len(buf))
 	seg.offsets = append(seg.offsets, offsets...)
 	l.size = start + uint64(len(batch))

@@ -279,7 +279,8 @@ func TestGrownSegmentEndsAtItsRecords(t *testing.T) {
 // nothing else (the tree nodes of the records since the last checkpoint are in memory
 // only), and roots and proofs of a running log are still right for every size, whether
 // their nodes are in tree.hashes (before a checkpoint), in memory (after it) or both.
-// After a checkpoint, tree.hashes holds exactly the nodes of the records it covers.
+// After a checkpoint, tree.hashes holds exactly the nodes of the records it covers. The
+// sizes cross the in-memory chunks' boundaries (2,048 nodes, about 1,024 records).
 func TestCommitsWriteNoTreeNodeAndProofsReadThemFromMemory(t *testing.T) {
 	dir := t.TempDir()
 	l := openTestLog(t, dir, testSigner(t, "gw-1-audit"), Options{CheckpointInterval: time.Hour})
@@ -292,7 +293,7 @@ func TestCommitsWriteNoTreeNodeAndProofsReadThemFromMemory(t *testing.T) {
 		}
 		return info.Size()
 	}
-	leaves := make([][]byte, 0, 400)
+	leaves := make([][]byte, 0, 2817)
 	add := func(n int) {
 		t.Helper()
 		rs := appendN(t, l, n, 8)
@@ -342,19 +343,19 @@ func TestCommitsWriteNoTreeNodeAndProofsReadThemFromMemory(t *testing.T) {
 		}
 	}
 
-	add(150)
+	add(1500)
 	if n := treeBytes(); n != 0 {
-		t.Fatalf("150 commits wrote %d bytes of tree nodes; the commit path writes records only", n)
+		t.Fatalf("1500 appends wrote %d bytes of tree nodes; the commit path writes records only", n)
 	}
 	check("nodes in memory")
 	if err := l.checkpointNow(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n, want := treeBytes(), int64(nodesFor(150))*HashSize; n != want {
-		t.Fatalf("after the checkpoint of 150 records tree.hashes has %d bytes, want %d", n, want)
+	if n, want := treeBytes(), int64(nodesFor(1500))*HashSize; n != want {
+		t.Fatalf("after the checkpoint of 1500 records tree.hashes has %d bytes, want %d", n, want)
 	}
-	add(117)
-	if n, want := treeBytes(), int64(nodesFor(150))*HashSize; n != want {
+	add(1317)
+	if n, want := treeBytes(), int64(nodesFor(1500))*HashSize; n != want {
 		t.Fatalf("commits after the checkpoint wrote tree nodes: %d bytes, want %d", n, want)
 	}
 	check("nodes in the file and in memory")
@@ -363,12 +364,12 @@ func TestCommitsWriteNoTreeNodeAndProofsReadThemFromMemory(t *testing.T) {
 	}
 	check("nodes in the file")
 	// The offline reader of the directory proves from the file alone.
-	p, err := Prove(dir, 100, 267)
+	p, err := Prove(dir, 1000, 2817)
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, _ := l.Root(267)
-	if err := proof.VerifyInclusion(Hasher{}, 100, 267, leaves[100], p, root); err != nil {
+	root, _ := l.Root(2817)
+	if err := proof.VerifyInclusion(Hasher{}, 1000, 2817, leaves[1000], p, root); err != nil {
 		t.Fatalf("offline proof after the checkpoint: %v", err)
 	}
 }

@@ -35,14 +35,22 @@ type nodeStore struct {
 	mem *memNodes // nil for a directory opened read-only
 }
 
-// memNodes are the tree nodes not yet in tree.hashes: those from position base on, in
-// order. The writer appends to nodes; the checkpoint writes a prefix of them to the file
-// and only then moves base past it, so that a node is always in one of the two.
+// memNodes are the tree nodes not yet in tree.hashes: every node from position written
+// on, in order, in chunks of chunkNodes (the first chunk begins at position base, at or
+// before written). The writer appends; a checkpoint writes [written, its size's end) to
+// the file and only then moves written past it, so that a node is always in one of the
+// two. Chunks are reused once written, so that the nodes cost no allocation, and no
+// copying, once the log has run for a checkpoint interval.
 type memNodes struct {
-	mu    *sync.RWMutex // the log's mu
-	base  uint64        // position (in nodes) of nodes[0]; every node before is in the file
-	nodes []byte
+	mu      *sync.RWMutex // the log's mu: every field changes under it
+	base    uint64
+	written uint64
+	chunks  [][]byte
+	free    [][]byte
 }
+
+// chunkNodes is how many nodes a chunk holds (64 KiB).
+const chunkNodes = 2048
 
 func (s *nodeStore) read(id compact.NodeID) ([]byte, error) {
 	h := make([]byte, HashSize)
@@ -61,15 +69,64 @@ func (s *nodeStore) read(id compact.NodeID) ([]byte, error) {
 func (m *memNodes) copyTo(h []byte, pos uint64) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if pos < m.base {
+	if pos < m.written {
 		return false
 	}
-	off := (pos - m.base) * HashSize
-	if off+HashSize > uint64(len(m.nodes)) {
+	i, off := (pos-m.base)/chunkNodes, (pos-m.base)%chunkNodes*HashSize
+	if i >= uint64(len(m.chunks)) || off+HashSize > uint64(len(m.chunks[i])) {
 		return false
 	}
-	copy(h, m.nodes[off:off+HashSize])
+	copy(h, m.chunks[i][off:off+HashSize])
 	return true
+}
+
+// add appends the nodes of a commit. Writer goroutine, under mu.
+func (m *memNodes) add(nodes []byte) {
+	for len(nodes) > 0 {
+		n := len(m.chunks)
+		if n == 0 || len(m.chunks[n-1]) == chunkNodes*HashSize {
+			m.chunks = append(m.chunks, m.newChunk())
+			n++
+		}
+		last := m.chunks[n-1]
+		k := min(len(nodes), cap(last)-len(last))
+		m.chunks[n-1] = append(last, nodes[:k]...)
+		nodes = nodes[k:]
+	}
+}
+
+func (m *memNodes) newChunk() []byte {
+	if n := len(m.free); n > 0 {
+		c := m.free[n-1]
+		m.free = m.free[:n-1]
+		return c[:0]
+	}
+	return make([]byte, 0, chunkNodes*HashSize)
+}
+
+// unwritten returns the nodes from written up to position end, as views of the chunks:
+// they stay as they are until flushed lets them go. Under mu.
+func (m *memNodes) unwritten(end uint64) [][]byte {
+	var out [][]byte
+	for pos := m.written; pos < end; {
+		i, off := (pos-m.base)/chunkNodes, (pos-m.base)%chunkNodes
+		k := min(chunkNodes-off, end-pos)
+		out = append(out, m.chunks[i][off*HashSize:(off+k)*HashSize])
+		pos += k
+	}
+	return out
+}
+
+// flushed records that the file holds every node before end, and keeps the chunks that
+// held only such nodes for reuse. Under mu.
+func (m *memNodes) flushed(end uint64) {
+	m.written = end
+	for len(m.chunks) > 0 && m.base+chunkNodes <= end {
+		m.free = append(m.free, m.chunks[0])
+		m.chunks[0] = nil
+		m.chunks = m.chunks[1:]
+		m.base += chunkNodes
+	}
 }
 
 // border returns the compact range of the first n leaves, read from stored nodes.
