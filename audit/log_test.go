@@ -373,3 +373,64 @@ func TestCommitsWriteNoTreeNodeAndProofsReadThemFromMemory(t *testing.T) {
 		t.Fatalf("offline proof after the checkpoint: %v", err)
 	}
 }
+
+// TestTreeNodesKeptWhenTheirWriteFails: a checkpoint that cannot write the tree nodes
+// signs nothing and keeps them in memory — proofs stay right — and the next one writes
+// them all, with the nodes appended since, so that the file's proofs verify.
+func TestTreeNodesKeptWhenTheirWriteFails(t *testing.T) {
+	dir := t.TempDir()
+	l := openTestLog(t, dir, testSigner(t, "gw-1-audit"), Options{CheckpointInterval: time.Hour})
+	defer l.Close()
+	var leaves [][]byte
+	add := func(n int) {
+		rs := appendN(t, l, n, 8)
+		for range n {
+			leaves = append(leaves, rs[uint64(len(leaves))].Leaf)
+		}
+	}
+	rootOf := func(size int) []byte {
+		rng := treeFactory.NewEmptyRange(0)
+		for _, leaf := range leaves[:size] {
+			rng.Append(leaf, nil)
+		}
+		r, _ := rng.GetRootHash(nil)
+		return r
+	}
+	add(300)
+	rw := l.tree.f
+	ro, err := os.Open(filepath.Join(dir, "tree.hashes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.tree.f = ro // every write to it fails
+	if err := l.checkpointNow(context.Background()); err == nil {
+		t.Fatal("a checkpoint was signed although its tree nodes could not be written")
+	}
+	if c := l.Checkpoint(); c != nil {
+		t.Fatalf("checkpoint of %d records signed without its tree", c.Size)
+	}
+	for _, size := range []int{1, 150, 300} {
+		if r, err := l.Root(uint64(size)); err != nil || !bytes.Equal(r, rootOf(size)) {
+			t.Fatalf("root of %d after the failed write: %v", size, err)
+		}
+	}
+	add(200)
+	l.tree.f = rw
+	ro.Close()
+	if err := l.checkpointNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(filepath.Join(dir, "tree.hashes"))
+	if err != nil || info.Size() != int64(nodesFor(500))*HashSize {
+		t.Fatalf("tree.hashes after the retried checkpoint: %v, %d bytes; want %d", err, info.Size(), nodesFor(500)*HashSize)
+	}
+	for _, i := range []uint64{0, 299, 300, 499} {
+		p, err := Prove(dir, i, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.VerifyInclusion(Hasher{}, i, 500, leaves[i], p, rootOf(500)); err != nil {
+			t.Fatalf("offline proof of %d in 500: %v", i, err)
+		}
+	}
+}
