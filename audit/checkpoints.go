@@ -55,9 +55,13 @@ func parseNoteBody(note []byte) (Checkpoint, error) {
 
 // checkpointJob is what one checkpoint covers, captured by the writer between commits.
 type checkpointJob struct {
-	size, treeWritten uint64
-	root              []byte
-	signer            *NoteSigner
+	size   uint64
+	root   []byte
+	signer *NoteSigner
+	// nodes are the tree nodes of records [nodesFrom, size), in memory until the job
+	// writes them to tree.hashes.
+	nodes     [][]byte
+	nodesFrom uint64
 }
 
 // captureCheckpoint returns the checkpoint of the current size, or false when no record
@@ -79,7 +83,10 @@ func (l *Log) captureCheckpoint() (checkpointJob, bool) {
 		}
 		root = r
 	}
-	return checkpointJob{size: size, treeWritten: l.treeWritten, root: root, signer: l.opts.Signer}, true
+	l.mu.RLock()
+	nodes := l.tree.mem.unwritten(nodesFor(size))
+	l.mu.RUnlock()
+	return checkpointJob{size: size, root: root, signer: l.opts.Signer, nodes: nodes, nodesFrom: l.treeWritten}, true
 }
 
 // checkpointIfGrown signs and writes a checkpoint of the current size if records arrived
@@ -112,10 +119,14 @@ func (l *Log) checkpointInBackground() {
 	}()
 }
 
-// writeCheckpoint makes the tree durable through the job's records, signs the checkpoint
-// and appends it to the checkpoints file. Under ckptMu.
+// writeCheckpoint writes the tree nodes of the job's records and makes them durable, signs
+// the checkpoint and appends it to the checkpoints file. Under ckptMu.
 func (l *Log) writeCheckpoint(job checkpointJob) {
-	if err := l.syncTree(job.treeWritten); err != nil {
+	if err := l.writeNodes(job); err != nil {
+		l.log.Error("audit log: tree nodes not written; kept in memory, checkpoint postponed", "error", err)
+		return
+	}
+	if err := l.syncTree(job.size); err != nil {
 		l.log.Error("audit log: tree not made durable; checkpoint postponed", "error", err)
 		return
 	}
@@ -144,3 +155,24 @@ func (l *Log) writeCheckpoint(job checkpointJob) {
 
 // Checkpoint returns the latest signed checkpoint, or nil before the first.
 func (l *Log) Checkpoint() *SignedCheckpoint { return l.ckpt.Load() }
+
+// writeNodes writes the nodes the writer kept in memory for the job's records to
+// tree.hashes, then lets them go: a proof finds them in the file from then on. On an error
+// they stay in memory, and the next checkpoint writes them with its own.
+func (l *Log) writeNodes(job checkpointJob) error {
+	at, end := nodesFor(job.nodesFrom), nodesFor(job.size)
+	for _, b := range job.nodes {
+		if _, err := l.tree.f.WriteAt(b, int64(at)*HashSize); err != nil {
+			return err
+		}
+		at += uint64(len(b)) / HashSize
+	}
+	if at != end {
+		return fmt.Errorf("tree nodes of records %d to %d: %d in memory, want %d", job.nodesFrom, job.size, at-nodesFor(job.nodesFrom), end-nodesFor(job.nodesFrom))
+	}
+	l.mu.Lock()
+	l.tree.mem.flushed(end)
+	l.treeWritten = job.size
+	l.mu.Unlock()
+	return nil
+}

@@ -83,8 +83,7 @@ type Log struct {
 	size        uint64     // durable records
 	rng         *compact.Range
 	tree        nodeStore
-	treeWritten uint64         // records whose tree nodes are written to tree.hashes
-	pending     []byte         // nodes not yet written, after a failed write
+	treeWritten uint64         // records whose tree nodes are in tree.hashes; the rest are in tree.mem
 	wbuf        []byte         // the frames of the batch being written, reused
 	offsets     []int64        // the batch's record offsets, reused
 	results     []appendResult // the batch's answers, reused
@@ -418,17 +417,11 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 			return nil, err
 		}
 	}
-	// Tree nodes are derived data: written now, made durable at the next checkpoint, and
-	// rebuilt from the records after a crash. A failure here does not lose a record; the
-	// nodes wait in memory and go out with the next batch.
-	l.pending = append(l.pending, nodes.buf...)
-	if _, err := l.tree.f.WriteAt(l.pending, int64(nodesFor(l.treeWritten))*HashSize); err != nil {
-		l.log.Warn("audit tree nodes not written yet; kept in memory", "error", err)
-	} else {
-		l.pending = l.pending[:0]
-		l.treeWritten = start + uint64(len(batch))
-	}
+	// Tree nodes are derived data: kept in memory (proofs read them there), written and
+	// made durable by the next checkpoint before it is signed, and rebuilt from the
+	// records after a crash (rebuildTree). The commit path writes the records alone.
 	l.mu.Lock()
+	l.tree.mem.add(nodes.buf)
 	seg.end += int64(len(buf))
 	seg.offsets = append(seg.offsets, offsets...)
 	l.size = start + uint64(len(batch))

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -272,4 +273,164 @@ func TestGrownSegmentEndsAtItsRecords(t *testing.T) {
 	f.Write(append(make([]byte, 64), 'x'))
 	f.Close()
 	wantFault(t, "zeros then garbage", dir, loadKeys(t, dir), 100, -1, "a frame claims 0 bytes")
+}
+
+// TestCommitsWriteNoTreeNodeAndProofsReadThemFromMemory: a commit writes its records and
+// nothing else (the tree nodes of the records since the last checkpoint are in memory
+// only), and roots and proofs of a running log are still right for every size, whether
+// their nodes are in tree.hashes (before a checkpoint), in memory (after it) or both.
+// After a checkpoint, tree.hashes holds exactly the nodes of the records it covers. The
+// sizes cross the in-memory chunks' boundaries (2,048 nodes, about 1,024 records).
+func TestCommitsWriteNoTreeNodeAndProofsReadThemFromMemory(t *testing.T) {
+	dir := t.TempDir()
+	l := openTestLog(t, dir, testSigner(t, "gw-1-audit"), Options{CheckpointInterval: time.Hour})
+	defer l.Close()
+	treeBytes := func() int64 {
+		t.Helper()
+		info, err := os.Stat(filepath.Join(dir, "tree.hashes"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Size()
+	}
+	leaves := make([][]byte, 0, 2817)
+	add := func(n int) {
+		t.Helper()
+		rs := appendN(t, l, n, 8)
+		from := uint64(len(leaves))
+		for i := range uint64(n) {
+			leaves = append(leaves, rs[from+i].Leaf)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		roots := []([]byte){Hasher{}.EmptyRoot()}
+		rng := treeFactory.NewEmptyRange(0)
+		for _, leaf := range leaves {
+			if err := rng.Append(leaf, nil); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := rng.GetRootHash(nil)
+			roots = append(roots, r)
+		}
+		for size := uint64(1); size <= uint64(len(leaves)); size++ {
+			got, err := l.Root(size)
+			if err != nil || !bytes.Equal(got, roots[size]) {
+				t.Fatalf("%s: root of %d: %x, %v; want %x", when, size, got, err, roots[size])
+			}
+			for _, index := range []uint64{0, size / 2, size - 1} {
+				p, err := l.InclusionProof(index, size)
+				if err != nil {
+					t.Fatalf("%s: inclusion %d in %d: %v", when, index, size, err)
+				}
+				if err := proof.VerifyInclusion(Hasher{}, index, size, leaves[index], p, roots[size]); err != nil {
+					t.Fatalf("%s: inclusion %d in %d: %v", when, index, size, err)
+				}
+				if other := (index + 1) % size; other != index {
+					if proof.VerifyInclusion(Hasher{}, index, size, leaves[other], p, roots[size]) == nil {
+						t.Fatalf("%s: the proof of %d in %d verified leaf %d", when, index, size, other)
+					}
+				}
+			}
+			size1 := size / 3
+			cp, err := l.ConsistencyProof(size1, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := proof.VerifyConsistency(Hasher{}, size1, size, cp, roots[size1], roots[size]); err != nil {
+				t.Fatalf("%s: consistency %d→%d: %v", when, size1, size, err)
+			}
+		}
+	}
+
+	add(1500)
+	if n := treeBytes(); n != 0 {
+		t.Fatalf("1500 appends wrote %d bytes of tree nodes; the commit path writes records only", n)
+	}
+	check("nodes in memory")
+	if err := l.checkpointNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, want := treeBytes(), int64(nodesFor(1500))*HashSize; n != want {
+		t.Fatalf("after the checkpoint of 1500 records tree.hashes has %d bytes, want %d", n, want)
+	}
+	add(1317)
+	if n, want := treeBytes(), int64(nodesFor(1500))*HashSize; n != want {
+		t.Fatalf("commits after the checkpoint wrote tree nodes: %d bytes, want %d", n, want)
+	}
+	check("nodes in the file and in memory")
+	if err := l.checkpointNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	check("nodes in the file")
+	// The offline reader of the directory proves from the file alone.
+	p, err := Prove(dir, 1000, 2817)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := l.Root(2817)
+	if err := proof.VerifyInclusion(Hasher{}, 1000, 2817, leaves[1000], p, root); err != nil {
+		t.Fatalf("offline proof after the checkpoint: %v", err)
+	}
+}
+
+// TestTreeNodesKeptWhenTheirWriteFails: a checkpoint that cannot write the tree nodes
+// signs nothing and keeps them in memory — proofs stay right — and the next one writes
+// them all, with the nodes appended since, so that the file's proofs verify.
+func TestTreeNodesKeptWhenTheirWriteFails(t *testing.T) {
+	dir := t.TempDir()
+	l := openTestLog(t, dir, testSigner(t, "gw-1-audit"), Options{CheckpointInterval: time.Hour})
+	defer l.Close()
+	var leaves [][]byte
+	add := func(n int) {
+		rs := appendN(t, l, n, 8)
+		for range n {
+			leaves = append(leaves, rs[uint64(len(leaves))].Leaf)
+		}
+	}
+	rootOf := func(size int) []byte {
+		rng := treeFactory.NewEmptyRange(0)
+		for _, leaf := range leaves[:size] {
+			rng.Append(leaf, nil)
+		}
+		r, _ := rng.GetRootHash(nil)
+		return r
+	}
+	add(300)
+	rw := l.tree.f
+	ro, err := os.Open(filepath.Join(dir, "tree.hashes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.tree.f = ro // every write to it fails
+	if err := l.checkpointNow(context.Background()); err == nil {
+		t.Fatal("a checkpoint was signed although its tree nodes could not be written")
+	}
+	if c := l.Checkpoint(); c != nil {
+		t.Fatalf("checkpoint of %d records signed without its tree", c.Size)
+	}
+	for _, size := range []int{1, 150, 300} {
+		if r, err := l.Root(uint64(size)); err != nil || !bytes.Equal(r, rootOf(size)) {
+			t.Fatalf("root of %d after the failed write: %v", size, err)
+		}
+	}
+	add(200)
+	l.tree.f = rw
+	ro.Close()
+	if err := l.checkpointNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(filepath.Join(dir, "tree.hashes"))
+	if err != nil || info.Size() != int64(nodesFor(500))*HashSize {
+		t.Fatalf("tree.hashes after the retried checkpoint: %v, %d bytes; want %d", err, info.Size(), nodesFor(500)*HashSize)
+	}
+	for _, i := range []uint64{0, 299, 300, 499} {
+		p, err := Prove(dir, i, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.VerifyInclusion(Hasher{}, i, 500, leaves[i], p, rootOf(500)); err != nil {
+			t.Fatalf("offline proof of %d in 500: %v", i, err)
+		}
+	}
 }

@@ -249,6 +249,7 @@ func (l *Log) rebuildTree(durable uint64) error {
 	}
 	l.rng = rng
 	l.treeWritten = l.size
+	l.tree.mem = &memNodes{mu: &l.mu, base: nodesFor(l.size), written: nodesFor(l.size)}
 	return l.syncTree(l.treeWritten)
 }
 

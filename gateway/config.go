@@ -98,6 +98,8 @@ func ReloadRules() []ReloadRule {
 		{"gateway_id", RestartOnly, "the audit stage stamps it on records; audit.origin and keys.vault.prefix default from it"},
 		{"admin", RestartOnly, "the admin listener, its roles and its host guard are set up at start"},
 		{"limits", Reloadable, "listeners restart with the new limits; the release memory budget is rebuilt"},
+		{"limits.memory_limit", RestartOnly, "the runtime's memory limit is set once, as the gateway starts (SetRuntimeMemory)"},
+		{"limits.gc_percent", RestartOnly, "GOGC is set once, as the gateway starts (SetRuntimeMemory)"},
 		{"listeners", Reloadable, "added, changed and removed live; a listener's transport must be one set up at start"},
 		{"routes", Reloadable, "the router is rebuilt and swapped for every new request"},
 		{"pools", Reloadable, "changed pools are rebuilt, unchanged ones kept with their connections and health"},
@@ -393,6 +395,15 @@ type Limits struct {
 	// has been open this long, however busy: what was decided at its handshake (the
 	// certificate, the cipher keys) is renewed at least this often.
 	MaxConnectionAge time.Duration `yaml:"max_connection_age"`
+	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT) in bytes, set by
+	// SetRuntimeMemory when the gateway starts; 0 (the default) leaves the runtime's own
+	// (GOMEMLIMIT from the environment, or none). With a limit the collector runs by
+	// GCPercent while the heap is small and as often as the limit needs when it is not.
+	MemoryLimit int64 `yaml:"memory_limit"`
+	// GCPercent is GOGC while MemoryLimit is set (default 200: half as many collections
+	// as the runtime's 100, the limit bounding the heap); ignored without a limit, where a
+	// higher GOGC would let the heap grow with the load unbounded.
+	GCPercent int `yaml:"gc_percent"`
 }
 
 // Listener is one address facing one zone.
@@ -513,6 +524,12 @@ const (
 	// responses of the largest size at once, or many of the usual few kilobytes.
 	DefaultReleaseMemory = 256 << 20
 	DefaultReleaseWait   = 250 * time.Millisecond
+	// DefaultGCPercent is GOGC under limits.memory_limit.
+	DefaultGCPercent = 200
+	// minMemoryHeadroom is what limits.memory_limit must leave above twice
+	// limits.release_memory: the resident base with policy and audit and the buffers of
+	// the exchanges in flight (docs/architecture.md, "Memory: GOMEMLIMIT").
+	minMemoryHeadroom = 64 << 20
 )
 
 // LoadConfig reads, decodes, defaults and validates the YAML file at path.
@@ -563,6 +580,9 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Limits.ReleaseMemory, DefaultReleaseMemory)
 	setDefault(&c.Limits.ReleaseWait, DefaultReleaseWait)
 	setDefault(&c.Limits.MaxConnectionAge, DefaultMaxConnectionAge)
+	if c.Limits.MemoryLimit > 0 {
+		setDefault(&c.Limits.GCPercent, DefaultGCPercent)
+	}
 	setDefault(&c.TLCP.HandshakeTimeout, 10*time.Second)
 	setDefault(&c.TLCP.SignatureSkew, 300*time.Second)
 	setDefault(&c.TLCP.MaxNonces, 1_000_000)

@@ -57,6 +57,10 @@ func newPool(cfg Pool, log *slog.Logger) *pool {
 			NoDefaultUserAgentHeader:      true,
 			DisableHeaderNamesNormalizing: true,
 			DisablePathNormalizing:        true,
+			// The connection used last is taken first: under load the same few
+			// connections serve every exchange, each back within staleCheckAfter, and the
+			// rest age in the pool until they are checked or closed (MaxIdleConnDuration).
+			ConnPoolStrategy: fasthttp.LIFO,
 		}}
 		m.host = []byte(cfg.upstreamHost(addr))
 		m.client.RetryIfErr = m.retryStale

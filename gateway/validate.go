@@ -151,6 +151,7 @@ func (c *Config) validateLimits(add addFunc) {
 		}
 	}
 	validateReleaseLimits(l, add)
+	validateMemoryLimit(l, add)
 }
 
 func (c *Config) validateListeners(add addFunc) {

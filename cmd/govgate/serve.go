@@ -65,6 +65,9 @@ func serve(ctx context.Context, path string, lf logFlags, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if m := gateway.SetRuntimeMemory(cfg.Limits); cfg.Limits.MemoryLimit > 0 {
+		log.Info("runtime memory", "limit_bytes", m.Limit, "gc_percent", m.GCPercent)
+	}
 	source := func() (*gateway.Config, error) { return gateway.LoadConfig(path) }
 	return runGateway(ctx, cfg, assemble.Options{Logger: log, Source: source}, nil)
 }

@@ -38,7 +38,7 @@ func writeReport(out string, rows []row, disk diskSync, duration time.Duration, 
 			fmt.Fprintf(&s, "| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %s |\n", r.name, r.offered, r.rps, r.p50, r.p99, r.p999, r.errors, r.commits)
 		}
 	}
-	fmt.Fprintf(&s, "\nThe audit disk alone, before the rows ran (%d times one after another: write %d bytes to a file on the audit log's file system, fsync): p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs. Each of govgate's audited exchanges waits for a group commit of this kind, and the last column gives the commits of the measured run itself — the time each took to frame, write and fsync its records (as `govgate_audit_commit_duration_seconds` has it), counted once for each exchange it held, so that a slow commit weighs as many exchanges as waited on it: under load a commit also waits for the core, and an exchange that arrives during one waits for it and then for its own; (e6) and (f3) keep the audit log on tmpfs, where fsync returns at once (not durable: what they gain is what the disk costs); (f4) and (g3) run govgate with GOGC=200, the garbage collector half as often at twice the heap.\n", disk.n, disk.bytes, disk.p50, disk.p99, disk.p999)
+	fmt.Fprintf(&s, "\nThe audit disk alone, before the rows ran (%d times one after another: write %d bytes to a file on the audit log's file system, fsync): p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs. Each of govgate's audited exchanges waits for a group commit of this kind, and the last column gives the commits of the measured run itself — the time each took to frame, write and fsync its records (as `govgate_audit_commit_duration_seconds` has it), counted once for each exchange it held, so that a slow commit weighs as many exchanges as waited on it: under load a commit also waits for the core, and an exchange that arrives during one waits for it and then for its own; (e6) and (f3) keep the audit log on tmpfs, where fsync returns at once (not durable: what they gain is what the disk costs); (f4) and (g3) run govgate with `limits.memory_limit: 128 MiB` (and the release budget it needs, 32 MiB), under which the garbage collector runs at GOGC 200, half as often, until the heap nears the limit.\n", disk.n, disk.bytes, disk.p50, disk.p99, disk.p999)
 	fmt.Fprintf(&s, "\n## %s keep-alive connections\n\nThe connections are opened a hundred at a time, each step a closed loop over all of them (TLCP handshakes all at once would share the server's core and run past their deadline); then open loop at %.0f req/s over all of them (each connection takes requests in turn), first for %s to settle, then measured. Peak RSS is the measured run's; the opening's peak — up to %s requests in flight at once while the connections open — is beside it.\n\n",
 		thousands(manyConnCount), e4.rps/2, duration, thousands(manyConnCount))
 	s.WriteString("| scenario | req/s | p50 µs | p99 µs | CPU s / 1k req | peak RSS MB | opening peak RSS MB | errors | audit commit an exchange waited on: p50 / p99 µs; records per commit |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -98,7 +98,7 @@ func diagnosisDiffs(f1, f3, f4 *row) string {
 		out += fmt.Sprintf("; with the log on tmpfs (f3) − (f1) = %+.1f ms", (f3.p99-f1.p99)/1000)
 	}
 	if f4 != nil {
-		out += fmt.Sprintf("; with GOGC=200 (f4) − (f1) = %+.1f ms", (f4.p99-f1.p99)/1000)
+		out += fmt.Sprintf("; with the memory limit (f4) − (f1) = %+.1f ms", (f4.p99-f1.p99)/1000)
 	}
 	return out
 }
@@ -108,7 +108,7 @@ func lessGCTradeOff(g2, g3 *row) string {
 	if g3 == nil {
 		return ""
 	}
-	return fmt.Sprintf("; its p99 is %.1f ms, with GOGC=200 (g3) %.1f ms at %.0f MB", g2.p99/1000, g3.p99/1000, g3.rssMB)
+	return fmt.Sprintf("; its p99 is %.1f ms, with the memory limit (g3) %.1f ms at %.0f MB", g2.p99/1000, g3.p99/1000, g3.rssMB)
 }
 
 // String is a commitStats' table cell; rows without an audit log have none.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -69,12 +68,9 @@ func serveUntil(ctx context.Context, addr string, h fasthttp.RequestHandler) err
 // serveGovgate runs govgate as the assembly builds it for serve, with the parts the row
 // does not measure yet left out through the assembly's options: the rows switch the stages
 // on one at a time (stages names them: tlcp, policy, audit; tmpfs puts the audit log on
-// /dev/shm, gogc200 halves the collector's rate).
+// /dev/shm, memlimit sets limits.memory_limit as docs/architecture.md advises).
 func serveGovgate(ctx context.Context, addr, upstream, stages, dir, profile string) error {
 	gateway.ReserveSyscallProc() // as govgate serve does
-	if strings.Contains(stages, "gogc200") {
-		debug.SetGCPercent(200)
-	}
 	on := func(s string) bool { return strings.Contains(stages, s) }
 	parent := dir
 	if on("tmpfs") {
@@ -90,10 +86,10 @@ admin: {address: "127.0.0.1:0"}
 listeners: [{name: ext, address: %q, zone: external, transport: %s}]
 routes: [{id: enterprise-query, path_prefix: /enterprise/v1, resource: enterprise.registration, mode: query, pool: registry, target_zone: internal, timeout: 10s}]
 pools: [{id: registry, addresses: [%q]}]
-limits: {max_conns_per_client: 4096} # every bench connection comes from 127.0.0.1
+limits: {max_conns_per_client: 4096%s} # every bench connection comes from 127.0.0.1
 audit: {dir: %q}
 keys: {dir: %q}
-`, addr, map[bool]string{true: "tlcp", false: "plain"}[on("tlcp")], upstream, filepath.Join(state, "audit"), filepath.Join(state, "keys"))
+`, addr, map[bool]string{true: "tlcp", false: "plain"}[on("tlcp")], upstream, memoryLimits(on("memlimit")), filepath.Join(state, "audit"), filepath.Join(state, "keys"))
 	if on("tlcp") {
 		yaml += fmt.Sprintf("tlcp: {sign_cert: %q, sign_key: %q, enc_cert: %q, enc_key: %q, client_ca: %q}\n",
 			filepath.Join(dir, "gw-sign.pem"), filepath.Join(dir, "gw-sign.key"), filepath.Join(dir, "gw-enc.pem"), filepath.Join(dir, "gw-enc.key"), filepath.Join(dir, "ca", "ca.pem"))
@@ -107,6 +103,7 @@ keys: {dir: %q}
 	if err != nil {
 		return err
 	}
+	gateway.SetRuntimeMemory(cfg.Limits) // as govgate serve does
 	opts := assemble.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if !on("policy") {
 		opts.Without |= assemble.Policy
@@ -149,4 +146,15 @@ func writeHeapProfile(path string) error {
 	}
 	defer f.Close()
 	return pprof.Lookup("heap").WriteTo(f, 0)
+}
+
+// memoryLimits are the memlimit rows' limits: 128 MiB for the runtime (GOGC 200 under it,
+// the default), and a release budget small enough for it (the config refuses a limit
+// below twice the budget and 64 MiB); the bench's responses are not compressed, so the
+// smaller budget changes nothing else.
+func memoryLimits(on bool) string {
+	if !on {
+		return ""
+	}
+	return ", memory_limit: 134217728, release_memory: 33554432, max_decompressed_bytes: 4194304"
 }
