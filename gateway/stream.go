@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"encoding/hex"
 	"errors"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/wire"
 )
 
@@ -170,8 +168,7 @@ func (g *Gateway) releaseStream(ctx *fasthttp.RequestCtx, x *Exchange, rt *runti
 		s.releaseUpstream(err)
 		return err
 	}
-	digest := crypto.SM3(ctx.Request.Body())
-	x.Transfer = &Transfer{RequestDigest: hex.EncodeToString(digest[:]), RequestBytes: int64(len(ctx.Request.Body()))}
+	x.Transfer = newTransfer(ctx, x)
 	h := &ctx.Response.Header
 	for _, name := range streamTrailers {
 		if err := h.AddTrailer(name); err != nil {
