@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +19,7 @@ import (
 	"github.com/govgate/govgate/gateway/record"
 
 	"github.com/govgate/govgate/audit"
+	"github.com/govgate/govgate/client"
 	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/crypto/tlcp"
 	"github.com/govgate/govgate/wire"
@@ -163,4 +167,87 @@ func TestUploadSignedDigestCheckedAtTheEnd(t *testing.T) {
 		t.Errorf("upload signed without its Content-Digest: %d %s", resp.StatusCode, b)
 	}
 	up.none(t)
+}
+
+// TestUploadClientStreamsAFile: client.Request.BodyFile (govgate call --data-binary @FILE,
+// -T FILE) sends a file through TLCP to an exchange route that requires signatures, signed
+// over the file's digest and streamed: the whole process's heap (client, gateway,
+// provider) grows by a fraction of the file. A file changed after its digest was signed
+// is refused at its end, and the provider never sees it whole.
+func TestUploadClientStreamsAFile(t *testing.T) {
+	up := startUploadProvider(t)
+	pki := newSigPKI(t, dept)
+	gw := pki.startUploads(t, up.addr, t.TempDir())
+	c, err := client.New(client.Config{Identity: tlcpIdentity(pki.depts[dept]), Trust: pki.trust, ServerName: "localhost", Timeout: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	path := filepath.Join(t.TempDir(), "changes.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 64 << 20
+	block := patterned(1 << 20)
+	for i := 0; i < size/len(block); i++ {
+		f.Write(block)
+	}
+	f.Close()
+	want := fileSM3(t, path)
+
+	req := client.Request{Method: "POST", URL: "https://" + gw.addr + "/upload/changes.csv", BodyFile: path, Header: map[string]string{"Content-Type": "text/csv"}}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	stop := heapPeak()
+	p, err := c.Prepare(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Send(context.Background(), p)
+	p.Release()
+	peak, _ := stop()
+	if err != nil || resp.Status != 200 || string(resp.Body) != fmt.Sprintf("stored %d", size) {
+		t.Fatalf("%v %+v", err, resp)
+	}
+	if s := up.seen(t); s.err != nil || s.n != size || s.digest != want {
+		t.Errorf("the provider read %d bytes, err %v", s.n, s.err)
+	}
+	growth := int64(peak) - int64(base)
+	t.Logf("%d MiB file uploaded by the client: heap peak growth %.1f MiB", size>>20, float64(growth)/(1<<20))
+	if bound := int64(32 << 20); growth > bound {
+		t.Errorf("heap grew by %d bytes sending %d: more than %d", growth, size, bound)
+	}
+
+	p, err = c.Prepare(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.WriteAt([]byte("X"), size-1) // after the digest was signed, before it is sent
+	g.Close()
+	resp, err = c.Send(context.Background(), p)
+	p.Release()
+	if err == nil && resp.Status == 200 {
+		t.Errorf("a file changed after its digest was signed was delivered: %+v", resp)
+	}
+	if s := up.seen(t); s.err == nil || s.n >= size {
+		t.Errorf("changed file: the provider read %d bytes, err %v", s.n, s.err)
+	}
+}
+
+func fileSM3(t *testing.T, path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := crypto.NewSM3()
+	io.Copy(h, f)
+	return hex.EncodeToString(h.Sum(nil))
 }
