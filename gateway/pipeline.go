@@ -122,6 +122,7 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 	setForwardedHeaders(ctx, x, tlsLike)
 	if streamed(ctx, e) {
 		if err := g.checkUpload(ctx, x, rt, e); err != nil {
+			g.giveBackQuota(ctx, x, err) // refused before a provider was chosen
 			return err
 		}
 		up, err := g.forwardStream(ctx, x, e)
