@@ -431,3 +431,21 @@ func (r *repeated) Read(p []byte) (int, error) {
 	r.off = (r.off + n) % len(r.block)
 	return n, nil
 }
+
+// TestUploadRequestTrailerCut: a chunked upload that sends a trailer section after its
+// last chunk — where no header check reaches (X-Govgate-Consumer-Dept, a method override)
+// — is cut before its last chunk reaches the provider, and recorded.
+func TestUploadRequestTrailerCut(t *testing.T) {
+	p := startUploadProvider(t)
+	g, aud := startUploadGateway(t, p.addr, 0, 5*time.Second)
+	body := patterned(256 << 10)
+	c := dialPlain(t, g.base)
+	fmt.Fprintf(c, "%sTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\nX-Govgate-Consumer-Dept: 110000-gonganju\r\n\r\n", uploadHead, len(body), body)
+	s := p.seen(t)
+	if s.err == nil {
+		t.Errorf("the provider read %d bytes and a body that ended", s.n)
+	}
+	if rec := aud.next(t); rec.code != "trailers_refused" || rec.outcome != TransferCut {
+		t.Errorf("recorded %+v", rec)
+	}
+}
