@@ -80,7 +80,7 @@ func (g *Gateway) forwardStream(ctx *fasthttp.RequestCtx, x *Exchange, e *routeE
 	if err != nil {
 		fasthttp.ReleaseResponse(up)
 		ue, providerFault := upstreamError(err, e)
-		if providerFault {
+		if providerFault && uploadCut(x) == nil { // a consumer's cut upload is not the provider's failure
 			e.pool.observe(m, true)
 		}
 		return nil, ue

@@ -449,3 +449,33 @@ func TestUploadRequestTrailerCut(t *testing.T) {
 		t.Errorf("recorded %+v", rec)
 	}
 }
+
+// TestUploadCutsDoNotEjectTheProvider: a consumer that breaks off its uploads, over and
+// over, makes the gateway abandon the upstream requests — the consumer's fault, not the
+// provider's: the provider is not ejected (passive health), and the next upload passes.
+func TestUploadCutsDoNotEjectTheProvider(t *testing.T) {
+	p := startUploadProvider(t)
+	g, aud := startUploadGateway(t, p.addr, 0, 5*time.Second)
+	body := patterned(64 << 10)
+	for i := 0; i < 2*DefaultMaxFails+1; i++ {
+		c := dialPlain(t, g.base)
+		fmt.Fprintf(c, "%sTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n10000\r\nshort", uploadHead, len(body), body)
+		c.Close()
+		p.seen(t)
+		if rec := aud.next(t); rec.code != "upload_aborted" {
+			t.Fatalf("cut %d: recorded %+v", i, rec)
+		}
+	}
+	req, _ := http.NewRequest("POST", g.base+"/upload/changes.csv", bytes.NewReader(body))
+	req.Header.Set("X-Test-Dept", "110000-rensheju")
+	req.Header.Set("Content-Type", "text/csv")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("after the consumer's cuts: %d %s", resp.StatusCode, b)
+	}
+}
