@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,9 @@ type Request struct {
 	Header    map[string]string
 	Agreement string // X-Govgate-Agreement: the sharing agreement the call is made under
 	Purpose   string // X-Govgate-Purpose: what the data is for
+	// BodyFile, instead of Body, is a file sent as the body without being held in memory
+	// (upload.go): read once for its SM3 Content-Digest, which is signed, then streamed.
+	BodyFile string
 }
 
 // Response is the gateway's answer.
@@ -115,19 +119,27 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 // that its own SM2 signing does not limit what it measures. It is sent once: the gateway
 // refuses a signature it has seen.
 type Prepared struct {
-	req *fasthttp.Request
-	u   *url.URL
+	req  *fasthttp.Request
+	u    *url.URL
+	file *os.File // the body, streamed (Request.BodyFile): a prepared upload is sent once
 }
 
 // Release returns the request's memory; the prepared request must not be used after.
-func (p *Prepared) Release() { fasthttp.ReleaseRequest(p.req) }
+func (p *Prepared) Release() {
+	if p.file != nil {
+		p.file.Close()
+	}
+	fasthttp.ReleaseRequest(p.req)
+}
 
 // Head is the request's request line and header fields as they will be sent, signature
 // and Content-Length included (what curl -v shows).
 func (p *Prepared) Head() []byte {
 	var h fasthttp.RequestHeader
 	p.req.Header.CopyTo(&h)
-	if n := len(p.req.Body()); n > 0 {
+	if p.req.IsBodyStream() {
+		// Body() would read the stream: the length was set with it.
+	} else if n := len(p.req.Body()); n > 0 {
 		h.SetContentLength(n)
 	}
 	return append([]byte(nil), h.Header()...)
@@ -150,7 +162,24 @@ func (c *Client) Prepare(req Request) (*Prepared, error) {
 	hreq.Header.SetMethod(method)
 	hreq.SetRequestURI(u.RequestURI())
 	hreq.Header.SetHost(u.Host)
-	hreq.SetBody(req.Body)
+	var file *os.File
+	digest := ""
+	if req.BodyFile != "" {
+		if len(req.Body) > 0 {
+			fasthttp.ReleaseRequest(hreq)
+			return nil, fmt.Errorf("call %s: a request has Body or BodyFile, not both", req.URL)
+		}
+		var size int64
+		var err error
+		if file, size, digest, err = openUpload(req.BodyFile, !c.cfg.Unsigned); err != nil {
+			fasthttp.ReleaseRequest(hreq)
+			return nil, fmt.Errorf("call %s: %w", req.URL, err)
+		}
+		hreq.SetBodyStream(file, int(size))
+	} else {
+		hreq.SetBody(req.Body)
+		digest = crypto.ContentDigest(req.Body)
+	}
 	for k, v := range req.Header {
 		hreq.Header.Set(k, v)
 	}
@@ -161,12 +190,15 @@ func (c *Client) Prepare(req Request) (*Prepared, error) {
 		hreq.Header.Set(wire.HeaderPurpose, req.Purpose)
 	}
 	if !c.cfg.Unsigned {
-		if err := c.sign(hreq, u, req); err != nil {
+		if err := c.sign(hreq, u, digest); err != nil {
+			if file != nil {
+				file.Close()
+			}
 			fasthttp.ReleaseRequest(hreq)
 			return nil, err
 		}
 	}
-	return &Prepared{req: hreq, u: u}, nil
+	return &Prepared{req: hreq, u: u, file: file}, nil
 }
 
 // Send sends a prepared request and returns the response.
@@ -196,7 +228,8 @@ func (c *Client) Send(ctx context.Context, p *Prepared) (*Response, error) {
 	return resp, nil
 }
 
-func (c *Client) sign(hreq *fasthttp.Request, u *url.URL, req Request) error {
+// sign signs hreq, whose body's Content-Digest value is digest.
+func (c *Client) sign(hreq *fasthttp.Request, u *url.URL, digest string) error {
 	// The declarations as the request carries them (from Agreement and Purpose, or set in
 	// Header): SignRequest covers each one sent and no other (RFC 9421 §2.5).
 	msg := wire.RequestMessage(string(hreq.Header.Method()), u.Host, u.RequestURI(), func(name string) []string {
@@ -209,7 +242,7 @@ func (c *Client) sign(hreq *fasthttp.Request, u *url.URL, req Request) error {
 		}
 		return out
 	})
-	sh, err := crypto.SignRequest(c.signer, c.keyID, msg, req.Body, time.Now())
+	sh, err := crypto.SignRequestDigest(c.signer, c.keyID, msg, digest, time.Now())
 	if err != nil {
 		return err
 	}

@@ -51,18 +51,30 @@ type SignatureHeaders struct {
 // ContentDigest returns the Content-Digest value for body: sm3=:<base64>:.
 func ContentDigest(body []byte) string {
 	d := SM3(body)
-	return "sm3=:" + base64.StdEncoding.EncodeToString(d[:]) + ":"
+	return ContentDigestOf(d[:])
+}
+
+// ContentDigestOf returns the Content-Digest value of a body whose SM3 digest is sum (a
+// body digested while it is read, such as a file streamed).
+func ContentDigestOf(sum []byte) string {
+	return "sm3=:" + base64.StdEncoding.EncodeToString(sum) + ":"
 }
 
 // SignRequest signs m as the profile says: it covers x-govgate-agreement and
 // x-govgate-purpose only when m.Header reports them. The Content-Digest it returns is the
 // one the signature covers: m.Header must not already report a different one.
 func SignRequest(s *Signer, keyID string, m *Message, body []byte, now time.Time) (SignatureHeaders, error) {
+	return SignRequestDigest(s, keyID, m, ContentDigest(body), now)
+}
+
+// SignRequestDigest is SignRequest for a body known by its Content-Digest value (a file
+// digested before it is streamed, ContentDigestOf): the signature covers the digest, and
+// the gateway checks the body against it as the body passes.
+func SignRequestDigest(s *Signer, keyID string, m *Message, digest string, now time.Time) (SignatureHeaders, error) {
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
 		return SignatureHeaders{}, fmt.Errorf("sign request: nonce: %w", err)
 	}
-	digest := ContentDigest(body)
 	withDigest := *m
 	withDigest.Header = func(name string) []string {
 		if name == wire.FieldContentDigest {
@@ -373,30 +385,46 @@ func (p *ParsedSignature) checkProfile() error {
 
 // CheckContentDigest verifies that the Content-Digest field holds the SM3 digest of body.
 func CheckContentDigest(field []string, body []byte) error {
+	got, err := DeclaredDigest(field)
+	if err != nil {
+		return err
+	}
+	want := SM3(body)
+	return CheckBodyDigest(got, want[:])
+}
+
+// CheckBodyDigest compares, in constant time, the SM3 digest a Content-Digest declared
+// with the digest of the body that arrived: a streamed body is digested while it passes and
+// checked here at its end.
+func CheckBodyDigest(declared, body []byte) error {
+	if !EqualMAC(declared, body) {
+		return sigErr(SigDigestMismatch, "the body does not match Content-Digest")
+	}
+	return nil
+}
+
+// DeclaredDigest reads the SM3 digest a Content-Digest field declares (its sm3 member).
+func DeclaredDigest(field []string) ([]byte, error) {
 	if len(field) == 0 {
-		return sigErr(SigDigestMismatch, "Content-Digest is required on a signed request")
+		return nil, sigErr(SigDigestMismatch, "Content-Digest is required on a signed request")
 	}
 	if err := single(wire.HeaderContentDigest, field); err != nil {
-		return err
+		return nil, err
 	}
 	d, err := httpsfv.UnmarshalDictionary(field)
 	if err != nil {
-		return sigErr(SigMalformed, "Content-Digest is not a structured dictionary: %v", err)
+		return nil, sigErr(SigMalformed, "Content-Digest is not a structured dictionary: %v", err)
 	}
 	m, ok := d.Get("sm3")
 	if !ok {
-		return sigErr(SigDigestMismatch, "Content-Digest has no sm3 member")
+		return nil, sigErr(SigDigestMismatch, "Content-Digest has no sm3 member")
 	}
 	it, ok := m.(httpsfv.Item)
 	got, ok2 := it.Value.([]byte)
 	if !ok || !ok2 {
-		return sigErr(SigMalformed, "Content-Digest sm3 is not a byte sequence")
+		return nil, sigErr(SigMalformed, "Content-Digest sm3 is not a byte sequence")
 	}
-	want := SM3(body)
-	if !EqualMAC(got, want[:]) {
-		return sigErr(SigDigestMismatch, "the body does not match Content-Digest")
-	}
-	return nil
+	return got, nil
 }
 
 // RequestVerifier checks request signatures: freshness (at most Skew old, at most
@@ -442,6 +470,26 @@ func (v *RequestVerifier) Verify(m *Message, body []byte, now time.Time, key fun
 // the nonce only once the request is routed and allowed, just before forwarding it, so
 // that requests refused earlier do not use up a department's share of the replay cache.
 func (v *RequestVerifier) Check(m *Message, body []byte, now time.Time, key func(keyID string) (*PublicKey, error)) (*ParsedSignature, error) {
+	return v.check(m, now, key, func(declared []byte) error {
+		want := SM3(body)
+		return CheckBodyDigest(declared, want[:])
+	})
+}
+
+// CheckStreamed is Check for a body that has not arrived yet (a streamed upload): the
+// signature is verified over the declared Content-Digest, which it covers, and that
+// digest is returned for the caller to compare, with CheckBodyDigest, with the SM3 of the
+// body once it has passed. Until then nothing proves the body is the one signed.
+func (v *RequestVerifier) CheckStreamed(m *Message, now time.Time, key func(keyID string) (*PublicKey, error)) (*ParsedSignature, []byte, error) {
+	var declared []byte
+	p, err := v.check(m, now, key, func(d []byte) error { declared = d; return nil })
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, declared, nil
+}
+
+func (v *RequestVerifier) check(m *Message, now time.Time, key func(keyID string) (*PublicKey, error), body func(declared []byte) error) (*ParsedSignature, error) {
 	if err := CheckSingleFields(m.Header); err != nil {
 		return nil, err
 	}
@@ -452,7 +500,11 @@ func (v *RequestVerifier) Check(m *Message, body []byte, now time.Time, key func
 	if err := v.fresh(p.Created, now); err != nil {
 		return nil, err
 	}
-	if err := CheckContentDigest(m.Header(wire.FieldContentDigest), body); err != nil {
+	declared, err := DeclaredDigest(m.Header(wire.FieldContentDigest))
+	if err != nil {
+		return nil, err
+	}
+	if err := body(declared); err != nil {
 		return nil, err
 	}
 	pub, err := key(p.KeyID)

@@ -445,6 +445,10 @@ type Route struct {
 	// the request to the provider until the last byte of its body: the route's timeout
 	// bounds only a buffered exchange.
 	TransferTimeout time.Duration `yaml:"transfer_timeout,omitempty"`
+	// MaxRequestBytes bounds the consumer's body on a route in exchange or publish mode,
+	// whose request bodies stream (streamupload.go), counted while streaming; default
+	// DefaultMaxUploadBytes. A query route's bodies are bounded by MaxBodyBytes.
+	MaxRequestBytes int64 `yaml:"max_request_bytes,omitempty"`
 }
 
 // Pool is a set of interchangeable upstream addresses of one provider.
@@ -640,6 +644,7 @@ func (c *Config) applyDefaults() {
 		if r.Mode.Streams() {
 			setDefault(&r.MaxResponseBytes, DefaultMaxTransferBytes)
 			setDefault(&r.TransferTimeout, DefaultTransferTimeout)
+			setDefault(&r.MaxRequestBytes, DefaultMaxUploadBytes)
 		}
 		r.PathPrefix = cleanPrefix(r.PathPrefix)
 		if r.Timeout == 0 {
@@ -664,6 +669,18 @@ func (c *Config) pool(id string) *Pool {
 		}
 	}
 	return nil
+}
+
+// StreamsUploads reports whether any route streams request bodies (exchange and publish
+// routes): only then do the listeners read bodies as streams (Server.StreamRequestBody),
+// which keeps each keep-alive connection's read buffer while it is idle.
+func (c *Config) StreamsUploads() bool {
+	for _, r := range c.Routes {
+		if r.Mode.Streams() {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxBodyBytes is the largest body any route accepts: the listener's read limit, which each

@@ -70,8 +70,14 @@ type Exchange struct {
 	// Transfer is set when the response's body streams (stream.go): its record is written
 	// when the transfer ends, from what Transfer says it carried.
 	Transfer *Transfer
+	// Upload is set when the consumer's body streams to the provider (streamupload.go):
+	// Request.Body() is then not the body, and must not be read.
+	Upload *Upload
 
 	entry *routeEntry
+
+	// body holds a request body read whole by the gateway (streamupload.go), reused.
+	body []byte
 
 	scratch []byte // reused per request: header names to delete, the client address
 	marks   []int
@@ -94,6 +100,9 @@ type Exchange struct {
 // itself is gone from the response by then.
 func (x *Exchange) Partial() bool { return x.partial }
 
+// maxPooledBody is the largest request body buffer an exchange keeps for its next use.
+const maxPooledBody = 64 << 10
+
 // exchangePool recycles Exchanges so that the hot path does not allocate one per request.
 type exchangePool struct{ p sync.Pool }
 
@@ -105,7 +114,12 @@ func (ep *exchangePool) get() *Exchange {
 }
 
 func (ep *exchangePool) put(x *Exchange) {
+	body := x.body[:0]
+	if cap(body) > maxPooledBody {
+		body = nil // a rare large body is not kept for every later small one
+	}
 	*x = Exchange{
+		body:      body,
 		ID:        x.ID[:0],
 		scratch:   x.scratch[:0],
 		marks:     x.marks[:0],

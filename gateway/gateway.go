@@ -136,7 +136,7 @@ func (g *Gateway) Start() error {
 	}
 	g.admin = admin
 	for _, lc := range rt.cfg.Listeners {
-		rl, err := g.startListener(lc, rt.cfg.Limits)
+		rl, err := g.startListener(lc, rt.cfg.Limits, rt.cfg.StreamsUploads())
 		if err != nil {
 			g.closeAllLocked(context.Background())
 			return err

@@ -18,10 +18,12 @@ import (
 type runningListener struct {
 	cfg    Listener
 	limits Limits
-	ln     net.Listener
-	srv    *fasthttp.Server
-	served chan error
-	open   *atomic.Int64
+	// uploads: request bodies are read as streams (Config.StreamsUploads).
+	uploads bool
+	ln      net.Listener
+	srv     *fasthttp.Server
+	served  chan error
+	open    *atomic.Int64
 	// opened is when each open connection was accepted (net.Conn → time.Time), for
 	// limits.max_connection_age.
 	opened sync.Map
@@ -30,7 +32,7 @@ type runningListener struct {
 // Addr is the bound address; with port 0 in the config, the port the kernel chose.
 func (rl *runningListener) Addr() net.Addr { return rl.ln.Addr() }
 
-func (g *Gateway) startListener(lc Listener, limits Limits) (*runningListener, error) {
+func (g *Gateway) startListener(lc Listener, limits Limits, uploads bool) (*runningListener, error) {
 	ln, err := net.Listen("tcp", lc.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
@@ -49,7 +51,7 @@ func (g *Gateway) startListener(lc Listener, limits Limits) (*runningListener, e
 		}
 		ln = wrapped
 	}
-	rl := &runningListener{cfg: lc, limits: limits, ln: ln, served: make(chan error, 1), open: g.metrics.openConns(lc.Name)}
+	rl := &runningListener{cfg: lc, limits: limits, uploads: uploads, ln: ln, served: make(chan error, 1), open: g.metrics.openConns(lc.Name)}
 	rl.srv = g.newServer(rl)
 	g.observeHandshakes(rl)
 	go func() { rl.served <- rl.srv.Serve(ln) }()
@@ -83,6 +85,12 @@ func (g *Gateway) newServer(rl *runningListener) *fasthttp.Server {
 		// difference. Plain listeners keep their buffers: there the first byte would cost
 		// a syscall, and buffers reacquired per request 14 allocations.
 		ReduceMemoryUsage: rl.cfg.Transport != TransportPlain,
+		// Bodies bound for exchange and publish routes stream to the provider
+		// (streamupload.go); every other body is read whole before the pipeline, bounded by
+		// its route's max_body_bytes, as fasthttp reads it without this. With it fasthttp
+		// keeps a keep-alive connection's reader between requests (ReduceMemoryUsage then
+		// saves only the writer), so it is on only when some route streams.
+		StreamRequestBody: rl.uploads,
 		Logger:            fasthttpLogger{g.log.With("listener", rl.cfg.Name)},
 	}
 }
@@ -155,17 +163,18 @@ func (rl *runningListener) shutdown(ctx context.Context) error {
 // cannot bind leaves the running set as it was.
 func (g *Gateway) reloadListenersLocked(cfg *Config) error {
 	keep := map[string]bool{}
+	uploads := cfg.StreamsUploads()
 	var fresh []*runningListener
 	var changed []Listener
 	for _, lc := range cfg.Listeners {
 		old := g.listeners[lc.Name]
 		switch {
-		case old != nil && old.cfg == lc && old.limits == cfg.Limits:
+		case old != nil && old.cfg == lc && old.limits == cfg.Limits && old.uploads == uploads:
 			keep[lc.Name] = true
 		case old != nil && old.cfg.Address == lc.Address:
 			changed = append(changed, lc) // must free the address before binding it again
 		default:
-			rl, err := g.startListener(lc, cfg.Limits)
+			rl, err := g.startListener(lc, cfg.Limits, uploads)
 			if err != nil {
 				for _, f := range fresh {
 					f.shutdown(context.Background())
@@ -187,7 +196,7 @@ func (g *Gateway) reloadListenersLocked(cfg *Config) error {
 	started := fresh
 	var errs []error
 	for _, lc := range changed {
-		rl, err := g.startListener(lc, cfg.Limits)
+		rl, err := g.startListener(lc, cfg.Limits, uploads)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -216,7 +225,7 @@ func (g *Gateway) restoreListenersLocked(started, stopped []*runningListener, ti
 	}
 	go g.drain(started, timeout)
 	for _, old := range stopped {
-		rl, err := g.startListener(old.cfg, old.limits)
+		rl, err := g.startListener(old.cfg, old.limits, old.uploads)
 		if err != nil {
 			g.log.Error("reload refused, and a listener in force could not be started again", "listener", old.cfg.Name, "error", err)
 			continue

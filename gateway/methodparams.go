@@ -41,9 +41,12 @@ var methodOverrideParams = [...]string{"_method", "_httpmethod", "x_http_method_
 // refuseMethodParams is called once per exchange by the pipeline, after authentication
 // (so the record names who sent it) and before routing and the decision (so no decision is
 // made and no quota taken on a method the provider would not act on).
-func refuseMethodParams(req *fasthttp.Request) *Error {
+func refuseMethodParams(req *fasthttp.Request, streamed bool) *Error {
 	if q := rawQuery(req.Header.RequestURI()); len(q) > 0 && formNamesOverride(q) {
 		return errMethodOverrideParam()
+	}
+	if streamed {
+		return refuseStreamedParams(req)
 	}
 	body := req.Body()
 	if len(body) == 0 {
@@ -58,6 +61,18 @@ func refuseMethodParams(req *fasthttp.Request) *Error {
 	}
 	if (form && formNamesOverride(body)) || (scan && mentionsOverride(body)) {
 		return errMethodOverrideParam()
+	}
+	return nil
+}
+
+// refuseStreamedParams: a streamed body (an upload to an exchange or publish route) goes
+// to the provider before it has all arrived, so it cannot be scanned first; a body of a
+// kind the frameworks read parameters from (a form, no Content-Type, multipart, JSON) is
+// refused before anything is forwarded. Datasets are exchanged as CSV, NDJSON or opaque
+// types, which they do not parse.
+func refuseStreamedParams(req *fasthttp.Request) *Error {
+	if form, scan := bodyKind(req.Header.ContentType()); form || scan {
+		return Errorf(fasthttp.StatusUnsupportedMediaType, "upload_type_refused", "a streamed request body must not be a form, multipart or JSON body, nor lack a Content-Type: such a body could carry a method override parameter (_method and the like) that cannot be checked before it is forwarded; send the dataset as text/csv, application/x-ndjson or an opaque type")
 	}
 	return nil
 }

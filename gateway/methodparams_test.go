@@ -79,7 +79,7 @@ func TestRefuseMethodParams(t *testing.T) {
 			req.Header.Set("Content-Encoding", c.encoding)
 		}
 		req.SetBodyString(c.body)
-		err := refuseMethodParams(&req)
+		err := refuseMethodParams(&req, false)
 		if (err != nil) != c.refused {
 			t.Errorf("%s %s (%s, %s) %q: refused %v, want %v", "POST", c.uri, c.ctype, c.encoding, c.body, err, c.refused)
 		}
@@ -96,7 +96,7 @@ func TestMethodParamsAllocateNothing(t *testing.T) {
 	req.Header.SetContentType("application/json")
 	req.SetBodyString(`{"id":"1","names":["a","b"],"note":"\u003c_x"}`)
 	if n := testing.AllocsPerRun(100, func() {
-		if refuseMethodParams(&req) != nil {
+		if refuseMethodParams(&req, false) != nil {
 			t.Fatal("refused")
 		}
 	}); n != 0 {

@@ -22,7 +22,9 @@ func (g *Gateway) handle(rl *runningListener, ctx *fasthttp.RequestCtx) {
 		}
 	}()
 
-	if err := g.run(ctx, x, rt, rl.cfg.Transport != TransportPlain); err != nil {
+	err := g.run(ctx, x, rt, rl.cfg.Transport != TransportPlain)
+	endUpload(ctx, x)
+	if err != nil {
 		g.releaseNonce(ctx, x) // refused before a provider was chosen: no share used
 		x.Err = err
 		if err.cause != nil {
@@ -50,6 +52,9 @@ func (g *Gateway) startExchange(rl *runningListener) *Exchange {
 func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLike bool) *Error {
 	h := &ctx.Request.Header
 	clientClose := h.ConnectionClose()
+	if err := g.prepareRequestBody(ctx, x, rt); err != nil {
+		return err
+	}
 	if err := captureDeclared(h, x); err != nil {
 		return err
 	}
@@ -84,7 +89,7 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 	// After authentication, so the record names who sent it; before routing and the
 	// decision, so no decision is made and no quota taken on a method the provider would
 	// not act on (methodparams.go).
-	if err := refuseMethodParams(&ctx.Request); err != nil {
+	if err := refuseMethodParams(&ctx.Request, x.Upload != nil); err != nil {
 		return err
 	}
 
@@ -116,8 +121,15 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 
 	setForwardedHeaders(ctx, x, tlsLike)
 	if streamed(ctx, e) {
+		if err := g.checkUpload(ctx, x, rt, e); err != nil {
+			g.giveBackQuota(ctx, x, err) // refused before a provider was chosen
+			return err
+		}
 		up, err := g.forwardStream(ctx, x, e)
 		t = g.stageDone(StageForward, t)
+		if ce := uploadCut(x); ce != nil && err != nil {
+			err = ce // the consumer's body was cut: the request never reached the provider whole
+		}
 		if err != nil {
 			g.giveBackQuota(ctx, x, err)
 			return err
@@ -128,6 +140,11 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 			return err
 		}
 		return g.release(ctx, x, t) // no body: released as a buffered answer
+	}
+	if x.Upload != nil {
+		// Routed elsewhere than prepareRequestBody found (a HEAD, a route that does not
+		// stream): the body was not buffered, so it cannot be forwarded as a query's.
+		return Errorf(fasthttp.StatusBadRequest, "bad_request", "the request body cannot be sent to this route")
 	}
 	err := g.forward(ctx, x, e)
 	t = g.stageDone(StageForward, t)

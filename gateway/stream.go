@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"encoding/hex"
 	"errors"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/wire"
 )
 
@@ -82,7 +80,7 @@ func (g *Gateway) forwardStream(ctx *fasthttp.RequestCtx, x *Exchange, e *routeE
 	if err != nil {
 		fasthttp.ReleaseResponse(up)
 		ue, providerFault := upstreamError(err, e)
-		if providerFault {
+		if providerFault && uploadCut(x) == nil { // a consumer's cut upload is not the provider's failure
 			e.pool.observe(m, true)
 		}
 		return nil, ue
@@ -170,8 +168,7 @@ func (g *Gateway) releaseStream(ctx *fasthttp.RequestCtx, x *Exchange, rt *runti
 		s.releaseUpstream(err)
 		return err
 	}
-	digest := crypto.SM3(ctx.Request.Body())
-	x.Transfer = &Transfer{RequestDigest: hex.EncodeToString(digest[:]), RequestBytes: int64(len(ctx.Request.Body()))}
+	x.Transfer = newTransfer(ctx, x)
 	h := &ctx.Response.Header
 	for _, name := range streamTrailers {
 		if err := h.AddTrailer(name); err != nil {

@@ -280,6 +280,7 @@ func (c *Config) validateRoutes(add addFunc, pools map[string]bool) {
 			add(f+".timeout", "must be positive")
 		}
 		validateStreamLimits(r, f, add)
+		validateUploadLimit(r, f, add)
 		if r.MaxBodyBytes < 0 {
 			add(f+".max_body_bytes", "must not be negative")
 		}

@@ -73,7 +73,7 @@ func (f *suitesFlag) Set(v string) error {
 func addDeptFlags(fs *pflag.FlagSet) *deptFlags {
 	d := &deptFlags{headers: headerFlags{}}
 	d.method = fs.StringP("request", "X", "GET", "HTTP method (govgate call: POST when a body is given without -X, as curl)")
-	d.data = fs.StringP("data", "d", "", "request body; @FILE reads it from FILE (sent as is, unlike curl's -d which drops newlines)")
+	d.data = fs.StringP("data", "d", "", "request body; @FILE reads it from FILE (sent as is, unlike curl's -d which drops newlines; govgate call streams it, as --data-binary @FILE)")
 	fs.VarP(d.headers, "header", "H", "extra request header \"Name: value\" (repeatable)")
 	d.profile = fs.String("profile", "", "profile of the profile file to take --ca, --cert, --key (and --audit-keys) from (default: $"+client.EnvProfile+", else the file's default)")
 	d.certFiles = fs.String("cert", "", "signing and encryption certificates, comma-separated: SIGN.pem,ENC.pem (each may carry its chain); default $"+client.EnvCert+", else the profile's")
@@ -170,7 +170,7 @@ func (d *deptFlags) body() ([]byte, error) {
 type callFlags struct {
 	include, verbose, silent, fail, failWithBody, verifyReceipt *bool
 	output, writeOut, json, auditURL, auditKeys                 *string
-	continueAt                                                  *string
+	continueAt, uploadFile                                      *string
 	elapsed                                                     time.Duration // of the last send, for %{time_total}
 	methodSet                                                   bool          // -X was given
 }
@@ -185,7 +185,8 @@ func addCallFlags(fs *pflag.FlagSet, d *deptFlags) *callFlags {
 	c.continueAt = fs.StringP("continue-at", "C", "", "continue an interrupted download to --output: '-' asks for the bytes from the file's end (Range) and appends them, then checks the whole file against the provider's sm3 Repr-Digest (curl's -C -)")
 	c.failWithBody = fs.Bool("fail-with-body", false, "on a status of 400 or more, print the body (the default; kept for curl's command lines)")
 	c.writeOut = fs.StringP("write-out", "w", "", writeOutHelp)
-	fs.StringVar(d.data, "data-binary", "", "request body, sent as is; @FILE reads it from FILE")
+	fs.StringVar(d.data, "data-binary", "", "request body, sent as is; @FILE streams FILE (read once for its signed digest, then sent, never held in memory); @- reads standard input (buffered, at most 64 MiB)")
+	c.uploadFile = fs.StringP("upload-file", "T", "", "send FILE as the body, streamed as --data-binary @FILE does, with PUT unless -X is given (curl's -T); - is standard input (buffered, at most 64 MiB)")
 	c.json = fs.String("json", "", "JSON request body (@FILE reads it from FILE); sets Content-Type and Accept to application/json")
 	c.verifyReceipt = fs.Bool("verify-receipt", false, "check the receipt: wait for a signed checkpoint covering it and verify its inclusion proof, from the data listener called (or --audit-url); needs --audit-keys")
 	c.auditURL = fs.String("audit-url", "", "read the checkpoint and proof from the admin API at this URL (role auditor) instead of the data listener")
@@ -285,15 +286,40 @@ func (cf *callFlags) request(d *deptFlags, target string) (client.Request, error
 		setDefault(header, "Content-Type", "application/json")
 		setDefault(header, "Accept", "application/json")
 	}
-	body, err := d.body()
+	body, file, err := cf.body(d)
 	if err != nil {
 		return client.Request{}, err
 	}
 	method := *d.method
-	if !cf.methodSet && *d.data != "" {
+	switch {
+	case cf.methodSet:
+	case *cf.uploadFile != "":
+		method = "PUT" // curl's -T
+	case *d.data != "":
 		method = "POST"
 	}
-	return client.Request{Method: method, URL: target, Body: body, Header: header, Agreement: *d.agreement, Purpose: *d.purpose}, nil
+	return client.Request{Method: method, URL: target, Body: body, BodyFile: file, Header: header, Agreement: *d.agreement, Purpose: *d.purpose}, nil
+}
+
+// body is the call's body: a file named by @FILE or -T FILE is streamed (client.BodyFile:
+// read once for its digest, then sent, never held whole); standard input (@- or -T -) is
+// buffered up to client.MaxStdinBody and refused beyond; anything else is the text given.
+func (cf *callFlags) body(d *deptFlags) ([]byte, string, error) {
+	data := *d.data
+	if *cf.uploadFile != "" {
+		if data != "" {
+			return nil, "", usageErrorf("-T/--upload-file and -d/--data-binary/--json both give a body")
+		}
+		data = "@" + *cf.uploadFile
+	}
+	switch {
+	case data == "@-":
+		b, err := client.ReadStdinBody(os.Stdin)
+		return b, "", err
+	case strings.HasPrefix(data, "@"):
+		return nil, data[1:], nil
+	}
+	return []byte(data), "", nil
 }
 
 // setDefault sets a header unless -H set it, in any case.

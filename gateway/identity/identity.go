@@ -166,7 +166,19 @@ func (a *PeerAuthenticator) verifySignature(ctx *fasthttp.RequestCtx, x *gateway
 		pub, err = crypto.SM2PublicKey(cert)
 		return pub, err
 	}
-	p, err := a.Signatures.Check(msg, ctx.Request.Body(), a.Now(), keys)
+	var p *crypto.ParsedSignature
+	var err error
+	if x.Upload != nil {
+		// The body has not arrived: the signature is verified over the Content-Digest it
+		// declares, before anything is forwarded, and the gateway compares the body with
+		// that digest as it passes (gateway/streamupload.go).
+		var declared []byte
+		if p, declared, err = a.Signatures.CheckStreamed(msg, a.Now(), keys); err == nil {
+			x.Upload.Declared = declared
+		}
+	} else {
+		p, err = a.Signatures.Check(msg, ctx.Request.Body(), a.Now(), keys)
+	}
 	if err != nil {
 		if se, ok := err.(*crypto.SignatureError); ok {
 			return signatureRefusal(se)

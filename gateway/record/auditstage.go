@@ -64,7 +64,7 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange, p *pe
 	status := resp.StatusCode()
 	var body []byte
 	var responseDigest string
-	reqBytes, respBytes := int64(len(ctx.Request.Body())), int64(0)
+	reqBytes, respBytes := gateway.RequestBytes(ctx, x), int64(0)
 	if t := x.Transfer; t != nil {
 		// A streamed body: what the transfer counted and digested (transfer.go), never
 		// resp.Body(), which would read the stream itself.
@@ -99,7 +99,7 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange, p *pe
 	if x.Err != nil {
 		r.Error = x.Err.Code
 	}
-	r.Transfer = transferRecord(x.Transfer)
+	r.Transfer = transferRecord(x)
 	r.Kind = recordKind(ctx, x)
 	switch r.Kind {
 	case audit.KindAdmin:

@@ -8,14 +8,20 @@ import (
 
 // transferRecord is the record's account of a streamed transfer; nil for a buffered
 // exchange, whose record then has no transfer member.
-func transferRecord(t *gateway.Transfer) *audit.Transfer {
-	if t == nil {
-		return nil
+// An upload whose answer was not streamed (refused or cut while the consumer's body
+// passed, or a bodiless answer) has one too: its outcome and the digest of the body that
+// arrived, with nothing received from the provider.
+func transferRecord(x *gateway.Exchange) *audit.Transfer {
+	if t := x.Transfer; t != nil {
+		return &audit.Transfer{
+			Outcome: t.Outcome, Received: t.Received, ReceivedDigest: t.ReceivedDigest,
+			RequestDigest: t.RequestDigest, Rows: t.Rows,
+		}
 	}
-	return &audit.Transfer{
-		Outcome: t.Outcome, Received: t.Received, ReceivedDigest: t.ReceivedDigest,
-		RequestDigest: t.RequestDigest, Rows: t.Rows,
+	if u := x.Upload; u.Started() {
+		return &audit.Transfer{Outcome: u.Outcome(x), RequestDigest: u.Digest}
 	}
+	return nil
 }
 
 // transferFields are the fields a streamed body may have carried: the decision's when any
