@@ -38,7 +38,9 @@ func (p *PolicyStage) ReleaseStream(ctx *fasthttp.RequestCtx, x *gateway.Exchang
 		}
 		return nil, nil
 	}
-	gateway.DropResponseValidators(h)
+	if err := releaseValidators(ctx, x, d); err != nil {
+		return nil, err
+	}
 	if x.Partial() {
 		return nil, gateway.ReleaseRefusal(false, gateway.Reason{Code: "RESPONSE_PARTIAL", Message: "the provider answered with a part of its response (206 or Content-Range), and this resource is released only whole, row by row"})
 	}
