@@ -434,6 +434,13 @@ type Route struct {
 	// the request to the provider until the last byte of its body: the route's timeout
 	// bounds only a buffered exchange.
 	TransferTimeout time.Duration `yaml:"transfer_timeout,omitempty"`
+	// ResumeDigest is how the gateway states the whole representation's SM3 on a range
+	// of an opaque resource of an exchange or publish route whose provider states no
+	// Repr-Digest (streamdigest.go): "prefix" (the default) reads the bytes before the
+	// range from the provider under the same ETag, which costs the provider those bytes
+	// again; "off" states none, and a resumed download is then verifiable only against
+	// the provider's own Repr-Digest.
+	ResumeDigest ResumeDigest `yaml:"resume_digest,omitempty"`
 }
 
 // Pool is a set of interchangeable upstream addresses of one provider.

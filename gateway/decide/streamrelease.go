@@ -33,6 +33,7 @@ func (p *PolicyStage) ReleaseStream(ctx *fasthttp.RequestCtx, x *gateway.Exchang
 		return nil, err
 	}
 	if d.Opaque() {
+		x.MarkReleasedWhole()
 		if vol != nil {
 			return rowCutter{c: passWhole{}, vol: vol}, nil
 		}

@@ -14,7 +14,7 @@ func transferRecord(t *gateway.Transfer) *audit.Transfer {
 	}
 	return &audit.Transfer{
 		Outcome: t.Outcome, Received: t.Received, ReceivedDigest: t.ReceivedDigest,
-		RequestDigest: t.RequestDigest, Rows: t.Rows,
+		RequestDigest: t.RequestDigest, Rows: t.Rows, WholeDigest: t.WholeDigest,
 	}
 }
 
