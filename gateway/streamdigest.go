@@ -274,3 +274,8 @@ func (wm *wholeMeter) end(received int64, recvSum []byte) (string, *Error) {
 	}
 	return hex.EncodeToString(sum), nil
 }
+
+// ProviderETag is the provider's one strong ETag on a streamed answer, as it sent it
+// (before the gateway states its own for a cut), nil when it sent none, several or a
+// weak one. The record stage compares it with the catalog's version of a published dataset.
+func (x *Exchange) ProviderETag() []byte { return x.whole.etag }

@@ -40,3 +40,10 @@ func (d *Decision) ReleaseProfile() string {
 	sum := crypto.SM3([]byte(b.String()))
 	return base64.RawURLEncoding.EncodeToString(sum[:12])
 }
+
+// Published is the catalog's statement of the dataset a publish-mode resource publishes
+// now: its version and size in bytes ("" and 0 when the catalog states none).
+func (d *Decision) Published() (version string, sizeBytes int64) {
+	res := d.rev.data.Catalog[d.Resource]
+	return res.Version, res.SizeBytes
+}
