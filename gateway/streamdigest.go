@@ -162,7 +162,9 @@ func (g *Gateway) startWhole(ctx *fasthttp.RequestCtx, x *Exchange, buf []byte) 
 	switch {
 	case w.status == fasthttp.StatusOK:
 		return &wholeMeter{total: -1, repr: w.repr}
-	case w.repr != nil || x.entry.ResumeDigest == ResumeDigestOff || w.etag == nil:
+	case w.repr != nil || x.entry.ResumeDigest == ResumeDigestOff || w.etag == nil || !ctx.IsGet():
+		// The prefix is asked with GET: the range of another method's answer is not
+		// known to be a range of the same representation.
 		return nil
 	case w.status == fasthttp.StatusPartialContent && w.ranged && w.last == w.total-1 && w.first > 0 && w.first <= limit:
 	case w.status == fasthttp.StatusRequestedRangeNotSatisfiable && w.unsatisfied && w.total <= limit:
