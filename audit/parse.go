@@ -319,7 +319,15 @@ func checkVersion(r *Record, hasKind, hasRole bool) error {
 // transfer reads the members of a streamed transfer (Transfer), in canonical order.
 func (p *recordParser) transfer() *Transfer {
 	t := &Transfer{}
-	p.lit(`{"outcome":`)
+	p.lit(`{`)
+	if p.peek(`"catalog_mismatch":`) {
+		p.lit(`"catalog_mismatch":`)
+		if t.CatalogMismatch = p.str(); t.CatalogMismatch == "" {
+			p.fail("an empty catalog_mismatch is written as none")
+		}
+		p.lit(`,`)
+	}
+	p.lit(`"outcome":`)
 	t.Outcome = p.str()
 	p.lit(`,"received":`)
 	t.Received = p.int()
@@ -329,6 +337,12 @@ func (p *recordParser) transfer() *Transfer {
 	t.RequestDigest = p.str()
 	p.lit(`,"rows":`)
 	t.Rows = p.int()
+	if p.peek(`,"whole_digest":`) {
+		p.lit(`,"whole_digest":`)
+		if t.WholeDigest = p.str(); t.WholeDigest == "" {
+			p.fail("an empty whole_digest is written as none")
+		}
+	}
 	p.lit("}")
 	return t
 }

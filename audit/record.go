@@ -67,6 +67,16 @@ type Transfer struct {
 	RequestDigest string `json:"request_digest"`
 	// Rows counts the data rows released (0 for an opaque body).
 	Rows int64 `json:"rows"`
+	// WholeDigest is the hex SM3 of the provider's whole representation, as the gateway
+	// measured it and stated it to the consumer (the X-Govgate-Whole-Digest trailer): on a
+	// range, of the bytes before it (read from the provider under the same ETag) and the
+	// range; on a whole body, of the body. Empty (and absent) when the gateway stated none.
+	WholeDigest string `json:"whole_digest,omitempty"`
+	// CatalogMismatch names what of the catalog's statement about a published dataset the
+	// provider's complete answer contradicted: "size" (size_bytes), "version" (version vs
+	// the ETag), or both as "size,version". Empty (and absent) when it agreed or the
+	// catalog states nothing.
+	CatalogMismatch string `json:"catalog_mismatch,omitempty"`
 }
 
 // The outcomes of a streamed transfer.
@@ -210,7 +220,13 @@ func (r *Record) appendVersion(b []byte, v int) (out []byte, split int) {
 	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
 	if t := r.Transfer; t != nil {
-		b = append(b, `,"transfer":{"outcome":`...)
+		b = append(b, `,"transfer":{`...)
+		if t.CatalogMismatch != "" {
+			b = append(b, `"catalog_mismatch":`...)
+			b = appendString(b, t.CatalogMismatch)
+			b = append(b, ',')
+		}
+		b = append(b, `"outcome":`...)
 		b = appendString(b, t.Outcome)
 		b = append(b, `,"received":`...)
 		b = strconv.AppendInt(b, t.Received, 10)
@@ -220,6 +236,10 @@ func (r *Record) appendVersion(b []byte, v int) (out []byte, split int) {
 		b = appendString(b, t.RequestDigest)
 		b = append(b, `,"rows":`...)
 		b = strconv.AppendInt(b, t.Rows, 10)
+		if t.WholeDigest != "" {
+			b = append(b, `,"whole_digest":`...)
+			b = appendString(b, t.WholeDigest)
+		}
 		b = append(b, '}')
 	}
 	b = append(b, `,"upstream":`...)

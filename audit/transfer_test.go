@@ -38,3 +38,30 @@ func TestTransferMemberRoundTrip(t *testing.T) {
 		t.Error("a short transfer member parsed")
 	}
 }
+
+// TestTransferWholeDigestAndCatalogMismatch: the optional members are written only when
+// set, in canonical (alphabetical) place, round-trip, and an empty one written out is
+// not canonical.
+func TestTransferWholeDigestAndCatalogMismatch(t *testing.T) {
+	r := &Record{Seq: 7, Kind: KindExchange, Time: time.Date(2026, 12, 2, 13, 0, 0, 0, time.UTC), Fields: []string{}, Status: 206, Route: "pub", Provider: "p", Resource: "legal_entity.published_list", Mode: "publish",
+		Transfer: &Transfer{CatalogMismatch: "size", Outcome: TransferCompleted, Received: 10, ReceivedDigest: "ab", RequestDigest: "cd", WholeDigest: "ef"}}
+	b := r.Encode()
+	if !bytes.Contains(b, []byte(`"transfer":{"catalog_mismatch":"size","outcome":"completed","received":10,"received_digest":"ab","request_digest":"cd","rows":0,"whole_digest":"ef"},"upstream"`)) {
+		t.Fatalf("%s", b)
+	}
+	got, err := ParseRecord(b)
+	if err != nil || got.Transfer == nil || *got.Transfer != *r.Transfer {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if c, err := Canonicalize(b); err != nil || !bytes.Equal(c, b) {
+		t.Fatalf("not canonical: %v", err)
+	}
+	for _, bad := range [][]byte{
+		bytes.Replace(b, []byte(`"whole_digest":"ef"`), []byte(`"whole_digest":""`), 1),
+		bytes.Replace(b, []byte(`"catalog_mismatch":"size"`), []byte(`"catalog_mismatch":""`), 1),
+	} {
+		if _, err := ParseRecord(bad); err == nil {
+			t.Errorf("an empty optional member parsed: %s", bad)
+		}
+	}
+}

@@ -93,7 +93,8 @@ func (d *Download) Open(resp *Response) (io.Writer, error) {
 }
 
 // Finish ends the download after SendTo returned err for resp. A transfer that failed, or
-// a resumed file whose whole SM3 does not equal the provider's Repr-Digest, stays
+// a resumed file whose whole SM3 does not equal the provider's Repr-Digest or the
+// gateway's whole digest (wholeWanted), stays
 // PATH.part and Finish returns why; a verified one is renamed to PATH.
 func (d *Download) Finish(resp *Response, err error) error {
 	if d.f != nil {
@@ -134,7 +135,7 @@ func (d *Download) needsWholeDigest(resp *Response) bool {
 		return true
 	case d.offset > 0:
 		// Asked for a part and sent the whole: its trailers checked it, or nothing did.
-		return resp.Transfer == nil || reprDigest(resp) != ""
+		return resp.Transfer == nil || reprDigest(resp) != "" || resp.Transfer.Whole != ""
 	}
 	return false
 }

@@ -1,7 +1,9 @@
 package client
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,8 +18,9 @@ import (
 )
 
 // ErrResumeUnverified is a resumed download whose whole file cannot be checked: the answer
-// stated no SM3 Repr-Digest of the whole representation.
-var ErrResumeUnverified = errors.New("the resumed file cannot be verified: the answer states no sm3 Repr-Digest of the whole")
+// stated no SM3 of the whole representation, neither the provider (Repr-Digest) nor the
+// gateway (X-Govgate-Whole-Digest).
+var ErrResumeUnverified = errors.New("the resumed file cannot be verified: neither the provider (sm3 Repr-Digest) nor the gateway (" + wire.HeaderWholeDigest + ") states the SM3 of the whole")
 
 // ResumeOffset is where a download to path continues (curl's -C -): the size of what is
 // already there, 0 when there is nothing.
@@ -82,11 +85,36 @@ func reprDigest(resp *Response) string {
 	return ""
 }
 
-// verifyWhole checks the file at path against the answer's Repr-Digest.
+// wholeWanted is the SM3 of the whole representation the answer states: the provider's
+// Repr-Digest and the gateway's whole digest (either may be absent). When both are stated
+// they must agree: the gateway cuts a body whose Repr-Digest it measured wrong, so a
+// disagreement here is an answer that was tampered with.
+func wholeWanted(resp *Response) (want []byte, from string, err error) {
+	var provider, gateway []byte
+	if v := reprDigest(resp); v != "" {
+		if provider, err = base64.StdEncoding.DecodeString(v); err != nil || len(provider) != 32 {
+			return nil, "", fmt.Errorf("%w: the Repr-Digest %q is not an SM3 digest", ErrTransferIncomplete, v)
+		}
+	}
+	if resp.Transfer != nil && resp.Transfer.Whole != "" {
+		gateway, _ = hex.DecodeString(resp.Transfer.Whole) // checked by checkTrailers
+	}
+	switch {
+	case provider != nil && gateway != nil && !bytes.Equal(provider, gateway):
+		return nil, "", fmt.Errorf("%w: the provider's Repr-Digest and the gateway's whole digest disagree", ErrTransferIncomplete)
+	case provider != nil:
+		return provider, "the provider", nil
+	case gateway != nil:
+		return gateway, "the gateway", nil
+	}
+	return nil, "", ErrResumeUnverified
+}
+
+// verifyWhole checks the file at path against the whole digest the answer states.
 func verifyWhole(path string, resp *Response) error {
-	want := reprDigest(resp)
-	if want == "" {
-		return fmt.Errorf("resume %s: %w", path, ErrResumeUnverified)
+	want, from, err := wholeWanted(resp)
+	if err != nil {
+		return fmt.Errorf("resume %s: %w", path, err)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -97,8 +125,8 @@ func verifyWhole(path string, resp *Response) error {
 	if _, err := io.Copy(h, f); err != nil {
 		return fmt.Errorf("resume %s: %w", path, err)
 	}
-	if got := base64.StdEncoding.EncodeToString(h.Sum(nil)); got != want {
-		return fmt.Errorf("resume %s: %w: the file's SM3 is %s, the provider states %s", path, ErrTransferIncomplete, got, want)
+	if got := h.Sum(nil); !bytes.Equal(got, want) {
+		return fmt.Errorf("resume %s: %w: the file's SM3 is %x, %s states %x", path, ErrTransferIncomplete, got, from, want)
 	}
 	return nil
 }

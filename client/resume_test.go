@@ -116,3 +116,55 @@ func TestDownloadResumed(t *testing.T) {
 		t.Errorf("no file: %v", err)
 	}
 }
+
+// TestDownloadResumedGatewayWhole: with no Repr-Digest from the provider, a resumed file
+// is checked against the whole digest the gateway states (X-Govgate-Whole-Digest, in
+// Response.Transfer.Whole). A file that does not match it, and an answer whose provider
+// and gateway digests disagree, stay FILE.part; with neither stated it still fails closed.
+func TestDownloadResumedGatewayWhole(t *testing.T) {
+	whole := make([]byte, 150_000)
+	rand.Read(whole)
+	sum := crypto.SM3(whole)
+	other := crypto.SM3([]byte("another file"))
+	partial := func(gatewayWhole, repr string) *client.Response {
+		r := &client.Response{Status: 206, Header: map[string][]string{
+			"Content-Range": {fmt.Sprintf("bytes %d-%d/%d", 50_000, len(whole)-1, len(whole))}},
+			Transfer: &client.Transfer{Whole: gatewayWhole}}
+		if repr != "" {
+			r.Header["Repr-Digest"] = []string{repr}
+		}
+		return r
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "entities.csv")
+	part := path + client.PartSuffix
+	start := func(content []byte) *client.Download {
+		t.Helper()
+		os.Remove(path)
+		if err := os.WriteFile(part, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d, err := client.NewDownload(path, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if err := deliver(start(whole[:50_000]), partial(fmt.Sprintf("%x", sum), ""), whole[50_000:], nil); err != nil || !exists(path) || exists(part) {
+		t.Fatalf("verified by the gateway's whole digest: %v", err)
+	}
+	for name, resp := range map[string]*client.Response{
+		"another whole":        partial(fmt.Sprintf("%x", other), ""),
+		"provider disagrees":   partial(fmt.Sprintf("%x", sum), "sm3=:"+base64.StdEncoding.EncodeToString(other[:])+":"),
+		"neither states one":   partial("", ""),
+		"a malformed Repr-Dig": partial(fmt.Sprintf("%x", sum), "sm3=:!!:"),
+	} {
+		err := deliver(start(whole[:50_000]), resp, whole[50_000:], nil)
+		if err == nil || exists(path) || !exists(part) {
+			t.Errorf("%s: %v, FILE %v", name, err, exists(path))
+		}
+		if name == "neither states one" && !errors.Is(err, client.ErrResumeUnverified) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

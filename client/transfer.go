@@ -21,6 +21,10 @@ type Transfer struct {
 	Digest  string // hex SM3 of the body, as X-Govgate-Digest states it
 	Rows    int64
 	Bytes   int64
+	// Whole is the hex SM3 of the whole representation the gateway states
+	// (X-Govgate-Whole-Digest), "" when it states none: on a range, what a resumed file is
+	// checked against when the provider states no Repr-Digest.
+	Whole string
 }
 
 // ErrTransferIncomplete is a streamed answer that does not prove itself complete: no
@@ -87,5 +91,25 @@ func checkTrailers(h *fasthttp.ResponseHeader, sum string, size int64) (*Transfe
 	if t.Bytes != size {
 		return nil, fmt.Errorf("%w: %d bytes received where the gateway states %d", ErrTransferIncomplete, size, t.Bytes)
 	}
+	if t.Whole, err = wholeTrailer(h); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// wholeTrailer reads X-Govgate-Whole-Digest: absent, or once as "sm3=" and 64 hex digits.
+func wholeTrailer(h *fasthttp.ResponseHeader) (string, error) {
+	vs := h.PeekAll(wire.HeaderWholeDigest)
+	switch len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+	default:
+		return "", fmt.Errorf("%w: %s sent %d times", ErrTransferIncomplete, wire.HeaderWholeDigest, len(vs))
+	}
+	v, ok := bytes.CutPrefix(vs[0], []byte(wire.DigestPrefix))
+	if _, err := hex.DecodeString(string(v)); !ok || err != nil || len(v) != 64 {
+		return "", fmt.Errorf("%w: %s is %q", ErrTransferIncomplete, wire.HeaderWholeDigest, vs[0])
+	}
+	return string(v), nil
 }

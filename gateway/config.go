@@ -449,6 +449,13 @@ type Route struct {
 	// whose request bodies stream (streamupload.go), counted while streaming; default
 	// DefaultMaxUploadBytes. A query route's bodies are bounded by MaxBodyBytes.
 	MaxRequestBytes int64 `yaml:"max_request_bytes,omitempty"`
+	// ResumeDigest is how the gateway states the whole representation's SM3 on a range
+	// of an opaque resource of an exchange or publish route whose provider states no
+	// Repr-Digest (streamdigest.go): "prefix" (the default) reads the bytes before the
+	// range from the provider under the same ETag, which costs the provider those bytes
+	// again; "off" states none, and a resumed download is then verifiable only against
+	// the provider's own Repr-Digest.
+	ResumeDigest ResumeDigest `yaml:"resume_digest,omitempty"`
 }
 
 // Pool is a set of interchangeable upstream addresses of one provider.

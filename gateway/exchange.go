@@ -93,6 +93,11 @@ type Exchange struct {
 	// before stripResponseHeaders removes the field, for the release stage to refuse on a
 	// resource it filters.
 	partial bool
+
+	// whole: what the provider's head said of its whole representation (streamdigest.go),
+	// taken with partial; releasedWhole: the release stage passes the body whole.
+	whole         providerWhole
+	releasedWhole bool
 }
 
 // Partial reports that the provider answered with a part of its response (206 or

@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // What the end-to-end tests of package gateway_test reach inside the gateway.
@@ -61,4 +63,17 @@ func (g *Gateway) ListenerZone(name string) Zone {
 		return rl.cfg.Zone
 	}
 	return ""
+}
+
+// CaptureWhole reads what a provider's head says of its whole representation: the Repr-Digest
+// sm3 member, the Content-Range, the one strong ETag.
+func CaptureWhole(status int, fields ...string) (repr []byte, ranged bool, first, last, total int64, etag []byte) {
+	var h fasthttp.ResponseHeader
+	h.DisableNormalizing()
+	h.SetStatusCode(status)
+	for i := 0; i+1 < len(fields); i += 2 {
+		h.Add(fields[i], fields[i+1])
+	}
+	w := captureWhole(&h)
+	return w.repr, w.ranged, w.first, w.last, w.total, w.etag
 }

@@ -157,7 +157,9 @@ func (g *Gateway) run(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLik
 
 // release runs the release stage over a buffered answer.
 func (g *Gateway) release(ctx *fasthttp.RequestCtx, x *Exchange, t time.Time) *Error {
-
+	if err := unaskedNotModified(ctx); err != nil {
+		return err
+	}
 	if g.stages.Release != nil {
 		err := g.stages.Release.Release(ctx, x)
 		g.stageDone(StageRelease, t)

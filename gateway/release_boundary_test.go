@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,8 +102,9 @@ func TestBodilessReleaseCarriesNoUnfilteredLength(t *testing.T) {
 			return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nETag: \"v1\"\r\nContent-Length: " + full + "\r\n\r\n"
 		case len(rawHeaderValues(req, "X-Want-304")) > 0:
 			// The consumer's If-None-Match never reaches the provider of a filtered
-			// resource (TestValidatorsOfTheWholeDocumentWithheld); a provider may still
-			// answer 304 on its own.
+			// resource on a query route (TestValidatorsOfTheWholeDocumentWithheld); a
+			// provider may still answer 304 on its own, which is refused
+			// (NOT_MODIFIED_UNASKED, TestPublishCutProviderValidatorsHostile).
 			return "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Type: application/json\r\nContent-Length: " + full + "\r\n\r\n"
 		}
 		return rawResponse(200, []string{"Content-Type: application/json"}, taxpayerJSON)
@@ -116,7 +118,7 @@ func TestBodilessReleaseCarriesNoUnfilteredLength(t *testing.T) {
 	r := bufio.NewReader(c)
 	head := strings.Replace(rawTaxRequest(purposeLine), "GET ", "HEAD ", 1)
 	cond := rawTaxRequest(purposeLine, "X-Want-304: 1")
-	for _, step := range []struct{ name, req, status string }{{"HEAD", head, " 200 "}, {"304", cond, " 304 "}} {
+	for _, step := range []struct{ name, req, status string }{{"HEAD", head, " 200 "}, {"unasked 304", cond, " 502 "}} {
 		if _, err := io.WriteString(c, step.req); err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +127,14 @@ func TestBodilessReleaseCarriesNoUnfilteredLength(t *testing.T) {
 			t.Fatalf("%s: %q", step.name, h)
 		}
 		lower := strings.ToLower(h)
-		if strings.Contains(lower, "content-length") || strings.Contains(lower, "content-encoding") || strings.Contains(h, full) {
+		if step.status == " 502 " {
+			// The refusal's own JSON body is framed by its own length.
+			if _, err := io.CopyN(io.Discard, r, int64(contentLength(t, h))); err != nil {
+				t.Fatal(err)
+			}
+			lower = strings.Replace(lower, "content-length: ", "refusal-length: ", 1)
+		}
+		if strings.Contains(lower, "content-length") || strings.Contains(lower, "content-encoding") || strings.Contains(h, ": "+full+"\r\n") {
 			t.Errorf("%s: the response head carries the unfiltered body's length or coding:\n%s", step.name, h)
 		}
 	}
@@ -229,4 +238,20 @@ func TestValidatorsOfTheWholeDocumentWithheld(t *testing.T) {
 	if status != 304 {
 		t.Errorf("opaque conditional GET: %d, want 304", status)
 	}
+}
+
+// contentLength is the Content-Length of a raw response head.
+func contentLength(t *testing.T, head string) int {
+	t.Helper()
+	for _, l := range strings.Split(head, "\r\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Content-Length") {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("Content-Length %q", v)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no Content-Length in %q", head)
+	return 0
 }

@@ -42,6 +42,7 @@ type auditEntry struct {
 	status int
 	code   string
 	route  string
+	whole  string // the transfer's whole digest, when the gateway stated one
 }
 
 type recordingAuditor struct {
@@ -60,6 +61,9 @@ func (a *recordingAuditor) Audit(ctx *fasthttp.RequestCtx, x *Exchange) ([]byte,
 	}
 	if x.Route != nil {
 		e.route = x.Route.ID
+	}
+	if x.Transfer != nil {
+		e.whole = x.Transfer.WholeDigest
 	}
 	a.mu.Lock()
 	a.entries = append(a.entries, e)

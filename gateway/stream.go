@@ -38,6 +38,9 @@ type Transfer struct {
 	ReceivedDigest string // hex SM3 of the bytes read from the provider
 	RequestDigest  string // hex SM3 of the consumer's body
 	RequestBytes   int64
+	// WholeDigest is the hex SM3 of the whole representation the gateway stated
+	// (streamdigest.go); empty when it stated none.
+	WholeDigest string
 }
 
 // The outcomes of a transfer, as audit.Transfer records them.
@@ -87,6 +90,7 @@ func (g *Gateway) forwardStream(ctx *fasthttp.RequestCtx, x *Exchange, e *routeE
 	}
 	e.pool.observe(m, false)
 	x.partial = partialResponse(&up.Header)
+	x.whole = captureWhole(&up.Header)
 	stripResponseHeaders(&up.Header, x)
 	if bodiless(up.StatusCode()) {
 		up.Header.CopyTo(&ctx.Response.Header)
@@ -164,6 +168,7 @@ func (g *Gateway) releaseStream(ctx *fasthttp.RequestCtx, x *Exchange, rt *runti
 		}
 	}
 	s := newStreamBody(g, rt, ctx, x, up, cutter)
+	s.whole = g.startWhole(ctx, x, s.win)
 	if err := s.prime(); err != nil {
 		s.releaseUpstream(err)
 		return err
@@ -172,6 +177,12 @@ func (g *Gateway) releaseStream(ctx *fasthttp.RequestCtx, x *Exchange, rt *runti
 	h := &ctx.Response.Header
 	for _, name := range streamTrailers {
 		if err := h.AddTrailer(name); err != nil {
+			s.releaseUpstream(err)
+			return stageError(StageRelease, err)
+		}
+	}
+	if s.whole != nil {
+		if err := h.AddTrailer(wire.HeaderWholeDigest); err != nil {
 			s.releaseUpstream(err)
 			return stageError(StageRelease, err)
 		}

@@ -38,6 +38,7 @@ type streamBody struct {
 	out  []byte
 
 	sentHash, recvHash hash.Hash
+	whole              *wholeMeter // the whole representation's digest the gateway states; nil: none
 	sent, received     int64
 	rows               int64
 	eof                bool // the provider's body has ended
@@ -88,6 +89,9 @@ func (s *streamBody) produce() error {
 		}
 		n, err := s.fill(room)
 		s.recvHash.Write(room[:n])
+		if s.whole != nil && s.whole.body {
+			s.whole.h.Write(room[:n])
+		}
 		s.received += int64(n)
 		s.pend += n
 		if s.received > s.limit {
@@ -193,6 +197,13 @@ func (s *streamBody) complete() error {
 	if labelInTrailer(&s.up.Header) {
 		return s.cutWith(ReleaseRefusal(true, Reason{Code: "LABEL_IN_TRAILER", Message: "the provider sent X-Classification in a trailer, after rows were released under the label of its head"}))
 	}
+	if s.whole != nil {
+		whole, werr := s.whole.end(s.received, s.recvHash.Sum(nil))
+		if werr != nil {
+			return s.cutWith(werr)
+		}
+		s.x.Transfer.WholeDigest = whole
+	}
 	receipt, err := s.record(TransferCompleted)
 	if err != nil {
 		return s.cutWith(Errorf(fasthttp.StatusServiceUnavailable, "audit_unavailable", "the audit record could not be written; the transfer was refused").WithCause(err))
@@ -202,6 +213,9 @@ func (s *streamBody) complete() error {
 		h.SetBytesV(wire.HeaderReceipt, receipt)
 	}
 	h.Set(wire.HeaderDigest, wire.DigestPrefix+s.x.Transfer.SentDigest)
+	if w := s.x.Transfer.WholeDigest; w != "" {
+		h.Set(wire.HeaderWholeDigest, wire.DigestPrefix+w)
+	}
 	h.Set(wire.HeaderRows, strconv.FormatInt(s.rows, 10))
 	h.Set(wire.HeaderBytes, strconv.FormatInt(s.sent, 10))
 	s.endErr = io.EOF

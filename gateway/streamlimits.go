@@ -29,6 +29,14 @@ func validateStreamLimits(r Route, f string, add addFunc) {
 	if r.TransferTimeout < 0 {
 		add(f+".transfer_timeout", "must not be negative")
 	}
+	switch r.ResumeDigest {
+	case "", ResumeDigestPrefix, ResumeDigestOff:
+	default:
+		add(f+".resume_digest", "%q is not one of prefix, off", r.ResumeDigest)
+	}
+	if !r.Mode.Streams() && r.ResumeDigest != "" {
+		add(f+".resume_digest", "states the whole digest of streamed transfers, of exchange and publish routes")
+	}
 	if !r.Mode.Streams() && (r.MaxResponseBytes != 0 || r.TransferTimeout != 0) {
 		add(f+".mode", "max_response_bytes and transfer_timeout bound streamed transfers, of exchange and publish routes; a query route's responses are bounded by its pool's max_response_bytes")
 	}

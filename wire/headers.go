@@ -58,6 +58,19 @@ const (
 	// end, since HeaderDigest covers only the range sent.
 	HeaderReprDigest = "Repr-Digest"
 
+	// ReleasedTagPrefix starts the opaque-tag of the ETag the gateway states for a resource
+	// it releases row by row on a publish route (the provider's ETag describes the whole
+	// document, not the cut): "gg1.<release profile>.<base64url of the provider's
+	// entity-tag>", weak when the provider's is. On If-None-Match the gateway recovers the
+	// provider's tag from it only while the consumer's release profile is the same.
+	ReleasedTagPrefix = "gg1."
+	// HeaderWholeDigest is a trailer the gateway states on an opaque streamed transfer:
+	// "sm3=" and the hex SM3 of the whole representation, which on a 206 the gateway
+	// measured itself (it read the bytes before the range from the provider under the same
+	// ETag) and on a 200 is the body's. What govgate call --continue-at - checks a resumed
+	// file against when the provider states no Repr-Digest; the audit record has it too.
+	HeaderWholeDigest = "X-Govgate-Whole-Digest"
+
 	// GovgatePrefix starts every field only the gateway may assert; a consumer's or a
 	// provider's field with this prefix never crosses the gateway.
 	GovgatePrefix = "X-Govgate-"

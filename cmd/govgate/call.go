@@ -182,7 +182,7 @@ func addCallFlags(fs *pflag.FlagSet, d *deptFlags) *callFlags {
 	c.silent = fs.BoolP("silent", "s", false, "print neither the status, request id and receipt lines nor -v to stderr; errors still are")
 	c.output = fs.StringP("output", "o", "", "write the body to FILE instead of stdout")
 	c.fail = fs.BoolP("fail", "f", false, "on a status of 400 or more, print no body (govgate call exits 1 on such a status with or without -f; curl's 22 is not used)")
-	c.continueAt = fs.StringP("continue-at", "C", "", "continue an interrupted download to --output: '-' asks for the bytes from the file's end (Range) and appends them, then checks the whole file against the provider's sm3 Repr-Digest (curl's -C -)")
+	c.continueAt = fs.StringP("continue-at", "C", "", "continue an interrupted download to --output: '-' asks for the bytes from the file's end (Range) and appends them, then checks the whole file against the SM3 of the whole the provider (Repr-Digest) or the gateway (X-Govgate-Whole-Digest) states, and fails without one (curl's -C -)")
 	c.failWithBody = fs.Bool("fail-with-body", false, "on a status of 400 or more, print the body (the default; kept for curl's command lines)")
 	c.writeOut = fs.StringP("write-out", "w", "", writeOutHelp)
 	fs.StringVar(d.data, "data-binary", "", "request body, sent as is; @FILE streams FILE (read once for its signed digest, then sent, never held in memory); @- reads standard input (buffered, at most 64 MiB)")

@@ -205,7 +205,7 @@ func publishedWhole(t *testing.T) ([]byte, string) {
 // the gateway, interrupted (the call's context cancelled once the part holds 2 MB),
 // exits 1 and leaves FILE.part; `--continue-at -` asks the gateway for the rest (a Range,
 // its own audited exchange), appends it and names the file only once the whole file's SM3
-// equals the provider's Repr-Digest; continuing a whole file checks it whole (416). A part
+// equals the whole digest the gateway states (the demo's registry states no Repr-Digest); continuing a whole file checks it whole (416). A part
 // corrupted in its first bytes is refused: exit 1, no FILE.
 func TestCallContinueAtThroughTheGateway(t *testing.T) {
 	d := startCallDemo(t)

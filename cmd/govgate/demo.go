@@ -187,7 +187,8 @@ Try, as department %[5]s (system %[6]s):
   # the same file to every department; the catalog below lists its version, update
   # frequency (更新频度) and size. Interrupted (Ctrl-C), the download is left as
   # entities.csv.part; --continue-at - asks for the rest (Range) and checks the whole file
-  # against the provider's SM3 Repr-Digest before naming it entities.csv
+  # against the SM3 of the whole the gateway states (the registry states none: the gateway
+  # reads the bytes before the range itself, under the same ETag) before naming it entities.csv
   %[3]s --output entities.csv '%[1]s/legal-entity/published/entities.csv'
   %[3]s --continue-at - --output entities.csv '%[1]s/legal-entity/published/entities.csv'
   # a conditional GET for the version you hold: 304 Not Modified, recorded like any exchange

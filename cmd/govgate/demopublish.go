@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/govgate/govgate/crypto"
-	"github.com/govgate/govgate/wire"
 )
 
 // The demo's published dataset (发布): the market regulator's daily list of legal entities
@@ -28,11 +26,12 @@ const (
 // demoPublishedModified is when the version was published: its Last-Modified.
 var demoPublishedModified = time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)
 
-// publishedList is one version of a published dataset and its validators.
+// publishedList is one version of a published dataset and its validators. Like most file
+// servers it states no Repr-Digest: a resumed download is checked against the whole
+// digest the gateway measures and states (X-Govgate-Whole-Digest).
 type publishedList struct {
 	body []byte
 	etag string // strong: the version and the start of the body's SM3
-	repr string // Repr-Digest of the whole (RFC 9530, sm3)
 }
 
 // demoPublishedList generates the list: the same bytes at every start, so that its size
@@ -45,26 +44,27 @@ func demoPublishedList() *publishedList {
 			i, i, 10+i%15, i%12+1, i%28+1)
 	}
 	sum := crypto.SM3(b.Bytes())
-	return &publishedList{body: b.Bytes(),
-		etag: fmt.Sprintf(`"%s-%x"`, demoPublishedVersion, sum[:6]),
-		repr: "sm3=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"}
+	return &publishedList{body: b.Bytes(), etag: fmt.Sprintf(`"%s-%x"`, demoPublishedVersion, sum[:6])}
 }
 
 // serve answers as a web server serves a file: validators, a 304 to a consumer that has
-// this version, Range from a byte offset (what a resumed download asks) and 416 past the end.
+// this version, Range from a byte offset with If-Range (what a resumed download, and the
+// gateway reading the bytes before it, ask) and 416 past the end.
 func (p *publishedList) serve(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Response.Header
 	h.Set(fasthttp.HeaderETag, p.etag)
 	h.Set(fasthttp.HeaderLastModified, demoPublishedModified.Format(http.TimeFormat))
 	h.Set(fasthttp.HeaderAcceptRanges, "bytes")
-	h.Set(wire.HeaderReprDigest, p.repr)
 	if p.notModified(ctx) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
 	ctx.SetContentType("text/csv; charset=utf-8")
 	size := len(p.body)
-	from, ok := rangeStart(string(ctx.Request.Header.Peek(fasthttp.HeaderRange)))
+	from, to, ok := rangeOf(string(ctx.Request.Header.Peek(fasthttp.HeaderRange)), size)
+	if ir := ctx.Request.Header.Peek(fasthttp.HeaderIfRange); len(ir) > 0 && string(ir) != p.etag {
+		ok = false // another version than the one asked about: the whole of this one
+	}
 	switch {
 	case !ok:
 		ctx.SetBody(p.body)
@@ -72,9 +72,9 @@ func (p *publishedList) serve(ctx *fasthttp.RequestCtx) {
 		h.Set(fasthttp.HeaderContentRange, "bytes */"+strconv.Itoa(size))
 		ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
 	default:
-		h.Set(fasthttp.HeaderContentRange, fmt.Sprintf("bytes %d-%d/%d", from, size-1, size))
+		h.Set(fasthttp.HeaderContentRange, fmt.Sprintf("bytes %d-%d/%d", from, to, size))
 		ctx.SetStatusCode(fasthttp.StatusPartialContent)
-		ctx.SetBody(p.body[from:])
+		ctx.SetBody(p.body[from : to+1])
 	}
 }
 
@@ -91,16 +91,26 @@ func (p *publishedList) notModified(ctx *fasthttp.RequestCtx) bool {
 	return err == nil && !demoPublishedModified.After(since)
 }
 
-// rangeStart reads "bytes=N-", the only form the demo serves (others get the whole).
-func rangeStart(v string) (int, bool) {
+// rangeOf reads "bytes=N-" and "bytes=N-M", the forms the demo serves (others get the
+// whole): the first and last byte, the last one clamped to the file's end.
+func rangeOf(v string, size int) (from, to int, ok bool) {
 	rest, ok := strings.CutPrefix(v, "bytes=")
-	if !ok || !strings.HasSuffix(rest, "-") {
-		return 0, false
+	a, b, ok2 := strings.Cut(rest, "-")
+	if !ok || !ok2 || !digits(a) || (b != "" && !digits(b)) {
+		return 0, 0, false
 	}
-	digits := strings.TrimSuffix(rest, "-")
-	if digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
-		return 0, false
+	from, err := strconv.Atoi(a)
+	if err != nil {
+		return 0, 0, false
 	}
-	n, err := strconv.Atoi(digits)
-	return n, err == nil
+	to = size - 1
+	if b != "" {
+		if to, err = strconv.Atoi(b); err != nil || to < from {
+			return 0, 0, false
+		}
+		to = min(to, size-1)
+	}
+	return from, to, true
 }
+
+func digits(s string) bool { return s != "" && strings.TrimLeft(s, "0123456789") == "" }

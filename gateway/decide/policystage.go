@@ -55,8 +55,10 @@ func (p *PolicyStage) Decide(ctx *fasthttp.RequestCtx, x *gateway.Exchange) erro
 		return gateway.Errorf(fasthttp.StatusUnauthorized, "signature_required", "this exchange requires an SM2 request signature (Signature-Input, Signature, Content-Digest)")
 	}
 	// A filtered resource is cut on its whole document; a part of it is not one.
-	if !d.Opaque() && !gateway.DropRangeRequest(&ctx.Request.Header) {
-		return errors.New("decide: Range or If-Range could not be removed from the request") // 503, fail closed
+	if !d.Opaque() {
+		if err := dropWholeDocumentConditions(ctx, x, d); err != nil {
+			return err
+		}
 	}
 	if d.Agreement != "" {
 		v, err := p.Quotas.CountUse(ctx, quotaUse(x, d))
@@ -120,7 +122,9 @@ func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *gateway.Exchange) err
 	if d.Opaque() {
 		return nil
 	}
-	gateway.DropResponseValidators(&resp.Header)
+	if err := releaseValidators(ctx, x, d); err != nil {
+		return err
+	}
 	if x.Partial() {
 		// Range and If-Range were removed before forwarding (Decide), so a part is a
 		// provider that ignored that; a part filtered as the whole would be re-rooted.

@@ -33,12 +33,15 @@ func (p *PolicyStage) ReleaseStream(ctx *fasthttp.RequestCtx, x *gateway.Exchang
 		return nil, err
 	}
 	if d.Opaque() {
+		x.MarkReleasedWhole()
 		if vol != nil {
 			return rowCutter{c: passWhole{}, vol: vol}, nil
 		}
 		return nil, nil
 	}
-	gateway.DropResponseValidators(h)
+	if err := releaseValidators(ctx, x, d); err != nil {
+		return nil, err
+	}
 	if x.Partial() {
 		return nil, gateway.ReleaseRefusal(false, gateway.Reason{Code: "RESPONSE_PARTIAL", Message: "the provider answered with a part of its response (206 or Content-Range), and this resource is released only whole, row by row"})
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -25,6 +26,9 @@ type AuditStage struct {
 	GatewayID string
 	commits   gateway.Histogram
 	records   sync.Pool // of *pendingRecord: Append keeps nothing of a record
+	// catalogMismatches counts complete transfers of published datasets that contradicted
+	// the catalog's version or size (catalogcheck.go).
+	catalogMismatches atomic.Int64
 }
 
 // pendingRecord is a record being appended, with room for what it holds that is not the
@@ -122,6 +126,9 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange, p *pe
 			r.Fields = recordedFields(d, body) // what the released body carries
 		} else if x.Transfer != nil {
 			r.Fields = transferFields(d, x.Transfer)
+			if r.Transfer.CatalogMismatch = catalogMismatch(d, x, status, r.Transfer); r.Transfer.CatalogMismatch != "" {
+				a.catalogMismatches.Add(1)
+			}
 		}
 	} else if x.Decision.Evaluated {
 		r.Decision = &audit.Decision{Allow: x.Decision.Allow, Reasons: []string{}}
@@ -179,6 +186,8 @@ func (a *AuditStage) Collector() prometheus.Collector {
 		size:           d("govgate_audit_log_size", "Records in the audit log.", nil, nil),
 		checkpointSize: d("govgate_audit_checkpoint_size", "Size of the latest signed checkpoint.", nil, nil),
 		checkpointAt:   d("govgate_audit_checkpoint_timestamp_seconds", "When the latest checkpoint was signed (Unix seconds); before the first, when the log was opened. govgate fleet status flags a log growing past an old one.", nil, nil),
+		catalogMismatches: d("govgate_publish_catalog_mismatch_total",
+			"Complete transfers of a published dataset whose size or ETag contradicted the catalog's size_bytes or version (the record's transfer.catalog_mismatch says which).", nil, nil),
 		commits: d("govgate_audit_commit_duration_seconds",
 			"Time each group commit took to frame, write and fsync its records; every audited exchange waits for one. Records per commit: govgate_audit_records_total over its count.", nil, nil),
 	}
@@ -187,10 +196,11 @@ func (a *AuditStage) Collector() prometheus.Collector {
 type auditCollector struct {
 	a                                                                       *AuditStage
 	records, failures, failing, size, checkpointSize, checkpointAt, commits *prometheus.Desc
+	catalogMismatches                                                       *prometheus.Desc
 }
 
 func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.records, c.failures, c.failing, c.size, c.checkpointSize, c.checkpointAt, c.commits} {
+	for _, d := range []*prometheus.Desc{c.records, c.failures, c.failing, c.size, c.checkpointSize, c.checkpointAt, c.commits, c.catalogMismatches} {
 		ch <- d
 	}
 }
@@ -206,4 +216,5 @@ func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- metric.Const(c.checkpointAt, prometheus.GaugeValue, float64(s.CheckpointAt.UnixNano())/1e9)
 	}
 	ch <- c.a.commits.Metric(c.commits)
+	ch <- metric.Const(c.catalogMismatches, prometheus.CounterValue, float64(c.a.catalogMismatches.Load()))
 }

@@ -15,7 +15,7 @@ func transferRecord(x *gateway.Exchange) *audit.Transfer {
 	if t := x.Transfer; t != nil {
 		return &audit.Transfer{
 			Outcome: t.Outcome, Received: t.Received, ReceivedDigest: t.ReceivedDigest,
-			RequestDigest: t.RequestDigest, Rows: t.Rows,
+			RequestDigest: t.RequestDigest, Rows: t.Rows, WholeDigest: t.WholeDigest,
 		}
 	}
 	if u := x.Upload; u.Started() {

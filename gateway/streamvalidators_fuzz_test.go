@@ -1,0 +1,73 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/wire"
+)
+
+// FuzzReleasedConditions: whatever a consumer sends in If-None-Match, what the gateway
+// forwards is empty or a list of entity-tags that each decoded from a gateway tag of the
+// profile asked for — never "*", never a control character, never more than the members
+// sent; and every tag the gateway states for a provider tag is recovered from itself.
+func FuzzReleasedConditions(f *testing.F) {
+	const profile = "AbCdEfGhIjKlMnOp"
+	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	for _, s := range []string{`"x"`, `*`, `W/"gg1.` + profile + `.` + enc(`"v1"`) + `"`, `"gg1.` + profile + `.` + enc(`"a", *`) + `"`,
+		`"gg1.` + profile + `.` + enc("\"a\"\r\nX: 1") + `"`, `"a", "b",, "c"`, `W/`, `""`, strings.Repeat(`"x",`, 20)} {
+		f.Add(s, `"v1"`)
+	}
+	f.Fuzz(func(t *testing.T, inm, provider string) {
+		var h fasthttp.RequestHeader
+		h.Set("If-None-Match", inm)
+		out := ReleasedConditions(&h, profile)
+		if bytes.ContainsAny(out, "*\r\n\x00") {
+			t.Fatalf("%q forwarded %q", inm, out)
+		}
+		if len(out) > 0 && !strings.Contains(inm, wire.ReleasedTagPrefix+profile+".") {
+			t.Fatalf("%q forwarded %q without a gateway tag", inm, out)
+		}
+		tag, ok := ReleasedETag([]byte(provider), profile)
+		if !ok {
+			return
+		}
+		var back fasthttp.RequestHeader
+		back.Set("If-None-Match", tag)
+		got := ReleasedConditions(&back, profile)
+		if !bytes.Equal(got, []byte(provider)) {
+			t.Fatalf("the tag %s of %q recovers %q", tag, provider, got)
+		}
+		var other fasthttp.RequestHeader
+		other.Set("If-None-Match", tag)
+		if got := ReleasedConditions(&other, "ZZZZZZZZZZZZZZZZ"); len(got) != 0 {
+			t.Fatalf("another profile recovered %q", got)
+		}
+	})
+}
+
+// FuzzCaptureWhole: whatever a provider sends as Repr-Digest, Content-Range and ETag, what
+// the gateway takes from them is a 32-byte digest or none, a range inside its total, and a
+// strong entity-tag or none.
+func FuzzCaptureWhole(f *testing.F) {
+	f.Add("sm3=:AAAA:", "bytes 0-9/10", `"v1"`)
+	f.Add("sha-256=:x:, sm3=:"+base64.StdEncoding.EncodeToString(make([]byte, 32))+":", "bytes */10", `W/"v1"`)
+	f.Add("", "bytes 5-3/2", `"a"b"`)
+	f.Fuzz(func(t *testing.T, repr, cr, etag string) {
+		gotRepr, ranged, first, last, total, gotTag := CaptureWhole(206, "Repr-Digest", repr, "Content-Range", cr, "ETag", etag)
+		if gotRepr != nil && len(gotRepr) != 32 {
+			t.Fatalf("repr %q gave %d bytes", repr, len(gotRepr))
+		}
+		if ranged && (first < 0 || last < first || total <= last) {
+			t.Fatalf("%q gave %d-%d/%d", cr, first, last, total)
+		}
+		if gotTag != nil && (bytes.HasPrefix(gotTag, []byte("W/")) || gotTag[0] != '"' || gotTag[len(gotTag)-1] != '"') {
+			t.Fatalf("%q gave the tag %q", etag, gotTag)
+		}
+	})
+}
