@@ -69,6 +69,9 @@ type Shipper struct {
 	// first, so that a file made again and grown past ckptOffset is found, not read from
 	// the middle of a frame (which would look like a note still being written, for ever).
 	lastNote []byte
+	// scanPos is where pass one's last scan of the segments stopped: the next span starts
+	// reading there (when it starts at that record) instead of at its segment's start.
+	scanPos audit.ScanPos
 }
 
 type stats struct {
