@@ -22,7 +22,8 @@ import (
 // (default 100,000) into a PostgreSQL run as in production (fsync and synchronous commit
 // on), and times the reports. Baselines in the same run: the audit log's own durable
 // append rate while generating (gen_rec/s), and the file-based report over the same log.
-// GOVGATE_SHIP_BENCH_WRITERS connections (default DefaultWriters) write the batches;
+// GOVGATE_SHIP_BENCH_WRITERS connections (default DefaultWriters) write the batches of
+// GOVGATE_SHIP_BENCH_BATCH records (default DefaultBatch);
 // GOVGATE_SHIP_BENCH_PG adds server settings (name=value,...), fsync and synchronous
 // commit staying on.
 // GOVGATE_SHIP_BENCH_DAYS=D spreads the records over D days with a province's variety
@@ -44,6 +45,10 @@ func BenchmarkShipAndReport(b *testing.B) {
 	conns := DefaultWriters
 	if v, err := strconv.Atoi(os.Getenv("GOVGATE_SHIP_BENCH_WRITERS")); err == nil && v > 0 {
 		conns = v
+	}
+	batch := DefaultBatch
+	if v, err := strconv.Atoi(os.Getenv("GOVGATE_SHIP_BENCH_BATCH")); err == nil && v > 0 {
+		batch = v
 	}
 	ctx := context.Background()
 	var settings []string
@@ -67,7 +72,7 @@ func BenchmarkShipAndReport(b *testing.B) {
 		for range conns - 1 {
 			writers = append(writers, connect(b, url))
 		}
-		s, err := New(ctx, Options{Dir: g.dir, Keys: g.keys(b), DB: db, Writers: writers, Batch: DefaultBatch, Logger: slog.New(slog.DiscardHandler)})
+		s, err := New(ctx, Options{Dir: g.dir, Keys: g.keys(b), DB: db, Writers: writers, Batch: batch, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -82,6 +87,7 @@ func BenchmarkShipAndReport(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(conns), "writers")
+	b.ReportMetric(float64(batch), "batch")
 	b.ReportMetric(genRate, "gen_rec/s")
 	b.ReportMetric(float64(n)/took.Seconds(), "ship_rec/s")
 	b.ReportMetric(float64(n)/took.Seconds()/genRate, "ship/gen")

@@ -192,7 +192,8 @@ func tamperFrame(t testing.TB, dir string, index uint64, old, new string, fixCRC
 func scaleRecord(gw string, i, n, days int) *audit.Record {
 	r := genRecord(gw, i)
 	start := time.Date(2026, 5, 31, 16, 0, 0, 0, time.UTC) // 2026-06-01 00:00 in Beijing
-	r.Time = start.Add(time.Duration(int64(i) * int64(days) * int64(24*time.Hour) / int64(n)))
+	step := time.Duration(days) * 24 * time.Hour / time.Duration(n) // i × days × 24 h would overflow
+	r.Time = start.Add(time.Duration(i) * step)
 	agr := (i * 7919) % 500
 	res := fmt.Sprintf("res-%02d", agr%100)
 	if r.Consumer.Dept != "" {
