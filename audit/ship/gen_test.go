@@ -191,7 +191,7 @@ func tamperFrame(t testing.TB, dir string, index uint64, old, new string, fixCRC
 // a day), not one per record.
 func scaleRecord(gw string, i, n, days int) *audit.Record {
 	r := genRecord(gw, i)
-	start := time.Date(2026, 5, 31, 16, 0, 0, 0, time.UTC) // 2026-06-01 00:00 in Beijing
+	start := time.Date(2026, 5, 31, 16, 0, 0, 0, time.UTC)          // 2026-06-01 00:00 in Beijing
 	step := time.Duration(days) * 24 * time.Hour / time.Duration(n) // i × days × 24 h would overflow
 	r.Time = start.Add(time.Duration(i) * step)
 	agr := (i * 7919) % 500
