@@ -25,8 +25,8 @@ const (
 	DefaultRecheck = 24 * time.Hour
 	// span is how many records one pass verifies before shipping them (the last
 	// checkpoint within it; the first after it if none is). Pass one's rows are held
-	// until shipped (~2 KB each: the record's bytes and its columns), two spans at once
-	// (the next is verified while this one ships): ~130 MB.
+	// until shipped (~3 KB each: the record's bytes, its columns and its encoded COPY
+	// tuple), two spans at once (the next is verified while this one ships): ~200 MB.
 	span = 1 << 15
 )
 
