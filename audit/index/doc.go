@@ -2,9 +2,10 @@
 // log in PostgreSQL, so that supervision reports span gateways and years.
 //
 // It holds the schema and its migrations (migrations/*.sql, applied in order in one
-// transaction, recorded in schema_migrations), the batch insert the shipper uses (COPY
-// into a staging table, then INSERT ... ON CONFLICT DO NOTHING, together with the daily
-// roll-up and the shipper's progress row, in one transaction), the sharing reports in SQL
+// transaction, recorded in schema_migrations), the batch insert the shipper uses (a
+// binary COPY of rows encoded in advance into records, then the check of the shipper's
+// progress row, the daily and monthly roll-ups and the progress, in one transaction),
+// the sharing reports in SQL
 // (Report, the same rows as audit.Report over the same records), the re-verification of
 // the indexed rows against their leaves and the signed checkpoints (Verify), and the
 // retention that drops a month only after an export of it verifies (Retain).

@@ -113,9 +113,7 @@ func copyRows(ctx context.Context, tx pgx.Tx, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"records"}, columns, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-		return rows[i].values(), nil
-	}))
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, copyStream(rows), copySQL)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
 		return fmt.Errorf("%w: copy: %w", ErrConflict, err)

@@ -43,6 +43,8 @@ type Row struct {
 	PolicyRevision string
 	Leaf           []byte
 	Record         []byte
+	// tuple is the row in the binary COPY format (Encode), nil until encoded.
+	tuple []byte
 }
 
 // columns are the records table's columns, in the order of Row.values.

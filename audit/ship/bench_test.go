@@ -22,18 +22,33 @@ import (
 // (default 100,000) into a PostgreSQL run as in production (fsync and synchronous commit
 // on), and times the reports. Baselines in the same run: the audit log's own durable
 // append rate while generating (gen_rec/s), and the file-based report over the same log.
-// GOVGATE_SHIP_BENCH_WRITERS connections (default DefaultWriters) write the batches;
+// GOVGATE_SHIP_BENCH_WRITERS connections (default DefaultWriters) write the batches of
+// GOVGATE_SHIP_BENCH_BATCH records (default DefaultBatch);
 // GOVGATE_SHIP_BENCH_PG adds server settings (name=value,...), fsync and synchronous
 // commit staying on.
+// GOVGATE_SHIP_BENCH_DAYS=D spreads the records over D days with a province's variety
+// (scaleRecord: 50 departments, 500 agreements) instead of genRecord's 30 s apart, times
+// each report cold (PostgreSQL restarted: its buffers empty) and warm, and leaves out the
+// file-based reports (which read the whole log, minutes at 10,000,000): the scale run,
+// GOVGATE_SHIP_BENCH_RECORDS=10000000 GOVGATE_SHIP_BENCH_DAYS=180 (~20 GB of disk).
 // Run with -benchtime 1x: each iteration ships the whole log into a fresh database.
 func BenchmarkShipAndReport(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("GOVGATE_SHIP_BENCH_RECORDS")); err == nil && v > 0 {
 		n = v
 	}
+	days, _ := strconv.Atoi(os.Getenv("GOVGATE_SHIP_BENCH_DAYS"))
+	gen := genRecord
+	if days > 0 {
+		gen = func(gw string, i int) *audit.Record { return scaleRecord(gw, i, n, days) }
+	}
 	conns := DefaultWriters
 	if v, err := strconv.Atoi(os.Getenv("GOVGATE_SHIP_BENCH_WRITERS")); err == nil && v > 0 {
 		conns = v
+	}
+	batch := DefaultBatch
+	if v, err := strconv.Atoi(os.Getenv("GOVGATE_SHIP_BENCH_BATCH")); err == nil && v > 0 {
+		batch = v
 	}
 	ctx := context.Background()
 	var settings []string
@@ -43,7 +58,7 @@ func BenchmarkShipAndReport(b *testing.B) {
 	srv := pgtest.StartT(b, pgtest.Options{Durable: true, Settings: settings})
 	dir := filepath.Join(b.TempDir(), "gw-bench")
 	start := time.Now()
-	g := genLog(b, dir, "govgate.bench/gw-1", newSigner(b, "gw-bench"), 0, n, audit.DefaultSegmentBytes)
+	g := genLogOf(b, dir, "govgate.bench/gw-1", newSigner(b, "gw-bench"), 0, n, audit.DefaultSegmentBytes, gen)
 	genRate := float64(n) / time.Since(start).Seconds()
 	var url string
 	var took, goCPU, pgCPU time.Duration
@@ -57,7 +72,7 @@ func BenchmarkShipAndReport(b *testing.B) {
 		for range conns - 1 {
 			writers = append(writers, connect(b, url))
 		}
-		s, err := New(ctx, Options{Dir: g.dir, Keys: g.keys(b), DB: db, Writers: writers, Batch: DefaultBatch, Logger: slog.New(slog.DiscardHandler)})
+		s, err := New(ctx, Options{Dir: g.dir, Keys: g.keys(b), DB: db, Writers: writers, Batch: batch, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -72,6 +87,7 @@ func BenchmarkShipAndReport(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(conns), "writers")
+	b.ReportMetric(float64(batch), "batch")
 	b.ReportMetric(genRate, "gen_rec/s")
 	b.ReportMetric(float64(n)/took.Seconds(), "ship_rec/s")
 	b.ReportMetric(float64(n)/took.Seconds()/genRate, "ship/gen")
@@ -81,8 +97,13 @@ func BenchmarkShipAndReport(b *testing.B) {
 	b.ReportMetric(goCPU.Seconds()/took.Seconds(), "shipper_cpu/wall")
 	b.ReportMetric(pgCPU.Seconds()/took.Seconds(), "pg_backend_cpu/wall")
 	b.ReportMetric(float64((goCPU+pgCPU).Microseconds())/float64(n), "cpu_us/rec")
+	b.Logf("shipped %d records in %v", n, took)
 	db := connect(b, url)
-	if _, err := db.Exec(ctx, "VACUUM ANALYZE"); err != nil {
+	analyze := "VACUUM ANALYZE"
+	if days > 0 {
+		analyze = "ANALYZE" // a vacuum of the whole table (hint bits: it is written again) takes minutes at scale
+	}
+	if _, err := db.Exec(ctx, analyze); err != nil {
 		b.Fatal(err)
 	}
 	var table, indexes, rollup int64
@@ -96,17 +117,33 @@ func BenchmarkShipAndReport(b *testing.B) {
 	b.ReportMetric(float64(table)/float64(n), "table_B/rec")
 	b.ReportMetric(float64(indexes)/float64(n), "index_B/rec")
 	b.ReportMetric(float64(rollup), "rollup_B")
+	var records, daily, monthly int64
+	if err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM sharing_daily), (SELECT count(*) FROM sharing_monthly)`).Scan(&records, &daily, &monthly); err != nil {
+		b.Fatal(err)
+	}
+	if records != int64(n) {
+		b.Fatalf("the index holds %d records, not %d", records, n)
+	}
+	b.ReportMetric(float64(daily), "daily_rows")
+	b.ReportMetric(float64(monthly), "monthly_rows")
 	to := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, c := range []struct {
+	reports := []struct {
 		name string
 		by   audit.ReportDim
-	}{{"day", audit.ByDay}, {"month", audit.ByMonth}, {"agreement", audit.ByAgreement}} {
+	}{{"day", audit.ByDay}, {"month", audit.ByMonth}, {"agreement", audit.ByAgreement}}
+	if days > 0 {
+		db = benchReportsCold(b, srv, url, to, reports)
+	}
+	for _, c := range reports {
 		opts := audit.ReportOptions{To: to, By: []audit.ReportDim{c.by}}
 		t0 := time.Now()
 		if _, err := index.Report(ctx, db, opts, nil); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(time.Since(t0).Microseconds())/1000, "db_report_"+c.name+"_ms")
+		if days > 0 {
+			continue
+		}
 		t0 = time.Now()
 		if _, err := audit.Report(g.dir, opts); err != nil {
 			b.Fatal(err)
@@ -119,6 +156,28 @@ func BenchmarkShipAndReport(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(time.Since(t0).Microseconds())/1000, "scan_report_day_ms")
+}
+
+// benchReportsCold times each report once cold: the server restarted before each (its
+// shared buffers empty), on a new connection. It returns the last connection.
+func benchReportsCold(b *testing.B, srv *pgtest.Server, url string, to time.Time, reports []struct {
+	name string
+	by   audit.ReportDim
+}) *pgx.Conn {
+	ctx := context.Background()
+	var db *pgx.Conn
+	for _, c := range reports {
+		if err := srv.Restart(ctx); err != nil { // day and month read different roll-ups, month and agreement the same
+			b.Fatal(err)
+		}
+		db = connect(b, url)
+		t0 := time.Now()
+		if _, err := index.Report(ctx, db, audit.ReportOptions{To: to, By: []audit.ReportDim{c.by}}, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(t0).Microseconds())/1000, "db_report_"+c.name+"_cold_ms")
+	}
+	return db
 }
 
 // BenchmarkReportRollup times the reports over a daily roll-up the size of a province's:

@@ -80,11 +80,17 @@ func genRecord(gw string, i int) *audit.Record {
 // so that they commit in groups as at a gateway), closed so that a checkpoint covers all.
 func genLog(t testing.TB, dir, origin string, signer *audit.NoteSigner, from, n int, segBytes int64) *gateway {
 	t.Helper()
+	return genLogOf(t, dir, origin, signer, from, n, segBytes, genRecord)
+}
+
+// genLogOf is genLog with the records gen makes.
+func genLogOf(t testing.TB, dir, origin string, signer *audit.NoteSigner, from, n int, segBytes int64, gen func(gw string, i int) *audit.Record) *gateway {
+	t.Helper()
 	l, err := audit.Open(audit.Options{Dir: dir, Origin: origin, Signer: signer, SegmentBytes: segBytes, CheckpointInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendRecords(t, l, filepath.Base(dir), from, n)
+	appendRecordsOf(t, l, filepath.Base(dir), from, n, gen)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +107,11 @@ func genLog(t testing.TB, dir, origin string, signer *audit.NoteSigner, from, n 
 
 func appendRecords(t testing.TB, l *audit.Log, gw string, from, n int) {
 	t.Helper()
+	appendRecordsOf(t, l, gw, from, n, genRecord)
+}
+
+func appendRecordsOf(t testing.TB, l *audit.Log, gw string, from, n int, gen func(gw string, i int) *audit.Record) {
+	t.Helper()
 	const workers = 32
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -108,7 +119,7 @@ func appendRecords(t testing.TB, l *audit.Log, gw string, from, n int) {
 		go func() {
 			defer wg.Done()
 			for i := from + w; i < from+n; i += workers {
-				if _, err := l.Append(context.Background(), genRecord(gw, i)); err != nil {
+				if _, err := l.Append(context.Background(), gen(gw, i)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -171,4 +182,26 @@ func tamperFrame(t testing.TB, dir string, index uint64, old, new string, fixCRC
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// scaleRecord is record i of n spread evenly over days days from 2026-06-01 (Beijing),
+// with the variety of a province's exchanges: 500 agreements, each binding one of 50
+// consumer departments to one of 100 resources (of 20 provider pools), the outcomes and
+// kinds of genRecord. The reports' groups are then those of real agreements (about 2,000
+// a day), not one per record.
+func scaleRecord(gw string, i, n, days int) *audit.Record {
+	r := genRecord(gw, i)
+	start := time.Date(2026, 5, 31, 16, 0, 0, 0, time.UTC)          // 2026-06-01 00:00 in Beijing
+	step := time.Duration(days) * 24 * time.Hour / time.Duration(n) // i × days × 24 h would overflow
+	r.Time = start.Add(time.Duration(i) * step)
+	agr := (i * 7919) % 500
+	res := fmt.Sprintf("res-%02d", agr%100)
+	if r.Consumer.Dept != "" {
+		r.Consumer.Dept = fmt.Sprintf("dept-%02d", agr%50)
+	}
+	if r.Resource != "" {
+		r.Resource, r.Route, r.Provider = res, "route-"+res, fmt.Sprintf("pool-%02d", agr%100%20)
+		r.Agreement = fmt.Sprintf("agr-2026-%03d", agr)
+	}
+	return r
 }

@@ -25,8 +25,8 @@ const (
 	DefaultRecheck = 24 * time.Hour
 	// span is how many records one pass verifies before shipping them (the last
 	// checkpoint within it; the first after it if none is). Pass one's rows are held
-	// until shipped (~2 KB each: the record's bytes and its columns), two spans at once
-	// (the next is verified while this one ships): ~130 MB.
+	// until shipped (~3 KB each: the record's bytes, its columns and its encoded COPY
+	// tuple), two spans at once (the next is verified while this one ships): ~200 MB.
 	span = 1 << 15
 )
 
@@ -69,6 +69,9 @@ type Shipper struct {
 	// first, so that a file made again and grown past ckptOffset is found, not read from
 	// the middle of a frame (which would look like a note still being written, for ever).
 	lastNote []byte
+	// scanPos is where pass one's last scan of the segments stopped: the next span starts
+	// reading there (when it starts at that record) instead of at its segment's start.
+	scanPos audit.ScanPos
 }
 
 type stats struct {

@@ -26,8 +26,10 @@ type Server struct {
 	port int
 	dir  string
 	cmd  *exec.Cmd
-	err  error
-	dbs  atomic.Int64
+	// launch makes the postgres command (its settings), for start and Restart.
+	launch func() *exec.Cmd
+	err    error
+	dbs    atomic.Int64
 }
 
 // Options tune the server.
@@ -178,8 +180,15 @@ func (s *Server) start(ctx context.Context, opts Options) error {
 	for _, kv := range opts.Settings {
 		args = append(args, "-c", kv)
 	}
-	s.cmd = command(context.Background(), cred, filepath.Join(bin, "postgres"), args...)
-	logf, err := os.Create(filepath.Join(s.dir, "postgres.log"))
+	s.launch = func() *exec.Cmd { return command(context.Background(), cred, filepath.Join(bin, "postgres"), args...) }
+	s.URL = s.url("postgres")
+	return s.run(ctx)
+}
+
+// run starts the postgres process and waits until it accepts connections.
+func (s *Server) run(ctx context.Context) error {
+	s.cmd = s.launch()
+	logf, err := os.OpenFile(filepath.Join(s.dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
@@ -188,8 +197,18 @@ func (s *Server) start(ctx context.Context, opts Options) error {
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
-	s.URL = s.url("postgres")
 	return s.waitReady(ctx)
+}
+
+// Restart shuts the server down and starts it again on the same data: its shared buffers
+// are empty after, for a benchmark's cold run (the operating system's page cache is not
+// dropped). Connections open before are closed.
+func (s *Server) Restart(ctx context.Context) error {
+	if s.err != nil {
+		return s.err
+	}
+	s.shutdown()
+	return s.run(ctx)
 }
 
 // command runs name as cred (nil: as ourselves), killed if the test binary dies first.
@@ -224,8 +243,16 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// stop shuts the server down (fast shutdown: SIGINT) and removes its files.
+// stop shuts the server down and removes its files.
 func (s *Server) stop() {
+	s.shutdown()
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
+}
+
+// shutdown stops the postgres process (fast shutdown: SIGINT; killed after 20 s).
+func (s *Server) shutdown() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Signal(syscall.SIGINT)
 		done := make(chan struct{})
@@ -236,9 +263,6 @@ func (s *Server) stop() {
 			_ = s.cmd.Process.Kill()
 			<-done
 		}
-	}
-	if s.dir != "" {
-		os.RemoveAll(s.dir)
 	}
 }
 
