@@ -21,25 +21,32 @@ import (
 // withAuditLog gives the gateway a real audit log in dir.
 func withAuditLog(t *testing.T, dir string, l **audit.Log) func(string, *gatewaySetup) {
 	return func(_ string, s *gatewaySetup) {
-		key, err := crypto.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		signer, err := audit.NewNoteSigner("gw-test-audit", key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stage := &record.AuditStage{GatewayID: "gw-test"}
-		log, err := audit.Open(audit.Options{Dir: dir, Origin: "govgate/gw-test", Signer: signer, SegmentBytes: 64 << 10,
-			CheckpointInterval: 100 * time.Millisecond, OnCommit: stage.ObserveCommit})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { log.Close() })
-		stage.Log = log
+		stage := openAuditStage(t, dir, 100*time.Millisecond)
 		s.auditor, s.admin, s.metrics = stage, stage.AdminHandlers(), []prometheus.Collector{stage.Collector()}
-		*l = log
+		*l = stage.Log
 	}
+}
+
+// openAuditStage is the real audit stage on a log in dir, closed when t ends.
+func openAuditStage(t *testing.T, dir string, checkpoints time.Duration) *record.AuditStage {
+	t.Helper()
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := audit.NewNoteSigner("gw-test-audit", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := &record.AuditStage{GatewayID: "gw-test"}
+	log, err := audit.Open(audit.Options{Dir: dir, Origin: "govgate/gw-test", Signer: signer, SegmentBytes: 64 << 10,
+		CheckpointInterval: checkpoints, OnCommit: stage.ObserveCommit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	stage.Log = log
+	return stage
 }
 
 // recordOf reads the record a response's receipt names and checks the receipt's leaf.

@@ -10,8 +10,6 @@ import (
 	. "github.com/govgate/govgate/gateway"
 
 	"github.com/govgate/govgate/audit"
-	"github.com/govgate/govgate/crypto"
-	"github.com/govgate/govgate/gateway/record"
 )
 
 // signalRig is a gateway with a real audit log whose config source counts the rereads and
@@ -28,23 +26,8 @@ func startSignalRig(t *testing.T, auditor Auditor) *signalRig {
 	r := &signalRig{}
 	up := startUpstream(t, nil)
 	if auditor == nil {
-		key, err := crypto.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		signer, err := audit.NewNoteSigner("gw-test-audit", key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stage := &record.AuditStage{GatewayID: "gw-test"}
-		r.log, err = audit.Open(audit.Options{Dir: t.TempDir(), Origin: "govgate/gw-test", Signer: signer,
-			CheckpointInterval: time.Hour, OnCommit: stage.ObserveCommit})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.log.Close() })
-		stage.Log = r.log
-		auditor = stage
+		stage := openAuditStage(t, t.TempDir(), time.Hour)
+		r.log, auditor = stage.Log, stage
 	}
 	cfg := testConfig(up.addr)
 	r.next.Store(cfg)
