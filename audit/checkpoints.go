@@ -127,9 +127,13 @@ func (l *Log) writeCheckpoint(job checkpointJob) {
 		return
 	}
 	if err := l.syncTree(job.size); err != nil {
-		l.log.Error("audit log: tree not made durable; checkpoint postponed", "error", err)
+		// The nodes stay in memory and the next checkpoint writes them again: after a
+		// failed fsync the kernel may have dropped the written pages, and a later fsync
+		// that succeeds would not bring them back.
+		l.log.Error("audit log: tree not made durable; kept in memory, checkpoint postponed", "error", err)
 		return
 	}
+	l.nodesDurable(job)
 	sc, err := job.signer.Sign(Checkpoint{Origin: l.opts.Origin, Size: job.size, Root: job.root})
 	if err != nil {
 		l.log.Error("audit log: checkpoint not signed", "error", err)
@@ -157,8 +161,8 @@ func (l *Log) writeCheckpoint(job checkpointJob) {
 func (l *Log) Checkpoint() *SignedCheckpoint { return l.ckpt.Load() }
 
 // writeNodes writes the nodes the writer kept in memory for the job's records to
-// tree.hashes, then lets them go: a proof finds them in the file from then on. On an error
-// they stay in memory, and the next checkpoint writes them with its own.
+// tree.hashes. They stay in memory until nodesDurable: on an error, here or in the
+// fsync after, the next checkpoint writes them with its own.
 func (l *Log) writeNodes(job checkpointJob) error {
 	at, end := nodesFor(job.nodesFrom), nodesFor(job.size)
 	for _, b := range job.nodes {
@@ -170,9 +174,14 @@ func (l *Log) writeNodes(job checkpointJob) error {
 	if at != end {
 		return fmt.Errorf("tree nodes of records %d to %d: %d in memory, want %d", job.nodesFrom, job.size, at-nodesFor(job.nodesFrom), end-nodesFor(job.nodesFrom))
 	}
+	return nil
+}
+
+// nodesDurable lets the job's nodes go once tree.hashes holds them durably (and tree.size
+// says so): a proof finds them in the file from then on.
+func (l *Log) nodesDurable(job checkpointJob) {
 	l.mu.Lock()
-	l.tree.mem.flushed(end)
+	l.tree.mem.flushed(nodesFor(job.size))
 	l.treeWritten = job.size
 	l.mu.Unlock()
-	return nil
 }

@@ -434,3 +434,67 @@ func TestTreeNodesKeptWhenTheirWriteFails(t *testing.T) {
 		}
 	}
 }
+
+// TestTreeNodesRewrittenAfterFailedSync: a checkpoint whose tree nodes were written but
+// could not be made durable (fsync failed: the kernel may have dropped the written pages,
+// as it does after a writeback error) signs nothing and keeps the nodes in memory; the
+// next checkpoint writes them again with its own, so that tree.size never covers nodes
+// that are not in tree.hashes. /dev/null stands for the file whose pages were dropped:
+// its writes succeed and go nowhere, its fsync fails (EINVAL).
+// (Failed before: the nodes were let go once written, the next checkpoint wrote only its
+// own, and the file held zeros where tree.size and the signed checkpoint said it had the
+// first 300 records' nodes.)
+func TestTreeNodesRewrittenAfterFailedSync(t *testing.T) {
+	dir := t.TempDir()
+	l := openTestLog(t, dir, testSigner(t, "gw-1-audit"), Options{CheckpointInterval: time.Hour})
+	defer l.Close()
+	var leaves [][]byte
+	add := func(n int) {
+		rs := appendN(t, l, n, 8)
+		for range n {
+			leaves = append(leaves, rs[uint64(len(leaves))].Leaf)
+		}
+	}
+	rootOf := func(size int) []byte {
+		rng := treeFactory.NewEmptyRange(0)
+		for _, leaf := range leaves[:size] {
+			rng.Append(leaf, nil)
+		}
+		r, _ := rng.GetRootHash(nil)
+		return r
+	}
+	add(300)
+	rw := l.tree.f
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	l.tree.f = null
+	if err := l.checkpointNow(context.Background()); err == nil {
+		t.Fatal("a checkpoint was signed although its tree nodes could not be made durable")
+	}
+	l.tree.f = rw
+	for _, size := range []int{1, 150, 300} {
+		if r, err := l.Root(uint64(size)); err != nil || !bytes.Equal(r, rootOf(size)) {
+			t.Fatalf("root of %d after the failed sync: %x, %v", size, r, err)
+		}
+	}
+	add(200)
+	if err := l.checkpointNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []uint64{0, 150, 299, 300, 499} {
+		p, err := Prove(dir, i, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.VerifyInclusion(Hasher{}, i, 500, leaves[i], p, rootOf(500)); err != nil {
+			t.Fatalf("offline proof of %d in the checkpoint of 500: %v", i, err)
+		}
+	}
+	l.Close()
+	if _, err := Verify(dir, loadKeys(t, dir)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -401,7 +401,7 @@ type Limits struct {
 	// GCPercent while the heap is small and as often as the limit needs when it is not.
 	MemoryLimit int64 `yaml:"memory_limit"`
 	// GCPercent is GOGC while MemoryLimit is set (default 200: half as many collections
-	// as the runtime's 100, the limit bounding the heap); ignored without a limit, where a
+	// as the runtime's 100, the limit bounding the heap); refused without a limit, where a
 	// higher GOGC would let the heap grow with the load unbounded.
 	GCPercent int `yaml:"gc_percent"`
 }

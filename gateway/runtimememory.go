@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"math"
 	"os"
 	"runtime/debug"
 )
@@ -44,7 +45,19 @@ func validateMemoryLimit(l Limits, add addFunc) {
 	if l.GCPercent < 0 {
 		add("limits.gc_percent", "must not be negative")
 	}
-	if need := 2*l.ReleaseMemory + minMemoryHeadroom; l.MemoryLimit > 0 && l.MemoryLimit < need {
+	if l.GCPercent > 0 && l.MemoryLimit == 0 {
+		add("limits.gc_percent", "applies only under limits.memory_limit (without a limit a higher GOGC lets the heap grow with the load): set limits.memory_limit too, or remove it")
+	}
+	if need := memoryLimitNeeded(l.ReleaseMemory); l.MemoryLimit > 0 && l.MemoryLimit < need {
 		add("limits.memory_limit", "%d bytes leave the collector no room: want at least %d (twice limits.release_memory, %d, and %d for the resident base and the exchanges in flight)", l.MemoryLimit, need, l.ReleaseMemory, int64(minMemoryHeadroom))
 	}
+}
+
+// memoryLimitNeeded is twice the release budget plus the headroom, saturated: a budget so
+// large that twice it overflows must not make every limit look roomy.
+func memoryLimitNeeded(releaseMemory int64) int64 {
+	if releaseMemory > (math.MaxInt64-minMemoryHeadroom)/2 {
+		return math.MaxInt64
+	}
+	return 2*releaseMemory + minMemoryHeadroom
 }

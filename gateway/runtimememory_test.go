@@ -64,3 +64,41 @@ func TestSetRuntimeMemory(t *testing.T) {
 		t.Errorf("with GOMEMLIMIT in the environment: %+v; the config must not override it", m)
 	}
 }
+
+// TestMemoryLimitCarelessOperator: what a careless operator writes is refused with the
+// field named, never applied as something else: a release budget so large that twice it
+// overflows (which made any memory limit, 1 MiB too, pass the room check: the collector
+// would run without end), and a gc_percent without a memory limit (which nothing
+// applies). A reload that changes either key is refused as restart-only.
+func TestMemoryLimitCarelessOperator(t *testing.T) {
+	withLimits := func(l string) string { return validYAML + "limits: {" + l + "}\n" }
+	for _, c := range []struct{ limits, want string }{
+		{"memory_limit: 1048576, release_memory: 9223372036854775807", "limits.memory_limit: 1048576 bytes leave the collector no room"},
+		{"memory_limit: 1048576, release_memory: 4611686018427387904", "limits.memory_limit: 1048576 bytes leave the collector no room"},
+		{"gc_percent: 400", "limits.gc_percent: applies only under limits.memory_limit"},
+	} {
+		if _, err := ParseConfig([]byte(withLimits(c.limits))); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error containing %q", c.limits, err, c.want)
+		}
+	}
+	inForce, err := ParseConfig([]byte(withLimits("memory_limit: 943718400")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ limits, field string }{
+		{"memory_limit: 1073741824", "limits.memory_limit"},
+		{"memory_limit: 943718400, gc_percent: 150", "limits.gc_percent"},
+	} {
+		next, err := ParseConfig([]byte(withLimits(c.limits)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := restartOnlyChanges(inForce, next); len(got) != 1 || got[0] != c.field {
+			t.Errorf("reload to %s: restart-only changes %v, want [%s]", c.limits, got, c.field)
+		}
+	}
+	same, _ := ParseConfig([]byte(withLimits("memory_limit: 943718400, release_wait: 1s")))
+	if got := restartOnlyChanges(inForce, same); len(got) != 0 {
+		t.Errorf("a reload that keeps the memory keys: restart-only changes %v", got)
+	}
+}

@@ -58,8 +58,9 @@ func newPool(cfg Pool, log *slog.Logger) *pool {
 			DisableHeaderNamesNormalizing: true,
 			DisablePathNormalizing:        true,
 			// The connection used last is taken first: under load the same few
-			// connections serve every exchange, each back within staleCheckAfter, and the
-			// rest age in the pool until they are checked or closed (MaxIdleConnDuration).
+			// connections serve every exchange, and the rest age in the pool until they
+			// are closed (MaxIdleConnDuration). Each is still checked before its next
+			// request (upstreamConn.Write), however soon that comes.
 			ConnPoolStrategy: fasthttp.LIFO,
 		}}
 		m.host = []byte(cfg.upstreamHost(addr))

@@ -20,11 +20,14 @@ var errStaleConn = errors.New("pooled upstream connection closed by the provider
 // upstreamConn is a connection to a provider as the pool's client uses it. It does two
 // things fasthttp cannot do on its own:
 //
-//   - before the first write of a request on a connection that has served one before and
-//     sat idle for staleCheckAfter or longer, it looks, without blocking and without
-//     consuming anything, at what the provider left on the connection while it was idle:
-//     a FIN, a reset or unsolicited bytes make it unusable, and the write fails with
-//     errStaleConn having written nothing;
+//   - before the first write of a request on a connection that has served one before, it
+//     looks, without blocking and without consuming anything, at what the provider left
+//     on the connection while it was idle: a FIN, a reset or unsolicited bytes make it
+//     unusable, and the write fails with errStaleConn having written nothing. It looks
+//     however briefly the connection sat idle: bytes a provider writes after its answer
+//     (a handler that writes twice) arrive microseconds later, and a connection taken back
+//     before the look would read them as the next request's answer — another
+//     department's, perhaps (TestPooledConnectionReusedSoonNeverDesynchronises);
 //   - it marks every read and write error as the provider's (upstreamIOError), so that
 //     the pool can tell a failure the provider caused from one of the request itself.
 //
@@ -37,19 +40,7 @@ type upstreamConn struct {
 	// connection is not checked: one the provider closes as soon as it is opened is the
 	// provider failing, and its exchange fails and counts.
 	checkNext bool
-	// lastRead is when the last read returned: about when the connection went idle.
-	lastRead time.Time
 }
-
-// staleCheckAfter is how long a pooled connection must have sat idle before its next
-// request looks at it first (one recv system call). A connection taken again sooner is
-// written at once: under load that is every exchange, and the check was one system call
-// in five of the provider side's. What it gives up is a provider's close or stray bytes
-// that arrive in the last millisecond before the connection is taken again — of the same
-// order as what the check never saw (a FIN still on the wire, under a LAN's one-way
-// delay, when it looked); idle timeouts (seconds), restarts found with an idle pool and
-// late second responses arrive on connections idle longer, and are found as before.
-const staleCheckAfter = time.Millisecond
 
 func newUpstreamConn(c net.Conn) *upstreamConn {
 	return &upstreamConn{Conn: c, idle: newIdleChecker(c)}
@@ -58,7 +49,7 @@ func newUpstreamConn(c net.Conn) *upstreamConn {
 func (c *upstreamConn) Write(b []byte) (int, error) {
 	if c.checkNext {
 		c.checkNext = false
-		if c.idle != nil && time.Since(c.lastRead) >= staleCheckAfter && !c.idle.usable() {
+		if c.idle != nil && !c.idle.usable() {
 			return 0, errStaleConn
 		}
 	}
@@ -72,7 +63,6 @@ func (c *upstreamConn) Write(b []byte) (int, error) {
 func (c *upstreamConn) Read(b []byte) (int, error) {
 	c.checkNext = true
 	n, err := c.Conn.Read(b)
-	c.lastRead = time.Now()
 	if err != nil && err != io.EOF {
 		return n, &upstreamIOError{op: "read", err: err}
 	}
