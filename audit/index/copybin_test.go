@@ -132,7 +132,7 @@ func TestVerifyFindsMisencodedColumns(t *testing.T) {
 	mutate := map[string]func(r *Row){
 		"t": func(r *Row) { r.Time = r.Time.Add(time.Microsecond) }, "day": func(r *Row) { r.Day = r.Day.AddDate(0, 0, -1) },
 		"kind": func(r *Row) { r.Kind += "x" }, "sharing": func(r *Row) { r.Sharing = !r.Sharing },
-		"gateway": func(r *Row) { r.Gateway = strings.ReplaceAll(r.Gateway, "\uFFFD", "?") },
+		"gateway":    func(r *Row) { r.Gateway = strings.ReplaceAll(r.Gateway, "\uFFFD", "?") },
 		"request_id": func(r *Row) { r.RequestID = "" }, "consumer_dept": func(r *Row) { r.ConsumerDept += " " },
 		"consumer_system": func(r *Row) { r.ConsumerSystem = "s" }, "pool": func(r *Row) { r.Pool = "" },
 		"route": func(r *Row) { r.Route = "" }, "resource": func(r *Row) { r.Resource = r.Resource[:len(r.Resource)-1] },
