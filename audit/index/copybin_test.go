@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -104,6 +105,12 @@ func TestBinaryCopyMatchesPgx(t *testing.T) {
 			}
 		}
 		t.Fatalf("%d rows differ between the binary and the pgx copy", diff)
+	}
+	// Refused before any column is made: invalid UTF-8 in a record's bytes (which no text
+	// column, binary or not, would take) is a record that does not verify.
+	b0 := bytes.Replace(bin[0].Record, []byte(`"req-0"`), []byte("\"r\xffq-0\""), 1)
+	if _, _, err := audit.CheckRecord(b0); err == nil || bytes.Equal(b0, bin[0].Record) {
+		t.Fatalf("a record with invalid UTF-8 passed: %v", err)
 	}
 	if n := count(t, db, `SELECT count(*) FROM records WHERE origin = 'bin'`); n != int64(len(bin)) {
 		t.Fatalf("%d rows stored, want %d", n, len(bin))
