@@ -18,8 +18,11 @@ var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 // copyTrailer ends it: a tuple of -1 fields.
 var copyTrailer = []byte{0xff, 0xff}
 
-// pgEpoch is the zero of PostgreSQL's timestamps and dates.
-var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+// pgEpochUnix is the zero of PostgreSQL's timestamps and dates, 2000-01-01 UTC, in Unix
+// seconds. Times are counted from it through Unix seconds, not time.Time.Sub: a Duration
+// holds ±292 years, and a record's time is what its gateway's clock said (a time.Sub of
+// year 2500 saturates, is stored as 2292 and fails its batch for want of a partition).
+const pgEpochUnix = 946684800
 
 // textOID is the type of text[]'s elements.
 const textOID = 25
@@ -59,11 +62,20 @@ func (w *tupleWriter) bool(v bool) {
 
 func (w *tupleWriter) null() { w.b = binary.BigEndian.AppendUint32(w.b, 0xffffffff) }
 
-// timestamptz is microseconds since 2000-01-01 UTC.
-func (w *tupleWriter) timestamptz(t time.Time) { w.int8(t.Sub(pgEpoch).Microseconds()) }
+// timestamptz is microseconds since 2000-01-01 UTC (t is whole microseconds: NewRow).
+func (w *tupleWriter) timestamptz(t time.Time) {
+	w.int8((t.Unix()-pgEpochUnix)*1e6 + int64(t.Nanosecond()/1e3))
+}
 
-// date is days since 2000-01-01; t is midnight UTC of the day (Row.Day).
-func (w *tupleWriter) date(t time.Time) { w.int4(int32(t.Sub(pgEpoch) / (24 * time.Hour))) }
+// date is days since 2000-01-01; t is midnight UTC of the day (Row.Day), else its day.
+func (w *tupleWriter) date(t time.Time) {
+	s := t.Unix() - pgEpochUnix
+	d := s / 86400
+	if s%86400 < 0 {
+		d-- // the day before 2000 that holds t, not the one after
+	}
+	w.int4(int32(d))
+}
 
 // textArray is a one-dimensional text[] with lower bound 1 (none when empty), no NULLs.
 func (w *tupleWriter) textArray(ss []string) {

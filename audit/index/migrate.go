@@ -81,6 +81,11 @@ func Migrate(ctx context.Context, db *pgx.Conn) ([]int, error) {
 		if err != nil {
 			return err
 		}
+		if want := ms[len(ms)-1].version; have > want {
+			// Nothing to apply is not success: this binary would then write a schema it
+			// does not know, and its operator be sent back to --migrate for ever.
+			return newerSchema(have, want)
+		}
 		for _, m := range ms {
 			if m.version <= have {
 				continue
@@ -118,8 +123,17 @@ func CheckSchema(ctx context.Context, db *pgx.Conn) error {
 	if err != nil {
 		return fmt.Errorf("audit index schema: %w (run govgate audit ship --migrate)", err)
 	}
-	if want := SchemaVersion(); v != want {
+	want := SchemaVersion()
+	if v > want {
+		return newerSchema(v, want)
+	}
+	if v != want {
 		return fmt.Errorf("audit index schema is at version %d, this govgate needs %d (run govgate audit ship --migrate)", v, want)
 	}
 	return nil
+}
+
+// newerSchema is a database a newer govgate migrated: no migration goes back.
+func newerSchema(have, want int) error {
+	return fmt.Errorf("audit index schema is at version %d, newer than this govgate's %d: use the govgate that migrated it (--migrate does not go back)", have, want)
 }

@@ -142,11 +142,13 @@ func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint,
 		}
 		pending = pending[:0]
 	}
+	var gapAt uint64 // the first record missing where the scan went on with a later one
 	pos, err := audit.ScanFromPos(s.opts.Dir, p.Next, s.scanPos, func(i uint64, rec []byte) error {
 		if i >= end || badErr != nil {
 			return errEnough
 		}
 		if want := p.Next + uint64(len(v.rows)+len(pending)); i != want {
+			gapAt = want
 			return fmt.Errorf("record %d follows record %d: %w", i, want-1, errGap)
 		}
 		pending = append(pending, bytes.Clone(rec))
@@ -159,6 +161,13 @@ func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint,
 		check()
 	}
 	s.scanPos = pos
+	if errors.Is(err, errGap) && gapAt >= s.firstKept() {
+		// The segment holding the record is still there (segments are kept from the first
+		// on): the reader ended it at the record's frame, cut short or not matching its
+		// checksum — the record was changed or lost on disk, not removed by retention.
+		why := fmt.Sprintf("record %d cannot be read whole from %s (its frame is cut short or does not match its checksum; the next segment follows): it was changed or lost: %v", gapAt, s.opts.Dir, err)
+		return &verified{refusal: func() error { return s.refuse(ctx, s.origin, "record_invalid", &gapAt, why) }}, nil
+	}
 	if errors.Is(err, errGap) || err == nil && len(v.rows) == 0 && badErr == nil && s.firstKept() > p.Next {
 		next, why := p.Next, fmt.Sprintf("records from %d are no longer in %s (removed by retention before they were shipped?): %v", p.Next, s.opts.Dir, err)
 		return &verified{refusal: func() error { return s.refuse(ctx, s.origin, "records_lost", &next, why) }}, nil
