@@ -55,6 +55,7 @@ type uploadBody struct {
 	start, end int
 	hash       hash.Hash
 	eof        bool   // the body ended and passed its checks: the held byte may go
+	asked      bool   // the upstream writer has asked for the body
 	err        *Error // why the upload was cut; what every later Read returns
 }
 
@@ -170,6 +171,7 @@ func (r *Route) uploadLimit() int64 {
 
 // Read implements io.Reader for the upstream client's request writer.
 func (b *uploadBody) Read(p []byte) (int, error) {
+	b.asked = true
 	for {
 		if b.err != nil {
 			return 0, b.err
@@ -262,9 +264,15 @@ func uploadCut(x *Exchange) *Error {
 
 // endUpload closes the consumer's connection after an upload that did not end whole: the
 // rest of its body is unread, and is not a next request.
+// The record names the digest of what arrived, whoever ended the upload.
 func endUpload(ctx *fasthttp.RequestCtx, x *Exchange) {
-	if x.Upload != nil && !x.Upload.Complete {
-		ctx.SetConnectionClose()
+	u := x.Upload
+	if u == nil || u.Complete {
+		return
+	}
+	ctx.SetConnectionClose()
+	if u.body != nil && u.Digest == "" {
+		u.Digest = hex.EncodeToString(u.body.hash.Sum(nil))
 	}
 }
 
@@ -294,6 +302,19 @@ func (g *Gateway) checkUpload(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime
 	}
 	g.startUpload(ctx, x, rt, e)
 	return nil
+}
+
+// midBody reports whether the upstream request failed while the consumer's body was
+// going to the provider: asked for, and neither ended whole nor cut by the gateway.
+func (u *Upload) midBody() bool {
+	return u != nil && u.body != nil && u.body.asked && !u.Complete && u.body.err == nil
+}
+
+// errUploadClosedEarly is the answer when the provider closed its connection while the
+// body was still being sent to it: most often an early refusal (413, 403) that the
+// gateway could not read, since it reads the answer once the request is written.
+func errUploadClosedEarly(err error) *Error {
+	return Errorf(fasthttp.StatusBadGateway, "upstream_closed_upload", "the provider closed the connection while the request body was being sent to it (it may have refused the body early, e.g. as too large); its answer could not be read").WithCause(err)
 }
 
 // Started reports whether any of the body was asked for: the upstream request was given it.
