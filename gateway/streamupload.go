@@ -78,15 +78,37 @@ func (g *Gateway) prepareRequestBody(ctx *fasthttp.RequestCtx, x *Exchange, rt *
 	}
 	h := &ctx.Request.Header
 	e := rt.router.match(h.Host(), RawPath(h.RequestURI()))
+	typed := false
 	if streamsUpload(ctx, e) {
-		x.Upload = &Upload{}
-		return nil
+		if typed = scannedBody(h.ContentType()); !typed {
+			x.Upload = &Upload{}
+			return nil
+		}
 	}
 	limit := DefaultMaxBodyBytes
 	if e != nil && e.MaxBodyBytes > 0 {
 		limit = e.MaxBodyBytes
 	}
-	return g.bufferRequestBody(ctx, x, limit)
+	err := g.bufferRequestBody(ctx, x, limit)
+	if err != nil && typed && err.Code == "body_too_large" {
+		return errTypedBodyTooLarge(limit)
+	}
+	return err
+}
+
+// scannedBody reports whether a body of this Content-Type is one frameworks read
+// method-override parameters from (a form, multipart, JSON, or none stated): on an
+// exchange or publish route such a body — search criteria, a small JSON document — is
+// read whole, bounded by the route's max_body_bytes, and scanned as a query route's is
+// (methodparams.go) before anything is forwarded; it cannot be scanned once it streams.
+// Every other body (a dataset: CSV, NDJSON, an opaque type) streams.
+func scannedBody(ct []byte) bool {
+	form, scan := bodyKind(ct)
+	return form || scan
+}
+
+func errTypedBodyTooLarge(limit int) *Error {
+	return Errorf(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "a form, multipart or JSON request body (or one without a Content-Type) is read whole and checked before it is forwarded, and this one exceeds the route's max_body_bytes (%d); send a dataset as text/csv, application/x-ndjson or an opaque type, which streams", limit)
 }
 
 // bufferRequestBody reads a streamed body whole into the exchange's buffer, at most limit

@@ -271,3 +271,83 @@ func TestUploadBoundaries(t *testing.T) {
 	}
 	p.none(t)
 }
+
+// TestUploadTypedBodiesBuffered: on an exchange route, a body of a kind frameworks read
+// method-override parameters from — JSON search criteria, a form, multipart, no
+// Content-Type — is not refused for its type: it is read whole, bounded by the route's
+// max_body_bytes, scanned as a query route's body is, and forwarded whole (no upload).
+// A _method in it is refused before anything is forwarded; one over max_body_bytes is
+// 413 body_too_large, with Content-Length or chunked; a CSV body still streams.
+func TestUploadTypedBodiesBuffered(t *testing.T) {
+	p := startTapProvider(t, nil)
+	g, aud := startUploadGateway(t, p.addr, 0, 5*time.Second)
+	criteria := `{"region":"110108","status":["存续","在业"],"from":"2026-01-01","fields":["uscc","name"],"pad":"` + strings.Repeat("x", 3<<10) + `"}`
+	post := func(ct, body string, chunked bool) (int, string) {
+		var r io.Reader = strings.NewReader(body)
+		if chunked {
+			r = io.MultiReader(r)
+		}
+		req, _ := http.NewRequest("POST", g.base+"/upload/search", r)
+		req.Header.Set("X-Test-Dept", "110000-rensheju")
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error() // the gateway closed while the body was still being sent
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, chunked := range []bool{false, true} {
+		for _, tc := range []struct{ name, ct, body string }{
+			{"json", "application/json", criteria},
+			{"problem+json", "application/vnd.govgate.search+json; charset=utf-8", criteria},
+			{"form", "application/x-www-form-urlencoded", "region=110108&status=%E5%AD%98%E7%BB%AD"},
+			{"no content type", "", "region=110108"},
+			{"multipart", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"region\"\r\n\r\n110108\r\n--b--\r\n"},
+		} {
+			status, got := post(tc.ct, tc.body, chunked)
+			if status != 200 || got != fmt.Sprintf("stored %d", len(tc.body)) {
+				t.Errorf("%s, chunked=%v: %d %.200s", tc.name, chunked, status, got)
+			}
+			if rec := aud.next(t); rec.upload || rec.code != "" || rec.bytes != int64(len(tc.body)) {
+				t.Errorf("%s, chunked=%v: recorded %+v", tc.name, chunked, rec)
+			}
+			if s := p.seen(t); s.err != nil || s.n != int64(len(tc.body)) {
+				t.Errorf("%s, chunked=%v: the provider read %d bytes, err %v", tc.name, chunked, s.n, s.err)
+			}
+		}
+		for _, tc := range []struct{ name, ct, body string }{
+			{"json", "application/json", `{"_method":"DELETE","region":"110108"}`},
+			{"form", "application/x-www-form-urlencoded", "region=110108&_method=DELETE"},
+			{"no content type", "", "_method=DELETE"},
+			{"multipart", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--b--\r\n"},
+		} {
+			status, got := post(tc.ct, tc.body, chunked)
+			if status != 400 || errorCode(t, []byte(got)) != "method_override" {
+				t.Errorf("%s with _method, chunked=%v: %d %.200s", tc.name, chunked, status, got)
+			}
+			if rec := aud.next(t); rec.code != "method_override" {
+				t.Errorf("%s with _method, chunked=%v: recorded %+v", tc.name, chunked, rec)
+			}
+		}
+		big := `{"rows":"` + strings.Repeat("x", DefaultMaxBodyBytes) + `"}`
+		if status, got := post("application/json", big, chunked); status != 0 && (status != 413 || errorCode(t, []byte(got)) != "body_too_large") {
+			t.Errorf("json over max_body_bytes, chunked=%v: %d %.200s", chunked, status, got)
+		}
+		if rec := aud.next(t); rec.code != "body_too_large" || rec.upload {
+			t.Errorf("json over max_body_bytes, chunked=%v: recorded %+v", chunked, rec)
+		}
+		p.none(t)
+		csv := string(patterned(DefaultMaxBodyBytes + 1))
+		if status, got := post("text/csv", csv, chunked); status != 200 || got != fmt.Sprintf("stored %d", len(csv)) {
+			t.Errorf("csv, chunked=%v: %d %.200s", chunked, status, got)
+		}
+		if rec := aud.next(t); !rec.upload || !rec.complete {
+			t.Errorf("csv, chunked=%v: recorded %+v", chunked, rec)
+		}
+		p.seen(t)
+	}
+}
