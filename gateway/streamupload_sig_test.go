@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -235,6 +236,9 @@ func TestUploadClientStreamsAFile(t *testing.T) {
 	p.Release()
 	if err == nil && resp.Status == 200 {
 		t.Errorf("a file changed after its digest was signed was delivered: %+v", resp)
+	}
+	if !errors.Is(err, client.ErrBodyChanged) {
+		t.Errorf("a file changed after its digest was signed: the client says %v, not that the file changed", err)
 	}
 	if s := up.seen(t); s.err == nil || s.n >= size {
 		t.Errorf("changed file: the provider read %d bytes, err %v", s.n, s.err)
