@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -349,5 +351,98 @@ func TestUploadTypedBodiesBuffered(t *testing.T) {
 			t.Errorf("csv, chunked=%v: recorded %+v", chunked, rec)
 		}
 		p.seen(t)
+	}
+}
+
+// countingReader counts what has been read from it.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// TestUploadBackPressure: eight concurrent uploads of 32 MiB to a provider that does not
+// read them: the gateway takes from each consumer only what the provider's connection
+// takes (the window and the sockets' buffers), so the consumers are held back and the
+// process's heap does not grow with what they would send. Once the provider reads, every
+// upload completes whole.
+func TestUploadBackPressure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 256 MiB")
+	}
+	release := make(chan struct{})
+	p := startTapProvider(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			return
+		}
+		<-release
+		n, err := io.Copy(io.Discard, r.Body)
+		if err == nil {
+			fmt.Fprintf(w, "stored %d", n)
+		}
+	})
+	g, aud := startUploadGateway(t, p.addr, 0, 30*time.Second)
+	const each, uploads = 32 << 20, 8
+	block := patterned(256 << 10)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	stop := heapPeak()
+	sources := make([]*countingReader, uploads)
+	results := make(chan string, uploads)
+	for i := range sources {
+		src := &countingReader{r: io.LimitReader(&repeated{block: block}, each)}
+		sources[i] = src
+		go func() {
+			req, _ := http.NewRequest("POST", g.base+"/upload/changes.csv", src)
+			req.ContentLength = each
+			req.Header.Set("X-Test-Dept", "110000-rensheju")
+			req.Header.Set("Content-Type", "text/csv")
+			resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+			if err != nil {
+				results <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			results <- fmt.Sprintf("%d %s", resp.StatusCode, b)
+		}()
+	}
+	time.Sleep(2 * time.Second) // every upload as far as the provider lets it go
+	held, _ := stop()
+	var sent int64
+	for _, s := range sources {
+		sent += s.n.Load()
+	}
+	close(release)
+	for range uploads {
+		select {
+		case r := <-results:
+			if r != fmt.Sprintf("200 stored %d", each) {
+				t.Errorf("upload: %s", r)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("the uploads did not complete once the provider read them")
+		}
+		if rec := aud.next(t); !rec.complete || rec.bytes != each {
+			t.Errorf("recorded %+v", rec)
+		}
+	}
+	growth := int64(held) - int64(base)
+	t.Logf("held back: consumers sent %d MiB of %d MiB, heap peak growth %.1f MiB", sent>>20, uploads*each>>20, float64(growth)/(1<<20))
+	// The sockets' buffers (consumer, gateway and provider, autotuned on loopback) hold
+	// megabytes per connection: the heap is the bound that matters, this only that the
+	// consumers were held back at all.
+	if sent >= uploads*each {
+		t.Errorf("the consumers sent %d of %d bytes to a provider that read nothing", sent, uploads*each)
+	}
+	if bound := int64(16 << 20); growth > bound {
+		t.Errorf("heap grew by %d bytes holding %d uploads back: more than %d", growth, uploads, bound)
 	}
 }
