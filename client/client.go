@@ -122,6 +122,7 @@ type Prepared struct {
 	req  *fasthttp.Request
 	u    *url.URL
 	file *os.File // the body, streamed (Request.BodyFile): a prepared upload is sent once
+	body *checkedBody
 }
 
 // Release returns the request's memory; the prepared request must not be used after.
@@ -163,6 +164,7 @@ func (c *Client) Prepare(req Request) (*Prepared, error) {
 	hreq.SetRequestURI(u.RequestURI())
 	hreq.Header.SetHost(u.Host)
 	var file *os.File
+	var body *checkedBody
 	digest := ""
 	if req.BodyFile != "" {
 		if len(req.Body) > 0 {
@@ -175,7 +177,8 @@ func (c *Client) Prepare(req Request) (*Prepared, error) {
 			fasthttp.ReleaseRequest(hreq)
 			return nil, fmt.Errorf("call %s: %w", req.URL, err)
 		}
-		hreq.SetBodyStream(file, int(size))
+		body = newCheckedBody(file, req.BodyFile, size, digest)
+		hreq.SetBodyStream(body, int(size))
 	} else {
 		hreq.SetBody(req.Body)
 		digest = crypto.ContentDigest(req.Body)
@@ -198,7 +201,7 @@ func (c *Client) Prepare(req Request) (*Prepared, error) {
 			return nil, err
 		}
 	}
-	return &Prepared{req: hreq, u: u, file: file}, nil
+	return &Prepared{req: hreq, u: u, file: file, body: body}, nil
 }
 
 // Send sends a prepared request and returns the response.
@@ -206,6 +209,9 @@ func (c *Client) Send(ctx context.Context, p *Prepared) (*Response, error) {
 	hresp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(hresp)
 	if err := c.host(p.u).DoDeadline(p.req, hresp, c.deadline(ctx)); err != nil {
+		if p.body != nil && p.body.err != nil {
+			return nil, fmt.Errorf("call %s: %w", p.u, p.body.err) // the file, not the connection
+		}
 		if c.answeredInTLS(p.u) {
 			return nil, fmt.Errorf("call %s: %w", p.u, ErrTLSServer)
 		}

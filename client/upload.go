@@ -1,7 +1,9 @@
 package client
 
 import (
+	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 
@@ -23,6 +25,10 @@ const MaxStdinBody = 64 << 20
 // openUpload opens path for an upload: a regular file (it is read twice), its size, and,
 // when digest is asked for, its Content-Digest value, the file positioned at its start.
 func openUpload(path string, digest bool) (f *os.File, size int64, contentDigest string, err error) {
+	// Refused before it is opened: opening a FIFO waits for a writer, for ever.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, 0, "", errNotRegular(path)
+	}
 	f, err = os.Open(path)
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("read body: %w", err)
@@ -37,7 +43,7 @@ func openUpload(path string, digest bool) (f *os.File, size int64, contentDigest
 		return nil, 0, "", fmt.Errorf("read body %s: %w", path, err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, 0, "", fmt.Errorf("read body %s: not a regular file (an upload is read twice: for its digest, then sent)", path)
+		return nil, 0, "", errNotRegular(path)
 	}
 	if !digest {
 		return f, st.Size(), "", nil
@@ -69,4 +75,62 @@ func ReadStdinBody(r io.Reader) ([]byte, error) {
 		return nil, ErrStdinTooLarge
 	}
 	return b, nil
+}
+
+func errNotRegular(path string) error {
+	return fmt.Errorf("read body %s: not a regular file (an upload is read twice: for its digest, then sent); send a pipe or a device through standard input (@-)", path)
+}
+
+// ErrBodyChanged is a file sent as a body (Request.BodyFile) that is not the file whose
+// digest was signed: it changed, grew shorter, or could not be read again.
+var ErrBodyChanged = errors.New("the file changed after its digest was signed")
+
+// checkedBody is a file streamed as a body, read again as it was digested: its last bytes
+// are handed on only once the whole file has been found to be the one signed (its size,
+// its SM3), so that a changed file fails here, with ErrBodyChanged, rather than only at
+// the gateway, as a body that does not match its signature.
+type checkedBody struct {
+	f      *os.File
+	path   string
+	size   int64
+	n      int64
+	digest string // the Content-Digest signed; "" for an unsigned request: size only
+	h      hash.Hash
+	err    error
+}
+
+func newCheckedBody(f *os.File, path string, size int64, digest string) *checkedBody {
+	return &checkedBody{f: f, path: path, size: size, digest: digest, h: crypto.NewSM3()}
+}
+
+// Read implements io.Reader for the request writer, which reads exactly size bytes.
+func (b *checkedBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	rem := b.size - b.n
+	if rem == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	n, err := b.f.Read(p)
+	b.h.Write(p[:n])
+	b.n += int64(n)
+	switch {
+	case b.n == b.size:
+		if b.digest != "" && crypto.ContentDigestOf(b.h.Sum(nil)) != b.digest {
+			b.err = fmt.Errorf("send body %s: %w: not sent whole (the gateway refuses a body that is not the one signed); send it again once it no longer changes", b.path, ErrBodyChanged)
+			return 0, b.err
+		}
+		return n, nil
+	case err == io.EOF:
+		b.err = fmt.Errorf("send body %s: %w: it ended after %d of its %d bytes", b.path, ErrBodyChanged, b.n, b.size)
+		return 0, b.err
+	case err != nil:
+		b.err = fmt.Errorf("send body %s: %w: %w", b.path, ErrBodyChanged, err)
+		return 0, b.err
+	}
+	return n, nil
 }

@@ -66,10 +66,11 @@ func refuseMethodParams(req *fasthttp.Request, streamed bool) *Error {
 }
 
 // refuseStreamedParams: a streamed body (an upload to an exchange or publish route) goes
-// to the provider before it has all arrived, so it cannot be scanned first; a body of a
+// to the provider before it has all arrived, so it cannot be scanned first. A body of a
 // kind the frameworks read parameters from (a form, no Content-Type, multipart, JSON) is
-// refused before anything is forwarded. Datasets are exchanged as CSV, NDJSON or opaque
-// types, which they do not parse.
+// read whole before the pipeline instead (prepareRequestBody) and never streams; should
+// one stream all the same, it is refused before anything is forwarded. Datasets are
+// exchanged as CSV, NDJSON or opaque types, which they do not parse.
 func refuseStreamedParams(req *fasthttp.Request) *Error {
 	if form, scan := bodyKind(req.Header.ContentType()); form || scan {
 		return Errorf(fasthttp.StatusUnsupportedMediaType, "upload_type_refused", "a streamed request body must not be a form, multipart or JSON body, nor lack a Content-Type: such a body could carry a method override parameter (_method and the like) that cannot be checked before it is forwarded; send the dataset as text/csv, application/x-ndjson or an opaque type")

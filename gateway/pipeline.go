@@ -23,7 +23,6 @@ func (g *Gateway) handle(rl *runningListener, ctx *fasthttp.RequestCtx) {
 	}()
 
 	err := g.run(ctx, x, rt, rl.cfg.Transport != TransportPlain)
-	endUpload(ctx, x)
 	if err != nil {
 		g.releaseNonce(ctx, x) // refused before a provider was chosen: no share used
 		x.Err = err
@@ -31,7 +30,9 @@ func (g *Gateway) handle(rl *runningListener, ctx *fasthttp.RequestCtx) {
 			g.log.Warn("exchange failed", "request_id", string(x.ID), "code", err.Code, "error", err.cause)
 		}
 		writeError(&ctx.Response, err, x.ID)
-	} else if x.Transfer != nil {
+	}
+	endUpload(ctx, x) // after writeError, which resets the response and its Connection field
+	if err == nil && x.Transfer != nil {
 		// The body streams: the exchange is recorded, and x given back, when the transfer
 		// ends (streambody.go).
 		streaming = true

@@ -83,6 +83,13 @@ func (g *Gateway) forwardStream(ctx *fasthttp.RequestCtx, x *Exchange, e *routeE
 	if err != nil {
 		fasthttp.ReleaseResponse(up)
 		ue, providerFault := upstreamError(err, e)
+		if x.Upload.midBody() && providerClosed(err) {
+			// The provider closed while the consumer's body was still going to it: an early
+			// answer (a 413, a 403 from the head) that fasthttp, writing the whole request
+			// before it reads, cannot read. A consumer must not eject a provider by sending
+			// what the provider refuses.
+			ue, providerFault = errUploadClosedEarly(err), false
+		}
 		if providerFault && uploadCut(x) == nil { // a consumer's cut upload is not the provider's failure
 			e.pool.observe(m, true)
 		}

@@ -55,6 +55,7 @@ type uploadBody struct {
 	start, end int
 	hash       hash.Hash
 	eof        bool   // the body ended and passed its checks: the held byte may go
+	asked      bool   // the upstream writer has asked for the body
 	err        *Error // why the upload was cut; what every later Read returns
 }
 
@@ -77,15 +78,37 @@ func (g *Gateway) prepareRequestBody(ctx *fasthttp.RequestCtx, x *Exchange, rt *
 	}
 	h := &ctx.Request.Header
 	e := rt.router.match(h.Host(), RawPath(h.RequestURI()))
+	typed := false
 	if streamsUpload(ctx, e) {
-		x.Upload = &Upload{}
-		return nil
+		if typed = scannedBody(h.ContentType()); !typed {
+			x.Upload = &Upload{}
+			return nil
+		}
 	}
 	limit := DefaultMaxBodyBytes
 	if e != nil && e.MaxBodyBytes > 0 {
 		limit = e.MaxBodyBytes
 	}
-	return g.bufferRequestBody(ctx, x, limit)
+	err := g.bufferRequestBody(ctx, x, limit)
+	if err != nil && typed && err.Code == "body_too_large" {
+		return errTypedBodyTooLarge(limit)
+	}
+	return err
+}
+
+// scannedBody reports whether a body of this Content-Type is one frameworks read
+// method-override parameters from (a form, multipart, JSON, or none stated): on an
+// exchange or publish route such a body — search criteria, a small JSON document — is
+// read whole, bounded by the route's max_body_bytes, and scanned as a query route's is
+// (methodparams.go) before anything is forwarded; it cannot be scanned once it streams.
+// Every other body (a dataset: CSV, NDJSON, an opaque type) streams.
+func scannedBody(ct []byte) bool {
+	form, scan := bodyKind(ct)
+	return form || scan
+}
+
+func errTypedBodyTooLarge(limit int) *Error {
+	return Errorf(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "a form, multipart or JSON request body (or one without a Content-Type) is read whole and checked before it is forwarded, and this one exceeds the route's max_body_bytes (%d); send a dataset as text/csv, application/x-ndjson or an opaque type, which streams", limit)
 }
 
 // bufferRequestBody reads a streamed body whole into the exchange's buffer, at most limit
@@ -170,6 +193,7 @@ func (r *Route) uploadLimit() int64 {
 
 // Read implements io.Reader for the upstream client's request writer.
 func (b *uploadBody) Read(p []byte) (int, error) {
+	b.asked = true
 	for {
 		if b.err != nil {
 			return 0, b.err
@@ -262,9 +286,15 @@ func uploadCut(x *Exchange) *Error {
 
 // endUpload closes the consumer's connection after an upload that did not end whole: the
 // rest of its body is unread, and is not a next request.
+// The record names the digest of what arrived, whoever ended the upload.
 func endUpload(ctx *fasthttp.RequestCtx, x *Exchange) {
-	if x.Upload != nil && !x.Upload.Complete {
-		ctx.SetConnectionClose()
+	u := x.Upload
+	if u == nil || u.Complete {
+		return
+	}
+	ctx.SetConnectionClose()
+	if u.body != nil && u.Digest == "" {
+		u.Digest = hex.EncodeToString(u.body.hash.Sum(nil))
 	}
 }
 
@@ -294,6 +324,19 @@ func (g *Gateway) checkUpload(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime
 	}
 	g.startUpload(ctx, x, rt, e)
 	return nil
+}
+
+// midBody reports whether the upstream request failed while the consumer's body was
+// going to the provider: asked for, and neither ended whole nor cut by the gateway.
+func (u *Upload) midBody() bool {
+	return u != nil && u.body != nil && u.body.asked && !u.Complete && u.body.err == nil
+}
+
+// errUploadClosedEarly is the answer when the provider closed its connection while the
+// body was still being sent to it: most often an early refusal (413, 403) that the
+// gateway could not read, since it reads the answer once the request is written.
+func errUploadClosedEarly(err error) *Error {
+	return Errorf(fasthttp.StatusBadGateway, "upstream_closed_upload", "the provider closed the connection while the request body was being sent to it (it may have refused the body early, e.g. as too large); its answer could not be read").WithCause(err)
 }
 
 // Started reports whether any of the body was asked for: the upstream request was given it.

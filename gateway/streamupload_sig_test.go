@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -236,6 +237,9 @@ func TestUploadClientStreamsAFile(t *testing.T) {
 	if err == nil && resp.Status == 200 {
 		t.Errorf("a file changed after its digest was signed was delivered: %+v", resp)
 	}
+	if !errors.Is(err, client.ErrBodyChanged) {
+		t.Errorf("a file changed after its digest was signed: the client says %v, not that the file changed", err)
+	}
 	if s := up.seen(t); s.err == nil || s.n >= size {
 		t.Errorf("changed file: the provider read %d bytes, err %v", s.n, s.err)
 	}
@@ -250,4 +254,72 @@ func fileSM3(t *testing.T, path string) string {
 	h := crypto.NewSM3()
 	io.Copy(h, f)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TestUploadSignedReview: a cut upload keeps its nonce (its head replayed with the body
+// that was signed is refused as a replay, and reaches no provider); a JSON body on the
+// signed exchange route is buffered and checked against its Content-Digest before it is
+// forwarded; a Content-Digest naming several algorithms, or listed twice, is refused
+// before forwarding.
+func TestUploadSignedReview(t *testing.T) {
+	up := startUploadProvider(t)
+	pki := newSigPKI(t, dept)
+	g := pki.startUploads(t, up.addr, t.TempDir())
+	body := patterned(256 << 10)
+	forged := append([]byte(nil), body...)
+	forged[len(forged)-1] ^= 1
+
+	head := pki.signedUpload(t, g.addr, "/upload/changes.csv", body, len(body))
+	if resp, b := pki.sendUpload(t, g.addr, head, forged); resp.StatusCode != 400 || errorCode(t, b) != crypto.SigDigestMismatch {
+		t.Errorf("forged body: %d %s", resp.StatusCode, b)
+	}
+	if s := up.seen(t); s.err == nil {
+		t.Errorf("forged body: the provider read %d bytes and a body that ended", s.n)
+	}
+	if resp, b := pki.sendUpload(t, g.addr, head, body); resp.StatusCode != 401 || errorCode(t, b) != crypto.SigReplayed {
+		t.Errorf("the cut upload's head replayed with the signed body: %d %s", resp.StatusCode, b)
+	}
+	up.none(t)
+
+	criteria := []byte(`{"region":"110108","fields":["uscc","name"]}`)
+	jsonHead := func(signed []byte, n int) string {
+		return strings.Replace(pki.signedUpload(t, g.addr, "/upload/search", signed, n), "Content-Type: text/csv", "Content-Type: application/json", 1)
+	}
+	resp, b := pki.sendUpload(t, g.addr, jsonHead(criteria, len(criteria)), criteria)
+	if resp.StatusCode != 200 || string(b) != fmt.Sprintf("stored %d", len(criteria)) {
+		t.Errorf("signed JSON: %d %s", resp.StatusCode, b)
+	}
+	if s := up.seen(t); s.err != nil || s.digest != sm3Hex(criteria) {
+		t.Errorf("signed JSON: the provider read %d bytes, err %v", s.n, s.err)
+	}
+	other := []byte(`{"region":"110101","fields":["uscc","name"]}`)
+	resp, b = pki.sendUpload(t, g.addr, jsonHead(criteria, len(other)), other)
+	if resp.StatusCode != 401 || errorCode(t, b) != crypto.SigDigestMismatch {
+		t.Errorf("JSON not the one signed: %d %s", resp.StatusCode, b)
+	}
+	up.none(t)
+
+	// Several algorithms, though the signature covers them all: the profile allows one
+	// member, and the upload is refused before anything is forwarded.
+	pair := pki.depts[dept]
+	sum := crypto.SM3(body)
+	several := "sha-256=:" + strings.Repeat("A", 43) + "=:, " + crypto.ContentDigestOf(sum[:])
+	msg := &crypto.Message{Method: "POST", Scheme: "https", Authority: g.addr, Path: "/upload/changes.csv", Header: func(string) []string { return nil }}
+	sh, err := crypto.SignRequestDigest(crypto.NewSigner(pair.SignKey), fmt.Sprintf("%x", pair.SignCert.SerialNumber), msg, several, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := fmt.Sprintf("POST /upload/changes.csv HTTP/1.1\r\nHost: %s\r\nContent-Type: text/csv\r\nContent-Digest: %s\r\nSignature-Input: %s\r\nSignature: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+		g.addr, sh.ContentDigest, sh.SignatureInput, sh.Signature, len(body))
+	if resp, b := pki.sendUpload(t, g.addr, h, body); resp.StatusCode != 400 || errorCode(t, b) != "signature_field_repeated" {
+		t.Errorf("Content-Digest with several algorithms: %d %s", resp.StatusCode, b)
+	}
+	up.none(t)
+
+	head = pki.signedUpload(t, g.addr, "/upload/changes.csv", body, len(body))
+	twice := strings.Replace(head, "Content-Digest: ", "Content-Digest: sm3=:"+strings.Repeat("A", 43)+"=:\r\nContent-Digest: ", 1)
+	if resp, b := pki.sendUpload(t, g.addr, twice, body); resp.StatusCode != 401 && resp.StatusCode != 400 {
+		t.Errorf("Content-Digest listed twice: %d %s", resp.StatusCode, b)
+	}
+	up.none(t)
 }
