@@ -45,7 +45,7 @@ func FuzzReleasedConditions(f *testing.F) {
 		if !bytes.Equal(got, []byte(provider)) {
 			t.Fatalf("the tag %s of %q recovers %q", tag, provider, got)
 		}
-		if bytes.ContainsAny(got, "*\r\n\x00") {
+		if bytes.ContainsAny(got, "\r\n\x00") || string(got) == "*" {
 			t.Fatalf("%q forwarded", got)
 		}
 		var other fasthttp.RequestHeader
