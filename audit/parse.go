@@ -329,6 +329,12 @@ func (p *recordParser) transfer() *Transfer {
 	}
 	p.lit(`"outcome":`)
 	t.Outcome = p.str()
+	if p.peek(`,"prefix_read":`) {
+		p.lit(`,"prefix_read":`)
+		if t.PrefixRead = p.int(); t.PrefixRead <= 0 {
+			p.fail("a prefix_read of none is written as none")
+		}
+	}
 	p.lit(`,"received":`)
 	t.Received = p.int()
 	p.lit(`,"received_digest":`)

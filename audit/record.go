@@ -72,6 +72,10 @@ type Transfer struct {
 	// range, of the bytes before it (read from the provider under the same ETag) and the
 	// range; on a whole body, of the body. Empty (and absent) when the gateway stated none.
 	WholeDigest string `json:"whole_digest,omitempty"`
+	// PrefixRead counts the bytes the gateway read from the provider before a range, to
+	// measure WholeDigest (whether or not it then stated one): provider traffic the
+	// consumer caused and never received. Zero (and absent) when it read none.
+	PrefixRead int64 `json:"prefix_read,omitempty"`
 	// CatalogMismatch names what of the catalog's statement about a published dataset the
 	// provider's complete answer contradicted: "size" (size_bytes), "version" (version vs
 	// the ETag), or both as "size,version". Empty (and absent) when it agreed or the
@@ -228,6 +232,10 @@ func (r *Record) appendVersion(b []byte, v int) (out []byte, split int) {
 		}
 		b = append(b, `"outcome":`...)
 		b = appendString(b, t.Outcome)
+		if t.PrefixRead > 0 {
+			b = append(b, `,"prefix_read":`...)
+			b = strconv.AppendInt(b, t.PrefixRead, 10)
+		}
 		b = append(b, `,"received":`...)
 		b = strconv.AppendInt(b, t.Received, 10)
 		b = append(b, `,"received_digest":`...)

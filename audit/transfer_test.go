@@ -65,3 +65,30 @@ func TestTransferWholeDigestAndCatalogMismatch(t *testing.T) {
 		}
 	}
 }
+
+// TestTransferPrefixRead: the bytes read before a range are written only when some were,
+// after outcome (canonical order), round-trip, and a zero or negative one is not canonical.
+func TestTransferPrefixRead(t *testing.T) {
+	r := &Record{Seq: 8, Kind: KindExchange, Time: time.Date(2026, 12, 2, 13, 0, 0, 0, time.UTC), Fields: []string{}, Status: 206, Route: "x", Provider: "p", Resource: "tiles", Mode: "exchange",
+		Transfer: &Transfer{Outcome: TransferCompleted, PrefixRead: 311999, Received: 1, ReceivedDigest: "ab", RequestDigest: "cd", WholeDigest: "ef"}}
+	b := r.Encode()
+	if !bytes.Contains(b, []byte(`"transfer":{"outcome":"completed","prefix_read":311999,"received":1,`)) {
+		t.Fatalf("%s", b)
+	}
+	got, err := ParseRecord(b)
+	if err != nil || got.Transfer == nil || *got.Transfer != *r.Transfer {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if c, err := Canonicalize(b); err != nil || !bytes.Equal(c, b) {
+		t.Fatalf("not canonical: %v", err)
+	}
+	for _, v := range []string{"0", "-1"} {
+		if _, err := ParseRecord(bytes.Replace(b, []byte(`"prefix_read":311999`), []byte(`"prefix_read":`+v), 1)); err == nil {
+			t.Errorf("prefix_read %s parsed", v)
+		}
+	}
+	r.Transfer.PrefixRead = 0
+	if bytes.Contains(r.Encode(), []byte("prefix_read")) {
+		t.Error("a zero prefix_read written")
+	}
+}

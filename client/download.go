@@ -136,6 +136,10 @@ func (d *Download) needsWholeDigest(resp *Response) bool {
 	case d.offset > 0:
 		// Asked for a part and sent the whole: its trailers checked it, or nothing did.
 		return resp.Transfer == nil || reprDigest(resp) != "" || resp.Transfer.Whole != ""
+	case resp != nil && resp.Transfer != nil && resp.Transfer.Whole != "" && resp.Transfer.Whole != resp.Transfer.Digest:
+		// Sent whole, the gateway's whole digest is the body's: one that differs is an
+		// answer tampered with, and the file, checked against it, fails.
+		return true
 	}
 	return false
 }

@@ -168,3 +168,32 @@ func TestDownloadResumedGatewayWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestDownloadWholeDisagreesWithBody: a fresh download (no resume) whose gateway whole
+// digest is not the SM3 of the body its own trailers verified is an answer that was
+// tampered with (on a 200 the gateway's whole digest is the body's): it is not named FILE.
+func TestDownloadWholeDisagreesWithBody(t *testing.T) {
+	body := []byte("uscc,name\r\n91110108MA01A2B3C4,北京数联\r\n")
+	sum := crypto.SM3(body)
+	other := crypto.SM3([]byte("another file"))
+	dir := t.TempDir()
+	for name, tc := range map[string]struct {
+		whole string
+		ok    bool
+	}{
+		"agrees":    {fmt.Sprintf("%x", sum), true},
+		"none":      {"", true},
+		"disagrees": {fmt.Sprintf("%x", other), false},
+	} {
+		path := filepath.Join(dir, name+".csv")
+		d, err := client.NewDownload(path, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := &client.Response{Status: 200, Header: map[string][]string{}, Transfer: &client.Transfer{Digest: fmt.Sprintf("%x", sum), Whole: tc.whole}}
+		err = deliver(d, resp, body, nil)
+		if tc.ok != (err == nil) || tc.ok != exists(path) {
+			t.Errorf("%s: %v, FILE %v", name, err, exists(path))
+		}
+	}
+}

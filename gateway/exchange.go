@@ -98,6 +98,8 @@ type Exchange struct {
 	// taken with partial; releasedWhole: the release stage passes the body whole.
 	whole         providerWhole
 	releasedWhole bool
+	// prefixRead: the bytes read from the provider before a range (Transfer.PrefixRead).
+	prefixRead int64
 }
 
 // Partial reports that the provider answered with a part of its response (206 or

@@ -43,6 +43,7 @@ type auditEntry struct {
 	code   string
 	route  string
 	whole  string // the transfer's whole digest, when the gateway stated one
+	prefix int64  // bytes the gateway read from the provider before a range, for it
 }
 
 type recordingAuditor struct {
@@ -63,7 +64,7 @@ func (a *recordingAuditor) Audit(ctx *fasthttp.RequestCtx, x *Exchange) ([]byte,
 		e.route = x.Route.ID
 	}
 	if x.Transfer != nil {
-		e.whole = x.Transfer.WholeDigest
+		e.whole, e.prefix = x.Transfer.WholeDigest, x.Transfer.PrefixRead
 	}
 	a.mu.Lock()
 	a.entries = append(a.entries, e)

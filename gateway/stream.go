@@ -41,6 +41,10 @@ type Transfer struct {
 	// WholeDigest is the hex SM3 of the whole representation the gateway stated
 	// (streamdigest.go); empty when it stated none.
 	WholeDigest string
+	// PrefixRead counts the bytes the gateway read from the provider before a range, to
+	// state WholeDigest (streamdigest.go), whether or not it then stated one; never sent
+	// to the consumer.
+	PrefixRead int64
 }
 
 // The outcomes of a transfer, as audit.Transfer records them.

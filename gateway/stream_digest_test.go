@@ -164,3 +164,28 @@ func TestStreamWholeDigestHostileProvider(t *testing.T) {
 		t.Errorf("a cut resource: %d %v whole %q", r.status, r.err, r.trailer.Get(wire.HeaderWholeDigest))
 	}
 }
+
+// TestStreamPrefixReadOnTheRecord: the bytes the gateway reads from the provider before a
+// range (never sent to the consumer) are provider traffic a consumer caused: a consumer
+// asking bytes=N- near the end, again and again, makes the gateway read N bytes each time.
+// They are on the record (transfer.prefix_read), so the auditor sees the amplification;
+// a 200 and a range with resume_digest: off read none.
+func TestStreamPrefixReadOnTheRecord(t *testing.T) {
+	b := &rangedBlob{blob: []byte(strings.Repeat("PK\x03\x04 registration archive ", 12000)), etag: `"v1"`}
+	g := startPolicyGateway(t, 0, b.serve, withStreamRoutes(0), withRangeRelease(""))
+	n := len(b.blob) - 1
+	r := getStream(t, g.base+"/bulk/tiles/archive.zip", with(exchanger, "Range", fmt.Sprintf("bytes=%d-", n)))
+	if r.status != 206 || len(r.body) != 1 || r.trailer.Get(wire.HeaderWholeDigest) == "" {
+		t.Fatalf("%d %d bytes %q", r.status, len(r.body), r.trailer.Get(wire.HeaderWholeDigest))
+	}
+	if e := g.audit.last(); e.prefix != int64(n) {
+		t.Errorf("a range from byte %d recorded a prefix read of %d", n, e.prefix)
+	}
+	if r := getStream(t, g.base+"/bulk/tiles/archive.zip", exchanger); r.status != 200 || g.audit.last().prefix != 0 {
+		t.Errorf("a 200: %d, prefix read %d", r.status, g.audit.last().prefix)
+	}
+	g = startPolicyGateway(t, 0, b.serve, withStreamRoutes(0), withRangeRelease(ResumeDigestOff))
+	if r := getStream(t, g.base+"/bulk/tiles/archive.zip", with(exchanger, "Range", "bytes=100-")); r.status != 206 || g.audit.last().prefix != 0 {
+		t.Errorf("resume_digest off: %d, prefix read %d", r.status, g.audit.last().prefix)
+	}
+}

@@ -115,7 +115,7 @@ func TestPublishCutConditionalForged(t *testing.T) {
 		"the provider's tag":           p.etag,
 		"another profile":              other,
 		"wildcard":                     "*",
-		"garbage":                      `"gg1.` + profile + `.!!!"`,
+		"garbage":                      `"gg2.` + profile + `.!!!"`,
 		"unquoted":                     wire.ReleasedTagPrefix + profile + "." + enc(p.etag),
 		"decodes to a list":            `"` + wire.ReleasedTagPrefix + profile + "." + enc(p.etag+`, *`) + `"`,
 		"decodes to a wildcard":        `"` + wire.ReleasedTagPrefix + profile + "." + enc(`*`) + `"`,

@@ -264,7 +264,7 @@ func (s *streamBody) record(outcome string) ([]byte, error) {
 	}
 	s.done = true
 	t := s.x.Transfer
-	t.Outcome, t.Sent, t.Received, t.Rows = outcome, s.sent, s.received, s.rows
+	t.Outcome, t.Sent, t.Received, t.Rows, t.PrefixRead = outcome, s.sent, s.received, s.rows, s.x.prefixRead
 	t.SentDigest, t.ReceivedDigest = hex.EncodeToString(s.sentHash.Sum(nil)), hex.EncodeToString(s.recvHash.Sum(nil))
 	var receipt []byte
 	var err error

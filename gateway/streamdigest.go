@@ -216,36 +216,37 @@ func (g *Gateway) readPrefix(ctx *fasthttp.RequestCtx, x *Exchange, w *providerW
 		fasthttp.ReleaseResponse(resp)
 		return nil, fmt.Errorf("read the prefix: %w", err)
 	}
-	h, err := hashPrefix(resp, w, buf)
+	h, n, err := hashPrefix(resp, w, buf)
+	x.prefixRead += n
 	closeUpstream(resp, err)
 	return h, err
 }
 
 // hashPrefix checks that resp is the asked prefix of the same representation and hashes
-// exactly its bytes.
-func hashPrefix(resp *fasthttp.Response, w *providerWhole, buf []byte) (hash.Hash, error) {
+// exactly its bytes; read counts the bytes read, whatever the outcome.
+func hashPrefix(resp *fasthttp.Response, w *providerWhole, buf []byte) (h hash.Hash, read int64, err error) {
 	p := captureWhole(&resp.Header)
 	switch {
 	case p.status != fasthttp.StatusPartialContent:
-		return nil, fmt.Errorf("the prefix was answered %d (the representation changed, or the provider ignores If-Range)", p.status)
+		return nil, 0, fmt.Errorf("the prefix was answered %d (the representation changed, or the provider ignores If-Range)", p.status)
 	case !p.ranged || p.first != 0 || p.last != w.first-1 || p.total != w.total:
-		return nil, fmt.Errorf("the prefix's Content-Range is not bytes 0-%d/%d", w.first-1, w.total)
+		return nil, 0, fmt.Errorf("the prefix's Content-Range is not bytes 0-%d/%d", w.first-1, w.total)
 	case !bytes.Equal(p.etag, w.etag):
-		return nil, fmt.Errorf("the prefix's ETag %q is not the range's %q", p.etag, w.etag)
+		return nil, 0, fmt.Errorf("the prefix's ETag %q is not the range's %q", p.etag, w.etag)
 	}
-	h := crypto.NewSM3()
+	h = crypto.NewSM3()
 	src := resp.BodyStream()
 	if src == nil {
-		return nil, fmt.Errorf("the prefix has no body")
+		return nil, 0, fmt.Errorf("the prefix has no body")
 	}
 	n, err := io.CopyBuffer(h, io.LimitReader(src, w.first+1), buf)
 	if err != nil {
-		return nil, fmt.Errorf("read the prefix: %w", err)
+		return nil, n, fmt.Errorf("read the prefix: %w", err)
 	}
 	if n != w.first {
-		return nil, fmt.Errorf("the prefix is %d bytes, not %d", n, w.first)
+		return nil, n, fmt.Errorf("the prefix is %d bytes, not %d", n, w.first)
 	}
-	return h, nil
+	return h, n, nil
 }
 
 // member is the pool's member at addr, nil when there is none.

@@ -2,25 +2,32 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 
+	"github.com/emmansun/gmsm/sm4"
 	"github.com/valyala/fasthttp"
 
+	"github.com/govgate/govgate/crypto"
 	"github.com/govgate/govgate/wire"
 )
 
 // Validators of resources released row by row on a publish route. The provider's ETag
 // describes its whole document; the consumer receives a cut of it (fields, masks, labels:
 // the decision's release profile). The gateway therefore states its own ETag for the cut,
-// wire.ReleasedTagPrefix + profile + "." + base64url(provider's entity-tag): a strong tag
-// (weak when the provider's is), since the cut is a function of the provider's bytes and
-// the profile alone. On If-None-Match the gateway recovers the provider's tag from each
-// member whose profile is the consumer's profile now, and forwards only those; a member of
-// another profile (a reload changed this consumer's fields or masks, another consumer's
-// tag, a forgery), the provider's own tag, "*", garbage or too long a list is not
-// forwarded, so the provider answers in full and the consumer never keeps a cut released
-// under other terms. The tag is not keyed: a member decodes only to a well-formed
-// entity-tag (no list, no "*"), and it tells the consumer nothing a 200 does not.
+// wire.ReleasedTagPrefix + base64url(sealed): a strong tag (weak when the provider's is),
+// since the cut is a function of the provider's bytes and the profile alone. sealed is the
+// provider's entity-tag under SM4-GCM with the profile as associated data (TagSealer), so
+// the consumer learns neither: many providers' ETag is a hash of the whole document (S3's
+// MD5, a content SHA-256), which would let a consumer confirm guesses of the fields
+// withheld from it, and the profile is a hash of the cut's labels and masks. On
+// If-None-Match the gateway opens each member under the consumer's profile now and
+// forwards the provider tags that open; a member of another profile (a reload changed this
+// consumer's fields or masks, another consumer's tag), a forgery (it does not open), the
+// provider's own tag, "*", garbage or too long a list is not forwarded, so the provider
+// answers in full and the consumer never keeps a cut released under other terms.
 //
 // Last-Modified and If-Modified-Since are not carried on such a resource: a date says when
 // the provider's document changed, not when the consumer's cut did (a reload changing its
@@ -35,12 +42,68 @@ const maxConditionTags = 16
 // maxProviderTag bounds a provider's entity-tag the gateway embeds in its own.
 const maxProviderTag = 256
 
+// TagSealer seals the provider's entity-tag into the gateway's ETag of a cut and opens it
+// again from If-None-Match. Its key is drawn when it is made and never leaves the process:
+// tags a gateway stated before a restart, or another gateway of a fleet, do not open, and
+// the consumer is answered in full (a cache miss, never a wrong 304). A nil TagSealer
+// states no ETag and forwards no condition.
+//
+// The nonce is derived from the sealed tag and profile (HMAC-SM3 under a second key, as
+// SIV does): the same representation under the same profile gets the same ETag, so a
+// consumer's cache keeps one entry, and a nonce repeats only with its plaintext.
+type TagSealer struct {
+	aead   cipher.AEAD
+	macKey []byte
+}
+
+// tagNonce is the nonce's length in the sealed tag (GCM's standard 12 bytes).
+const tagNonce = 12
+
+// NewTagSealer returns a sealer under fresh random keys.
+func NewTagSealer() (*TagSealer, error) {
+	key := make([]byte, crypto.SM4KeySize+32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("ETag sealer key: %w", err)
+	}
+	block, err := sm4.NewCipher(key[:crypto.SM4KeySize])
+	if err != nil {
+		return nil, fmt.Errorf("ETag sealer: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("ETag sealer: %w", err)
+	}
+	return &TagSealer{aead: aead, macKey: key[crypto.SM4KeySize:]}, nil
+}
+
+// seal is base64url(nonce || SM4-GCM(provider, ad: profile)).
+func (s *TagSealer) seal(provider []byte, profile string) string {
+	nonce := crypto.HMACSM3(s.macKey, append([]byte(profile+"\x00"), provider...))[:tagNonce]
+	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, provider, []byte(profile)))
+}
+
+// open recovers the provider's entity-tag sealed under profile, or false.
+func (s *TagSealer) open(sealed []byte, profile string) ([]byte, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(string(sealed))
+	if err != nil || len(raw) < tagNonce+s.aead.Overhead() {
+		return nil, false
+	}
+	p, err := s.aead.Open(nil, raw[:tagNonce], raw[tagNonce:], []byte(profile))
+	if err != nil {
+		return nil, false
+	}
+	return p, true
+}
+
 // ReleasedConditions returns the If-None-Match to forward for a consumer whose release
 // profile is profile: the provider's tags recovered from the consumer's If-None-Match
 // members of this profile, or nil when there are none (or the field is malformed, too
 // long, or sent more than once). It leaves the request as it is; the caller removes the
 // consumer's conditions (DropRangeRequest) and sets what this returns.
-func ReleasedConditions(h *fasthttp.RequestHeader, profile string) []byte {
+func (s *TagSealer) ReleasedConditions(h *fasthttp.RequestHeader, profile string) []byte {
+	if s == nil {
+		return nil
+	}
 	var value []byte
 	fields := 0
 	for k, v := range h.All() {
@@ -66,7 +129,7 @@ func ReleasedConditions(h *fasthttp.RequestHeader, profile string) []byte {
 		if n++; n > maxConditionTags {
 			return nil
 		}
-		if p, ok := providerTagOf(tag, profile); ok && !containsTag(out, p) {
+		if p, ok := s.providerTagOf(tag, profile); ok && !containsTag(out, p) {
 			if len(out) > 0 {
 				out = append(out, ", "...)
 			}
@@ -86,15 +149,15 @@ func ReleasedConditions(h *fasthttp.RequestHeader, profile string) []byte {
 // ReleasedETag is the gateway's ETag of the cut of profile from the representation whose
 // entity-tag is provider (as the provider wrote it, W/ included), or false when provider
 // is not one well-formed entity-tag the gateway embeds.
-func ReleasedETag(provider []byte, profile string) (string, bool) {
-	if len(provider) > maxProviderTag {
+func (s *TagSealer) ReleasedETag(provider []byte, profile string) (string, bool) {
+	if s == nil || len(provider) > maxProviderTag {
 		return "", false
 	}
 	_, weak, rest, ok := nextETag(provider)
 	if !ok || len(rest) != 0 {
 		return "", false
 	}
-	tag := `"` + wire.ReleasedTagPrefix + profile + "." + base64.RawURLEncoding.EncodeToString(provider) + `"`
+	tag := `"` + wire.ReleasedTagPrefix + s.seal(provider, profile) + `"`
 	if weak {
 		tag = "W/" + tag
 	}
@@ -103,14 +166,14 @@ func ReleasedETag(provider []byte, profile string) (string, bool) {
 
 // providerTagOf recovers the provider's entity-tag from the opaque-tag (quotes included)
 // of one of the gateway's tags of profile.
-func providerTagOf(opaque []byte, profile string) ([]byte, bool) {
+func (s *TagSealer) providerTagOf(opaque []byte, profile string) ([]byte, bool) {
 	inner := opaque[1 : len(opaque)-1]
-	rest, ok := bytes.CutPrefix(inner, []byte(wire.ReleasedTagPrefix+profile+"."))
+	rest, ok := bytes.CutPrefix(inner, []byte(wire.ReleasedTagPrefix))
 	if !ok {
 		return nil, false
 	}
-	p, err := base64.RawURLEncoding.DecodeString(string(rest))
-	if err != nil || len(p) > maxProviderTag {
+	p, ok := s.open(rest, profile)
+	if !ok || len(p) > maxProviderTag {
 		return nil, false
 	}
 	if _, _, after, ok := nextETag(p); !ok || len(after) != 0 {
@@ -166,7 +229,7 @@ func opaqueOf(tag []byte) []byte { return bytes.TrimPrefix(tag, []byte("W/")) }
 // Last-Modified goes. On a 304 the provider's tag, when it sends one, must be one of the
 // tags req forwarded (the consumer's cut is of that representation); a 304 with another
 // is refused. req is the request as forwarded.
-func ReleaseValidators(resp *fasthttp.ResponseHeader, req *fasthttp.RequestHeader, profile string) error {
+func (s *TagSealer) ReleaseValidators(resp *fasthttp.ResponseHeader, req *fasthttp.RequestHeader, profile string) error {
 	var provider []byte
 	tags := 0
 	for k, v := range resp.All() {
@@ -198,7 +261,7 @@ func ReleaseValidators(resp *fasthttp.ResponseHeader, req *fasthttp.RequestHeade
 	if provider == nil {
 		return nil
 	}
-	if tag, ok := ReleasedETag(provider, profile); ok {
+	if tag, ok := s.ReleasedETag(provider, profile); ok {
 		resp.Set(fasthttp.HeaderETag, tag)
 	}
 	return nil

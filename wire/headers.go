@@ -60,10 +60,12 @@ const (
 
 	// ReleasedTagPrefix starts the opaque-tag of the ETag the gateway states for a resource
 	// it releases row by row on a publish route (the provider's ETag describes the whole
-	// document, not the cut): "gg1.<release profile>.<base64url of the provider's
-	// entity-tag>", weak when the provider's is. On If-None-Match the gateway recovers the
-	// provider's tag from it only while the consumer's release profile is the same.
-	ReleasedTagPrefix = "gg1."
+	// document, not the cut): "gg2.<base64url of the provider's entity-tag sealed under
+	// SM4-GCM with the release profile as associated data>", weak when the provider's is
+	// (gateway.TagSealer). On If-None-Match the gateway recovers the provider's tag from it
+	// only while the consumer's release profile is the same. (gg1 carried the profile and
+	// the provider's tag in the clear: an oracle on the withheld fields.)
+	ReleasedTagPrefix = "gg2."
 	// HeaderWholeDigest is a trailer the gateway states on an opaque streamed transfer:
 	// "sm3=" and the hex SM3 of the whole representation, which on a 206 the gateway
 	// measured itself (it read the bytes before the range from the provider under the same

@@ -23,11 +23,17 @@ type PolicyStage struct {
 	// Volumes counts the rows and bytes streamed transfers release (streamrelease.go): in
 	// memory (policy.Volumes) or shared by a fleet; nil leaves volume quotas unenforced.
 	Volumes policy.VolumeStore
+	// Tags seals the provider's ETag into the gateway's ETag of a cut on a publish route
+	// (gateway/streamvalidators.go); nil: cuts carry no validator and no condition is
+	// forwarded.
+	Tags *gateway.TagSealer
 }
 
-// NewPolicyStage returns the stages over engine, with fresh quota counters.
+// NewPolicyStage returns the stages over engine, with fresh quota counters and a fresh
+// ETag sealer (none when the system's random source fails: cuts then carry no validator).
 func NewPolicyStage(engine *policy.Engine) *PolicyStage {
-	return &PolicyStage{Engine: engine, Quotas: policy.NewQuotas(), Volumes: policy.NewVolumes()}
+	tags, _ := gateway.NewTagSealer()
+	return &PolicyStage{Engine: engine, Quotas: policy.NewQuotas(), Volumes: policy.NewVolumes(), Tags: tags}
 }
 
 // Decide evaluates data.govgate.authz.decision for the exchange. A deny is a 403 with the
@@ -56,7 +62,7 @@ func (p *PolicyStage) Decide(ctx *fasthttp.RequestCtx, x *gateway.Exchange) erro
 	}
 	// A filtered resource is cut on its whole document; a part of it is not one.
 	if !d.Opaque() {
-		if err := dropWholeDocumentConditions(ctx, x, d); err != nil {
+		if err := p.dropWholeDocumentConditions(ctx, x, d); err != nil {
 			return err
 		}
 	}
@@ -122,7 +128,7 @@ func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *gateway.Exchange) err
 	if d.Opaque() {
 		return nil
 	}
-	if err := releaseValidators(ctx, x, d); err != nil {
+	if err := p.releaseValidators(ctx, x, d); err != nil {
 		return err
 	}
 	if x.Partial() {

@@ -39,7 +39,7 @@ func (p *PolicyStage) ReleaseStream(ctx *fasthttp.RequestCtx, x *gateway.Exchang
 		}
 		return nil, nil
 	}
-	if err := releaseValidators(ctx, x, d); err != nil {
+	if err := p.releaseValidators(ctx, x, d); err != nil {
 		return nil, err
 	}
 	if x.Partial() {

@@ -16,6 +16,7 @@ func transferRecord(x *gateway.Exchange) *audit.Transfer {
 		return &audit.Transfer{
 			Outcome: t.Outcome, Received: t.Received, ReceivedDigest: t.ReceivedDigest,
 			RequestDigest: t.RequestDigest, Rows: t.Rows, WholeDigest: t.WholeDigest,
+			PrefixRead: t.PrefixRead,
 		}
 	}
 	if u := x.Upload; u.Started() {
