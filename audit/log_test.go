@@ -381,21 +381,8 @@ func TestTreeNodesKeptWhenTheirWriteFails(t *testing.T) {
 	dir := t.TempDir()
 	l := openTestLog(t, dir, testSigner(t, "gw-1-audit"), Options{CheckpointInterval: time.Hour})
 	defer l.Close()
-	var leaves [][]byte
-	add := func(n int) {
-		rs := appendN(t, l, n, 8)
-		for range n {
-			leaves = append(leaves, rs[uint64(len(leaves))].Leaf)
-		}
-	}
-	rootOf := func(size int) []byte {
-		rng := treeFactory.NewEmptyRange(0)
-		for _, leaf := range leaves[:size] {
-			rng.Append(leaf, nil)
-		}
-		r, _ := rng.GetRootHash(nil)
-		return r
-	}
+	lt := &leafTracker{t: t, l: l}
+	add, rootOf := lt.add, lt.rootOf
 	add(300)
 	rw := l.tree.f
 	ro, err := os.Open(filepath.Join(dir, "tree.hashes"))
@@ -429,7 +416,7 @@ func TestTreeNodesKeptWhenTheirWriteFails(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := proof.VerifyInclusion(Hasher{}, i, 500, leaves[i], p, rootOf(500)); err != nil {
+		if err := proof.VerifyInclusion(Hasher{}, i, 500, lt.leaves[i], p, rootOf(500)); err != nil {
 			t.Fatalf("offline proof of %d in 500: %v", i, err)
 		}
 	}
@@ -448,21 +435,8 @@ func TestTreeNodesRewrittenAfterFailedSync(t *testing.T) {
 	dir := t.TempDir()
 	l := openTestLog(t, dir, testSigner(t, "gw-1-audit"), Options{CheckpointInterval: time.Hour})
 	defer l.Close()
-	var leaves [][]byte
-	add := func(n int) {
-		rs := appendN(t, l, n, 8)
-		for range n {
-			leaves = append(leaves, rs[uint64(len(leaves))].Leaf)
-		}
-	}
-	rootOf := func(size int) []byte {
-		rng := treeFactory.NewEmptyRange(0)
-		for _, leaf := range leaves[:size] {
-			rng.Append(leaf, nil)
-		}
-		r, _ := rng.GetRootHash(nil)
-		return r
-	}
+	lt := &leafTracker{t: t, l: l}
+	add, rootOf := lt.add, lt.rootOf
 	add(300)
 	rw := l.tree.f
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
@@ -489,7 +463,7 @@ func TestTreeNodesRewrittenAfterFailedSync(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := proof.VerifyInclusion(Hasher{}, i, 500, leaves[i], p, rootOf(500)); err != nil {
+		if err := proof.VerifyInclusion(Hasher{}, i, 500, lt.leaves[i], p, rootOf(500)); err != nil {
 			t.Fatalf("offline proof of %d in the checkpoint of 500: %v", i, err)
 		}
 	}
@@ -497,4 +471,28 @@ func TestTreeNodesRewrittenAfterFailedSync(t *testing.T) {
 	if _, err := Verify(dir, loadKeys(t, dir)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// leafTracker appends records to a log and keeps their leaves, so that a test can compute
+// the root of any size on its own, without the log's tree.
+type leafTracker struct {
+	t      *testing.T
+	l      *Log
+	leaves [][]byte
+}
+
+func (lt *leafTracker) add(n int) {
+	rs := appendN(lt.t, lt.l, n, 8)
+	for range n {
+		lt.leaves = append(lt.leaves, rs[uint64(len(lt.leaves))].Leaf)
+	}
+}
+
+func (lt *leafTracker) rootOf(size int) []byte {
+	rng := treeFactory.NewEmptyRange(0)
+	for _, leaf := range lt.leaves[:size] {
+		rng.Append(leaf, nil)
+	}
+	r, _ := rng.GetRootHash(nil)
+	return r
 }
