@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,8 @@ func TestPublishCatalogMismatchRecorded(t *testing.T) {
 		{`"2026-12-011"`, "uscc\r\n", "size,version"},
 	} {
 		etag, body = tc.etag, tc.body
-		r := getStream(t, g.base+"/legal-entity/published/entities.csv", exchanger)
+		// 30 MB, under the race detector: no 10 s client timeout (the route bounds it).
+		r := getStreamWith(t, &http.Client{Timeout: 2 * time.Minute}, g.base+"/legal-entity/published/entities.csv", exchanger)
 		if r.status != 200 || r.err != nil || len(r.body) != len(tc.body) {
 			t.Fatalf("%s: %d %v", tc.etag, r.status, r.err)
 		}

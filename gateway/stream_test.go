@@ -78,6 +78,13 @@ type streamedResult struct {
 
 func getStream(t testing.TB, url string, header map[string]string) streamedResult {
 	t.Helper()
+	return getStreamWith(t, testClient, url, header)
+}
+
+// getStreamWith is getStream through client: a large transfer under the race detector on
+// a loaded machine may take longer than testClient's timeout.
+func getStreamWith(t testing.TB, client *http.Client, url string, header map[string]string) streamedResult {
+	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +92,7 @@ func getStream(t testing.TB, url string, header map[string]string) streamedResul
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := testClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

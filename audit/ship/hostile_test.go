@@ -92,7 +92,7 @@ func TestVerifyDBFindsChangedRollups(t *testing.T) {
 		{"a monthly volume", `UPDATE sharing_monthly SET bytes_released = bytes_released * 10 WHERE ctid = (SELECT ctid FROM sharing_monthly WHERE origin = $1 AND bytes_released > 0 LIMIT 1)`},
 		{"a daily row removed", `DELETE FROM sharing_daily WHERE ctid = (SELECT ctid FROM sharing_daily WHERE origin = $1 AND outcome = 'denied' LIMIT 1)`},
 		{"a daily row added", `INSERT INTO sharing_daily VALUES ('2026-11-01', $1, 'exchange', '110000-rensheju', '', 'pool-hu', 'hukou.basic', 'agr-forged', '', 'allowed', 5000, 900000)`},
-		{"a row's provider_dept", `UPDATE records SET provider_dept = 'someone-else' WHERE origin = $1 AND idx = 0`},
+		{"a row's provider_dept", `UPDATE records SET provider_dept = 'someone-else' WHERE origin = $1 AND idx = (SELECT min(idx) FROM records WHERE origin = $1 AND sharing)`},
 		{"an origin no log backs", `INSERT INTO sharing_monthly SELECT month, 'govgate.test/ghost', kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome, n, bytes_released FROM sharing_monthly WHERE origin = $1`},
 	}
 	for _, c := range changes {
