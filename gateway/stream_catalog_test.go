@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,8 +20,13 @@ import (
 // no such member. The record also holds the whole digest the gateway stated.
 func TestPublishCatalogMismatchRecorded(t *testing.T) {
 	const version, size = "2026-12-01", 30388951 // rego/catalog.yaml, legal_entity.published_list
+	// What the provider serves next; the race detector sees no order through the sockets,
+	// so it is handed over under a lock.
+	var mu sync.Mutex
 	var etag, body string
 	list := func(ctx *fasthttp.RequestCtx) bool {
+		mu.Lock()
+		defer mu.Unlock()
 		ctx.Response.Header.Set("ETag", etag)
 		ctx.SetContentType("text/csv")
 		ctx.SetBodyString(body)
@@ -47,7 +53,9 @@ func TestPublishCatalogMismatchRecorded(t *testing.T) {
 		{`"2026-11-30-77aa"`, strings.Repeat("x", size), "version"},
 		{`"2026-12-011"`, "uscc\r\n", "size,version"},
 	} {
+		mu.Lock()
 		etag, body = tc.etag, tc.body
+		mu.Unlock()
 		// 30 MB, under the race detector: no 10 s client timeout (the route bounds it).
 		r := getStreamWith(t, &http.Client{Timeout: 2 * time.Minute}, g.base+"/legal-entity/published/entities.csv", exchanger)
 		if r.status != 200 || r.err != nil || len(r.body) != len(tc.body) {
