@@ -44,18 +44,7 @@ func TestDownloadResumed(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "archive.zip")
 	part := path + client.PartSuffix
-	start := func(content []byte) *client.Download {
-		t.Helper()
-		os.Remove(path)
-		if err := os.WriteFile(part, content, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		d, err := client.NewDownload(path, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
+	start := func(content []byte) *client.Download { return resumeFrom(t, path, content) }
 	d := start(whole[:70_000])
 	if d.Offset() != 70_000 || client.RangeFrom(d.Offset()) != "bytes=70000-" {
 		t.Fatalf("offset %d", d.Offset())
@@ -138,18 +127,7 @@ func TestDownloadResumedGatewayWhole(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "entities.csv")
 	part := path + client.PartSuffix
-	start := func(content []byte) *client.Download {
-		t.Helper()
-		os.Remove(path)
-		if err := os.WriteFile(part, content, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		d, err := client.NewDownload(path, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
+	start := func(content []byte) *client.Download { return resumeFrom(t, path, content) }
 	if err := deliver(start(whole[:50_000]), partial(fmt.Sprintf("%x", sum), ""), whole[50_000:], nil); err != nil || !exists(path) || exists(part) {
 		t.Fatalf("verified by the gateway's whole digest: %v", err)
 	}
@@ -196,4 +174,19 @@ func TestDownloadWholeDisagreesWithBody(t *testing.T) {
 			t.Errorf("%s: %v, FILE %v", name, err, exists(path))
 		}
 	}
+}
+
+// resumeFrom is a download to be continued from FILE.part holding content (FILE itself
+// absent).
+func resumeFrom(t *testing.T, path string, content []byte) *client.Download {
+	t.Helper()
+	os.Remove(path)
+	if err := os.WriteFile(path+client.PartSuffix, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := client.NewDownload(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

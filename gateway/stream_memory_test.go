@@ -111,14 +111,7 @@ func TestStreamMemoryBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("moves 256 MiB")
 	}
-	mib := 256
-	if v := os.Getenv("GOVGATE_STREAM_MIB"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("GOVGATE_STREAM_MIB=%q", v)
-		}
-		mib = n
-	}
+	mib := streamMiB(t)
 	block, blockRows := registrationBlock(256 << 10)
 	n := (mib << 20) / len(block)
 	total := int64(len(registrationHeader)) + int64(n)*int64(len(block))
@@ -170,4 +163,19 @@ func TestStreamMemoryBounded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// streamMiB is how many MiB the memory tests move: 256, or GOVGATE_STREAM_MIB (.ci/run
+// sets 1024 where the race detector is off).
+func streamMiB(t *testing.T) int {
+	t.Helper()
+	v := os.Getenv("GOVGATE_STREAM_MIB")
+	if v == "" {
+		return 256
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("GOVGATE_STREAM_MIB=%q", v)
+	}
+	return n
 }

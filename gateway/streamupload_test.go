@@ -8,9 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -373,14 +371,7 @@ func TestUploadMemoryBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("moves 256 MiB")
 	}
-	mib := 256
-	if v := os.Getenv("GOVGATE_STREAM_MIB"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("GOVGATE_STREAM_MIB=%q", v)
-		}
-		mib = n
-	}
+	mib := streamMiB(t)
 	total := int64(mib) << 20
 	p := startUploadProvider(t)
 	g, aud := startUploadGateway(t, p.addr, total, 5*time.Second)
