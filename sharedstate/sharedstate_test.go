@@ -519,6 +519,7 @@ func TestSentinelFailover(t *testing.T) {
 	master := redistest.Start(t)
 	host, port := "127.0.0.1", strconv.Itoa(redistest.Port(master.Addr))
 	replica := redistest.Start(t, redistest.WithConfig("replicaof "+host+" "+port))
+	replica.WaitLinked(30 * time.Second)
 	sen := redistest.StartSentinel(t, master, "failover-master")
 	cfg := redisConfig(sen.Addr)
 	cfg.Mode, cfg.SentinelMaster = gateway.RedisSentinel, sen.Master
@@ -530,7 +531,7 @@ func TestSentinelFailover(t *testing.T) {
 	if err := s.ClaimNonce(t.Context(), before, now); err != nil {
 		t.Fatal(err)
 	}
-	if out := master.MustDo("WAIT", "1", "5000"); !strings.HasSuffix(out, "1") {
+	if out := master.MustDo("WAIT", "1", "10000"); !strings.HasSuffix(out, "1") {
 		t.Fatalf("the claim did not reach the replica: %s", out)
 	}
 	// The sentinel learns of the replica from the master's INFO (every 10 s).
