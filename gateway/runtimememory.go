@@ -10,6 +10,11 @@ import (
 type RuntimeMemory struct {
 	Limit     int64 // bytes; math.MaxInt64 when there is none
 	GCPercent int
+	// Overridden names the environment variables (GOMEMLIMIT, GOGC) that kept a setting
+	// of the config from being applied, so that the operator is told which one is in
+	// force: a config that says 128 MiB while the process runs under another limit would
+	// otherwise mislead whoever sizes the machine.
+	Overridden []string
 }
 
 // SetRuntimeMemory sets the Go runtime's soft memory limit and GOGC from the config's
@@ -23,16 +28,23 @@ type RuntimeMemory struct {
 // tail; at GOGC 200 it runs half as often. Raising GOGC alone lets the heap grow with the
 // load; under the limit the collector runs more often only when the heap nears it.
 func SetRuntimeMemory(l Limits) RuntimeMemory {
-	if l.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+	var overridden []string
+	switch {
+	case l.MemoryLimit == 0:
+	case os.Getenv("GOMEMLIMIT") != "":
+		overridden = append(overridden, "GOMEMLIMIT")
+	default:
 		debug.SetMemoryLimit(l.MemoryLimit)
-		if l.GCPercent > 0 && os.Getenv("GOGC") == "" {
+		if l.GCPercent > 0 && os.Getenv("GOGC") != "" {
+			overridden = append(overridden, "GOGC")
+		} else if l.GCPercent > 0 {
 			debug.SetGCPercent(l.GCPercent)
 		}
 	}
 	limit := debug.SetMemoryLimit(-1)
 	gc := debug.SetGCPercent(-1)
 	debug.SetGCPercent(gc)
-	return RuntimeMemory{Limit: limit, GCPercent: gc}
+	return RuntimeMemory{Limit: limit, GCPercent: gc, Overridden: overridden}
 }
 
 // validateMemoryLimit refuses a memory limit the gateway would spend its time collecting

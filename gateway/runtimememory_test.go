@@ -3,6 +3,7 @@ package gateway
 import (
 	"math"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -54,14 +55,20 @@ func TestSetRuntimeMemory(t *testing.T) {
 	if m := SetRuntimeMemory(Limits{}); m.Limit != oldLimit || m.GCPercent != oldGC {
 		t.Errorf("without a limit: %+v, want the runtime's %d and %d unchanged", m, oldLimit, oldGC)
 	}
-	if m := SetRuntimeMemory(Limits{MemoryLimit: 900 << 20, GCPercent: 200}); m.Limit != 900<<20 || m.GCPercent != 200 {
-		t.Errorf("with a limit: %+v, want 900 MiB and 200", m)
+	if m := SetRuntimeMemory(Limits{MemoryLimit: 900 << 20, GCPercent: 200}); m.Limit != 900<<20 || m.GCPercent != 200 || m.Overridden != nil {
+		t.Errorf("with a limit: %+v, want 900 MiB and 200, nothing overridden", m)
 	}
+	debug.SetGCPercent(100)
+	t.Setenv("GOGC", "150")
+	if m := SetRuntimeMemory(Limits{MemoryLimit: 800 << 20, GCPercent: 200}); m.Limit != 800<<20 || m.GCPercent != 100 || !slices.Equal(m.Overridden, []string{"GOGC"}) {
+		t.Errorf("with GOGC in the environment: %+v; want the config's limit, the runtime's GOGC, and GOGC named as overriding", m)
+	}
+	t.Setenv("GOGC", "")
 	debug.SetMemoryLimit(math.MaxInt64)
 	debug.SetGCPercent(100)
 	t.Setenv("GOMEMLIMIT", "1GiB")
-	if m := SetRuntimeMemory(Limits{MemoryLimit: 900 << 20, GCPercent: 200}); m.Limit != math.MaxInt64 || m.GCPercent != 100 {
-		t.Errorf("with GOMEMLIMIT in the environment: %+v; the config must not override it", m)
+	if m := SetRuntimeMemory(Limits{MemoryLimit: 900 << 20, GCPercent: 200}); m.Limit != math.MaxInt64 || m.GCPercent != 100 || !slices.Equal(m.Overridden, []string{"GOMEMLIMIT"}) {
+		t.Errorf("with GOMEMLIMIT in the environment: %+v; the config must not override it, and GOMEMLIMIT is named", m)
 	}
 }
 

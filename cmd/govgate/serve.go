@@ -65,7 +65,9 @@ func serve(ctx context.Context, path string, lf logFlags, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if m := gateway.SetRuntimeMemory(cfg.Limits); cfg.Limits.MemoryLimit > 0 {
+	if m := gateway.SetRuntimeMemory(cfg.Limits); len(m.Overridden) > 0 {
+		log.Warn("runtime memory: the environment overrides limits.memory_limit/gc_percent", "overridden_by", m.Overridden, "limit_bytes", m.Limit, "gc_percent", m.GCPercent)
+	} else if cfg.Limits.MemoryLimit > 0 {
 		log.Info("runtime memory", "limit_bytes", m.Limit, "gc_percent", m.GCPercent)
 	}
 	source := func() (*gateway.Config, error) { return gateway.LoadConfig(path) }
