@@ -1,0 +1,139 @@
+package gateway_test
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/crypto"
+	. "github.com/govgate/govgate/gateway"
+	"github.com/govgate/govgate/wire"
+)
+
+// Adversarial review of exchange and publication (h-revpub, issue 19).
+
+// TestStreamPartialNobodyAskedFor: a provider that answers a request without Range with a
+// 206 — the first 100 bytes of a file of 1000, a proxy's cached part, a server that always
+// answers in parts — is refused (502, PARTIAL_UNASKED) and recorded, on a streamed and a
+// buffered route. Passed, the part went out with a valid receipt and the digest of the part
+// (no whole digest: it starts at byte 0), and `govgate call --output FILE` renamed it FILE
+// as a verified download: a tenth of the file that looks complete. A 206 to a Range the
+// consumer sent still passes.
+func TestStreamPartialNobodyAskedFor(t *testing.T) {
+	blob := []byte(strings.Repeat("PK\x03\x04 registration archive ", 40))[:1000]
+	provider := func(ctx *fasthttp.RequestCtx) bool {
+		ctx.SetContentType("application/zip")
+		ctx.Response.Header.Set("ETag", `"v1"`)
+		ctx.SetStatusCode(fasthttp.StatusPartialContent)
+		if rng := string(ctx.Request.Header.Peek("Range")); rng == "bytes=100-" {
+			ctx.Response.Header.Set("Content-Range", "bytes 100-999/1000")
+			ctx.SetBody(blob[100:])
+			return true
+		}
+		ctx.Response.Header.Set("Content-Range", "bytes 0-99/1000")
+		ctx.SetBody(blob[:100])
+		return true
+	}
+	g := startPolicyGateway(t, 0, provider, withStreamRoutes(0), withRangeRelease(""))
+	for _, path := range []string{"/bulk/tiles/archive.zip", "/pub/tiles/archive.zip", "/tiles/archive.zip"} {
+		r := getStream(t, g.base+path, exchanger)
+		if r.status != fasthttp.StatusBadGateway || !strings.Contains(string(r.body), "PARTIAL_UNASKED") || r.trailer.Get(wire.HeaderReceipt) != "" {
+			t.Errorf("%s: a 206 to a request without Range: %d %q receipt %q", path, r.status, r.body, r.trailer.Get(wire.HeaderReceipt))
+		}
+		if e := g.audit.last(); e.status != fasthttp.StatusBadGateway || e.code != "release_refused" {
+			t.Errorf("%s: recorded as %+v", path, e)
+		}
+	}
+	r := getStream(t, g.base+"/bulk/tiles/archive.zip", with(exchanger, "Range", "bytes=100-"))
+	if r.status != 206 || r.err != nil || string(r.body) != string(blob[100:]) || r.trailer.Get(wire.HeaderReceipt) == "" {
+		t.Errorf("a 206 to the consumer's Range: %d %v %d bytes", r.status, r.err, len(r.body))
+	}
+}
+
+// wholeDocumentDigests are fields in which a provider states a digest of its whole
+// document; a careless operator may release them on a route (response_headers).
+var wholeDocumentDigests = []string{"Repr-Digest", "Content-Digest", "Digest", "Content-MD5"}
+
+// withWholeDigestsReleased releases every whole-document digest field on every route.
+func withWholeDigestsReleased() func(string, *gatewaySetup) {
+	return func(_ string, s *gatewaySetup) {
+		prev := s.config
+		s.config = func(cfg *Config) {
+			if prev != nil {
+				prev(cfg)
+			}
+			for i := range cfg.Routes {
+				cfg.Routes[i].ResponseHeaders = append(cfg.Routes[i].ResponseHeaders, wholeDocumentDigests...)
+			}
+		}
+	}
+}
+
+// TestCutResourceNoWholeDocumentDigest: a provider's digest of its whole document
+// (Repr-Digest, Content-Digest, Digest, Content-MD5) never reaches the consumer of a
+// resource released by fields, whatever the route releases: it would let the consumer
+// confirm guesses of the fields withheld from it, which is why the gateway states no whole
+// digest of a cut and seals the provider's ETag. Streamed (exchange and publish), a
+// publish 304, and a buffered JSON query. On an opaque resource the route's release
+// stands (the consumer receives the whole document).
+func TestCutResourceNoWholeDocumentDigest(t *testing.T) {
+	doc := "uscc,name,legal_representative,status,registered_capital\n91110108MA01A2B3C4,北京数联,张三丰,存续,100万\n"
+	sum := crypto.SM3([]byte(doc))
+	b64 := base64.StdEncoding.EncodeToString(sum[:])
+	provider := func(ctx *fasthttp.RequestCtx) bool {
+		ctx.Response.Header.Set("repr-digest", "sm3=:"+b64+":")
+		ctx.Response.Header.Set("Content-Digest", "sm3=:"+b64+":")
+		ctx.Response.Header.Set("Digest", "SM3="+b64)
+		ctx.Response.Header.Set("Content-MD5", "bm90IGEgcmVhbCBtZDU=")
+		ctx.Response.Header.Set("ETag", `"reg-1"`)
+		switch path := string(ctx.Path()); {
+		case strings.HasPrefix(path, "/tax/"):
+			return taxpayer(ctx)
+		case strings.HasPrefix(path, "/pub/tiles/"):
+			ctx.SetContentType("application/zip")
+			ctx.SetBodyString(doc)
+		case string(ctx.Request.Header.Peek("If-None-Match")) == `"reg-1"`:
+			ctx.SetStatusCode(fasthttp.StatusNotModified)
+		default:
+			return csvProvider("text/csv", doc, 16)(ctx)
+		}
+		return true
+	}
+	g := startPolicyGateway(t, 0, provider, withStreamRoutes(0), withWholeDigestsReleased())
+	leaked := func(name string, status int, h map[string][]string) {
+		t.Helper()
+		for _, f := range wholeDocumentDigests {
+			for k, v := range h {
+				if strings.EqualFold(k, f) {
+					t.Errorf("%s (%d): the provider's %s of the whole document reached the consumer of a cut: %q", name, status, f, v)
+				}
+			}
+		}
+	}
+	r := getStream(t, g.base+"/ent/changes.csv", exchanger)
+	if r.status != 200 || r.err != nil || !strings.Contains(string(r.body), "张*") {
+		t.Fatalf("exchange: %d %v %q", r.status, r.err, r.body)
+	}
+	leaked("exchange", r.status, r.header)
+	r = getStream(t, g.base+"/pub/ent/changes.csv", exchanger)
+	leaked("publish", r.status, r.header)
+	tag := r.header.Get("ETag")
+	r = getStream(t, g.base+"/pub/ent/changes.csv", with(exchanger, "If-None-Match", tag))
+	if r.status != 304 {
+		t.Fatalf("publish conditional: %d", r.status)
+	}
+	leaked("publish 304", r.status, r.header)
+	// An opaque resource is released whole: its digests describe what the consumer gets.
+	r = getStream(t, g.base+"/pub/tiles/x.zip", exchanger)
+	if r.status != 200 || r.header.Get("Repr-Digest") != "sm3=:"+b64+":" {
+		t.Errorf("opaque: %d Repr-Digest %q", r.status, r.header.Get("Repr-Digest"))
+	}
+	g = startPolicyGateway(t, 0, provider, withWholeDigestsReleased())
+	status, h, body := do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", rensheju)
+	if status != 200 || strings.Contains(string(body), "bank_account") {
+		t.Fatalf("query: %d %s", status, body)
+	}
+	leaked("query", status, h)
+}
