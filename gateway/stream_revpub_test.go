@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -136,4 +137,70 @@ func TestCutResourceNoWholeDocumentDigest(t *testing.T) {
 		t.Fatalf("query: %d %s", status, body)
 	}
 	leaked("query", status, h)
+}
+
+// TestStreamRangeBodyNotItsContentRange: a provider's 206 whose body is not the span its
+// Content-Range announces — longer (the bytes after the span are not of it) or shorter —
+// is refused before the head when the first window shows it, else cut
+// (RANGE_SIZE_MISMATCH), never with a receipt, and no byte past the span reaches the
+// consumer. With a provider Repr-Digest the gateway reads no prefix, so before this check
+// the part went out complete with a receipt, and only the consumer's whole-file check
+// caught it, after the bytes past the span had been appended to its FILE.part (which
+// every later --continue-at then resumes from the wrong offset).
+func TestStreamRangeBodyNotItsContentRange(t *testing.T) {
+	var b strings.Builder
+	for i := 0; b.Len() < 400000; i++ {
+		fmt.Fprintf(&b, "%09d\n", i) // every 40 bytes of it unique
+	}
+	blob := []byte(b.String())
+	sum := crypto.SM3(blob)
+	for name, tc := range map[string]struct {
+		last int // the Content-Range's last byte; it starts at 100
+		body []byte
+	}{
+		"longer, first window":  {199, blob[100:600]},
+		"shorter, first window": {199, blob[100:150]},
+		"longer, mid-stream":    {200099, blob[100:250100]},
+		"shorter, mid-stream":   {200099, blob[100:150100]},
+	} {
+		provider := func(ctx *fasthttp.RequestCtx) bool {
+			ctx.SetContentType("application/zip")
+			ctx.Response.Header.Set("ETag", `"v1"`)
+			ctx.Response.Header.Set("Repr-Digest", "sm3=:"+base64.StdEncoding.EncodeToString(sum[:])+":")
+			ctx.SetStatusCode(fasthttp.StatusPartialContent)
+			ctx.Response.Header.Set("Content-Range", fmt.Sprintf("bytes 100-%d/%d", tc.last, len(blob)))
+			ctx.SetBody(tc.body)
+			return true
+		}
+		g := startPolicyGateway(t, 0, provider, withStreamRoutes(0), withRangeRelease(""))
+		raw := getRaw(t, g.base, "/bulk/tiles/archive.zip", with(exchanger, "Range", fmt.Sprintf("bytes=100-%d", tc.last), "Connection", "close"))
+		e := g.audit.last()
+		if tc.last == 199 {
+			if !strings.HasPrefix(raw, "HTTP/1.1 502") || !strings.Contains(raw, "RANGE_SIZE_MISMATCH") || e.status != 502 || e.code != "release_refused" {
+				t.Errorf("%s: %.60q ... recorded as %+v", name, raw, e)
+			}
+			continue
+		}
+		if !strings.HasSuffix(raw, "0\r\n"+wire.HeaderTransferError+": release_refused\r\n") || strings.Contains(raw, wire.HeaderReceipt+": log") {
+			t.Errorf("%s: ended as %q", name, raw[max(0, len(raw)-120):])
+		}
+		if strings.Contains(raw, string(blob[tc.last+1:tc.last+41])) {
+			t.Errorf("%s: bytes past the announced span reached the consumer", name)
+		}
+		if e.code != "release_refused" || e.status != 206 {
+			t.Errorf("%s: recorded as %+v", name, e)
+		}
+	}
+	// The span as announced passes.
+	g := startPolicyGateway(t, 0, func(ctx *fasthttp.RequestCtx) bool {
+		ctx.SetContentType("application/zip")
+		ctx.SetStatusCode(fasthttp.StatusPartialContent)
+		ctx.Response.Header.Set("Content-Range", "bytes 100-200099/400000")
+		ctx.SetBody(blob[100:200100])
+		return true
+	}, withStreamRoutes(0), withRangeRelease(""))
+	r := getStream(t, g.base+"/bulk/tiles/archive.zip", with(exchanger, "Range", "bytes=100-200099"))
+	if r.status != 206 || r.err != nil || string(r.body) != string(blob[100:200100]) || r.trailer.Get(wire.HeaderReceipt) == "" {
+		t.Errorf("the span as announced: %d %v %d bytes", r.status, r.err, len(r.body))
+	}
 }
