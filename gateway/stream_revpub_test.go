@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -202,5 +203,129 @@ func TestStreamRangeBodyNotItsContentRange(t *testing.T) {
 	r := getStream(t, g.base+"/bulk/tiles/archive.zip", with(exchanger, "Range", "bytes=100-200099"))
 	if r.status != 206 || r.err != nil || string(r.body) != string(blob[100:200100]) || r.trailer.Get(wire.HeaderReceipt) == "" {
 		t.Errorf("the span as announced: %d %v %d bytes", r.status, r.err, len(r.body))
+	}
+}
+
+// TestStreamProviderFramingLeftoversNeverReachTheNextExchange: a provider whose body is
+// longer than its framing says — a Content-Length shorter than what follows, chunked and
+// Content-Length together, bytes after the last chunk — leaves a forged answer on its
+// connection. The streamed transfer ends at the framing, and the next exchange on that
+// pool (another consumer's, maybe) never reads the leftover as its answer.
+func TestStreamProviderFramingLeftoversNeverReachTheNextExchange(t *testing.T) {
+	const smuggled = "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 24\r\n\r\nuscc,name\nSMUGGLED,x\n\r\n"
+	rows := "uscc,name\n1,a\n"
+	for name, first := range map[string]string{
+		"short Content-Length": "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: " + fmt.Sprint(len(rows)) + "\r\n\r\n" + rows + smuggled,
+		"chunked and Content-Length": "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(rows), rows) + smuggled,
+		"bytes after the last chunk": "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(rows), rows) + smuggled,
+	} {
+		g, _ := startHostile(t, func(req []byte) string {
+			if strings.Contains(string(req), "/first") {
+				return first
+			}
+			return "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 14\r\n\r\nuscc,name\n2,b\n"
+		}, withStreamRoutes(0))
+		r := getStream(t, g.base+"/ent/first.csv", exchanger)
+		if r.status == 200 && (r.err != nil || !strings.Contains(string(r.body), "1,a") || strings.Contains(string(r.body), "SMUGGLED")) {
+			t.Errorf("%s: the first transfer: %v %q", name, r.err, r.body)
+		}
+		for i := 0; i < 3; i++ {
+			r = getStream(t, g.base+"/ent/second.csv", exchanger)
+			if strings.Contains(string(r.body), "SMUGGLED") || (r.status == 200 && !strings.Contains(string(r.body), "2,b")) {
+				t.Errorf("%s: the next exchange read the leftover: %d %q", name, r.status, r.body)
+			}
+		}
+	}
+}
+
+// TestStreamPrefixFromAProviderIgnoringIfRange: the file changed between the consumer's
+// range and the gateway's read of the prefix, and the provider ignores If-Range: it
+// answers the prefix 206 from the new file (its new ETag, or its old ETag with another
+// total). No whole digest is stated — the consumer's check fails closed — and the
+// transfer itself goes through with its receipt.
+func TestStreamPrefixFromAProviderIgnoringIfRange(t *testing.T) {
+	old := []byte(strings.Repeat("PK\x03\x04 registration archive v1 ", 8000))
+	for name, prefixHead := range map[string]func(ctx *fasthttp.RequestCtx, n int){
+		"new ETag": func(ctx *fasthttp.RequestCtx, n int) {
+			ctx.Response.Header.Set("ETag", `"v2"`)
+			ctx.Response.Header.Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", n-1, len(old)))
+		},
+		"old ETag, another total": func(ctx *fasthttp.RequestCtx, n int) {
+			ctx.Response.Header.Set("ETag", `"v1"`)
+			ctx.Response.Header.Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", n-1, len(old)+7))
+		},
+	} {
+		provider := func(ctx *fasthttp.RequestCtx) bool {
+			ctx.SetContentType("application/zip")
+			ctx.SetStatusCode(fasthttp.StatusPartialContent)
+			var from, to int
+			fmt.Sscanf(string(ctx.Request.Header.Peek("Range")), "bytes=%d-%d", &from, &to)
+			if len(ctx.Request.Header.Peek("If-Range")) > 0 { // the gateway's prefix, from the changed file
+				prefixHead(ctx, to+1)
+				ctx.SetBody([]byte(strings.Repeat("X", to+1)))
+				return true
+			}
+			ctx.Response.Header.Set("ETag", `"v1"`)
+			ctx.Response.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, len(old)-1, len(old)))
+			ctx.SetBody(old[from:])
+			return true
+		}
+		g := startPolicyGateway(t, 0, provider, withStreamRoutes(0), withRangeRelease(""))
+		r := getStream(t, g.base+"/bulk/tiles/archive.zip", with(exchanger, "Range", "bytes=100000-"))
+		if r.status != 206 || r.err != nil || string(r.body) != string(old[100000:]) || r.trailer.Get(wire.HeaderReceipt) == "" {
+			t.Fatalf("%s: %d %v %d bytes", name, r.status, r.err, len(r.body))
+		}
+		if w := r.trailer.Get(wire.HeaderWholeDigest); w != "" {
+			t.Errorf("%s: a whole digest was stated of a prefix from another representation: %s", name, w)
+		}
+		if e := g.audit.last(); e.whole != "" {
+			t.Errorf("%s: recorded %+v", name, e)
+		}
+	}
+}
+
+// TestNotModifiedNeverLowersTheLabel: a provider labels its 200 above the catalog's label
+// (X-Classification: internal on a public resource) and, as providers do, sends no label on
+// its 304. The gateway wrote the catalog's label on the 304 (public), and a cache updates
+// its stored response's fields from a 304 (RFC 9111 4.3.4): the copy the consumer holds,
+// released as internal, became public. A 304 without the provider's label carries none; one
+// with it is checked against the ceiling and released as the 200 would be.
+func TestNotModifiedNeverLowersTheLabel(t *testing.T) {
+	var label304 atomic.Value
+	label304.Store("")
+	provider := func(ctx *fasthttp.RequestCtx) bool {
+		ctx.Response.Header.Set("ETag", `"reg-1"`)
+		if string(ctx.Request.Header.Peek("If-None-Match")) == `"reg-1"` {
+			ctx.SetStatusCode(fasthttp.StatusNotModified)
+			if l := label304.Load().(string); l != "" {
+				ctx.Response.Header.Set("X-Classification", l)
+			}
+			return true
+		}
+		ctx.Response.Header.Set("X-Classification", "internal")
+		ctx.SetContentType("application/zip")
+		ctx.SetBodyString("PK\x03\x04 tiles")
+		return true
+	}
+	g := startPolicyGateway(t, 0, provider, withStreamRoutes(0))
+	r := getStream(t, g.base+"/pub/tiles/x.zip", exchanger)
+	if r.status != 200 || r.header.Get("X-Classification") != "internal" {
+		t.Fatalf("200: %d label %q", r.status, r.header.Get("X-Classification"))
+	}
+	r = getStream(t, g.base+"/pub/tiles/x.zip", with(exchanger, "If-None-Match", `"reg-1"`))
+	if r.status != 304 || r.header.Get(wire.HeaderReceipt) == "" || len(r.header.Values("X-Classification")) != 0 {
+		t.Errorf("a 304 without the provider's label: %d labels %q", r.status, r.header.Values("X-Classification"))
+	}
+	label304.Store("internal")
+	r = getStream(t, g.base+"/pub/tiles/x.zip", with(exchanger, "If-None-Match", `"reg-1"`))
+	if r.status != 304 || r.header.Get("X-Classification") != "internal" {
+		t.Errorf("a 304 with the provider's label: %d label %q", r.status, r.header.Get("X-Classification"))
+	}
+	label304.Store("secret") // above this consumer's ceiling
+	r = getStream(t, g.base+"/pub/tiles/x.zip", with(exchanger, "If-None-Match", `"reg-1"`))
+	if r.status != 403 || !strings.Contains(string(r.body), "LABEL_ABOVE_CEILING") {
+		t.Errorf("a 304 labelled above the ceiling: %d %q", r.status, r.body)
 	}
 }
