@@ -329,3 +329,28 @@ func TestNotModifiedNeverLowersTheLabel(t *testing.T) {
 		t.Errorf("a 304 labelled above the ceiling: %d %q", r.status, r.body)
 	}
 }
+
+// TestPublishCutETagHidesTheProviderTagLength: the gateway's tag of a cut seals the
+// provider's, but its length was the provider tag's plus a constant. nginx's ETag is
+// "<mtime hex>-<size hex>" of the whole document: the length of the gateway's tag told the
+// consumer of a cut the order of magnitude (a factor of 16) of the whole document's size,
+// withheld fields included, and when it crossed one. Sealed tags are padded to a block of
+// 32 bytes; the tag still answers 304.
+func TestPublishCutETagHidesTheProviderTagLength(t *testing.T) {
+	var lens []int
+	for _, etag := range []string{`"674c1e80-fff"`, `"674c1e80-1000"`, `"674c1e80-ffffff"`} {
+		p := &publishedCSV{etag: etag}
+		g := startPolicyGateway(t, 0, p.serve, withStreamRoutes(0))
+		tag := getStream(t, g.base+"/pub/ent/changes.csv", exchanger).header.Get("ETag")
+		lens = append(lens, len(tag))
+		if r := getStream(t, g.base+"/pub/ent/changes.csv", with(exchanger, "If-None-Match", tag)); r.status != 304 || r.header.Get("ETag") != tag {
+			t.Errorf("%s: the gateway's tag %q: %d %q", etag, tag, r.status, r.header.Get("ETag"))
+		}
+		if inm, _ := p.lastAsked(); inm != etag {
+			t.Errorf("%s: the provider was asked %q", etag, inm)
+		}
+	}
+	if lens[0] != lens[1] || lens[1] != lens[2] {
+		t.Errorf("the gateway's tag is as long as the provider's: %v", lens)
+	}
+}
