@@ -1,6 +1,10 @@
 package gateway
 
-import "github.com/valyala/fasthttp"
+import (
+	"github.com/valyala/fasthttp"
+
+	"github.com/govgate/govgate/wire"
+)
 
 // Range requests on resources the release stage filters. The field cut is defined on the
 // top-level members of the whole document; a byte range of it is another document (a
@@ -36,8 +40,14 @@ func unfilteredFieldsOf(h *fasthttp.RequestHeader) []string {
 	return unfilteredRequestFields[:]
 }
 
-// unfilteredResponseFields are the provider's validators of the whole document.
-var unfilteredResponseFields = [...]string{fasthttp.HeaderETag, fasthttp.HeaderLastModified}
+// unfilteredResponseFields are the provider's validators and digests of the whole
+// document. A digest (RFC 9530's Repr-Digest and Content-Digest, RFC 3230's Digest,
+// Content-MD5) is the same oracle as a content-hash ETag, without the seal: the consumer
+// of a cut could confirm guesses of the fields withheld from it. They go whatever the
+// route's response_headers release, since one route's resource may be opaque under one
+// policy revision and released by fields under the next.
+var unfilteredResponseFields = [...]string{fasthttp.HeaderETag, fasthttp.HeaderLastModified,
+	wire.HeaderReprDigest, wire.HeaderContentDigest, "Digest", "Content-MD5"}
 
 // DropRangeRequest deletes every field of unfilteredFieldsOf(h) from the request, in any
 // case, and reports whether none is left.
@@ -95,8 +105,9 @@ func partialResponse(h *fasthttp.ResponseHeader) bool {
 	return false
 }
 
-// DropResponseValidators deletes the provider's ETag and Last-Modified in any case: the
-// upstream client keeps names as the provider wrote them, and Del matches exact bytes.
+// DropResponseValidators deletes the provider's ETag, Last-Modified and digests of its
+// whole document (unfilteredResponseFields) in any case: the upstream client keeps names
+// as the provider wrote them, and Del matches exact bytes.
 func DropResponseValidators(h *fasthttp.ResponseHeader) {
 	// DelBytes removes every field of one spelling; each round removes one spelling, and
 	// there cannot be more spellings than fields.
@@ -113,4 +124,19 @@ func DropResponseValidators(h *fasthttp.ResponseHeader) {
 		}
 		h.DelBytes(found)
 	}
+}
+
+// unaskedPartial refuses a part of the representation (206, or a Content-Range) answered
+// to a request forwarded without Range. The consumer asked for the whole; the part,
+// released with a receipt and the digest of what was sent (and, starting at byte 0, no
+// whole digest), passes every check a client makes of one transfer, and govgate call
+// --output would keep it as a verified file. The release stage refuses every part of a
+// resource released by fields (RESPONSE_PARTIAL); this is for the opaque ones, released
+// whole. It runs after the release stage, so that the code of a cut resource's refusal
+// stays that.
+func unaskedPartial(ctx *fasthttp.RequestCtx, x *Exchange) *Error {
+	if !x.partial || len(ctx.Request.Header.Peek(fasthttp.HeaderRange)) > 0 {
+		return nil
+	}
+	return ReleaseRefusal(false, Reason{Code: "PARTIAL_UNASKED", Message: "the provider answered a part of its representation (206 or Content-Range) to a request without Range"})
 }

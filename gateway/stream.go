@@ -178,6 +178,10 @@ func (g *Gateway) releaseStream(ctx *fasthttp.RequestCtx, x *Exchange, rt *runti
 			return stageError(StageRelease, err)
 		}
 	}
+	if err := unaskedPartial(ctx, x); err != nil {
+		closeUpstream(up, errStreamRefused)
+		return err
+	}
 	s := newStreamBody(g, rt, ctx, x, up, cutter)
 	s.whole = g.startWhole(ctx, x, s.win)
 	if err := s.prime(); err != nil {

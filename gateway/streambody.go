@@ -31,6 +31,9 @@ type streamBody struct {
 	src    io.Reader
 	cutter RowCutter
 	limit  int64
+	// span is the length a 206's Content-Range announces (rangeSpan), 0 when none: the
+	// body must be exactly that long.
+	span int64
 
 	win  []byte // the provider's bytes not yet cut: win[:pend]
 	pend int
@@ -53,6 +56,7 @@ func newStreamBody(g *Gateway, rt *runtime, ctx *fasthttp.RequestCtx, x *Exchang
 	s := &streamBody{
 		g: g, rt: rt, ctx: ctx, x: x, up: up, src: up.BodyStream(), cutter: cutter, limit: limit,
 		win: make([]byte, StreamWindow), sentHash: crypto.NewSM3(), recvHash: crypto.NewSM3(),
+		span: x.whole.rangeSpan(),
 	}
 	if cutter != nil {
 		s.buf = make([]byte, 0, StreamWindow+StreamWindow/4)
@@ -87,6 +91,9 @@ func (s *streamBody) produce() error {
 		if left := s.limit - s.received + 1; int64(len(room)) > left {
 			room = room[:left] // one byte past the limit is enough to know it is passed
 		}
+		if left := s.span - s.received + 1; s.span > 0 && int64(len(room)) > left {
+			room = room[:left] // and one past the span, never sent
+		}
 		n, err := s.fill(room)
 		s.recvHash.Write(room[:n])
 		if s.whole != nil && s.whole.body {
@@ -96,6 +103,9 @@ func (s *streamBody) produce() error {
 		s.pend += n
 		if s.received > s.limit {
 			return errTransferTooLarge(s.limit)
+		}
+		if s.span > 0 && (s.received > s.span || (errors.Is(err, io.EOF) && s.received != s.span)) {
+			return errRangeSize(s.span, s.received)
 		}
 		switch {
 		case errors.Is(err, io.EOF):

@@ -136,6 +136,20 @@ func byteRange(v []byte) (first, last, total int64, ok bool) {
 	return first, last, total, true
 }
 
+// rangeSpan is the number of bytes a 206 with one byte Content-Range announces, 0 for any
+// other answer. A body that is not that long is not the range it claims to be: bytes past
+// the span, appended by a resuming client, would shift every later resume of its file.
+func (w *providerWhole) rangeSpan() int64 {
+	if w.status != fasthttp.StatusPartialContent || !w.ranged {
+		return 0
+	}
+	return w.last - w.first + 1
+}
+
+func errRangeSize(span, received int64) *Error {
+	return ReleaseRefusal(false, Reason{Code: "RANGE_SIZE_MISMATCH", Message: fmt.Sprintf("the provider's 206 announced %d bytes in its Content-Range and sent at least %d", span, received)})
+}
+
 // MarkReleasedWhole is called by a release stage that passes the provider's body whole
 // (an opaque resource): only then may the gateway state the whole representation's digest.
 func (x *Exchange) MarkReleasedWhole() { x.releasedWhole = true }

@@ -76,10 +76,38 @@ func NewTagSealer() (*TagSealer, error) {
 	return &TagSealer{aead: aead, macKey: key[crypto.SM4KeySize:]}, nil
 }
 
-// seal is base64url(nonce || SM4-GCM(provider, ad: profile)).
+// tagBlock is what the sealed provider tag is padded to a multiple of: the length of the
+// gateway's tag must not be the provider's. nginx's ETag is "<mtime hex>-<size hex>" of the
+// whole document, and its length alone gives the size's order of magnitude, withheld
+// fields included; S3's multipart tag ends in the count of parts.
+const tagBlock = 32
+
+// seal is base64url(nonce || SM4-GCM(pad(provider), ad: profile)).
 func (s *TagSealer) seal(provider []byte, profile string) string {
 	nonce := crypto.HMACSM3(s.macKey, append([]byte(profile+"\x00"), provider...))[:tagNonce]
-	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, provider, []byte(profile)))
+	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, padTag(provider), []byte(profile)))
+}
+
+// padTag appends 0x80 and then zeros up to a multiple of tagBlock (ISO/IEC 7816-4): an
+// entity-tag ends in '"', so the padding is read back unambiguously.
+func padTag(tag []byte) []byte {
+	n := (len(tag)/tagBlock + 1) * tagBlock
+	out := make([]byte, n)
+	copy(out, tag)
+	out[len(tag)] = 0x80
+	return out
+}
+
+// unpadTag removes padTag's padding, or reports false.
+func unpadTag(p []byte) ([]byte, bool) {
+	i := len(p) - 1
+	for i >= 0 && p[i] == 0 {
+		i--
+	}
+	if i < 0 || p[i] != 0x80 || len(p)%tagBlock != 0 {
+		return nil, false
+	}
+	return p[:i], true
 }
 
 // open recovers the provider's entity-tag sealed under profile, or false.
@@ -92,7 +120,7 @@ func (s *TagSealer) open(sealed []byte, profile string) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	return p, true
+	return unpadTag(p)
 }
 
 // ReleasedConditions returns the If-None-Match to forward for a consumer whose release

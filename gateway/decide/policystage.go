@@ -124,7 +124,13 @@ func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *gateway.Exchange) err
 	if err := d.CheckLabel(label); err != nil {
 		return releaseError(err)
 	}
-	resp.Header.Set(gateway.HeaderClassification, d.ReleasedLabel(label))
+	if resp.StatusCode() != fasthttp.StatusNotModified || label != "" {
+		resp.Header.Set(gateway.HeaderClassification, d.ReleasedLabel(label))
+	}
+	// else: a 304 carries no content, and the provider stated no label. The copy the
+	// consumer holds keeps the label its 200 was released with; a cache updates its stored
+	// fields from a 304 (RFC 9111 4.3.4), so the catalog's label written here would lower
+	// the label of a copy the provider had labelled higher.
 	if d.Opaque() {
 		return nil
 	}
