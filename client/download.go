@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/valyala/fasthttp"
 )
 
 // PartSuffix marks a download not yet verified: the body is written to PATH+PartSuffix and
@@ -23,6 +25,9 @@ type Download struct {
 	f      *os.File
 	status int
 	append bool
+	// validator is the strong ETag of the version the part holds (ValidatorSuffix), ""
+	// when none is known.
+	validator string
 }
 
 // NewDownload prepares a download to path. With resume, it continues path+PartSuffix if
@@ -43,11 +48,28 @@ func NewDownload(path string, resume bool) (*Download, error) {
 			break
 		}
 	}
+	if d.from == path+PartSuffix && d.offset > 0 {
+		v, err := readValidator(d.from)
+		if err != nil {
+			return nil, err
+		}
+		d.validator = v
+	}
 	return d, nil
 }
 
 // Offset is where the download continues; 0 for a fresh one.
 func (d *Download) Offset() int64 { return d.offset }
+
+// Ask sets req's Range to the bytes from Offset on and, when the version the part holds
+// is known, If-Range to its ETag: a provider whose file changed then sends the whole new
+// version, which replaces the part.
+func (d *Download) Ask(req *Request) {
+	AskFrom(req, d.offset)
+	if d.offset > 0 && d.validator != "" {
+		req.Header[fasthttp.HeaderIfRange] = d.validator
+	}
+}
 
 // Open is the destination of the answer whose head is resp (SendTo's open): a 206 that
 // starts at Offset is appended to the part, any other 2xx replaces it, a 416 to a resumed download
@@ -64,6 +86,10 @@ func (d *Download) Open(resp *Response) (io.Writer, error) {
 		}
 		if start != d.offset {
 			return nil, fmt.Errorf("resume %s: the answer starts at byte %d, the file has %d", d.from, start, d.offset)
+		}
+		if tag := strongTag(resp); d.validator != "" && tag != d.validator {
+			// A provider that ignored If-Range: the rest of another version.
+			return nil, fmt.Errorf("resume %s: the part is version %s, the answer continues %q", d.from, d.validator, tag)
 		}
 		if d.from != part {
 			// The file is being extended: until it verifies whole it is a part.
@@ -87,6 +113,10 @@ func (d *Download) Open(resp *Response) (io.Writer, error) {
 			return nil, fmt.Errorf("--output %s: %w", part, err)
 		}
 		d.f, d.from = f, part
+		if err := saveValidator(part, strongTag(resp)); err != nil {
+			f.Close()
+			return nil, err
+		}
 		return f, nil
 	}
 	return nil, fmt.Errorf("%s: the gateway answered %d, not the file", d.path, resp.Status)
@@ -124,7 +154,7 @@ func (d *Download) Finish(resp *Response, err error) error {
 			return fmt.Errorf("--output %s: %w", d.path, err)
 		}
 	}
-	return nil
+	return saveValidator(d.path+PartSuffix, "")
 }
 
 // needsWholeDigest: a file made of parts, or one already there, is checked whole; a body

@@ -190,3 +190,83 @@ func resumeFrom(t *testing.T, path string, content []byte) *client.Download {
 	}
 	return d
 }
+
+// TestDownloadResumedUnderIfRange: a download remembers the version its part is of (the
+// answer's strong ETag, beside the part) and continues under If-Range with it. A provider
+// whose file changed since answers the whole new version, which replaces the part
+// instead of being appended to the old one; a provider that ignores If-Range and sends
+// the rest of another version is refused with the part untouched; a validator file that
+// is not a strong ETag (weak, or a header injection) is never sent.
+func TestDownloadResumedUnderIfRange(t *testing.T) {
+	old, next := make([]byte, 100_000), make([]byte, 120_000)
+	rand.Read(old)
+	rand.Read(next)
+	answer := func(status int, tag string, body []byte, from int) *client.Response {
+		sum := crypto.SM3(body)
+		h := map[string][]string{"ETag": {tag}, "Repr-Digest": {"sm3=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"}}
+		if status == 206 {
+			h["Content-Range"] = []string{fmt.Sprintf("bytes %d-%d/%d", from, len(body)-1, len(body))}
+		}
+		return &client.Response{Status: status, Header: h}
+	}
+	path := filepath.Join(t.TempDir(), "registry.csv")
+	part, validator := path+client.PartSuffix, path+client.ValidatorSuffix
+
+	// Interrupted after 40,000 bytes of version 1.
+	d, err := client.NewDownload(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := d.Open(answer(200, `"v1"`, old, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(old[:40_000])
+	if err := d.Finish(nil, client.ErrTransferIncomplete); err == nil {
+		t.Fatal("an interrupted download finished")
+	}
+	if v, _ := os.ReadFile(validator); string(v) != "\"v1\"\n" {
+		t.Fatalf("the part's version is not kept: %q", v)
+	}
+
+	// Continued: Range under If-Range "v1".
+	d, err = client.NewDownload(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &client.Request{}
+	d.Ask(req)
+	if req.Header["Range"] != "bytes=40000-" || req.Header["If-Range"] != `"v1"` {
+		t.Fatalf("continued with %v", req.Header)
+	}
+	// A provider that ignores If-Range: the rest of version 2 is refused, the part kept.
+	if err := deliver(d, answer(206, `"v2"`, next, 40_000), next[40_000:], nil); err == nil || exists(path) {
+		t.Fatalf("the rest of another version was accepted: %v", err)
+	}
+	if got, _ := os.ReadFile(part); string(got) != string(old[:40_000]) {
+		t.Fatal("the refused answer touched the part")
+	}
+	// The file changed: the whole of version 2 replaces the part.
+	d, _ = client.NewDownload(path, true)
+	if err := deliver(d, answer(200, `"v2"`, next, 0), next, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != string(next) || exists(part) || exists(validator) {
+		t.Fatalf("after the new version: file %d bytes, part left %v, validator left %v", len(got), exists(part), exists(validator))
+	}
+
+	// What the validator file holds is sent only if it is a strong ETag.
+	for _, bad := range []string{`W/"v1"`, "\"v1\"\r\nX-Injected: 1", `v1`, `""x""`} {
+		os.WriteFile(part, old[:10], 0o644)
+		os.WriteFile(validator, []byte(bad), 0o644)
+		d, err := client.NewDownload(path+"", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := &client.Request{}
+		d.Ask(req)
+		if _, sent := req.Header["If-Range"]; sent {
+			t.Errorf("validator file %q sent as If-Range %q", bad, req.Header["If-Range"])
+		}
+	}
+}

@@ -404,7 +404,8 @@ func checkReceipt(ctx context.Context, c *client.Client, resp *client.Response, 
 }
 
 // download prepares --output (nil without it) and, for --continue-at -, sets the
-// request's Range to the bytes from the end of what an interrupted download left.
+// request's Range to the bytes from the end of what an interrupted download left (under
+// If-Range with the version it was of, when that is known).
 func (cf *callFlags) download(req *client.Request) (*client.Download, error) {
 	resume := *cf.continueAt != ""
 	if resume && (*cf.continueAt != "-" || *cf.output == "") {
@@ -417,6 +418,6 @@ func (cf *callFlags) download(req *client.Request) (*client.Download, error) {
 	if err != nil {
 		return nil, err
 	}
-	client.AskFrom(req, dl.Offset())
+	dl.Ask(req)
 	return dl, nil
 }

@@ -332,3 +332,33 @@ func TestDemoPublishedList(t *testing.T) {
 		t.Error("a 304 left a part file")
 	}
 }
+
+// TestCallContinueAtAfterTheFileChanged: a part left by an interrupted download of a
+// version the provider no longer serves (its bytes and its ETag are another version's)
+// is continued under If-Range: the provider, through the gateway, answers the whole
+// current version, which replaces the part and verifies by its trailers. Before, the rest
+// of the new version was appended to the old part, the whole never verified, and every
+// later --continue-at refused it again.
+func TestCallContinueAtAfterTheFileChanged(t *testing.T) {
+	d := startCallDemo(t)
+	whole, _ := publishedWhole(t)
+	file := filepath.Join(t.TempDir(), "entities.csv")
+	oldVersion := append([]byte(nil), whole[:2<<20]...)
+	oldVersion[100] ^= 1
+	if err := os.WriteFile(file+client.PartSuffix, oldVersion, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file+client.ValidatorSuffix, []byte(`"2025-01-old"`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCmd(t, append([]string{"call", "--timeout", "5m", "--continue-at", "-", "--output", file, d.base + demoPublishedPath}, d.creds()...)...)
+	got, _ := os.ReadFile(file)
+	if code != 0 || !bytes.Equal(got, whole) || !strings.Contains(stderr, "status: 200") {
+		t.Fatalf("continued a part of another version: exit %d, %d of %d bytes: %s", code, len(got), len(whole), stderr)
+	}
+	for _, left := range []string{file + client.PartSuffix, file + client.ValidatorSuffix} {
+		if _, err := os.Stat(left); err == nil {
+			t.Errorf("%s left after the download verified", left)
+		}
+	}
+}
