@@ -89,7 +89,10 @@ func (d *Download) Open(resp *Response) (io.Writer, error) {
 		}
 		if tag := strongTag(resp); d.validator != "" && tag != d.validator {
 			// A provider that ignored If-Range: the rest of another version.
-			return nil, fmt.Errorf("resume %s: the part is version %s, the answer continues %q", d.from, d.validator, tag)
+			if tag == "" {
+				tag = "one it does not name"
+			}
+			return nil, fmt.Errorf("resume %s: the part is version %s, the answer continues version %s (the provider ignored If-Range)", d.from, d.validator, tag)
 		}
 		if d.from != part {
 			// The file is being extended: until it verifies whole it is a part.
