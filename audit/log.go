@@ -50,8 +50,6 @@ type Options struct {
 	// of the batch waited that long, so it is the audit log's share of an exchange's
 	// latency and, in its tail, the disk's. It must return at once.
 	OnCommit func(records int, took time.Duration)
-
-	syncData func(*os.File) error // tests: a stand-in for fdatasync of a segment's records
 }
 
 // ErrClosed is returned by Append after Close.
@@ -85,18 +83,13 @@ type Log struct {
 	size        uint64     // durable records
 	rng         *compact.Range
 	tree        nodeStore
-	treeWritten uint64    // records whose tree nodes are in tree.hashes; the rest are in tree.mem
-	wbuf        []byte    // the frames of the batch being written, reused
-	nodes       nodeBatch // the batch's new tree nodes, reused
-	zeros       []byte    // never written to: the source of Log.writeZeros
-	grow        *growth   // the active segment's growth in progress, if any
-	// flights are the batches written past the durable end whose fdatasync is running
-	// (flight.go), oldest first; writeEnd is the active segment's offset after them.
-	flights      []*flight
-	spareFlights []*flight
-	writeEnd     int64
-	syncData     func(*os.File) error
-	syncJobs     chan syncJob // to the syncers; closed as the writer stops
+	treeWritten uint64         // records whose tree nodes are in tree.hashes; the rest are in tree.mem
+	wbuf        []byte         // the frames of the batch being written, reused
+	offsets     []int64        // the batch's record offsets, reused
+	results     []appendResult // the batch's answers, reused
+	nodes       nodeBatch      // the batch's new tree nodes, reused
+	zeros       []byte         // never written to: the source of Log.writeZeros
+	grow        *growth        // the active segment's growth in progress, if any
 
 	ckpt     atomic.Pointer[SignedCheckpoint]
 	ckptMu   sync.Mutex // one checkpoint written at a time; held by its goroutine
@@ -174,12 +167,11 @@ func Open(opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open audit log %s: %w", opts.Dir, err)
 	}
-	l := &Log{opts: opts, log: opts.Logger, dir: opts.Dir, lock: lock, opened: time.Now(), syncData: syncFile(opts)}
+	l := &Log{opts: opts, log: opts.Logger, dir: opts.Dir, lock: lock, opened: time.Now()}
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, fmt.Errorf("open audit log %s: %w", opts.Dir, err)
 	}
-	l.writeEnd = l.segments[len(l.segments)-1].end
 	if opts.KeysPath == "" {
 		opts.KeysPath = filepath.Join(opts.Dir, "keys.json")
 		l.opts.KeysPath = opts.KeysPath
@@ -198,10 +190,6 @@ func Open(opts Options) (*Log, error) {
 		l.reqs = make(chan *appendReq, opts.MaxBatch)
 		l.stop = make(chan struct{})
 		l.stopped = make(chan struct{})
-		l.syncJobs = make(chan syncJob, maxInFlight)
-		for range maxInFlight {
-			go l.syncer(l.syncJobs)
-		}
 		go l.writer()
 	}
 	return l, nil
@@ -287,56 +275,37 @@ func (l *Log) releaseBuffer(req *appendReq) {
 }
 
 // writer is the single goroutine that writes: it takes every record waiting, writes them
-// with one fsync, and answers each (group commit), with up to maxInFlight commits' syncs
-// running at once (flight.go). A checkpoint is signed every interval while records arrive.
+// with one fsync, and answers each (group commit). A checkpoint is signed every interval
+// while records arrive.
 func (l *Log) writer() {
 	defer close(l.stopped)
-	defer close(l.syncJobs) // every flight has landed (stop drains them)
 	tick := time.NewTicker(l.opts.CheckpointInterval)
 	defer tick.Stop()
 	prune := time.NewTicker(pruneEvery)
 	defer prune.Stop()
 	l.prune(time.Now())
-	h := &heldBatch{batch: make([]*appendReq, 0, l.opts.MaxBatch), timer: time.NewTimer(time.Hour)}
-	h.timer.Stop()
+	batch := make([]*appendReq, 0, l.opts.MaxBatch)
 	for {
-		reqs := l.reqs
-		if len(l.flights) >= maxInFlight || len(h.batch) >= l.opts.MaxBatch {
-			reqs = nil
-		}
 		select {
-		case req := <-reqs:
-			h.batch = l.gather(append(h.batch, req))
-			l.commitOrHold(h)
-		case <-h.fire:
-			h.fire = nil
-			l.commitHeld(h)
-		case err := <-l.landed():
-			l.flights[0].err, l.flights[0].received = err, true
-			l.land()
-			if len(l.flights) == 0 && len(h.batch) > 0 {
-				h.batch = l.gather(h.batch)
-				l.commitHeld(h)
-			}
+		case req := <-l.reqs:
+			batch = l.gather(append(batch[:0], req))
+			l.commit(batch)
+			clear(batch)
 		case <-tick.C:
 			l.checkpointInBackground()
 		case sw := <-l.signers:
-			l.drainAll(h)
 			sw.done <- l.swapSigner(sw.signer)
 		case done := <-l.ckptNow:
-			l.drainAll(h)
 			l.checkpointIfGrown()
 			close(done)
 		case now := <-prune.C:
 			l.prune(now)
 		case <-l.stop:
-			// Answer what is held and queued, then a last checkpoint.
-			l.drainAll(h)
+			// Answer what is queued, then a last checkpoint.
 			for {
 				select {
 				case r := <-l.reqs:
-					l.commitBatch([]*appendReq{r})
-					l.drain()
+					l.commit([]*appendReq{r})
 					continue
 				default:
 				}
@@ -370,6 +339,96 @@ func (l *Log) gather(batch []*appendReq) []*appendReq {
 	return batch
 }
 
+// commit makes a batch durable and answers it. On a write or sync error the write is taken
+// back (undo), so the segment's records end where they durably ended, and every record of
+// the batch is refused.
+func (l *Log) commit(batch []*appendReq) {
+	start := time.Now()
+	results, err := l.write(batch)
+	if err != nil {
+		msg := err.Error()
+		if l.failing.Swap(&msg) == nil {
+			l.log.Error("audit records cannot be made durable; exchanges are refused until writes succeed", "error", err)
+		}
+		l.failures.Add(uint64(len(batch)))
+		for _, r := range batch {
+			r.done <- appendResult{err: fmt.Errorf("audit log: %w", err)}
+		}
+		return
+	}
+	if l.failing.Swap(nil) != nil {
+		l.log.Info("audit log writes succeed again")
+	}
+	l.appended.Add(uint64(len(batch)))
+	if l.opts.OnCommit != nil {
+		l.opts.OnCommit(len(batch), time.Since(start))
+	}
+	for i, r := range batch {
+		r.done <- results[i]
+	}
+}
+
+func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
+	seg := l.segments[len(l.segments)-1]
+	if seg.end >= l.opts.SegmentBytes && seg.count() > 0 {
+		next, err := l.rotate()
+		if err != nil {
+			return nil, err
+		}
+		seg = next
+	}
+	start := l.size
+	buf := l.wbuf[:0]
+	offsets := l.offsets[:0]
+	results := l.results[:0]
+	for i, r := range batch {
+		index := start + uint64(i)
+		offsets = append(offsets, seg.end+int64(len(buf)))
+		b := *r.buf
+		buf = appendPrehashedFrame(buf, r, b[:r.split], index, b[r.split:])
+		l.releaseBuffer(r)
+		results = append(results, appendResult{index: index})
+	}
+	l.offsets, l.results = offsets, results
+	// The batch buffer is kept for the next batch (it was a fifth of the gateway's
+	// allocated bytes), unless a burst made it large.
+	if cap(buf) <= maxKeptBatchBuffer {
+		l.wbuf = buf
+	} else {
+		l.wbuf = nil
+	}
+	l.waitGrowthBefore(seg.end + int64(len(buf)))
+	if _, err := seg.f.WriteAt(buf, seg.end); err != nil {
+		return nil, l.undo(seg, len(buf), err)
+	}
+	if err := l.sync(seg, seg.end+int64(len(buf))); err != nil {
+		return nil, l.undo(seg, len(buf), err)
+	}
+	nodes := &l.nodes
+	nodes.buf = nodes.buf[:0]
+	rng := l.rng
+	// The range keeps leaf hashes on its right border, so they get memory of their own
+	// (one block per batch), not the requests' reused sums.
+	leaves := make([]byte, 0, len(batch)*HashSize)
+	for _, r := range batch {
+		at := len(leaves)
+		leaves = append(leaves, r.sum[:]...)
+		if err := rng.Append(leaves[at:len(leaves):len(leaves)], nodes.visit); err != nil {
+			return nil, err
+		}
+	}
+	// Tree nodes are derived data: kept in memory (proofs read them there), written and
+	// made durable by the next checkpoint before it is signed, and rebuilt from the
+	// records after a crash (rebuildTree). The commit path writes the records alone.
+	l.mu.Lock()
+	l.tree.mem.add(nodes.buf)
+	seg.end += int64(len(buf))
+	seg.offsets = append(seg.offsets, offsets...)
+	l.size = start + uint64(len(batch))
+	l.mu.Unlock()
+	return results, nil
+}
+
 // sync makes the segment durable up to dataEnd. The segment is grown by zeros ahead of
 // its records, a step at a time, so that most commits overwrite blocks the file already
 // has: fdatasync then flushes data alone, where an append's fsync also commits the
@@ -383,7 +442,7 @@ func (l *Log) sync(seg *segment, dataEnd int64) error {
 		if dataEnd+segmentGrowth/2 > seg.alloc {
 			l.startGrowth(seg)
 		}
-		return l.syncData(seg.f)
+		return fdatasync(seg.f)
 	}
 	from := max(dataEnd, seg.alloc)
 	grown := dataEnd + segmentGrowth
