@@ -212,6 +212,10 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 			return row{}, err
 		}
 	}
+	disk, err := b.diskBeside(procs, ld)
+	if err != nil {
+		return row{}, err
+	}
 	opening := rssOf(procs)
 	resetPeakRSS(procs)
 	for _, p := range procs {
@@ -242,7 +246,7 @@ func (b *bench) measure(sc scenario, duration time.Duration, ld load) (row, erro
 		errs += n
 	}
 	out := row{name: sc.name, offered: ld.rate, rps: r.Throughput, p50: float64(r.Latency.P50), p99: float64(r.Latency.P99),
-		p999: float64(r.Latency.P999), errors: errs, rssMB: rssOf(procs), openingRSSMB: opening}
+		p999: float64(r.Latency.P999), errors: errs, rssMB: rssOf(procs), openingRSSMB: opening, disk: disk}
 	if r.Requests > 0 {
 		out.cpuPer1k = used / float64(r.Requests) * 1000
 		out.opaCPUPer1k = opaUsed / float64(r.Requests) * 1000

@@ -112,6 +112,9 @@ type row struct {
 	io                  ioCounts     // the servers' read/write system calls and bytes, per exchange
 	// allocBytes and allocObjects are a Go server's heap allocation per exchange.
 	allocBytes, allocObjects float64
+	// disk is the audit disk alone, probed just before an open-loop audit row's measured
+	// run: the floor under that run's tail, measured at the same moment (diskBeside).
+	disk *diskSync
 }
 
 func orchestrate(duration time.Duration, runs, conns int, out, only, profile, traceOut, straceOut string, suite tlcp.Suite) error {
@@ -122,6 +125,7 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile, tr
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		return cmd.Run()
 	}
+	reserveLoadProc()
 	b, err := newBench()
 	if err != nil {
 		return err
@@ -187,8 +191,8 @@ func (b *bench) interleaved(scs []scenario, duration time.Duration, runs int, ld
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", sc.name, err)
 			}
-			log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k (opa %.3f)  rss %.0f MB  errors %d  commits %s  reads+writes/exchange %.1f+%.1f  alloc/exchange %.0f B %.1f objects",
-				sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.opaCPUPer1k, r.rssMB, r.errors, r.commits, r.io.reads, r.io.writes, r.allocBytes, r.allocObjects)
+			log.Printf("%-52s run %d: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %.3f s/1k (opa %.3f)  rss %.0f MB  errors %d  commits %s  reads+writes/exchange %.1f+%.1f  alloc/exchange %.0f B %.1f objects%s%s",
+				sc.name, i+1, r.rps, r.p50, r.p99, r.cpuPer1k, r.opaCPUPer1k, r.rssMB, r.errors, r.commits, r.io.reads, r.io.writes, r.allocBytes, r.allocObjects, r.disk, r.behind())
 			if r.errors > 0 {
 				return nil, fmt.Errorf("%s: %d requests failed; a run with errors measures the errors", sc.name, r.errors)
 			}
