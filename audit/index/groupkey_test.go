@@ -157,3 +157,43 @@ func TestMigrationFromVersion4(t *testing.T) {
 	}
 	rollupsAgree(t, db)
 }
+
+// A shipper killed after its batch's roll-up upsert and before the commit (its connection
+// gone) leaves neither the records nor their counts; the batch shipped again is counted
+// once. The roll-ups are written in the transaction of the records they count.
+func TestKilledBetweenRollupAndCommitCountsNothing(t *testing.T) {
+	ctx := context.Background()
+	url, db := migrated(t)
+	start := time.Date(2026, 3, 10, 1, 0, 0, 0, time.UTC)
+	if err := Ship(ctx, db, batch("o", 0, 100, start)); err != nil {
+		t.Fatal(err)
+	}
+	victim := connect(t, url)
+	p, err := Begin(ctx, victim, batch("o", 100, 100, start.Add(100*time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := addRollups(ctx, p.tx, p.b.Rows); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `SELECT pg_terminate_backend($1)`, victim.PgConn().PID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Commit(ctx); err == nil {
+		t.Fatal("a batch committed over a connection that was killed")
+	}
+	counted := func() (int64, int64, int64) {
+		return count(t, db, `SELECT count(*) FROM records`), count(t, db, `SELECT coalesce(sum(n), 0) FROM sharing_daily`),
+			count(t, db, `SELECT count(*) FROM records WHERE sharing`)
+	}
+	if n, rolled, sharing := counted(); n != 100 || rolled != sharing {
+		t.Fatalf("after the kill: %d records, the roll-up counts %d of %d sharing records", n, rolled, sharing)
+	}
+	if err := Ship(ctx, db, batch("o", 100, 100, start.Add(100*time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if n, rolled, sharing := counted(); n != 200 || rolled != sharing {
+		t.Fatalf("shipped again: %d records, the roll-up counts %d of %d sharing records", n, rolled, sharing)
+	}
+	rollupsAgree(t, db)
+}
