@@ -187,3 +187,17 @@ func TestVerifyFindsMisencodedColumns(t *testing.T) {
 		}
 	}
 }
+
+// A row's tuple is allocated once, at its size: a short estimate grew it at the record's
+// bytes (a second allocation, the tuple copied and cleared again), a long one keeps memory
+// no tuple uses in every row held until shipped.
+func TestEncodeAllocatesTheTupleOnce(t *testing.T) {
+	all := append(edgeRows(t, "govgate.test/edge"), rows("govgate.test/gw-a", 0, 20, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))...)
+	for i := range all {
+		r := &all[i]
+		allocs := testing.AllocsPerRun(10, r.Encode)
+		if allocs != 1 || len(r.tuple) != cap(r.tuple) {
+			t.Fatalf("row %d (record of %d bytes): %v allocations, a tuple of %d bytes in %d", i, len(r.Record), allocs, len(r.tuple), cap(r.tuple))
+		}
+	}
+}

@@ -44,26 +44,43 @@ type Batch struct {
 var ErrConflict = errors.New("another shipper advanced this origin")
 
 // addRollup adds a batch's sharing rows, summed by group, to a roll-up table (daily or
-// monthly), one statement each.
+// monthly), one statement each. A group adds to the row of its period and key only when
+// every text is the group's: a group whose key another group's row holds (two texts of
+// one hash) adds to no row, which addRollups refuses; it is never merged into the other.
 const addRollup = `
-INSERT INTO %[1]s AS d (%[2]s, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome, n, bytes_released)
-SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[])
-ON CONFLICT (%[2]s, origin, kind, (md5(consumer_dept)), (md5(provider_dept)), (md5(pool)), (md5(resource)), (md5(agreement)), (md5(reason)), outcome)
-DO UPDATE SET n = d.n + EXCLUDED.n, bytes_released = d.bytes_released + EXCLUDED.bytes_released`
+INSERT INTO %[1]s AS d (%[2]s, group_key, origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome, n, bytes_released)
+SELECT * FROM unnest($1::date[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[])
+ON CONFLICT (%[2]s, group_key)
+DO UPDATE SET n = d.n + EXCLUDED.n, bytes_released = d.bytes_released + EXCLUDED.bytes_released
+WHERE (d.origin, d.kind, d.consumer_dept, d.provider_dept, d.pool, d.resource, d.agreement, d.reason, d.outcome)
+    = (EXCLUDED.origin, EXCLUDED.kind, EXCLUDED.consumer_dept, EXCLUDED.provider_dept, EXCLUDED.pool, EXCLUDED.resource, EXCLUDED.agreement, EXCLUDED.reason, EXCLUDED.outcome)`
 
 var (
 	addDaily   = fmt.Sprintf(addRollup, "sharing_daily", "day")
 	addMonthly = fmt.Sprintf(addRollup, "sharing_monthly", "month")
 )
 
+// ErrRollupKeyCollision is a batch with a roll-up group whose key a row of another group
+// holds: the batch is not written (its records and counts stay out together), and the
+// shipper stops rather than count the group in another's row.
+var ErrRollupKeyCollision = errors.New("a roll-up group's key is held by another group's row")
+
 // addRollups adds the rows to the daily and the monthly roll-up, summed in memory first
-// so that each group of the batch is one row of each upsert.
+// so that each group of the batch is one row of each upsert. Every group must insert or
+// add to its own row: one that did neither shares its key with another group's row.
 func addRollups(ctx context.Context, tx pgx.Tx, rows []Row) error {
-	if _, err := tx.Exec(ctx, addDaily, rollup(rows, dayOf)...); err != nil {
-		return fmt.Errorf("daily roll-up: %w", err)
-	}
-	if _, err := tx.Exec(ctx, addMonthly, rollup(rows, monthOfDay)...); err != nil {
-		return fmt.Errorf("monthly roll-up: %w", err)
+	for _, r := range []struct {
+		what, sql string
+		period    func(*Row) time.Time
+	}{{"daily", addDaily, dayOf}, {"monthly", addMonthly, monthOfDay}} {
+		args, groups := rollup(rows, r.period)
+		tag, err := tx.Exec(ctx, r.sql, args...)
+		if err != nil {
+			return fmt.Errorf("%s roll-up: %w", r.what, err)
+		}
+		if n := tag.RowsAffected(); n != int64(groups) {
+			return fmt.Errorf("%s roll-up: %w: %d of %d groups written", r.what, ErrRollupKeyCollision, n, groups)
+		}
 	}
 	return nil
 }
@@ -345,8 +362,8 @@ func monthOfDay(r *Row) time.Time {
 }
 
 // rollup sums the sharing rows by period (period(row): day or month) and group, as the
-// unnest arrays of addRollup.
-func rollup(rows []Row, period func(*Row) time.Time) []any {
+// unnest arrays of addRollup, and returns how many groups they hold.
+func rollup(rows []Row, period func(*Row) time.Time) ([]any, int) {
 	type sum struct{ n, bytes int64 }
 	sums := map[rollupKey]*sum{}
 	var order []rollupKey
@@ -367,24 +384,26 @@ func rollup(rows []Row, period func(*Row) time.Time) []any {
 			s.bytes += r.BytesResponse
 		}
 	}
-	cols := make([]any, 12)
 	days := make([]time.Time, len(order))
+	keys := make([][]byte, len(order))
 	texts := make([][]string, 9)
 	for i := range texts {
 		texts[i] = make([]string, len(order))
 	}
 	ns, bs := make([]int64, len(order)), make([]int64, len(order))
-	for i, k := range order {
-		days[i] = k.day
-		for j, v := range []string{k.origin, k.kind, k.consumer, k.provider, k.pool, k.resource, k.agreement, k.reason, k.outcome} {
+	for i := range order {
+		k := &order[i]
+		days[i], keys[i] = k.day, groupKey(k)
+		for j, v := range [...]string{k.origin, k.kind, k.consumer, k.provider, k.pool, k.resource, k.agreement, k.reason, k.outcome} {
 			texts[j][i] = v
 		}
-		ns[i], bs[i] = sums[k].n, sums[k].bytes
+		ns[i], bs[i] = sums[*k].n, sums[*k].bytes
 	}
-	cols[0] = days
+	cols := make([]any, 0, 13)
+	cols = append(cols, days, keys)
 	for j := range texts {
-		cols[j+1] = texts[j]
+		cols = append(cols, texts[j])
 	}
-	cols[10], cols[11] = ns, bs
-	return cols
+	cols = append(cols, ns, bs)
+	return cols, len(order)
 }

@@ -91,9 +91,12 @@ func TestVerifyDBFindsChangedRollups(t *testing.T) {
 		{"a daily count", `UPDATE sharing_daily SET n = n + 100 WHERE ctid = (SELECT ctid FROM sharing_daily WHERE origin = $1 ORDER BY day, agreement LIMIT 1)`},
 		{"a monthly volume", `UPDATE sharing_monthly SET bytes_released = bytes_released * 10 WHERE ctid = (SELECT ctid FROM sharing_monthly WHERE origin = $1 AND bytes_released > 0 LIMIT 1)`},
 		{"a daily row removed", `DELETE FROM sharing_daily WHERE ctid = (SELECT ctid FROM sharing_daily WHERE origin = $1 AND outcome = 'denied' LIMIT 1)`},
-		{"a daily row added", `INSERT INTO sharing_daily VALUES ('2026-11-01', $1, 'exchange', '110000-rensheju', '', 'pool-hu', 'hukou.basic', 'agr-forged', '', 'allowed', 5000, 900000)`},
+		{"a daily row added", `INSERT INTO sharing_daily VALUES ('2026-11-01', $1, 'exchange', '110000-rensheju', '', 'pool-hu', 'hukou.basic', 'agr-forged', '', 'allowed', 5000, 900000,
+			rollup_group_key($1, 'exchange', '110000-rensheju', '', 'pool-hu', 'hukou.basic', 'agr-forged', '', 'allowed'))`},
+		{"a daily row's key", `UPDATE sharing_daily SET group_key = sha256('another group') WHERE ctid = (SELECT ctid FROM sharing_daily WHERE origin = $1 LIMIT 1)`},
 		{"a row's provider_dept", `UPDATE records SET provider_dept = 'someone-else' WHERE origin = $1 AND idx = (SELECT min(idx) FROM records WHERE origin = $1 AND sharing)`},
-		{"an origin no log backs", `INSERT INTO sharing_monthly SELECT month, 'govgate.test/ghost', kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome, n, bytes_released FROM sharing_monthly WHERE origin = $1`},
+		{"an origin no log backs", `INSERT INTO sharing_monthly SELECT month, 'govgate.test/ghost', kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome, n, bytes_released,
+			rollup_group_key('govgate.test/ghost', kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome) FROM sharing_monthly WHERE origin = $1`},
 	}
 	for _, c := range changes {
 		t.Run(c.name, func(t *testing.T) {

@@ -129,6 +129,7 @@ func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint,
 	bad := uint64(0)
 	var badErr error
 	var pending [][]byte
+	var arena recordArena
 	check := func() {
 		for _, res := range checkParallel(pending, s.origin, p.Next+uint64(len(v.rows)), s.opts.ProviderDept) {
 			if badErr != nil {
@@ -151,7 +152,7 @@ func (s *Shipper) verify(ctx context.Context, targets []*audit.SignedCheckpoint,
 			gapAt = want
 			return fmt.Errorf("record %d follows record %d: %w", i, want-1, errGap)
 		}
-		pending = append(pending, bytes.Clone(rec))
+		pending = append(pending, arena.clone(rec))
 		if len(pending) == checkChunk {
 			check()
 		}
