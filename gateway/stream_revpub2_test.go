@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -131,14 +132,14 @@ func TestRangeIfRangeIgnoredByTheProvider(t *testing.T) {
 		ifRng  string
 		status int
 	}{
-		"another version":        {[]string{`ETag: "v2"`}, `"v1"`, 502},
-		"no ETag":                {nil, `"v1"`, 502},
-		"weak ETag of the tag":   {[]string{`ETag: W/"v1"`}, `"v1"`, 502},
-		"two ETags":              {[]string{`ETag: "v1"`, `etag: "v2"`}, `"v1"`, 502},
-		"a weak If-Range":        {[]string{`ETag: W/"v1"`}, `W/"v1"`, 502},
-		"the version asked for":  {[]string{`ETag: "v1"`}, `"v1"`, 206},
-		"a date If-Range":        {[]string{`ETag: "v2"`}, "Wed, 21 Oct 2015 07:28:00 GMT", 206},
-		"lower-case ETag, v1":    {[]string{`etag: "v1"`}, `"v1"`, 206},
+		"another version":       {[]string{`ETag: "v2"`}, `"v1"`, 502},
+		"no ETag":               {nil, `"v1"`, 502},
+		"weak ETag of the tag":  {[]string{`ETag: W/"v1"`}, `"v1"`, 502},
+		"two ETags":             {[]string{`ETag: "v1"`, `etag: "v2"`}, `"v1"`, 502},
+		"a weak If-Range":       {[]string{`ETag: W/"v1"`}, `W/"v1"`, 502},
+		"the version asked for": {[]string{`ETag: "v1"`}, `"v1"`, 206},
+		"a date If-Range":       {[]string{`ETag: "v2"`}, "Wed, 21 Oct 2015 07:28:00 GMT", 206},
+		"lower-case ETag, v1":   {[]string{`etag: "v1"`}, `"v1"`, 206},
 	} {
 		fields := append([]string{"Content-Type: application/zip", fmt.Sprintf("Content-Range: bytes 100-%d/%d", len(blob)-1, len(blob))}, tc.etag...)
 		answer := rawPart(206, fields, blob[100:], false)
@@ -152,5 +153,16 @@ func TestRangeIfRangeIgnoredByTheProvider(t *testing.T) {
 				t.Errorf("%s, %s: %d bytes", name, path, len(r.body))
 			}
 		}
+	}
+}
+
+// TestStreamLimitOfMaxInt64: a careless operator's max_response_bytes of 2^63-1 ("no
+// limit") overflowed the window arithmetic (limit-received+1) and panicked the gateway on
+// the first streamed read. It streams.
+func TestStreamLimitOfMaxInt64(t *testing.T) {
+	g := startPolicyGateway(t, 0, csvProvider("text/csv", "uscc,name,status\n1,a,存续\n", 7), withStreamRoutes(math.MaxInt64))
+	r := getStream(t, g.base+"/ent/changes.csv", exchanger)
+	if r.status != 200 || r.err != nil || string(r.body) != "uscc,name,status\n1,a,存续\n" || r.trailer.Get(wire.HeaderReceipt) == "" {
+		t.Errorf("%d %v %q", r.status, r.err, r.body)
 	}
 }
