@@ -166,3 +166,32 @@ func TestStreamLimitOfMaxInt64(t *testing.T) {
 		t.Errorf("%d %v %q", r.status, r.err, r.body)
 	}
 }
+
+// TestCutResourceNoWholeDocumentDigestInTrailers: the provider's digests of its whole
+// document in a chunked answer's trailer section, in any case and repeated, announced or
+// not, never reach the consumer of a buffered cut (fasthttp's client merges trailers into
+// the head the release stage reads), whatever the route releases.
+func TestCutResourceNoWholeDocumentDigestInTrailers(t *testing.T) {
+	for name, announce := range map[string]string{"announced": "Trailer: repr-digest, Digest, content-md5, CONTENT-DIGEST\r\n", "unannounced": ""} {
+		answer := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + announce + "Transfer-Encoding: chunked\r\n\r\n" +
+			fmt.Sprintf("%x\r\n%s\r\n0\r\n", len(taxpayerJSON), taxpayerJSON) +
+			"repr-digest: sm3=:AAAA:\r\nDigest: SM3=AAAA\r\nDIGEST: MD5=BBBB\r\ncontent-md5: CCCC\r\nCONTENT-DIGEST: sm3=:DDDD:\r\n\r\n"
+		g, _ := startHostile(t, func([]byte) string { return answer }, withWholeDigestsReleased())
+		status, h, body := do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", rensheju)
+		if status != 200 || strings.Contains(string(body), "bank_account") {
+			t.Fatalf("%s: %d %s", name, status, body)
+		}
+		for k, v := range h {
+			for _, f := range wholeDocumentDigests {
+				if strings.EqualFold(k, f) {
+					t.Errorf("%s: %s %q reached the consumer of a cut", name, k, v)
+				}
+			}
+		}
+		// The control: an opaque resource's route releases them, trailers included.
+		status, h, _ = do(t, "GET", g.base+"/tiles/x", "", rensheju)
+		if status != 200 || h.Get("Repr-Digest") != "sm3=:AAAA:" {
+			t.Errorf("%s: opaque: %d %v", name, status, h)
+		}
+	}
+}
