@@ -133,7 +133,8 @@ func contentRange(v []byte) (first, last, total int64, ok bool) {
 	if string(size) == "*" {
 		total, okT = -1, true
 	}
-	if !ok1 || !ok2 || !okA || !okB || !okT || last < first || (total >= 0 && total <= last) {
+	// last < MaxInt64, so that the span last-first+1 is an int64 when the total is "*".
+	if !ok1 || !ok2 || !okA || !okB || !okT || last < first || last == math.MaxInt64 || (total >= 0 && total <= last) {
 		return 0, 0, 0, false
 	}
 	return first, last, total, true
