@@ -78,6 +78,8 @@ func TestRangeContentRangeEdges(t *testing.T) {
 		"2^63-1 bytes":                 {206, []string{zip, "Content-Range: bytes 0-9223372036854775806/9223372036854775807"}, blob[100:600], false},
 		"chunked, longer":              {206, []string{zip, "Content-Range: bytes 100-199/1000"}, blob[100:600], true},
 		"Content-Length, longer":       {206, []string{zip, "Content-Range: bytes 100-199/1000"}, blob[100:600], false},
+		"empty":                        {206, []string{zip, "Content-Range: bytes 100-199/1000"}, "", false},
+		"empty, chunked":               {206, []string{zip, "Content-Range: bytes 100-199/1000"}, "", true},
 		"multipart to one range":       {206, []string{"Content-Type: multipart/byteranges; boundary=B"}, "--B\r\nContent-Type: application/zip\r\nContent-Range: bytes 100-599/1000\r\n\r\n" + blob[100:600] + "\r\n--B--\r\n", false},
 		"Content-Range on a 200":       {200, []string{zip, "Content-Range: bytes 100-199/1000"}, blob[100:200], false},
 		"Content-Range on a 200, long": {200, []string{zip, "Content-Range: bytes 100-199/1000"}, blob[100:600], true},
