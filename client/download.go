@@ -101,6 +101,13 @@ func (d *Download) Open(resp *Response) (io.Writer, error) {
 			}
 			d.from = part
 		}
+		if d.validator == "" {
+			// The part's first bytes are of no known version: a validator file left from a
+			// part deleted by hand must not name it.
+			if err := saveValidator(part, ""); err != nil {
+				return nil, err
+			}
+		}
 		f, err := os.OpenFile(part, os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("resume %s: %w", part, err)

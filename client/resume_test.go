@@ -270,3 +270,39 @@ func TestDownloadResumedUnderIfRange(t *testing.T) {
 		}
 	}
 }
+
+// TestDownloadStaleValidatorNotKept: a validator file left beside no part (the part deleted
+// by hand after it failed to verify, as the message says to) named the version of bytes
+// that were gone. Continuing a FILE that another tool fetched appends to it and renames
+// it FILE.part; the stale validator then named that part's version, and the next
+// continuation asked If-Range with it. A part continued without a known version keeps
+// none.
+func TestDownloadStaleValidatorNotKept(t *testing.T) {
+	blob := make([]byte, 30_000)
+	rand.Read(blob)
+	path := filepath.Join(t.TempDir(), "registry.csv")
+	os.WriteFile(path+client.ValidatorSuffix, []byte("\"v1\"\n"), 0o644) // the part it named is gone
+	os.WriteFile(path, blob[:10_000], 0o644)                             // another tool's download
+	d, err := client.NewDownload(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &client.Request{}
+	d.Ask(req)
+	if _, sent := req.Header["If-Range"]; sent || req.Header["Range"] != "bytes=10000-" {
+		t.Fatalf("continued with %v", req.Header)
+	}
+	resp := &client.Response{Status: 206, Header: map[string][]string{"ETag": {`"v2"`}, "Content-Range": {"bytes 10000-29999/30000"}}}
+	w, err := d.Open(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(blob[10_000:20_000])
+	if err := d.Finish(resp, client.ErrTransferIncomplete); err == nil {
+		t.Fatal("an interrupted download finished")
+	}
+	if !exists(path+client.PartSuffix) || exists(path+client.ValidatorSuffix) {
+		v, _ := os.ReadFile(path + client.ValidatorSuffix)
+		t.Errorf("part %v; a validator %q names a part whose first bytes are of no known version", exists(path+client.PartSuffix), v)
+	}
+}

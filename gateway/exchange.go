@@ -93,6 +93,9 @@ type Exchange struct {
 	// before stripResponseHeaders removes the field, for the release stage to refuse on a
 	// resource it filters.
 	partial bool
+	// span: the bytes its one well-formed Content-Range announces, 0 when it sent none,
+	// -1 when several or a malformed one (partialResponse).
+	span int64
 
 	// whole: what the provider's head said of its whole representation (streamdigest.go),
 	// taken with partial; releasedWhole: the release stage passes the body whole.

@@ -77,3 +77,15 @@ func CaptureWhole(status int, fields ...string) (repr []byte, ranged bool, first
 	w := captureWhole(&h)
 	return w.repr, w.ranged, w.first, w.last, w.total, w.etag
 }
+
+// PartialSpan is what partialResponse reads of a provider's head: whether it is a part,
+// and the span of its Content-Range (0 none, -1 several or malformed).
+func PartialSpan(status int, fields ...string) (bool, int64) {
+	var h fasthttp.ResponseHeader
+	h.DisableNormalizing()
+	h.SetStatusCode(status)
+	for i := 0; i+1 < len(fields); i += 2 {
+		h.Add(fields[i], fields[i+1])
+	}
+	return partialResponse(&h)
+}

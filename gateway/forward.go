@@ -32,7 +32,7 @@ func (g *Gateway) forward(ctx *fasthttp.RequestCtx, x *Exchange, e *routeEntry) 
 		return ue
 	}
 	e.pool.observe(m, false)
-	x.partial = partialResponse(&ctx.Response.Header)
+	x.partial, x.span = partialResponse(&ctx.Response.Header)
 	stripResponseHeaders(&ctx.Response.Header, x)
 	return nil
 }

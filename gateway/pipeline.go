@@ -168,7 +168,7 @@ func (g *Gateway) release(ctx *fasthttp.RequestCtx, x *Exchange, t time.Time) *E
 			return stageError(StageRelease, err)
 		}
 	}
-	return unaskedPartial(ctx, x)
+	return checkPartial(ctx, x, true)
 }
 
 // serveCatalog answers the catalog request itself: it is not routed to any provider, but it

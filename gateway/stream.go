@@ -100,7 +100,7 @@ func (g *Gateway) forwardStream(ctx *fasthttp.RequestCtx, x *Exchange, e *routeE
 		return nil, ue
 	}
 	e.pool.observe(m, false)
-	x.partial = partialResponse(&up.Header)
+	x.partial, x.span = partialResponse(&up.Header)
 	x.whole = captureWhole(&up.Header)
 	stripResponseHeaders(&up.Header, x)
 	if bodiless(up.StatusCode()) {
@@ -178,7 +178,7 @@ func (g *Gateway) releaseStream(ctx *fasthttp.RequestCtx, x *Exchange, rt *runti
 			return stageError(StageRelease, err)
 		}
 	}
-	if err := unaskedPartial(ctx, x); err != nil {
+	if err := checkPartial(ctx, x, false); err != nil {
 		closeUpstream(up, errStreamRefused)
 		return err
 	}

@@ -31,8 +31,8 @@ type streamBody struct {
 	src    io.Reader
 	cutter RowCutter
 	limit  int64
-	// span is the length a 206's Content-Range announces (rangeSpan), 0 when none: the
-	// body must be exactly that long.
+	// span is the length a 206's Content-Range announces (Exchange.span), 0 when none:
+	// the body must be exactly that long.
 	span int64
 
 	win  []byte // the provider's bytes not yet cut: win[:pend]
@@ -56,7 +56,9 @@ func newStreamBody(g *Gateway, rt *runtime, ctx *fasthttp.RequestCtx, x *Exchang
 	s := &streamBody{
 		g: g, rt: rt, ctx: ctx, x: x, up: up, src: up.BodyStream(), cutter: cutter, limit: limit,
 		win: make([]byte, StreamWindow), sentHash: crypto.NewSM3(), recvHash: crypto.NewSM3(),
-		span: x.whole.rangeSpan(),
+	}
+	if up.StatusCode() == fasthttp.StatusPartialContent {
+		s.span = max(x.span, 0) // a 206 without one readable span was refused (checkPartial)
 	}
 	if cutter != nil {
 		s.buf = make([]byte, 0, StreamWindow+StreamWindow/4)
@@ -88,11 +90,12 @@ func (s *streamBody) produce() error {
 		if len(room) == 0 {
 			return errRowTooLarge()
 		}
-		if left := s.limit - s.received + 1; int64(len(room)) > left {
-			room = room[:left] // one byte past the limit is enough to know it is passed
+		// left+1 would overflow for a limit or span of 2^63-1 (a provider's Content-Range).
+		if left := s.limit - s.received; int64(len(room)) > left {
+			room = room[:left+1] // one byte past the limit is enough to know it is passed
 		}
-		if left := s.span - s.received + 1; s.span > 0 && int64(len(room)) > left {
-			room = room[:left] // and one past the span, never sent
+		if left := s.span - s.received; s.span > 0 && int64(len(room)) > left {
+			room = room[:left+1] // and one past the span, never sent
 		}
 		n, err := s.fill(room)
 		s.recvHash.Write(room[:n])

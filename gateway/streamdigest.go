@@ -115,35 +115,13 @@ func sm3Member(v []byte) []byte {
 	return nil
 }
 
-// byteRange reads "bytes first-last/total" with a known total.
+// byteRange reads "bytes first-last/total" with a known total (contentRange).
 func byteRange(v []byte) (first, last, total int64, ok bool) {
-	rest, ok := bytes.CutPrefix(v, []byte("bytes "))
-	if !ok {
-		return 0, 0, 0, false
-	}
-	span, size, ok1 := bytes.Cut(rest, []byte("/"))
-	a, b, ok2 := bytes.Cut(span, []byte("-"))
-	if !ok1 || !ok2 {
-		return 0, 0, 0, false
-	}
-	var err1, err2, err3 error
-	first, err1 = strconv.ParseInt(string(a), 10, 64)
-	last, err2 = strconv.ParseInt(string(b), 10, 64)
-	total, err3 = strconv.ParseInt(string(size), 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil || first < 0 || last < first || total <= last {
+	first, last, total, ok = contentRange(v)
+	if !ok || total < 0 {
 		return 0, 0, 0, false
 	}
 	return first, last, total, true
-}
-
-// rangeSpan is the number of bytes a 206 with one byte Content-Range announces, 0 for any
-// other answer. A body that is not that long is not the range it claims to be: bytes past
-// the span, appended by a resuming client, would shift every later resume of its file.
-func (w *providerWhole) rangeSpan() int64 {
-	if w.status != fasthttp.StatusPartialContent || !w.ranged {
-		return 0
-	}
-	return w.last - w.first + 1
 }
 
 func errRangeSize(span, received int64) *Error {

@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"bytes"
 	"encoding/base64"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -73,6 +75,40 @@ func FuzzCaptureWhole(f *testing.F) {
 		}
 		if gotTag != nil && (bytes.HasPrefix(gotTag, []byte("W/")) || gotTag[0] != '"' || gotTag[len(gotTag)-1] != '"') {
 			t.Fatalf("%q gave the tag %q", etag, gotTag)
+		}
+	})
+}
+
+// spanForm is RFC 9110 14.4's byte range of a part.
+var spanForm = regexp.MustCompile(`^bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)$`)
+
+// FuzzPartialSpan: whatever a provider sends as Content-Range, the span the gateway holds a
+// 206's body to is none (0), unreadable (-1), or the positive length of one
+// "bytes first-last/total" (total "*" or past last) written in digits.
+func FuzzPartialSpan(f *testing.F) {
+	for _, cr := range []string{"bytes 0-0/1", "bytes 100-199/*", "bytes */1000", "bytes 0-9223372036854775806/9223372036854775807",
+		"bytes 0-9223372036854775807/*", "bytes +1-2/3", "bytes 1-2/2", "bytes 5-3/9", "bytes  1-2/3", "Bytes 1-2/3"} {
+		f.Add(cr)
+	}
+	f.Fuzz(func(t *testing.T, cr string) {
+		partial, span := PartialSpan(206, "Content-Range", cr)
+		if !partial || span == 0 || span < -1 {
+			t.Fatalf("%q: partial %v span %d", cr, partial, span)
+		}
+		if span < 0 {
+			return
+		}
+		m := spanForm.FindStringSubmatch(cr)
+		if m == nil {
+			t.Fatalf("%q read as a span of %d", cr, span)
+		}
+		first, _ := strconv.ParseInt(m[1], 10, 64)
+		last, _ := strconv.ParseInt(m[2], 10, 64)
+		if last-first+1 != span {
+			t.Fatalf("%q read as a span of %d", cr, span)
+		}
+		if partial, span := PartialSpan(206, "Content-Range", cr, "content-range", cr); !partial || span != -1 {
+			t.Fatalf("two fields %q read as a span of %d", cr, span)
 		}
 	})
 }
