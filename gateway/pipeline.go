@@ -22,7 +22,7 @@ func (g *Gateway) handle(rl *runningListener, ctx *fasthttp.RequestCtx) {
 		}
 	}()
 
-	err := g.run(ctx, x, rt, rl.cfg.Transport != TransportPlain)
+	err := g.runGuarded(ctx, x, rt, rl.cfg.Transport != TransportPlain)
 	if err != nil {
 		g.releaseNonce(ctx, x) // refused before a provider was chosen: no share used
 		x.Err = err
@@ -30,6 +30,9 @@ func (g *Gateway) handle(rl *runningListener, ctx *fasthttp.RequestCtx) {
 			g.log.Warn("exchange failed", "request_id", string(x.ID), "code", err.Code, "error", err.cause)
 		}
 		writeError(&ctx.Response, err, x.ID)
+		if err.Code == codeInternal {
+			ctx.SetConnectionClose() // what the failed stage left half done is not reused
+		}
 	}
 	endUpload(ctx, x) // after writeError, which resets the response and its Connection field
 	if err == nil && x.Transfer != nil {

@@ -96,6 +96,9 @@ type gatewaySetup struct {
 	provider string
 	// config, when set, changes the gateway's config before it starts.
 	config func(*Config)
+	// stages, when set, changes the stages before the gateway starts (a stage wrapped to
+	// fail in a way the real ones must not).
+	stages func(*Stages)
 }
 
 // startPolicyGateway runs a gateway with the real policy engine in front of a provider
@@ -131,10 +134,14 @@ func startPolicyGateway(t testing.TB, quota int, respond func(ctx *fasthttp.Requ
 	if gs.auditor == nil {
 		gs.auditor = rec
 	}
-	g := startGateway(t, cfg, Options{Stages: Stages{
+	stages := Stages{
 		Authenticate: headerAuthenticator{}, Decide: ps, Release: ps, Catalog: ps, Audit: gs.auditor,
 		Admin: append(ps.AdminHandlers(), gs.admin...), Metrics: append([]prometheus.Collector{ps.Collector()}, gs.metrics...),
-	}})
+	}
+	if gs.stages != nil {
+		gs.stages(&stages)
+	}
+	g := startGateway(t, cfg, Options{Stages: stages})
 	return &policyGateway{testGateway: g, stage: ps, audit: rec, dir: dir, up: up}
 }
 

@@ -72,7 +72,7 @@ func (s *streamBody) prime() *Error {
 		s.eof = true
 		return nil
 	}
-	err := s.produce()
+	err := s.produceGuarded()
 	if err == nil || endOfBody(err) {
 		return nil
 	}
@@ -170,7 +170,7 @@ func (s *streamBody) Read(p []byte) (int, error) {
 		return 0, s.endErr
 	}
 	if len(s.out) == 0 {
-		err := s.produce()
+		err := s.produceGuarded()
 		if endOfBody(err) {
 			return 0, s.complete()
 		}
@@ -341,7 +341,7 @@ func (s *streamBody) WriteTo(w io.Writer) (int64, error) {
 			return total, s.endErr
 		}
 		if len(s.out) == 0 {
-			err := s.produce()
+			err := s.produceGuarded()
 			if endOfBody(err) {
 				if err := s.complete(); !endOfBody(err) {
 					return total, err

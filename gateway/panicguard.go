@@ -1,0 +1,51 @@
+package gateway
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/valyala/fasthttp"
+)
+
+// errInternal is an exchange the gateway failed on itself: a panic in a stage, reached by
+// what a consumer or a provider sent. fasthttp recovers no panic, so without this guard
+// one crafted header ended the process and every department's exchanges with it (a
+// provider's Content-Range of 2^63-1 did, before its overflow was fixed). The exchange is
+// refused — or its transfer cut — and recorded, and the connection closed: what the
+// failed stage left half done is never reused.
+func errInternal(r any) *Error {
+	return Errorf(fasthttp.StatusInternalServerError, codeInternal, "the gateway failed on this exchange; it is recorded").WithCause(fmt.Errorf("panic: %v", r))
+}
+
+// codeInternal is errInternal's code.
+const codeInternal = "internal_error"
+
+// guardPanic turns a panic in the calling function into *err, logged with its stack. It
+// must be deferred directly.
+func (g *Gateway) guardPanic(id []byte, err **Error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	g.log.Error("panic in an exchange", "request_id", string(id), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	*err = errInternal(r)
+}
+
+// runGuarded is run with a panic turned into internal_error.
+func (g *Gateway) runGuarded(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, tlsLike bool) (err *Error) {
+	defer g.guardPanic(x.ID, &err)
+	return g.run(ctx, x, rt, tlsLike)
+}
+
+// produceGuarded is produce with a panic turned into a cut of this transfer: it ends
+// visibly incomplete and on the record, and the process goes on.
+func (s *streamBody) produceGuarded() (err error) {
+	var e *Error
+	defer func() {
+		if e != nil {
+			err = e
+		}
+	}()
+	defer s.g.guardPanic(s.x.ID, &e)
+	return s.produce()
+}
