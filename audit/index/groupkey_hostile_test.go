@@ -264,3 +264,35 @@ func TestOldShipperAfterMigration5Refused(t *testing.T) {
 	}
 	t.Logf("refused: %v", err)
 }
+
+// Tamperer before the migration: a roll-up row's text changed at version 4 gets the key of
+// its changed texts (the migration cannot know better), so the key check passes — but the
+// group's next records, shipped after it, go to a row of their own, and verify's recount
+// from the records names both: the changed row counts records none has, the group's own
+// row fewer than its records.
+func TestTextChangedBeforeMigration5Found(t *testing.T) {
+	ctx := context.Background()
+	_, db := at4(t)
+	tag, err := db.Exec(ctx, `UPDATE sharing_daily SET agreement = 'agr-forged' WHERE origin = 'gw-a' AND day = '2026-03-15' AND agreement = 'agr-1' AND consumer_dept = 'dept-b' AND outcome = 'allowed'`)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("change a text: %v, %v", tag, err)
+	}
+	if _, err := Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if err := Ship(ctx, db, batch("gw-a", 900, 60, time.Date(2026, 3, 15, 10, 0, 0, 0, time.UTC))); err != nil {
+		t.Fatalf("shipping the changed row's group after the migration: %v", err)
+	}
+	v := &dbVerifier{origin: "gw-a"}
+	if err := v.checkRollups(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	var forged, own bool
+	for _, f := range v.faults {
+		forged = forged || strings.Contains(f.What, `agreement "agr-forged"`)
+		own = own || strings.Contains(f.What, `2026-03-15 (kind exchange, consumer "dept-b", provider "", pool "pool", resource "res", agreement "agr-1", reason "", allowed)`)
+	}
+	if !forged || !own {
+		t.Fatalf("verify's roll-up faults (the changed row found %v, its group's own %v): %v", forged, own, v.faults)
+	}
+}
