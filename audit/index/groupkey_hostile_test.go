@@ -180,10 +180,10 @@ func TestBRINAutosummarizeOnEveryPartition(t *testing.T) {
 	}
 }
 
-// Careless operator: --migrate interrupted (its connection killed while it waits on a
-// lock a report holds, half through 0005) leaves the database at version 4 as it was —
-// the md5 keys, no group_key column — so that a shipper of version 4 still ships; run
-// again, it migrates.
+// Careless operator: --migrate interrupted (its connection killed once 0005's statements
+// have all run, while it waits to record the version) leaves the database at version 4 as
+// it was — the md5 keys, no group_key column, no function — so that a shipper of version 4
+// still ships; run again, it migrates.
 func TestMigration5InterruptedLeavesVersion4(t *testing.T) {
 	ctx := context.Background()
 	url, db := at4(t)
@@ -196,19 +196,19 @@ func TestMigration5InterruptedLeavesVersion4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rtx.Exec(ctx, `LOCK TABLE sharing_monthly IN ACCESS SHARE MODE`); err != nil {
+	if _, err := rtx.Exec(ctx, `LOCK TABLE schema_migrations IN SHARE MODE`); err != nil {
 		t.Fatal(err)
 	}
 	victim := connect(t, url)
 	done := make(chan error, 1)
 	go func() { _, err := Migrate(ctx, victim); done <- err }()
-	// Wait until the migration has altered sharing_daily and waits for sharing_monthly.
+	// Wait until the migration has run 0005 and waits to insert its version.
 	for i := 0; ; i++ {
-		if count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`, victim.PgConn().PID()) == 1 {
+		if count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO schema_migrations%'`, victim.PgConn().PID()) == 1 {
 			break
 		}
 		if i > 500 {
-			t.Fatal("the migration never waited on the report's lock")
+			t.Fatal("the migration never waited on the lock held")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -222,8 +222,9 @@ func TestMigration5InterruptedLeavesVersion4(t *testing.T) {
 	if v, err := currentVersion(ctx, db); err != nil || v != 4 {
 		t.Fatalf("version %d, %v after the interrupted migration", v, err)
 	}
-	if n := count(t, db, `SELECT count(*) FROM information_schema.columns WHERE column_name = 'group_key'`); n != 0 {
-		t.Fatalf("%d group_key columns after the interrupted migration", n)
+	if n := count(t, db, `SELECT count(*) FROM information_schema.columns WHERE column_name = 'group_key'`) +
+		count(t, db, `SELECT count(*) FROM pg_proc WHERE proname LIKE 'rollup_%'`); n != 0 {
+		t.Fatalf("%d group_key columns and functions after the interrupted migration", n)
 	}
 	if after := sums(); after != before {
 		t.Fatalf("roll-ups and records %s, %s before", after, before)
@@ -294,5 +295,54 @@ func TestTextChangedBeforeMigration5Found(t *testing.T) {
 	}
 	if !forged || !own {
 		t.Fatalf("verify's roll-up faults (the changed row found %v, its group's own %v): %v", forged, own, v.faults)
+	}
+}
+
+// Careless operator: --migrate run while a shipper of version 4 is between its batch's
+// COPY (a lock on records) and its roll-up upsert — with two writers a batch is always
+// copied while the one before commits. The migration must not deadlock with it (and be
+// aborted by PostgreSQL, every time it is run under load): it waits for the batch, which
+// commits, and migrates its rows too.
+func TestMigration5BesideAShipperMidBatch(t *testing.T) {
+	ctx := context.Background()
+	url, db := at4(t)
+	shipper := connect(t, url)
+	tx, err := shipper.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	b := batch("gw-a", 900, 100, time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC))
+	if err := copyRows(ctx, tx, b.Rows); err != nil {
+		t.Fatal(err)
+	}
+	operator := connect(t, url)
+	migrated := make(chan error, 1)
+	go func() { _, err := Migrate(ctx, operator); migrated <- err }()
+	for i := 0; count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`, operator.PgConn().PID()) == 0; i++ {
+		if i > 500 {
+			t.Fatal("the migration never waited for the shipper's batch")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	shipped := make(chan error, 1)
+	go func() {
+		_, err := tx.Exec(ctx, fmt.Sprintf(addRollupMD5, "sharing_daily", "day"), rollupBefore5(b.Rows, dayOf)...)
+		if err == nil {
+			err = tx.Commit(ctx)
+		}
+		shipped <- err
+	}()
+	if err := <-migrated; err != nil {
+		t.Fatalf("migrating beside a shipper's open batch: %v", err)
+	}
+	if err := <-shipped; err != nil {
+		t.Fatalf("the batch the migration waited for: %v", err)
+	}
+	if n := count(t, db, `SELECT count(*) FROM sharing_daily WHERE group_key IS DISTINCT FROM rollup_group_key(origin, kind, consumer_dept, provider_dept, pool, resource, agreement, reason, outcome)`); n != 0 {
+		t.Fatalf("%d daily rows without their key", n)
+	}
+	if n := count(t, db, `SELECT count(*) FROM records WHERE idx >= 900`); n != 100 {
+		t.Fatalf("%d records of the batch", n)
 	}
 }
