@@ -54,7 +54,7 @@ func TestRollupKeyCollisionRefusedLoudly(t *testing.T) {
 		t.Fatalf("a batch whose roll-up group's key another group's row holds: %+v, %v; want ErrRefused", res, err)
 	}
 	as := alerts(t, db, g.origin)
-	if len(as) != 1 || as[0].Kind != "rollup_key_collision" || as[0].Index == nil || !strings.Contains(as[0].Detail, "group") {
+	if len(as) != 1 || as[0].Kind != "rollup_key_collision" || as[0].Index == nil || *as[0].Index != 1500 || !strings.Contains(as[0].Detail, "group") {
 		t.Fatalf("alerts: %+v", as)
 	}
 	if !s.stats.refused.Load() || s.stats.alerts.Load() != 1 {
