@@ -96,12 +96,18 @@ func FuzzParseRecord(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"seq":1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := ParseRecord(b)
+		// Parsed from a buffer then written over, as a reader's window is: the record keeps
+		// what was read (its strings are its own, not views of the buffer).
+		buf := bytes.Clone(b)
+		r, err := ParseRecord(buf)
 		if err != nil {
 			return
 		}
+		for i := range buf {
+			buf[i] = '"'
+		}
 		if string(r.Encode()) != string(b) {
-			t.Fatalf("accepted %q, which encodes back as %q", b, r.Encode())
+			t.Fatalf("accepted %q, which encodes back as %q once its buffer is reused", b, r.Encode())
 		}
 	})
 }

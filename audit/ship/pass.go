@@ -307,6 +307,13 @@ func (s *Shipper) shipVerified(ctx context.Context, v *verified, p, first *index
 	}
 	close(batches)
 	if shipErr := <-done; shipErr != nil {
+		if errors.Is(shipErr, index.ErrRollupKeyCollision) {
+			// Not a passing fault: shipped again, the batch meets the same row. Refused as
+			// the log's faults are, so that it is seen, not retried for ever.
+			at := p.Next // batches commit in order: the refused one begins here
+			shipErr = s.refuse(ctx, s.origin, "rollup_key_collision", &at, fmt.Sprintf(
+				"the batch from record %d adds to a roll-up group whose key a row of other texts holds (a roll-up row's texts or group_key changed in the database; audit verify --db names it): %v", at, shipErr))
+		}
 		return p.Next - start, shippedCkpts, shipErr
 	}
 	if err != nil {

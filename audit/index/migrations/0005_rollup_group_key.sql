@@ -7,6 +7,12 @@
 -- WHERE), and the shipper refuses a batch in which a group added to no row, so two
 -- groups of one key can never be merged into one. SHA-256, not SM3: PostgreSQL computes
 -- it here for the rows already in; it keys an index, it protects nothing.
+-- Every table the migration changes is locked first, records first: a shipper of the
+-- version before holds records between its batch's COPY and its roll-up upsert, and a
+-- migration that took sharing_daily before records deadlocked with it (PostgreSQL aborted
+-- the migration: on a live database, nearly every time).
+LOCK TABLE records, sharing_daily, sharing_monthly IN ACCESS EXCLUSIVE MODE;
+
 CREATE FUNCTION rollup_key_text(s text) RETURNS bytea
     LANGUAGE sql STABLE STRICT PARALLEL SAFE
     AS $$ SELECT int4send(length(convert_to(s, 'UTF8'))) || convert_to(s, 'UTF8') $$;
