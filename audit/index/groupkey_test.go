@@ -94,21 +94,7 @@ func TestRollupKeyCollisionNeverMerges(t *testing.T) {
 func TestMigrationFromVersion4(t *testing.T) {
 	ctx := context.Background()
 	db := connect(t, server.Database(t))
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied timestamptz NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms[:4] {
-		if _, err := db.Exec(ctx, m.sql); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	migrateTo(t, db, 4)
 	start := time.Date(2026, 1, 31, 14, 0, 0, 0, time.UTC)
 	for k := range 3 {
 		for _, o := range []string{"gw-a", "gw-b"} {

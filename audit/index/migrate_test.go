@@ -15,21 +15,7 @@ import (
 func TestMigrationFromVersion3(t *testing.T) {
 	ctx := context.Background()
 	db := connect(t, server.Database(t))
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied timestamptz NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms[:3] {
-		if _, err := db.Exec(ctx, m.sql); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	migrateTo(t, db, 3)
 	start := time.Date(2026, 1, 31, 15, 0, 0, 0, time.UTC) // across a Beijing month's end
 	for k := range 4 {
 		for _, o := range []string{"gw-a", "gw-b"} {

@@ -58,3 +58,26 @@ func shipBefore5(t testing.TB, db *pgx.Conn, b *Batch) {
 		t.Fatalf("ship as before migration 0005: %v", err)
 	}
 }
+
+// migrateTo brings a fresh database to schema version n as --migrate of that version did,
+// and returns every migration this govgate has.
+func migrateTo(t *testing.T, db *pgx.Conn, n int) []migration {
+	t.Helper()
+	ctx := context.Background()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:n] {
+		if _, err := db.Exec(ctx, m.sql); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ms
+}
