@@ -213,35 +213,52 @@ func (l *Log) Origin() string { return l.opts.Origin }
 // returns. A record whose members do not fit its kind is refused before it is written:
 // the log holds only what audit verify accepts.
 func (l *Log) Append(ctx context.Context, rec *Record) (Receipt, error) {
+	index, leaf, err := l.append(ctx, rec)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return Receipt{Origin: l.opts.Origin, Index: index, Leaf: append(make([]byte, 0, HashSize), leaf[:]...)}, nil
+}
+
+// AppendReceipt is Append that appends the record's receipt, as Receipt.Append writes it,
+// to dst instead of returning a Receipt: the gateway's way, with no leaf of its own.
+func (l *Log) AppendReceipt(ctx context.Context, rec *Record, dst []byte) ([]byte, error) {
+	index, leaf, err := l.append(ctx, rec)
+	if err != nil {
+		return dst, err
+	}
+	return Receipt{Origin: l.opts.Origin, Index: index, Leaf: leaf[:]}.Append(dst), nil
+}
+
+// append makes rec durable and returns its index and leaf hash. The leaf is a copy taken
+// before the request goes back to the pool: another Append reuses the request at once.
+func (l *Log) append(ctx context.Context, rec *Record) (index uint64, leaf [HashSize]byte, err error) {
 	if err := checkKind(rec); err != nil {
-		return Receipt{}, fmt.Errorf("audit record %s: %w", rec.RequestID, err)
+		return 0, leaf, fmt.Errorf("audit record %s: %w", rec.RequestID, err)
 	}
 	req := l.newRequest(rec)
 	l.closeMu.RLock()
 	if l.closed || l.reqs == nil {
 		l.closeMu.RUnlock()
-		return Receipt{}, ErrClosed
+		return 0, leaf, ErrClosed
 	}
 	select {
 	case l.reqs <- req:
 	case <-ctx.Done():
 		l.closeMu.RUnlock()
-		return Receipt{}, ctx.Err()
+		return 0, leaf, ctx.Err()
 	}
 	l.closeMu.RUnlock()
 	// Once queued, the record may become durable whatever the caller does, so wait for
 	// the answer rather than ctx: an exchange must not be reported unrecorded when it was
 	// recorded.
 	res := <-req.done
-	var leaf []byte
-	if res.err == nil {
-		leaf = append(make([]byte, 0, HashSize), req.sum[:]...)
-	}
+	leaf = req.sum
 	l.requests.Put(req)
 	if res.err != nil {
-		return Receipt{}, res.err
+		return 0, [HashSize]byte{}, res.err
 	}
-	return Receipt{Origin: l.opts.Origin, Index: res.index, Leaf: leaf}, nil
+	return res.index, leaf, nil
 }
 
 // newRequest encodes rec into a reused request.

@@ -204,13 +204,13 @@ func stageError(stage Stage, err error) *Error {
 func (g *Gateway) finish(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime) {
 	if g.stages.Audit != nil {
 		t := time.Now()
-		receipt, err := g.stages.Audit.Audit(ctx, x)
+		receipt, err := g.stages.Audit.Audit(ctx, x, x.receipt[:0])
 		g.stageDone(StageAudit, t)
 		if err != nil {
 			g.log.Error("audit record not written; exchange refused", "request_id", string(x.ID), "error", err)
 			x.Err = Errorf(fasthttp.StatusServiceUnavailable, "audit_unavailable", "the audit record could not be written; the exchange was refused").WithCause(err)
 			writeError(&ctx.Response, x.Err, x.ID)
-		} else if len(receipt) > 0 {
+		} else if x.receipt = receipt; len(receipt) > 0 {
 			ctx.Response.Header.SetBytesV(HeaderReceipt, receipt)
 		}
 	}
