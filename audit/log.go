@@ -88,6 +88,7 @@ type Log struct {
 	offsets     []int64        // the batch's record offsets, reused
 	results     []appendResult // the batch's answers, reused
 	nodes       nodeBatch      // the batch's new tree nodes, reused
+	leaves      []byte         // the block the range's leaf hashes are carved from (leafRoom)
 	zeros       []byte         // never written to: the source of Log.writeZeros
 	grow        *growth        // the active segment's growth in progress, if any
 
@@ -424,9 +425,9 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 	nodes := &l.nodes
 	nodes.buf = nodes.buf[:0]
 	rng := l.rng
-	// The range keeps leaf hashes on its right border, so they get memory of their own
-	// (one block per batch), not the requests' reused sums.
-	leaves := make([]byte, 0, len(batch)*HashSize)
+	// The range keeps leaf hashes on its right border, so they get memory of their own,
+	// not the requests' reused sums.
+	leaves := l.leafRoom(len(batch))
 	for _, r := range batch {
 		at := len(leaves)
 		leaves = append(leaves, r.sum[:]...)
@@ -434,6 +435,7 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 			return nil, err
 		}
 	}
+	l.leaves = leaves
 	// Tree nodes are derived data: kept in memory (proofs read them there), written and
 	// made durable by the next checkpoint before it is signed, and rebuilt from the
 	// records after a crash (rebuildTree). The commit path writes the records alone.
@@ -444,6 +446,21 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 	l.size = start + uint64(len(batch))
 	l.mu.Unlock()
 	return results, nil
+}
+
+// leafBlock is how many leaf hashes a block of Log.leaves holds: the range keeps one
+// leaf at most on its border, so an old block is soon garbage, and a batch costs an
+// allocation per leafBlock records instead of one each.
+const leafBlock = 128
+
+// leafRoom returns l.leaves with room for n more leaf hashes: the block in use, or a new
+// one when it is full. Bytes of a block once handed to the range are never written again
+// (the writer only appends), so a leaf the range keeps stays its own.
+func (l *Log) leafRoom(n int) []byte {
+	if cap(l.leaves)-len(l.leaves) < n*HashSize {
+		l.leaves = make([]byte, 0, max(n, leafBlock)*HashSize)
+	}
+	return l.leaves
 }
 
 // sync makes the segment durable up to dataEnd. The segment is grown by zeros ahead of

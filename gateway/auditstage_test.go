@@ -19,7 +19,7 @@ import (
 )
 
 // withAuditLog gives the gateway a real audit log in dir.
-func withAuditLog(t *testing.T, dir string, l **audit.Log) func(string, *gatewaySetup) {
+func withAuditLog(t testing.TB, dir string, l **audit.Log) func(string, *gatewaySetup) {
 	return func(_ string, s *gatewaySetup) {
 		stage := openAuditStage(t, dir, 100*time.Millisecond)
 		s.auditor, s.admin, s.metrics = stage, stage.AdminHandlers(), []prometheus.Collector{stage.Collector()}
@@ -28,7 +28,7 @@ func withAuditLog(t *testing.T, dir string, l **audit.Log) func(string, *gateway
 }
 
 // openAuditStage is the real audit stage on a log in dir, closed when t ends.
-func openAuditStage(t *testing.T, dir string, checkpoints time.Duration) *record.AuditStage {
+func openAuditStage(t testing.TB, dir string, checkpoints time.Duration) *record.AuditStage {
 	t.Helper()
 	key, err := crypto.GenerateKey()
 	if err != nil {
