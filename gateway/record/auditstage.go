@@ -41,6 +41,7 @@ type pendingRecord struct {
 	digest    [2 * crypto.DigestSize]byte // ResponseDigest's hex
 	client    []byte                      // Client's text
 	reasons   []string                    // Decision.Reasons
+	fields    []string                    // Fields, when a part of the decision's
 	decision  audit.Decision
 	signature audit.Signature
 	transfer  audit.Transfer
@@ -49,8 +50,9 @@ type pendingRecord struct {
 // reset drops what the record held of the exchange, for the pool.
 func (p *pendingRecord) reset() {
 	clear(p.reasons)
+	clear(p.fields)
 	p.rec, p.decision, p.signature, p.transfer = audit.Record{}, audit.Decision{}, audit.Signature{}, audit.Transfer{}
-	p.client, p.reasons = p.client[:0], p.reasons[:0]
+	p.client, p.reasons, p.fields = p.client[:0], p.reasons[:0], p.fields[:0]
 }
 
 // ObserveCommit is the log's audit.Options.OnCommit: the time each group commit took, which
@@ -141,7 +143,10 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange, p *pe
 			r.Agreement = d.Agreement // the agreement it happened under, named or chosen
 		}
 		if x.Err == nil && x.Transfer == nil {
-			r.Fields = recordedFields(d, body) // what the released body carries
+			if p.fields == nil {
+				p.fields = make([]string, 0, 16) // room for a part of the decision's fields
+			}
+			r.Fields = recordedFields(d, body, p.fields) // what the released body carries
 		} else if x.Transfer != nil {
 			r.Fields = transferFields(d, x.Transfer)
 			if r.Transfer.CatalogMismatch = catalogMismatch(d, x, status, r.Transfer); r.Transfer.CatalogMismatch != "" {
