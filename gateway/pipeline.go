@@ -210,8 +210,11 @@ func (g *Gateway) finish(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime) {
 			g.log.Error("audit record not written; exchange refused", "request_id", string(x.ID), "error", err)
 			x.Err = Errorf(fasthttp.StatusServiceUnavailable, "audit_unavailable", "the audit record could not be written; the exchange was refused").WithCause(err)
 			writeError(&ctx.Response, x.Err, x.ID)
-		} else if x.receipt = receipt; len(receipt) > 0 {
-			ctx.Response.Header.SetBytesV(HeaderReceipt, receipt)
+		} else {
+			x.receipt = receipt // the room, grown if it had to be, for the exchange's next use
+			if len(receipt) > 0 {
+				ctx.Response.Header.SetBytesV(HeaderReceipt, receipt)
+			}
 		}
 	}
 	ctx.Response.Header.SetBytesV(wire.HeaderRequestID, x.ID)
