@@ -88,6 +88,7 @@ type Log struct {
 	offsets     []int64        // the batch's record offsets, reused
 	results     []appendResult // the batch's answers, reused
 	nodes       nodeBatch      // the batch's new tree nodes, reused
+	leaves      []byte         // the block the range's leaf hashes are carved from (leafRoom)
 	zeros       []byte         // never written to: the source of Log.writeZeros
 	grow        *growth        // the active segment's growth in progress, if any
 
@@ -213,35 +214,52 @@ func (l *Log) Origin() string { return l.opts.Origin }
 // returns. A record whose members do not fit its kind is refused before it is written:
 // the log holds only what audit verify accepts.
 func (l *Log) Append(ctx context.Context, rec *Record) (Receipt, error) {
+	index, leaf, err := l.append(ctx, rec)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return Receipt{Origin: l.opts.Origin, Index: index, Leaf: append(make([]byte, 0, HashSize), leaf[:]...)}, nil
+}
+
+// AppendReceipt is Append that appends the record's receipt, as Receipt.Append writes it,
+// to dst instead of returning a Receipt: the gateway's way, with no leaf of its own.
+func (l *Log) AppendReceipt(ctx context.Context, rec *Record, dst []byte) ([]byte, error) {
+	index, leaf, err := l.append(ctx, rec)
+	if err != nil {
+		return dst, err
+	}
+	return Receipt{Origin: l.opts.Origin, Index: index, Leaf: leaf[:]}.Append(dst), nil
+}
+
+// append makes rec durable and returns its index and leaf hash. The leaf is a copy taken
+// before the request goes back to the pool: another Append reuses the request at once.
+func (l *Log) append(ctx context.Context, rec *Record) (index uint64, leaf [HashSize]byte, err error) {
 	if err := checkKind(rec); err != nil {
-		return Receipt{}, fmt.Errorf("audit record %s: %w", rec.RequestID, err)
+		return 0, leaf, fmt.Errorf("audit record %s: %w", rec.RequestID, err)
 	}
 	req := l.newRequest(rec)
 	l.closeMu.RLock()
 	if l.closed || l.reqs == nil {
 		l.closeMu.RUnlock()
-		return Receipt{}, ErrClosed
+		return 0, leaf, ErrClosed
 	}
 	select {
 	case l.reqs <- req:
 	case <-ctx.Done():
 		l.closeMu.RUnlock()
-		return Receipt{}, ctx.Err()
+		return 0, leaf, ctx.Err()
 	}
 	l.closeMu.RUnlock()
 	// Once queued, the record may become durable whatever the caller does, so wait for
 	// the answer rather than ctx: an exchange must not be reported unrecorded when it was
 	// recorded.
 	res := <-req.done
-	var leaf []byte
-	if res.err == nil {
-		leaf = append(make([]byte, 0, HashSize), req.sum[:]...)
-	}
+	leaf = req.sum
 	l.requests.Put(req)
 	if res.err != nil {
-		return Receipt{}, res.err
+		return 0, [HashSize]byte{}, res.err
 	}
-	return Receipt{Origin: l.opts.Origin, Index: res.index, Leaf: leaf}, nil
+	return res.index, leaf, nil
 }
 
 // newRequest encodes rec into a reused request.
@@ -407,9 +425,9 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 	nodes := &l.nodes
 	nodes.buf = nodes.buf[:0]
 	rng := l.rng
-	// The range keeps leaf hashes on its right border, so they get memory of their own
-	// (one block per batch), not the requests' reused sums.
-	leaves := make([]byte, 0, len(batch)*HashSize)
+	// The range keeps leaf hashes on its right border, so they get memory of their own,
+	// not the requests' reused sums.
+	leaves := l.leafRoom(len(batch))
 	for _, r := range batch {
 		at := len(leaves)
 		leaves = append(leaves, r.sum[:]...)
@@ -417,6 +435,7 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 			return nil, err
 		}
 	}
+	l.leaves = leaves
 	// Tree nodes are derived data: kept in memory (proofs read them there), written and
 	// made durable by the next checkpoint before it is signed, and rebuilt from the
 	// records after a crash (rebuildTree). The commit path writes the records alone.
@@ -427,6 +446,21 @@ func (l *Log) write(batch []*appendReq) ([]appendResult, error) {
 	l.size = start + uint64(len(batch))
 	l.mu.Unlock()
 	return results, nil
+}
+
+// leafBlock is how many leaf hashes a block of Log.leaves holds: the range keeps one
+// leaf at most on its border, so an old block is soon garbage, and a batch costs an
+// allocation per leafBlock records instead of one each.
+const leafBlock = 128
+
+// leafRoom returns l.leaves with room for n more leaf hashes: the block in use, or a new
+// one when it is full. Bytes of a block once handed to the range are never written again
+// (the writer only appends), so a leaf the range keeps stays its own.
+func (l *Log) leafRoom(n int) []byte {
+	if cap(l.leaves)-len(l.leaves) < n*HashSize {
+		l.leaves = make([]byte, 0, max(n, leafBlock)*HashSize)
+	}
+	return l.leaves
 }
 
 // sync makes the segment durable up to dataEnd. The segment is grown by zeros ahead of

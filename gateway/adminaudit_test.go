@@ -20,7 +20,7 @@ type flakyAuditor struct {
 	paths []string
 }
 
-func (a *flakyAuditor) Audit(ctx *fasthttp.RequestCtx, x *Exchange) ([]byte, error) {
+func (a *flakyAuditor) Audit(ctx *fasthttp.RequestCtx, x *Exchange, _ []byte) ([]byte, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.ok == 0 {

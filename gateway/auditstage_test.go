@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	. "github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/gateway/record"
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +21,7 @@ import (
 )
 
 // withAuditLog gives the gateway a real audit log in dir.
-func withAuditLog(t *testing.T, dir string, l **audit.Log) func(string, *gatewaySetup) {
+func withAuditLog(t testing.TB, dir string, l **audit.Log) func(string, *gatewaySetup) {
 	return func(_ string, s *gatewaySetup) {
 		stage := openAuditStage(t, dir, 100*time.Millisecond)
 		s.auditor, s.admin, s.metrics = stage, stage.AdminHandlers(), []prometheus.Collector{stage.Collector()}
@@ -28,7 +30,7 @@ func withAuditLog(t *testing.T, dir string, l **audit.Log) func(string, *gateway
 }
 
 // openAuditStage is the real audit stage on a log in dir, closed when t ends.
-func openAuditStage(t *testing.T, dir string, checkpoints time.Duration) *record.AuditStage {
+func openAuditStage(t testing.TB, dir string, checkpoints time.Duration) *record.AuditStage {
 	t.Helper()
 	key, err := crypto.GenerateKey()
 	if err != nil {
@@ -268,4 +270,34 @@ func metricValue(t *testing.T, metrics []byte, series string) float64 {
 	}
 	t.Fatalf("no series %s in the metrics", series)
 	return 0
+}
+
+// TestRecordedFieldsOfEachExchangeAlone: exchanges one after another release different
+// parts of the decision's fields, and each record lists its own body's, never a field of
+// the exchange before (the record's room for a part is reused between exchanges).
+func TestRecordedFieldsOfEachExchangeAlone(t *testing.T) {
+	dir := t.TempDir()
+	var l *audit.Log
+	bodies := map[string]string{
+		"1": `{"name":"北京数联科技有限公司"}`,
+		"2": `{"tax_status":"正常","taxpayer_id":"91110108MA01A2B3C4"}`,
+		"3": `[{"taxpayer_id":"9"},{"name":"n"}]`,
+		"4": `{}`,
+	}
+	want := map[string]string{"1": "name", "2": "tax_status,taxpayer_id", "3": "name,taxpayer_id", "4": ""}
+	respond := func(ctx *fasthttp.RequestCtx) bool {
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(bodies[string(ctx.QueryArgs().Peek("id"))])
+		return true
+	}
+	g := startPolicyGateway(t, 0, respond, withAuditLog(t, dir, &l))
+	for _, id := range []string{"2", "1", "3", "1", "4", "2", "3", "4", "1"} {
+		status, h, body := do(t, "GET", g.base+"/tax/v1/x?id="+id, "", rensheju)
+		if status != 200 {
+			t.Fatalf("id %s: status %d: %s", id, status, body)
+		}
+		if rec := recordOf(t, l, h.Get(HeaderReceipt)); strings.Join(rec.Fields, ",") != want[id] {
+			t.Errorf("id %s: body %s recorded with fields %v, want %s", id, body, rec.Fields, want[id])
+		}
+	}
 }

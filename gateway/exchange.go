@@ -80,6 +80,9 @@ type Exchange struct {
 	body []byte
 
 	scratch []byte // reused per request: header names to delete, the client address
+	// receipt is the room the audit stage writes the receipt in (Auditor), reused: the
+	// response's header takes a copy.
+	receipt []byte
 	marks   []int
 
 	// The provider's X-Classification, taken out of its response by stripResponseHeaders
@@ -132,6 +135,7 @@ func (ep *exchangePool) put(x *Exchange) {
 		body:      body,
 		ID:        x.ID[:0],
 		scratch:   x.scratch[:0],
+		receipt:   x.receipt[:0],
 		marks:     x.marks[:0],
 		label:     x.label[:0],
 		Agreement: x.Agreement[:0],

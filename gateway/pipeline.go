@@ -204,14 +204,17 @@ func stageError(stage Stage, err error) *Error {
 func (g *Gateway) finish(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime) {
 	if g.stages.Audit != nil {
 		t := time.Now()
-		receipt, err := g.stages.Audit.Audit(ctx, x)
+		receipt, err := g.stages.Audit.Audit(ctx, x, x.receipt[:0])
 		g.stageDone(StageAudit, t)
 		if err != nil {
 			g.log.Error("audit record not written; exchange refused", "request_id", string(x.ID), "error", err)
 			x.Err = Errorf(fasthttp.StatusServiceUnavailable, "audit_unavailable", "the audit record could not be written; the exchange was refused").WithCause(err)
 			writeError(&ctx.Response, x.Err, x.ID)
-		} else if len(receipt) > 0 {
-			ctx.Response.Header.SetBytesV(HeaderReceipt, receipt)
+		} else {
+			x.receipt = receipt // the room, grown if it had to be, for the exchange's next use
+			if len(receipt) > 0 {
+				ctx.Response.Header.SetBytesV(HeaderReceipt, receipt)
+			}
 		}
 	}
 	ctx.Response.Header.SetBytesV(wire.HeaderRequestID, x.ID)

@@ -58,10 +58,11 @@ type Releaser interface {
 }
 
 // Auditor makes the record of the finished exchange (allowed or refused) durable and
-// returns the receipt to send with the response. An error refuses the exchange with 503:
-// nothing leaves the gateway without its record.
+// appends the receipt to send with the response to receipt (the exchange's room, reused
+// from one request to the next, so that a receipt is not an allocation), returning it.
+// An error refuses the exchange with 503: nothing leaves the gateway without its record.
 type Auditor interface {
-	Audit(ctx *fasthttp.RequestCtx, x *Exchange) (receipt []byte, err error)
+	Audit(ctx *fasthttp.RequestCtx, x *Exchange, receipt []byte) ([]byte, error)
 }
 
 // ListenerProvider wraps a bound TCP listener in a transport: TLCPTransport (over

@@ -52,7 +52,7 @@ type recordingAuditor struct {
 	fail    bool
 }
 
-func (a *recordingAuditor) Audit(ctx *fasthttp.RequestCtx, x *Exchange) ([]byte, error) {
+func (a *recordingAuditor) Audit(ctx *fasthttp.RequestCtx, x *Exchange, _ []byte) ([]byte, error) {
 	if a.fail {
 		return nil, errors.New("write audit segment: no space left on device")
 	}

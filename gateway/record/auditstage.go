@@ -32,10 +32,27 @@ type AuditStage struct {
 }
 
 // pendingRecord is a record being appended, with room for what it holds that is not the
-// exchange's own bytes.
+// exchange's own bytes: its parts a record points to, the client's address and the
+// decision's reason codes are reused, not allocated per exchange. record sets every part
+// it points to whole, and Audit clears the record: nothing of one exchange reaches the
+// next one's record.
 type pendingRecord struct {
-	rec    audit.Record
-	digest [2 * crypto.DigestSize]byte // ResponseDigest's hex
+	rec       audit.Record
+	digest    [2 * crypto.DigestSize]byte // ResponseDigest's hex
+	client    []byte                      // Client's text
+	reasons   []string                    // Decision.Reasons
+	fields    []string                    // Fields, when a part of the decision's
+	decision  audit.Decision
+	signature audit.Signature
+	transfer  audit.Transfer
+}
+
+// reset drops what the record held of the exchange, for the pool.
+func (p *pendingRecord) reset() {
+	clear(p.reasons)
+	clear(p.fields)
+	p.rec, p.decision, p.signature, p.transfer = audit.Record{}, audit.Decision{}, audit.Signature{}, audit.Transfer{}
+	p.client, p.reasons, p.fields = p.client[:0], p.reasons[:0], p.fields[:0]
 }
 
 // ObserveCommit is the log's audit.Options.OnCommit: the time each group commit took, which
@@ -43,21 +60,21 @@ type pendingRecord struct {
 func (a *AuditStage) ObserveCommit(_ int, took time.Duration) { a.commits.Observe(took) }
 
 // Audit implements gateway.Auditor.
-func (a *AuditStage) Audit(ctx *fasthttp.RequestCtx, x *gateway.Exchange) ([]byte, error) {
+func (a *AuditStage) Audit(ctx *fasthttp.RequestCtx, x *gateway.Exchange, receipt []byte) ([]byte, error) {
 	p, _ := a.records.Get().(*pendingRecord)
 	if p == nil {
 		p = new(pendingRecord)
 	}
 	rec := a.record(ctx, x, p)
-	r, err := a.Log.Append(ctx, rec)
+	receipt, err := a.Log.AppendReceipt(ctx, rec, receipt)
 	// The record's strings point into the exchange and p: nothing of them may outlive
 	// Append, which keeps nothing of the record (it is encoded before the hand-off).
-	p.rec = audit.Record{}
+	p.reset()
 	a.records.Put(p)
 	if err != nil {
 		return nil, err
 	}
-	return r.Append(nil), nil
+	return receipt, nil
 }
 
 // The record's strings taken from the exchange's bytes are views of them, not copies
@@ -79,12 +96,13 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange, p *pe
 		hex.Encode(p.digest[:], digest[:])
 		responseDigest, respBytes = transient(p.digest[:]), int64(len(body))
 	}
+	p.client = appendClientAddr(p.client[:0], ctx.RemoteAddr())
 	r := &p.rec
 	*r = audit.Record{
 		Time:      x.Start,
 		Gateway:   a.GatewayID,
 		RequestID: transient(x.ID),
-		Client:    ctx.RemoteAddr().String(),
+		Client:    transient(p.client),
 		Consumer: audit.Consumer{
 			Dept: x.Identity.Dept, System: x.Identity.System, CertSerial: x.Identity.CertSerial,
 		},
@@ -103,7 +121,7 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange, p *pe
 	if x.Err != nil {
 		r.Error = x.Err.Code
 	}
-	r.Transfer = transferRecord(x)
+	r.Transfer = transferRecord(x, &p.transfer)
 	r.Kind = recordKind(ctx, x)
 	switch r.Kind {
 	case audit.KindAdmin:
@@ -118,12 +136,17 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange, p *pe
 		r.Provider, r.Route, r.Resource, r.Mode = x.Route.Pool, x.Route.ID, x.Route.Resource, string(x.Route.Mode)
 	}
 	if d, _ := x.Decision.Detail.(*policy.Decision); d != nil {
-		r.Decision = &audit.Decision{Allow: d.Allow, Reasons: d.ReasonCodes(), Revision: d.Revision}
+		p.reasons = appendReasonCodes(p.reasons[:0], d)
+		p.decision = audit.Decision{Allow: d.Allow, Reasons: p.reasons, Revision: d.Revision}
+		r.Decision = &p.decision
 		if d.Agreement != "" {
 			r.Agreement = d.Agreement // the agreement it happened under, named or chosen
 		}
 		if x.Err == nil && x.Transfer == nil {
-			r.Fields = recordedFields(d, body) // what the released body carries
+			if p.fields == nil {
+				p.fields = make([]string, 0, 16) // room for a part of the decision's fields
+			}
+			r.Fields = recordedFields(d, body, p.fields) // what the released body carries
 		} else if x.Transfer != nil {
 			r.Fields = transferFields(d, x.Transfer)
 			if r.Transfer.CatalogMismatch = catalogMismatch(d, x, status, r.Transfer); r.Transfer.CatalogMismatch != "" {
@@ -131,13 +154,27 @@ func (a *AuditStage) record(ctx *fasthttp.RequestCtx, x *gateway.Exchange, p *pe
 			}
 		}
 	} else if x.Decision.Evaluated {
-		r.Decision = &audit.Decision{Allow: x.Decision.Allow, Reasons: []string{}}
+		p.decision = audit.Decision{Allow: x.Decision.Allow, Reasons: []string{}}
+		r.Decision = &p.decision
 	}
 	if x.Identity.Signed && x.Signature.Input != "" {
 		r.Consumer.PublicKey = x.Signature.PublicKey
-		r.Signature = &audit.Signature{Base: x.Signature.Base, Input: x.Signature.Input, Signature: x.Signature.Signature}
+		p.signature = audit.Signature{Base: x.Signature.Base, Input: x.Signature.Input, Signature: x.Signature.Signature}
+		r.Signature = &p.signature
 	}
 	return r
+}
+
+// appendReasonCodes appends the decision's reason codes to codes: policy.Decision's
+// ReasonCodes without a slice per exchange. The result is never nil (none is []).
+func appendReasonCodes(codes []string, d *policy.Decision) []string {
+	if codes == nil {
+		codes = make([]string, 0, max(len(d.Reasons), 4))
+	}
+	for _, r := range d.Reasons {
+		codes = append(codes, r.Code)
+	}
+	return codes
 }
 
 // transient is b as a string without a copy, for a record that lives only while b does

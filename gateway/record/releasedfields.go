@@ -20,15 +20,16 @@ func sentBody(method []byte, status int, body []byte) []byte {
 // body carries. Nothing released — no body sent, a {} or [] — is no field. An opaque
 // resource is released whole, so a body of it carries the decision's fields; so does a
 // body that is not the JSON shape the release stage leaves (an object, or an array of
-// objects), which cannot be read field by field.
-func recordedFields(d *policy.Decision, body []byte) []string {
+// objects), which cannot be read field by field. A part of the fields is appended to
+// room (the pending record's).
+func recordedFields(d *policy.Decision, body []byte, room []string) []string {
 	if len(d.Fields) == 0 || len(body) == 0 {
 		return []string{}
 	}
 	if d.Opaque() {
 		return d.Fields
 	}
-	fields, ok := releasedFields(body, d.Fields)
+	fields, ok := releasedFields(body, d.Fields, room)
 	if !ok {
 		return d.Fields
 	}
@@ -37,9 +38,9 @@ func recordedFields(d *policy.Decision, body []byte) []string {
 
 // releasedFields returns the fields, in their order, that are members of the top-level
 // object of body or of any object in its top-level array: fields itself when every one
-// is (no allocation). ok is false when body is not such a document, or when fields are
-// too many to track.
-func releasedFields(body []byte, fields []string) (_ []string, ok bool) {
+// is, else those of them appended to room[:0]. ok is false when body is not such a
+// document, or when fields are too many to track.
+func releasedFields(body []byte, fields, room []string) (_ []string, ok bool) {
 	if len(fields) > 256 {
 		return nil, false
 	}
@@ -88,7 +89,10 @@ func releasedFields(body []byte, fields []string) (_ []string, ok bool) {
 	if n == len(fields) {
 		return fields, true
 	}
-	out := make([]string, 0, n)
+	out := room[:0]
+	if out == nil {
+		out = []string{} // none released is [], never a missing member
+	}
 	for k, f := range fields {
 		if seen[k/64]&(1<<(k%64)) != 0 {
 			out = append(out, f)

@@ -29,12 +29,12 @@ func TestReleasedFields(t *testing.T) {
 		{`[{"name":"a"},`, nil, false},
 		{`{"a":[{"b":"\\"}]}`, []string{}, true},
 	} {
-		got, ok := releasedFields([]byte(c.body), fields)
+		got, ok := releasedFields([]byte(c.body), fields, nil)
 		if ok != c.ok || (ok && !slices.Equal(got, c.want)) {
 			t.Errorf("%s: %v %v, want %v %v", c.body, got, ok, c.want, c.ok)
 		}
 	}
-	if got, _ := releasedFields([]byte(`{"name":1,"tax_status":2,"taxpayer_id":3}`), fields); &got[0] != &fields[0] {
+	if got, _ := releasedFields([]byte(`{"name":1,"tax_status":2,"taxpayer_id":3}`), fields, nil); &got[0] != &fields[0] {
 		t.Error("every field present: want the decision's own slice")
 	}
 }
@@ -42,7 +42,7 @@ func TestReleasedFields(t *testing.T) {
 func FuzzReleasedFields(f *testing.F) {
 	f.Add([]byte(`[{"name":"a","x":{"y":[1,"\""]}}]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		releasedFields(b, []string{"name", "x"})
+		releasedFields(b, []string{"name", "x"}, nil)
 	})
 }
 
@@ -56,14 +56,14 @@ func TestReleasedFieldsAllocatesNothing(t *testing.T) {
 	body := []byte(`[{"uscc":"9111","name":"北京数联","status":"存续","address":"北京市"},{"uscc":"9112","name":"x"}]`)
 	fields := []string{"uscc", "name", "status"}
 	if a := testing.AllocsPerRun(200, func() {
-		if got, ok := releasedFields(body, fields); !ok || len(got) != 3 {
+		if got, ok := releasedFields(body, fields, nil); !ok || len(got) != 3 {
 			t.Fatalf("releasedFields = %v, %v", got, ok)
 		}
 	}); a != 0 {
 		t.Fatalf("releasedFields allocates %.1f times per body; want 0", a)
 	}
 	escaped := []byte(`{"na\u006de":"x"}`)
-	if got, ok := releasedFields(escaped, []string{"name"}); !ok || len(got) != 1 || got[0] != "name" {
+	if got, ok := releasedFields(escaped, []string{"name"}, nil); !ok || len(got) != 1 || got[0] != "name" {
 		t.Fatalf("an escaped member name is not decoded: %v, %v", got, ok)
 	}
 }

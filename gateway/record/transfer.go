@@ -6,21 +6,24 @@ import (
 	"github.com/govgate/govgate/policy"
 )
 
-// transferRecord is the record's account of a streamed transfer; nil for a buffered
+// transferRecord is the record's account of a streamed transfer, written in room (the
+// pending record's, reused); nil for a buffered
 // exchange, whose record then has no transfer member.
 // An upload whose answer was not streamed (refused or cut while the consumer's body
 // passed, or a bodiless answer) has one too: its outcome and the digest of the body that
 // arrived, with nothing received from the provider.
-func transferRecord(x *gateway.Exchange) *audit.Transfer {
+func transferRecord(x *gateway.Exchange, room *audit.Transfer) *audit.Transfer {
 	if t := x.Transfer; t != nil {
-		return &audit.Transfer{
+		*room = audit.Transfer{
 			Outcome: t.Outcome, Received: t.Received, ReceivedDigest: t.ReceivedDigest,
 			RequestDigest: t.RequestDigest, Rows: t.Rows, WholeDigest: t.WholeDigest,
 			PrefixRead: t.PrefixRead,
 		}
+		return room
 	}
 	if u := x.Upload; u.Started() {
-		return &audit.Transfer{Outcome: u.Outcome(x), RequestDigest: u.Digest}
+		*room = audit.Transfer{Outcome: u.Outcome(x), RequestDigest: u.Digest}
+		return room
 	}
 	return nil
 }
