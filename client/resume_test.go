@@ -306,3 +306,50 @@ func TestDownloadStaleValidatorNotKept(t *testing.T) {
 		t.Errorf("part %v; a validator %q names a part whose first bytes are of no known version", exists(path+client.PartSuffix), v)
 	}
 }
+
+// TestDownloadValidatorNotWrittenThroughASymlink: a symbolic link planted at
+// FILE.part.etag (an output directory others can write to, or a careless copy) must not
+// have the provider's ETag written through it over the file it points to: the validator
+// is put in place by rename, which replaces the link, never follows it. Before the fix
+// os.WriteFile truncated the link's target and wrote the tag into it.
+func TestDownloadValidatorNotWrittenThroughASymlink(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim.conf")
+	if err := os.WriteFile(victim, []byte("keep me\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "registry.csv")
+	if err := os.Symlink(victim, path+client.ValidatorSuffix); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	d, err := client.NewDownload(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := &client.Response{Status: 200, Header: map[string][]string{"ETag": {`"v1"`}}}
+	w, err := d.Open(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("uscc,name\n"))
+	if err := d.Finish(resp, client.ErrTransferIncomplete); err == nil {
+		t.Fatal("an interrupted download finished")
+	}
+	if got, _ := os.ReadFile(victim); string(got) != "keep me\n" {
+		t.Errorf("the validator was written through the link: the target now holds %q", got)
+	}
+	fi, err := os.Lstat(path + client.ValidatorSuffix)
+	if err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("the validator is not a file of its own: %v %v", fi, err)
+	}
+	// And it is the one the continuation asks with.
+	d, err = client.NewDownload(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &client.Request{}
+	d.Ask(req)
+	if req.Header["If-Range"] != `"v1"` {
+		t.Errorf("continued with %v", req.Header)
+	}
+}
