@@ -353,3 +353,58 @@ func TestDownloadValidatorNotWrittenThroughASymlink(t *testing.T) {
 		t.Errorf("continued with %v", req.Header)
 	}
 }
+
+// TestDownloadTwoAtOnceToOneFile: a careless operator runs two `govgate call --output
+// FILE` at once (two cron jobs). The second must be refused without touching what the
+// first is writing: before the lock it truncated the part under the first, whose later
+// bytes then followed a hole of zeros, and the first, its trailers checking what it had
+// sent, not what the file held, named that file FILE as verified. A continuation is
+// refused the same way, and once the first is done the file is free again.
+func TestDownloadTwoAtOnceToOneFile(t *testing.T) {
+	blob := make([]byte, 50_000)
+	rand.Read(blob)
+	path := filepath.Join(t.TempDir(), "registry.csv")
+	resp := &client.Response{Status: 200, Header: map[string][]string{"ETag": {`"v1"`}}}
+
+	first, err := client.NewDownload(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := first.Open(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(blob[:20_000])
+	second, err := client.NewDownload(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w2, err := second.Open(resp); err == nil {
+		w2.Write(blob[:10_000])
+		second.Finish(resp, nil)
+		t.Error("a second download to the same file was let in")
+	} else if ferr := second.Finish(resp, err); ferr == nil {
+		t.Error("the refused download finished")
+	}
+	resumed, err := client.NewDownload(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part206 := &client.Response{Status: 206, Header: map[string][]string{"ETag": {`"v1"`}, "Content-Range": {fmt.Sprintf("bytes %d-49999/50000", resumed.Offset())}}}
+	if _, err := resumed.Open(part206); err == nil {
+		t.Error("a continuation of a part being written was let in")
+	}
+	resumed.Finish(part206, errors.New("refused"))
+	w.Write(blob[20_000:])
+	if err := first.Finish(resp, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != string(blob) {
+		t.Fatalf("the verified file is not the body that arrived (%d bytes)", len(got))
+	}
+	// Free again.
+	again, _ := client.NewDownload(path, false)
+	if err := deliver(again, resp, blob, nil); err != nil {
+		t.Errorf("a download after the first finished: %v", err)
+	}
+}
