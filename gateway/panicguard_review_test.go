@@ -37,6 +37,9 @@ func (r panickingStreamRelease) ReleaseStream(ctx *fasthttp.RequestCtx, x *Excha
 	if err == nil && c != nil && len(ctx.Request.Header.Peek("X-Test-Panic-Prime")) > 0 {
 		return &panickingCutter{RowCutter: c, calls: 1}, nil // panics on its first window
 	}
+	if err == nil && c != nil && len(ctx.Request.Header.Peek("X-Test-Panic-Rows")) > 0 {
+		return &panickingCutter{RowCutter: c}, nil // panics on its second window, mid-body
+	}
 	return c, err
 }
 
@@ -116,6 +119,18 @@ func TestPanicInReleaseStreamGivesTheProviderConnectionBack(t *testing.T) {
 		}
 		if e := g.audit.last(); e.code != "internal_error" || g.audit.count() != n+1 {
 			t.Errorf("%s: the failed exchange is recorded as %+v, %d records", h, e, g.audit.count()-n)
+		}
+	}
+	// Mid-body: the transfer is cut, recorded once, and the provider's connection, in the
+	// middle of its response, is closed rather than given back to the pool.
+	for i := 0; i < 2; i++ {
+		n := g.audit.count()
+		r := getStream(t, g.base+"/ent/changes.csv", with(exchanger, "X-Test-Panic-Rows", "1"))
+		if r.status != 200 || r.err == nil || r.trailer.Get(wire.HeaderReceipt) != "" {
+			t.Fatalf("a panic mid-body: %d, err %v, trailers %v", r.status, r.err, r.trailer)
+		}
+		if e := g.audit.last(); e.code != "internal_error" || g.audit.count() != n+1 {
+			t.Errorf("the cut transfer is recorded as %+v, %d records", e, g.audit.count()-n)
 		}
 	}
 	if r := getStream(t, g.base+"/ent/changes.csv", exchanger); r.err != nil || r.status != 200 || r.trailer.Get(wire.HeaderRows) != "20000" {
