@@ -408,3 +408,44 @@ func TestDownloadTwoAtOnceToOneFile(t *testing.T) {
 		t.Errorf("a download after the first finished: %v", err)
 	}
 }
+
+// TestDownloadWholeAnswerWithoutETagDropsTheValidator: a continuation answered with the
+// whole file and no strong ETag (a provider that changed its file and its server) replaces
+// the part; if that transfer is cut, the validator of the old version must not stay, or
+// the next continuation would ask If-Range with it for bytes of another version, and a
+// provider back on that version would answer the rest of it.
+func TestDownloadWholeAnswerWithoutETagDropsTheValidator(t *testing.T) {
+	blob := make([]byte, 30_000)
+	rand.Read(blob)
+	path := filepath.Join(t.TempDir(), "registry.csv")
+	os.WriteFile(path+client.ValidatorSuffix, []byte("\"v1\"\n"), 0o644)
+	d := resumeFrom(t, path, blob[:1000])
+	req := &client.Request{}
+	d.Ask(req)
+	if req.Header["If-Range"] != `"v1"` {
+		t.Fatalf("continued with %v", req.Header)
+	}
+	for _, tag := range []string{"", `W/"v2"`} {
+		resp := &client.Response{Status: 200, Header: map[string][]string{}}
+		if tag != "" {
+			resp.Header["ETag"] = []string{tag}
+		}
+		w, err := d.Open(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(blob[:5000])
+		if err := d.Finish(resp, client.ErrTransferIncomplete); err == nil {
+			t.Fatal("an interrupted download finished")
+		}
+		if exists(path + client.ValidatorSuffix) {
+			t.Errorf("ETag %q: the old version's validator stays beside a part of another", tag)
+		}
+		d, _ = client.NewDownload(path, true)
+		req := &client.Request{}
+		d.Ask(req)
+		if _, sent := req.Header["If-Range"]; sent || req.Header["Range"] != "bytes=5000-" {
+			t.Errorf("ETag %q: continued with %v", tag, req.Header)
+		}
+	}
+}
