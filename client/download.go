@@ -28,6 +28,8 @@ type Download struct {
 	// validator is the strong ETag of the version the part holds (ValidatorSuffix), ""
 	// when none is known.
 	validator string
+	// unlockPart gives back the part's lock (openLocked); nil when none is held.
+	unlockPart func()
 }
 
 // NewDownload prepares a download to path. With resume, it continues path+PartSuffix if
@@ -94,9 +96,18 @@ func (d *Download) Open(resp *Response) (io.Writer, error) {
 			}
 			return nil, fmt.Errorf("resume %s: the part is version %s, the answer continues version %s (the provider ignored If-Range)", d.from, d.validator, tag)
 		}
+		f, err := d.openLocked(d.from, os.O_WRONLY|os.O_APPEND)
+		if err != nil {
+			return nil, fmt.Errorf("resume %s: %w", d.from, err)
+		}
+		if fi, err := f.Stat(); err != nil || fi.Size() != d.offset {
+			d.closeLocked(f)
+			return nil, fmt.Errorf("resume %s: it changed while the gateway answered (%v)", d.from, err)
+		}
 		if d.from != part {
 			// The file is being extended: until it verifies whole it is a part.
 			if err := os.Rename(d.from, part); err != nil {
+				d.closeLocked(f)
 				return nil, fmt.Errorf("resume %s: %w", d.from, err)
 			}
 			d.from = part
@@ -105,12 +116,9 @@ func (d *Download) Open(resp *Response) (io.Writer, error) {
 			// The part's first bytes are of no known version: a validator file left from a
 			// part deleted by hand must not name it.
 			if err := saveValidator(part, ""); err != nil {
+				d.closeLocked(f)
 				return nil, err
 			}
-		}
-		f, err := os.OpenFile(part, os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("resume %s: %w", part, err)
 		}
 		d.f, d.append = f, true
 		return f, nil
@@ -118,13 +126,22 @@ func (d *Download) Open(resp *Response) (io.Writer, error) {
 		return io.Discard, nil
 	case resp.Status >= 200 && resp.Status < 300:
 		// A 200, or a 206 to a Range the caller set itself: the bytes asked for.
-		f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		// Emptied once locked, not as it is opened: another download writing it keeps
+		// what it wrote.
+		f, err := d.openLocked(part, os.O_WRONLY|os.O_CREATE)
+		if err == nil {
+			err = f.Truncate(0)
+			if err != nil {
+				d.closeLocked(f)
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("--output %s: %w", part, err)
 		}
 		d.f, d.from = f, part
 		if err := saveValidator(part, strongTag(resp)); err != nil {
-			f.Close()
+			d.closeLocked(f)
+			d.f = nil
 			return nil, err
 		}
 		return f, nil
@@ -137,6 +154,7 @@ func (d *Download) Open(resp *Response) (io.Writer, error) {
 // gateway's whole digest (wholeWanted), stays
 // PATH.part and Finish returns why; a verified one is renamed to PATH.
 func (d *Download) Finish(resp *Response, err error) error {
+	defer d.unlock()
 	if d.f != nil {
 		if cerr := d.f.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("--output %s: %w", d.f.Name(), cerr)
@@ -165,6 +183,39 @@ func (d *Download) Finish(resp *Response, err error) error {
 		}
 	}
 	return saveValidator(d.path+PartSuffix, "")
+}
+
+// errPartBusy is what Open returns when another download holds the part.
+var errPartBusy = errors.New("another download is writing it (two downloads to one --output would mix their bytes)")
+
+// openLocked opens name and takes the part's lock (partlock_*.go), held until Finish
+// returns: two downloads to one file would write over each other, and the one that
+// finished first would name PATH a file the other was still writing.
+func (d *Download) openLocked(name string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(name, flag, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := lockPart(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	d.unlockPart = unlock
+	return f, nil
+}
+
+// closeLocked closes a part Open will not hand on, and gives its lock back.
+func (d *Download) closeLocked(f *os.File) {
+	f.Close()
+	d.unlock()
+}
+
+func (d *Download) unlock() {
+	if d.unlockPart != nil {
+		d.unlockPart()
+		d.unlockPart = nil
+	}
 }
 
 // needsWholeDigest: a file made of parts, or one already there, is checked whole; a body

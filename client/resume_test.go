@@ -306,3 +306,146 @@ func TestDownloadStaleValidatorNotKept(t *testing.T) {
 		t.Errorf("part %v; a validator %q names a part whose first bytes are of no known version", exists(path+client.PartSuffix), v)
 	}
 }
+
+// TestDownloadValidatorNotWrittenThroughASymlink: a symbolic link planted at
+// FILE.part.etag (an output directory others can write to, or a careless copy) must not
+// have the provider's ETag written through it over the file it points to: the validator
+// is put in place by rename, which replaces the link, never follows it. Before the fix
+// os.WriteFile truncated the link's target and wrote the tag into it.
+func TestDownloadValidatorNotWrittenThroughASymlink(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim.conf")
+	if err := os.WriteFile(victim, []byte("keep me\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "registry.csv")
+	if err := os.Symlink(victim, path+client.ValidatorSuffix); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	d, err := client.NewDownload(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := &client.Response{Status: 200, Header: map[string][]string{"ETag": {`"v1"`}}}
+	w, err := d.Open(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("uscc,name\n"))
+	if err := d.Finish(resp, client.ErrTransferIncomplete); err == nil {
+		t.Fatal("an interrupted download finished")
+	}
+	if got, _ := os.ReadFile(victim); string(got) != "keep me\n" {
+		t.Errorf("the validator was written through the link: the target now holds %q", got)
+	}
+	fi, err := os.Lstat(path + client.ValidatorSuffix)
+	if err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("the validator is not a file of its own: %v %v", fi, err)
+	}
+	// And it is the one the continuation asks with.
+	d, err = client.NewDownload(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &client.Request{}
+	d.Ask(req)
+	if req.Header["If-Range"] != `"v1"` {
+		t.Errorf("continued with %v", req.Header)
+	}
+}
+
+// TestDownloadTwoAtOnceToOneFile: a careless operator runs two `govgate call --output
+// FILE` at once (two cron jobs). The second must be refused without touching what the
+// first is writing: before the lock it truncated the part under the first, whose later
+// bytes then followed a hole of zeros, and the first, its trailers checking what it had
+// sent, not what the file held, named that file FILE as verified. A continuation is
+// refused the same way, and once the first is done the file is free again.
+func TestDownloadTwoAtOnceToOneFile(t *testing.T) {
+	blob := make([]byte, 50_000)
+	rand.Read(blob)
+	path := filepath.Join(t.TempDir(), "registry.csv")
+	resp := &client.Response{Status: 200, Header: map[string][]string{"ETag": {`"v1"`}}}
+
+	first, err := client.NewDownload(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := first.Open(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(blob[:20_000])
+	second, err := client.NewDownload(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w2, err := second.Open(resp); err == nil {
+		w2.Write(blob[:10_000])
+		second.Finish(resp, nil)
+		t.Error("a second download to the same file was let in")
+	} else if ferr := second.Finish(resp, err); ferr == nil {
+		t.Error("the refused download finished")
+	}
+	resumed, err := client.NewDownload(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part206 := &client.Response{Status: 206, Header: map[string][]string{"ETag": {`"v1"`}, "Content-Range": {fmt.Sprintf("bytes %d-49999/50000", resumed.Offset())}}}
+	if _, err := resumed.Open(part206); err == nil {
+		t.Error("a continuation of a part being written was let in")
+	}
+	resumed.Finish(part206, errors.New("refused"))
+	w.Write(blob[20_000:])
+	if err := first.Finish(resp, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != string(blob) {
+		t.Fatalf("the verified file is not the body that arrived (%d bytes)", len(got))
+	}
+	// Free again.
+	again, _ := client.NewDownload(path, false)
+	if err := deliver(again, resp, blob, nil); err != nil {
+		t.Errorf("a download after the first finished: %v", err)
+	}
+}
+
+// TestDownloadWholeAnswerWithoutETagDropsTheValidator: a continuation answered with the
+// whole file and no strong ETag (a provider that changed its file and its server) replaces
+// the part; if that transfer is cut, the validator of the old version must not stay, or
+// the next continuation would ask If-Range with it for bytes of another version, and a
+// provider back on that version would answer the rest of it.
+func TestDownloadWholeAnswerWithoutETagDropsTheValidator(t *testing.T) {
+	blob := make([]byte, 30_000)
+	rand.Read(blob)
+	path := filepath.Join(t.TempDir(), "registry.csv")
+	os.WriteFile(path+client.ValidatorSuffix, []byte("\"v1\"\n"), 0o644)
+	d := resumeFrom(t, path, blob[:1000])
+	req := &client.Request{}
+	d.Ask(req)
+	if req.Header["If-Range"] != `"v1"` {
+		t.Fatalf("continued with %v", req.Header)
+	}
+	for _, tag := range []string{"", `W/"v2"`} {
+		resp := &client.Response{Status: 200, Header: map[string][]string{}}
+		if tag != "" {
+			resp.Header["ETag"] = []string{tag}
+		}
+		w, err := d.Open(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(blob[:5000])
+		if err := d.Finish(resp, client.ErrTransferIncomplete); err == nil {
+			t.Fatal("an interrupted download finished")
+		}
+		if exists(path + client.ValidatorSuffix) {
+			t.Errorf("ETag %q: the old version's validator stays beside a part of another", tag)
+		}
+		d, _ = client.NewDownload(path, true)
+		req := &client.Request{}
+		d.Ask(req)
+		if _, sent := req.Header["If-Range"]; sent || req.Header["Range"] != "bytes=5000-" {
+			t.Errorf("ETag %q: continued with %v", tag, req.Header)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -66,8 +67,32 @@ func saveValidator(part, tag string) error {
 		}
 		return nil
 	}
-	if err := os.WriteFile(name, []byte(tag+"\n"), 0o644); err != nil {
+	if err := replaceFile(name, []byte(tag+"\n")); err != nil {
 		return fmt.Errorf("--output %s: %w", name, err)
 	}
 	return nil
+}
+
+// replaceFile puts data at name by rename from a file beside it: a symbolic link at name
+// is replaced, never written through (os.WriteFile would truncate the file it points to),
+// and a crash leaves the old validator or the new one, never a torn one.
+func replaceFile(name string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(name), filepath.Base(name)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), name)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }

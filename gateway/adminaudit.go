@@ -43,7 +43,7 @@ func (g *Gateway) auditAdminAttempt(ctx *fasthttp.RequestCtx, x *Exchange) error
 		return nil
 	}
 	ctx.SetUserValue(adminAttempt{}, true)
-	_, err := g.stages.Audit.Audit(ctx, x, x.receipt[:0])
+	_, err := g.audit(ctx, x)
 	ctx.RemoveUserValue(adminAttempt{})
 	return err
 }
@@ -62,7 +62,7 @@ func (g *Gateway) auditAdmin(ctx *fasthttp.RequestCtx, x *Exchange, kind adminKi
 	if g.stages.Audit == nil || (kind == adminProbe && x.Err == nil) {
 		return
 	}
-	_, err := g.stages.Audit.Audit(ctx, x, x.receipt[:0])
+	_, err := g.audit(ctx, x)
 	if err == nil {
 		return
 	}

@@ -49,3 +49,29 @@ func (s *streamBody) produceGuarded() (err error) {
 	defer s.g.guardPanic(s.x.ID, &e)
 	return s.produce()
 }
+
+// closeUpstreamOnPanic gives the provider's connection back when a stage panics while up is
+// still the caller's (before the stream takes it): runGuarded recovers the panic further
+// up, and a connection never given back is one fewer in its pool for good — with a pool of
+// one, every later exchange to that provider was refused upstream_busy. It must be deferred
+// directly; the panic goes on to runGuarded with its stack.
+func closeUpstreamOnPanic(up *fasthttp.Response) {
+	if r := recover(); r != nil {
+		closeUpstream(up, errStreamRefused)
+		panic(r)
+	}
+}
+
+// audit runs the audit stage with a panic turned into an error: a record the stage failed
+// on is a record not made durable, and the exchange fails closed as for any (503
+// audit_unavailable, or the transfer cut) instead of ending the process. finish and the
+// stream's record are outside runGuarded and produceGuarded.
+func (g *Gateway) audit(ctx *fasthttp.RequestCtx, x *Exchange) (receipt []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.log.Error("panic in the audit stage", "request_id", string(x.ID), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			receipt, err = nil, fmt.Errorf("panic in the audit stage: %v", r)
+		}
+	}()
+	return g.stages.Audit.Audit(ctx, x, x.receipt[:0])
+}

@@ -204,7 +204,7 @@ func stageError(stage Stage, err error) *Error {
 func (g *Gateway) finish(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime) {
 	if g.stages.Audit != nil {
 		t := time.Now()
-		receipt, err := g.stages.Audit.Audit(ctx, x, x.receipt[:0])
+		receipt, err := g.audit(ctx, x)
 		g.stageDone(StageAudit, t)
 		if err != nil {
 			g.log.Error("audit record not written; exchange refused", "request_id", string(x.ID), "error", err)

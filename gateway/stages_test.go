@@ -187,3 +187,9 @@ func TestReadyzNamesAbsentStages(t *testing.T) {
 		t.Errorf("absent = %v, stages = %v", r.AbsentStages, r.Stages)
 	}
 }
+
+func (a *recordingAuditor) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.entries)
+}

@@ -165,6 +165,7 @@ func closeUpstream(up *fasthttp.Response, cause error) {
 // cannot be cut from its first row (an unknown column, a malformed header) is an ordinary
 // refusal rather than a cut transfer.
 func (g *Gateway) releaseStream(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime, up *fasthttp.Response) *Error {
+	defer closeUpstreamOnPanic(up)
 	var cutter RowCutter
 	if g.stages.Release != nil {
 		sr, ok := g.stages.Release.(StreamReleaser)

@@ -283,7 +283,7 @@ func (s *streamBody) record(outcome string) ([]byte, error) {
 	var err error
 	if s.g.stages.Audit != nil {
 		t0 := time.Now()
-		receipt, err = s.g.stages.Audit.Audit(s.ctx, s.x, s.x.receipt[:0])
+		receipt, err = s.g.audit(s.ctx, s.x)
 		s.g.stageDone(StageAudit, t0)
 		if err != nil {
 			s.g.log.Error("audit record of a transfer not written", "request_id", string(s.x.ID), "error", err)

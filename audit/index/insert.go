@@ -272,15 +272,21 @@ func ensurePartitions(ctx context.Context, tx pgx.Tx, rows []Row) error {
 			continue
 		}
 		seen[m] = true
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, partitionName(m)).Scan(&exists); err != nil {
+		if exists, err := partitionExists(ctx, tx, m); err != nil {
 			return err
-		}
-		if exists {
+		} else if exists {
 			continue
 		}
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(partitionLock)); err != nil {
 			return err
+		}
+		// Looked for again under the lock: a shipper that created it while this one waited
+		// has set its index, and altering that index again would wait, holding the lock,
+		// for every report that read the month (ALTER INDEX … SET takes ACCESS EXCLUSIVE).
+		if exists, err := partitionExists(ctx, tx, m); err != nil {
+			return err
+		} else if exists {
+			continue
 		}
 		sql := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF records FOR VALUES FROM ('%s') TO ('%s')`,
 			partitionName(m), m.Format(time.RFC3339), m.AddDate(0, 1, 0).Format(time.RFC3339))
@@ -292,6 +298,19 @@ func ensurePartitions(ctx context.Context, tx pgx.Tx, rows []Row) error {
 		}
 	}
 	return nil
+}
+
+// partitionExists reports whether month m's partition is there, committed as this
+// statement's snapshot sees it. It reads pg_class rather than to_regclass: a name lookup
+// goes through the backend's catalog cache, which keeps "no such table" from this
+// transaction's first look until the backend takes a relation lock, so a shipper that
+// waited for the partition lock would still not see a partition created meanwhile.
+// Created unqualified, a partition is in the current schema.
+func partitionExists(ctx context.Context, tx pgx.Tx, m time.Time) (bool, error) {
+	var exists bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relname = $1 AND n.nspname = current_schema())`, partitionName(m)).Scan(&exists)
+	return exists, err
 }
 
 // summarizeItself sets autosummarize on the time index of the partition (the index
