@@ -59,6 +59,20 @@ func writeStageTargets(s *strings.Builder, rows []row, suite tlcp.Suite, met map
 		fmt.Fprintf(s, "| TLCP (%s) adds ≤ 25 µs CPU per exchange: (e2) − (e1) | %+.0f µs | %s |\n", suite, d, verdict)
 	}
 	if d, ok := stageAdds(rows, "(e4)", "(e3)"); ok {
-		fmt.Fprintf(s, "| the durable audit adds ≤ 15 µs CPU per exchange: (e4) − (e3) | %+.0f µs | %s |\n", d, met[d <= 15])
+		writeAuditTarget(s, d, rows, met)
 	}
+}
+
+// writeAuditTarget judges the audit's CPU in closed loop and, where (f0) ran, at one
+// offered rate: in closed loop (e4) runs at a lower rate than (e3), and a lower rate costs
+// every exchange more (fewer requests a wake-up), which the difference counts as the
+// audit's; at one rate only the audit differs.
+func writeAuditTarget(s *strings.Builder, closed float64, rows []row, met map[bool]string) {
+	same, ok := stageAdds(rows, "(f2)", "(f0)")
+	if !ok {
+		fmt.Fprintf(s, "| the durable audit adds ≤ 15 µs CPU per exchange: (e4) − (e3) | %+.0f µs | %s |\n", closed, met[closed <= 15])
+		return
+	}
+	fmt.Fprintf(s, "| the durable audit adds ≤ 15 µs CPU per exchange: (e4) − (e3) | %+.0f µs in closed loop; at the same offered rate, ½ (e4), (f2) − (f0) = %+.0f µs | %s in closed loop; %s at the same rate |\n",
+		closed, same, met[closed <= 15], met[same <= 15])
 }

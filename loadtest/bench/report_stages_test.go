@@ -30,7 +30,7 @@ func TestReportHasPerStageCPUAndTargets(t *testing.T) {
 		"| " + scenarioNamed("(e2)").name + " | 3000 | 40 | +16 over (e1) | 2.0 + 2.5 | 900 + 1100 | 0 B, 0.0 objects |",
 		"| " + scenarioNamed("(e4)").name + " | 4000 | 70 | +23 over (e3) |",
 		"| TLCP (ECDHE_SM4_GCM_SM3) adds ≤ 25 µs CPU per exchange: (e2) − (e1) | +16 µs | met |",
-		"| the durable audit adds ≤ 15 µs CPU per exchange: (e4) − (e3) | +23 µs | **missed** |",
+		"| the durable audit adds ≤ 15 µs CPU per exchange: (e4) − (e3) | +23 µs in closed loop; at the same offered rate, ½ (e4), (f2) − (f0) = +0 µs | **missed** in closed loop; met at the same rate |",
 		"| p99 ≤ 10 ms at 2,000 connections, at the (g2) rate | (g2) p99 5.0 ms | met |",
 	} {
 		if !strings.Contains(md, want) {
@@ -40,9 +40,38 @@ func TestReportHasPerStageCPUAndTargets(t *testing.T) {
 	if t.Failed() {
 		t.Log(md)
 	}
+	// At the same offered rate the audit's CPU is judged again, apart from what a lower
+	// closed-loop rate costs every exchange: here (f2) − (f0) = +12, met at that rate.
+	findRow(rows, "(f0)").cpuPer1k, findRow(rows, "(f0)").offered = 0.060, 3000
+	findRow(rows, "(f2)").cpuPer1k = 0.072
+	md = renderReport(t, rows)
+	for _, want := range []string{
+		"| the durable audit adds ≤ 15 µs CPU per exchange: (e4) − (e3) | +23 µs in closed loop; at the same offered rate, ½ (e4), (f2) − (f0) = +12 µs | **missed** in closed loop; met at the same rate |",
+		"| " + scenarioNamed("(f0)").name + " | 3000 | 3000 | 60 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report lacks %q\n%s", want, md)
+		}
+	}
+	// A run without (f0) (-only) judges the closed loop alone.
+	var closedOnly strings.Builder
+	writeStageTargets(&closedOnly, withoutRow(rows, "(f0)"), tlcp.ECDHE_SM4_GCM_SM3, map[bool]string{true: "met", false: "**missed**"})
+	if want := "| the durable audit adds ≤ 15 µs CPU per exchange: (e4) − (e3) | +23 µs | **missed** |"; !strings.Contains(closedOnly.String(), want) {
+		t.Errorf("without (f0) the audit target is not the closed loop's alone:\n%s", closedOnly.String())
+	}
 	var cbc strings.Builder
 	writeStageTargets(&cbc, rows, tlcp.ECC_SM4_CBC_SM3, map[bool]string{true: "met", false: "**missed**"})
 	if !strings.Contains(cbc.String(), "not judged: the target is for a GCM suite") {
 		t.Errorf("a CBC run judges the GCM target:\n%s", cbc.String())
 	}
+}
+
+func withoutRow(rows []row, prefix string) []row {
+	var out []row
+	for _, r := range rows {
+		if !strings.HasPrefix(r.name, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
