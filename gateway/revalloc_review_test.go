@@ -59,6 +59,9 @@ func reviewProvider(ctx *fasthttp.RequestCtx) bool {
 	b.WriteString("uscc,name,status\n")
 	for i := range rows {
 		fmt.Fprintf(&b, "9111%014d,企业%d-%d,存续\n", i, id, i)
+		if i == 3000 && string(ctx.QueryArgs().Peek("broken")) == "1" {
+			b.WriteString("91119999,\"broken\"x,存续\n") // the gateway cuts the transfer here
+		}
 	}
 	return csvProvider("text/csv", b.String(), 777)(ctx)
 }
@@ -75,8 +78,8 @@ type reviewSent struct {
 // state (the exchange's receipt room, the pending record's decision, reasons, released
 // fields, transfer and client address) the way a busy gateway uses it: many connections
 // at once, each pipelining allowed, denied, unrouted and streamed exchanges (whose record
-// is written at the end, from the body's reader), while consumers go away mid-transfer
-// and an operator reads records over the admin API. Every response's receipt — header or
+// is written at the end, from the body's reader), while consumers go away mid-transfer,
+// providers' bodies are cut mid-way and an operator reads records over the admin API. Every response's receipt — header or
 // trailer — must name the record of that very request (its request id, path, client
 // address, released fields, reasons, rows), and verify offline by an inclusion proof
 // against a signed checkpoint. Refused: a record of another exchange, a receipt whose leaf
@@ -108,13 +111,23 @@ func TestReviewConcurrentRecordsAndReceiptsAreTheirOwn(t *testing.T) {
 			for n := 0; ; n++ {
 				select {
 				case <-stop:
-					return
+					if n >= 2 { // one transfer left and one cut at least
+						return
+					}
 				default:
 				}
 				c, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
 				if err != nil {
 					t.Error(err)
 					return
+				}
+				if n%2 == 1 {
+					// A provider's body the gateway cuts mid-way, read to the cut.
+					fmt.Fprintf(c, "GET /ent/broken.csv?big=1&broken=1&id=%d HTTP/1.1\r\nHost: gw\r\nX-Test-Dept: 110000-rensheju\r\nX-Test-Signed: 1\r\nX-Govgate-Purpose: social-insurance-check\r\nConnection: close\r\n\r\n", n)
+					c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					io.Copy(io.Discard, c)
+					c.Close()
+					continue
 				}
 				fmt.Fprintf(c, "GET /ent/big.csv?big=1&id=%d HTTP/1.1\r\nHost: gw\r\nX-Test-Dept: 110000-rensheju\r\nX-Test-Signed: 1\r\nX-Govgate-Purpose: social-insurance-check\r\n\r\n", n)
 				io.ReadFull(c, make([]byte, 4096+n%3*8192))
@@ -126,15 +139,15 @@ func TestReviewConcurrentRecordsAndReceiptsAreTheirOwn(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
 			resp, err := http.Get(g.admin + "/audit/records/0")
 			if err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
 			}
 		}
 	}()
@@ -272,7 +285,7 @@ func TestReviewConcurrentRecordsAndReceiptsAreTheirOwn(t *testing.T) {
 	}
 	// Every record in the log — those without a receipt too: the transfers consumers
 	// left, the operator's reads — holds its own exchange's parts and nothing of another's.
-	aborted, admin := 0, 0
+	aborted, cut, admin := 0, 0, 0
 	for i := range l.Size() {
 		b, err := l.Record(i)
 		if err != nil {
@@ -295,14 +308,19 @@ func TestReviewConcurrentRecordsAndReceiptsAreTheirOwn(t *testing.T) {
 				(strings.Join(rec.Fields, ",") != "legal_representative,name,status,uscc" && (rec.Bytes.Response != 0 || len(rec.Fields) != 0)) || rec.Decision == nil || len(rec.Decision.Reasons) != 0 {
 				t.Fatalf("record %d, a transfer its consumer left: %+v %+v", i, rec, rec.Transfer)
 			}
+		case strings.HasPrefix(rec.Path, "/ent/broken.csv"):
+			cut++
+			if rec.Transfer == nil || rec.Transfer.Outcome != TransferCut || rec.Transfer.Rows > 3001 || rec.Error == "" || rec.Decision == nil || len(rec.Decision.Reasons) != 0 {
+				t.Fatalf("record %d, a transfer the gateway cut: %+v %+v", i, rec, rec.Transfer)
+			}
 		case strings.HasPrefix(rec.Path, "/nowhere"):
 			if rec.Decision != nil || rec.Transfer != nil || len(rec.Fields) != 0 || rec.Error != "no_route" {
 				t.Fatalf("record %d, no route: %+v", i, rec)
 			}
 		}
 	}
-	if aborted == 0 || admin == 0 {
-		t.Errorf("%d records of transfers left mid-way, %d of admin reads: the noise did not run", aborted, admin)
+	if aborted == 0 || cut == 0 || admin == 0 {
+		t.Errorf("%d records of transfers left mid-way, %d cut, %d of admin reads: the noise did not run", aborted, cut, admin)
 	}
 }
 
