@@ -741,9 +741,9 @@ func (l *Log) segmentOf(index uint64) *segment {
 // Record returns the stored bytes of record index.
 func (l *Log) Record(index uint64) ([]byte, error) {
 	l.mu.RLock()
-	if index >= l.size {
+	if size := l.size; index >= size {
 		l.mu.RUnlock()
-		return nil, fmt.Errorf("record %d: the log has %d records", index, l.size)
+		return nil, fmt.Errorf("record %d: the log has %d records", index, size) // size, not l.size: read under mu, which the writer holds to set it
 	}
 	seg := l.segmentOf(index)
 	if seg == nil || index-seg.first >= seg.count() {

@@ -50,7 +50,9 @@ type pendingRecord struct {
 // reset drops what the record held of the exchange, for the pool.
 func (p *pendingRecord) reset() {
 	clear(p.reasons)
-	clear(p.fields)
+	// The room for a part of the fields is filled as room[:0] (releasedFields) and
+	// p.fields keeps length 0: its capacity is what was written.
+	clear(p.fields[:cap(p.fields)])
 	p.rec, p.decision, p.signature, p.transfer = audit.Record{}, audit.Decision{}, audit.Signature{}, audit.Transfer{}
 	p.client, p.reasons, p.fields = p.client[:0], p.reasons[:0], p.fields[:0]
 }
