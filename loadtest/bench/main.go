@@ -283,8 +283,8 @@ func scenarios() []scenario {
 		}},
 		{name: "(e6) diagnosis: (e4) with the audit log on tmpfs — not durable", tlcp: true, servers: onTmpfs},
 		// (f0) is (f2) without the audit: at one offered rate the two rows' CPU per
-		// exchange differ by the audit alone, not also by what a lower closed-loop rate
-		// costs every exchange (fewer requests a wake-up, a system call each).
+		// exchange differ by the audit alone, at a rate where its commits hold a few
+		// records, not a closed loop's dozen.
 		{name: "(f0) govgate as (e3): no audit, open loop at ½ (e4)", tlcp: true, servers: func(b *bench) ([]*proc, string, error) { return b.self("govgate", "tlcp,policy") }, load: halfOfE4},
 		{name: "(f1) bare fasthttp proxy, open loop at ½ (e4)", servers: bareproxy, load: halfOfE4},
 		{name: "(f2) govgate as (e4), open loop at ½ (e4)", tlcp: true, servers: full, load: halfOfE4},

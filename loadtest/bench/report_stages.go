@@ -64,9 +64,9 @@ func writeStageTargets(s *strings.Builder, rows []row, suite tlcp.Suite, met map
 }
 
 // writeAuditTarget judges the audit's CPU in closed loop and, where (f0) ran, at one
-// offered rate: in closed loop (e4) runs at a lower rate than (e3), and a lower rate costs
-// every exchange more (fewer requests a wake-up), which the difference counts as the
-// audit's; at one rate only the audit differs.
+// offered rate. In closed loop (e4) runs at a lower rate than (e3), which the difference
+// also counts; at one rate only the audit differs, but its commits there hold fewer
+// records, each exchange carrying a larger share of a commit's fixed cost.
 func writeAuditTarget(s *strings.Builder, closed float64, rows []row, met map[bool]string) {
 	same, ok := stageAdds(rows, "(f2)", "(f0)")
 	if !ok {
