@@ -152,9 +152,9 @@ func (g *Gateway) serveAdmin(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		ran = true
-		ep.handler(ctx)
+		g.runAdminGuarded(ctx, x, ep.handler)
 	default:
-		ep.handler(ctx)
+		g.runAdminGuarded(ctx, x, ep.handler)
 	}
 	g.auditAdmin(ctx, x, ep.kind, ran)
 }

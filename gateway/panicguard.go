@@ -37,6 +37,25 @@ func (g *Gateway) runGuarded(ctx *fasthttp.RequestCtx, x *Exchange, rt *runtime,
 	return g.run(ctx, x, rt, tlsLike)
 }
 
+// runAdminGuarded runs an admin endpoint with a panic turned into internal_error: an
+// administrator's request that reaches a defect (a proof of an odd index, a policy input)
+// fails alone and is recorded, instead of ending every department's exchanges with the
+// process — the admin API's roles (an auditor's reads) must not reach the data plane.
+// What the handler had written is dropped; the connection is closed.
+func (g *Gateway) runAdminGuarded(ctx *fasthttp.RequestCtx, x *Exchange, h fasthttp.RequestHandler) {
+	var failed *Error
+	defer func() {
+		if failed != nil {
+			x.Err = failed
+			ctx.Response.Reset()
+			writeError(&ctx.Response, failed, x.ID)
+			ctx.SetConnectionClose()
+		}
+	}()
+	defer g.guardPanic(x.ID, &failed)
+	h(ctx)
+}
+
 // produceGuarded is produce with a panic turned into a cut of this transfer: it ends
 // visibly incomplete and on the record, and the process goes on.
 func (s *streamBody) produceGuarded() (err error) {
