@@ -48,9 +48,12 @@ type bench struct {
 	trace    string     // -trace, passed to the govgate servers
 	strace   string     // -strace: count the servers' system calls in the measured run
 	suite    tlcp.Suite // -tlcp-suite: the one the TLCP rows' client offers
-	opaBin   string     // the stock OPA server, built at the first row that runs it
-	opaPaths []string   // the policy it loads
-	tls      *tlsPair   // the nginx TLS row's pair, made at the first row that runs it
+	// serverProcs is -server-gomaxprocs: GOMAXPROCS in the servers' environment, if set,
+	// to compare the extra P of gateway.ReserveSyscallProc with none (issue 16).
+	serverProcs int
+	opaBin      string   // the stock OPA server, built at the first row that runs it
+	opaPaths    []string // the policy it loads
+	tls         *tlsPair // the nginx TLS row's pair, made at the first row that runs it
 }
 
 func newBench() (*bench, error) {
@@ -126,6 +129,7 @@ func (b *bench) run(args []string, addr string) (*proc, error) {
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stderr = os.Stderr
+	cmd.Env = b.serverEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -135,6 +139,16 @@ func (b *bench) run(args []string, addr string) (*proc, error) {
 		return nil, err
 	}
 	return &proc{cmd: cmd}, nil
+}
+
+// serverEnv is a server process's environment: the bench's own (nil: inherited), with
+// GOMAXPROCS set when -server-gomaxprocs asks for it. Only the servers get it: the load
+// generator keeps the P that loadprocs.go gives it.
+func (b *bench) serverEnv() []string {
+	if b.serverProcs <= 0 {
+		return nil
+	}
+	return append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", b.serverProcs))
 }
 
 func (p *proc) stop() {

@@ -55,6 +55,7 @@ func main() {
 	traceOut := flag.String("trace", "", "write a runtime trace (go tool trace) of each govgate server's measured run to FILE.<stages>")
 	straceOut := flag.String("strace", "", "count each server's system calls over the measured run with strace -c -f, into FILE.<row>.<n>, and per exchange into FILE.<row>.<n>.per-exchange (strace slows the server: read the counts, not the row's throughput)")
 	tlcpSuite := flag.String("tlcp-suite", "ECDHE_SM4_GCM_SM3", "TLCP cipher suite the TLCP rows' client offers (the gateway accepts all four): ECDHE_SM4_GCM_SM3 (the default preference), ECC_SM4_GCM_SM3, ECDHE_SM4_CBC_SM3 or ECC_SM4_CBC_SM3 (the only one before suites were configurable)")
+	serverProcs := flag.Int("server-gomaxprocs", 0, "GOMAXPROCS of the server processes (0: unset, so govgate takes one P more than its CPU, as govgate serve does); the load generator keeps its own")
 	flag.Parse()
 	suite, err := tlcp.ParseSuite(*tlcpSuite)
 	if err != nil {
@@ -69,7 +70,7 @@ func main() {
 		}
 		return
 	}
-	if err := orchestrate(*duration, *runs, *conns, *out, *only, *profile, *traceOut, *straceOut, suite); err != nil {
+	if err := orchestrate(*duration, *runs, *conns, *out, *only, *profile, *traceOut, *straceOut, suite, *serverProcs); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -117,7 +118,7 @@ type row struct {
 	disk *diskSync
 }
 
-func orchestrate(duration time.Duration, runs, conns int, out, only, profile, traceOut, straceOut string, suite tlcp.Suite) error {
+func orchestrate(duration time.Duration, runs, conns int, out, only, profile, traceOut, straceOut string, suite tlcp.Suite, serverProcs int) error {
 	if os.Getenv("GOVGATE_BENCH_PINNED") == "" && haveTaskset() && runtime.NumCPU() > 1 {
 		// Re-run pinned to CPU 1; the servers go to CPU 0.
 		cmd := exec.Command("taskset", append([]string{"-c", "1", os.Args[0]}, os.Args[1:]...)...)
@@ -132,6 +133,7 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile, tr
 	}
 	b.profile, b.trace, b.strace = profile, traceOut, straceOut
 	b.suite = suite
+	b.serverProcs = serverProcs
 	defer b.close()
 	// The disk first, while nothing else runs.
 	disk, err := measureDiskSync(b.dir, 1000, 1024)
