@@ -227,6 +227,11 @@ type Audit struct {
 	// CheckpointInterval is how often a checkpoint is signed while records arrive; at
 	// most one second.
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// CommitDelay is how long a small group commit may be held open for more records
+	// when records arrive at least one per delay and other exchanges are appending
+	// (audit.Options.CommitDelay): fewer fsyncs at moderate load, each exchange waiting up
+	// to this much longer for its record. 0, the default, commits at once; at most 10ms.
+	CommitDelay time.Duration `yaml:"commit_delay"`
 	// Retention is how long sealed segments are kept; older ones are removed (export them
 	// first with govgate audit export). 0 keeps everything.
 	Retention time.Duration `yaml:"retention"`
@@ -526,6 +531,9 @@ const (
 	DefaultPolicyCacheSize   = 10000
 	DefaultAuditSegmentBytes = 64 << 20
 	DefaultAuditRetention    = 180 * 24 * time.Hour
+	// MaxAuditCommitDelay bounds audit.commit_delay: a hold is a wait every exchange of
+	// its batch pays, and past a few milliseconds it is a stall, not a batching window.
+	MaxAuditCommitDelay = 10 * time.Millisecond
 	// DefaultMaxResponseBytes is the largest provider response body buffered (64 MiB).
 	DefaultMaxResponseBytes = 64 << 20
 	// DefaultMaxDecompressedBytes is the largest response the release stage decodes

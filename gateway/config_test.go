@@ -3,6 +3,7 @@ package gateway
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 const validYAML = `
@@ -39,6 +40,17 @@ func TestParseConfigDefaults(t *testing.T) {
 	if p := cfg.Pools[0]; p.Balance != BalanceRoundRobin || p.MaxConns != DefaultMaxConns || p.Passive.MaxFails != DefaultMaxFails {
 		t.Errorf("pool defaults: %+v", p)
 	}
+	audited, err := ParseConfig([]byte(strings.Replace(validYAML, "gateway_id: gw-01\n", "gateway_id: gw-01\naudit: {dir: /tmp/a}\nkeys: {dir: /tmp/k}\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if audited.Audit.CommitDelay != 0 {
+		t.Errorf("audit.commit_delay defaults to %s: a commit must not be held unless asked", audited.Audit.CommitDelay)
+	}
+	held, err := ParseConfig([]byte(strings.Replace(validYAML, "gateway_id: gw-01\n", "gateway_id: gw-01\naudit: {dir: /tmp/a, commit_delay: 300us}\nkeys: {dir: /tmp/k}\n", 1)))
+	if err != nil || held.Audit.CommitDelay != 300*time.Microsecond {
+		t.Errorf("audit.commit_delay 300us: %v, %v", held.Audit.CommitDelay, err)
+	}
 }
 
 func TestConfigErrorsNameTheField(t *testing.T) {
@@ -54,6 +66,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"missing gateway id", "gateway_id: gw-01", "gateway_id: ''", "gateway_id: required"},
 		{"pool without addresses", "addresses: [127.0.0.1:9001]", "addresses: []", "pools[0].addresses"},
 		{"admin off loopback", "gateway_id: gw-01\n", "gateway_id: gw-01\nadmin: {address: '0.0.0.0:9090'}\n", "admin.address"},
+		{"commit delay past 10ms", "gateway_id: gw-01\n", "gateway_id: gw-01\naudit: {dir: /tmp/a, commit_delay: 20ms}\nkeys: {dir: /tmp/k}\n", "audit.commit_delay: 20ms: must be between 0 (commit at once) and 10ms"},
+		{"negative commit delay", "gateway_id: gw-01\n", "gateway_id: gw-01\naudit: {dir: /tmp/a, commit_delay: -1ms}\nkeys: {dir: /tmp/k}\n", "audit.commit_delay: -1ms"},
 		{"hop-by-hop pool header", "    addresses: [127.0.0.1:9001]\n", "    addresses: [127.0.0.1:9001]\n    headers: {Connection: close}\n", "pools[0].headers"},
 	}
 	for _, c := range cases {

@@ -117,6 +117,9 @@ func (c *Config) validateAudit(add addFunc) {
 	if a.CheckpointInterval <= 0 || a.CheckpointInterval > time.Second {
 		add("audit.checkpoint_interval", "%s: must be positive and at most 1s", a.CheckpointInterval)
 	}
+	if a.CommitDelay < 0 || a.CommitDelay > MaxAuditCommitDelay {
+		add("audit.commit_delay", "%s: must be between 0 (commit at once) and %s: every exchange of a held batch waits for it", a.CommitDelay, MaxAuditCommitDelay)
+	}
 	if a.SegmentBytes < 64<<10 {
 		add("audit.segment_bytes", "%d: at least 65536", a.SegmentBytes)
 	}

@@ -56,7 +56,7 @@ func (b *builder) audit() error {
 	}
 	l, err := audit.Open(audit.Options{
 		Dir: a.Dir, Origin: a.Origin, Signer: signer, SegmentBytes: a.SegmentBytes,
-		CheckpointInterval: a.CheckpointInterval, Retention: a.Retention,
+		CheckpointInterval: a.CheckpointInterval, Retention: a.Retention, CommitDelay: a.CommitDelay,
 		Logger: b.log.With("component", "audit"), OnCommit: onCommit,
 	})
 	if err != nil {

@@ -227,6 +227,8 @@ func (a *AuditStage) Collector() prometheus.Collector {
 		checkpointAt:   d("govgate_audit_checkpoint_timestamp_seconds", "When the latest checkpoint was signed (Unix seconds); before the first, when the log was opened. govgate fleet status flags a log growing past an old one.", nil, nil),
 		catalogMismatches: d("govgate_publish_catalog_mismatch_total",
 			"Complete transfers of a published dataset whose size or ETag contradicted the catalog's size_bytes or version (the record's transfer.catalog_mismatch says which).", nil, nil),
+		held: d("govgate_audit_commits_held_total",
+			"Group commits held open for more records by audit.commit_delay; records per commit (govgate_audit_records_total over govgate_audit_commit_duration_seconds_count) says what the holds gained.", nil, nil),
 		commits: d("govgate_audit_commit_duration_seconds",
 			"Time each group commit took to frame, write and fsync its records; every audited exchange waits for one. Records per commit: govgate_audit_records_total over its count.", nil, nil),
 	}
@@ -235,11 +237,11 @@ func (a *AuditStage) Collector() prometheus.Collector {
 type auditCollector struct {
 	a                                                                       *AuditStage
 	records, failures, failing, size, checkpointSize, checkpointAt, commits *prometheus.Desc
-	catalogMismatches                                                       *prometheus.Desc
+	catalogMismatches, held                                                 *prometheus.Desc
 }
 
 func (c *auditCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.records, c.failures, c.failing, c.size, c.checkpointSize, c.checkpointAt, c.commits, c.catalogMismatches} {
+	for _, d := range []*prometheus.Desc{c.records, c.failures, c.failing, c.size, c.checkpointSize, c.checkpointAt, c.commits, c.catalogMismatches, c.held} {
 		ch <- d
 	}
 }
@@ -249,6 +251,7 @@ func (c *auditCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- metric.Const(c.records, prometheus.CounterValue, float64(s.Appended))
 	ch <- metric.Const(c.failures, prometheus.CounterValue, float64(s.Failed))
 	ch <- metric.Const(c.failing, prometheus.GaugeValue, metric.Flag(s.Failing != ""))
+	ch <- metric.Const(c.held, prometheus.CounterValue, float64(s.Held))
 	ch <- metric.Const(c.size, prometheus.GaugeValue, float64(s.Size))
 	ch <- metric.Const(c.checkpointSize, prometheus.GaugeValue, float64(s.CheckpointSize))
 	if !s.CheckpointAt.IsZero() {

@@ -262,6 +262,9 @@ func scenarios() []scenario {
 	// often) until the heap nears the limit: what they gain in latency is what collection
 	// costs, their memory what the limit holds it to.
 	lessGC := func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy,audit,tlcp,memlimit") }
+	// And with audit.commit_delay (benchCommitDelay): commits held open for more records
+	// when several exchanges append, trading up to the delay per exchange for fewer syncs.
+	held := func(b *bench) ([]*proc, string, error) { return b.self("govgate", "policy,audit,tlcp,commitdelay") }
 	return append([]scenario{
 		{name: "(a) upstream directly", servers: func(b *bench) ([]*proc, string, error) {
 			return nil, "http://" + b.upstream + "/enterprise/v1/companies", nil
@@ -292,6 +295,7 @@ func scenarios() []scenario {
 		{name: "(f2) govgate as (e4), open loop at ½ (e4)", tlcp: true, servers: full, load: halfOfE4},
 		{name: "(f3) diagnosis: (f2) with the audit log on tmpfs — not durable", tlcp: true, servers: onTmpfs, load: halfOfE4},
 		{name: "(f4) diagnosis: (f2) with limits.memory_limit 128 MiB (GOGC 200 under it)", tlcp: true, servers: lessGC, load: halfOfE4},
+		{name: "(f5) diagnosis: (f2) with audit.commit_delay " + benchCommitDelay, tlcp: true, servers: held, load: halfOfE4},
 		{name: "(g1) bare fasthttp proxy, 2,000 connections", servers: bareproxy, load: manyConns},
 		{name: "(g2) govgate as (e4), 2,000 connections", tlcp: true, servers: full, load: manyConns},
 		{name: "(g3) diagnosis: (g2) with limits.memory_limit 128 MiB (GOGC 200 under it)", tlcp: true, servers: lessGC, load: manyConns},

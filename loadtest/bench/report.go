@@ -38,7 +38,7 @@ func writeReport(out string, rows []row, disk diskSync, duration time.Duration, 
 			fmt.Fprintf(&s, "| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %s |\n", r.name, r.offered, r.rps, cpuMicros(&r), r.p50, r.p99, r.p999, r.errors, r.commits)
 		}
 	}
-	fmt.Fprintf(&s, "\nThe audit disk alone, before the rows ran (%d times one after another: write %d bytes to a file on the audit log's file system, fsync): p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs. Each of govgate's audited exchanges waits for a group commit of this kind, and the last column gives the commits of the measured run itself — the time each took to frame, write and fsync its records (as `govgate_audit_commit_duration_seconds` has it), counted once for each exchange it held, so that a slow commit weighs as many exchanges as waited on it: under load a commit also waits for the core, and an exchange that arrives during one waits for it and then for its own; (f0) is (f2) without the audit log, at the same offered rate, so that the difference of their CPU per exchange is the audit's own at that rate, where a commit holds a few records (the last column) and each exchange carries a larger share of a commit's fixed cost than in closed loop; (e6) and (f3) keep the audit log on tmpfs, where fsync returns at once (not durable: what they gain is what the disk costs); (f4) and (g3) run govgate with `limits.memory_limit: 128 MiB` (and the release budget it needs, 32 MiB), under which the garbage collector runs at GOGC 200, half as often, until the heap nears the limit.\n", disk.n, disk.bytes, disk.p50, disk.p99, disk.p999)
+	fmt.Fprintf(&s, "\nThe audit disk alone, before the rows ran (%d times one after another: write %d bytes to a file on the audit log's file system, fsync): p50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs. Each of govgate's audited exchanges waits for a group commit of this kind, and the last column gives the commits of the measured run itself — the time each took to frame, write and fsync its records (as `govgate_audit_commit_duration_seconds` has it), counted once for each exchange it held, so that a slow commit weighs as many exchanges as waited on it: under load a commit also waits for the core, and an exchange that arrives during one waits for it and then for its own; (f0) is (f2) without the audit log, at the same offered rate, so that the difference of their CPU per exchange is the audit's own at that rate, where a commit holds a few records (the last column) and each exchange carries a larger share of a commit's fixed cost than in closed loop; (e6) and (f3) keep the audit log on tmpfs, where fsync returns at once (not durable: what they gain is what the disk costs); (f4) and (g3) run govgate with `limits.memory_limit: 128 MiB` (and the release budget it needs, 32 MiB), under which the garbage collector runs at GOGC 200, half as often, until the heap nears the limit; (f5) runs (f2) with `audit.commit_delay: %s`, which holds a small commit open for up to that long while other exchanges append, so that one sync serves more records (its last column: commits and records per commit).\n", disk.n, disk.bytes, disk.p50, disk.p99, disk.p999, benchCommitDelay)
 	fmt.Fprintf(&s, "\n## %s keep-alive connections\n\nThe connections are opened a hundred at a time, each step a closed loop over all of them (TLCP handshakes all at once would share the server's core and run past their deadline); then open loop at %.0f req/s over all of them (each connection takes requests in turn), first for %s to settle, then measured. Peak RSS is the measured run's; the opening's peak — up to %s requests in flight at once while the connections open — is beside it.\n\n",
 		thousands(manyConnCount), e4.rps/2, duration, thousands(manyConnCount))
 	s.WriteString("| scenario | req/s | p50 µs | p99 µs | CPU s / 1k req | peak RSS MB | opening peak RSS MB | errors | audit commit an exchange waited on: p50 / p99 µs; records per commit |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -87,7 +87,7 @@ func writeTargets(s *strings.Builder, rows []row, disk diskSync, suite tlcp.Suit
 	fmt.Fprintf(s, "| p99 ≤ 10 ms at %s connections, at the (g2) rate | (g2) p99 %.1f ms | %s |\n", thousands(manyConnCount), g2.p99/1000, met[g2.p99 <= 10000])
 	diff := (f2.p99 - f1.p99) / 1000
 	fmt.Fprintf(s, "| p99 at half of its maximum throughput ≤ (b)'s + 2 ms | (f2) − (f1) = %+.1f ms; the audit disk's own fsync p99 is %.1f ms%s%s | %s |\n",
-		diff, disk.p99/1000, diskBesideF2(f2), diagnosisDiffs(f1, findRow(rows, "(f3)"), findRow(rows, "(f4)")), met[diff <= 2])
+		diff, disk.p99/1000, diskBesideF2(f2), diagnosisDiffs(f1, findRow(rows, "(f3)"), findRow(rows, "(f4)"), findRow(rows, "(f5)")), met[diff <= 2])
 }
 
 // diskBesideF2 gives the disk's fsync p99 as probed just before (f2)'s median run, if it
@@ -99,15 +99,18 @@ func diskBesideF2(f2 *row) string {
 	return fmt.Sprintf(" before the rows, %.1f ms just before (f2)'s run", f2.disk.p99/1000)
 }
 
-// diagnosisDiffs says what the p99 target measures with the audit log on tmpfs (f3) and
-// with less garbage collection (f4), for the rows that ran.
-func diagnosisDiffs(f1, f3, f4 *row) string {
+// diagnosisDiffs says what the p99 target measures with the audit log on tmpfs (f3),
+// with less garbage collection (f4) and with the commit delay (f5), for the rows that ran.
+func diagnosisDiffs(f1, f3, f4, f5 *row) string {
 	var out string
 	if f3 != nil {
 		out += fmt.Sprintf("; with the log on tmpfs (f3) − (f1) = %+.1f ms", (f3.p99-f1.p99)/1000)
 	}
 	if f4 != nil {
 		out += fmt.Sprintf("; with the memory limit (f4) − (f1) = %+.1f ms", (f4.p99-f1.p99)/1000)
+	}
+	if f5 != nil {
+		out += fmt.Sprintf("; with audit.commit_delay %s (f5) − (f1) = %+.1f ms", benchCommitDelay, (f5.p99-f1.p99)/1000)
 	}
 	return out
 }

@@ -68,7 +68,8 @@ func serveUntil(ctx context.Context, addr string, h fasthttp.RequestHandler) err
 // serveGovgate runs govgate as the assembly builds it for serve, with the parts the row
 // does not measure yet left out through the assembly's options: the rows switch the stages
 // on one at a time (stages names them: tlcp, policy, audit; tmpfs puts the audit log on
-// /dev/shm, memlimit sets limits.memory_limit as docs/architecture.md advises).
+// /dev/shm, memlimit sets limits.memory_limit as docs/architecture.md advises,
+// commitdelay sets audit.commit_delay).
 func serveGovgate(ctx context.Context, addr, upstream, stages, dir, profile string) error {
 	gateway.ReserveSyscallProc() // as govgate serve does
 	on := func(s string) bool { return strings.Contains(stages, s) }
@@ -87,9 +88,9 @@ listeners: [{name: ext, address: %q, zone: external, transport: %s}]
 routes: [{id: enterprise-query, path_prefix: /enterprise/v1, resource: enterprise.registration, mode: query, pool: registry, target_zone: internal, timeout: 10s}]
 pools: [{id: registry, addresses: [%q]}]
 limits: {max_conns_per_client: 4096%s} # every bench connection comes from 127.0.0.1
-audit: {dir: %q}
+audit: {dir: %q%s}
 keys: {dir: %q}
-`, addr, map[bool]string{true: "tlcp", false: "plain"}[on("tlcp")], upstream, memoryLimits(on("memlimit")), filepath.Join(state, "audit"), filepath.Join(state, "keys"))
+`, addr, map[bool]string{true: "tlcp", false: "plain"}[on("tlcp")], upstream, memoryLimits(on("memlimit")), filepath.Join(state, "audit"), commitDelay(on("commitdelay")), filepath.Join(state, "keys"))
 	if on("tlcp") {
 		yaml += fmt.Sprintf("tlcp: {sign_cert: %q, sign_key: %q, enc_cert: %q, enc_key: %q, client_ca: %q}\n",
 			filepath.Join(dir, "gw-sign.pem"), filepath.Join(dir, "gw-sign.key"), filepath.Join(dir, "gw-enc.pem"), filepath.Join(dir, "gw-enc.key"), filepath.Join(dir, "ca", "ca.pem"))
@@ -146,6 +147,19 @@ func writeHeapProfile(path string) error {
 	}
 	defer f.Close()
 	return pprof.Lookup("heap").WriteTo(f, 0)
+}
+
+// benchCommitDelay is the commitdelay row's audit.commit_delay: about one sync of the
+// bench's disk (its probe's p50, 0.23–0.27 ms), so that a held batch gathers about what
+// arrives during a commit again.
+const benchCommitDelay = "300us"
+
+// commitDelay is the commitdelay row's audit key.
+func commitDelay(on bool) string {
+	if !on {
+		return ""
+	}
+	return ", commit_delay: " + benchCommitDelay
 }
 
 // memoryLimits are the memlimit rows' limits: 128 MiB for the runtime (GOGC 200 under it,
