@@ -42,12 +42,12 @@ func TestCommitDelayReachesTheLog(t *testing.T) {
 			t.Errorf("no commit delay configured, yet %s commits held", held)
 		}
 		if delay > 0 && (held == "" || held == "0") {
-			t.Errorf("commit_delay %s with 8 departments calling at once: %q commits held, want some", delay, held)
+			t.Errorf("commit_delay %s with 16 departments calling at once: %q commits held, want some", delay, held)
 		}
 	}
 }
 
-// heldAfterConcurrentCalls makes 8 clients call 15 times each at once, checks that every
+// heldAfterConcurrentCalls makes 16 clients call 15 times each at once, checks that every
 // answer carries a receipt, and returns govgate_audit_commits_held_total.
 func heldAfterConcurrentCalls(t *testing.T, p *testPKI, listen, admin string) string {
 	t.Helper()
@@ -58,7 +58,7 @@ func heldAfterConcurrentCalls(t *testing.T, p *testPKI, listen, admin string) st
 	trust := &tlcp.TrustSource{}
 	trust.Store(ts)
 	var wg sync.WaitGroup
-	for range 8 {
+	for range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
