@@ -36,15 +36,25 @@ func (a arrivalRate) with(n int, now time.Time) arrivalRate {
 // expects reports whether at least one more record is expected within d at this rate.
 func (a arrivalRate) expects(d time.Duration) bool { return a.perSecond*d.Seconds() >= 1 }
 
-// holdOpen is the commit delay (Options.CommitDelay): a batch smaller than heldBatch waits
-// up to the delay for more records before it is written — fewer syncs, each shared by
-// more records, when the load is moderate — if more are likely to come:
-//   - records arrive at least one per delay (arrivalRate), so a quiet log, with a record
+// fruitlessMemory is how long a hold that gained nothing keeps batches of its size or
+// smaller from being held: long enough that appenders in lockstep (each waiting for its
+// commit before its next record, all in one batch) pay one fruitless delay a second at most
+// instead of one a batch, short enough that a change of load is soon held for again.
+const fruitlessMemory = time.Second
+
+// holdOpen is the commit delay (Options.CommitDelay): a batch smaller than heldBatch (and
+// MaxBatch) waits up to the delay for more records before it is written — fewer syncs,
+// each shared by more records, when the load is moderate — if more are likely to come:
+//   - records arrived at least one per delay before this batch (arrivalRate): the batch's
+//     own records are no evidence that more are coming (at a delay of rateWindow or more,
+//     one record alone would "expect" the next), so a quiet log, with a record or a pair
 //     now and then, never waits;
-//   - and other appenders are at work: the batch holds two records or more, or the last
-//     hold gained one. An appender alone, however fast it appends, waits for its own
-//     commit before its next record, so holding its batch would gain nothing: its first
-//     fruitless hold is its last.
+//   - and other appenders are at work: the last commit was a hold that gained a record,
+//     or the batch holds two records or more and no hold of a batch this size or larger
+//     gained nothing within fruitlessMemory. An appender alone, however fast it appends,
+//     waits for its own commit before its next record, so holding its batch would gain
+//     nothing: its first fruitless hold is its last; k appenders in lockstep are the same
+//     with a batch of k.
 //
 // Close ends a hold at once; what was held is committed as any batch.
 func (l *Log) holdOpen(batch []*appendReq, hold *time.Timer) []*appendReq {
@@ -53,17 +63,23 @@ func (l *Log) holdOpen(batch []*appendReq, hold *time.Timer) []*appendReq {
 		return batch
 	}
 	now := time.Now()
-	rate := l.arrivals.with(len(batch), now)
-	defer func() { l.arrivals = l.arrivals.with(len(batch), now) }()
-	if len(batch) >= heldBatch || !rate.expects(d) || len(batch) < 2 && !l.holdPaid {
+	past := l.arrivals.with(0, now)
+	defer func() { l.arrivals = past.with(len(batch), now) }()
+	if !l.worthHolding(len(batch), past, now) {
+		l.holdPaid = false
 		return batch
 	}
 	l.held.Add(1)
 	before := len(batch)
-	defer func() { l.holdPaid = len(batch) > before }()
+	defer func() {
+		l.holdPaid = len(batch) > before
+		if !l.holdPaid {
+			l.fruitless, l.fruitlessAt = before, now
+		}
+	}()
 	hold.Reset(d)
 	defer hold.Stop()
-	for len(batch) < heldBatch && len(batch) < l.opts.MaxBatch {
+	for len(batch) < min(heldBatch, l.opts.MaxBatch) {
 		select {
 		case r := <-l.reqs:
 			batch = append(batch, r)
@@ -74,4 +90,18 @@ func (l *Log) holdOpen(batch []*appendReq, hold *time.Timer) []*appendReq {
 		}
 	}
 	return batch
+}
+
+// worthHolding reports whether a batch of n, at the past arrival rate, is held open
+// (holdOpen says when).
+func (l *Log) worthHolding(n int, past arrivalRate, now time.Time) bool {
+	switch {
+	case n >= min(heldBatch, l.opts.MaxBatch) || !past.expects(l.opts.CommitDelay):
+		return false
+	case l.holdPaid:
+		return true
+	case n < 2:
+		return false
+	}
+	return n > l.fruitless || now.Sub(l.fruitlessAt) >= fruitlessMemory
 }

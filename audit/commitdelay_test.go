@@ -54,6 +54,7 @@ func TestCommitDelayHoldsASmallBatchForLateRecords(t *testing.T) {
 	l := openTestLog(t, t.TempDir(), testSigner(t, "k"), Options{CheckpointInterval: time.Hour, CommitDelay: time.Hour,
 		OnCommit: func(records int, _ time.Duration) { commits <- records }})
 	defer l.Close()
+	busy(l)
 	first := queueWhileWriterHeld(t, l, 2, 0)
 	for deadline := time.Now().Add(10 * time.Second); l.Stats().Held == 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -121,6 +122,7 @@ func TestCommitDelayFruitlessHoldIsNotRepeated(t *testing.T) {
 	const delay = 50 * time.Millisecond
 	l := openTestLog(t, t.TempDir(), testSigner(t, "k"), Options{CheckpointInterval: time.Hour, CommitDelay: delay})
 	defer l.Close()
+	busy(l)
 	for err := range queueWhileWriterHeld(t, l, 2, 0) {
 		if err != nil {
 			t.Fatal(err)
@@ -142,6 +144,7 @@ func TestCommitDelayFruitlessHoldIsNotRepeated(t *testing.T) {
 func TestCloseEndsAHeldCommit(t *testing.T) {
 	dir := t.TempDir()
 	l := openTestLog(t, dir, testSigner(t, "k"), Options{CheckpointInterval: time.Hour, CommitDelay: time.Hour})
+	busy(l)
 	errs := queueWhileWriterHeld(t, l, 3, 0)
 	for deadline := time.Now().Add(10 * time.Second); l.Stats().Held == 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -99,7 +99,9 @@ type Log struct {
 	zeros       []byte         // never written to: the source of Log.writeZeros
 	grow        *growth        // the active segment's growth in progress, if any
 	arrivals    arrivalRate    // how fast records arrive, for the commit delay (commitdelay.go)
-	holdPaid    bool           // the last hold of a batch gained a record (commitdelay.go)
+	holdPaid    bool           // the last commit was a hold that gained a record (commitdelay.go)
+	fruitless   int            // the size of the last batch whose hold gained nothing (commitdelay.go)
+	fruitlessAt time.Time      // when that hold began
 
 	ckpt     atomic.Pointer[SignedCheckpoint]
 	ckptMu   sync.Mutex // one checkpoint written at a time; held by its goroutine

@@ -51,6 +51,16 @@ func TestParseConfigDefaults(t *testing.T) {
 	if err != nil || held.Audit.CommitDelay != 300*time.Microsecond {
 		t.Errorf("audit.commit_delay 300us: %v, %v", held.Audit.CommitDelay, err)
 	}
+	// The edges an operator may write: the smallest delay there is, and the bound itself.
+	for _, edge := range []struct {
+		yaml string
+		want time.Duration
+	}{{"1ns", time.Nanosecond}, {"10ms", MaxAuditCommitDelay}} {
+		c, err := ParseConfig([]byte(strings.Replace(validYAML, "gateway_id: gw-01\n", "gateway_id: gw-01\naudit: {dir: /tmp/a, commit_delay: "+edge.yaml+"}\nkeys: {dir: /tmp/k}\n", 1)))
+		if err != nil || c.Audit.CommitDelay != edge.want {
+			t.Errorf("audit.commit_delay %s: %v, %v; want %s accepted", edge.yaml, c.Audit.CommitDelay, err, edge.want)
+		}
+	}
 }
 
 func TestConfigErrorsNameTheField(t *testing.T) {
@@ -67,6 +77,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"pool without addresses", "addresses: [127.0.0.1:9001]", "addresses: []", "pools[0].addresses"},
 		{"admin off loopback", "gateway_id: gw-01\n", "gateway_id: gw-01\nadmin: {address: '0.0.0.0:9090'}\n", "admin.address"},
 		{"commit delay past 10ms", "gateway_id: gw-01\n", "gateway_id: gw-01\naudit: {dir: /tmp/a, commit_delay: 20ms}\nkeys: {dir: /tmp/k}\n", "audit.commit_delay: 20ms: must be between 0 (commit at once) and 10ms"},
+		{"commit delay just past 10ms", "gateway_id: gw-01\n", "gateway_id: gw-01\naudit: {dir: /tmp/a, commit_delay: 10000001ns}\nkeys: {dir: /tmp/k}\n", "audit.commit_delay: 10.000001ms"},
 		{"negative commit delay", "gateway_id: gw-01\n", "gateway_id: gw-01\naudit: {dir: /tmp/a, commit_delay: -1ms}\nkeys: {dir: /tmp/k}\n", "audit.commit_delay: -1ms"},
 		{"hop-by-hop pool header", "    addresses: [127.0.0.1:9001]\n", "    addresses: [127.0.0.1:9001]\n    headers: {Connection: close}\n", "pools[0].headers"},
 	}

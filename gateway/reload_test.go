@@ -190,7 +190,8 @@ func TestReloadRefusesRestartOnlySections(t *testing.T) {
 		{"audit", func(c *Config) {
 			c.Audit.Origin = "govgate/elsewhere"
 			c.Audit.Retention = time.Hour
-		}, []string{"audit.origin", "audit.retention"}},
+			c.Audit.CommitDelay = 2 * time.Millisecond
+		}, []string{"audit.origin", "audit.commit_delay", "audit.retention"}},
 		{"keys", func(c *Config) {
 			c.Keys.Dir += "-next"
 			c.Keys.PollInterval = time.Minute
