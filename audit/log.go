@@ -100,8 +100,8 @@ type Log struct {
 	grow        *growth        // the active segment's growth in progress, if any
 	arrivals    arrivalRate    // how fast records arrive, for the commit delay (commitdelay.go)
 	holdPaid    bool           // the last commit was a hold that gained a record (commitdelay.go)
-	fruitless   int            // the size of the last batch whose hold gained nothing (commitdelay.go)
-	fruitlessAt time.Time      // when that hold began
+	holdYield   float64        // the recent share of holds that gained a record (commitdelay.go)
+	heldAt      time.Time      // when the last hold began
 
 	ckpt     atomic.Pointer[SignedCheckpoint]
 	ckptMu   sync.Mutex // one checkpoint written at a time; held by its goroutine
@@ -180,7 +180,8 @@ func Open(opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open audit log %s: %w", opts.Dir, err)
 	}
-	l := &Log{opts: opts, log: opts.Logger, dir: opts.Dir, lock: lock, opened: time.Now()}
+	l := &Log{opts: opts, log: opts.Logger, dir: opts.Dir, lock: lock, opened: time.Now(),
+		holdYield: 1} // holds are presumed to pay until they do not (commitdelay.go)
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, fmt.Errorf("open audit log %s: %w", opts.Dir, err)
