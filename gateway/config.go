@@ -229,8 +229,9 @@ type Audit struct {
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	// CommitDelay is how long a small group commit may be held open for more records
 	// when records have been arriving at least one per delay before it and other
-	// exchanges are appending (audit.Options.CommitDelay): fewer fsyncs at moderate load, each exchange waiting up
-	// to this much longer for its record. 0, the default, commits at once; at most 10ms.
+	// exchanges are appending (audit.Options.CommitDelay): fewer fsyncs at moderate
+	// load, each exchange waiting up to this much longer for its record. 0, the default,
+	// commits at once; at most 10ms.
 	CommitDelay time.Duration `yaml:"commit_delay"`
 	// Retention is how long sealed segments are kept; older ones are removed (export them
 	// first with govgate audit export). 0 keeps everything.
