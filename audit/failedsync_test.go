@@ -98,34 +98,10 @@ func TestFailedSyncRefusesItsWholeBatchAndNoneOfTheNext(t *testing.T) {
 // ckptMu, so that it takes them as one batch, and returns their errors.
 func holdWriterWhileQueued(t *testing.T, l *Log, n, first int) []error {
 	t.Helper()
-	l.ckptMu.Lock()
-	done := make(chan struct{})
-	l.ckptNow <- done // the writer took it and now waits for ckptMu
-	errs := make(chan struct {
-		i   int
-		err error
-	}, n)
-	for i := range n {
-		go func() {
-			_, err := l.Append(context.Background(), testRecord(first+i))
-			errs <- struct {
-				i   int
-				err error
-			}{i, err}
-		}()
-	}
-	for deadline := time.Now().Add(10 * time.Second); len(l.reqs) < n; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			l.ckptMu.Unlock()
-			t.Fatalf("%d of %d appends queued", len(l.reqs), n)
-		}
-	}
-	l.ckptMu.Unlock()
-	<-done
+	errs := queueWhileWriterHeld(t, l, n, first)
 	out := make([]error, n)
-	for range n {
-		e := <-errs
-		out[e.i] = e.err
+	for i := range out {
+		out[i] = <-errs
 	}
 	return out
 }
