@@ -43,7 +43,8 @@ type Options struct {
 	MaxBatch           int // records per group commit at most
 	// CommitDelay is how long the writer may hold a small batch open for more records
 	// before it writes and syncs it, when records have been arriving fast enough that one
-	// more is expected within the delay (commitdelay.go). 0, the default, commits at once.
+	// more is expected within the delay and other appenders are at work (commitdelay.go,
+	// holdOpen). 0, the default, commits at once.
 	// At moderate load a sync shared by more records costs each exchange less CPU, at
 	// the price of up to CommitDelay more latency; no exchange is answered before its
 	// own record is durable either way.
