@@ -2,7 +2,7 @@ package audit
 
 import (
 	"context"
-	"os"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -97,24 +97,10 @@ func TestCommitDelayHeldBatchWithFailedSyncIsRefusedWhole(t *testing.T) {
 	if _, err := l.Append(context.Background(), testRecord(0)); err != nil {
 		t.Fatal(err)
 	}
-	seg := l.segments[len(l.segments)-1] // after the writer's last use, before its next
-	if l.grow != nil {
-		t.Fatal("a background growth is running: the stand-in below would race with it")
-	}
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer null.Close()
-	real := seg.f
-	seg.f = null
+	restore := failSyncs(t, l)
 	busy(l)
 	first := queueWhileWriterHeld(t, l, 2, 10)
-	for deadline := time.Now().Add(10 * time.Second); l.Stats().Held == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the batch was not held")
-		}
-	}
+	waitHeld(t, l, 1, "the batch")
 	late := make(chan error, heldBatch)
 	for i := range heldBatch - 2 { // fill the held batch: it is written without the hour
 		go func() {
@@ -135,7 +121,7 @@ func TestCommitDelayHeldBatchWithFailedSyncIsRefusedWhole(t *testing.T) {
 	if s := l.Stats(); s.Size != 1 || s.Failed != heldBatch || s.Held != 1 {
 		t.Fatalf("size %d, failed %d, held %d; want 1, %d, 1", s.Size, s.Failed, s.Held, heldBatch)
 	}
-	seg.f = real
+	restore()
 	// The last hold paid, so the next record is held too: Close ends that hold, and the
 	// record is accepted at the index the refused batch would have taken.
 	next := make(chan error, 1)
@@ -194,11 +180,7 @@ func TestCommitDelayKeepsHoldingWhenMostHoldsPay(t *testing.T) {
 			drain(t, errs, 2)
 			continue
 		}
-		for deadline := time.Now().Add(10 * time.Second); l.Stats().Held == held; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: the batch of two was not held (%d holds in %d rounds, 3 in 4 of them paying)", i, held, i)
-			}
-		}
+		waitHeld(t, l, held+1, fmt.Sprintf("round %d (3 in 4 of the holds before it paying): the batch of two", i))
 		late := make(chan error, 1)
 		go func() {
 			_, err := l.Append(context.Background(), testRecord(10*i+5))

@@ -31,6 +31,16 @@ func queueWhileWriterHeld(t *testing.T, l *Log, n, first int) <-chan error {
 	return errs
 }
 
+// waitHeld waits until the log has held n commits open, or fails saying what was not held.
+func waitHeld(t *testing.T, l *Log, n uint64, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); l.Stats().Held < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not held (%d holds)", what, l.Stats().Held)
+		}
+	}
+}
+
 // waitCommit returns the size of the next group commit, or fails when none comes within
 // a bound far beyond any commit's (it guards against a hold that never ends, not speed).
 func waitCommit(t *testing.T, commits <-chan int, what string) int {
@@ -56,11 +66,7 @@ func TestCommitDelayHoldsASmallBatchForLateRecords(t *testing.T) {
 	defer l.Close()
 	busy(l)
 	first := queueWhileWriterHeld(t, l, 2, 0)
-	for deadline := time.Now().Add(10 * time.Second); l.Stats().Held == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("a batch of two, with the writer free to wait, was not held")
-		}
-	}
+	waitHeld(t, l, 1, "a batch of two, with the writer free to wait,")
 	late := make(chan error, heldBatch)
 	for i := range heldBatch - 2 {
 		go func() {
@@ -146,11 +152,7 @@ func TestCloseEndsAHeldCommit(t *testing.T) {
 	l := openTestLog(t, dir, testSigner(t, "k"), Options{CheckpointInterval: time.Hour, CommitDelay: time.Hour})
 	busy(l)
 	errs := queueWhileWriterHeld(t, l, 3, 0)
-	for deadline := time.Now().Add(10 * time.Second); l.Stats().Held == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the batch was not held")
-		}
-	}
+	waitHeld(t, l, 1, "the batch")
 	closed := make(chan error, 1)
 	go func() { closed <- l.Close() }()
 	select {

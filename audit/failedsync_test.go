@@ -28,19 +28,7 @@ func TestFailedSyncRefusesItsWholeBatchAndNoneOfTheNext(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Happens after the writer's last use of the segment (it answered the appends above)
-	// and before its next (it reads the requests sent below).
-	seg := l.segments[len(l.segments)-1]
-	if l.grow != nil {
-		t.Fatal("a background growth is running: the stand-in below would race with it")
-	}
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer null.Close()
-	real := seg.f
-	seg.f = null
+	restore := failSyncs(t, l)
 
 	const n = 5
 	results := holdWriterWhileQueued(t, l, n, 100)
@@ -56,7 +44,7 @@ func TestFailedSyncRefusesItsWholeBatchAndNoneOfTheNext(t *testing.T) {
 		t.Fatalf("after the failed batch: size %d, failed %d, failing %q; want 3, %d and the reason", s.Size, s.Failed, s.Failing, n)
 	}
 
-	seg.f = real // the failed batch's answers came after the writer's last use of null
+	restore() // the failed batch's answers came after the writer's last use of null
 	for i, err := range holdWriterWhileQueued(t, l, n, 200) {
 		if err != nil {
 			t.Fatalf("append %d of the batch after the failed one refused: %v", i, err)
@@ -92,6 +80,26 @@ func TestFailedSyncRefusesItsWholeBatchAndNoneOfTheNext(t *testing.T) {
 	if re.Size() != 3+n {
 		t.Fatalf("reopened with %d records, want %d", re.Size(), 3+n)
 	}
+}
+
+// failSyncs makes the active segment's writes succeed and its fdatasync fail (EINVAL):
+// /dev/null stands in for its file until restore. Call it while the writer is idle — after
+// it answered the appends before, and before it reads the next — so the swap happens
+// between its uses of the segment.
+func failSyncs(t *testing.T, l *Log) (restore func()) {
+	t.Helper()
+	seg := l.segments[len(l.segments)-1]
+	if l.grow != nil {
+		t.Fatal("a background growth is running: the stand-in would race with it")
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { null.Close() })
+	real := seg.f
+	seg.f = null
+	return func() { seg.f = real }
 }
 
 // holdWriterWhileQueued queues n appends (records from first) while the writer waits for

@@ -272,6 +272,29 @@ func TestBuildFailureReleasesWhatWasBuilt(t *testing.T) {
 }
 
 // waitFor polls cond until it holds, failing the test if it does not within 10 s.
+// startBuilt builds cfg's gateway, starts it, and shuts it down and closes it when the test
+// ends; a close that fails fails the test.
+func startBuilt(t *testing.T, cfg *gateway.Config, log *slog.Logger) *Assembly {
+	t.Helper()
+	a, err := Build(t.Context(), cfg, Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Gateway.Start(); err != nil {
+		a.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.Gateway.Shutdown(ctx)
+		if err := a.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return a
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {

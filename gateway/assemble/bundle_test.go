@@ -1,7 +1,6 @@
 package assemble
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -50,20 +49,7 @@ func TestFleetGoesLiveOnOneSignedBundle(t *testing.T) {
 		listen, admin := freeAddr(t), freeAddr(t)
 		cfg := exampleConfig(t, p, listen, admin, pln.Addr().String())
 		cfg.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: interval, SignersCA: []string{pki.CAFile}, PersistDir: t.TempDir(), Audience: bundletest.Audience}
-		a, err := Build(t.Context(), cfg, Options{Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Gateway.Start(); err != nil {
-			a.Close()
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			a.Gateway.Shutdown(ctx)
-			a.Close()
-		})
+		startBuilt(t, cfg, quiet)
 		admins = append(admins, admin)
 	}
 	first := getPolicy(t, admins[0])

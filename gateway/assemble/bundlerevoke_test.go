@@ -1,7 +1,6 @@
 package assemble
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -29,20 +28,7 @@ func TestBundleSignerRevokedWhileRunning(t *testing.T) {
 	cfg := exampleConfig(t, p, listen, admin, startProvider(t).Addr().String())
 	cfg.Policy.Bundle = &gateway.PolicyBundle{URL: srv.URL, PollInterval: time.Second, SignersCA: []string{pki.CAFile},
 		CRL: crl, PersistDir: t.TempDir(), Audience: bundletest.Audience}
-	a, err := Build(t.Context(), cfg, Options{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Gateway.Start(); err != nil {
-		a.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		a.Gateway.Shutdown(ctx)
-		a.Close()
-	})
+	startBuilt(t, cfg, quiet)
 	first := getPolicy(t, admin)
 	if first.Bundle.SignerRevoked || first.Bundle.Signer.Audience != bundletest.Audience {
 		t.Fatalf("/policy at start: %+v %+v", first.Bundle, first.Bundle.Signer)

@@ -27,17 +27,8 @@ func TestCommitDelayReachesTheLog(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		a, err := Build(t.Context(), cfg, Options{Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Gateway.Start(); err != nil {
-			a.Close()
-			t.Fatal(err)
-		}
+		startBuilt(t, cfg, quiet)
 		held := heldAfterConcurrentCalls(t, p, listen, admin)
-		a.Gateway.Shutdown(t.Context())
-		a.Close()
 		if delay == 0 && held != "0" {
 			t.Errorf("no commit delay configured, yet %s commits held", held)
 		}

@@ -71,23 +71,7 @@ func startFleetOn(t *testing.T, srv *redistest.Server, policyDir, provider strin
 		if tune != nil {
 			tune(cfg)
 		}
-		a, err := Build(t.Context(), cfg, Options{Logger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Gateway.Start(); err != nil {
-			a.Close()
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			a.Gateway.Shutdown(ctx)
-			if err := a.Close(); err != nil {
-				t.Error(err)
-			}
-		})
-		g.a = a
+		g.a = startBuilt(t, cfg, log)
 		f.gws[i] = g
 	}
 	f.proxy = startSwitchProxy(t, f.gws[0].listen)
