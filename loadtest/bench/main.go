@@ -55,6 +55,7 @@ func main() {
 	traceOut := flag.String("trace", "", "write a runtime trace (go tool trace) of each govgate server's measured run to FILE.<stages>")
 	straceOut := flag.String("strace", "", "count each server's system calls over the measured run with strace -c -f, into FILE.<row>.<n>, and per exchange into FILE.<row>.<n>.per-exchange (strace slows the server: read the counts, not the row's throughput)")
 	tlcpSuite := flag.String("tlcp-suite", "ECDHE_SM4_GCM_SM3", "TLCP cipher suite the TLCP rows' client offers (the gateway accepts all four): ECDHE_SM4_GCM_SM3 (the default preference), ECC_SM4_GCM_SM3, ECDHE_SM4_CBC_SM3 or ECC_SM4_CBC_SM3 (the only one before suites were configurable)")
+	fixedRate := flag.Float64("rate", 0, "open-loop rate in req/s of the half-load (f) and 2,000-connection (g) rows (0: half of (e4)'s throughput in this run, measured first); a fixed rate lets two builds be compared at one load")
 	serverProcs := flag.Int("server-gomaxprocs", 0, "GOMAXPROCS of the server processes (0: unset, so govgate takes one P more than its CPU, as govgate serve does); the load generator keeps its own")
 	flag.Parse()
 	suite, err := tlcp.ParseSuite(*tlcpSuite)
@@ -70,7 +71,10 @@ func main() {
 		}
 		return
 	}
-	if err := orchestrate(*duration, *runs, *conns, *out, *only, *profile, *traceOut, *straceOut, suite, *serverProcs); err != nil {
+	if err := checkRate(*fixedRate, *only); err != nil {
+		log.Fatal(err)
+	}
+	if err := orchestrate(*duration, *runs, *conns, *out, *only, *profile, *traceOut, *straceOut, suite, *serverProcs, *fixedRate); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -118,7 +122,7 @@ type row struct {
 	disk *diskSync
 }
 
-func orchestrate(duration time.Duration, runs, conns int, out, only, profile, traceOut, straceOut string, suite tlcp.Suite, serverProcs int) error {
+func orchestrate(duration time.Duration, runs, conns int, out, only, profile, traceOut, straceOut string, suite tlcp.Suite, serverProcs int, rate float64) error {
 	if os.Getenv("GOVGATE_BENCH_PINNED") == "" && haveTaskset() && runtime.NumCPU() > 1 {
 		// Re-run pinned to CPU 1; the servers go to CPU 0.
 		cmd := exec.Command("taskset", append([]string{"-c", "1", os.Args[0]}, os.Args[1:]...)...)
@@ -154,14 +158,14 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile, tr
 		return err
 	}
 	if len(byLoad[halfOfE4])+len(byLoad[manyConns]) > 0 {
-		if findRow(rows, "(e4)") == nil { // -only f or g
+		if findRow(rows, "(e4)") == nil && rate == 0 { // -only f or g
 			e4, err := b.interleaved([]scenario{scenarioNamed("(e4)")}, duration, 1, load{conns: conns})
 			if err != nil {
 				return err
 			}
 			rows = append(rows, e4...)
 		}
-		rate := findRow(rows, "(e4)").rps / 2
+		rate = openLoopRate(rate, rows)
 		half, err := b.interleaved(byLoad[halfOfE4], duration, runs, load{conns: 32, rate: rate})
 		if err != nil {
 			return err
@@ -235,6 +239,27 @@ func scenarioNamed(prefix string) scenario {
 		}
 	}
 	panic("no scenario " + prefix)
+}
+
+// checkRate refuses a -rate the run cannot honour: the report's tables and targets are
+// at half of (e4)'s throughput, so a fixed rate is for -only runs, which write none.
+func checkRate(rate float64, only string) error {
+	switch {
+	case rate < 0:
+		return fmt.Errorf("-rate %v: a rate is positive (0: half of (e4)'s throughput)", rate)
+	case rate > 0 && only == "":
+		return fmt.Errorf("-rate %v needs -only: the report's tables are at half of (e4)'s throughput", rate)
+	}
+	return nil
+}
+
+// openLoopRate is the rate of the open-loop rows: -rate when given, else half of (e4)'s
+// throughput in this run.
+func openLoopRate(fixed float64, rows []row) float64 {
+	if fixed > 0 {
+		return fixed
+	}
+	return findRow(rows, "(e4)").rps / 2
 }
 
 func findRow(rows []row, prefix string) *row {
