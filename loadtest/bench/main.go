@@ -120,6 +120,10 @@ type row struct {
 	// disk is the audit disk alone, probed just before an open-loop audit row's measured
 	// run: the floor under that run's tail, measured at the same moment (diskBeside).
 	disk *diskSync
+	// p99Runs is every run's p99 in the order they ran, the median's included: a tail
+	// that one run in three has (a collection or a slow sync in its window) shows here
+	// and not in the median.
+	p99Runs []float64
 }
 
 func orchestrate(duration time.Duration, runs, conns int, out, only, profile, traceOut, straceOut string, suite tlcp.Suite, serverProcs int, rate float64) error {
@@ -191,6 +195,7 @@ func orchestrate(duration time.Duration, runs, conns int, out, only, profile, tr
 // open loop (where every run has the offered rate).
 func (b *bench) interleaved(scs []scenario, duration time.Duration, runs int, ld load) ([]row, error) {
 	samples := make([][]row, len(scs))
+	order := make([][]float64, len(scs)) // each scenario's p99 by run, before the sort
 	for i := range runs {
 		for j, sc := range scs {
 			r, err := b.measure(sc, duration, ld)
@@ -203,6 +208,7 @@ func (b *bench) interleaved(scs []scenario, duration time.Duration, runs int, ld
 				return nil, fmt.Errorf("%s: %d requests failed; a run with errors measures the errors", sc.name, r.errors)
 			}
 			samples[j] = append(samples[j], r)
+			order[j] = append(order[j], r.p99)
 		}
 	}
 	rows := make([]row, len(scs))
@@ -214,6 +220,7 @@ func (b *bench) interleaved(scs []scenario, duration time.Duration, runs int, ld
 			return ss[a].rps < ss[b].rps
 		})
 		rows[j] = ss[len(ss)/2]
+		rows[j].p99Runs = order[j]
 	}
 	return rows, nil
 }

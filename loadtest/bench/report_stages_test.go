@@ -41,6 +41,25 @@ func TestReportHasPerStageCPUAndTargets(t *testing.T) {
 	if t.Failed() {
 		t.Log(md)
 	}
+	// With several runs, the (g2) line gives each run's p99 and how many met the target:
+	// a median that meets it over a run that does not is not hidden.
+	findRow(rows, "(g2)").p99Runs = []float64{8500, 38800, 6900}
+	findRow(rows, "(g2)").p99 = 8500
+	md = renderReport(t, rows)
+	if want := "| p99 ≤ 10 ms at 2,000 connections, at the (g2) rate | (g2) p99 8.5 ms (runs 8.5, 38.8, 6.9) | met by the median; within it in 2 of 3 runs |"; !strings.Contains(md, want) {
+		t.Errorf("the report lacks %q", want)
+	}
+	findRow(rows, "(f2)").p99Runs = []float64{5600, 7500, 5000}
+	md = renderReport(t, rows)
+	if want := "| (f2) − (f1) = +0.0 ms, (f2)'s p99 5.0 ms (runs 5.6, 7.5, 5.0); the audit disk's own fsync p99 is"; !strings.Contains(md, want) {
+		t.Errorf("the report lacks %q", want)
+	}
+	findRow(rows, "(g2)").p99Runs = []float64{12000, 38800, 6900}
+	findRow(rows, "(g2)").p99 = 12000
+	md = renderReport(t, rows)
+	if want := "| (g2) p99 12.0 ms (runs 12.0, 38.8, 6.9) | **missed** by the median; within it in 1 of 3 runs |"; !strings.Contains(md, want) {
+		t.Errorf("the report lacks %q", want)
+	}
 	// At the same offered rate the audit's CPU is judged again, apart from what a lower
 	// closed-loop rate costs every exchange: here (f2) − (f0) = +12, met at that rate.
 	findRow(rows, "(f0)").cpuPer1k, findRow(rows, "(f0)").offered = 0.060, 3000
