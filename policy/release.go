@@ -7,6 +7,7 @@ import (
 	"mime"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // ReleaseError is why a response may not leave the gateway. Denied is true when the
@@ -94,15 +95,23 @@ func IsJSON(contentType string) bool {
 // Members keep their order and their bytes: the body is validated once and then scanned,
 // not decoded into maps and encoded again — this runs on every response.
 func (d *Decision) FilterJSON(body []byte) ([]byte, error) {
+	return d.AppendFilteredJSON(nil, body)
+}
+
+// AppendFilteredJSON appends body cut as FilterJSON cuts it to dst and returns the
+// extended slice, so that a caller may reuse one buffer for every response it releases.
+// On an error the result is nil and dst[:len(dst)] is as it was; its spare capacity may
+// hold part of the refused cut, which the caller must not expose.
+func (d *Decision) AppendFilteredJSON(dst, body []byte) ([]byte, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return body, nil
+		return dst, nil
 	}
 	if !json.Valid(body) {
 		return nil, refused("RESPONSE_NOT_JSON", "the provider's response is not valid JSON")
 	}
 	types := d.rev.data.Catalog[d.Resource].Fields
-	out := make([]byte, 0, len(body))
+	out := slices.Grow(dst, len(body))
 	switch body[0] {
 	case '{':
 		return d.filterObject(out, body, types)
@@ -159,7 +168,7 @@ func (d *Decision) filterObject(out, obj []byte, types map[string]FieldSpec) ([]
 			out = append(out, key...)
 			out = append(out, ':')
 			if m, ok := d.masks[string(name)]; ok {
-				out = append(out, maskValue(obj[i:valEnd], m)...)
+				out = appendMaskedValue(out, obj[i:valEnd], m)
 			} else {
 				out = append(out, obj[i:valEnd]...)
 			}
@@ -292,17 +301,27 @@ func valueEnd(b []byte, i int) int {
 	}
 }
 
-// maskValue masks a string value; any other value is masked as its JSON text, so that a
-// number or an object never slips through unmasked. null stays null: there is nothing in it.
-func maskValue(v json.RawMessage, m maskRule) json.RawMessage {
+// appendMaskedValue appends v, a JSON value of a validated body, masked by m: a string
+// by its characters, any other value as its JSON text, so that a number or an object
+// never slips through unmasked; the result is a JSON string. null stays null: there is
+// nothing in it. A string without escapes is masked where it lies, without a copy.
+func appendMaskedValue(out, v []byte, m maskRule) []byte {
 	v = bytes.TrimSpace(v)
 	if string(v) == "null" {
-		return v
+		return append(out, v...)
 	}
-	var s string
-	if json.Unmarshal(v, &s) != nil {
-		s = string(v)
+	s := v
+	if v[0] == '"' {
+		// Without escapes, and valid UTF-8 (encoding/json makes each invalid byte
+		// U+FFFD, which an sm3 pseudonym would hash), the string is its bytes.
+		if bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
+			s = v[1 : len(v)-1]
+		} else {
+			var unquoted string
+			if json.Unmarshal(v, &unquoted) == nil {
+				s = []byte(unquoted)
+			}
+		}
 	}
-	out, _ := json.Marshal(m.apply(s))
-	return out
+	return m.appendMasked(out, s, true)
 }

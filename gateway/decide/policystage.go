@@ -2,6 +2,7 @@ package decide
 
 import (
 	"errors"
+	"sync"
 
 	"github.com/valyala/fasthttp"
 
@@ -27,7 +28,16 @@ type PolicyStage struct {
 	// (gateway/streamvalidators.go); nil: cuts carry no validator and no condition is
 	// forwarded.
 	Tags *gateway.TagSealer
+
+	// bodies are buffers for released JSON bodies (*[]byte): each response's cut is
+	// written into one and swapped into the response for the provider's body, whose
+	// buffer comes back here — the cut was half the bytes an exchange allocated.
+	bodies sync.Pool
 }
+
+// maxKeptBody bounds the body buffers kept for reuse: a large response's goes to the
+// collector rather than staying with the gateway.
+const maxKeptBody = 64 << 10
 
 // NewPolicyStage returns the stages over engine, with fresh quota counters and a fresh
 // ETag sealer (none when the system's random source fails: cuts then carry no validator).
@@ -163,13 +173,28 @@ func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *gateway.Exchange) err
 	if err != nil {
 		return err
 	}
-	out, err := d.FilterJSON(body)
+	buf, _ := p.bodies.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	out, err := d.AppendFilteredJSON((*buf)[:0], body)
 	if err != nil {
+		p.keepBody(buf)
 		return releaseError(err)
 	}
 	resp.Header.Del(fasthttp.HeaderContentEncoding)
-	resp.SetBody(out)
+	// The provider's body (which body may be) is not read after this: its buffer is
+	// the next response's.
+	*buf = resp.SwapBody(out)
+	p.keepBody(buf)
 	return nil
+}
+
+// keepBody returns a body buffer to the pool unless it grew past maxKeptBody.
+func (p *PolicyStage) keepBody(buf *[]byte) {
+	if cap(*buf) <= maxKeptBody {
+		p.bodies.Put(buf)
+	}
 }
 
 // releaseError is the refusal of a response the policy would not release.
