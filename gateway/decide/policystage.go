@@ -183,6 +183,15 @@ func (p *PolicyStage) Release(ctx *fasthttp.RequestCtx, x *gateway.Exchange) err
 		return releaseError(err)
 	}
 	resp.Header.Del(fasthttp.HeaderContentEncoding)
+	if cap(out) > maxKeptBody && cap(out) > 2*len(out) {
+		// Grown for a body far larger than its cut — a decoded one, up to
+		// limits.max_decompressed_bytes: swapped in, that room would outlive the exchange
+		// in fasthttp's body pool, where the release budget no longer counts it. The cut
+		// is copied instead, and the room goes to the collector.
+		resp.SetBody(out)
+		p.keepBody(buf)
+		return nil
+	}
 	// The provider's body (which body may be) is not read after this: its buffer is
 	// the next response's.
 	*buf = resp.SwapBody(out)
