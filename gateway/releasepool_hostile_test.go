@@ -16,8 +16,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/govgate/govgate/audit"
-	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/crypto"
+	"github.com/govgate/govgate/gateway"
 	"github.com/govgate/govgate/wire"
 )
 
