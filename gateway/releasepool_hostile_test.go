@@ -227,3 +227,36 @@ func TestReleasedBodyIsNotSizedByTheDecodedBody(t *testing.T) {
 		t.Errorf("the released body keeps a buffer of %d bytes for a cut of %d: the decoded body's size outlives the exchange", spy.cap, spy.len)
 	}
 }
+
+// rawBodyStage sets the provider's answer with SetBodyRaw, from memory the stage keeps
+// (as a cache would), before the real release stage runs.
+type rawBodyStage struct {
+	gateway.Releaser
+	raw []byte
+}
+
+func (s *rawBodyStage) Release(ctx *fasthttp.RequestCtx, x *gateway.Exchange) error {
+	ctx.Response.SetBodyRaw(s.raw)
+	return s.Releaser.Release(ctx, x)
+}
+
+// TestReleaseTakesNoRawBodyIntoItsPool: a body set without a copy (SetBodyRaw) is not the
+// response's buffer, and the swap must not hand it to the pool: if it did, the next cut
+// would be written over memory its owner still serves. Forty exchanges later the raw
+// body is as it was and every cut is right.
+func TestReleaseTakesNoRawBodyIntoItsPool(t *testing.T) {
+	const raw = `{"taxpayer_id":"91110108MA01A2B3C4","name":"北京数联科技有限公司","tax_status":"正常","bank_account":"6222020200112233445"}`
+	stage := &rawBodyStage{raw: []byte(raw)}
+	g := startPolicyGateway(t, 0, taxpayer, func(_ string, s *gatewaySetup) {
+		s.stages = func(st *gateway.Stages) { stage.Releaser = st.Release; st.Release = stage }
+	})
+	const want = `{"taxpayer_id":"**************B3C4","name":"北京数联科技有限公司","tax_status":"正常"}`
+	for i := range 40 {
+		if status, _, body := do(t, "GET", g.base+"/tax/v1/taxpayers?id=1", "", rensheju); status != 200 || string(body) != want {
+			t.Fatalf("exchange %d: %d %s", i, status, body)
+		}
+	}
+	if string(stage.raw) != raw {
+		t.Errorf("the raw body was written over: %s", stage.raw)
+	}
+}
