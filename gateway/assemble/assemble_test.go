@@ -271,7 +271,6 @@ func TestBuildFailureReleasesWhatWasBuilt(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test if it does not within 10 s.
 // startBuilt builds cfg's gateway, starts it, and shuts it down and closes it when the test
 // ends; a close that fails fails the test.
 func startBuilt(t *testing.T, cfg *gateway.Config, log *slog.Logger) *Assembly {
@@ -295,6 +294,7 @@ func startBuilt(t *testing.T, cfg *gateway.Config, log *slog.Logger) *Assembly {
 	return a
 }
 
+// waitFor polls cond until it holds, failing the test if it does not within 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {

@@ -1,14 +1,12 @@
 package assemble
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -26,20 +24,7 @@ func TestKeysEndpointListsVersionsNeverMaterial(t *testing.T) {
 	pln := startProvider(t)
 	listen, admin := freeAddr(t), freeAddr(t)
 	cfg := exampleConfig(t, p, listen, admin, pln.Addr().String())
-	a, err := Build(t.Context(), cfg, Options{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Gateway.Start(); err != nil {
-		a.Close()
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		a.Gateway.Shutdown(ctx)
-		a.Close()
-	}()
+	a := startBuilt(t, cfg, quiet)
 	if ep := (&KeyListing{}).Endpoint(); ep.Role != gateway.RoleCryptoAdmin || ep.Method != fasthttp.MethodGet {
 		t.Fatalf("GET /keys guarded by %q, method %s; want the cryptography administrator's GET", ep.Role, ep.Method)
 	}

@@ -29,6 +29,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -252,8 +253,8 @@ func scenarioNamed(prefix string) scenario {
 // at half of (e4)'s throughput, so a fixed rate is for -only runs, which write none.
 func checkRate(rate float64, only string) error {
 	switch {
-	case rate < 0:
-		return fmt.Errorf("-rate %v: a rate is positive (0: half of (e4)'s throughput)", rate)
+	case !(rate >= 0) || math.IsInf(rate, 1): // NaN too
+		return fmt.Errorf("-rate %v: a rate is a finite positive number (0: half of (e4)'s throughput)", rate)
 	case rate > 0 && only == "":
 		return fmt.Errorf("-rate %v needs -only: the report's tables are at half of (e4)'s throughput", rate)
 	}

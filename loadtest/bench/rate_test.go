@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,8 @@ func TestFixedRateOnlyForPartialRuns(t *testing.T) {
 		{4700, "e4,f2", ""},
 		{4700, "", "needs -only"},
 		{-1, "f2", "positive"},
+		{math.NaN(), "f2", "positive"}, // else (e4) is skipped and its missing row read
+		{math.Inf(1), "f2", "positive"},
 	} {
 		err := checkRate(c.rate, c.only)
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
